@@ -1,0 +1,47 @@
+# The course's commands. `make book` and `make test` do all the set-up themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed-stamp
+# Run every tool from the virtual environment (and its Jupyter kernel) first.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help setup book test notebooks lab check clean
+
+help:
+	@echo "make book       set up .venv, execute every chapter, build the website (full mode)"
+	@echo "make test       set up .venv, run every test (smoke mode)"
+	@echo "make lab        JupyterLab on notebooks/"
+	@echo "make notebooks  regenerate notebooks/ from book/ (smoke-mode outputs)"
+	@echo "make check      run the lecture's derivation checks"
+	@echo "make clean      remove the build output (keeps .venv and the model cache)"
+
+# Create .venv when missing, install the pinned requirements and the package (editable).
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+book: setup
+	$(BIN)/jupyter-book build . -W --keep-going
+	@echo ""
+	@echo "The course website: $(CURDIR)/_build/html/index.html"
+
+test: setup
+	VAECOURSE_SMOKE=1 $(PY) -m pytest
+
+notebooks: setup
+	VAECOURSE_SMOKE=1 $(PY) scripts/make_notebooks.py
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+check: setup
+	$(PY) -m vaecourse check
+
+clean:
+	rm -rf _build .pytest_cache test-output

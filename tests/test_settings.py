@@ -1,0 +1,96 @@
+"""The smoke switch, the cache folder and the device choice."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vaecourse import device, settings
+
+PACKAGE = Path(settings.__file__).parent
+
+
+def test_pick_follows_the_smoke_switch(monkeypatch):
+    monkeypatch.setenv("VAECOURSE_SMOKE", "1")
+    assert settings.is_smoke() and settings.pick(full=30, smoke=1) == 1 and settings.mode() == "smoke"
+    monkeypatch.setenv("VAECOURSE_SMOKE", "0")
+    assert not settings.is_smoke() and settings.pick(full=30, smoke=1) == 30
+    monkeypatch.delenv("VAECOURSE_SMOKE")
+    assert settings.mode() == "full"
+
+
+def test_cache_dir_honours_the_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("VAECOURSE_CACHE", str(tmp_path / "c"))
+    path = settings.cache_dir("models")
+    assert path == tmp_path / "c" / "models" and path.is_dir()
+
+
+def test_cache_dir_defaults_to_the_user_cache(monkeypatch):
+    from platformdirs import user_cache_dir
+
+    monkeypatch.delenv("VAECOURSE_CACHE")
+    assert settings.cache_dir() == Path(user_cache_dir("vaecourse", appauthor=False))
+
+
+def test_environment_is_read_in_one_place():
+    """Only settings.py reads the environment; every other module asks it."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "settings.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"os\.environ|os\.getenv|getenv\(", line):
+                offenders.append(f"{path.name}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_no_module_hard_codes_a_device():
+    offenders = [
+        f"{path.name}: {line.strip()}"
+        for path in PACKAGE.rglob("*.py")
+        for line in path.read_text().splitlines()
+        if re.search(r"\.cuda\(\)|device\s*=\s*['\"]cuda", line)
+    ]
+    assert offenders == []
+
+
+def test_default_device_is_a_real_device(monkeypatch):
+    import torch
+
+    monkeypatch.delenv("VAECOURSE_DEVICE", raising=False)
+    chosen = device.default_device()
+    assert chosen.type in {"cpu", "cuda", "mps"}
+    assert torch.zeros(1, device=chosen).device.type == chosen.type
+
+
+def test_device_override(monkeypatch):
+    monkeypatch.setenv("VAECOURSE_DEVICE", "cpu")
+    assert device.default_device().type == "cpu"
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            device.default_device("cuda")
+
+
+def test_import_is_light():
+    """`import vaecourse` must not pull in plotting, widgets, keras or torch."""
+    code = (
+        "import sys, vaecourse, vaecourse.settings;"
+        "heavy = [m for m in ('matplotlib', 'ipywidgets', 'keras', 'torch', 'anywidget') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_cli_info_and_unknown_command():
+    run = [sys.executable, "-m", "vaecourse"]
+    info = subprocess.run(run + ["info"], capture_output=True, text=True)
+    assert info.returncode == 0 and "mode:   smoke" in info.stdout and "device:" in info.stdout
+    bad = subprocess.run(run + ["frobnicate"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown command" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,58 @@
+"""Automatic choice of the compute device: CUDA, then Apple MPS, then the CPU.
+
+No module of the course hard-codes a device; they all ask :func:`default_device`, and every model
+and tensor is moved with ``.to(device)``. ``VAECOURSE_DEVICE`` (read in :mod:`vaecourse.settings`)
+or an explicit argument overrides the choice.
+"""
+
+from __future__ import annotations
+
+from vaecourse import settings
+
+
+def default_device(override: str | None = None):
+    """Return the ``torch.device`` the course will use.
+
+    Order: the ``override`` argument, ``VAECOURSE_DEVICE``, CUDA if available, MPS if available,
+    else the CPU. An unavailable explicit choice raises ``ValueError`` saying what is available.
+    """
+    import torch
+
+    name = override or settings.device_override()
+    if name is not None:
+        device = torch.device(name)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"device {name!r} was requested but CUDA is not available here; "
+                "unset VAECOURSE_DEVICE or use 'cpu'."
+            )
+        if device.type == "mps" and not _mps_available():
+            raise ValueError(
+                f"device {name!r} was requested but Apple MPS is not available here; "
+                "unset VAECOURSE_DEVICE or use 'cpu'."
+            )
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _mps_available() -> bool:
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def describe(device=None) -> str:
+    """One line naming the device, e.g. ``'cpu (2 threads)'`` or ``'cuda (NVIDIA H100)'``."""
+    import torch
+
+    device = device or default_device()
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return device.type

@@ -1,0 +1,74 @@
+"""Run-wide settings: the smoke switch and the cache folder.
+
+This is the *only* place that reads the course's environment variables.
+
+``VAECOURSE_SMOKE``
+    ``1`` (or ``true``/``yes``) shrinks every expensive step -- epochs, data size, Monte Carlo
+    samples, lattice sizes -- so that each chapter executes in seconds. ``make test`` and CI set it;
+    ``make book`` builds the full course unless it is set. Chapters never test for CI themselves:
+    they call :func:`pick` (or :func:`is_smoke`).
+``VAECOURSE_CACHE``
+    Folder for downloaded data, generated Ising configurations and trained models. Defaults to the
+    platform's user cache folder (``~/.cache/vaecourse`` on Linux).
+``VAECOURSE_DEVICE``
+    Overrides the automatic device choice (see :mod:`vaecourse.device`).
+``VAECOURSE_OFFLINE``
+    ``1`` forbids every download: data loaders go straight to their offline fallback. The test
+    suite sets it, so that tests never reach the internet.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def is_smoke() -> bool:
+    """True when ``VAECOURSE_SMOKE`` asks for the fast, shrunken run of every chapter."""
+    return os.environ.get("VAECOURSE_SMOKE", "").strip().lower() in _TRUE
+
+
+def pick(full: T, smoke: T) -> T:
+    """Return ``smoke`` in smoke mode and ``full`` otherwise.
+
+    >>> epochs = pick(full=30, smoke=1)
+    """
+    return smoke if is_smoke() else full
+
+
+def mode() -> str:
+    """``"smoke"`` or ``"full"``, for printing and for cache keys."""
+    return "smoke" if is_smoke() else "full"
+
+
+def offline() -> bool:
+    """True when ``VAECOURSE_OFFLINE`` forbids downloads."""
+    return os.environ.get("VAECOURSE_OFFLINE", "").strip().lower() in _TRUE
+
+
+def device_override() -> str | None:
+    """The device named by ``VAECOURSE_DEVICE``, or None for the automatic choice."""
+    value = os.environ.get("VAECOURSE_DEVICE", "").strip()
+    return value or None
+
+
+def cache_dir(*parts: str) -> Path:
+    """The course's cache folder (created on demand), or a subfolder of it.
+
+    ``VAECOURSE_CACHE`` overrides the platform's user cache folder.
+    """
+    root = os.environ.get("VAECOURSE_CACHE", "").strip()
+    if root:
+        base = Path(root).expanduser()
+    else:
+        from platformdirs import user_cache_dir
+
+        base = Path(user_cache_dir("vaecourse", appauthor=False))
+    path = base.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
