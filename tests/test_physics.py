@@ -1,0 +1,148 @@
+"""Tests of vaecourse.physics: the T_c estimator on curves with a known transition, the statistics
+against NumPy and scikit-learn-free references, and the whole Ising-VAE pipeline in smoke mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vaecourse import physics
+
+TC = 2.0 / np.log(1.0 + np.sqrt(2.0))  # Onsager, written out independently of the package
+
+# A grid like the data set's: coarse far from T_c, dense around it.
+GRID = np.concatenate([np.linspace(1.0, 1.9, 5), np.linspace(2.0, 2.6, 25), np.linspace(2.8, 3.5, 4)])
+
+
+def _onsager_m(t):
+    out = np.zeros_like(t)
+    below = t < TC
+    out[below] = (1.0 - np.sinh(2.0 / t[below]) ** -4) ** 0.125
+    return out
+
+
+def _noisy(curve, tc, n_per_t=40, noise=0.1, seed=0, grid=GRID):
+    rng = np.random.default_rng(seed)
+    t = np.repeat(grid, n_per_t)
+    return t, curve(t, tc) + rng.normal(0.0, noise, t.size)
+
+
+STEPS = {
+    "falling tanh": lambda t, tc: 0.8 - 0.7 * np.tanh((t - tc) / 0.08),
+    "rising logistic": lambda t, tc: 3.0 / (1.0 + np.exp(-(t - tc) / 0.05)),
+    "wide tanh": lambda t, tc: 1.0 - np.tanh((t - tc) / 0.2),
+}
+
+
+@pytest.mark.parametrize("method", physics.TC_METHODS)
+@pytest.mark.parametrize("name", sorted(STEPS))
+@pytest.mark.parametrize("tc", [2.1, TC, 2.45])
+def test_tc_estimator_recovers_a_symmetric_step_within_its_error_bar(name, tc, method):
+    t, v = _noisy(STEPS[name], tc, seed=int(tc * 100))
+    est = physics.bootstrap_tc(t, v, method=method, n_boot=60 if method == "tanh" else 200)
+    assert est.error > 0
+    assert abs(est.value - tc) < 3 * est.error + 0.005, (est, tc)
+    assert est.error < 0.05  # and the error bar is informative, not huge
+
+
+def test_tc_estimator_on_noiseless_step_is_exact_to_the_grid():
+    t = GRID
+    for tc in [2.15, 2.3, 2.42]:
+        y = 1 - np.tanh((t - tc) / 0.1)
+        assert abs(physics.tc_from_curve(t, y, "steepest") - tc) < 0.01
+        assert abs(physics.tc_from_curve(t, y, "tanh") - tc) < 1e-6
+        # Any order of the points, and a falling or rising curve, give the same answer.
+        perm = np.random.default_rng(0).permutation(t.size)
+        assert physics.tc_from_curve(t[perm], -y[perm]) == pytest.approx(physics.tc_from_curve(t, y))
+
+
+def test_steepest_change_of_onsager_magnetisation_is_at_tc_up_to_the_kernel_width():
+    # M(T) has an infinite slope at T_c; the smoothing kernel (width b) biases the estimate by less
+    # than b, always to the ordered side.
+    t, v = _noisy(lambda t, tc: _onsager_m(t), TC, noise=0.05)
+    est = physics.bootstrap_tc(t, v)
+    bandwidth = 2 * np.median(np.diff(np.unique(t)))
+    assert TC - bandwidth < est.value < TC + 3 * est.error
+
+
+def test_bootstrap_error_matches_the_scatter_over_independent_data_sets():
+    curve = STEPS["wide tanh"]
+    estimates, errors = [], []
+    for seed in range(25):
+        t, v = _noisy(curve, TC, n_per_t=20, noise=0.3, seed=seed)
+        est = physics.bootstrap_tc(t, v, n_boot=100, seed=seed)
+        estimates.append(est.value)
+        errors.append(est.error)
+    spread = np.std(estimates, ddof=1)
+    assert 0.5 < np.mean(errors) / spread < 2.0, (np.mean(errors), spread)
+
+
+def test_chain_bootstrap_is_wider_when_configurations_within_a_chain_are_correlated():
+    rng = np.random.default_rng(3)
+    chains_per_t, per_chain = 5, 20
+    t = np.repeat(GRID, chains_per_t * per_chain)
+    chain = np.repeat(np.arange(GRID.size * chains_per_t), per_chain)
+    chain_offset = rng.normal(0, 0.3, chain.max() + 1)[chain]  # shared by a whole chain
+    v = STEPS["falling tanh"](t, TC) + chain_offset + rng.normal(0, 0.02, t.size)
+    naive = physics.bootstrap_tc(t, v, seed=1)
+    by_chain = physics.bootstrap_tc(t, v, groups=chain, seed=1)
+    assert naive.value == by_chain.value
+    assert by_chain.error > 2 * naive.error
+
+
+def test_tc_estimator_rejects_bad_input():
+    with pytest.raises(ValueError, match="method"):
+        physics.tc_from_curve(GRID, GRID, method="middle")
+    with pytest.raises(ValueError, match="repeated"):
+        physics.tc_from_curve(np.repeat(GRID, 2), np.repeat(GRID, 2))
+    with pytest.raises(ValueError, match="at least 5"):
+        physics.tc_from_curve(GRID[:3], GRID[:3])
+    with pytest.raises(ValueError, match="same length"):
+        physics.bootstrap_tc(GRID, GRID[:-1])
+    with pytest.raises(ValueError, match="finite"):
+        physics.tc_from_curve(GRID, np.full_like(GRID, np.nan))
+    with pytest.raises(ValueError, match="n_boot"):
+        physics.bootstrap_tc(GRID, GRID, n_boot=1)
+    with pytest.raises(ValueError, match="bandwidth"):
+        physics.tc_from_curve(GRID, GRID, bandwidth=0.0)
+
+
+def test_pearson_matches_numpy_and_rejects_constant_input():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=500)
+    b = 0.3 * a + rng.normal(size=500)
+    assert physics.pearson(a, b) == pytest.approx(np.corrcoef(a, b)[0, 1], abs=1e-12)
+    assert physics.pearson(a, -2 * a + 1) == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="constant"):
+        physics.pearson(a, np.ones_like(a))
+    with pytest.raises(ValueError, match="same length"):
+        physics.pearson(a, b[:-1])
+
+
+def test_temperature_average_matches_a_loop():
+    rng = np.random.default_rng(1)
+    t = rng.choice([1.5, 2.0, 2.5, 3.0], size=200)
+    v = rng.normal(size=200)
+    grid, mean, sem = physics.temperature_average(t, v)
+    assert list(grid) == [1.5, 2.0, 2.5, 3.0]
+    for k, tk in enumerate(grid):
+        vals = v[t == tk]
+        assert mean[k] == pytest.approx(vals.mean())
+        assert sem[k] == pytest.approx(vals.std(ddof=1) / np.sqrt(vals.size))
+
+
+def test_spins_to_pixels_and_pca_see_the_magnetisation():
+    rng = np.random.default_rng(2)
+    m_true = rng.uniform(-1, 1, size=300)  # each configuration has its own up-probability
+    spins = np.where(rng.random((300, 8, 8)) < (1 + m_true[:, None, None]) / 2, 1, -1)
+    x = physics.spins_to_pixels(spins)
+    assert x.shape == (300, 64) and x.dtype == torch.float32
+    assert torch.equal(x, torch.as_tensor((spins.reshape(300, -1) + 1) // 2, dtype=torch.float32))
+    scores = physics.pca_scores(spins)
+    assert scores.shape == (300, 1)
+    assert abs(physics.pearson(scores[:, 0], spins.mean(axis=(1, 2)))) > 0.99
+    with pytest.raises(ValueError, match="-1 and \\+1"):
+        physics.spins_to_pixels(np.zeros((2, 4, 4)))
+    with pytest.raises(ValueError, match="n_components"):
+        physics.pca_scores(spins, n_components=0)
