@@ -146,3 +146,104 @@ def test_spins_to_pixels_and_pca_see_the_magnetisation():
         physics.spins_to_pixels(np.zeros((2, 4, 4)))
     with pytest.raises(ValueError, match="n_components"):
         physics.pca_scores(spins, n_components=0)
+
+
+# --------------------------------------------------------------------------- trained-model helpers
+
+
+def _tiny_vae(latent_dim, data_shape=(1, 6, 6)):
+    from vaecourse.models import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    return build_model(ModelConfig("mlp", latent_dim=latent_dim, hidden=16, data_shape=data_shape))
+
+
+def test_latent_means_and_reconstruction_loss_match_direct_torch_computations():
+    model = _tiny_vae(2)
+    spins = np.where(np.random.default_rng(0).random((50, 6, 6)) < 0.5, 1, -1)
+    x = physics.spins_to_pixels(spins)
+    mu = physics.latent_means(model, x, batch_size=7)  # several batches
+    with torch.no_grad():
+        a = torch.relu(model.encoder.linear1(x))
+        a = torch.relu(model.encoder.linear2(a))
+        expected_mu = model.encoder.enc_mu(a)
+        logits = model.decoder.net(expected_mu)
+        expected_loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, x, reduction="none"
+        ).sum(dim=1)
+    np.testing.assert_allclose(mu, expected_mu.double().numpy(), rtol=1e-5, atol=1e-6)
+    loss = physics.reconstruction_loss(model, x, batch_size=7)
+    np.testing.assert_allclose(loss, expected_loss.double().numpy(), rtol=1e-5)
+
+
+def test_latent_axis_finds_the_direction_of_largest_spread():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=400)
+    direction = np.array([0.6, -0.8])
+    latent = np.outer(a, direction) + 0.01 * rng.normal(size=(400, 2)) + np.array([3.0, 1.0])
+    axis = physics.latent_axis(latent)
+    assert abs(physics.pearson(axis, a)) > 0.999
+    assert axis[np.abs(axis).argmax()] > 0  # the sign convention
+    np.testing.assert_array_equal(physics.latent_axis(a[:, None]), a if a[np.abs(a).argmax()] > 0 else -a)
+
+
+def test_decode_along_axis_returns_mean_spins_of_the_decoder():
+    model = _tiny_vae(1)
+    values = np.linspace(-2, 2, 5)
+    decoded = physics.decode_along_axis(model, values)
+    with torch.no_grad():
+        p = torch.sigmoid(model.decoder.net(torch.tensor(values, dtype=torch.float32)[:, None]))
+    assert decoded.shape == (5, 1, 6, 6)
+    np.testing.assert_allclose(decoded.reshape(5, -1), 2 * p.double().numpy() - 1, atol=1e-6)
+    with pytest.raises(ValueError, match="latent"):
+        physics.decode_along_axis(_tiny_vae(2), values)
+
+
+def test_phase_clusters_finds_two_ordered_and_one_disordered_blob():
+    rng = np.random.default_rng(4)
+    centres = np.array([[-3.0, 0.5], [0.0, 0.0], [3.0, -0.5]])
+    truth = rng.integers(0, 3, size=300)
+    latent = centres[truth] + 0.3 * rng.normal(size=(300, 2))
+    labels = physics.phase_clusters(latent)
+    # Labels are ordered along the latent axis, whose sign is fixed by the most extreme point.
+    assert (labels == truth).all() or (labels == 2 - truth).all()
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def test_pipeline_runs_in_smoke_mode_and_reuses_the_cached_model():
+    import time
+
+    from vaecourse import ising
+
+    config = {**ising.default_dataset_config(), "L": 8, "n_per_T": 30}
+    result = physics.analyse_ising_vae(latent_dim=1, dataset=config, n_boot=50, progress=False)
+    n = result.temperature.size
+    assert result.lattice_size == 8 and result.latent_dim == 1
+    assert result.latent.shape == (n, 1) and result.axis.shape == result.loss.shape == (n,)
+    assert result.spins.shape == (n, 8, 8)
+    # Each held-out magnetisation is the mean of its own spins.
+    np.testing.assert_allclose(result.magnetisation, result.spins.mean(axis=(1, 2)), atol=1e-6)
+    assert result.t_grid.size == len(config["temperatures"])
+    assert result.t_grid[0] <= result.tc.value <= result.t_grid[-1]
+    assert np.isfinite(result.tc.error) and result.tc.error >= 0
+    assert 0.9 < result.corr_pca <= 1.0  # PCA's first component is the magnetisation
+    assert 0.0 <= result.corr_latent <= 1.0
+    assert (result.loss > 0).all()
+    assert "T_c" in result.summary()
+
+    began = time.perf_counter()
+    again = physics.analyse_ising_vae(latent_dim=1, dataset=config, n_boot=50, progress=False)
+    assert time.perf_counter() - began < 10
+    np.testing.assert_array_equal(again.latent, result.latent)  # the cached model, not a new one
+
+
+def test_pipeline_rejects_mismatched_input():
+    spins = np.ones((10, 4, 4))
+    with pytest.raises(ValueError, match="same 10 configurations"):
+        physics.analyse_configurations(spins, np.ones(9), np.ones(10))
+    with pytest.raises(ValueError, match="test_fraction"):
+        physics.analyse_configurations(spins, np.ones(10), np.ones(10), test_fraction=1.0)
+    with pytest.raises(ValueError, match=r"\(N, L, L\)"):
+        physics.analyse_configurations(np.ones((10, 16)), np.ones(10), np.ones(10))

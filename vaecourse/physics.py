@@ -30,6 +30,7 @@ import torch
 
 __all__ = [
     "TcEstimate",
+    "IsingVAEResult",
     "spins_to_pixels",
     "pearson",
     "pca_scores",
@@ -41,6 +42,8 @@ __all__ = [
     "tc_from_curve",
     "bootstrap_tc",
     "phase_clusters",
+    "analyse_configurations",
+    "analyse_ising_vae",
 ]
 
 TC_METHODS = ("steepest", "tanh")
@@ -474,3 +477,196 @@ def phase_clusters(latent, n_clusters: int = 3, seed: int = 0) -> np.ndarray:
     rank = np.empty(n_clusters, dtype=np.int64)
     rank[np.argsort(centre)] = np.arange(n_clusters)
     return rank[raw]
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class IsingVAEResult:
+    """Everything chapter 10 shows about one trained Ising VAE (arrays over the held-out set).
+
+    Per configuration (``(N,)`` unless stated): ``temperature``, ``magnetisation`` $m$, ``latent``
+    (encoder means, ``(N, latent_dim)``), ``axis`` (:func:`latent_axis`), ``pca`` (first principal
+    component score), ``loss`` (:func:`reconstruction_loss`, nats per configuration), ``chain``
+    (Markov-chain ids or None), ``spins`` (``(N, L, L)``).
+    Per temperature (``(K,)``): ``t_grid``, ``abs_latent`` and ``abs_latent_sem``
+    ($\\langle|a|\\rangle$ and its standard error), ``loss_mean`` and ``loss_sem``.
+    Numbers: ``corr_latent`` $= |r(a, m)|$, ``corr_pca`` $= |r(\\text{PC}_1, m)|$, ``tc`` ($T_c$ from
+    $\\langle|a|\\rangle(T)$) and ``tc_loss`` ($T_c$ from the loss), both :class:`TcEstimate`.
+    Also the trained ``model`` and its training ``history``.
+    """
+
+    lattice_size: int
+    latent_dim: int
+    temperature: np.ndarray
+    magnetisation: np.ndarray
+    latent: np.ndarray
+    axis: np.ndarray
+    pca: np.ndarray
+    loss: np.ndarray
+    chain: np.ndarray | None
+    spins: np.ndarray = field(repr=False)
+    t_grid: np.ndarray = field(repr=False)
+    abs_latent: np.ndarray = field(repr=False)
+    abs_latent_sem: np.ndarray = field(repr=False)
+    loss_mean: np.ndarray = field(repr=False)
+    loss_sem: np.ndarray = field(repr=False)
+    corr_latent: float
+    corr_pca: float
+    tc: TcEstimate
+    tc_loss: TcEstimate
+    model: torch.nn.Module = field(repr=False)
+    history: object = field(repr=False)
+
+    def summary(self) -> str:
+        """A few lines with the headline numbers, for printing in the chapter and the benchmark."""
+        return "\n".join(
+            [
+                f"L = {self.lattice_size}, latent_dim = {self.latent_dim}, "
+                f"{self.temperature.size} held-out configurations at {self.t_grid.size} temperatures",
+                f"|corr(latent, m)| = {self.corr_latent:.3f}   |corr(PC1, m)| = {self.corr_pca:.3f}",
+                f"T_c from <|latent|>(T):   {self.tc}  ({self.tc.method}, bootstrap)",
+                f"T_c from the loss(T):     {self.tc_loss}",
+            ]
+        )
+
+
+def analyse_configurations(
+    spins,
+    temperature,
+    magnetisation,
+    *,
+    latent_dim: int = 1,
+    chain=None,
+    hidden: int = 256,
+    train_config=None,
+    test_fraction: float = 0.25,
+    method: str = "steepest",
+    n_boot: int = 200,
+    seed: int = 0,
+    name: str = "ising-vae",
+    progress: bool | None = None,
+) -> IsingVAEResult:
+    """Train (or load from the cache) a VAE on Ising configurations and analyse what it learned.
+
+    Steps: map spins to pixels (:func:`spins_to_pixels`); split the configurations at random into a
+    training and a held-out set; train the MLP VAE of :mod:`vaecourse.models` (Bernoulli decoder,
+    hidden width ``hidden``, ``latent_dim``) with :func:`vaecourse.train.load_or_train`, which caches
+    the trained weights; on the held-out set compute the latent means and axis, PCA's first
+    component (fitted on the training set), the reconstruction loss, their correlations with $m$,
+    their temperature averages, and $T_c$ from $\\langle|a|\\rangle(T)$ and from the loss with a
+    bootstrap error bar over chains (:func:`bootstrap_tc`). Wetzel 2017; chapter 10.
+
+    ``spins``: ``(N, L, L)`` in ``{-1, +1}``; ``temperature``, ``magnetisation``: ``(N,)``;
+    ``chain``: ``(N,)`` Markov-chain ids or None; ``train_config``: a
+    :class:`vaecourse.train.TrainConfig` (default: 20 epochs, 3 in smoke mode, no binarisation --
+    the pixels are already 0 or 1). Returns an :class:`IsingVAEResult`.
+
+    Raises ``ValueError`` on mismatched lengths, spins other than -1/+1, non-square lattices, or
+    ``test_fraction`` outside (0, 1).
+    """
+    from vaecourse import settings
+    from vaecourse.models import ModelConfig
+    from vaecourse.train import TrainConfig, load_or_train
+
+    s = np.asarray(spins)
+    if s.ndim != 3 or s.shape[1] != s.shape[2]:
+        raise ValueError(f"spins must have shape (N, L, L); got {s.shape}")
+    t = np.asarray(temperature, dtype=np.float64).ravel()
+    m = np.asarray(magnetisation, dtype=np.float64).ravel()
+    if not t.size == m.size == s.shape[0]:
+        raise ValueError(
+            f"spins, temperature and magnetisation must describe the same {s.shape[0]} configurations;"
+            f" got {t.size} temperatures and {m.size} magnetisations"
+        )
+    if chain is not None:
+        chain = np.asarray(chain).ravel()
+        if chain.size != t.size:
+            raise ValueError(f"chain must have one id per configuration ({t.size}); got {chain.size}")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie strictly between 0 and 1; got {test_fraction}")
+    x = spins_to_pixels(s)  # (N, L*L)
+    lattice_size = s.shape[1]
+
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(t.size)
+    n_test = max(int(round(test_fraction * t.size)), 1)
+    test, train = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+
+    if train_config is None:
+        train_config = TrainConfig(epochs=settings.pick(full=20, smoke=3), binarize="grey", seed=seed)
+    model_config = ModelConfig(
+        "mlp", latent_dim=latent_dim, hidden=hidden, data_shape=(1, lattice_size, lattice_size)
+    )
+    x_train = x[train].reshape(-1, 1, lattice_size, lattice_size)  # (N_train, 1, L, L)
+    x_test = x[test].reshape(-1, 1, lattice_size, lattice_size)  # (N_test, 1, L, L)
+    trained = load_or_train(
+        model_config, train_config, x_train, x_test, name=f"{name}-{latent_dim}d", progress=progress
+    )
+    model = trained.model
+
+    latent = latent_means(model, x_test)  # (N_test, latent_dim)
+    axis = latent_axis(latent)  # (N_test,)
+    loss = reconstruction_loss(model, x_test)  # (N_test,)
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=1, random_state=seed).fit(x[train].numpy()).transform(x[test].numpy())[:, 0]
+    t_test, m_test = t[test], m[test]
+    chain_test = None if chain is None else chain[test]
+    t_grid, abs_mean, abs_sem = temperature_average(t_test, np.abs(axis))
+    _, loss_mean, loss_sem = temperature_average(t_test, loss)
+    return IsingVAEResult(
+        lattice_size=lattice_size,
+        latent_dim=latent_dim,
+        temperature=t_test,
+        magnetisation=m_test,
+        latent=latent,
+        axis=axis,
+        pca=pca,
+        loss=loss,
+        chain=chain_test,
+        spins=s[test],
+        t_grid=t_grid,
+        abs_latent=abs_mean,
+        abs_latent_sem=abs_sem,
+        loss_mean=loss_mean,
+        loss_sem=loss_sem,
+        corr_latent=abs(pearson(axis, m_test)),
+        corr_pca=abs(pearson(pca, m_test)),
+        tc=bootstrap_tc(t_test, np.abs(axis), method, chain_test, n_boot, seed=seed),
+        tc_loss=bootstrap_tc(t_test, loss, method, chain_test, n_boot, seed=seed),
+        model=model,
+        history=trained.history,
+    )
+
+
+def analyse_ising_vae(latent_dim: int = 1, dataset: dict | None = None, **options) -> IsingVAEResult:
+    """The whole of chapter 10 in one call: Ising data, a trained VAE, and what it learned.
+
+    Builds (or loads from the cache) the Monte Carlo data set of
+    :func:`vaecourse.ising.ising_dataset` with the arguments ``dataset`` (default
+    :func:`vaecourse.ising.default_dataset_config`: $L = 28$, 40 temperatures in $[1, 3.5]$, 50,000
+    configurations; $L = 16$ and 400 configurations in smoke mode), then runs
+    :func:`analyse_configurations` with the chains as bootstrap units. ``options`` are passed on
+    (``hidden``, ``train_config``, ``method``, ``n_boot``, ``seed``, ...). Wetzel 2017; chapter 10.
+
+    >>> result = analyse_ising_vae(latent_dim=1)        # doctest: +SKIP
+    >>> print(result.summary())                         # doctest: +SKIP
+
+    Returns an :class:`IsingVAEResult`; raises ``ValueError`` on bad arguments.
+    """
+    from vaecourse import ising
+
+    config = ising.default_dataset_config() if dataset is None else dict(dataset)
+    data = ising.ising_dataset(**config)
+    return analyse_configurations(
+        data.spins.numpy(),
+        data.temperature.numpy(),
+        data.magnetisation.numpy(),
+        latent_dim=latent_dim,
+        chain=data.chain.numpy(),
+        **options,
+    )
