@@ -1,0 +1,369 @@
+"""The lecture's Keras example -- F. Chollet's convolutional VAE -- run by Keras 3 on the torch backend.
+
+Chapter "The lecture's Keras VAE" (book/keras_vae.md). The architecture follows the keras.io example
+"Variational AutoEncoder" (F. Chollet, 2020, updated 2023) that the lecture shows; the code here is
+the course's own. Its ``train_step`` is written the PyTorch way (``zero_grad``, ``loss.backward()``,
+``optimizer.apply``), because the example's ``tf.GradientTape`` step only runs on TensorFlow, and
+this course needs no TensorFlow. :class:`vaecourse.models.ConvVAE` is the same network in plain
+PyTorch; the chapter compares the two.
+
+The loss per image is the example's: binary cross-entropy summed over the $28\\times28$ pixels plus
+the KL divergence to the prior (Kingma & Welling 2013, eq. 10),
+
+.. math::
+
+    \\ell(\\mathbf{x}) = -\\sum_{d=1}^{784} \\bigl[x_d\\log\\hat x_d + (1-x_d)\\log(1-\\hat x_d)\\bigr]
+    + \\tfrac12\\sum_{j=1}^{k}\\bigl(e^{\\text{logvar}_j} + \\mu_j^2 - 1 - \\text{logvar}_j\\bigr),
+
+averaged over the batch. For grey-level images $x_d\\in[0,1]$ this is minus an ELBO-like number,
+not a bound on a normalised log-likelihood (chapter "The lecture's PyTorch VAE").
+
+Importing this module imports Keras and fixes its backend to PyTorch, so it must be imported before
+anything else imports ``keras``. ``import vaecourse`` does not import it.
+
+Shapes: Keras works channels-last, images ``(B, 28, 28, 1)``; the functions that take course data
+accept ``(B, 1, 28, 28)`` or ``(B, 784)`` tensors/arrays in $[0, 1]$, like the PyTorch models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaecourse import settings
+
+
+# TODO(lead): move to settings -- this is a temporary copy of settings.use_keras_torch_backend().
+def _use_keras_torch_backend() -> None:
+    """Make Keras 3 run on PyTorch: ``KERAS_BACKEND=torch`` unless the user already chose a backend.
+
+    Must be called before ``keras`` is first imported (Keras reads the variable once, at import).
+    Raises ``RuntimeError`` when Keras is already imported with another backend, or when
+    ``KERAS_BACKEND`` names another backend, saying what to do.
+    """
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    chosen = os.environ["KERAS_BACKEND"].strip().lower()
+    loaded = sys.modules.get("keras")
+    if loaded is not None and hasattr(loaded, "backend"):
+        active = loaded.backend.backend()
+        if active != "torch":
+            raise RuntimeError(
+                f"keras was already imported with the {active!r} backend; the course's Keras code needs "
+                "the 'torch' backend. Restart the kernel and import vaecourse.keras_vae before keras "
+                "(or set KERAS_BACKEND=torch)."
+            )
+    elif chosen != "torch":
+        raise RuntimeError(
+            f"KERAS_BACKEND is set to {chosen!r}; the course's Keras code needs 'torch'. "
+            "Unset KERAS_BACKEND or set it to 'torch'."
+        )
+
+
+if hasattr(settings, "use_keras_torch_backend"):
+    settings.use_keras_torch_backend()
+else:
+    _use_keras_torch_backend()
+
+import keras  # noqa: E402 -- the backend must be chosen first
+from keras import layers, ops  # noqa: E402
+
+IMAGE_SHAPE = (28, 28, 1)  # Keras is channels-last
+
+
+class Sampling(layers.Layer):
+    """The reparameterisation $\\mathbf{h} = \\boldsymbol\\mu + e^{\\text{logvar}/2}\\odot\\boldsymbol\\epsilon$,
+    $\\boldsymbol\\epsilon\\sim\\mathcal{N}(0, I)$ (Kingma & Welling 2013; chapter "The
+    reparameterisation trick"). Inputs ``[mu, logvar]``, each ``(B, latent_dim)``; output ``(B, latent_dim)``.
+    """
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        mu, logvar = inputs
+        eps = keras.random.normal(ops.shape(mu), seed=self.seed_generator)  # (B, latent_dim)
+        return mu + ops.exp(0.5 * logvar) * eps
+
+
+def build_encoder(latent_dim: int = 2, seed: int | None = None) -> keras.Model:
+    """The example's encoder: ``(B, 28, 28, 1)`` -> ``[mu, logvar, h]``, each ``(B, latent_dim)``.
+
+    69,076 parameters for ``latent_dim=2`` (the same count as :class:`vaecourse.models.ConvEncoder`).
+    """
+    latent_dim = _check_latent_dim(latent_dim)
+    x = keras.Input(shape=IMAGE_SHAPE, name="x")
+    a = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)  # (B, 14, 14, 32)
+    a = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(a)  # (B, 7, 7, 64)
+    a = layers.Flatten()(a)  # (B, 3136)
+    a = layers.Dense(16, activation="relu")(a)  # (B, 16)
+    mu = layers.Dense(latent_dim, name="z_mean")(a)  # (B, latent_dim)
+    logvar = layers.Dense(latent_dim, name="z_log_var")(a)  # (B, latent_dim)
+    h = Sampling(seed=seed, name="sampling")([mu, logvar])  # (B, latent_dim)
+    return keras.Model(x, [mu, logvar, h], name="encoder")
+
+
+def build_decoder(latent_dim: int = 2) -> keras.Model:
+    """The example's decoder: ``(N, latent_dim)`` -> mean image ``(N, 28, 28, 1)`` in (0, 1).
+
+    65,089 parameters for ``latent_dim=2`` (the same count as :class:`vaecourse.models.ConvDecoder`).
+    """
+    latent_dim = _check_latent_dim(latent_dim)
+    h = keras.Input(shape=(latent_dim,), name="h")
+    a = layers.Dense(7 * 7 * 64, activation="relu")(h)  # (N, 3136)
+    a = layers.Reshape((7, 7, 64))(a)  # (N, 7, 7, 64)
+    a = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(a)  # (N, 14, 14, 64)
+    a = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(a)  # (N, 28, 28, 32)
+    x_mean = layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid")(a)  # (N, 28, 28, 1)
+    return keras.Model(h, x_mean, name="decoder")
+
+
+class KerasVAE(keras.Model):
+    """Encoder + decoder + the example's loss, with ``train_step`` and ``test_step`` for the torch backend.
+
+    ``fit`` and ``evaluate`` report three numbers per batch, averaged over the epoch: ``loss`` (the
+    negative ELBO-like objective), ``reconstruction_loss`` and ``kl_loss``, with
+    ``loss = reconstruction_loss + kl_loss`` exactly (each is a batch mean, and means add).
+    """
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+
+    @property
+    def metrics(self):
+        # Listed here so that Keras resets them at the start of every epoch.
+        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
+
+    def call(self, x, training=False):
+        """Reconstruction of ``x``: encode, sample ``h``, decode. ``(B, 28, 28, 1)`` -> ``(B, 28, 28, 1)``."""
+        _, _, h = self.encoder(x, training=training)
+        return self.decoder(h, training=training)
+
+    def loss_terms(self, x, training=False):
+        """``(loss, reconstruction, kl)``, each a scalar averaged over the batch ``x`` ``(B, 28, 28, 1)``."""
+        mu, logvar, h = self.encoder(x, training=training)  # (B, latent_dim) each
+        x_mean = self.decoder(h, training=training)  # (B, 28, 28, 1)
+        # binary_crossentropy averages over the last (channel) axis, of size 1; sum over the pixels.
+        bce = keras.losses.binary_crossentropy(x, x_mean)  # (B, 28, 28)
+        reconstruction = ops.mean(ops.sum(bce, axis=(1, 2)))
+        kl = ops.mean(ops.sum(0.5 * (ops.exp(logvar) + ops.square(mu) - 1.0 - logvar), axis=1))
+        return reconstruction + kl, reconstruction, kl
+
+    def train_step(self, data):
+        """One optimiser step, the PyTorch way (the example's ``tf.GradientTape`` step, rewritten)."""
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        self.zero_grad()  # clear the .grad left by the previous step
+        loss, reconstruction, kl = self.loss_terms(x, training=True)
+        loss.backward()  # autograd fills .grad of every weight
+        weights = self.trainable_weights
+        gradients = [w.value.grad for w in weights]
+        with torch.no_grad():  # the update itself is not part of the graph
+            self.optimizer.apply(gradients, weights)
+        return self._track(loss, reconstruction, kl)
+
+    def test_step(self, data):
+        """The same three numbers on held-out data, no update (the example has no ``test_step``)."""
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        with torch.no_grad():
+            loss, reconstruction, kl = self.loss_terms(x, training=False)
+        return self._track(loss, reconstruction, kl)
+
+    def _track(self, loss, reconstruction, kl) -> dict:
+        self.loss_tracker.update_state(loss)
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def build_vae(latent_dim: int = 2, seed: int | None = None) -> KerasVAE:
+    """A fresh :class:`KerasVAE` (built, weights initialised from ``seed``), not yet compiled."""
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    model = KerasVAE(build_encoder(latent_dim, seed=seed), build_decoder(latent_dim), name="keras_vae")
+    model(ops.zeros((1, *IMAGE_SHAPE)))  # build the weights
+    return model
+
+
+def parameter_counts(model: KerasVAE) -> dict:
+    """``{"encoder": n, "decoder": m}``: trainable scalars of each half (69,076 and 65,089 for k=2)."""
+    return {"encoder": _count(model.encoder), "decoder": _count(model.decoder)}
+
+
+def _count(part: keras.Model) -> int:
+    return int(sum(np.prod(w.shape) for w in part.trainable_weights))
+
+
+def to_keras_images(x) -> np.ndarray:
+    """Course images ``(B, 1, 28, 28)`` or ``(B, 784)`` (tensor or array, values in [0, 1]) ->
+    float32 channels-last array ``(B, 28, 28, 1)``. Raises ``ValueError`` on another size or range."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim < 2 or x[0].size != 784:
+        raise ValueError(f"x must hold 28x28 images, shape (B, 1, 28, 28) or (B, 784); got shape {x.shape}")
+    if x.size and (not np.isfinite(x).all() or x.min() < 0.0 or x.max() > 1.0):
+        raise ValueError("x must hold grey levels in [0, 1] (divide 0..255 images by 255)")
+    return x.reshape(-1, *IMAGE_SHAPE)  # (B, 28, 28, 1)
+
+
+@dataclass(frozen=True)
+class KerasConfig:
+    """Training settings of the Keras example (its defaults: 30 epochs, batch 128, Adam 1e-3)."""
+
+    # Latent dimension k; the example uses 2 so that the latent space can be drawn.
+    latent_dim: int = 2
+    # Passes over the training images; the example trains 30 (about 150 nats/image at the end).
+    epochs: int = 30
+    # Images per optimiser step.
+    batch_size: int = 128
+    # Adam's step size.
+    learning_rate: float = 1e-3
+    # Seeds the weights, the shuffling and the sampling layer.
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("latent_dim", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < (0 if name == "epochs" else 1):
+                raise ValueError(f"{name} must be a {'non-negative' if name == 'epochs' else 'positive'} integer, got {value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+
+
+class _EpochTimer(keras.callbacks.Callback):
+    """Records the wall-clock seconds of every epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def train(x, config: KerasConfig = KerasConfig(), cache: bool = True, verbose: int = 0):
+    """Train the Keras example's VAE on images ``x`` with ``keras.Model.fit``; return ``(model, history)``.
+
+    ``x``: ``(N, 1, 28, 28)`` or ``(N, 784)`` grey levels in [0, 1] (the example uses them unbinarised).
+    ``history`` maps ``"loss"``, ``"reconstruction_loss"``, ``"kl_loss"`` and ``"seconds"`` to one value
+    per epoch. With ``cache=True`` the weights and history are stored under
+    ``settings.cache_dir("keras")``, keyed by the configuration, the data and the Keras version, and
+    loaded instead of retraining when present. ``verbose`` is passed to ``fit`` (0: silent).
+    """
+    images = to_keras_images(x)  # (N, 28, 28, 1)
+    if len(images) == 0:
+        raise ValueError("x holds no images")
+    model = build_vae(config.latent_dim, seed=config.seed)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate))
+    weights_path, history_path = _cache_paths(images, config) if cache else (None, None)
+    if weights_path is not None and weights_path.exists() and history_path.exists():
+        _load_weights(model, weights_path)
+        return model, json.loads(history_path.read_text())
+    timer = _EpochTimer()
+    fitted = model.fit(
+        images, epochs=config.epochs, batch_size=config.batch_size, shuffle=True,
+        verbose=verbose, callbacks=[timer],
+    )
+    history = {name: [float(v) for v in fitted.history.get(name, [])]
+               for name in ("loss", "reconstruction_loss", "kl_loss")}
+    history["seconds"] = timer.seconds
+    if weights_path is not None:
+        _save_atomically(model, history, weights_path, history_path)
+    return model, history
+
+
+def _cache_paths(images: np.ndarray, config: KerasConfig) -> tuple[Path, Path]:
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"config": asdict(config), "keras": keras.__version__,
+                              "backend": keras.backend.backend(), "shape": images.shape}).encode())
+    digest.update(np.ascontiguousarray(images).tobytes())
+    key = digest.hexdigest()[:20]
+    folder = settings.cache_dir("keras")
+    return folder / f"vae-{key}.weights.npz", folder / f"vae-{key}.history.json"
+
+
+def _save_atomically(model: KerasVAE, history: dict, weights_path: Path, history_path: Path) -> None:
+    """Write to temporary files, then rename: an interrupted run never leaves a half-written cache.
+
+    The weights go to a NumPy ``.npz`` in ``model.weights`` order rather than through
+    ``model.save_weights``: with NumPy 2 that path warns (``DeprecationWarning: __array__
+    implementation doesn't accept a copy keyword``, from keras/src/backend/torch/core.py), and the
+    test suite turns warnings into errors.
+    """
+    tmp_weights = weights_path.with_name(f"tmp-{os.getpid()}-{weights_path.name}")
+    tmp_history = history_path.with_name(f"tmp-{os.getpid()}-{history_path.name}")
+    arrays = {f"w{i:03d}": w.value.detach().cpu().numpy() for i, w in enumerate(model.weights)}
+    with open(tmp_weights, "wb") as handle:
+        np.savez(handle, **arrays)
+    tmp_history.write_text(json.dumps(history))
+    os.replace(tmp_weights, weights_path)
+    os.replace(tmp_history, history_path)
+
+
+def _load_weights(model: KerasVAE, weights_path: Path) -> None:
+    """Inverse of :func:`_save_atomically`; a file that does not fit the model raises ``ValueError``."""
+    with np.load(weights_path) as stored:
+        arrays = [stored[f"w{i:03d}"] for i in range(len(stored.files))]
+    shapes = [tuple(w.shape) for w in model.weights]
+    if [a.shape for a in arrays] != shapes:
+        raise ValueError(f"cached Keras weights {weights_path} do not fit this model; delete the file to retrain")
+    for w, a in zip(model.weights, arrays):
+        w.assign(a)
+
+
+def encode_mean(model: KerasVAE, x, batch_size: int = 1000) -> torch.Tensor:
+    """``mu(x)`` of the trained encoder for course images ``x`` ``(N, ...)``; returns ``(N, latent_dim)``
+    on the CPU (what the example's ``plot_label_clusters`` scatters)."""
+    images = to_keras_images(x)
+    with torch.no_grad():
+        mus = [model.encoder(images[i : i + batch_size], training=False)[0]  # (b, latent_dim) each
+               for i in range(0, len(images), batch_size)]
+    return torch.cat([mu.detach().cpu() for mu in mus])  # (N, latent_dim); torch backend: torch tensors
+
+
+def decode_mean(model: KerasVAE, h) -> torch.Tensor:
+    """Mean image of the decoder for latent points ``h`` ``(..., latent_dim)``; returns ``(..., 1, 28, 28)``
+    on the CPU, the course's channels-first layout."""
+    h = torch.as_tensor(np.asarray(h.detach().cpu() if isinstance(h, torch.Tensor) else h, dtype=np.float32))
+    lead = h.shape[:-1]
+    with torch.no_grad():
+        out = model.decoder(h.reshape(-1, h.shape[-1]).numpy(), training=False)  # (N, 28, 28, 1)
+    images = out.detach().cpu().permute(0, 3, 1, 2)  # (N, 1, 28, 28)
+    return images.reshape(*lead, 1, 28, 28)
+
+
+def _check_latent_dim(latent_dim) -> int:
+    if not isinstance(latent_dim, (int, np.integer)) or latent_dim < 1:
+        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+    return int(latent_dim)
+
+
+__all__ = [
+    "Sampling",
+    "KerasVAE",
+    "KerasConfig",
+    "build_encoder",
+    "build_decoder",
+    "build_vae",
+    "parameter_counts",
+    "to_keras_images",
+    "train",
+    "encode_mean",
+    "decode_mean",
+]
