@@ -1,0 +1,118 @@
+"""The lecture's two VAEs: architecture, parameter counts, and the model protocol."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from vaecourse import models
+from vaecourse.models import VAE, ConvVAE, Encoder, ModelConfig, build_model, model_config_of
+
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These models are tiny: on a shared 2-core machine intra-op threads only add waiting."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_conv_vae_has_the_keras_parameter_counts():
+    """keras.io's summary: encoder 69,076 and decoder 65,089 trainable parameters (REFERENCE.md)."""
+    model = ConvVAE(latent_dim=2)
+    assert n_params(model.encoder) == 69_076
+    assert n_params(model.decoder) == 65_089
+
+
+def test_mlp_parameter_count_follows_the_layer_formula():
+    data_dim, hidden, k = 784, 400, 20
+    model = VAE(data_dim, hidden, k)
+    encoder = (data_dim * hidden + hidden) + (hidden * hidden + hidden) + 2 * (hidden * k + k)
+    decoder = (k * hidden + hidden) + (hidden * hidden + hidden) + (hidden * data_dim + data_dim)
+    assert n_params(model.encoder) == encoder and n_params(model.decoder) == decoder
+    assert models.count_parameters(model) == encoder + decoder
+
+
+def test_encoder_is_the_lectures_and_returns_a_normal():
+    torch.manual_seed(0)
+    encoder = Encoder(D_in=12, H=7, latent_size=3)
+    assert [name for name, _ in encoder.named_children()] == ["linear1", "linear2", "enc_mu", "enc_log_sigma"]
+    x = torch.randn(5, 12)
+    q = encoder(x)
+    assert type(q) is torch.distributions.Normal and q.batch_shape == (5, 3)
+    a = torch.relu(encoder.linear2(torch.relu(encoder.linear1(x))))  # by hand
+    torch.testing.assert_close(q.loc, encoder.enc_mu(a))
+    torch.testing.assert_close(q.scale, torch.exp(encoder.enc_log_sigma(a)))
+
+
+@pytest.mark.parametrize("make", [lambda: VAE(784, 16, 2, (1, 28, 28)), lambda: ConvVAE(2)], ids=["mlp", "conv"])
+def test_protocol_shapes_and_bernoulli_log_likelihood(make):
+    torch.manual_seed(1)
+    model = make()
+    x = torch.bernoulli(torch.full((4, 1, 28, 28), 0.3))
+    q = model.encode(x)
+    assert q.batch_shape == (4, model.latent_dim)
+    h = q.rsample((3,))  # (S, B, k)
+    ll = model.log_likelihood(x, h)
+    assert ll.shape == (3, 4) and model.log_likelihood(x, h[0]).shape == (4,)
+    # Independent route: torch's own (validating) Bernoulli on the decoder's logits.
+    logits = torch.logit(model.decoder_mean(h).clamp(1e-6, 1 - 1e-6))
+    reference = torch.distributions.Bernoulli(logits=logits).log_prob(x.expand(3, -1, -1, -1, -1)).sum((-3, -2, -1))
+    torch.testing.assert_close(ll, reference, rtol=1e-4, atol=1e-2)
+    torch.testing.assert_close(model.decode(h).log_prob(x), ll)
+    assert model.decoder_mean(h).shape == (3, 4, 1, 28, 28)
+    prior = model.prior()
+    assert prior.batch_shape == (model.latent_dim,) and float(prior.stddev.min()) == 1.0
+    assert model.sample(6).shape == (6, 1, 28, 28)
+
+
+def test_gaussian_decoder_matches_torch_normal():
+    torch.manual_seed(2)
+    model = VAE(10, 8, 2, likelihood="gaussian")
+    with torch.no_grad():
+        model.log_scale.fill_(math.log(0.3))
+    x, h = torch.randn(5, 10), torch.randn(5, 2)
+    mean = model.decoder_mean(h)
+    reference = torch.distributions.Normal(mean, 0.3).log_prob(x).sum(-1)
+    torch.testing.assert_close(model.log_likelihood(x, h), reference)
+    assert "log_scale" in dict(model.named_parameters())
+
+
+def test_mlp_decoder_net_is_plain_linear_layers():
+    model = VAE(784, 32, 2, (1, 28, 28), decoder_activation="tanh")
+    assert isinstance(model.decoder.net, nn.Sequential)
+    assert all(isinstance(layer, (nn.Linear, nn.ReLU, nn.Tanh)) for layer in model.decoder.net)
+    assert model.decoder.net[0].in_features == 2 and model.decoder.net[-1].out_features == 784
+
+
+def test_config_builds_and_round_trips():
+    for config in (ModelConfig("mlp", latent_dim=3, hidden=16, data_shape=(1, 8, 8), decoder_activation="tanh"),
+                   ModelConfig("conv", latent_dim=2)):
+        model = build_model(config)
+        assert model_config_of(model) == config
+        assert type(model) is (VAE if config.architecture == "mlp" else ConvVAE)
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"architecture": "rnn"}, "architecture"),
+    ({"latent_dim": 0}, "latent_dim"),
+    ({"likelihood": "poisson"}, "likelihood"),
+    ({"architecture": "conv", "data_shape": (1, 16, 16)}, "ConvVAE"),
+])
+def test_config_refuses_bad_values(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        ModelConfig(**kwargs)
+
+
+def test_repr_reads_well():
+    text = repr(ConvVAE())
+    assert "encoder 69,076" in text and "decoder 65,089" in text
+    assert "latent_dim=2" in repr(VAE(784, 16, 2)) and "likelihood='bernoulli'" in repr(VAE(784, 16, 2))
