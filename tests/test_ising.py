@@ -1,0 +1,318 @@
+"""The Ising samplers against exact physics, with statistical error bars.
+
+Error bars come from independent Markov chains: each chain's time average is one independent
+estimate, and the standard error is their standard deviation over sqrt(number of chains). A check
+passes when the Monte Carlo mean lies within 4 standard errors of the exact value (all runs are
+seeded, so the outcome is reproducible), and each test also asserts that its error bar is small
+enough for the comparison to mean something.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from vaecourse import ising, settings
+
+CPU = torch.device("cpu")
+SIGMAS = 4.0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Run this module's many small tensor operations on one thread.
+
+    On an oversubscribed machine (the test suite shares 2 cores with book builds) torch's intra-op
+    thread pool spends its time waiting: the Metropolis fixture below took 52 s with 2 threads and
+    1.4 s with 1. The result does not depend on the thread count.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def chain_mean_and_error(values: torch.Tensor, chains: torch.Tensor) -> tuple[float, float]:
+    """Mean of the per-chain averages and its standard error (chains are independent)."""
+    ids = torch.unique(chains)
+    per_chain = torch.stack([values[chains == c].double().mean() for c in ids])
+    return per_chain.mean().item(), (per_chain.std() / math.sqrt(len(ids))).item()
+
+
+def exact_small_lattice(L: int, T: float) -> tuple[float, float]:
+    """<u> and <|m|> of an L x L periodic lattice by summing over all 2^(L*L) states."""
+    n = L * L
+    states = np.arange(2**n, dtype=np.int64)[:, None]
+    s = (((states >> np.arange(n)) & 1) * 2 - 1).reshape(-1, L, L)  # (2^n, L, L)
+    energy = np.zeros(len(s))
+    for i, j in itertools.product(range(L), range(L)):  # count each bond once: right and down
+        energy -= s[:, i, j] * (s[:, i, (j + 1) % L] + s[:, (i + 1) % L, j])
+    weight = np.exp(-(energy - energy.min()) / T)
+    weight /= weight.sum()
+    return float(weight @ energy) / n, float(weight @ np.abs(s.sum(axis=(1, 2)))) / n
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact formulas, checked by independent routes
+# ---------------------------------------------------------------------------------------------
+
+
+def test_critical_temperature():
+    assert ising.T_C == pytest.approx(2.269185314, abs=1e-9)
+    # T_c is where sinh(2/T) = 1 (Kramers-Wannier self-duality).
+    assert math.sinh(2 / ising.T_C) == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("T", [1.0, 1.8, 2.2, 2.4, 3.0, 4.5])
+def test_onsager_energy_is_the_derivative_of_the_free_energy(T):
+    """u = d(beta f)/d(beta), from Onsager's integral for -beta f, by a central difference."""
+
+    def minus_beta_f(beta):
+        kappa = 2 * math.sinh(2 * beta) / math.cosh(2 * beta) ** 2
+        integrand = lambda phi: math.log(0.5 * (1 + math.sqrt(1 - (kappa * math.sin(phi)) ** 2)))
+        return math.log(2 * math.cosh(2 * beta)) + integrate.quad(integrand, 0, math.pi)[0] / (2 * math.pi)
+
+    beta, d = 1 / T, 1e-5
+    u = -(minus_beta_f(beta + d) - minus_beta_f(beta - d)) / (2 * d)
+    assert ising.onsager_energy(T) == pytest.approx(u, abs=1e-6)
+
+
+def test_onsager_energy_limits_and_arrays():
+    assert ising.onsager_energy(0.3) == pytest.approx(-2.0, abs=1e-10)  # ground state
+    assert ising.onsager_energy(1e4) == pytest.approx(-2 / 1e4, rel=1e-3)  # high-T series: -2 tanh(beta)
+    near = ising.onsager_energy(np.array([ising.T_C - 1e-7, ising.T_C, ising.T_C + 1e-7]))
+    assert near.shape == (3,) and np.allclose(near, -math.sqrt(2), atol=1e-4)
+    with pytest.raises(ValueError, match="temperature"):
+        ising.onsager_energy(-1.0)
+
+
+def test_spontaneous_magnetisation_low_temperature_series_and_tc():
+    for T in (0.8, 1.0, 1.2):
+        series = 1 - 2 * math.exp(-8 / T)  # leading low-temperature expansion
+        assert abs(ising.spontaneous_magnetisation(T) - series) < 20 * math.exp(-12 / T)
+    assert ising.spontaneous_magnetisation(ising.T_C - 1e-9) < 0.1
+    assert np.all(ising.spontaneous_magnetisation(np.array([ising.T_C, 3.0, 10.0])) == 0)
+    with pytest.raises(ValueError, match="temperature"):
+        ising.spontaneous_magnetisation(float("nan"))
+
+
+def test_temperature_grid_is_denser_near_tc():
+    grid = ising.temperature_grid(40, 1.0, 3.5)
+    assert grid[0] == pytest.approx(1.0) and grid[-1] == pytest.approx(3.5)
+    assert np.all(np.diff(grid) > 0)
+    gaps = np.diff(grid)
+    middle = (grid[1:] + grid[:-1]) / 2
+    assert gaps[np.argmin(np.abs(middle - ising.T_C))] < 0.5 * min(gaps[0], gaps[-1])
+    with pytest.raises(ValueError, match="low"):
+        ising.temperature_grid(10, 2.5, 3.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Observables and cluster labelling
+# ---------------------------------------------------------------------------------------------
+
+
+def test_observables_of_known_configurations():
+    ordered = torch.ones(2, 6, 6)
+    checker = (torch.arange(6)[:, None] + torch.arange(6)[None, :]) % 2 * 2 - 1  # antiferromagnet
+    stripes = torch.ones(6, 6)
+    stripes[:3] = -1  # two domain walls of length 6 on a periodic lattice
+    spins = torch.stack([ordered[0], checker.float(), stripes])
+    assert torch.allclose(ising.energy_per_spin(spins), torch.tensor([-2.0, 2.0, -2.0 + 2 * 2 * 6 / 36]))
+    assert torch.allclose(ising.magnetisation(spins), torch.tensor([1.0, 0.0, 0.0]))
+
+
+@pytest.mark.parametrize("p", [0.3, 0.5, 0.8])
+def test_cluster_labels_match_scipy_connected_components(p):
+    generator = torch.Generator().manual_seed(7)
+    C, L = 3, 10
+    right = torch.rand(C, L, L, generator=generator) < p
+    down = torch.rand(C, L, L, generator=generator) < p
+    labels = ising.cluster_labels(right, down).reshape(-1).numpy()
+
+    index = np.arange(C * L * L).reshape(C, L, L)
+    rows = np.concatenate([index[right.numpy()], index[down.numpy()]])
+    cols = np.concatenate([np.roll(index, -1, axis=2)[right.numpy()], np.roll(index, -1, axis=1)[down.numpy()]])
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(C * L * L,) * 2)
+    n_components, reference = connected_components(graph, directed=False)
+
+    # Same partition: the pairs (label, reference) are in one-to-one correspondence.
+    pairs = set(zip(labels.tolist(), reference.tolist()))
+    assert len(pairs) == n_components == len(set(labels.tolist()))
+    # Each label is the smallest flat index of its cluster.
+    for comp in range(n_components):
+        members = np.flatnonzero(reference == comp)
+        assert np.all(labels[members] == members.min())
+
+
+# ---------------------------------------------------------------------------------------------
+# Samplers against exact results
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["metropolis", "swendsen-wang"])
+@pytest.mark.parametrize("T", [1.8, 2.5])
+def test_each_update_samples_the_exact_4x4_distribution(algorithm, T):
+    """Against a full enumeration of the 65,536 states of a 4 x 4 lattice: no finite-size excuse."""
+    exact_u, exact_abs_m = exact_small_lattice(4, T)
+    run = ising.simulate(4, [T], n_chains=200, n_samples=40, burn_in=30, thin=2,
+                         algorithm=algorithm, seed=3, start="random", device=CPU)
+    u, u_err = chain_mean_and_error(run.energy, run.chain)
+    m, m_err = chain_mean_and_error(run.magnetisation.abs(), run.chain)
+    assert u_err < 0.02 and m_err < 0.02
+    assert abs(u - exact_u) < SIGMAS * u_err, (u, u_err, exact_u)
+    assert abs(m - exact_abs_m) < SIGMAS * m_err, (m, m_err, exact_abs_m)
+
+
+@pytest.fixture(scope="module")
+def metropolis_run():
+    """L = 32, checkerboard Metropolis, two temperatures below T_c and one above."""
+    return ising.simulate(32, [1.5, 2.0, 3.5], n_chains=32, n_samples=10, burn_in=100, thin=5,
+                          algorithm="metropolis", seed=11, device=CPU)
+
+
+@pytest.fixture(scope="module")
+def mixed_run():
+    """L = 32, the data set's default (Swendsen-Wang + Metropolis), below T_c."""
+    return ising.simulate(32, [2.0], n_chains=24, n_samples=6, burn_in=20, thin=2,
+                          algorithm="mixed", seed=12, device=CPU)
+
+
+def check_energy(run, T, max_error=0.005):
+    sel = run.temperature == T
+    u, u_err = chain_mean_and_error(run.energy[sel], run.chain[sel])
+    assert u_err < max_error
+    # Away from T_c the correlation length is a few sites: finite-size corrections at L = 32 are
+    # exponentially small, far below the error bar.
+    assert abs(u - ising.onsager_energy(T)) < SIGMAS * u_err, (u, u_err, ising.onsager_energy(T))
+
+
+def check_abs_magnetisation(run, T, max_error=0.005):
+    sel = run.temperature == T
+    m, m_err = chain_mean_and_error(run.magnetisation[sel].abs(), run.chain[sel])
+    assert m_err < max_error
+    exact = ising.spontaneous_magnetisation(T)
+    assert abs(m - exact) < SIGMAS * m_err, (m, m_err, exact)
+
+
+@pytest.mark.parametrize("T", [1.5, 3.5])
+def test_energy_matches_onsager_on_a_32x32_lattice(metropolis_run, T):
+    check_energy(metropolis_run, T)
+
+
+@pytest.mark.parametrize("T", [1.5, 2.0])
+def test_abs_magnetisation_matches_the_spontaneous_magnetisation(metropolis_run, T):
+    check_abs_magnetisation(metropolis_run, T)
+
+
+def test_mixed_updates_match_exact_results_below_tc(mixed_run):
+    check_energy(mixed_run, 2.0, max_error=0.01)
+    check_abs_magnetisation(mixed_run, 2.0, max_error=0.01)
+
+
+def test_both_signs_of_magnetisation_appear_below_tc(mixed_run):
+    """Cluster flips move between the two ordered phases; single-spin Metropolis would not."""
+    m = mixed_run.magnetisation
+    assert (m > 0.5).any() and (m < -0.5).any()
+
+
+def test_high_temperature_magnetisation_vanishes(metropolis_run):
+    sel = metropolis_run.temperature == 3.5
+    m, m_err = chain_mean_and_error(metropolis_run.magnetisation[sel], metropolis_run.chain[sel])
+    assert abs(m) < SIGMAS * m_err
+    assert metropolis_run.magnetisation[sel].abs().mean() < 0.15  # 1/L fluctuations only
+
+
+def test_cluster_updates_decorrelate_near_tc():
+    """Lag-1 autocorrelation of |m| at T_c, L = 16: Metropolis stays stuck, Swendsen-Wang does not."""
+
+    def lag1(algorithm):
+        run = ising.simulate(16, [ising.T_C], n_chains=48, n_samples=30, burn_in=30, thin=1,
+                             algorithm=algorithm, seed=5, device=CPU)
+        m = run.magnetisation.abs().view(48, 30).double()
+        m = m - m.mean()
+        return ((m[:, 1:] * m[:, :-1]).mean() / (m * m).mean()).item()
+
+    metropolis, swendsen_wang = lag1("metropolis"), lag1("swendsen-wang")
+    # tau ~ (1 + rho) / (1 - rho): cluster updates decorrelate at least 5 times faster.
+    assert metropolis > 0.9 and (1 - swendsen_wang) > 5 * (1 - metropolis), (metropolis, swendsen_wang)
+
+
+def test_seed_reproducibility_and_layout():
+    a = ising.simulate(8, [1.5, 3.0], n_chains=3, n_samples=4, burn_in=5, thin=1, seed=9, device=CPU)
+    b = ising.simulate(8, [1.5, 3.0], n_chains=3, n_samples=4, burn_in=5, thin=1, seed=9, device=CPU)
+    c = ising.simulate(8, [1.5, 3.0], n_chains=3, n_samples=4, burn_in=5, thin=1, seed=10, device=CPU)
+    assert torch.equal(a.spins, b.spins) and not torch.equal(a.spins, c.spins)
+    assert a.spins.shape == (24, 8, 8) and a.spins.dtype == torch.int8
+    assert set(a.spins.unique().tolist()) <= {-1, 1}
+    assert a.temperature.tolist() == [1.5] * 12 + [3.0] * 12
+    assert a.chain.tolist() == [c for c in range(6) for _ in range(4)]
+    assert torch.allclose(a.energy, ising.energy_per_spin(a.spins))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"L": 7}, "even"),
+        ({"temperatures": [1.0, -2.0]}, "temperatures"),
+        ({"algorithm": "wolf"}, "algorithm"),
+        ({"thin": 0}, "thin"),
+        ({"start": "hot"}, "start"),
+    ],
+)
+def test_bad_arguments_are_refused(kwargs, message):
+    args = {"L": 8, "temperatures": [2.0]} | kwargs
+    with pytest.raises(ValueError, match=message):
+        ising.simulate(**args, device=CPU)
+
+
+def test_updates_refuse_mismatched_shapes():
+    with pytest.raises(ValueError, match="beta"):
+        ising.metropolis_sweep(torch.ones(3, 4, 4), torch.ones(2))
+    with pytest.raises(ValueError, match="even"):
+        ising.swendsen_wang_update(torch.ones(1, 5, 5), torch.ones(1))
+
+
+# ---------------------------------------------------------------------------------------------
+# The cached data set
+# ---------------------------------------------------------------------------------------------
+
+
+def test_dataset_is_cached_by_every_parameter(monkeypatch, tmp_path):
+    monkeypatch.setenv("VAECOURSE_CACHE", str(tmp_path))
+    args = dict(L=8, temperatures=[1.5, 3.0], n_per_T=7, samples_per_chain=3, burn_in=5, thin=1,
+                device=CPU)
+    first = ising.ising_dataset(**args)
+    assert len(first) == 14 and first.temperature.tolist() == [1.5] * 7 + [3.0] * 7
+    files = list((tmp_path / "ising").glob("*.pt"))
+    assert len(files) == 1
+
+    calls = []
+    real = ising.simulate
+    monkeypatch.setattr(ising, "simulate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = ising.ising_dataset(**args)
+    assert calls == [] and torch.equal(again.spins, first.spins)
+    other = ising.ising_dataset(**(args | {"seed": 1}))
+    assert calls == [1] and not torch.equal(other.spins, first.spins)
+    ising.ising_dataset(**(args | {"thin": 2}))
+    assert len(calls) == 2 and len(list((tmp_path / "ising").glob("*.pt"))) == 3
+
+
+def test_default_config_builds_a_smoke_data_set(monkeypatch, tmp_path):
+    monkeypatch.setenv("VAECOURSE_CACHE", str(tmp_path))
+    assert settings.is_smoke()
+    config = ising.default_dataset_config()
+    samples = ising.ising_dataset(**config, device=CPU)
+    assert len(samples) == len(config["temperatures"]) * config["n_per_T"]
+    assert samples.spins.shape[1:] == (config["L"], config["L"])
+    # ordered at the lowest temperature, disordered at the highest
+    low = samples.magnetisation[samples.temperature == samples.temperature.min()].abs().mean()
+    high = samples.magnetisation[samples.temperature == samples.temperature.max()].abs().mean()
+    assert low > 0.9 and high < 0.3

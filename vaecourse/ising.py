@@ -1,0 +1,522 @@
+"""Monte Carlo samples of the 2-D Ising model, and the exact results they are checked against.
+
+The model (chapter 10): spins $s_i \\in \\{-1, +1\\}$ on an $L \\times L$ square lattice with
+periodic boundaries, energy $E = -J \\sum_{\\langle ij \\rangle} s_i s_j$ over nearest-neighbour
+pairs, $J = k_B = 1$, Boltzmann weights $\\propto e^{-E/T}$. Observables per spin:
+magnetisation $m = \\frac{1}{L^2} \\sum_i s_i$ and energy $u = E / L^2$.
+
+Samplers -- every chain at every temperature is one slice of a single ``(C, L, L)`` tensor, so a
+whole data set is updated by a handful of tensor operations:
+
+- :func:`metropolis_sweep`: checkerboard Metropolis (Metropolis et al. 1953). The two sublattices
+  of a bipartite lattice are updated in turn; a flip is accepted with probability
+  $\\min(1, e^{-\\Delta E / T})$, $\\Delta E = 2 s_i \\sum_{j \\sim i} s_j$.
+- :func:`swendsen_wang_update`: the cluster algorithm of Swendsen & Wang 1987 (Phys. Rev. Lett. 58,
+  86). Each bond between equal spins is activated with probability $p = 1 - e^{-2/T}$; the
+  clusters this makes (found by :func:`cluster_labels`, a vectorised label propagation with
+  pointer jumping) are flipped with probability 1/2 each. Near $T_c$ single-spin updates suffer
+  critical slowing down; cluster updates do not.
+- :func:`simulate` runs burn-in, then records every ``thin``-th step; :func:`ising_dataset` builds
+  a data set for chapter 10 (after Wetzel 2017, Phys. Rev. E 96, 022140) and caches it on disk
+  under ``settings.cache_dir("ising")``, keyed by every parameter.
+
+Exact results (Onsager 1944; Yang 1952): :data:`T_C`, :func:`onsager_energy`,
+:func:`spontaneous_magnetisation`. ``tests/test_ising.py`` checks the samplers against them with
+statistical error bars.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from vaecourse import settings
+
+__all__ = [
+    "T_C",
+    "ALGORITHMS",
+    "IsingSamples",
+    "onsager_energy",
+    "spontaneous_magnetisation",
+    "temperature_grid",
+    "energy_per_spin",
+    "magnetisation",
+    "metropolis_sweep",
+    "swendsen_wang_update",
+    "cluster_labels",
+    "simulate",
+    "ising_dataset",
+    "default_dataset_config",
+]
+
+#: Onsager's critical temperature $T_c = 2 / \\ln(1 + \\sqrt 2) \\approx 2.269185$ ($J = k_B = 1$).
+T_C = 2.0 / math.log(1.0 + math.sqrt(2.0))
+
+#: ``"metropolis"``: one checkerboard sweep per step; ``"swendsen-wang"``: one cluster update per
+#: step; ``"mixed"``: one of each per step (the default: fast local and global decorrelation).
+ALGORITHMS = ("metropolis", "swendsen-wang", "mixed")
+_CACHE_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact results
+# ---------------------------------------------------------------------------------------------
+
+
+def _positive_temperatures(temperature, name: str = "temperature") -> np.ndarray:
+    t = np.asarray(temperature, dtype=np.float64)
+    if t.size == 0 or not np.all(np.isfinite(t)) or np.any(t <= 0):
+        raise ValueError(f"{name} must hold finite temperatures > 0, got {temperature!r}")
+    return t
+
+
+def onsager_energy(temperature):
+    """Exact energy per spin of the infinite 2-D Ising model (Onsager 1944).
+
+    .. math::
+        u(T) = -\\coth(2\\beta)\\left[1 + \\frac{2}{\\pi}\\left(2\\tanh^2(2\\beta) - 1\\right)K(k)
+        \\right], \\quad \\beta = 1/T, \\quad k = \\frac{2\\sinh(2\\beta)}{\\cosh^2(2\\beta)},
+
+    $K$ the complete elliptic integral of the first kind of modulus $k$ (``scipy.special.ellipk``
+    takes $m = k^2$). At $T_c$ the bracket's second term is $0 \\cdot \\infty$; its limit gives
+    $u(T_c) = -\\sqrt 2$. Chapter 10.
+
+    Args:
+        temperature: a float or an array of temperatures $> 0$.
+
+    Returns:
+        A float or a float64 array of the same shape.
+
+    Raises:
+        ValueError: a temperature is not finite and positive.
+    """
+    from scipy.special import ellipk
+
+    t = _positive_temperatures(temperature)
+    b2 = 2.0 / t
+    k = 2.0 * np.sinh(b2) / np.cosh(b2) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bracket = 1.0 + (2.0 / np.pi) * (2.0 * np.tanh(b2) ** 2 - 1.0) * ellipk(k**2)
+        u = -bracket / np.tanh(b2)
+    u = np.where(np.isclose(t, T_C, rtol=0, atol=1e-12), -math.sqrt(2.0), u)
+    return float(u) if np.ndim(temperature) == 0 else u
+
+
+def spontaneous_magnetisation(temperature):
+    """Exact spontaneous magnetisation per spin of the infinite lattice (Onsager; Yang 1952).
+
+    .. math:: M(T) = \\left(1 - \\sinh^{-4}(2/T)\\right)^{1/8} \\text{ for } T < T_c, \\quad
+        M(T) = 0 \\text{ for } T \\ge T_c.
+
+    A finite lattice has $\\langle m \\rangle = 0$ by symmetry; compare $M$ with
+    $\\langle |m| \\rangle$ well below $T_c$. Chapter 10.
+
+    Args:
+        temperature: a float or an array of temperatures $> 0$.
+
+    Returns:
+        A float or a float64 array of the same shape.
+
+    Raises:
+        ValueError: a temperature is not finite and positive.
+    """
+    t = _positive_temperatures(temperature)
+    with np.errstate(over="ignore"):
+        inner = 1.0 - np.sinh(2.0 / t) ** -4.0
+    m = np.where(t < T_C, np.clip(inner, 0.0, None) ** 0.125, 0.0)
+    return float(m) if np.ndim(temperature) == 0 else m
+
+
+def temperature_grid(n: int, low: float = 1.0, high: float = 3.5, power: float = 1.5) -> np.ndarray:
+    """``n`` temperatures in $[\\text{low}, \\text{high}]$, denser near $T_c$.
+
+    $T = T_c + \\operatorname{sign}(u)\\,|u|^{p}\\,\\Delta_\\pm$ for $u$ evenly spaced in $[-1, 1]$,
+    with $\\Delta_- = T_c - \\text{low}$ and $\\Delta_+ = \\text{high} - T_c$; ``power`` $p > 1$ puts
+    more points near $T_c$ ($p = 1$: evenly spaced on each side).
+
+    Returns:
+        float64 array ``(n,)``, increasing.
+
+    Raises:
+        ValueError: ``n < 2``, ``power <= 0`` or not ``0 < low < T_c < high``.
+    """
+    if int(n) < 2:
+        raise ValueError(f"n must be at least 2, got {n}")
+    if power <= 0:
+        raise ValueError(f"power must be > 0, got {power}")
+    if not 0 < low < T_C < high:
+        raise ValueError(f"need 0 < low < T_C={T_C:.4f} < high, got low={low}, high={high}")
+    u = np.linspace(-1.0, 1.0, int(n))
+    y = np.sign(u) * np.abs(u) ** power
+    return np.where(y < 0, T_C + y * (T_C - low), T_C + y * (high - T_C))
+
+
+# ---------------------------------------------------------------------------------------------
+# Observables
+# ---------------------------------------------------------------------------------------------
+
+
+def energy_per_spin(spins: torch.Tensor) -> torch.Tensor:
+    """$u = -\\frac{1}{L^2} \\sum_i s_i (s_{i+\\hat x} + s_{i+\\hat y})$, periodic boundaries.
+
+    Args:
+        spins: ``(..., L, L)`` with values $\\pm 1$ (any dtype).
+
+    Returns:
+        float32 ``(...)``.
+    """
+    s = spins.to(torch.float32)
+    bonds = s * (torch.roll(s, -1, dims=-1) + torch.roll(s, -1, dims=-2))  # (..., L, L)
+    return -bonds.mean(dim=(-2, -1))
+
+
+def magnetisation(spins: torch.Tensor) -> torch.Tensor:
+    """$m = \\frac{1}{L^2} \\sum_i s_i$ (signed). ``spins`` ``(..., L, L)`` -> float32 ``(...)``."""
+    return spins.to(torch.float32).mean(dim=(-2, -1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Updates
+# ---------------------------------------------------------------------------------------------
+
+
+def _neighbour_sum(s: torch.Tensor) -> torch.Tensor:
+    """Sum of the four periodic nearest neighbours, ``(C, L, L)`` -> ``(C, L, L)``."""
+    return (
+        torch.roll(s, 1, dims=-1) + torch.roll(s, -1, dims=-1)
+        + torch.roll(s, 1, dims=-2) + torch.roll(s, -1, dims=-2)
+    )
+
+
+def _checkerboard(size: int, device) -> torch.Tensor:
+    i = torch.arange(size, device=device)
+    return ((i[:, None] + i[None, :]) % 2 == 0)  # (L, L) bool, True on the "black" sublattice
+
+
+def _check_lattice(spins: torch.Tensor, beta: torch.Tensor) -> None:
+    if spins.ndim != 3 or spins.shape[-1] != spins.shape[-2]:
+        raise ValueError(f"spins must have shape (chains, L, L), got {tuple(spins.shape)}")
+    if spins.shape[-1] % 2:
+        raise ValueError(
+            f"L must be even (the checkerboard of a periodic lattice needs it), got L={spins.shape[-1]}"
+        )
+    if beta.shape != spins.shape[:1]:
+        raise ValueError(
+            f"beta must have shape (chains,) = ({spins.shape[0]},), got {tuple(beta.shape)}"
+        )
+
+
+def metropolis_sweep(
+    spins: torch.Tensor, beta: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """One checkerboard Metropolis sweep of every chain (every spin proposed once).
+
+    Sublattice by sublattice, spin $i$ flips with probability $\\min(1, e^{-\\beta \\Delta E_i})$,
+    $\\Delta E_i = 2 s_i \\sum_{j \\sim i} s_j$; spins of one colour have neighbours only of the other,
+    so each half-sweep is exact detailed balance done in parallel. Chapter 10.
+
+    Args:
+        spins: float32 ``(C, L, L)`` in $\\{-1, +1\\}$, ``L`` even; not modified.
+        beta: ``(C,)`` inverse temperatures $1/T$, one per chain.
+        generator: a ``torch.Generator`` on the spins' device.
+
+    Returns:
+        The new spins ``(C, L, L)``.
+
+    Raises:
+        ValueError: wrong shapes or odd ``L``.
+    """
+    _check_lattice(spins, beta)
+    black = _checkerboard(spins.shape[-1], spins.device)  # (L, L)
+    uniform = torch.rand(spins.shape, generator=generator, device=spins.device)  # (C, L, L)
+    minus_two_beta = (-2.0 * beta).to(spins.dtype)[:, None, None]  # (C, 1, 1)
+    for colour in (black, ~black):
+        # accept iff u < exp(-beta dE) with dE = 2 s sum(nb); dE <= 0 is always accepted.
+        accept = uniform < torch.exp(minus_two_beta * spins * _neighbour_sum(spins))  # (C, L, L)
+        spins = torch.where(accept & colour, -spins, spins)
+    return spins
+
+
+def cluster_labels(bond_right: torch.Tensor, bond_down: torch.Tensor) -> torch.Tensor:
+    """Connected components of the bond graph of each lattice, as site labels.
+
+    Site $(c, i, j)$ is joined to $(c, i, j+1)$ when ``bond_right[c, i, j]`` and to $(c, i+1, j)$
+    when ``bond_down[c, i, j]`` (indices modulo ``L``). Every site starts labelled by its own flat
+    index; then, until nothing changes, each site takes the smallest label across its active bonds,
+    hands it to its current root (a scatter-min, the "hooking" of Shiloach & Vishkin 1982), and
+    labels are shortened by pointer jumping, ``label = label[label]``. Converges in a few dozen
+    rounds for any cluster shape, all chains at once.
+
+    Args:
+        bond_right, bond_down: bool ``(C, L, L)``.
+
+    Returns:
+        int64 ``(C, L, L)``: each site's label is the flat index ``c*L*L + i*L + j`` of the
+        smallest site of its cluster, so labels are unique across chains.
+    """
+    if bond_right.shape != bond_down.shape or bond_right.ndim != 3:
+        raise ValueError(
+            "bond_right and bond_down must both have shape (chains, L, L), got "
+            f"{tuple(bond_right.shape)} and {tuple(bond_down.shape)}"
+        )
+    shape = bond_right.shape
+    n_sites = bond_right.numel()
+    big = torch.tensor(n_sites, device=bond_right.device)  # larger than every label
+    bond_left = torch.roll(bond_right, 1, dims=-1)  # the bond to (i, j-1) is (i, j-1)'s right bond
+    bond_up = torch.roll(bond_down, 1, dims=-2)
+    label = torch.arange(n_sites, device=bond_right.device).view(shape)  # (C, L, L)
+    while True:
+        best = label
+        best = torch.minimum(best, torch.where(bond_right, torch.roll(label, -1, dims=-1), big))
+        best = torch.minimum(best, torch.where(bond_left, torch.roll(label, 1, dims=-1), big))
+        best = torch.minimum(best, torch.where(bond_down, torch.roll(label, -1, dims=-2), big))
+        best = torch.minimum(best, torch.where(bond_up, torch.roll(label, 1, dims=-2), big))
+        flat = best.reshape(-1).clone()  # (C*L*L,)
+        flat.scatter_reduce_(0, label.reshape(-1), best.reshape(-1), reduce="amin")  # hook roots
+        for _ in range(2):  # pointer jumping
+            flat = flat.gather(0, flat)
+        new = flat.view(shape)
+        if torch.equal(new, label):
+            return label
+        label = new
+
+
+def swendsen_wang_update(
+    spins: torch.Tensor, beta: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """One Swendsen-Wang cluster update of every chain (Swendsen & Wang 1987).
+
+    Bonds between equal neighbours are activated with probability $p = 1 - e^{-2\\beta}$; every
+    cluster of :func:`cluster_labels` then flips with probability 1/2. Satisfies detailed balance
+    for $e^{-\\beta E}$ (the Fortuin-Kasteleyn representation). Chapter 10.
+
+    Args:
+        spins: float32 ``(C, L, L)`` in $\\{-1, +1\\}$; not modified.
+        beta: ``(C,)`` inverse temperatures.
+        generator: a ``torch.Generator`` on the spins' device.
+
+    Returns:
+        The new spins ``(C, L, L)``.
+
+    Raises:
+        ValueError: wrong shapes or odd ``L``.
+    """
+    _check_lattice(spins, beta)
+    p_bond = (1.0 - torch.exp(-2.0 * beta)).to(spins.dtype)[:, None, None]  # (C, 1, 1)
+    uniform = torch.rand((2, *spins.shape), generator=generator, device=spins.device)  # (2, C, L, L)
+    bond_right = (spins == torch.roll(spins, -1, dims=-1)) & (uniform[0] < p_bond)
+    bond_down = (spins == torch.roll(spins, -1, dims=-2)) & (uniform[1] < p_bond)
+    label = cluster_labels(bond_right, bond_down)  # (C, L, L), flat indices of cluster roots
+    coin = torch.rand(spins.numel(), generator=generator, device=spins.device) < 0.5  # per root
+    flip = coin.gather(0, label.reshape(-1)).view(spins.shape)  # (C, L, L): the same coin for every site of a cluster
+    return torch.where(flip, -spins, spins)
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs and data sets
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class IsingSamples:
+    """Recorded configurations, ``N = n_temperatures * n_chains * n_samples`` of them.
+
+    Ordered by temperature, then chain, then time. ``spins`` int8 ``(N, L, L)`` in $\\{-1, +1\\}$;
+    ``temperature``, ``magnetisation`` (signed $m$), ``energy`` (per spin) float32 ``(N,)``;
+    ``chain`` int64 ``(N,)`` numbers the independent Markov chains (for error bars).
+    """
+
+    spins: torch.Tensor
+    temperature: torch.Tensor
+    magnetisation: torch.Tensor
+    energy: torch.Tensor
+    chain: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.spins.shape[0]
+
+    def to(self, device) -> "IsingSamples":
+        """A copy with every tensor on ``device``."""
+        return IsingSamples(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+
+def _check_positive_int(value, name: str, minimum: int = 1) -> int:
+    if int(value) != value or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def simulate(
+    L: int,
+    temperatures: Sequence[float] | np.ndarray | torch.Tensor,
+    n_chains: int = 1,
+    n_samples: int = 1,
+    burn_in: int = 100,
+    thin: int = 5,
+    algorithm: str = "mixed",
+    seed: int = 0,
+    start: str = "ordered",
+    device=None,
+) -> IsingSamples:
+    """Run ``n_chains`` independent chains at every temperature at once and record samples.
+
+    The state is one float32 tensor ``(K * n_chains, L, L)``. After ``burn_in`` steps, a sample is
+    recorded every ``thin`` steps, ``n_samples`` per chain, so the cost is
+    ``burn_in + thin * n_samples`` steps of ``algorithm`` (one step of ``"mixed"`` is a
+    Swendsen-Wang update followed by a Metropolis sweep). Chapter 10.
+
+    Args:
+        L: linear lattice size, even, >= 2.
+        temperatures: ``(K,)`` temperatures $> 0$.
+        n_chains: independent chains per temperature.
+        n_samples: recorded configurations per chain.
+        burn_in: steps discarded at the start (>= 0).
+        thin: steps between recorded configurations (>= 1).
+        algorithm: one of :data:`ALGORITHMS`.
+        seed: seed of the run's ``torch.Generator`` (results also depend on the device type).
+        start: ``"ordered"`` (all $+1$) or ``"random"`` (infinite temperature).
+        device: where to run; default :func:`vaecourse.device.default_device`.
+
+    Returns:
+        :class:`IsingSamples` on the CPU with ``N = K * n_chains * n_samples`` configurations.
+
+    Raises:
+        ValueError: any argument out of range.
+    """
+    from vaecourse.device import default_device
+
+    L = _check_positive_int(L, "L", 2)
+    if L % 2:
+        raise ValueError(f"L must be even (checkerboard updates on a periodic lattice), got {L}")
+    temps = _positive_temperatures(
+        temperatures.detach().cpu().numpy() if torch.is_tensor(temperatures) else temperatures,
+        "temperatures",
+    ).reshape(-1)
+    n_chains = _check_positive_int(n_chains, "n_chains")
+    n_samples = _check_positive_int(n_samples, "n_samples")
+    burn_in = _check_positive_int(burn_in, "burn_in", 0)
+    thin = _check_positive_int(thin, "thin")
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    if start not in ("ordered", "random"):
+        raise ValueError(f"start must be 'ordered' or 'random', got {start!r}")
+    device = torch.device(device) if device is not None else default_device()
+
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed))
+    temperature = torch.as_tensor(temps, dtype=torch.float32, device=device)
+    temperature = temperature.repeat_interleave(n_chains)  # (C,), C = K * n_chains
+    beta = 1.0 / temperature
+    C = temperature.shape[0]
+    if start == "ordered":
+        spins = torch.ones((C, L, L), device=device)
+    else:
+        spins = torch.rand((C, L, L), generator=generator, device=device).lt(0.5).float() * 2 - 1
+
+    def step(s):
+        if algorithm in ("swendsen-wang", "mixed"):
+            s = swendsen_wang_update(s, beta, generator)
+        if algorithm in ("metropolis", "mixed"):
+            s = metropolis_sweep(s, beta, generator)
+        return s
+
+    for _ in range(burn_in):
+        spins = step(spins)
+    recorded = torch.empty((C, n_samples, L, L), dtype=torch.int8, device=device)
+    for t in range(n_samples):
+        for _ in range(thin):
+            spins = step(spins)
+        recorded[:, t] = spins.to(torch.int8)
+    recorded = recorded.reshape(C * n_samples, L, L).cpu()  # (N, L, L), temperature-major
+    chain = torch.arange(C).repeat_interleave(n_samples)  # (N,)
+    return IsingSamples(
+        spins=recorded,
+        temperature=temperature.cpu().repeat_interleave(n_samples),
+        magnetisation=magnetisation(recorded),
+        energy=energy_per_spin(recorded),
+        chain=chain,
+    )
+
+
+def ising_dataset(
+    L: int,
+    temperatures: Sequence[float] | np.ndarray,
+    n_per_T: int,
+    samples_per_chain: int = 10,
+    burn_in: int = 200,
+    thin: int = 5,
+    algorithm: str = "mixed",
+    seed: int = 0,
+    cache: bool = True,
+    device=None,
+) -> IsingSamples:
+    """A data set of ``n_per_T`` configurations at each temperature, cached on disk.
+
+    Uses ``ceil(n_per_T / samples_per_chain)`` independent chains per temperature (many short chains
+    vectorise best) and keeps the first ``n_per_T`` configurations of each temperature. The result is
+    saved under ``settings.cache_dir("ising")`` in a file whose name hashes every argument above
+    except ``cache`` and ``device``; a later call with the same arguments loads it. Chapter 10 trains
+    on it (after Wetzel 2017: L = 28, T in [1, 3.5]).
+
+    Returns:
+        :class:`IsingSamples` with ``N = K * n_per_T`` configurations, ordered by temperature.
+
+    Raises:
+        ValueError: an argument out of range (see :func:`simulate`).
+    """
+    n_per_T = _check_positive_int(n_per_T, "n_per_T")
+    samples_per_chain = _check_positive_int(samples_per_chain, "samples_per_chain")
+    temps = _positive_temperatures(temperatures, "temperatures").reshape(-1)
+    per_chain = min(samples_per_chain, n_per_T)
+    n_chains = -(-n_per_T // per_chain)
+    params = {
+        "version": _CACHE_VERSION, "L": int(L), "temperatures": [float(t) for t in temps],
+        "n_per_T": n_per_T, "samples_per_chain": per_chain, "burn_in": int(burn_in),
+        "thin": int(thin), "algorithm": algorithm, "seed": int(seed),
+    }
+    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:20]
+    path = settings.cache_dir("ising") / f"ising-L{int(L)}-{key}.pt"
+    if cache and path.is_file():
+        try:
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+            if stored.get("params") == params:
+                return IsingSamples(**stored["samples"])
+        except Exception:  # noqa: BLE001 -- an unreadable cache file is regenerated, not trusted
+            path.unlink(missing_ok=True)
+    run = simulate(
+        L, temps, n_chains=n_chains, n_samples=per_chain, burn_in=burn_in, thin=thin,
+        algorithm=algorithm, seed=seed, device=device,
+    )
+    # Keep the first n_per_T of the n_chains * per_chain configurations of every temperature.
+    keep = (torch.arange(len(run)) % (n_chains * per_chain)) < n_per_T  # (N_run,)
+    samples = IsingSamples(**{f.name: getattr(run, f.name)[keep] for f in fields(run)})
+    if cache:
+        tmp = path.with_suffix(".tmp")
+        torch.save({"params": params, "samples": vars(samples)}, tmp)
+        tmp.replace(path)
+    return samples
+
+
+def default_dataset_config() -> dict:
+    """Arguments of :func:`ising_dataset` for the course, from ``settings.pick``.
+
+    Full: ``L = 28`` as Wetzel 2017, 40 temperatures in $[1, 3.5]$ denser near $T_c$, 1,250
+    configurations each (50,000 in all). Smoke: ``L = 16``, 8 temperatures, 50 each (400), seconds.
+    """
+    n_temps = settings.pick(full=40, smoke=8)
+    return {
+        "L": settings.pick(full=28, smoke=16),
+        "temperatures": temperature_grid(n_temps, 1.0, 3.5).tolist(),
+        "n_per_T": settings.pick(full=1250, smoke=50),
+        "samples_per_chain": settings.pick(full=25, smoke=10),
+        "burn_in": settings.pick(full=200, smoke=50),
+        "thin": settings.pick(full=4, smoke=2),
+        "algorithm": "mixed",
+        "seed": 0,
+    }
