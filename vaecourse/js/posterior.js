@@ -1,0 +1,78 @@
+// PosteriorExplorer front end (vaecourse.widgets.PosteriorExplorer, book chapter 9). Needs drawing.js
+// in front of it. The kernel computes, for one test image x, the true posterior p(h|x) on a grid
+// (quadrature, vaecourse.elbo.posterior_grid) and the encoder's Q(h|x) on the same grid; this file only
+// draws them. Arrays are (G, G) float32, entry [i, j] at (h_1 = grid[i], h_2 = grid[j]).
+
+const VAE_VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+
+function vaeHeatmap(canvas, logDensity, G) {
+  let max = -Infinity;
+  for (const v of logDensity) if (v > max) max = v;
+  const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(G, G);
+  for (let i = 0; i < G; i++) {
+    for (let j = 0; j < G; j++) {
+      const p = Math.exp(logDensity[i * G + j] - max);  // density relative to its peak, in [0, 1]
+      const x = p * (VAE_VIRIDIS.length - 1);
+      const lo = Math.min(Math.floor(x), VAE_VIRIDIS.length - 2);
+      const f = x - lo;
+      const pixel = 4 * ((G - 1 - j) * G + i);  // h_2 upwards
+      for (let c = 0; c < 3; c++) {
+        image.data[pixel + c] = Math.round((1 - f) * VAE_VIRIDIS[lo][c] + f * VAE_VIRIDIS[lo + 1][c]);
+      }
+      image.data[pixel + 3] = 255;
+    }
+  }
+  ctx.putImageData(image, 0, 0);
+}
+
+async function renderPosterior({ model, el }) {
+  el.classList.add("vae-widget", "vae-posterior");
+  const G = model.get("grid_size");
+  const shape = model.get("data_shape");
+  const size = model.get("plane_size");
+  const panel = (title, label) => {
+    const box = vaeElement("div", "vae-column");
+    const canvas = vaeElement("canvas", "vae-image vae-heatmap");
+    canvas.width = G;
+    canvas.height = G;
+    canvas.style.width = `${size}px`;
+    canvas.style.height = `${size}px`;
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", label);
+    box.append(vaeElement("div", "vae-caption", title), canvas);
+    return [box, canvas];
+  };
+  const limit = model.get("limit");
+  const [truthBox, truth] = panel("true posterior p(h|x)", "heat map of the true posterior on the latent grid");
+  const [qBox, q] = panel("encoder Q(h|x)", "heat map of the encoder's Gaussian on the latent grid");
+  const axes = vaeElement("div", "vae-caption",
+    `both panels: h\u2081 from ${-limit} to ${limit} (right), h\u2082 from ${-limit} to ${limit} (up)`);
+  const imageBox = vaeElement("div", "vae-column");
+  const image = vaeImageCanvas(shape, size / 2, "the chosen test image");
+  const index = vaeElement("input", "vae-index");
+  Object.assign(index, { type: "number", min: 0, max: model.get("n_images") - 1, step: 1 });
+  index.setAttribute("aria-label", "index of the test image");
+  imageBox.append(vaeElement("div", "vae-caption", "test image x"), image, index,
+                  vaeElement("div", "vae-timing", "(a new image needs a live Python kernel)"));
+  const stats = vaeElement("div", "vae-stats");
+  const row = vaeElement("div", "vae-row");
+  row.append(imageBox, truthBox, qBox);
+  el.replaceChildren(row, axes, stats);
+
+  function update() {
+    index.value = String(model.get("index"));
+    const pixels = vaeAsUint8(model.get("image"));
+    vaeDrawImage(image, Float64Array.from(pixels, (v) => v / 255));
+    vaeHeatmap(truth, vaeAsFloat32(model.get("log_posterior")), G);
+    vaeHeatmap(q, vaeAsFloat32(model.get("log_q")), G);
+    const s = model.get("stats");
+    stats.textContent = Object.entries(s).map(([name, value]) => `${name.padEnd(28)} ${value}`).join("\n");
+  }
+  index.addEventListener("change", () => { model.set("index", Number(index.value)); vaeSave(model); });
+  model.on("change:stats", update);
+  update();
+  return () => model.off("change:stats", update);
+}
+
+export default { render: renderPosterior };
