@@ -20,6 +20,7 @@ import functools
 import http.server
 import json
 import threading
+import time
 from urllib.parse import urlparse
 
 import numpy as np
@@ -433,3 +434,57 @@ def test_shared_decoder_weights_are_the_model_weights():
     points = np.frombuffer(explorer.points, dtype="<f4").reshape(-1, 2)
     np.testing.assert_allclose(points, model.encode(x).mean.detach().numpy()[:, :2], atol=1e-6)
     assert list(np.frombuffer(explorer.labels, dtype=np.uint8)) == labels.tolist()
+
+
+# --------------------------------------------------------------------------------------------------
+# PosteriorExplorer (kernel side)
+
+
+@pytest.fixture(scope="module")
+def posterior_explorer():
+    from vaecourse import models
+
+    torch.manual_seed(0)
+    model = models.VAE(hidden=128, latent_dim=2, data_shape=(1, 28, 28))
+    x = (torch.rand(10, 1, 28, 28, generator=torch.Generator().manual_seed(4)) > 0.7).float()
+    return widgets.PosteriorExplorer(model, x, grid_size=41, limit=4.0), model, x
+
+
+def test_posterior_explorer_numbers_agree_with_independent_routes(posterior_explorer):
+    from vaecourse import elbo
+
+    explorer, model, x = posterior_explorer
+    result = explorer.compute(3)
+    # log p(x), recovered from the posterior grid by Bayes' rule, is the quadrature value on that grid.
+    reference = float(elbo.log_px_quadrature(model, x[3:4], grid_size=41, limit=4.0)[0])
+    assert result["log_px"] == pytest.approx(reference, abs=1e-3)
+    # The gap log p(x) - ELBO is KL(Q || p(h|x)) (Monte Carlo ELBO vs grid KL: loose tolerance).
+    assert result["kl_grid"] >= 0
+    assert result["log_px"] - result["elbo"] == pytest.approx(result["kl_grid"], abs=0.5)
+    # The grids the front end draws: (G, G) log densities that integrate to 1 over the grid.
+    cell = (8.0 / 40) ** 2
+    assert np.exp(result["log_posterior"]).sum() * cell == pytest.approx(1.0, abs=1e-4)
+    assert np.exp(result["log_q"]).sum() * cell == pytest.approx(1.0, abs=0.05)
+    mu = model.encode(x[3:4]).mean[0].detach()
+    i, j = np.unravel_index(np.argmax(result["log_q"]), result["log_q"].shape)
+    assert abs(-4 + 0.2 * i - float(mu[0])) <= 0.1 and abs(-4 + 0.2 * j - float(mu[1])) <= 0.1  # [i, j] = (h1, h2)
+
+
+def test_posterior_explorer_index_change_updates_fast(posterior_explorer):
+    """Choosing another image in a live kernel recomputes everything: about one decoder pass over the
+    grid. Absolute times depend on the machine (benchmarks/RESULTS.md); here, relative to that pass."""
+    explorer, model, x = posterior_explorer
+    h = torch.randn(41 * 41, 1, 2)
+    with torch.no_grad():
+        start = time.perf_counter()
+        model.log_likelihood(x[:1], h)
+        one_pass_ms = 1000 * (time.perf_counter() - start)
+    before = dict(explorer.stats)
+    explorer.index = 7
+    assert explorer.stats["test image"] == "#7" and explorer.stats != before
+    assert np.frombuffer(explorer.image, np.uint8).tolist() == (x[7].reshape(-1) * 255).round().int().tolist()
+    assert explorer.last_update_ms <= 3 * one_pass_ms + 25, (explorer.last_update_ms, one_pass_ms)
+    import traitlets
+
+    with pytest.raises(traitlets.TraitError, match="index"):
+        explorer.index = 10
