@@ -1,0 +1,298 @@
+"""vaecourse.elbo, vaecourse.linear_gaussian and vaecourse.estimators against exact answers.
+
+The linear-Gaussian model has a closed-form log p(x) and posterior; every Monte Carlo comparison
+uses a fixed seed and a tolerance of 5 standard errors.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal
+
+from vaecourse import elbo, estimators, kl
+from vaecourse.linear_gaussian import ConditionalLinearGaussian, LinearGaussian
+
+
+@pytest.fixture
+def exact_model():
+    """Orthogonal W: LinearGaussian.encode is the exact posterior."""
+    return LinearGaussian.random(data_dim=6, latent_dim=2, sigma=0.5, orthogonal=True, seed=1)
+
+
+def _x(model, n=4, seed=3):
+    return model.sample(n, seed=seed)[0]
+
+
+# ---------------------------------------------------------------------------------- the model
+
+
+def test_linear_gaussian_posterior_is_bayes_rule():
+    """log p(h|x) = log p(x|h) + log p(h) - log p(x) at arbitrary h, for a non-orthogonal W."""
+    model = LinearGaussian.random(data_dim=5, latent_dim=3, sigma=0.7, orthogonal=False, seed=2)
+    x = _x(model)
+    h = torch.randn(10, 4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)  # (S, B, k)
+    lhs = model.posterior(x).log_prob(h)
+    rhs = model.log_likelihood(x, h) + model.prior().log_prob(h).sum(-1) - model.log_px(x)
+    assert model.log_likelihood(x, h).shape == (10, 4)
+    torch.testing.assert_close(lhs, rhs, rtol=1e-10, atol=1e-10)
+
+
+def test_encode_is_the_exact_posterior_for_orthogonal_w(exact_model):
+    x = _x(exact_model)
+    q = exact_model.encode(x)
+    post = exact_model.posterior(x)
+    assert q.batch_shape == (4, 2)
+    gap = kl.kl_gaussians(q.mean, torch.diag_embed(q.variance), post.mean, post.covariance_matrix)
+    assert float(gap.abs().max()) < 1e-12
+
+
+def test_encode_is_mean_field_for_general_w():
+    """For non-diagonal W^T W, Q is the best factorised Gaussian: a small but positive KL gap."""
+    model = LinearGaussian.random(data_dim=5, latent_dim=3, sigma=0.7, orthogonal=False, seed=2)
+    x = _x(model)
+    q, post = model.encode(x), model.posterior(x)
+    gap = kl.kl_gaussians(q.mean, torch.diag_embed(q.variance), post.mean, post.covariance_matrix)
+    assert torch.all(gap > 1e-3)
+    worse = model.with_q(scale=1.2).encode(x)
+    worse_gap = kl.kl_gaussians(worse.mean, torch.diag_embed(worse.variance), post.mean, post.covariance_matrix)
+    assert torch.all(worse_gap > gap)
+
+
+def test_expected_log_likelihood_and_its_variance_match_monte_carlo(exact_model):
+    model = exact_model.with_q(shift=0.3, scale=1.5)
+    x = _x(model)
+    q = model.encode(x)
+    torch.manual_seed(0)
+    values = model.log_likelihood(x, q.sample((200_000,)))  # (S, B)
+    mean, se = values.mean(0), values.std(0) / math.sqrt(values.shape[0])
+    assert torch.all((mean - model.expected_log_likelihood(x, q)).abs() < 5 * se)
+    centred = values - mean
+    var = centred.pow(2).mean(0)
+    se_var = torch.sqrt((centred.pow(4).mean(0) - var.pow(2)) / values.shape[0])
+    assert torch.all((var - model.log_likelihood_variance(x, q)).abs() < 5 * se_var)
+
+
+def test_linear_gaussian_float32_and_unbatched(exact_model):
+    model = exact_model.to(dtype=torch.float32)
+    x = _x(model, n=1)[0]  # (D,)
+    assert model.log_px(x).shape == () and model.log_px(x).dtype == torch.float32
+    assert model.encode(x).batch_shape == (2,)
+    torch.testing.assert_close(model.log_px(x).double(), exact_model.log_px(x.double()), rtol=1e-5, atol=1e-5)
+
+
+def test_linear_gaussian_rejects_bad_input(exact_model):
+    W = torch.ones(3, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="sigma must be a positive"):
+        LinearGaussian(W, torch.zeros(3, dtype=torch.float64), -1.0)
+    with pytest.raises(ValueError, match="b must have shape"):
+        LinearGaussian(W, torch.zeros(2, dtype=torch.float64), 1.0)
+    with pytest.raises(ValueError, match="W contains NaN"):
+        LinearGaussian(W * math.nan, torch.zeros(3, dtype=torch.float64), 1.0)
+    with pytest.raises(ValueError, match=r"x must have shape \(\.\.\., 6\)"):
+        exact_model.log_px(torch.zeros(4, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="x contains inf"):
+        exact_model.encode(torch.full((2, 6), math.inf, dtype=torch.float64))
+
+
+def test_conditional_model_marginal_matches_monte_carlo():
+    model = ConditionalLinearGaussian.random(seed=3)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(3, model.x_dim, generator=gen, dtype=torch.float64)
+    y = torch.randn(3, model.y_dim, generator=gen, dtype=torch.float64)
+    torch.manual_seed(1)
+    h = model.prior_mean(x) + torch.randn(100_000, 3, model.latent_dim, dtype=torch.float64)  # h ~ p(h|x)
+    log_w = model.log_likelihood(y, h, x)  # (S, B)
+    estimate = elbo.log_mean_exp(log_w, dim=0)
+    se = torch.exp(log_w - estimate).std(0) / math.sqrt(log_w.shape[0])  # delta method, in log space
+    assert torch.all((estimate - model.log_py(y, x)).abs() < 5 * se)
+
+
+# ---------------------------------------------------------------------------------- ELBO
+
+
+def test_elbo_with_exact_posterior_is_log_px_for_every_sample(exact_model):
+    x = _x(exact_model)
+    torch.manual_seed(0)
+    value = elbo.elbo(exact_model, x, n_samples=3, analytic_kl=False)
+    assert value.shape == (4,)
+    torch.testing.assert_close(value, exact_model.log_px(x), rtol=1e-10, atol=1e-10)
+
+
+def test_elbo_terms_add_up_and_loss_is_minus_the_mean(exact_model):
+    model = exact_model.with_q(shift=0.5)
+    x = _x(model)
+    torch.manual_seed(3)
+    reconstruction, kl_term = elbo.elbo_terms(model, x, n_samples=5)
+    torch.manual_seed(3)
+    value = elbo.elbo(model, x, n_samples=5)
+    torch.manual_seed(3)
+    loss = elbo.loss(model, x, n_samples=5)
+    q = model.encode(x)
+    torch.testing.assert_close(kl_term, kl.kl_standard_normal(q.loc, 2 * q.scale.log()))
+    torch.testing.assert_close(value, reconstruction - kl_term)
+    torch.testing.assert_close(loss, -value.mean())
+
+
+def test_elbo_is_below_log_px_by_the_posterior_kl(exact_model):
+    """Central equation: E[elbo] = log p(x) - KL(Q || p(h|x)), for a deliberately wrong Q."""
+    model = exact_model.with_q(shift=0.4, scale=1.4)
+    x = _x(model)
+    torch.manual_seed(1)
+    values = elbo.elbo(model, x.repeat(400, 1), n_samples=50).reshape(400, 4)
+    mean, se = values.mean(0), values.std(0) / 20
+    q, post = model.encode(x), model.posterior(x)
+    expected = model.log_px(x) - kl.kl_gaussians(q.mean, torch.diag_embed(q.variance), post.mean, post.covariance_matrix)
+    assert torch.all((mean - expected).abs() < 5 * se)
+    assert torch.all(expected < model.log_px(x) - 0.1)
+
+
+def test_elbo_is_differentiable():
+    W = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+    model = LinearGaussian(W, torch.zeros(5, dtype=torch.float64), 0.5, q_shift=0.2)
+    x = torch.ones(3, 5, dtype=torch.float64)
+    elbo.loss(model, x).backward()
+    assert W.grad is not None and torch.isfinite(W.grad).all() and W.grad.abs().sum() > 0
+
+
+def test_elbo_rejects_bad_input(exact_model):
+    with pytest.raises(ValueError, match="x contains NaN"):
+        elbo.elbo(exact_model, torch.full((2, 6), math.nan, dtype=torch.float64))
+    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+        elbo.elbo(exact_model, _x(exact_model), n_samples=0)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        elbo.iwae(exact_model, _x(exact_model), k=0)
+
+
+# ---------------------------------------------------------------------------------- IWAE
+
+
+@pytest.mark.parametrize("chunk_size", [None, 1, 333, 5000])
+def test_iwae_with_exact_posterior_is_log_px_whatever_the_chunks(exact_model, chunk_size):
+    """With Q = p(h|x) every weight is p(x): any chunking and the -log k must give log p(x) exactly."""
+    x = _x(exact_model)
+    torch.manual_seed(0)
+    k = 5000 if chunk_size != 1 else 20
+    torch.testing.assert_close(elbo.iwae(exact_model, x, k=k, chunk_size=chunk_size), exact_model.log_px(x),
+                               rtol=1e-10, atol=1e-10)
+
+
+def test_iwae_chunking_does_not_change_the_distribution(exact_model):
+    """Chunked and unchunked draws estimate the same expectation (5 standard errors)."""
+    model = exact_model.with_q(shift=0.4, scale=1.4)
+    x = _x(model, n=1).repeat(2000, 1)
+    torch.manual_seed(2)
+    a = elbo.iwae(model, x, k=16)
+    b = elbo.iwae(model, x, k=16, chunk_size=3)
+    se = torch.sqrt(a.var() / a.numel() + b.var() / b.numel())
+    assert abs(float(a.mean() - b.mean())) < 5 * float(se)
+
+
+def test_iwae_k1_is_the_sampled_elbo(exact_model):
+    model = exact_model.with_q(shift=0.4, scale=1.4)
+    x = _x(model)
+    torch.manual_seed(4)
+    a = elbo.iwae(model, x, k=1)
+    torch.manual_seed(4)
+    b = elbo.elbo(model, x, n_samples=1, analytic_kl=False)
+    torch.testing.assert_close(a, b)
+
+
+# ---------------------------------------------------------------------------------- quadrature
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-8), (torch.float32, 1e-4)])
+def test_log_px_quadrature_matches_exact_log_px(dtype, tol):
+    model = LinearGaussian.random(data_dim=7, latent_dim=2, sigma=0.6, orthogonal=False, seed=5, dtype=dtype)
+    x = _x(model, n=3)
+    quadrature = elbo.log_px_quadrature(model, x, grid_size=201, limit=7.0)
+    assert quadrature.shape == (3,) and quadrature.dtype == dtype
+    torch.testing.assert_close(quadrature, model.log_px(x), rtol=tol, atol=tol)
+
+
+def test_posterior_grid_is_the_exact_posterior():
+    model = LinearGaussian.random(data_dim=7, latent_dim=2, sigma=0.6, orthogonal=False, seed=5)
+    x = _x(model, n=2)
+    h1, h2, log_post = elbo.posterior_grid(model, x, grid_size=151, limit=6.0)
+    assert h1.shape == (151,) and log_post.shape == (2, 151, 151)
+    points = torch.stack(torch.meshgrid(h1, h2, indexing="ij"), dim=-1)  # (G, G, 2)
+    exact = model.posterior(x.unsqueeze(1).unsqueeze(1)).log_prob(points)  # (B, G, G)
+    mass = torch.exp(log_post).sum((-2, -1)) * float(h1[1] - h1[0]) ** 2
+    torch.testing.assert_close(mass, torch.ones(2, dtype=torch.float64), rtol=1e-8, atol=1e-8)
+    near = exact > -20  # compare where the density is not negligible
+    torch.testing.assert_close(log_post[near], exact[near], rtol=1e-7, atol=1e-7)
+
+
+def test_quadrature_rejects_other_latent_sizes(exact_model):
+    model = LinearGaussian.random(data_dim=4, latent_dim=3, seed=0)
+    with pytest.raises(ValueError, match="latent_dim == 2"):
+        elbo.log_px_quadrature(model, _x(model))
+    with pytest.raises(ValueError, match="grid_size"):
+        elbo.posterior_grid(exact_model, _x(exact_model), grid_size=2)
+
+
+def test_log_px_discrete_matches_torch_mixture():
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(5, generator=gen, dtype=torch.float64)
+    means = torch.randn(5, 3, generator=gen, dtype=torch.float64)
+    x = torch.randn(4, 3, generator=gen, dtype=torch.float64)
+    log_lik = Normal(means, 0.8).log_prob(x.unsqueeze(1)).sum(-1)  # (B, H)
+    mixture = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(logits=logits),
+                                                    torch.distributions.Independent(Normal(means, 0.8), 1))
+    torch.testing.assert_close(elbo.log_px_discrete(torch.log_softmax(logits, -1), log_lik), mixture.log_prob(x))
+
+
+# ---------------------------------------------------------------------------------- estimators
+
+
+def test_effective_sample_size_extremes():
+    assert float(estimators.effective_sample_size(torch.zeros(50))) == pytest.approx(50.0)
+    assert float(estimators.effective_sample_size(torch.tensor([0.0, -1000.0, -1000.0]))) == pytest.approx(1.0)
+    batched = estimators.effective_sample_size(torch.zeros(10, 3), dim=0)
+    assert batched.shape == (3,)
+    with pytest.raises(ValueError, match="NaN"):
+        estimators.effective_sample_size(torch.tensor([0.0, math.nan]))
+
+
+def test_gradient_estimators_shapes_and_naive_is_zero():
+    mu, sigma = torch.tensor([0.5, -1.0]), torch.tensor([1.0, 0.5])
+
+    def f(h):
+        return h.pow(2).sum(-1)
+
+    torch.manual_seed(0)
+    for estimator in (estimators.naive_gradient, estimators.reparameterised_gradient,
+                      estimators.score_function_gradient):
+        est = estimator(f, mu, sigma, 64)
+        assert est.per_sample_mu.shape == (64, 2) and est.mean_sigma.shape == (2,)
+    naive = estimators.naive_gradient(f, mu, sigma, 64)
+    assert float(naive.per_sample_mu.abs().max()) == 0.0 and float(naive.per_sample_sigma.abs().max()) == 0.0
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        estimators.reparameterised_gradient(f, mu, -sigma, 10)
+    with pytest.raises(ValueError, match="same shape"):
+        estimators.score_function_gradient(f, mu, sigma[:1], 10)
+
+
+def test_score_function_baseline_keeps_it_unbiased_and_lowers_variance():
+    mu, sigma = torch.tensor([1.0], dtype=torch.float64), torch.tensor([0.5], dtype=torch.float64)
+
+    def f(h):
+        return h.pow(2).sum(-1)
+
+    torch.manual_seed(1)
+    plain = estimators.score_function_gradient(f, mu, sigma, 100_000)
+    torch.manual_seed(2)
+    based = estimators.score_function_gradient(f, mu, sigma, 100_000, baseline=1.25)  # = E[f]
+    for est in (plain, based):
+        assert abs(float(est.mean_mu - 2 * mu)) < 5 * float(est.se_mu)
+    assert float(based.var_mu) < float(plain.var_mu)
+
+
+def test_reparameterise_moments():
+    torch.manual_seed(0)
+    mu, logvar = torch.tensor([1.0, -2.0], dtype=torch.float64), torch.tensor([0.0, math.log(4.0)], dtype=torch.float64)
+    h = estimators.reparameterise(mu, logvar, torch.randn(100_000, 2, dtype=torch.float64))
+    assert torch.all((h.mean(0) - mu).abs() < 5 * h.std(0) / math.sqrt(h.shape[0]))
+    torch.testing.assert_close(h.std(0), torch.tensor([1.0, 2.0], dtype=torch.float64), rtol=0.02, atol=0.0)

@@ -1,0 +1,236 @@
+"""Monte Carlo estimators the lecture relies on: importance weights, effective sample size, gradients.
+
+Three gradient estimators of :math:`\\nabla_\\theta E_{h\\sim\\mathcal{N}(\\mu,\\sigma^2)}[f(h)]`,
+:math:`\\theta = (\\mu, \\sigma)` (label ``eq:reparameterisation``; chapter "Gradients and the
+reparameterisation trick"):
+
+- :func:`naive_gradient`: draw h without a path back to the parameters and differentiate
+  :math:`f(h)`; the gradient is zero -- the mistake the lecture warns about.
+- :func:`reparameterised_gradient`: :math:`h = \\mu + \\sigma\\epsilon`, :math:`\\epsilon\\sim\\mathcal{N}(0,I)`,
+  differentiate :math:`f(\\mu + \\sigma\\epsilon)` (Kingma & Welling 2013, section 2.4; the lecture's
+  :math:`z = \\mu(X) + \\Sigma^{1/2}(X)\\,\\epsilon`).
+- :func:`score_function_gradient`: REINFORCE, :math:`f(h)\\,\\nabla_\\theta\\log\\mathcal{N}(h;\\mu,\\sigma^2)`
+  (Williams 1992), unbiased but with a larger variance.
+
+Each returns a :class:`GradientEstimate` holding per-sample gradients, so the chapter can show
+means, variances and standard errors. :func:`effective_sample_size` measures why sampling h from the
+prior fails (``eq:naive-sampling``, Kong 1992): :math:`\\mathrm{ESS} = (\\sum w)^2 / \\sum w^2`.
+Samples use the global torch random state (seed it for reproducible numbers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from vaecourse.kl import _require_finite, _require_tensor
+
+__all__ = [
+    "GradientEstimate",
+    "effective_sample_size",
+    "importance_log_weights",
+    "reconstruction_estimate",
+    "reparameterise",
+    "naive_gradient",
+    "reparameterised_gradient",
+    "score_function_gradient",
+]
+
+
+def _check_samples(n_samples) -> int:
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    return n_samples
+
+
+# --------------------------------------------------------------------------------------------
+# equation 2: importance sampling and its effective sample size
+# --------------------------------------------------------------------------------------------
+
+
+def effective_sample_size(log_weights: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """Kish's effective sample size :math:`(\\sum_i w_i)^2 / \\sum_i w_i^2` from log weights.
+
+    Computed in log space, :math:`\\exp(2\\,\\mathrm{logsumexp}(\\log w) - \\mathrm{logsumexp}(2\\log w))`,
+    so weights of :math:`e^{-1000}` are fine. Equals S for equal weights and 1 when one weight
+    dominates. Label ``eq:naive-sampling``; chapter "The marginal likelihood".
+
+    Shapes: log_weights (..., S, ...) -> the same with ``dim`` removed.
+    Raises ``ValueError`` for NaN or +inf log weights (-inf, a zero weight, is allowed).
+    """
+    _require_tensor("log_weights", log_weights, min_dim=1)
+    if bool(torch.isnan(log_weights).any()) or bool((log_weights == float("inf")).any()):
+        raise ValueError("log_weights contains NaN or +inf; importance weights must be finite")
+    return torch.exp(2 * torch.logsumexp(log_weights, dim) - torch.logsumexp(2 * log_weights, dim))
+
+
+def importance_log_weights(model, x: torch.Tensor, proposal, n_samples: int) -> torch.Tensor:
+    """:math:`\\log w_i = \\log p(x, h_i) - \\log r(h_i)` for ``n_samples`` draws h_i from ``proposal`` r.
+
+    ``proposal`` is a ``torch.distributions.Normal`` with batch shape (B, latent_dim) (e.g.
+    ``model.encode(x)``) or (latent_dim,) (e.g. ``model.prior()``, the naive choice). With the prior
+    as proposal, :math:`\\log w_i = \\log p(x|h_i)`. Label ``eq:naive-sampling``.
+
+    Shapes: x (B, ...) -> (S, B). Raises ``ValueError`` for NaN/inf x or n_samples < 1.
+    """
+    _require_tensor("x", x, min_dim=1)
+    _require_finite("x", x)
+    _check_samples(n_samples)
+    batch = x.shape[0]
+    with torch.no_grad():
+        h = proposal.sample((n_samples,))  # (S, B, k) or (S, k)
+        if h.dim() == 2:
+            h = h.unsqueeze(1).expand(n_samples, batch, h.shape[-1])  # (S, B, k)
+        log_prior = model.prior().log_prob(h).sum(-1)  # (S, B)
+        return model.log_likelihood(x, h) + log_prior - proposal.log_prob(h).sum(-1)
+
+
+# --------------------------------------------------------------------------------------------
+# equation 10: the single-sample estimate of E_Q[log p(x|h)]
+# --------------------------------------------------------------------------------------------
+
+
+def reconstruction_estimate(model, x: torch.Tensor, n_samples: int = 1, repeats: int | None = None) -> torch.Tensor:
+    """The L-sample estimate :math:`\\frac1L\\sum_{l=1}^L \\log p(x|h_l)`, :math:`h_l\\sim Q(h|x)`, of
+    :math:`E_Q[\\log p(x|h)]`.
+
+    L = ``n_samples`` = 1 is the lecture's single-sample estimate (label ``eq:single-sample``): unbiased,
+    with variance falling as 1/L. ``repeats`` draws that many independent estimates at once (to
+    measure the estimator's spread). Chapter "The ELBO in practice". Reparameterised (differentiable).
+
+    Shapes: x (B, ...) -> (B,), or (repeats, B) when ``repeats`` is given.
+    """
+    _check_samples(n_samples)
+    q = model.encode(x)  # batch (B, k)
+    shape = (n_samples,) if repeats is None else (_check_samples(repeats), n_samples)
+    h = q.rsample(shape)  # (*shape, B, k)
+    return model.log_likelihood(x, h).mean(-2)  # average over the L axis -> (B,) or (R, B)
+
+
+# --------------------------------------------------------------------------------------------
+# equation 11: gradient estimators
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GradientEstimate:
+    """Per-sample gradient estimates of :math:`\\nabla E[f(h)]` with respect to mu and sigma.
+
+    ``per_sample_mu``, ``per_sample_sigma``: (S, *shape); ``mean_*`` the S-sample estimate, ``var_*``
+    the per-sample variance, ``se_*`` the standard error of the mean (shape of mu).
+    """
+
+    per_sample_mu: torch.Tensor
+    per_sample_sigma: torch.Tensor
+
+    @property
+    def n_samples(self) -> int:
+        return self.per_sample_mu.shape[0]
+
+    @property
+    def mean_mu(self) -> torch.Tensor:
+        return self.per_sample_mu.mean(0)
+
+    @property
+    def mean_sigma(self) -> torch.Tensor:
+        return self.per_sample_sigma.mean(0)
+
+    @property
+    def var_mu(self) -> torch.Tensor:
+        return self.per_sample_mu.var(0)
+
+    @property
+    def var_sigma(self) -> torch.Tensor:
+        return self.per_sample_sigma.var(0)
+
+    @property
+    def se_mu(self) -> torch.Tensor:
+        return (self.var_mu / self.n_samples).sqrt()
+
+    @property
+    def se_sigma(self) -> torch.Tensor:
+        return (self.var_sigma / self.n_samples).sqrt()
+
+
+def _check_mu_sigma(mu: torch.Tensor, sigma: torch.Tensor, n_samples: int):
+    _require_tensor("mu", mu)
+    _require_tensor("sigma", sigma)
+    if mu.shape != sigma.shape:
+        raise ValueError(f"mu and sigma must have the same shape, got {tuple(mu.shape)} and {tuple(sigma.shape)}")
+    _require_finite("mu", mu)
+    _require_finite("sigma", sigma)
+    if bool((sigma <= 0).any()):
+        raise ValueError("sigma must be positive (a standard deviation); got a value <= 0")
+    _check_samples(n_samples)
+    if n_samples < 2:
+        raise ValueError("n_samples must be >= 2 to measure a variance")
+
+
+def _per_sample_leaves(mu: torch.Tensor, sigma: torch.Tensor, n_samples: int):
+    """One independent copy of (mu, sigma) per sample, so that one backward gives per-sample grads."""
+    mu_s = mu.detach().expand(n_samples, *mu.shape).clone().requires_grad_(True)  # (S, *shape)
+    sigma_s = sigma.detach().expand(n_samples, *sigma.shape).clone().requires_grad_(True)
+    return mu_s, sigma_s
+
+
+def _grads(value: torch.Tensor, mu_s: torch.Tensor, sigma_s: torch.Tensor) -> GradientEstimate:
+    grad_mu, grad_sigma = torch.autograd.grad(value.sum(), (mu_s, sigma_s), allow_unused=True)
+    grad_mu = torch.zeros_like(mu_s) if grad_mu is None else grad_mu
+    grad_sigma = torch.zeros_like(sigma_s) if grad_sigma is None else grad_sigma
+    return GradientEstimate(grad_mu.detach(), grad_sigma.detach())
+
+
+def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """The reparameterisation :math:`h = \\mu + e^{\\mathrm{logvar}/2}\\,\\epsilon` (diagonal Sigma^(1/2)).
+
+    Shapes: mu, logvar (..., latent_dim); eps (..., latent_dim) with optional extra leading sample
+    dims; result has eps's shape. Label ``eq:reparameterisation``.
+    """
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def naive_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, sigma: torch.Tensor,
+                   n_samples: int) -> GradientEstimate:
+    """Differentiate f(h) for h drawn *without* a path to (mu, sigma): the wrong (zero) gradient.
+
+    ``f`` maps h (S, *shape) to (S,). This is what happens when a sample is taken with
+    ``Normal(mu, sigma).sample()`` (or ``h.detach()``) inside a loss: autograd sees a constant.
+    """
+    _check_mu_sigma(mu, sigma, n_samples)
+    mu_s, sigma_s = _per_sample_leaves(mu, sigma, n_samples)
+    h = torch.distributions.Normal(mu_s, sigma_s).sample()  # (S, *shape), no graph
+    value = f(h) + 0 * (mu_s.sum() + sigma_s.sum())  # keep the leaves in the graph: zero, not None
+    return _grads(value, mu_s, sigma_s)
+
+
+def reparameterised_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, sigma: torch.Tensor,
+                             n_samples: int) -> GradientEstimate:
+    """Per-sample gradients of f(mu + sigma * eps), eps ~ N(0, I): unbiased, low variance.
+
+    ``f`` maps h (S, *shape) to (S,) and must treat samples independently. Shapes: mu, sigma
+    (*shape); per-sample gradients (S, *shape).
+    """
+    _check_mu_sigma(mu, sigma, n_samples)
+    mu_s, sigma_s = _per_sample_leaves(mu, sigma, n_samples)
+    eps = torch.randn_like(mu_s)  # (S, *shape)
+    h = mu_s + sigma_s * eps  # the path from (mu, sigma) to h is kept
+    return _grads(f(h), mu_s, sigma_s)
+
+
+def score_function_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, sigma: torch.Tensor,
+                            n_samples: int, baseline: float = 0.0) -> GradientEstimate:
+    """Per-sample REINFORCE gradients :math:`(f(h) - b)\\,\\nabla\\log\\mathcal{N}(h;\\mu,\\sigma^2)`, h detached.
+
+    Unbiased for any constant ``baseline`` b (since :math:`E[\\nabla\\log q] = 0`); needs only values
+    of f, not its derivative. ``f`` maps h (S, *shape) to (S,).
+    """
+    _check_mu_sigma(mu, sigma, n_samples)
+    mu_s, sigma_s = _per_sample_leaves(mu, sigma, n_samples)
+    with torch.no_grad():
+        h = mu_s + sigma_s * torch.randn_like(mu_s)  # (S, *shape)
+        weight = f(h) - baseline  # (S,)
+    log_q = torch.distributions.Normal(mu_s, sigma_s).log_prob(h)  # (S, *shape)
+    log_q = log_q.reshape(n_samples, -1).sum(-1)  # (S,)
+    return _grads(weight * log_q, mu_s, sigma_s)

@@ -1,0 +1,235 @@
+"""Kullback-Leibler divergences between Gaussians, in closed form.
+
+The lecture needs two formulas (chapter "The KL divergence", equations ``eq:kl-gaussians`` and
+``eq:kl-standard-normal``; Kingma & Welling 2013, appendix B; Doersch 2016, eq. 7):
+
+.. math::
+
+    \\mathcal{D}[\\mathcal{N}(\\mu_0,\\Sigma_0)\\,\\|\\,\\mathcal{N}(\\mu_1,\\Sigma_1)]
+      = \\tfrac12\\Big(\\operatorname{tr}(\\Sigma_1^{-1}\\Sigma_0)
+        + (\\mu_1-\\mu_0)^\\top\\Sigma_1^{-1}(\\mu_1-\\mu_0) - k
+        + \\log\\frac{\\det\\Sigma_1}{\\det\\Sigma_0}\\Big)
+
+and its special case against the prior :math:`\\mathcal{N}(0, I)`,
+
+.. math::
+
+    \\mathcal{D}[\\mathcal{N}(\\mu,\\Sigma)\\,\\|\\,\\mathcal{N}(0,I)]
+      = \\tfrac12\\big(\\operatorname{tr}\\Sigma + \\mu^\\top\\mu - k - \\log\\det\\Sigma\\big),
+
+which for a diagonal :math:`\\Sigma = \\operatorname{diag}(e^{\\mathrm{logvar}})` is the sum used in
+training, :math:`\\tfrac12\\sum_j (e^{\\mathrm{logvar}_j} + \\mu_j^2 - 1 - \\mathrm{logvar}_j)`.
+
+Every function accepts float32 and float64, batched (leading dimensions) and unbatched inputs, and
+raises ``ValueError`` naming the argument for mismatched shapes, non-finite values, covariances that
+are not symmetric positive definite and non-positive variances. :mod:`vaecourse.derivations` checks
+each formula against ``torch.distributions.kl_divergence``, Monte Carlo and sympy.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "kl_gaussians",
+    "kl_standard_normal",
+    "kl_standard_normal_full",
+    "kl_monte_carlo",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# input checks (shared with vaecourse.elbo and vaecourse.linear_gaussian)
+# --------------------------------------------------------------------------------------------
+
+
+def _require_tensor(name: str, value, min_dim: int = 0) -> torch.Tensor:
+    """Return ``value`` as a floating tensor; ValueError naming ``name`` if it is unusable."""
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if not value.is_floating_point():
+        raise ValueError(f"{name} must be a floating tensor (float32 or float64), got {value.dtype}")
+    if value.dim() < min_dim:
+        raise ValueError(f"{name} must have at least {min_dim} dimension(s), got shape {tuple(value.shape)}")
+    return value
+
+
+def _require_finite(name: str, value: torch.Tensor) -> None:
+    """ValueError if ``value`` holds NaN or inf (one device sync)."""
+    if not bool(torch.isfinite(value).all()):
+        bad = "NaN" if bool(torch.isnan(value).any()) else "inf"
+        raise ValueError(f"{name} contains {bad}; pass finite values")
+
+
+def _common_dtype(**tensors: torch.Tensor) -> torch.dtype:
+    """The promoted floating dtype of several tensors; ValueError if they live on different devices."""
+    devices = {t.device for t in tensors.values()}
+    if len(devices) > 1:
+        names = ", ".join(f"{n} on {t.device}" for n, t in tensors.items())
+        raise ValueError(f"arguments live on different devices ({names}); move them to one device")
+    dtype = None
+    for t in tensors.values():
+        dtype = t.dtype if dtype is None else torch.promote_types(dtype, t.dtype)
+    return dtype
+
+
+def _require_spd(name: str, cov: torch.Tensor) -> torch.Tensor:
+    """Cholesky factor of ``cov`` (..., k, k); ValueError naming ``name`` unless it is SPD."""
+    scale = cov.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(cov.dtype).tiny)
+    asym = ((cov - cov.transpose(-2, -1)).abs() / scale).amax()
+    if float(asym) > 1e3 * torch.finfo(cov.dtype).eps:
+        raise ValueError(
+            f"{name} is not symmetric (largest relative asymmetry {float(asym):.2e}); "
+            f"pass a symmetric covariance, e.g. (C + C.transpose(-2, -1)) / 2"
+        )
+    chol, info = torch.linalg.cholesky_ex(cov)
+    if bool((info != 0).any()):
+        diag = torch.diagonal(cov, dim1=-2, dim2=-1)
+        why = "it has a negative or zero variance on its diagonal" if bool((diag <= 0).any()) else (
+            "it has a non-positive eigenvalue"
+        )
+        raise ValueError(f"{name} is not positive definite ({why}); a covariance must be SPD")
+    return chol
+
+
+def _check_mean_cov(mu_name: str, mu: torch.Tensor, cov_name: str, cov: torch.Tensor) -> int:
+    """Check mu (..., k) and cov (..., k, k) agree; return k."""
+    _require_tensor(mu_name, mu, min_dim=1)
+    _require_tensor(cov_name, cov, min_dim=2)
+    k = mu.shape[-1]
+    if cov.shape[-2:] != (k, k):
+        raise ValueError(
+            f"{cov_name} must have shape (..., {k}, {k}) to match {mu_name} of shape {tuple(mu.shape)}, "
+            f"got {tuple(cov.shape)}"
+        )
+    _require_finite(mu_name, mu)
+    _require_finite(cov_name, cov)
+    return k
+
+
+# --------------------------------------------------------------------------------------------
+# equation 8: two Gaussians with full covariances
+# --------------------------------------------------------------------------------------------
+
+
+def kl_gaussians(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1: torch.Tensor) -> torch.Tensor:
+    """KL divergence :math:`\\mathcal{D}[\\mathcal{N}(\\mu_0,\\Sigma_0)\\|\\mathcal{N}(\\mu_1,\\Sigma_1)]` in closed form.
+
+    Formula (lecture, "More on the SGD"; label ``eq:kl-gaussians``)::
+
+        1/2 ( tr(cov1^-1 cov0) + (mu1 - mu0)^T cov1^-1 (mu1 - mu0) - k + log det cov1 - log det cov0 )
+
+    computed through Cholesky factors (triangular solves, log det = 2 sum log diag L), never an
+    explicit inverse. Chapter "The KL divergence"; Kingma & Welling 2013 appendix B.
+
+    Shapes: ``mu0``, ``mu1`` (..., k); ``cov0``, ``cov1`` (..., k, k). Leading (batch) dimensions
+    broadcast against each other, so one prior ``(k,)``/``(k, k)`` can serve a batch. Result: the
+    broadcast leading shape (a 0-dim tensor for unbatched inputs), dtype promoted from the inputs.
+
+    Raises ``ValueError`` naming the argument if a shape does not match, a value is NaN/inf, a
+    covariance is not symmetric positive definite, or the batch shapes do not broadcast.
+    """
+    k0 = _check_mean_cov("mu0", mu0, "cov0", cov0)
+    k1 = _check_mean_cov("mu1", mu1, "cov1", cov1)
+    if k0 != k1:
+        raise ValueError(f"mu0/cov0 describe a {k0}-dimensional Gaussian but mu1/cov1 a {k1}-dimensional one")
+    dtype = _common_dtype(mu0=mu0, cov0=cov0, mu1=mu1, cov1=cov1)
+    mu0, cov0, mu1, cov1 = (t.to(dtype) for t in (mu0, cov0, mu1, cov1))
+    try:
+        batch = torch.broadcast_shapes(mu0.shape[:-1], cov0.shape[:-2], mu1.shape[:-1], cov1.shape[:-2])
+    except RuntimeError as error:
+        raise ValueError(
+            f"batch shapes of mu0 {tuple(mu0.shape)}, cov0 {tuple(cov0.shape)}, mu1 {tuple(mu1.shape)}, "
+            f"cov1 {tuple(cov1.shape)} do not broadcast"
+        ) from error
+    chol0 = _require_spd("cov0", cov0)  # (..., k, k)
+    chol1 = _require_spd("cov1", cov1)  # (..., k, k)
+    chol0 = chol0.expand(*batch, k0, k0)
+    chol1 = chol1.expand(*batch, k0, k0)
+    # tr(cov1^-1 cov0) = || L1^-1 L0 ||_F^2
+    m = torch.linalg.solve_triangular(chol1, chol0, upper=False)  # (..., k, k)
+    trace = m.pow(2).sum(dim=(-2, -1))  # (...,)
+    diff = (mu1 - mu0).expand(*batch, k0).unsqueeze(-1)  # (..., k, 1)
+    z = torch.linalg.solve_triangular(chol1, diff, upper=False)  # (..., k, 1)
+    mahalanobis = z.pow(2).sum(dim=(-2, -1))  # (...,)
+    logdet0 = 2 * torch.log(torch.diagonal(chol0, dim1=-2, dim2=-1)).sum(-1)
+    logdet1 = 2 * torch.log(torch.diagonal(chol1, dim1=-2, dim2=-1)).sum(-1)
+    return 0.5 * (trace + mahalanobis - k0 + logdet1 - logdet0)
+
+
+# --------------------------------------------------------------------------------------------
+# equation 9: against the standard normal prior
+# --------------------------------------------------------------------------------------------
+
+
+def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL divergence of a diagonal Gaussian from :math:`\\mathcal{N}(0, I)`, summed over the last dim.
+
+    Formula (lecture, "Simplification", diagonal form; label ``eq:kl-standard-normal``):
+    :math:`\\tfrac12\\sum_j \\big(e^{\\mathrm{logvar}_j} + \\mu_j^2 - 1 - \\mathrm{logvar}_j\\big)`.
+    This is the KL term of the training loss (Kingma & Welling 2013, appendix B; chapter "The KL
+    divergence").
+
+    Shapes: ``mu`` and ``logvar`` (..., latent_dim), equal shapes; result (...,) (0-dim for a
+    single vector). Differentiable in both arguments.
+
+    Raises ``ValueError`` naming the argument on mismatched shapes or NaN/inf values.
+    """
+    _require_tensor("mu", mu, min_dim=1)
+    _require_tensor("logvar", logvar, min_dim=1)
+    if mu.shape != logvar.shape:
+        raise ValueError(
+            f"mu and logvar must have the same shape (..., latent_dim); got {tuple(mu.shape)} and "
+            f"{tuple(logvar.shape)}"
+        )
+    _common_dtype(mu=mu, logvar=logvar)
+    _require_finite("mu", mu)
+    _require_finite("logvar", logvar)
+    return 0.5 * (torch.exp(logvar) + mu.pow(2) - 1.0 - logvar).sum(-1)
+
+
+def kl_standard_normal_full(mu: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
+    """KL divergence of :math:`\\mathcal{N}(\\mu, \\Sigma)` (full covariance) from :math:`\\mathcal{N}(0, I)`.
+
+    Formula (lecture, "Simplification"; label ``eq:kl-standard-normal``):
+    :math:`\\tfrac12(\\operatorname{tr}\\Sigma + \\mu^\\top\\mu - k - \\log\\det\\Sigma)`, the form the
+    lecture writes before restricting :math:`\\Sigma` to a diagonal. Chapter "The KL divergence".
+
+    Shapes: ``mu`` (..., k), ``cov`` (..., k, k) with broadcastable leading dims; result (...,).
+
+    Raises ``ValueError`` naming the argument on mismatched shapes, NaN/inf, or a covariance that is
+    not symmetric positive definite.
+    """
+    k = _check_mean_cov("mu", mu, "cov", cov)
+    dtype = _common_dtype(mu=mu, cov=cov)
+    mu, cov = mu.to(dtype), cov.to(dtype)
+    chol = _require_spd("cov", cov)  # (..., k, k)
+    trace = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
+    logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+    return 0.5 * (trace + mu.pow(2).sum(-1) - k - logdet)
+
+
+# --------------------------------------------------------------------------------------------
+# equation 3: the definition, by Monte Carlo
+# --------------------------------------------------------------------------------------------
+
+
+def kl_monte_carlo(q, p, n_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Monte Carlo estimate of :math:`\\mathcal{D}[Q\\|P] = E_{h\\sim Q}[\\log Q(h) - \\log P(h)]`.
+
+    The definition (lecture, "Kullback-Leibler again"; label ``eq:kl-definition``), estimated with
+    ``n_samples`` draws from ``q``. Works for any pair of ``torch.distributions`` objects with the
+    same event shape (use ``Independent`` or ``MultivariateNormal`` so that ``log_prob`` is a joint
+    density). Uses the global torch random state; seed it for reproducible numbers.
+
+    Shapes: the batch shape of ``q``/``p``; returns ``(estimate, standard_error)``, each of that
+    shape, where the standard error is the sample standard deviation over :math:`\\sqrt{n}`.
+
+    Raises ``ValueError`` if ``n_samples < 2``.
+    """
+    if not isinstance(n_samples, int) or n_samples < 2:
+        raise ValueError(f"n_samples must be an integer >= 2 (for a standard error), got {n_samples!r}")
+    with torch.no_grad():
+        h = q.sample((n_samples,))  # (S, *batch, *event)
+        log_ratio = q.log_prob(h) - p.log_prob(h)  # (S, *batch)
+    return log_ratio.mean(0), log_ratio.std(0) / n_samples**0.5
