@@ -13,8 +13,8 @@ What goes where (all under ``_vendor/``)::
                                     font files its CSS refers to
     mathjax/tex-chtml.js ...        npm mathjax@3 es5/ (Apache-2.0), fonts and lazily loaded parts
     anywidget/index.js              the AMD front end that ships in the installed anywidget wheel (MIT)
-    vaecourse/widgets-config.js     tells require.js to load "anywidget" from the site (not a CDN)
-    vaecourse/mathjax-bridge.js     MathJax 2's ``MathJax.Hub.Queue`` on top of MathJax 3 (the widget
+    vaecourse-site/widgets-config.js  tells require.js to load "anywidget" from the site (not a CDN)
+    vaecourse-site/mathjax-bridge.js  MathJax 2's ``MathJax.Hub.Queue`` on top of MathJax 3 (the widget
                                     library still calls the old API to typeset labels)
 
 npm packages are fetched with ``npm pack`` (the npm registry through its ordinary client; npm's own
@@ -66,8 +66,8 @@ HTML_MANAGER_SKIP = {"embed.js", "libembed-amd.js"}
 
 # Our own small site scripts (source of truth in vaecourse/js/), copied next to the vendored files.
 SITE_SCRIPTS = {
-    "site-widgets-config.js": "vaecourse/widgets-config.js",
-    "site-mathjax-bridge.js": "vaecourse/mathjax-bridge.js",
+    "site-widgets-config.js": "vaecourse-site/widgets-config.js",
+    "site-mathjax-bridge.js": "vaecourse-site/mathjax-bridge.js",
 }
 
 

@@ -212,7 +212,7 @@ _RENDER = """async ({esm, css, state, holder}) => {
     };
   };
   for (const [k, v] of Object.entries(state)) if (v && v.__b64__ !== undefined) state[k] = decode64(v.__b64__);
-  const weights = make({spec: holder.spec, weights: decode64(holder.weights)});
+  const weights = holder ? make({spec: holder.spec, weights: decode64(holder.weights)}) : null;
   const model = make(state);
   model.widget_manager = { get_model: async (id) => { if (id !== state.decoder_id) throw new Error("unknown model " + id); return weights; } };
   const style = document.createElement("style"); style.textContent = css; document.head.append(style);
@@ -247,9 +247,10 @@ def _state(widget) -> dict:
 
 
 def _render(page, widget):
+    decoder = getattr(widget, "decoder", None)
     return page.evaluate(_RENDER, {
         "esm": widget._esm, "css": widget._css, "state": _state(widget),
-        "holder": {"spec": widget.decoder.spec, "weights": _b64(widget.decoder.weights)},
+        "holder": decoder and {"spec": decoder.spec, "weights": _b64(decoder.weights)},
     })
 
 
@@ -488,3 +489,25 @@ def test_posterior_explorer_index_change_updates_fast(posterior_explorer):
 
     with pytest.raises(traitlets.TraitError, match="index"):
         explorer.index = 10
+
+
+@pytest.mark.slow
+def test_posterior_explorer_front_end_draws_both_densities(page, posterior_explorer):
+    explorer, model, x = posterior_explorer
+    assert _render(page, explorer) == 3  # the image and two heat maps
+    text = page.inner_text(".vae-stats")
+    assert "log p(x) (quadrature)" in text and explorer.stats["gap log p(x) - ELBO"] in text
+    # The brightest cell of the Q heat map sits at the encoder mean (h_1 to the right, h_2 up).
+    peak = page.evaluate("""() => {
+        const c = document.querySelectorAll(".vae-posterior canvas.vae-heatmap")[1];
+        const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        let best = -1, at = 0;
+        for (let p = 0; p < d.length / 4; p++) { const v = d[4 * p] + d[4 * p + 1] + d[4 * p + 2]; if (v > best) { best = v; at = p; } }
+        return [at % c.width, Math.floor(at / c.width), c.width];
+    }""")
+    column, row, size = peak
+    mu = model.encode(x[explorer.index:explorer.index + 1]).mean[0].detach()
+    spacing = 8.0 / (size - 1)
+    assert abs(-4 + spacing * column - float(mu[0])) <= 1.5 * spacing
+    assert abs(4 - spacing * row - float(mu[1])) <= 1.5 * spacing
+    assert page.errors == []

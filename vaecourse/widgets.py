@@ -458,7 +458,7 @@ class PosteriorExplorer(anywidget.AnyWidget):
     Raises ``ValueError`` unless ``model.latent_dim == 2``.
     """
 
-    _esm = _bundle("drawing.js", "posterior.js")
+    _esm = _bundle("mlp_decoder.js", "drawing.js", "posterior.js")
     _css = _bundle("widgets.css")
     index = traitlets.Int(0).tag(sync=True)
     n_images = traitlets.Int(1).tag(sync=True)
