@@ -321,6 +321,16 @@ def _set_rng_state(state: dict, generator: torch.Generator, device) -> None:
 # ----------------------------------------------------------------------------- the training loop
 
 
+def make_optimizer(model, lr: float) -> torch.optim.Adam:
+    """Adam (Kingma & Ba 2014), the fused single-kernel version where this torch and device have it:
+    on a CPU it updates the parameters about 5x faster than the default per-tensor loop (see
+    benchmarks/RESULTS.md), with the same update rule."""
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    except (RuntimeError, ValueError, TypeError):  # older torch or a device without the fused kernel
+        return torch.optim.Adam(model.parameters(), lr=lr)
+
+
 def fit(model, train, config: TrainConfig | None = None, test=None, *, checkpoint=None, resume: bool = False,
         progress: bool | None = None, callback: Callable[[int, int, float], None] | None = None) -> History:
     """Train ``model`` on ``train`` by maximising the ELBO; return the :class:`History`.
@@ -353,7 +363,7 @@ def fit(model, train, config: TrainConfig | None = None, test=None, *, checkpoin
     progress = (not settings.is_smoke()) if progress is None else progress
     checkpoint = Path(checkpoint) if checkpoint is not None else None
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = make_optimizer(model, config.lr)
     generator = torch.Generator(device=device)
     history, start_epoch, rng = History(), 0, None
     if resume and checkpoint is not None and checkpoint.exists():

@@ -1,0 +1,86 @@
+"""Evaluation: IWAE lies above the ELBO and converges to log p(x) computed by quadrature (2-D latent)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vaecourse import evaluate as E
+from vaecourse import train as T
+from vaecourse.models import VAE
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These models are tiny: on a shared 2-core machine intra-op threads only add waiting."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def synthetic_images(n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)  # one "true decoder" for every seed
+    w, b = 3 * torch.randn(64, 2, generator=g), torch.randn(64, generator=g)
+    h = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
+    return torch.sigmoid(h @ w.T + b).reshape(n, 1, 8, 8)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A small 2-D VAE trained for a few epochs, and 40 binarised test images."""
+    torch.manual_seed(0)
+    model = VAE(64, 32, 2, (1, 8, 8))
+    config = T.TrainConfig(epochs=6, batch_size=32, lr=3e-3, device="cpu")
+    T.fit(model, synthetic_images(400, 0), config)
+    x = T.prepare_test_set(synthetic_images(40, 1), "dynamic", torch.device("cpu"))
+    return model, x
+
+
+def test_iwae_lies_between_elbo_and_quadrature_and_converges(trained):
+    model, x = trained
+    torch.manual_seed(1)
+    x = x[:20]
+    log_px = E.quadrature_gap(model, x, grid_size=301, limit=6.0)["log_px"]  # (N,)
+    elbo = E.elbo_per_image(model, x, n_samples=200)  # accurate ELBO, (N,)
+    repeats = {1: 100, 10: 20, 5000: 1}  # average out the noise of the small-k estimates
+    gaps = {k: (log_px - torch.stack([E.iwae_per_image(model, x, k) for _ in range(r)]).mean(0)).mean().item()
+            for k, r in repeats.items()}
+    # The ELBO's gap is KL(Q || p(h|x)) >= 0; IWAE_k closes it as k grows (Burda et al. 2015).
+    assert (log_px - elbo).mean() > 0.05
+    assert E.iwae_per_image(model, x, 50).mean() > elbo.mean()
+    assert gaps[1] > gaps[10] > gaps[5000]
+    assert abs(gaps[5000]) < 0.05 * max(gaps[1], 0.2) + 0.02
+
+
+def test_iwae_in_small_chunks_gives_the_same_estimate(trained):
+    model, x = trained
+    torch.manual_seed(2)
+    x = x[:10]
+    log_px = E.quadrature_gap(model, x)["log_px"]
+    tight = E.iwae_per_image(model, x, 2000, max_elements=64 * 40)  # 2 samples per chunk, 10 images
+    loose = E.iwae_per_image(model, x, 2000)  # one chunk
+    for estimate in (tight, loose):
+        assert abs((estimate - log_px).mean()) < 0.05
+
+
+def test_quadrature_gap_is_log_px_minus_elbo(trained):
+    model, x = trained
+    torch.manual_seed(3)
+    out = E.quadrature_gap(model, x[:8], n_samples=500)
+    torch.testing.assert_close(out["gap"], out["log_px"] - out["elbo"])
+    assert (out["gap"] > -0.05).all()  # KL >= 0 up to Monte Carlo error of the 500-sample ELBO
+
+
+def test_evaluate_summary_and_errors(trained):
+    model, x = trained
+    torch.manual_seed(4)
+    result = E.evaluate(model, x[:10], iwae_k=100)
+    assert result.n_images == 10 and result.elbo < result.log_px_iwae <= result.log_px_quadrature + 0.1
+    assert "IWAE k=100" in repr(result) and "quadrature" in repr(result)
+    with pytest.raises(ValueError, match="2-D latent"):
+        E.quadrature_gap(VAE(64, 8, 3, (1, 8, 8)), x)
+    with pytest.raises(ValueError, match="k must be"):
+        E.iwae_per_image(model, x, 0)
+    with pytest.raises(ValueError, match="model expects"):
+        E.elbo_per_image(model, torch.rand(3, 1, 9, 9))

@@ -1,0 +1,172 @@
+"""Figures of a trained VAE: reconstructions, prior samples, the latent manifold, latent means by
+label, and training curves (chapter "Training a VAE"; the manifold and cluster plots follow the Keras
+example's ``plot_latent_space`` and ``plot_label_clusters``).
+
+matplotlib is imported inside each function so that ``import vaecourse`` stays light. Every function
+labels its axes and returns the ``matplotlib.figure.Figure`` (close it with ``plt.close(fig)`` when
+you make many). Models follow the protocol of :mod:`vaecourse.models`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _grid_image(images: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """Tile ``images`` (rows*cols, H, W) into one (rows*H, cols*W) picture."""
+    _, height, width = images.shape
+    grid = images.reshape(rows, cols, height, width).permute(0, 2, 1, 3)  # (rows, H, cols, W)
+    return grid.reshape(rows * height, cols * width)
+
+
+def _as_2d_images(x: torch.Tensor, data_shape: tuple) -> torch.Tensor:
+    """(N, *data_shape) -> (N, H, W) for display (a flat data vector is shown as a row)."""
+    x = x.detach().float().cpu().reshape(x.shape[0], *data_shape)
+    if len(data_shape) == 3:
+        return x[:, 0]
+    if len(data_shape) == 2:
+        return x
+    return x.reshape(x.shape[0], 1, -1)
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def reconstructions(model, x: torch.Tensor, *, sample: bool = False):
+    """Originals (top row) above their reconstructions $\\mathbb{E}[\\mathbf{x}\\mid\\mathbf{h}]$ at
+    $\\mathbf{h} = \\boldsymbol\\mu(\\mathbf{x})$ (or a sampled $\\mathbf{h}$ if ``sample``).
+
+    ``x``: ``(n, *data_shape)`` with n <= 20 or so. Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(f"x must be a non-empty batch of images, got shape {tuple(x.shape)}")
+    x = x.to(_device(model), torch.float32)
+    q = model.encode(x)
+    h = q.rsample() if sample else q.mean  # (n, latent_dim)
+    recon = model.decoder_mean(h)  # (n, *data_shape)
+    top = _as_2d_images(x, model.data_shape)
+    bottom = _as_2d_images(recon, model.data_shape)
+    n = top.shape[0]
+    fig, ax = plt.subplots(figsize=(1.0 * n, 2.4))
+    ax.imshow(torch.cat([_grid_image(top, 1, n), _grid_image(bottom, 1, n)]).numpy(), cmap="gray", vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([top.shape[1] / 2, top.shape[1] * 1.5], ["original", "reconstruction"])
+    ax.set_xlabel("image")
+    ax.set_ylabel("row")
+    ax.set_title("Originals and their reconstructions (decoder mean at h = mu(x))")
+    fig.tight_layout()
+    return fig
+
+
+@torch.no_grad()
+def prior_samples(model, n: int = 36, seed: int = 0):
+    """Decoder means of ``n`` draws $\\mathbf{h}\\sim\\mathcal{N}(0, I)$, tiled in a square grid."""
+    import matplotlib.pyplot as plt
+
+    if n < 1:
+        raise ValueError(f"n must be a positive integer, got {n}")
+    generator = torch.Generator(device=_device(model)).manual_seed(seed)
+    images = _as_2d_images(model.sample(n, generator=generator), model.data_shape)  # (n, H, W)
+    cols = int(n ** 0.5) or 1
+    rows = -(-n // cols)
+    padded = torch.zeros(rows * cols, *images.shape[1:])
+    padded[:n] = images
+    fig, ax = plt.subplots(figsize=(0.6 * cols + 1, 0.6 * rows + 1))
+    ax.imshow(_grid_image(padded, rows, cols).numpy(), cmap="gray", vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("sample")
+    ax.set_ylabel("sample")
+    ax.set_title("Samples from the prior, decoded")
+    fig.tight_layout()
+    return fig
+
+
+@torch.no_grad()
+def latent_manifold(model, n: int = 20, *, grid: str = "quantiles", limit: float = 1.0):
+    """Decode an ``n`` x ``n`` grid of latent points (2-D latent only).
+
+    ``grid="quantiles"``: $h_j = \\Phi^{-1}(p_j)$ at evenly spaced probabilities $p_j$, so each cell
+    holds equal prior mass (Kingma & Welling 2013, fig. 4). ``grid="keras"``: evenly spaced in
+    $[-\\text{limit}, \\text{limit}]^2$ with limit 1, the Keras example's ``plot_latent_space`` (only
+    one prior standard deviation). Raises ``ValueError`` unless ``model.latent_dim == 2``.
+    """
+    import matplotlib.pyplot as plt
+
+    if model.latent_dim != 2:
+        raise ValueError(f"latent_manifold needs a 2-D latent space, the model has latent_dim={model.latent_dim}")
+    if grid == "quantiles":
+        p = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+        values = torch.distributions.Normal(0.0, 1.0).icdf(p).float()  # (n,)
+    elif grid == "keras":
+        values = torch.linspace(-limit, limit, n)
+    else:
+        raise ValueError(f"grid must be 'quantiles' or 'keras', got {grid!r}")
+    h1, h2 = torch.meshgrid(values, values.flip(0), indexing="xy")  # rows: h2 from top (high) to bottom
+    h = torch.stack([h1.reshape(-1), h2.reshape(-1)], dim=-1).to(_device(model))  # (n*n, 2)
+    images = _as_2d_images(model.decoder_mean(h), model.data_shape)  # (n*n, H, W)
+    picture = _grid_image(images, n, n)
+    height, width = images.shape[1:]
+    fig, ax = plt.subplots(figsize=(7, 7))
+    lo, hi = float(values[0]), float(values[-1])
+    ax.imshow(picture.numpy(), cmap="gray", vmin=0, vmax=1)
+    ticks = [0, n // 2, n - 1]
+    ax.set_xticks([t * width + width / 2 for t in ticks], [f"{float(values[t]):.2f}" for t in ticks])
+    ax.set_yticks([t * height + height / 2 for t in ticks], [f"{float(values.flip(0)[t]):.2f}" for t in ticks])
+    ax.set_xlabel("$h_1$")
+    ax.set_ylabel("$h_2$")
+    what = "prior quantiles" if grid == "quantiles" else f"[{lo:g}, {hi:g}]$^2$ (Keras example)"
+    ax.set_title(f"Latent manifold: decoder means over {what}")
+    fig.tight_layout()
+    return fig
+
+
+@torch.no_grad()
+def latent_means(model, x: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000):
+    """Scatter of $\\boldsymbol\\mu(\\mathbf{x})$ coloured by label (2-D latent; the Keras example's
+    ``plot_label_clusters``). ``x``: ``(N, *data_shape)``, ``labels``: ``(N,)``."""
+    import matplotlib.pyplot as plt
+
+    if model.latent_dim != 2:
+        raise ValueError(f"latent_means needs a 2-D latent space, the model has latent_dim={model.latent_dim}")
+    if x.shape[0] != len(labels):
+        raise ValueError(f"x has {x.shape[0]} images but labels has {len(labels)} entries")
+    mu = torch.cat([model.encode(x[i:i + batch_size].to(_device(model), torch.float32)).mean.cpu()
+                    for i in range(0, x.shape[0], batch_size)])  # (N, 2)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    points = ax.scatter(mu[:, 0].numpy(), mu[:, 1].numpy(), c=torch.as_tensor(labels).cpu().numpy(), cmap="tab10", s=4)
+    fig.colorbar(points, ax=ax, label="label")
+    ax.set_xlabel("$\\mu_1(x)$")
+    ax.set_ylabel("$\\mu_2(x)$")
+    ax.set_title("Encoder means of the images, coloured by label")
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(history):
+    """ELBO per epoch (train and test) and the two terms, from a :class:`vaecourse.train.History`."""
+    import matplotlib.pyplot as plt
+
+    if len(history.epoch) == 0:
+        raise ValueError("history has no epochs to plot")
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(13, 3.8))
+    left.plot(history.epoch, history.train_elbo, "o-", label="train (running mean)")
+    if any(v is not None for v in history.test_elbo):
+        left.plot(history.epoch, history.test_elbo, "s-", label="test")
+    left.set_ylabel("ELBO (nats per image)")
+    left.legend()
+    middle.plot(history.epoch, [-r for r in history.train_reconstruction], "o-")
+    middle.set_ylabel("$-E_Q[\\log p(x|h)]$ (nats per image)")
+    right.plot(history.epoch, history.train_kl, "o-", color="tab:red")
+    right.set_ylabel("KL(Q || prior) (nats per image)")
+    for ax in (left, middle, right):
+        ax.set_xlabel("epoch")
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["reconstructions", "prior_samples", "latent_manifold", "latent_means", "training_curves"]
