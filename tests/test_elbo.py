@@ -296,3 +296,18 @@ def test_reparameterise_moments():
     h = estimators.reparameterise(mu, logvar, torch.randn(100_000, 2, dtype=torch.float64))
     assert torch.all((h.mean(0) - mu).abs() < 5 * h.std(0) / math.sqrt(h.shape[0]))
     torch.testing.assert_close(h.std(0), torch.tensor([1.0, 2.0], dtype=torch.float64), rtol=0.02, atol=0.0)
+
+
+def test_reparameterise_full_has_the_right_covariance():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(3, 3, generator=gen, dtype=torch.float64)
+    cov = a @ a.T + 0.5 * torch.eye(3, dtype=torch.float64)
+    mu = torch.tensor([1.0, 0.0, -1.0], dtype=torch.float64)
+    h = estimators.reparameterise_full(mu, cov, torch.randn(200_000, 3, generator=gen, dtype=torch.float64))
+    centred = h - h.mean(0)
+    sample_cov = centred.T @ centred / (h.shape[0] - 1)
+    # standard error of a sample covariance entry: sqrt((S_ii S_jj + S_ij^2) / n) for Gaussian data
+    se = torch.sqrt((torch.outer(cov.diagonal(), cov.diagonal()) + cov.pow(2)) / h.shape[0])
+    assert torch.all((sample_cov - cov).abs() < 5 * se)
+    with pytest.raises(ValueError, match="cov is not positive definite"):
+        estimators.reparameterise_full(mu, -cov, torch.zeros(3, dtype=torch.float64))

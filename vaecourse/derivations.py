@@ -31,7 +31,7 @@ units of standard errors.
 
 Every check looks its formulas up through their modules at call time (``kl.kl_gaussians``,
 ``elbo.iwae``, ``LinearGaussian.posterior_precision``...), so a test can swap in a broken formula
-and watch the check fail (tests/test_derivations.py). Chapter "The derivation, checked".
+and watch the check fail (tests/test_derivations.py). Each chapter prints the rows of its own equations.
 """
 
 from __future__ import annotations
@@ -521,7 +521,8 @@ def _kl_zero(ctx: _Context) -> _Outcome:
 @_check("kl-asymmetric", "eq:kl-definition", "D[Q||P] != D[P||Q]: Q = N(0, I), P = N(1, 4 I) in 3-D")
 def _kl_asymmetric(ctx: _Context) -> _Outcome:
     eye = torch.eye(3, dtype=ctx.dtype, device=ctx.device)
-    mu0, cov0, mu1, cov1 = torch.zeros(3, dtype=ctx.dtype, device=ctx.device), eye, torch.ones(3, dtype=ctx.dtype, device=ctx.device), 4 * eye
+    zeros = torch.zeros(3, dtype=ctx.dtype, device=ctx.device)
+    mu0, cov0, mu1, cov1 = zeros, eye, zeros + 1, 4 * eye
     forward, backward = kl.kl_gaussians(mu0, cov0, mu1, cov1), kl.kl_gaussians(mu1, cov1, mu0, cov0)
     return _Outcome(float(forward), float(backward), 0.1, "kl.kl_gaussians both ways",
                     "they must differ by more than 0.1 nats", relation="!=")
@@ -758,7 +759,7 @@ def symbolic_kl_standard_normal(k: int = 2) -> SymbolicDerivation:
     Substitutes mu1 = 0 and Sigma1 = I into :func:`symbolic_kl_gaussians` with a general symmetric
     Sigma0, simplifies (logarithms expanded, Sigma0 taken positive definite), and compares with
     :func:`lecture_kl_standard_normal`; then restricts Sigma to diag(exp(logvar)) and compares with
-    the training form. Label ``eq:kl-standard-normal``; chapter "The KL divergence".
+    the training form. Label ``eq:kl-standard-normal``; chapters book/kl_divergence.md and book/sgd.md.
     """
     import sympy as sp
 

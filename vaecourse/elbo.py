@@ -17,7 +17,7 @@ importance-weighted bound of Burda, Grosse & Salakhutdinov 2015 (arXiv:1509.0051
 lies between the ELBO (:math:`K = 1`) and :math:`\\log p(\\mathbf{x})` and tightens as K grows.
 For a 2-D latent, :func:`log_px_quadrature` and :func:`posterior_grid` compute
 :math:`\\log p(\\mathbf{x}) = \\log\\int p(\\mathbf{x}|\\mathbf{h})p(\\mathbf{h})\\,d\\mathbf{h}` and the true
-posterior on a grid (chapters "The central equation" and "The ELBO in practice").
+posterior on a grid (chapters book/bayes_rule.md and book/elbo.md).
 
 Every function takes any model that follows the team's protocol (``latent_dim``, ``encode(x)`` ->
 ``Normal`` (B, latent_dim), ``log_likelihood(x, h)`` with leading sample dims, ``prior()``), for
@@ -69,7 +69,7 @@ def elbo_terms(model, x: torch.Tensor, n_samples: int = 1) -> tuple[torch.Tensor
     reconstruction: the ``n_samples``-sample reparameterised estimate of
     :math:`E_{h\\sim Q}[\\log p(x|h)]` (``eq:single-sample``); kl: the closed form
     :math:`\\mathcal{D}[Q(h|x)\\|\\mathcal{N}(0,I)]` of :func:`vaecourse.kl.kl_standard_normal`
-    (``eq:kl-standard-normal``). Chapter "The ELBO in practice".
+    (``eq:kl-standard-normal``). Chapter book/elbo.md.
 
     Shapes: x (B, ...) -> two tensors (B,). Differentiable with respect to the model's parameters.
     Raises ``ValueError`` for NaN/inf in x or a non-positive ``n_samples``.
@@ -89,7 +89,7 @@ def elbo(model, x: torch.Tensor, n_samples: int = 1, analytic_kl: bool = True) -
     With ``analytic_kl`` the KL is the closed form (the lecture's choice, lower variance); without
     it the whole integrand :math:`\\log p(x,h) - \\log Q(h|x)` is averaged over the ``n_samples``
     draws, which has zero variance when Q is the exact posterior (``eq:exact-posterior``).
-    Label ``eq:central``; chapter "The ELBO in practice"; Kingma & Welling 2013, eqs. 7 and 10.
+    Label ``eq:central``; chapter book/elbo.md; Kingma & Welling 2013, eqs. 7 and 10.
 
     Shapes: x (B, ...) -> (B,). Raises ``ValueError`` for NaN/inf x or ``n_samples`` < 1.
     """
@@ -108,7 +108,7 @@ def loss(model, x: torch.Tensor, n_samples: int = 1) -> torch.Tensor:
     """The training loss of a VAE: minus the ELBO, averaged over the batch (a scalar).
 
     Label ``eq:training-objective``: :math:`-\\frac1B\\sum_b \\mathcal{L}(x_b)`, with the analytic KL.
-    Chapter "The ELBO in practice". Shapes: x (B, ...) -> ().
+    Chapter book/elbo.md. Shapes: x (B, ...) -> ().
     """
     return -elbo(model, x, n_samples=n_samples, analytic_kl=True).mean()
 
@@ -121,7 +121,7 @@ def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
 def iwae(model, x: torch.Tensor, k: int, chunk_size: int | None = None) -> torch.Tensor:
     """Importance-weighted bound :math:`\\log\\frac1K\\sum_{i=1}^K p(x,h_i)/Q(h_i|x)`, one draw per call.
 
-    Label ``eq:training-objective`` (Burda et al. 2015, eq. 8; chapter "The ELBO in practice"). The K
+    Label ``eq:training-objective`` (Burda et al. 2015, eq. 8; chapter book/elbo.md). The K
     samples are drawn in chunks of ``chunk_size`` (default: about 4 million data-sized numbers at a
     time) and combined with a running logsumexp, so memory stays bounded for K = 5000. K = 1 is a
     single-sample ELBO without the analytic KL. Differentiable (reparameterised samples).
@@ -150,7 +150,7 @@ def iwae(model, x: torch.Tensor, k: int, chunk_size: int | None = None) -> torch
 def log_px_discrete(log_prior: torch.Tensor, log_likelihood: torch.Tensor) -> torch.Tensor:
     """log p(x) for a discrete latent: :math:`\\log\\sum_h p(h)\\,p(x|h)`, by logsumexp over the last dim.
 
-    The discrete form of equation 1 (label ``eq:marginal``; chapter "The marginal likelihood").
+    The discrete form of equation 1 (label ``eq:marginal``; chapter book/marginal_likelihood.md).
     Shapes: log_prior (..., H) (log p(h) for each of H latent values, summing to 1 in probability),
     log_likelihood (..., H) (log p(x|h)); they broadcast; result (...,).
     Raises ``ValueError`` if log_prior holds NaN or +inf.
@@ -205,8 +205,8 @@ def log_px_quadrature(model, x: torch.Tensor, grid_size: int = 201, limit: float
 
     The grid has ``grid_size`` points per axis on [-limit, limit] (spacing Delta); for integrands
     that are smooth on the scale of Delta this rectangle rule converges faster than any power of
-    Delta, and the mass of N(0, I) outside [-5, 5]^2 is below 1e-6. Label ``eq:marginal``; chapter
-    "The marginal likelihood". No gradients are tracked.
+    Delta, and the mass of N(0, I) outside [-5, 5]^2 is about 1e-6 (widen ``limit`` for posteriors far from 0). Label ``eq:marginal``; chapter
+    book/marginal_likelihood.md. No gradients are tracked.
 
     Shapes: x (B, ...) -> (B,). Raises ``ValueError`` unless ``model.latent_dim == 2``, and for a
     grid_size < 3, limit <= 0 or NaN/inf x.
@@ -221,7 +221,7 @@ def posterior_grid(model, x: torch.Tensor, grid_size: int = 101, limit: float = 
     """The true posterior density p(h | x) on a 2-D latent grid, normalised by quadrature.
 
     :math:`\\log p(h|x) = \\log p(x|h) + \\log p(h) - \\log p(x)`, with log p(x) from the same grid
-    (so that the density sums to 1 / Delta^2). Chapter "The central equation" draws it against Q.
+    (so that the density sums to 1 / Delta^2). Chapter book/bayes_rule.md draws it against Q.
 
     Shapes: x (B, ...) -> (grid_h1 (G,), grid_h2 (G,), log_posterior (B, G, G)); log_posterior[b, i, j]
     is at h = (grid_h1[i], grid_h2[j]). Raises ``ValueError`` as :func:`log_px_quadrature`.

@@ -1,8 +1,8 @@
 """Monte Carlo estimators the lecture relies on: importance weights, effective sample size, gradients.
 
 Three gradient estimators of :math:`\\nabla_\\theta E_{h\\sim\\mathcal{N}(\\mu,\\sigma^2)}[f(h)]`,
-:math:`\\theta = (\\mu, \\sigma)` (label ``eq:reparameterisation``; chapter "Gradients and the
-reparameterisation trick"):
+:math:`\\theta = (\\mu, \\sigma)` (label ``eq:reparameterisation``; chapter
+book/sgd.md):
 
 - :func:`naive_gradient`: draw h without a path back to the parameters and differentiate
   :math:`f(h)`; the gradient is zero -- the mistake the lecture warns about.
@@ -33,6 +33,7 @@ __all__ = [
     "importance_log_weights",
     "reconstruction_estimate",
     "reparameterise",
+    "reparameterise_full",
     "naive_gradient",
     "reparameterised_gradient",
     "score_function_gradient",
@@ -55,7 +56,7 @@ def effective_sample_size(log_weights: torch.Tensor, dim: int = 0) -> torch.Tens
 
     Computed in log space, :math:`\\exp(2\\,\\mathrm{logsumexp}(\\log w) - \\mathrm{logsumexp}(2\\log w))`,
     so weights of :math:`e^{-1000}` are fine. Equals S for equal weights and 1 when one weight
-    dominates. Label ``eq:naive-sampling``; chapter "The marginal likelihood".
+    dominates. Label ``eq:naive-sampling``; chapter book/marginal_likelihood.md.
 
     Shapes: log_weights (..., S, ...) -> the same with ``dim`` removed.
     Raises ``ValueError`` for NaN or +inf log weights (-inf, a zero weight, is allowed).
@@ -98,7 +99,7 @@ def reconstruction_estimate(model, x: torch.Tensor, n_samples: int = 1, repeats:
 
     L = ``n_samples`` = 1 is the lecture's single-sample estimate (label ``eq:single-sample``): unbiased,
     with variance falling as 1/L. ``repeats`` draws that many independent estimates at once (to
-    measure the estimator's spread). Chapter "The ELBO in practice". Reparameterised (differentiable).
+    measure the estimator's spread). Chapter book/elbo.md. Reparameterised (differentiable).
 
     Shapes: x (B, ...) -> (B,), or (repeats, B) when ``repeats`` is given.
     """
@@ -189,6 +190,26 @@ def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) ->
     dims; result has eps's shape. Label ``eq:reparameterisation``.
     """
     return mu + torch.exp(0.5 * logvar) * eps
+
+
+def reparameterise_full(mu: torch.Tensor, cov: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """The lecture's :math:`h = \\mu + \\Sigma^{1/2}\\epsilon` for a full covariance, with the Cholesky factor as root.
+
+    Any matrix square root :math:`S` with :math:`SS^\\top = \\Sigma` gives :math:`h\\sim\\mathcal{N}(\\mu,\\Sigma)`;
+    the lower Cholesky factor is the cheapest. Label ``eq:reparameterisation``.
+
+    Shapes: mu (..., k), cov (..., k, k), eps (..., k) with optional extra leading sample dims;
+    result has eps's shape. Raises ``ValueError`` naming ``cov`` if it is not symmetric positive
+    definite, or for NaN/inf.
+    """
+    from vaecourse.kl import _check_mean_cov, _require_spd
+
+    _check_mean_cov("mu", mu, "cov", cov)
+    _require_tensor("eps", eps, min_dim=1)
+    if eps.shape[-1] != mu.shape[-1]:
+        raise ValueError(f"eps must have shape (..., {mu.shape[-1]}), got {tuple(eps.shape)}")
+    chol = _require_spd("cov", cov)  # (..., k, k)
+    return mu + (chol @ eps.unsqueeze(-1)).squeeze(-1)
 
 
 def naive_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, sigma: torch.Tensor,

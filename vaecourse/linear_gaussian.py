@@ -13,8 +13,8 @@ Everything the lecture's derivation needs is closed-form here (Tipping & Bishop 
   with precision :math:`M = I + W^\\top W/\\sigma^2`;
 - :math:`E_Q[\\log p(\\mathbf{x}\\mid\\mathbf{h})]` and its single-sample variance for Gaussian Q.
 
-It is the ground truth for equations 1, 2, 4, 5, 7, 10 and 12 (chapters "The marginal likelihood",
-"The central equation", "The ELBO in practice") and implements the team's model protocol
+It is the ground truth for equations 1, 2, 4, 5, 7, 10 and 12 (chapters book/marginal_likelihood.md,
+book/bayes_rule.md and book/elbo.md) and implements the team's model protocol
 (``latent_dim``, ``encode``, ``log_likelihood``, ``decode``, ``decoder_mean``, ``prior``), so
 :mod:`vaecourse.elbo` runs on it unchanged.
 
@@ -272,7 +272,7 @@ class LinearGaussian:
         """Large-sample ESS / S of importance sampling from the prior: (E w)^2 / E w^2, w = p(x|h).
 
         E_p(h)[w] = p(x) and E_p(h)[w^2] = (4 pi sigma^2)^(-D/2) N(x; b, W W^T + sigma^2/2 I), so the
-        fraction is exact (equation 2, chapter "The marginal likelihood"). x (..., D) -> (...,).
+        fraction is exact (equation 2, chapter book/marginal_likelihood.md). x (..., D) -> (...,).
         """
         eye = torch.eye(self.data_dim, dtype=self.W.dtype, device=self.W.device)
         half = MultivariateNormal(self.b, covariance_matrix=self.W @ self.W.T + 0.5 * self.sigma**2 * eye)
@@ -285,7 +285,7 @@ class ConditionalLinearGaussian:
 
     Shapes: ``W`` (y_dim, latent_dim), ``V`` (y_dim, x_dim), ``C`` (latent_dim, x_dim), ``b``
     (y_dim,), ``c`` (latent_dim,). Inputs x (..., x_dim), outputs y (..., y_dim), latents
-    h (..., latent_dim) with optional leading sample dims. Chapter "The central equation".
+    h (..., latent_dim) with optional leading sample dims. Chapter book/bayes_rule.md.
     """
 
     def __init__(self, W, V, C, b, c, sigma):
@@ -297,7 +297,9 @@ class ConditionalLinearGaussian:
         if V.shape != (self.y_dim, self.x_dim) or C.shape != (self.latent_dim, self.x_dim):
             raise ValueError(f"shapes do not fit: W {tuple(W.shape)}, V {tuple(V.shape)}, C {tuple(C.shape)}")
         if b.shape != (self.y_dim,) or c.shape != (self.latent_dim,):
-            raise ValueError(f"b must be ({self.y_dim},) and c ({self.latent_dim},); got {tuple(b.shape)}, {tuple(c.shape)}")
+            raise ValueError(
+                f"b must be ({self.y_dim},) and c ({self.latent_dim},); got {tuple(b.shape)}, {tuple(c.shape)}"
+            )
         self.W, self.V, self.C, self.b, self.c = W, V, C, b, c
         self.sigma = _positive_scalar("sigma", sigma, W)
 
