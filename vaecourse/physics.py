@@ -496,7 +496,8 @@ class IsingVAEResult:
     ($\\langle|a|\\rangle$ and its standard error), ``loss_mean`` and ``loss_sem``.
     Numbers: ``corr_latent`` $= |r(a, m)|$, ``corr_pca`` $= |r(\\text{PC}_1, m)|$, ``tc`` ($T_c$ from
     $\\langle|a|\\rangle(T)$) and ``tc_loss`` ($T_c$ from the loss), both :class:`TcEstimate`.
-    Also the trained ``model`` and its training ``history``.
+    Also the trained ``model``, its training ``history``, and ``from_cache`` (True when the weights
+    came from the cache of trained models instead of being trained now).
     """
 
     lattice_size: int
@@ -520,6 +521,7 @@ class IsingVAEResult:
     tc_loss: TcEstimate
     model: torch.nn.Module = field(repr=False)
     history: object = field(repr=False)
+    from_cache: bool = False
 
     def summary(self) -> str:
         """A few lines with the headline numbers, for printing in the chapter and the benchmark."""
@@ -562,7 +564,8 @@ def analyse_configurations(
 
     ``spins``: ``(N, L, L)`` in ``{-1, +1}``; ``temperature``, ``magnetisation``: ``(N,)``;
     ``chain``: ``(N,)`` Markov-chain ids or None; ``train_config``: a
-    :class:`vaecourse.train.TrainConfig` (default: 20 epochs, 3 in smoke mode, no binarisation --
+    :class:`vaecourse.train.TrainConfig` (default: 20 epochs of batches of 128; 10 epochs of 32 in
+    smoke mode; no binarisation --
     the pixels are already 0 or 1). Returns an :class:`IsingVAEResult`.
 
     Raises ``ValueError`` on mismatched lengths, spins other than -1/+1, non-square lattices, or
@@ -597,7 +600,12 @@ def analyse_configurations(
     test, train = np.sort(perm[:n_test]), np.sort(perm[n_test:])
 
     if train_config is None:
-        train_config = TrainConfig(epochs=settings.pick(full=20, smoke=3), binarize="grey", seed=seed)
+        train_config = TrainConfig(
+            epochs=settings.pick(full=20, smoke=10),
+            batch_size=settings.pick(full=128, smoke=32),
+            binarize="grey",
+            seed=seed,
+        )
     model_config = ModelConfig(
         "mlp", latent_dim=latent_dim, hidden=hidden, data_shape=(1, lattice_size, lattice_size)
     )
@@ -640,6 +648,7 @@ def analyse_configurations(
         tc_loss=bootstrap_tc(t_test, loss, method, chain_test, n_boot, seed=seed),
         model=model,
         history=trained.history,
+        from_cache=trained.from_cache,
     )
 
 
