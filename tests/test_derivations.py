@@ -95,6 +95,11 @@ def test_cli_exit_codes(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "kl-gaussians-vs-torch" in out and "2/2 checks passed" in out
     assert derivations.cli(["--only", "eq:nope"]) == 2
+    if not torch.cuda.is_available():
+        assert derivations.cli(["--device", "cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().out
+    assert derivations.cli(["--list"]) == 0
+    assert "eq:training-objective" in capsys.readouterr().out
     monkeypatch.setattr(kl, "kl_gaussians", _kl_without_minus_k)
     assert derivations.cli(["--only", "eq:kl-gaussians"]) == 1
     assert "FAIL" in capsys.readouterr().out

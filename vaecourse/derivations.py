@@ -191,10 +191,10 @@ class _Context:
 
 
 def _resolve_device(device) -> torch.device:
-    if device is not None:
-        return torch.device(device)
     from vaecourse.device import default_device
 
+    if device is not None:
+        return default_device(str(device))  # ValueError if that device is not available here
     chosen = default_device()
     # Apple's MPS has no float64, and these checks are tiny: the CPU is the right place there.
     return torch.device("cpu") if chosen.type == "mps" else chosen
