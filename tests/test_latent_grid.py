@@ -61,3 +61,31 @@ def test_bad_inputs_raise(model_and_x):
         latent_grid.q_log_density_on_grid(Normal(torch.zeros(3), torch.ones(3)), axis, axis)
     with pytest.raises(ValueError, match="grid_h2"):
         latent_grid.q_log_density_on_grid(q, axis, torch.zeros(2, 2))
+
+
+def test_local_grid_follows_a_narrow_posterior(model_and_x):
+    # a sharp posterior (small noise, many data dims): a global grid on [-5, 5]^2 would not resolve it
+    model = LinearGaussian.random(data_dim=40, latent_dim=2, sigma=0.1, seed=13)
+    x, _ = model.sample(3, seed=14)
+    post = model.posterior(x)
+    q = model.with_q(shift=0.01, scale=1.2).encode(x)
+    width = 8 * post.covariance_matrix.diagonal(dim1=-2, dim2=-1).sqrt().max(-1).values  # (3,)
+    g1, g2, log_post, log_px = latent_grid.local_posterior_grid(model, x, q.mean, width, grid_size=121)
+    assert g1.shape == (3, 121) and log_post.shape == (3, 121, 121)
+    torch.testing.assert_close(log_px, model.log_px(x), rtol=1e-8, atol=1e-8)
+    got = latent_grid.kl_q_posterior_on_grid(q, g1, g2, log_post)
+    exact = kl.kl_gaussians(q.mean, torch.diag_embed(q.variance), post.mean, post.covariance_matrix)
+    torch.testing.assert_close(got, exact, rtol=1e-6, atol=1e-6)
+
+
+def test_local_grid_bad_inputs_raise(model_and_x):
+    model, x = model_and_x
+    with pytest.raises(ValueError, match="centre"):
+        latent_grid.local_posterior_grid(model, x, torch.zeros(2, 2, dtype=torch.float64), 1.0)
+    with pytest.raises(ValueError, match="half_width"):
+        latent_grid.local_posterior_grid(model, x, torch.zeros(3, 2, dtype=torch.float64), -1.0)
+    with pytest.raises(ValueError, match="grid_size"):
+        latent_grid.local_posterior_grid(model, x, torch.zeros(3, 2, dtype=torch.float64), 1.0, grid_size=2)
+    three_d = LinearGaussian.random(data_dim=4, latent_dim=3, seed=1)
+    with pytest.raises(ValueError, match="latent_dim == 2"):
+        latent_grid.local_posterior_grid(three_d, x, torch.zeros(3, 2, dtype=torch.float64), 1.0)
