@@ -181,6 +181,14 @@ def test_a_verified_file_that_does_not_decode_raises_the_documented_error(online
     with pytest.raises(DataFileError, match=r"t10k-images.*expected \(100, 28, 28\)"):
         data.load_mnist("test", mirrors=[base])
 
+    labels_name = MNIST_NAMES["test"][1]
+    write_idx(folder / labels_name, np.arange(100, dtype=np.uint8) % 13)  # labels 10, 11, 12
+    monkeypatch.setitem(data.MNIST_SHA256, labels_name, sha256(folder / labels_name))
+    write_idx(folder / name, np.zeros((100, 28, 28), dtype=np.uint8))
+    monkeypatch.setitem(data.MNIST_SHA256, name, sha256(folder / name))
+    with pytest.raises(DataFileError, match=r"t10k-labels.*labels must be 0-9, found 12"):
+        data.load_mnist("test", mirrors=[base])
+
 
 # ---------------------------------------------------------------------------------------------
 # The offline subset

@@ -264,6 +264,8 @@ def test_seed_reproducibility_and_layout():
         ({"temperatures": [1.0, -2.0]}, "temperatures"),
         ({"algorithm": "wolf"}, "algorithm"),
         ({"thin": 0}, "thin"),
+        ({"n_chains": 2.5}, "n_chains"),
+        ({"burn_in": float("nan")}, "burn_in"),
         ({"start": "hot"}, "start"),
     ],
 )

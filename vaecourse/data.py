@@ -223,17 +223,13 @@ def _download(fname: str, sha256: str, folder: Path, mirrors: Sequence[str]) -> 
     raise DataUnavailableError(f"could not download {fname}:\n  " + "\n  ".join(errors))
 
 
-def _decode(images_path: Path, labels_path: Path, n: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Read and cross-check one split's images (n, 28, 28) uint8 and labels (n,) int64."""
+def _decode(images_path: Path, labels_path: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read and check one split: images uint8 (n, 28, 28) and labels (n,) in 0-9, as int64."""
     key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in (images_path, labels_path))
     if key in _decoded:
         return _decoded[key]
     images = read_idx(images_path, shape=(n, 28, 28), dtype=np.uint8)  # (N, 28, 28)
     labels = read_idx(labels_path, shape=(n,), dtype=np.uint8)  # (N,)
-    if len(images) != len(labels):
-        raise DataFileError(
-            f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
-        )
     if labels.size and labels.max() > 9:
         raise DataFileError(f"{labels_path}: labels must be 0-9, found {int(labels.max())}")
     _decoded[key] = (images, labels.astype(np.int64))

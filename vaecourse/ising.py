@@ -355,7 +355,11 @@ class IsingSamples:
 
 
 def _check_positive_int(value, name: str, minimum: int = 1) -> int:
-    if int(value) != value or value < minimum:
+    try:
+        ok = int(value) == value and value >= minimum
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
