@@ -13,7 +13,10 @@ What goes where (all under ``_vendor/``)::
                                     font files its CSS refers to
     mathjax/tex-chtml.js ...        npm mathjax@3 es5/ (Apache-2.0), fonts and lazily loaded parts
     anywidget/index.js              the AMD front end that ships in the installed anywidget wheel (MIT)
-    vaecourse-site/widgets-config.js  tells require.js to load "anywidget" from the site (not a CDN)
+    vaecourse-site/widgets.js         renders the page's anywidgets directly (a few kB), or else loads
+                                      require.js + html-manager from the site (see the file)
+    vaecourse-site/widgets-config.js  tells require.js to load "anywidget" from the site (not a CDN),
+                                      for a set-up that loads require.js + html-manager directly
     vaecourse-site/mathjax-bridge.js  MathJax 2's ``MathJax.Hub.Queue`` on top of MathJax 3 (the widget
                                     library still calls the old API to typeset labels)
 
@@ -66,6 +69,7 @@ HTML_MANAGER_SKIP = {"embed.js", "libembed-amd.js"}
 
 # Our own small site scripts (source of truth in vaecourse/js/), copied next to the vendored files.
 SITE_SCRIPTS = {
+    "site-widgets.js": "vaecourse-site/widgets.js",
     "site-widgets-config.js": "vaecourse-site/widgets-config.js",
     "site-mathjax-bridge.js": "vaecourse-site/mathjax-bridge.js",
 }

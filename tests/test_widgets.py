@@ -214,7 +214,7 @@ _RENDER = """async ({esm, css, state, holder}) => {
   for (const [k, v] of Object.entries(state)) if (v && v.__b64__ !== undefined) state[k] = decode64(v.__b64__);
   const weights = holder ? make({spec: holder.spec, weights: decode64(holder.weights)}) : null;
   const model = make(state);
-  model.widget_manager = { get_model: async (id) => { if (id !== state.decoder_id) throw new Error("unknown model " + id); return weights; } };
+  model.widget_manager = { get_model: async (id) => { if ("IPY_MODEL_" + id !== state.decoder) throw new Error("unknown model " + id); return weights; } };
   const style = document.createElement("style"); style.textContent = css; document.head.append(style);
   const el = document.createElement("div"); document.body.replaceChildren(el);
   const url = URL.createObjectURL(new Blob([esm], {type: "text/javascript"}));
@@ -425,7 +425,11 @@ def test_shared_decoder_weights_are_the_model_weights():
     decoder = widgets.export_decoder(model)
     explorer = widgets.LatentExplorer(model, x, labels, decoder=decoder)
     interp = widgets.Interpolation(model, x, labels, decoder=decoder)
-    assert explorer.decoder_id == interp.decoder_id == decoder.model_id
+    assert explorer.decoder is interp.decoder is decoder
+    assert explorer.get_state()["decoder"] == interp.get_state()["decoder"] == f"IPY_MODEL_{decoder.model_id}"
+    from ipywidgets.embed import dependency_state
+
+    assert decoder.model_id in dependency_state([explorer])  # embedding a widget carries its decoder
     flat = np.frombuffer(decoder.weights, dtype="<f4")
     linears = [m for m in model.decoder.net if isinstance(m, nn.Linear)]
     expected = np.concatenate([t.detach().numpy().ravel() for m in linears for t in (m.weight, m.bias)])

@@ -43,6 +43,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import anywidget
+import ipywidgets
 import numpy as np
 import torch
 import traitlets
@@ -287,7 +288,9 @@ class _DecodingWidget(anywidget.AnyWidget):
     """Common part of the widgets whose decoder runs in the browser."""
 
     _css = _bundle("widgets.css")
-    decoder_id = traitlets.Unicode().tag(sync=True)
+    # A widget reference ("IPY_MODEL_<id>" in the state): the page then carries the weights once, and
+    # ipywidgets' embedding tools include the decoder with every widget that uses it.
+    decoder = traitlets.Instance(BrowserDecoder, allow_none=True).tag(sync=True, **ipywidgets.widget_serialization)
     image_size = traitlets.Int(168).tag(sync=True)
     plane_size = traitlets.Int(320).tag(sync=True)
     points = traitlets.Bytes(b"").tag(sync=True)  # (N, 2) float32: encoder means, first two dims
@@ -297,15 +300,15 @@ class _DecodingWidget(anywidget.AnyWidget):
     def _attach(self, model, decoder: BrowserDecoder | None) -> None:
         self.model = model
         self.latent_dim = _latent_dim(model)
-        self.decoder = decoder if decoder is not None else export_decoder(model)
-        if not isinstance(self.decoder, BrowserDecoder):
+        decoder = decoder if decoder is not None else export_decoder(model)
+        if not isinstance(decoder, BrowserDecoder):
             raise ValueError(f"decoder: expected a BrowserDecoder from export_decoder(model), got {type(decoder).__name__}")
-        if self.decoder.spec.get("latent_dim") != self.latent_dim:
+        if decoder.spec.get("latent_dim") != self.latent_dim:
             raise ValueError(
-                f"decoder: it was exported from a model with latent_dim={self.decoder.spec.get('latent_dim')}, "
+                f"decoder: it was exported from a model with latent_dim={decoder.spec.get('latent_dim')}, "
                 f"this model has latent_dim={self.latent_dim}"
             )
-        self.decoder_id = self.decoder.model_id
+        self.decoder = decoder
 
     def _scatter(self, x: torch.Tensor, labels, n_points: int) -> torch.Tensor:
         x = x[:n_points]

@@ -108,9 +108,13 @@ function decodeBatch(decoder, hs, n) {
 }
 
 async function vaeLoadDecoder(model) {
-  // The decoder weights live in a separate, shared widget model (see BrowserDecoder in widgets.py)
-  // so that two widgets on one page carry them once.
-  const id = model.get("decoder_id");
-  const holder = await model.widget_manager.get_model(id);
+  // The decoder weights live in a separate, shared widget model (BrowserDecoder in widgets.py) so that
+  // two widgets on one page carry them once. The "decoder" trait is a widget reference: the string
+  // "IPY_MODEL_<id>" (anywidget does not unpack references), or an unpacked model.
+  const ref = model.get("decoder");
+  const holder = typeof ref === "string"
+    ? await model.widget_manager.get_model(ref.replace(/^IPY_MODEL_/, ""))
+    : ref;
+  if (!holder) throw new Error("vaecourse: the widget has no decoder");
   return unpackDecoder(holder.get("spec"), holder.get("weights"));
 }
