@@ -311,3 +311,35 @@ def test_reparameterise_full_has_the_right_covariance():
     assert torch.all((sample_cov - cov).abs() < 5 * se)
     with pytest.raises(ValueError, match="cov is not positive definite"):
         estimators.reparameterise_full(mu, -cov, torch.zeros(3, dtype=torch.float64))
+
+
+def test_linear_gaussian_follows_the_model_protocol(exact_model):
+    x = _x(exact_model)
+    h = torch.randn(5, 4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))  # (S, B, k)
+    torch.testing.assert_close(exact_model.decode(h).log_prob(x), exact_model.log_likelihood(x, h))
+    assert exact_model.decoder_mean(h).shape == (5, 4, 6)
+    prior = exact_model.prior()
+    assert prior.batch_shape == (2,) and prior.mean.dtype == torch.float64
+    assert exact_model.log_likelihood(x, h[0]).shape == (4,)
+
+
+def test_bounds_and_quadrature_agree_on_a_neural_vae():
+    """On the team's MLP VAE (2-D latent, untrained, float32): ELBO <= IWAE_k <= log p(x) by quadrature."""
+    from vaecourse.models import VAE
+
+    torch.manual_seed(0)
+    vae = VAE(data_dim=20, hidden=16, latent_dim=2)
+    x = (torch.rand(3, 20) < 0.3).float()
+    with torch.no_grad():
+        log_px = elbo.log_px_quadrature(vae, x, grid_size=161, limit=6.0)  # (B,)
+        iwae = elbo.iwae(vae, x.repeat(50, 1), k=500).reshape(50, 3)
+        bound = elbo.elbo(vae, x.repeat(50, 1), n_samples=20).reshape(50, 3)
+    assert log_px.shape == (3,) and log_px.dtype == torch.float32
+    iwae_mean, iwae_se = iwae.mean(0), iwae.std(0) / math.sqrt(50)
+    assert torch.all(iwae_mean <= log_px + 5 * iwae_se + 1e-4)
+    assert torch.all(log_px - iwae_mean < 0.05)  # k = 500 leaves a gap far below 0.05 nats here
+    assert torch.all(bound.mean(0) <= iwae_mean + 5 * iwae_se)
+    vae.zero_grad()
+    elbo.loss(vae, x).backward()
+    assert all(p.grad is not None for p in vae.encoder.parameters())
+    assert all(p.grad is not None for p in vae.decoder.parameters())

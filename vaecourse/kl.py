@@ -75,8 +75,9 @@ def _common_dtype(**tensors: torch.Tensor) -> torch.dtype:
 
 def _require_spd(name: str, cov: torch.Tensor) -> torch.Tensor:
     """Cholesky factor of ``cov`` (..., k, k); ValueError naming ``name`` unless it is SPD."""
-    scale = cov.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(cov.dtype).tiny)
-    asym = ((cov - cov.transpose(-2, -1)).abs() / scale).amax()
+    plain = cov.detach()  # the checks need no gradient
+    scale = plain.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(cov.dtype).tiny)
+    asym = ((plain - plain.transpose(-2, -1)).abs() / scale).amax()
     if float(asym) > 1e3 * torch.finfo(cov.dtype).eps:
         raise ValueError(
             f"{name} is not symmetric (largest relative asymmetry {float(asym):.2e}); "

@@ -46,8 +46,9 @@ def _positive_scalar(name: str, value, like: torch.Tensor) -> torch.Tensor:
     tensor = torch.as_tensor(value, dtype=like.dtype, device=like.device)
     if tensor.dim() != 0:
         raise ValueError(f"{name} must be a scalar, got shape {tuple(tensor.shape)}")
-    if not bool(torch.isfinite(tensor)) or float(tensor) <= 0:
-        raise ValueError(f"{name} must be a positive, finite number (a standard deviation), got {float(tensor)}")
+    value_ = float(tensor.detach())
+    if not math.isfinite(value_) or value_ <= 0:
+        raise ValueError(f"{name} must be a positive, finite number (a standard deviation), got {value_}")
     return tensor
 
 
@@ -152,7 +153,7 @@ class LinearGaussian:
         return LinearGaussian(
             self.W.to(device=device, dtype=dtype),
             self.b.to(device=device, dtype=dtype),
-            float(self.sigma),
+            float(self.sigma.detach()),
             q_shift=self.q_shift,
             q_scale=self.q_scale,
             encoder=self.encoder,
