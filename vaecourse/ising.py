@@ -267,10 +267,13 @@ def cluster_labels(bond_right: torch.Tensor, bond_down: torch.Tensor) -> torch.T
         )
     shape = bond_right.shape
     n_sites = bond_right.numel()
+    # Labels propagate in int32 (half the memory traffic of int64) unless there are too many sites;
+    # scatter and gather need int64 indices.
+    dtype = torch.int32 if 2 * n_sites < 2**31 else torch.int64
     # Added to a neighbour's label where there is no bond: larger than every label, so the minimum
     # ignores it. Computed once; the bonds do not change while labels propagate.
     penalty = [
-        (~bond).to(torch.int64) * n_sites
+        (~bond).to(dtype) * n_sites
         for bond in (
             bond_right,
             torch.roll(bond_right, 1, dims=-1),  # bond to the left = left neighbour's right bond
@@ -279,18 +282,19 @@ def cluster_labels(bond_right: torch.Tensor, bond_down: torch.Tensor) -> torch.T
         )
     ]
     shifts = ((-1, -1), (1, -1), (-1, -2), (1, -2))  # right, left, down, up neighbour
-    label = torch.arange(n_sites, device=bond_right.device).view(shape)  # (C, L, L)
+    label = torch.arange(n_sites, device=bond_right.device, dtype=dtype).view(shape)  # (C, L, L)
     while True:
         best = label
         for pen, (shift, dim) in zip(penalty, shifts):
             best = torch.minimum(best, torch.roll(label, shift, dims=dim) + pen)
-        flat = best.reshape(-1).clone()  # (C*L*L,)
-        flat.scatter_reduce_(0, label.reshape(-1), best.reshape(-1), reduce="amin")  # hook roots
+        best = best.reshape(-1).long()  # (C*L*L,)
+        flat = best.clone()
+        flat.scatter_reduce_(0, label.reshape(-1).long(), best, reduce="amin")  # hook roots
         for _ in range(2):  # pointer jumping
             flat = flat.gather(0, flat)
-        new = flat.view(shape)
+        new = flat.to(dtype).view(shape)
         if torch.equal(new, label):
-            return label
+            return label.long()
         label = new
 
 
