@@ -121,11 +121,10 @@ class DataUnavailableError(FileNotFoundError):
 class _Source:
     name: str  # cache subfolder and name in messages
     sha256: dict[str, str]
-    mirrors: list[str]
 
 
-_MNIST = _Source("mnist", MNIST_SHA256, MNIST_MIRRORS)
-_FASHION = _Source("fashion-mnist", FASHION_SHA256, FASHION_MIRRORS)
+_MNIST = _Source("mnist", MNIST_SHA256)
+_FASHION = _Source("fashion-mnist", FASHION_SHA256)
 
 _decoded: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # file identities -> (uint8, int64)
 _warned_offline = False
