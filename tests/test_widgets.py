@@ -94,6 +94,9 @@ def _images(n=200, seed=1):
 # Browser fixtures: a blank page served from 127.0.0.1, every other request aborted
 
 
+_SITE_DIRS: dict[str, str] = {}
+
+
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -105,7 +108,9 @@ def blank_site(tmp_path_factory):
     (root / "index.html").write_text("<!doctype html><html><head><meta charset='utf-8'></head><body></body></html>")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    _SITE_DIRS[url] = str(root)
+    yield url
     server.shutdown()
     server.server_close()
 
@@ -121,6 +126,7 @@ def page(blank_site):
         page = context.new_page()
         errors = []
         page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
         page.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).hostname == "127.0.0.1"
                    else route.abort())
         page.goto(blank_site)
@@ -515,3 +521,52 @@ def test_posterior_explorer_front_end_draws_both_densities(page, posterior_explo
     assert abs(-4 + spacing * column - float(mu[0])) <= 1.5 * spacing
     assert abs(4 - spacing * row - float(mu[1])) <= 1.5 * spacing
     assert page.errors == []
+
+
+# --------------------------------------------------------------------------------------------------
+# The static website: vaecourse/js/site-widgets.js renders a page's embedded widget state
+
+
+@pytest.mark.slow
+def test_static_page_renders_the_widgets_without_a_kernel(page, blank_site, tmp_path_factory):
+    """A page like the one Jupyter Book writes (widget state + view tags, from ipywidgets' own
+    embedding code) comes alive through site-widgets.js alone: no require.js, no widget manager."""
+    from pathlib import Path
+
+    from ipywidgets.embed import dependency_state, embed_data
+
+    model = _model(2, 64)
+    x, labels = _images(200)
+    decoder = widgets.export_decoder(model)
+    explorer = widgets.LatentExplorer(model, x, labels, decoder=decoder)
+    interp = widgets.Interpolation(model, x, labels, decoder=decoder)
+    # the full state, as the notebook executor stores it; it carries the shared decoder once
+    state = dependency_state([explorer, interp], drop_defaults=False)
+    data = embed_data(views=[explorer, interp], drop_defaults=False, state=state)
+    assert sum(entry["model_name"] == "AnyModel" for entry in data["manager_state"]["state"].values()) == 3
+    views = "".join(f'<p><script type="application/vnd.jupyter.widget-view+json">{json.dumps(v)}</script></p>'
+                    for v in data["view_specs"])
+    root = Path(page.evaluate("() => location.pathname"))  # /index.html of the blank site
+    site_dir = Path(blank_site_dir(blank_site))
+    (site_dir / "_static").mkdir(exist_ok=True)
+    (site_dir / "_static" / "site-widgets.js").write_text((Path(widgets.__file__).parent / "js" / "site-widgets.js").read_text())
+    (site_dir / "static.html").write_text(
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<script type='application/vnd.jupyter.widget-state+json'>{json.dumps(data['manager_state'])}</script>"
+        "<script src='_static/site-widgets.js'></script></head>"
+        f"<body>{views}</body></html>")
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(blank_site.replace(root.name, "static.html"))
+    result = probe_latent_explorer(page)
+    assert result["before"] != result["after"]
+    expected = np.round(255 * explorer.decode(explorer.h).ravel())  # the initial point, h = (0, 0)
+    assert np.abs(np.asarray(result["before"]) - expected).max() <= 1
+    page.wait_for_selector(".vae-interpolation canvas.vae-image")
+    assert not [u for u in requests if "require" in u or "embed-amd" in u]
+    assert page.errors == []
+    page.goto(blank_site)
+
+
+def blank_site_dir(url: str) -> str:
+    return _SITE_DIRS[url]

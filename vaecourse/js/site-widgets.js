@@ -97,8 +97,9 @@
     var views = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]');
     for (var i = 0; i < views.length; i++) {
       var view = views[i];
-      var model = models[JSON.parse(view.textContent).model_id];
-      if (!model || model.get("_model_module") !== "anywidget") continue;
+      var id = JSON.parse(view.textContent).model_id;
+      var model = models[id];
+      if (!model || state.state[id].model_module !== "anywidget") continue;
       var el = document.createElement("div");
       el.className = "widget-subarea vaecourse-static-widget";
       view.parentElement.insertBefore(el, view);
