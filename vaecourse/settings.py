@@ -72,3 +72,30 @@ def cache_dir(*parts: str) -> Path:
     path = base.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def use_keras_torch_backend() -> None:
+    """Make Keras 3 run on PyTorch: ``KERAS_BACKEND=torch`` unless the user already chose a backend.
+
+    Must be called before ``keras`` is first imported (Keras reads the variable once, at import);
+    :mod:`vaecourse.keras_vae` calls it. Raises ``RuntimeError`` when Keras is already imported with
+    another backend, or when ``KERAS_BACKEND`` names another backend, saying what to do.
+    """
+    import sys
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    chosen = os.environ["KERAS_BACKEND"].strip().lower()
+    loaded = sys.modules.get("keras")
+    if loaded is not None and hasattr(loaded, "backend"):
+        active = loaded.backend.backend()
+        if active != "torch":
+            raise RuntimeError(
+                f"keras was already imported with the {active!r} backend; the course's Keras code "
+                "needs the 'torch' backend. Restart the kernel and import vaecourse.keras_vae before "
+                "keras (or set KERAS_BACKEND=torch)."
+            )
+    elif chosen != "torch":
+        raise RuntimeError(
+            f"KERAS_BACKEND is set to {chosen!r}; the course's Keras code needs 'torch'. "
+            "Unset KERAS_BACKEND or set it to 'torch'."
+        )
