@@ -468,7 +468,7 @@ class PosteriorExplorer(anywidget.AnyWidget):
     grid_size = traitlets.Int(41).tag(sync=True)
     limit = traitlets.Float(4.0).tag(sync=True)
     data_shape = traitlets.List(traitlets.Int()).tag(sync=True)
-    plane_size = traitlets.Int(220).tag(sync=True)
+    plane_size = traitlets.Int(190).tag(sync=True)
     image = traitlets.Bytes().tag(sync=True)  # (H*W,) uint8
     log_posterior = traitlets.Bytes().tag(sync=True)  # (G, G) float32
     log_q = traitlets.Bytes().tag(sync=True)  # (G, G) float32
@@ -532,7 +532,7 @@ class PosteriorExplorer(anywidget.AnyWidget):
         log_q = log_q.to(torch.float64)
         cell = float((grid_h1[1] - grid_h1[0]) * (grid_h2[1] - grid_h2[0]))
         q_cell = torch.exp(log_q) * cell  # (G, G) probability of each grid cell under Q
-        kl_grid = float((q_cell * (log_q - log_post)).sum())
+        kl_grid = float((q_cell * (log_q - log_post)).sum())  # misses Q's mass outside the grid
         return {
             "image": x.reshape(-1).clamp(0, 1).cpu(),
             "log_posterior": log_post.cpu().numpy(),
@@ -540,6 +540,7 @@ class PosteriorExplorer(anywidget.AnyWidget):
             "log_px": log_px,
             "elbo": elbo_value,
             "kl_grid": kl_grid,
+            "q_mass": float(q_cell.sum()),
             "mu": q.mean[0].tolist(),
             "sigma": q.stddev[0].tolist(),
         }
@@ -557,6 +558,7 @@ class PosteriorExplorer(anywidget.AnyWidget):
             f"ELBO ({self.n_samples} samples)": f"{result['elbo']:.2f} nats",
             "gap log p(x) - ELBO": f"{gap:.2f} nats",
             "KL(Q || p(h|x)) on the grid": f"{result['kl_grid']:.2f} nats",
+            "Q's probability on the grid": f"{result['q_mass']:.3f}",
             "Q mean, std": "({:.2f}, {:.2f}), ({:.3f}, {:.3f})".format(*result["mu"], *result["sigma"]),
         }
         self.last_update_ms = 1000 * (time.perf_counter() - start)

@@ -53,12 +53,12 @@ async function renderPosterior({ model, el }) {
   const index = vaeElement("input", "vae-index");
   Object.assign(index, { type: "number", min: 0, max: model.get("n_images") - 1, step: 1 });
   index.setAttribute("aria-label", "index of the test image");
-  imageBox.append(vaeElement("div", "vae-caption", "test image x"), image, index,
-                  vaeElement("div", "vae-timing", "(a new image needs a live Python kernel)"));
+  imageBox.append(vaeElement("div", "vae-caption", "test image x"), image, index);
   const stats = vaeElement("div", "vae-stats");
   const row = vaeElement("div", "vae-row");
   row.append(imageBox, truthBox, qBox);
-  el.replaceChildren(row, axes, stats);
+  el.replaceChildren(row, axes, stats,
+                     vaeElement("div", "vae-timing", "(choosing another image needs a live Python kernel)"));
 
   function update() {
     index.value = String(model.get("index"));
