@@ -163,8 +163,11 @@ def training_curves(history):
     middle.set_ylabel("$-E_Q[\\log p(x|h)]$ (nats per image)")
     right.plot(history.epoch, history.train_kl, "o-", color="tab:red")
     right.set_ylabel("KL(Q || prior) (nats per image)")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (left, middle, right):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
 

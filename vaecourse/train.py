@@ -424,7 +424,7 @@ def fit(model, train, config: TrainConfig | None = None, test=None, *, checkpoin
                             raise
                         raise _non_finite(float("nan"), epoch, batch, checkpoint) from error
                     loss = (kl - rec).mean()
-                    value = float(loss.detach())
+                    value = float(loss.detach())  # one sync per step: NaN is caught at its batch
                     if not math.isfinite(value):
                         raise _non_finite(value, epoch, batch, checkpoint)
                     optimizer.zero_grad(set_to_none=True)
@@ -737,10 +737,11 @@ def _write_figures(model, history: History, test, out: Path) -> list[Path]:
     images, labels = test
     images = images[:2000].to(next(model.parameters()).device)
     figs = {
-        "training_curves.png": plotting.training_curves(history),
         "reconstructions.png": plotting.reconstructions(model, images[:10]),
         "prior_samples.png": plotting.prior_samples(model, 36),
     }
+    if len(history):
+        figs["training_curves.png"] = plotting.training_curves(history)
     if model.latent_dim == 2:
         figs["latent_manifold.png"] = plotting.latent_manifold(model, n=15)
         figs["latent_means.png"] = plotting.latent_means(model, images, labels[:2000])
