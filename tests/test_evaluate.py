@@ -7,7 +7,7 @@ import torch
 
 from vaecourse import evaluate as E
 from vaecourse import train as T
-from vaecourse.models import VAE
+from vaecourse.models import VAE, ConvVAE
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -58,7 +58,7 @@ def test_iwae_in_small_chunks_gives_the_same_estimate(trained):
     torch.manual_seed(2)
     x = x[:10]
     log_px = E.quadrature_gap(model, x)["log_px"]
-    tight = E.iwae_per_image(model, x, 2000, max_elements=64 * 40)  # 2 samples per chunk, 10 images
+    tight = E.iwae_per_image(model, x, 2000, max_elements=256 * 40)  # 2 samples per chunk
     loose = E.iwae_per_image(model, x, 2000)  # one chunk
     for estimate in (tight, loose):
         assert abs((estimate - log_px).mean()) < 0.05
@@ -84,3 +84,16 @@ def test_evaluate_summary_and_errors(trained):
         E.iwae_per_image(model, x, 0)
     with pytest.raises(ValueError, match="model expects"):
         E.elbo_per_image(model, torch.rand(3, 1, 9, 9))
+
+
+@pytest.mark.parametrize("make", [lambda: VAE(784, 32, 2, (1, 28, 28)), lambda: ConvVAE(2)], ids=["mlp", "conv"])
+def test_iwae_memory_stays_bounded_for_k_5000(make, monkeypatch):
+    """Every call of elbo.iwae holds at most max_elements decoder floats (chunk x images x per-sample)."""
+    model = make()
+    calls = []
+    monkeypatch.setattr(E._elbo, "iwae", lambda m, x, k, chunk_size: calls.append((x.shape[0], k, chunk_size))
+                        or torch.zeros(x.shape[0]))
+    limit = 2 ** 25
+    out = E.iwae_per_image(model, torch.rand(100, 1, 28, 28).round(), 5000, max_elements=limit)
+    assert out.shape == (100,) and sum(n for n, _, _ in calls) == 100
+    assert all(k == 5000 and n * chunk * model.decoder_floats <= limit for n, k, chunk in calls)

@@ -64,7 +64,8 @@ def iwae_per_image(model, x: torch.Tensor, k: int = 5000, *, max_elements: int =
     """Importance-weighted estimate $\\mathcal{L}_k$ of $\\log p(\\mathbf{x})$ per image, ``(N,)``.
 
     Images are processed a few at a time and :func:`vaecourse.elbo.iwae` chunks the k samples, so
-    that at most about ``max_elements`` decoder outputs (k-chunk x images x data_dim floats) are held
+    that at most about ``max_elements`` decoder floats (k-chunk x images x the model's
+    ``decoder_floats`` -- the activations of one decoded sample, data_dim if unknown) are held
     at once -- k = 5000 on MNIST needs a few hundred MB at most. Raises ``ValueError`` for k < 1.
     """
     if not isinstance(k, int) or k < 1:
@@ -73,9 +74,9 @@ def iwae_per_image(model, x: torch.Tensor, k: int = 5000, *, max_elements: int =
     was_training = model.training
     model.eval()
     device = _device(model)
-    data_dim = math.prod(model.data_shape)
-    chunk = max(1, min(k, max_elements // (data_dim * 16)))  # samples per chunk for 16 images
-    images = max(1, min(x.shape[0], max_elements // (data_dim * chunk)))
+    per_sample = int(getattr(model, "decoder_floats", math.prod(model.data_shape)))
+    chunk = max(1, min(k, max_elements // (per_sample * 16)))  # samples per chunk for 16 images
+    images = max(1, min(x.shape[0], max_elements // (per_sample * chunk)))
     out = torch.cat([
         _elbo.iwae(model, x[i:i + images].to(device, torch.float32), k, chunk_size=chunk).cpu()
         for i in range(0, x.shape[0], images)

@@ -258,6 +258,11 @@ class VAE(_LikelihoodMixin, nn.Module):
     def _decoder_output(self, h: torch.Tensor) -> torch.Tensor:
         return self.decoder(h)  # (N, data_dim)
 
+    @property
+    def decoder_floats(self) -> int:
+        """Floats the decoder holds per decoded sample (activations and output), to size batches."""
+        return 2 * self.hidden + 3 * self.data_dim
+
     def extra_repr(self) -> str:
         return (
             f"data_shape={self.data_shape}, hidden={self.hidden}, latent_dim={self.latent_dim}, "
@@ -336,6 +341,11 @@ class ConvVAE(_LikelihoodMixin, nn.Module):
 
     def _decoder_output(self, h: torch.Tensor) -> torch.Tensor:
         return self.decoder(h)  # (N, 1, 28, 28)
+
+    @property
+    def decoder_floats(self) -> int:
+        """Floats the decoder holds per decoded sample (activations and output), to size batches."""
+        return 64 * 7 * 7 + 64 * 14 * 14 + 32 * 28 * 28 + 3 * 28 * 28
 
     def extra_repr(self) -> str:
         return (
