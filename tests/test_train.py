@@ -257,3 +257,29 @@ def test_default_config_follows_the_smoke_switch(monkeypatch):
     with pytest.raises(ValueError, match="mlp-mnist-2d"):
         T.default_config("nonsense")
     assert math.isfinite(full.train.lr)
+
+
+def test_train_cached_trains_once_per_recipe(tmp_path, monkeypatch):
+    """The chapters' route: a named recipe, its data set, the cache (smoke sizes)."""
+    monkeypatch.setenv("VAECOURSE_CACHE", str(tmp_path))
+    requested = []
+
+    def fake_dataset(name, split):
+        requested.append((name, split))
+        g = torch.Generator().manual_seed(0 if split == "train" else 1)
+        n = 1200 if split == "train" else 300
+        return torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+    monkeypatch.setattr(T, "load_dataset", fake_dataset)
+    recipe = T.default_config("mlp-mnist-2d")
+    first = T.train_cached("mlp-mnist-2d", progress=False)
+    second = T.train_cached("mlp-mnist-2d", progress=False)
+    assert not first.from_cache and second.from_cache and same_weights(first.model, second.model)
+    assert len(first.history) == recipe.train.epochs and first.history.test_elbo[-1] is not None
+    assert ("mnist", "train") in requested and first.path.name.startswith("mlp-mnist-2d-")
+
+
+def test_progress_bar_reports_batches(data, capsys):
+    train, _ = data
+    T.fit(tiny_model(), train[:64], config(epochs=1), progress=True)
+    assert "batch" in capsys.readouterr().err

@@ -16,9 +16,10 @@ batches by a random permutation -- no per-sample ``Dataset`` in the hot loop. Bi
 (one fixed draw) or ``"grey"`` (grey levels scored with the Bernoulli formula, as the Keras and
 pytorch/examples code do -- a number that is *not* a log-likelihood).
 
-Public API: :class:`TrainConfig`, :func:`fit`, :class:`History`, :func:`save_checkpoint`,
-:func:`load_checkpoint`, :func:`model_from_checkpoint`, :func:`load_or_train`,
-:func:`default_config`, :func:`train_cached`, :func:`cli`.
+Public API: :class:`TrainConfig`, :func:`fit`, :class:`History`, :func:`dataset_elbo`,
+:func:`prepare_test_set`, :func:`make_optimizer`, :func:`save_checkpoint`, :func:`load_checkpoint`,
+:func:`model_from_checkpoint`, :func:`load_or_train` (the trained-model cache), :func:`default_config`
+and :func:`train_cached` (the chapters' named models), :func:`load_dataset`, :func:`cli`.
 """
 
 from __future__ import annotations
@@ -756,5 +757,5 @@ def _write_figures(model, history: History, test, out: Path) -> list[Path]:
 __all__ = [
     "TrainConfig", "History", "fit", "dataset_elbo", "save_checkpoint", "load_checkpoint", "model_from_checkpoint",
     "CheckpointError", "NonFiniteLossError", "data_fingerprint", "cache_key", "load_or_train", "TrainedModel",
-    "Recipe", "default_config", "train_cached", "load_dataset", "cli",
+    "Recipe", "default_config", "train_cached", "load_dataset", "prepare_test_set", "make_optimizer", "cli",
 ]
