@@ -486,15 +486,22 @@ def test_posterior_explorer_index_change_updates_fast(posterior_explorer):
     grid. Absolute times depend on the machine (benchmarks/RESULTS.md); here, relative to that pass."""
     explorer, model, x = posterior_explorer
     h = torch.randn(41 * 41, 1, 2)
-    with torch.no_grad():
-        start = time.perf_counter()
-        model.log_likelihood(x[:1], h)
-        one_pass_ms = 1000 * (time.perf_counter() - start)
-    before = dict(explorer.stats)
-    explorer.index = 7
-    assert explorer.stats["test image"] == "#7" and explorer.stats != before
-    assert np.frombuffer(explorer.image, np.uint8).tolist() == (x[7].reshape(-1) * 255).round().int().tolist()
-    assert explorer.last_update_ms <= 3 * one_pass_ms + 25, (explorer.last_update_ms, one_pass_ms)
+
+    def one_pass_ms():
+        with torch.no_grad():
+            start = time.perf_counter()
+            model.log_likelihood(x[:1], h)
+            return 1000 * (time.perf_counter() - start)
+
+    one_pass = min(one_pass_ms() for _ in range(3))  # minima: robust to other jobs on the machine
+    updates = []
+    for index in (7, 8, 9):
+        before = dict(explorer.stats)
+        explorer.index = index
+        assert explorer.stats["test image"] == f"#{index}" and explorer.stats != before
+        updates.append(explorer.last_update_ms)
+    assert np.frombuffer(explorer.image, np.uint8).tolist() == (x[9].reshape(-1) * 255).round().int().tolist()
+    assert min(updates) <= 3 * one_pass + 25, (updates, one_pass)
     import traitlets
 
     with pytest.raises(traitlets.TraitError, match="index"):
