@@ -27,6 +27,7 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 book: setup
+	$(PY) scripts/vendor_assets.py
 	$(BIN)/jupyter-book build . -W --keep-going
 	@echo ""
 	@echo "The course website: $(CURDIR)/_build/html/index.html"

@@ -47,6 +47,9 @@ def output_dir() -> Path:
 def built_book(tmp_path_factory) -> Path:
     """Build the whole book once per test session into a temporary folder; return its html folder."""
     out = tmp_path_factory.mktemp("book")
+    vendor = subprocess.run([sys.executable, str(ROOT / "scripts" / "vendor_assets.py")],
+                            capture_output=True, text=True)
+    assert vendor.returncode == 0, f"scripts/vendor_assets.py failed: {vendor.stdout}\n{vendor.stderr}"
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     env = dict(os.environ, VAECOURSE_SMOKE="1")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
