@@ -452,24 +452,30 @@ def decode_along_axis(model, values, latent=None) -> np.ndarray:
 
 
 def phase_clusters(latent, n_clusters: int = 3, seed: int = 0) -> np.ndarray:
-    """Cluster labels of the latent means: k-means with three clusters by default.
+    """Cluster labels of the latent means from a Gaussian mixture with three components by default.
 
     With a 2-D latent the configurations fall into two ordered clusters ($m \\approx \\pm1$) and one
-    disordered cluster ($m\\approx 0$) (Wetzel 2017); k-means (scikit-learn) finds them without
-    labels. Labels are ordered by the clusters' mean position on :func:`latent_axis`, so label 0 is
+    disordered cluster ($m\\approx 0$) (Wetzel 2017). A mixture of ``n_clusters`` Gaussians with full
+    covariances, $p(\\mu) = \\sum_c \\pi_c\\,\\mathcal{N}(\\mu; m_c, S_c)$, fitted by expectation
+    maximisation (scikit-learn), finds them without labels; each configuration gets its most probable
+    component. Unlike k-means, whose clusters are round, it can follow the elongated disordered
+    cluster. Labels are ordered by the clusters' mean position on :func:`latent_axis`, so label 0 is
     one ordered phase, the middle label the disordered phase, the last the other ordered phase.
     Chapter 10.
 
     ``latent``: ``(N, latent_dim)``. Returns ``(N,)`` integer labels.
+
+    Raises ``ValueError`` unless ``latent`` is ``(N, latent_dim)`` with ``N >= n_clusters``.
     """
-    from sklearn.cluster import KMeans
+    from sklearn.mixture import GaussianMixture
 
     mu = np.asarray(latent, dtype=np.float64)
     if mu.ndim != 2 or mu.shape[0] < n_clusters:
         raise ValueError(
             f"latent must have shape (N, latent_dim) with N >= n_clusters={n_clusters}; got {mu.shape}"
         )
-    raw = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed).fit_predict(mu)  # (N,)
+    mixture = GaussianMixture(n_clusters, covariance_type="full", n_init=3, random_state=seed)
+    raw = mixture.fit_predict(mu)  # (N,)
     axis = latent_axis(mu)
     centre = np.bincount(raw, weights=axis, minlength=n_clusters) / np.maximum(
         np.bincount(raw, minlength=n_clusters), 1
