@@ -251,7 +251,11 @@ def test_default_config_follows_the_smoke_switch(monkeypatch):
     smoke = T.default_config("mlp-mnist-2d")
     monkeypatch.setenv("VAECOURSE_SMOKE", "0")
     full = T.default_config("mlp-mnist-2d")
-    assert smoke.train.epochs < full.train.epochs and smoke.n_train is not None and full.n_train is None
+    assert smoke.n_train is not None and full.n_train is None
+    # Smoke: one epoch whatever the data; full: epochs from the image budget, 10..50.
+    assert smoke.epochs_for(1000) == 1 and smoke.epochs_for(60_000) == 1
+    assert full.epochs_for(4000) == 50 and full.epochs_for(60_000) == 10
+    assert full.epochs_for(4000) > full.epochs_for(10_000) > full.epochs_for(60_000)
     assert T.default_config("conv-mnist-keras").model.architecture == "conv"
     assert T.default_config("conv-mnist-keras").train.binarize == "grey"
     with pytest.raises(ValueError, match="mlp-mnist-2d"):
