@@ -213,17 +213,19 @@ def _tanh_fit(t, y, start):
     try:
         params, _ = curve_fit(_tanh_step, t, y, p0=p0, bounds=bounds, maxfev=5000)
     except RuntimeError as err:  # no convergence
-        raise ValueError(f"the tanh step fit did not converge ({err}); try method='steepest'") from err
+        raise ValueError(
+            f"the tanh step fit did not converge ({err}); try method='steepest'"
+        ) from err
     return float(params[2])
 
 
 def tc_from_curve(temperature, curve, method: str = "steepest", bandwidth: float | None = None):
     """Estimate the critical temperature from a curve $y(T)$ that changes sharply at $T_c$.
 
-    ``method="steepest"``: the temperature where $|dy/dT|$ is largest, the slope taken from a
-    Gaussian-smoothed piecewise-linear interpolant of the points (kernel width $b$, ``bandwidth``; default twice the median grid
-    spacing) and refined by a parabola through the maximum. For the order parameter of a finite
-    lattice this is the usual pseudo-critical temperature.
+    ``method="steepest"``: the temperature where $|dy/dT|$ is largest, the slope taken from the
+    Gaussian-smoothed piecewise-linear interpolant of the points (kernel width $b$, ``bandwidth``;
+    default twice the median grid spacing) and refined by a parabola through the maximum. For the
+    order parameter of a finite lattice this is the usual pseudo-critical temperature.
     ``method="tanh"``: the midpoint $t_0$ of a least-squares fit of
     $y(T) = a + b\\tanh((T - t_0)/w)$.
 
@@ -338,13 +340,12 @@ def bootstrap_tc(
         rng.random((n_boot, n_units)) * per_temp[slot_temp]
     ).astype(np.int64)  # (n_boot, U)
     chosen = order[draws]  # (n_boot, U) unit ids
-    rows = np.repeat(np.arange(n_boot), n_units)
-    flat_t = slot_temp[np.tile(np.arange(n_units), n_boot)]
-    sums = np.zeros((n_boot, t_grid.size))
-    counts = np.zeros((n_boot, t_grid.size))
-    np.add.at(sums, (rows, flat_t), unit_sum[chosen].ravel())
-    np.add.at(counts, (rows, flat_t), unit_count[chosen].ravel())
-    curves = sums / counts  # (n_boot, K)
+    # Flat index (replicate, temperature) of every slot, then one bincount per total.
+    cell = (np.arange(n_boot)[:, None] * t_grid.size + slot_temp[None, :]).ravel()  # (n_boot*U,)
+    size = n_boot * t_grid.size
+    sums = np.bincount(cell, weights=unit_sum[chosen].ravel(), minlength=size)
+    counts = np.bincount(cell, weights=unit_count[chosen].ravel(), minlength=size)
+    curves = (sums / counts).reshape(n_boot, t_grid.size)  # (n_boot, K)
 
     full_curve = np.bincount(t_index, weights=v) / np.bincount(t_index)  # (K,)
     if method == "steepest":
@@ -366,7 +367,7 @@ def _model_device(model):
 
 
 def latent_means(model, x, batch_size: int = 4096) -> np.ndarray:
-    """Encoder means $\\boldsymbol\\mu(\\mathbf{x})$ of $Q(\\mathbf{h}\\mid\\mathbf{x})$ for every configuration.
+    """Encoder means $\\boldsymbol\\mu(\\mathbf{x})$ of $Q(\\mathbf{h}\\mid\\mathbf{x})$, one per configuration.
 
     Wetzel 2017 reads the latent variable of a configuration as the mean of its approximate
     posterior; chapter 10.
@@ -406,7 +407,7 @@ def latent_axis(latent) -> np.ndarray:
 
 
 def reconstruction_loss(model, x, batch_size: int = 4096) -> np.ndarray:
-    """Reconstruction loss $-\\log p(\\mathbf{x}\\mid\\mathbf{h}=\\boldsymbol\\mu(\\mathbf{x}))$ per configuration.
+    """Reconstruction loss $-\\log p(\\mathbf{x}\\mid\\mathbf{h}=\\boldsymbol\\mu(\\mathbf{x}))$ of each configuration.
 
     The binary cross-entropy summed over the $L^2$ spins (nats per configuration), decoding the
     encoder mean. Ordered configurations are easy to reconstruct, disordered ones are not: the loss
