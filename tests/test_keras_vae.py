@@ -133,13 +133,31 @@ def test_training_is_cached_by_configuration(digits, monkeypatch):
         kv.train(digits[1:129], config)
 
 
-def test_encode_and_decode_use_the_course_layout(digits):
-    model = kv.build_vae(seed=0)
-    mu = kv.encode_mean(model, torch.as_tensor(digits[:10]).flatten(1))  # (10, 784) accepted too
-    assert mu.shape == (10, 2) and mu.dtype == torch.float32
-    images = kv.decode_mean(model, torch.zeros(3, 4, 2))
-    assert images.shape == (3, 4, 1, 28, 28)
-    assert float(images.min()) > 0 and float(images.max()) < 1  # sigmoid output
+def test_protocol_view_scores_like_keras(digits):
+    """The view used by vaecourse.elbo/plotting gives Keras's own numbers for the same sample h."""
+    from vaecourse import elbo
+
+    model = kv.build_vae(seed=6)
+    view = kv.ProtocolView(model)
+    assert view.latent_dim == 2 and view.data_shape == (1, 28, 28)
+    x = torch.as_tensor(digits[:16])  # (16, 1, 28, 28), the course's layout
+    images = kv.to_keras_images(x)
+    generator = model.encoder.get_layer("sampling").seed_generator
+    state = generator.state.value.detach().clone()
+    with torch.no_grad():
+        mu, logvar, h = model.encoder(images, training=False)
+        generator.state.assign(state)
+        _, reconstruction, kl = model.loss_terms(images)
+        q = view.encode(x)
+        assert torch.allclose(q.mean, mu) and torch.allclose(q.variance, torch.exp(logvar), rtol=1e-5)
+        assert float(-view.log_likelihood(x, h).mean()) == pytest.approx(float(reconstruction), rel=1e-5)
+        _, view_kl = elbo.elbo_terms(view, x)
+        assert float(view_kl.mean()) == pytest.approx(float(kl), rel=1e-5)
+        # Leading sample dimensions, as the protocol asks: h (S, B, k) -> (S, B).
+        assert view.log_likelihood(x, torch.stack([h, h, h])).shape == (3, 16)
+        means = view.decoder_mean(torch.zeros(3, 4, 2))
+    assert means.shape == (3, 4, 1, 28, 28)
+    assert float(means.min()) > 0 and float(means.max()) < 1  # sigmoid output
 
 
 def test_bad_input_is_refused(digits):
@@ -154,9 +172,8 @@ def test_bad_input_is_refused(digits):
 
 
 def test_another_backend_is_refused_clearly(monkeypatch):
-    use = getattr(settings, "use_keras_torch_backend", None) or kv._use_keras_torch_backend
-    use()  # keras is already loaded with torch: nothing to do
+    settings.use_keras_torch_backend()  # keras is already loaded with torch: nothing to do
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     monkeypatch.delitem(sys.modules, "keras")  # as if keras had not been imported yet
     with pytest.raises(RuntimeError, match="KERAS_BACKEND"):
-        use()
+        settings.use_keras_torch_backend()

@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,37 +39,7 @@ import torch
 
 from vaecourse import settings
 
-
-# TODO(lead): move to settings -- this is a temporary copy of settings.use_keras_torch_backend().
-def _use_keras_torch_backend() -> None:
-    """Make Keras 3 run on PyTorch: ``KERAS_BACKEND=torch`` unless the user already chose a backend.
-
-    Must be called before ``keras`` is first imported (Keras reads the variable once, at import).
-    Raises ``RuntimeError`` when Keras is already imported with another backend, or when
-    ``KERAS_BACKEND`` names another backend, saying what to do.
-    """
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    chosen = os.environ["KERAS_BACKEND"].strip().lower()
-    loaded = sys.modules.get("keras")
-    if loaded is not None and hasattr(loaded, "backend"):
-        active = loaded.backend.backend()
-        if active != "torch":
-            raise RuntimeError(
-                f"keras was already imported with the {active!r} backend; the course's Keras code needs "
-                "the 'torch' backend. Restart the kernel and import vaecourse.keras_vae before keras "
-                "(or set KERAS_BACKEND=torch)."
-            )
-    elif chosen != "torch":
-        raise RuntimeError(
-            f"KERAS_BACKEND is set to {chosen!r}; the course's Keras code needs 'torch'. "
-            "Unset KERAS_BACKEND or set it to 'torch'."
-        )
-
-
-if hasattr(settings, "use_keras_torch_backend"):
-    settings.use_keras_torch_backend()
-else:
-    _use_keras_torch_backend()
+settings.use_keras_torch_backend()  # KERAS_BACKEND=torch, before keras is imported
 
 import keras  # noqa: E402 -- the backend must be chosen first
 from keras import layers, ops  # noqa: E402
@@ -327,25 +296,79 @@ def _load_weights(model: KerasVAE, weights_path: Path) -> None:
         w.assign(a)
 
 
-def encode_mean(model: KerasVAE, x, batch_size: int = 1000) -> torch.Tensor:
-    """``mu(x)`` of the trained encoder for course images ``x`` ``(N, ...)``; returns ``(N, latent_dim)``
-    on the CPU (what the example's ``plot_label_clusters`` scatters)."""
-    images = to_keras_images(x)
-    with torch.no_grad():
-        mus = [model.encoder(images[i : i + batch_size], training=False)[0]  # (b, latent_dim) each
-               for i in range(0, len(images), batch_size)]
-    return torch.cat([mu.detach().cpu() for mu in mus])  # (N, latent_dim); torch backend: torch tensors
+class ProtocolView:
+    """A trained :class:`KerasVAE` seen through the course's model protocol (``encode``,
+    ``decoder_mean``, ``log_likelihood``, ``prior``, ...), so that :mod:`vaecourse.elbo`,
+    :mod:`vaecourse.evaluate` and :mod:`vaecourse.plotting` treat it exactly like
+    :class:`vaecourse.models.ConvVAE`. Read-only: it never trains.
 
+    Images go in and come out channels-first, ``(B, 1, 28, 28)``; latents are ``(..., latent_dim)``.
+    ``log_likelihood`` is the Bernoulli formula on the decoder's sigmoid output, clipped to
+    $[10^{-7}, 1-10^{-7}]$ as Keras's binary cross-entropy does, so that
+    ``-elbo.elbo(view, x).mean()`` is the number ``KerasVAE.evaluate`` reports.
+    """
 
-def decode_mean(model: KerasVAE, h) -> torch.Tensor:
-    """Mean image of the decoder for latent points ``h`` ``(..., latent_dim)``; returns ``(..., 1, 28, 28)``
-    on the CPU, the course's channels-first layout."""
-    h = torch.as_tensor(np.asarray(h.detach().cpu() if isinstance(h, torch.Tensor) else h, dtype=np.float32))
-    lead = h.shape[:-1]
-    with torch.no_grad():
-        out = model.decoder(h.reshape(-1, h.shape[-1]).numpy(), training=False)  # (N, 28, 28, 1)
-    images = out.detach().cpu().permute(0, 3, 1, 2)  # (N, 1, 28, 28)
-    return images.reshape(*lead, 1, 28, 28)
+    likelihood = "bernoulli"
+    data_shape = (1, 28, 28)
+    training = False
+
+    def __init__(self, model: KerasVAE):
+        self.model = model
+        self.latent_dim = int(model.decoder.inputs[0].shape[-1])
+
+    def parameters(self):
+        """The Keras weights as torch tensors (the protocol's helpers read the device from them)."""
+        return (w.value for w in self.model.weights)
+
+    def eval(self):
+        return self
+
+    def train(self, mode: bool = True):
+        return self
+
+    def encode(self, x: torch.Tensor) -> torch.distributions.Normal:
+        """$Q(\\mathbf{h}\\mid\\mathbf{x}) = \\mathcal{N}(\\mu, e^{\\text{logvar}})$, batch ``(B, latent_dim)``."""
+        images = x.reshape(-1, 1, 28, 28).permute(0, 2, 3, 1)  # (B, 28, 28, 1)
+        mu, logvar, _ = self.model.encoder(images, training=False)  # (B, latent_dim) each
+        return torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+
+    def decoder_mean(self, h: torch.Tensor) -> torch.Tensor:
+        """Decoder output for ``h`` ``(..., latent_dim)`` -> ``(..., 1, 28, 28)`` in (0, 1)."""
+        lead = h.shape[:-1]
+        out = self.model.decoder(h.reshape(-1, self.latent_dim), training=False)  # (N, 28, 28, 1)
+        return out.permute(0, 3, 1, 2).reshape(*lead, 1, 28, 28)
+
+    def log_likelihood(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """$\\sum_d x_d\\log\\hat x_d + (1-x_d)\\log(1-\\hat x_d)$: ``x`` ``(B, ...)`` with ``h``
+        ``(B, latent_dim)`` -> ``(B,)``, or ``h`` ``(S, B, latent_dim)`` -> ``(S, B)``."""
+        x = x.reshape(x.shape[0], 1, 28, 28)  # (B, 1, 28, 28)
+        p = self.decoder_mean(h).clamp(1e-7, 1 - 1e-7)  # (..., B, 1, 28, 28)
+        per_pixel = x * torch.log(p) + (1 - x) * torch.log1p(-p)
+        return per_pixel.flatten(-3).sum(-1)
+
+    def decode(self, h: torch.Tensor) -> torch.distributions.Distribution:
+        """$p(\\mathbf{x}\\mid\\mathbf{h})$, Bernoulli with event shape ``(1, 28, 28)`` (grey levels allowed)."""
+        probs = self.decoder_mean(h).clamp(1e-7, 1 - 1e-7)
+        base = torch.distributions.Bernoulli(probs=probs, validate_args=False)
+        return torch.distributions.Independent(base, 3)
+
+    def prior(self) -> torch.distributions.Normal:
+        """$\\mathcal{N}(0, I)$, batch shape ``(latent_dim,)``."""
+        w = next(self.parameters())
+        zeros = torch.zeros(self.latent_dim, device=w.device, dtype=w.dtype)
+        return torch.distributions.Normal(zeros, torch.ones_like(zeros))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decoder means of ``n`` prior draws, ``(n, 1, 28, 28)``."""
+        w = next(self.parameters())
+        h = torch.randn(n, self.latent_dim, generator=generator, device=w.device, dtype=w.dtype)
+        with torch.no_grad():
+            return self.decoder_mean(h)
+
+    def __repr__(self) -> str:
+        counts = parameter_counts(self.model)
+        return (f"ProtocolView(KerasVAE, latent_dim={self.latent_dim}, parameters: encoder "
+                f"{counts['encoder']:,}, decoder {counts['decoder']:,})")
 
 
 def _check_latent_dim(latent_dim) -> int:
@@ -364,6 +387,5 @@ __all__ = [
     "parameter_counts",
     "to_keras_images",
     "train",
-    "encode_mean",
-    "decode_mean",
+    "ProtocolView",
 ]
