@@ -278,6 +278,9 @@ def _save_atomically(model: KerasVAE, history: dict, weights_path: Path, history
     tmp_weights = weights_path.with_name(f"tmp-{os.getpid()}-{weights_path.name}")
     tmp_history = history_path.with_name(f"tmp-{os.getpid()}-{history_path.name}")
     arrays = {f"w{i:03d}": w.value.detach().cpu().numpy() for i, w in enumerate(model.weights)}
+    # The sampling layer's generator state is not among model.weights; keep it, so that a model
+    # loaded from the cache draws the same eps afterwards as the freshly trained one did.
+    arrays["sampling_seed"] = _sampling_seed(model).value.detach().cpu().numpy()
     with open(tmp_weights, "wb") as handle:
         np.savez(handle, **arrays)
     tmp_history.write_text(json.dumps(history))
@@ -288,12 +291,20 @@ def _save_atomically(model: KerasVAE, history: dict, weights_path: Path, history
 def _load_weights(model: KerasVAE, weights_path: Path) -> None:
     """Inverse of :func:`_save_atomically`; a file that does not fit the model raises ``ValueError``."""
     with np.load(weights_path) as stored:
-        arrays = [stored[f"w{i:03d}"] for i in range(len(stored.files))]
+        arrays = [stored[f"w{i:03d}"] for i in range(len(model.weights)) if f"w{i:03d}" in stored.files]
+        seed = stored["sampling_seed"] if "sampling_seed" in stored.files else None
     shapes = [tuple(w.shape) for w in model.weights]
     if [a.shape for a in arrays] != shapes:
         raise ValueError(f"cached Keras weights {weights_path} do not fit this model; delete the file to retrain")
     for w, a in zip(model.weights, arrays):
         w.assign(a)
+    if seed is not None:
+        _sampling_seed(model).assign(seed)
+
+
+def _sampling_seed(model: KerasVAE):
+    """The state variable of the encoder's :class:`Sampling` layer's random-number generator."""
+    return model.encoder.get_layer("sampling").seed_generator.state
 
 
 class ProtocolView:
