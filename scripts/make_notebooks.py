@@ -22,7 +22,9 @@ def main() -> int:
     import nbformat
     from nbclient import NotebookClient
 
-    os.environ.setdefault("VAECOURSE_SMOKE", "1")
+    # The same conditions as the test run (conftest.py): smoke mode, no downloads.
+    os.environ["VAECOURSE_SMOKE"] = "1"
+    os.environ["VAECOURSE_OFFLINE"] = "1"
     out_dir = ROOT / "notebooks"
     out_dir.mkdir(exist_ok=True)
     wanted = {path.stem for path in chapter_sources()}

@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlparse
 import pytest
 
 from scripts.chapters import toc_files
-from conftest import require_system
+from system_packages import require_system
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

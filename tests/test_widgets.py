@@ -28,7 +28,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import require_system
+from system_packages import require_system
 
 pytest.importorskip("anywidget", reason="vaecourse.widgets needs the optional dependency anywidget")
 from vaecourse import widgets  # noqa: E402

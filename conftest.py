@@ -1,0 +1,19 @@
+"""Settings for every test run, package tests and notebooks (nbval) alike.
+
+Set before any vaecourse module reads them; the notebook kernels that nbval starts inherit them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))  # for scripts.chapters
+
+os.environ["VAECOURSE_SMOKE"] = "1"
+# Tests never reach the internet: downloads are forbidden unless a test serves files on 127.0.0.1.
+os.environ["VAECOURSE_OFFLINE"] = "1"
+# A cache of the test run's own (downloads, Ising data, trained models), unless one is given.
+os.environ.setdefault("VAECOURSE_CACHE", str(ROOT / "test-output" / "cache"))
