@@ -17,3 +17,10 @@ os.environ["VAECOURSE_SMOKE"] = "1"
 os.environ["VAECOURSE_OFFLINE"] = "1"
 # A cache of the test run's own (downloads, Ising data, trained models), unless one is given.
 os.environ.setdefault("VAECOURSE_CACHE", str(ROOT / "test-output" / "cache"))
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--built-book", default=None, metavar="DIR",
+        help="reuse a book already built into DIR (its _build/html) instead of building it again",
+    )

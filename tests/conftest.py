@@ -13,6 +13,22 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a test module on one torch thread (modules opt in with pytest.mark.usefixtures).
+
+    Their models are tiny and their tensor operations many and small: torch's intra-op thread pool
+    only adds waiting, badly so on a busy 2-core machine (an Ising fixture took 52 s with 2 threads
+    and 1.4 s with 1). No result depends on the thread count.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def output_dir() -> Path:
     """Folder for artefacts a reviewer may want to look at (screenshots, built books)."""
@@ -22,8 +38,14 @@ def output_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def built_book(tmp_path_factory) -> Path:
-    """Build the whole book once per test session into a temporary folder; return its html folder."""
+def built_book(tmp_path_factory, request) -> Path:
+    """Build the whole book once per test session into a temporary folder; return its html folder.
+
+    ``pytest --built-book DIR`` reuses a book built earlier into DIR (DIR/_build/html).
+    """
+    reuse = request.config.getoption("--built-book")
+    if reuse:
+        return Path(reuse) / "_build" / "html"
     out = tmp_path_factory.mktemp("book")
     vendor = subprocess.run([sys.executable, str(ROOT / "scripts" / "vendor_assets.py")],
                             capture_output=True, text=True)

@@ -25,18 +25,8 @@ CPU = torch.device("cpu")
 SIGMAS = 4.0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Run this module's many small tensor operations on one thread.
-
-    On an oversubscribed machine (the test suite shares 2 cores with book builds) torch's intra-op
-    thread pool spends its time waiting: the Metropolis fixture below took 52 s with 2 threads and
-    1.4 s with 1. The result does not depend on the thread count.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models and many small tensor operations: one intra-op thread (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def chain_mean_and_error(values: torch.Tensor, chains: torch.Tensor) -> tuple[float, float]:

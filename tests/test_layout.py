@@ -50,3 +50,16 @@ def test_readme_states_the_two_commands_first():
 
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+NBVAL_MARKERS = {"NBVAL_IGNORE_OUTPUT", "NBVAL_CHECK_OUTPUT", "NBVAL_SKIP", "NBVAL_RAISES_EXCEPTION"}
+
+
+@pytest.mark.parametrize("source", chapter_sources(), ids=lambda p: p.stem)
+def test_nbval_markers_are_spelled_as_nbval_reads_them(source: Path):
+    """nbval only honours a comment that is exactly the marker (a reason goes on the next line)."""
+    bad = [
+        line for line in source.read_text().splitlines()
+        if line.lstrip("# ").startswith("NBVAL") and line.lstrip("#").strip() not in NBVAL_MARKERS
+    ]
+    assert bad == [], f"{source.name}: nbval would ignore these markers: {bad}"

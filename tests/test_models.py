@@ -13,13 +13,8 @@ from vaecourse.models import VAE, ConvVAE, Encoder, ModelConfig, build_model, mo
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: on a shared 2-core machine intra-op threads only add waiting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models and many small tensor operations: one intra-op thread (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 def n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())

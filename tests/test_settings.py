@@ -94,3 +94,10 @@ def test_cli_info_and_unknown_command():
     assert info.returncode == 0 and "mode:   smoke" in info.stdout and "device:" in info.stdout
     bad = subprocess.run(run + ["frobnicate"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown command" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_every_module_is_listed_for_lazy_loading():
+    import vaecourse
+
+    modules = {p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("_")}
+    assert modules == set(vaecourse._SUBMODULES)

@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-# Console messages that are known and harmless, each with its source.
+# Page and console errors that are known and harmless, each with its source.
 CONSOLE_ALLOW = [
     # sphinx-thebe 0.3.1 declares `THEBE_JS_URL` in two script tags on every page.
     re.compile(r"Identifier 'THEBE_JS_URL' has already been declared"),
@@ -148,10 +148,49 @@ def test_page_in_a_real_browser(site, browser, output_dir, name):
         assert broken == [], f"{name}: broken internal links {sorted(set(broken))}"
 
         # Nothing the page needs came from elsewhere, and nothing went wrong.
-        assert record["page_errors"] == [], f"{name}: page errors {record['page_errors']}"
-        unexpected = [m for m in record["console"] if not any(p.search(m) for p in CONSOLE_ALLOW)]
-        assert unexpected == [], f"{name}: console errors {unexpected}"
+        errors = record["page_errors"] + record["console"]
+        unexpected = [m for m in errors if not any(p.search(m) for p in CONSOLE_ALLOW)]
+        assert unexpected == [], f"{name}: page or console errors {unexpected}"
         needed = [u for u in record["blocked"] if re.search(r"\.(js|css|woff2?)(\?|$)", u)]
         assert needed == [], f"{name}: scripts/styles requested from other hosts {needed}"
+    finally:
+        context.close()
+
+
+INTERPOLATED_PIXELS = """(root) => {
+  const canvases = root.querySelectorAll("canvas.vae-image");
+  const canvas = canvases[canvases.length > 1 ? 1 : 0];
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const grey = [];
+  for (let i = 0; i < data.length; i += 4) grey.push(data[i]);
+  return grey;
+}"""
+
+
+@pytest.mark.slow
+def test_latent_explorer_page_responds_with_no_kernel(site, browser):
+    """On the static page the decoder runs in the browser: dragging and sliding change the images."""
+    from test_widgets import probe_latent_explorer
+
+    base, _ = site
+    context, page, response, record = open_page(browser, urljoin(base, "book/latent_space.html"))
+    try:
+        assert response is not None and response.ok
+        result = probe_latent_explorer(page)
+        assert result["before"] is not None, "latent explorer: no decoded image on the page"
+        assert result["before"] != result["after"], "latent explorer: dragging did not change the image"
+        assert result["decode_ms"] <= 5, f"latent explorer: decoding took {result['decode_ms']} ms"
+
+        root = page.locator(".vae-interpolation").first
+        root.scroll_into_view_if_needed()
+        before = root.evaluate(INTERPOLATED_PIXELS)
+        slider = root.locator("input.vae-t").first
+        slider.fill("0.05" if float(slider.input_value()) > 0.5 else "0.95")
+        after = root.evaluate(INTERPOLATED_PIXELS)
+        assert before != after, "interpolation: moving the slider did not change the decoded image"
+
+        errors = record["page_errors"] + record["console"]
+        unexpected = [m for m in errors if not any(p.search(m) for p in CONSOLE_ALLOW)]
+        assert unexpected == [], f"latent explorer page: errors {unexpected}"
     finally:
         context.close()

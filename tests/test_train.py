@@ -15,13 +15,8 @@ from vaecourse.models import VAE, ConvVAE, ModelConfig
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: on a shared 2-core machine intra-op threads only add waiting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models and many small tensor operations: one intra-op thread (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 def synthetic_images(n: int = 320, seed: int = 0) -> torch.Tensor:
     """Grey 8x8 images p = sigmoid(W h + b) from a 2-D latent h ~ N(0, I): structured, learnable."""

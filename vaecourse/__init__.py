@@ -2,8 +2,24 @@
 
 The package behind the book. One module per concept:
 
-- :mod:`vaecourse.settings`   the smoke switch and the cache folder (read in one place)
-- :mod:`vaecourse.device`     automatic choice of cpu / cuda / mps
+- :mod:`~vaecourse.settings`     the smoke switch, the cache folder, offline mode (the only env reader)
+- :mod:`~vaecourse.device`       automatic choice of cpu / cuda / mps
+- :mod:`~vaecourse.validation`   input checks shared by the mathematics modules
+- :mod:`~vaecourse.kl`           closed-form Gaussian KL divergences (equations 8 and 9)
+- :mod:`~vaecourse.elbo`         ELBO, IWAE bound, log p(x) by latent quadrature
+- :mod:`~vaecourse.linear_gaussian`  the exact reference model (every quantity in closed form)
+- :mod:`~vaecourse.estimators`   effective sample size; naive, reparameterised, score-function gradients
+- :mod:`~vaecourse.derivations`  one check per equation of the lecture (``python -m vaecourse check``)
+- :mod:`~vaecourse.mixtures`     forward vs reverse KL fits (chapter 2)
+- :mod:`~vaecourse.latent_grid`  Q and the true posterior on a 2-D latent grid (chapter 4)
+- :mod:`~vaecourse.models`       the lecture's MLP VAE and the Keras example's ConvVAE, in PyTorch
+- :mod:`~vaecourse.keras_vae`    the Keras example on Keras 3's torch backend
+- :mod:`~vaecourse.train`        training, checkpoints, the trained-model cache
+- :mod:`~vaecourse.evaluate`     test ELBO, IWAE log p(x), quadrature gap
+- :mod:`~vaecourse.idx`, :mod:`~vaecourse.data`  IDX files; MNIST and Fashion-MNIST, online or offline
+- :mod:`~vaecourse.ising`        the 2-D Ising sampler and Onsager's exact results
+- :mod:`~vaecourse.physics`      the VAE finds the Ising transition (chapter 10)
+- :mod:`~vaecourse.plotting`, :mod:`~vaecourse.widgets`  figures and latent-space widgets
 
 Importing ``vaecourse`` is cheap: torch, matplotlib, ipywidgets and keras are imported only by the
 submodules that need them, and submodules are loaded on first attribute access.
@@ -18,19 +34,24 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "settings",
     "device",
+    "validation",
     "kl",
     "elbo",
     "linear_gaussian",
-    "derivations",
     "estimators",
+    "derivations",
+    "mixtures",
+    "latent_grid",
     "models",
+    "keras_vae",
     "train",
     "evaluate",
+    "idx",
     "data",
     "ising",
+    "physics",
     "plotting",
     "widgets",
-    "physics",
 }
 
 

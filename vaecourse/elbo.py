@@ -32,7 +32,7 @@ import math
 import torch
 
 from vaecourse import kl as _kl
-from vaecourse.kl import _require_finite, _require_tensor
+from vaecourse.validation import require_finite, require_tensor
 
 __all__ = [
     "elbo",
@@ -47,8 +47,8 @@ __all__ = [
 
 
 def _check_x(x) -> torch.Tensor:
-    _require_tensor("x", x, min_dim=1)
-    _require_finite("x", x)
+    require_tensor("x", x, min_dim=1)
+    require_finite("x", x)
     return x
 
 
@@ -155,8 +155,8 @@ def log_px_discrete(log_prior: torch.Tensor, log_likelihood: torch.Tensor) -> to
     log_likelihood (..., H) (log p(x|h)); they broadcast; result (...,).
     Raises ``ValueError`` if log_prior holds NaN or +inf.
     """
-    _require_tensor("log_prior", log_prior, min_dim=1)
-    _require_tensor("log_likelihood", log_likelihood, min_dim=1)
+    require_tensor("log_prior", log_prior, min_dim=1)
+    require_tensor("log_likelihood", log_likelihood, min_dim=1)
     if bool(torch.isnan(log_prior).any()) or bool((log_prior == float("inf")).any()):
         raise ValueError("log_prior contains NaN or +inf; pass log-probabilities")
     return torch.logsumexp(log_prior + log_likelihood, dim=-1)

@@ -25,7 +25,7 @@ from typing import Callable
 
 import torch
 
-from vaecourse.kl import _require_finite, _require_tensor
+from vaecourse.validation import require_finite, require_tensor
 
 __all__ = [
     "GradientEstimate",
@@ -61,7 +61,7 @@ def effective_sample_size(log_weights: torch.Tensor, dim: int = 0) -> torch.Tens
     Shapes: log_weights (..., S, ...) -> the same with ``dim`` removed.
     Raises ``ValueError`` for NaN or +inf log weights (-inf, a zero weight, is allowed).
     """
-    _require_tensor("log_weights", log_weights, min_dim=1)
+    require_tensor("log_weights", log_weights, min_dim=1)
     if bool(torch.isnan(log_weights).any()) or bool((log_weights == float("inf")).any()):
         raise ValueError("log_weights contains NaN or +inf; importance weights must be finite")
     return torch.exp(2 * torch.logsumexp(log_weights, dim) - torch.logsumexp(2 * log_weights, dim))
@@ -76,8 +76,8 @@ def importance_log_weights(model, x: torch.Tensor, proposal, n_samples: int) -> 
 
     Shapes: x (B, ...) -> (S, B). Raises ``ValueError`` for NaN/inf x or n_samples < 1.
     """
-    _require_tensor("x", x, min_dim=1)
-    _require_finite("x", x)
+    require_tensor("x", x, min_dim=1)
+    require_finite("x", x)
     _check_samples(n_samples)
     batch = x.shape[0]
     with torch.no_grad():
@@ -156,12 +156,12 @@ class GradientEstimate:
 
 
 def _check_mu_sigma(mu: torch.Tensor, sigma: torch.Tensor, n_samples: int):
-    _require_tensor("mu", mu)
-    _require_tensor("sigma", sigma)
+    require_tensor("mu", mu)
+    require_tensor("sigma", sigma)
     if mu.shape != sigma.shape:
         raise ValueError(f"mu and sigma must have the same shape, got {tuple(mu.shape)} and {tuple(sigma.shape)}")
-    _require_finite("mu", mu)
-    _require_finite("sigma", sigma)
+    require_finite("mu", mu)
+    require_finite("sigma", sigma)
     if bool((sigma <= 0).any()):
         raise ValueError("sigma must be positive (a standard deviation); got a value <= 0")
     _check_samples(n_samples)
@@ -202,13 +202,13 @@ def reparameterise_full(mu: torch.Tensor, cov: torch.Tensor, eps: torch.Tensor) 
     result has eps's shape. Raises ``ValueError`` naming ``cov`` if it is not symmetric positive
     definite, or for NaN/inf.
     """
-    from vaecourse.kl import _check_mean_cov, _require_spd
+    from vaecourse.validation import check_mean_cov, require_spd
 
-    _check_mean_cov("mu", mu, "cov", cov)
-    _require_tensor("eps", eps, min_dim=1)
+    check_mean_cov("mu", mu, "cov", cov)
+    require_tensor("eps", eps, min_dim=1)
     if eps.shape[-1] != mu.shape[-1]:
         raise ValueError(f"eps must have shape (..., {mu.shape[-1]}), got {tuple(eps.shape)}")
-    chol = _require_spd("cov", cov)  # (..., k, k)
+    chol = require_spd("cov", cov)  # (..., k, k)
     return mu + (chol @ eps.unsqueeze(-1)).squeeze(-1)
 
 

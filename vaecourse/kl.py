@@ -30,82 +30,14 @@ from __future__ import annotations
 
 import torch
 
+from vaecourse.validation import check_mean_cov, common_dtype, require_finite, require_spd, require_tensor
+
 __all__ = [
     "kl_gaussians",
     "kl_standard_normal",
     "kl_standard_normal_full",
     "kl_monte_carlo",
 ]
-
-
-# --------------------------------------------------------------------------------------------
-# input checks (shared with vaecourse.elbo and vaecourse.linear_gaussian)
-# --------------------------------------------------------------------------------------------
-
-
-def _require_tensor(name: str, value, min_dim: int = 0) -> torch.Tensor:
-    """Return ``value`` as a floating tensor; ValueError naming ``name`` if it is unusable."""
-    if not isinstance(value, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
-    if not value.is_floating_point():
-        raise ValueError(f"{name} must be a floating tensor (float32 or float64), got {value.dtype}")
-    if value.dim() < min_dim:
-        raise ValueError(f"{name} must have at least {min_dim} dimension(s), got shape {tuple(value.shape)}")
-    return value
-
-
-def _require_finite(name: str, value: torch.Tensor) -> None:
-    """ValueError if ``value`` holds NaN or inf (one device sync)."""
-    if not bool(torch.isfinite(value).all()):
-        bad = "NaN" if bool(torch.isnan(value).any()) else "inf"
-        raise ValueError(f"{name} contains {bad}; pass finite values")
-
-
-def _common_dtype(**tensors: torch.Tensor) -> torch.dtype:
-    """The promoted floating dtype of several tensors; ValueError if they live on different devices."""
-    devices = {t.device for t in tensors.values()}
-    if len(devices) > 1:
-        names = ", ".join(f"{n} on {t.device}" for n, t in tensors.items())
-        raise ValueError(f"arguments live on different devices ({names}); move them to one device")
-    dtype = None
-    for t in tensors.values():
-        dtype = t.dtype if dtype is None else torch.promote_types(dtype, t.dtype)
-    return dtype
-
-
-def _require_spd(name: str, cov: torch.Tensor) -> torch.Tensor:
-    """Cholesky factor of ``cov`` (..., k, k); ValueError naming ``name`` unless it is SPD."""
-    plain = cov.detach()  # the checks need no gradient
-    scale = plain.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(cov.dtype).tiny)
-    asym = ((plain - plain.transpose(-2, -1)).abs() / scale).amax()
-    if float(asym) > 1e3 * torch.finfo(cov.dtype).eps:
-        raise ValueError(
-            f"{name} is not symmetric (largest relative asymmetry {float(asym):.2e}); "
-            f"pass a symmetric covariance, e.g. (C + C.transpose(-2, -1)) / 2"
-        )
-    chol, info = torch.linalg.cholesky_ex(cov)
-    if bool((info != 0).any()):
-        diag = torch.diagonal(cov, dim1=-2, dim2=-1)
-        why = "it has a negative or zero variance on its diagonal" if bool((diag <= 0).any()) else (
-            "it has a non-positive eigenvalue"
-        )
-        raise ValueError(f"{name} is not positive definite ({why}); a covariance must be SPD")
-    return chol
-
-
-def _check_mean_cov(mu_name: str, mu: torch.Tensor, cov_name: str, cov: torch.Tensor) -> int:
-    """Check mu (..., k) and cov (..., k, k) agree; return k."""
-    _require_tensor(mu_name, mu, min_dim=1)
-    _require_tensor(cov_name, cov, min_dim=2)
-    k = mu.shape[-1]
-    if cov.shape[-2:] != (k, k):
-        raise ValueError(
-            f"{cov_name} must have shape (..., {k}, {k}) to match {mu_name} of shape {tuple(mu.shape)}, "
-            f"got {tuple(cov.shape)}"
-        )
-    _require_finite(mu_name, mu)
-    _require_finite(cov_name, cov)
-    return k
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,11 +62,11 @@ def kl_gaussians(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1:
     Raises ``ValueError`` naming the argument if a shape does not match, a value is NaN/inf, a
     covariance is not symmetric positive definite, or the batch shapes do not broadcast.
     """
-    k0 = _check_mean_cov("mu0", mu0, "cov0", cov0)
-    k1 = _check_mean_cov("mu1", mu1, "cov1", cov1)
+    k0 = check_mean_cov("mu0", mu0, "cov0", cov0)
+    k1 = check_mean_cov("mu1", mu1, "cov1", cov1)
     if k0 != k1:
         raise ValueError(f"mu0/cov0 describe a {k0}-dimensional Gaussian but mu1/cov1 a {k1}-dimensional one")
-    dtype = _common_dtype(mu0=mu0, cov0=cov0, mu1=mu1, cov1=cov1)
+    dtype = common_dtype(mu0=mu0, cov0=cov0, mu1=mu1, cov1=cov1)
     mu0, cov0, mu1, cov1 = (t.to(dtype) for t in (mu0, cov0, mu1, cov1))
     try:
         batch = torch.broadcast_shapes(mu0.shape[:-1], cov0.shape[:-2], mu1.shape[:-1], cov1.shape[:-2])
@@ -143,8 +75,8 @@ def kl_gaussians(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1:
             f"batch shapes of mu0 {tuple(mu0.shape)}, cov0 {tuple(cov0.shape)}, mu1 {tuple(mu1.shape)}, "
             f"cov1 {tuple(cov1.shape)} do not broadcast"
         ) from error
-    chol0 = _require_spd("cov0", cov0)  # (..., k, k)
-    chol1 = _require_spd("cov1", cov1)  # (..., k, k)
+    chol0 = require_spd("cov0", cov0)  # (..., k, k)
+    chol1 = require_spd("cov1", cov1)  # (..., k, k)
     chol0 = chol0.expand(*batch, k0, k0)
     chol1 = chol1.expand(*batch, k0, k0)
     # tr(cov1^-1 cov0) = || L1^-1 L0 ||_F^2
@@ -175,16 +107,16 @@ def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
     Raises ``ValueError`` naming the argument on mismatched shapes or NaN/inf values.
     """
-    _require_tensor("mu", mu, min_dim=1)
-    _require_tensor("logvar", logvar, min_dim=1)
+    require_tensor("mu", mu, min_dim=1)
+    require_tensor("logvar", logvar, min_dim=1)
     if mu.shape != logvar.shape:
         raise ValueError(
             f"mu and logvar must have the same shape (..., latent_dim); got {tuple(mu.shape)} and "
             f"{tuple(logvar.shape)}"
         )
-    _common_dtype(mu=mu, logvar=logvar)
-    _require_finite("mu", mu)
-    _require_finite("logvar", logvar)
+    common_dtype(mu=mu, logvar=logvar)
+    require_finite("mu", mu)
+    require_finite("logvar", logvar)
     return 0.5 * (torch.exp(logvar) + mu.pow(2) - 1.0 - logvar).sum(-1)
 
 
@@ -200,10 +132,10 @@ def kl_standard_normal_full(mu: torch.Tensor, cov: torch.Tensor) -> torch.Tensor
     Raises ``ValueError`` naming the argument on mismatched shapes, NaN/inf, or a covariance that is
     not symmetric positive definite.
     """
-    k = _check_mean_cov("mu", mu, "cov", cov)
-    dtype = _common_dtype(mu=mu, cov=cov)
+    k = check_mean_cov("mu", mu, "cov", cov)
+    dtype = common_dtype(mu=mu, cov=cov)
     mu, cov = mu.to(dtype), cov.to(dtype)
-    chol = _require_spd("cov", cov)  # (..., k, k)
+    chol = require_spd("cov", cov)  # (..., k, k)
     trace = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
     logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
     return 0.5 * (trace + mu.pow(2).sum(-1) - k - logdet)

@@ -36,7 +36,7 @@ from typing import Callable
 import torch
 from torch.distributions import Independent, MultivariateNormal, Normal
 
-from vaecourse.kl import _require_finite, _require_tensor
+from vaecourse.validation import require_finite, require_tensor
 
 __all__ = ["LinearGaussian", "ConditionalLinearGaussian"]
 
@@ -53,10 +53,10 @@ def _positive_scalar(name: str, value, like: torch.Tensor) -> torch.Tensor:
 
 
 def _check_data(name: str, x: torch.Tensor, dim: int) -> None:
-    _require_tensor(name, x, min_dim=1)
+    require_tensor(name, x, min_dim=1)
     if x.shape[-1] != dim:
         raise ValueError(f"{name} must have shape (..., {dim}), got {tuple(x.shape)}")
-    _require_finite(name, x)
+    require_finite(name, x)
 
 
 def _gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -88,14 +88,14 @@ class LinearGaussian:
         q_scale: float = 1.0,
         encoder: Callable[[torch.Tensor], Normal] | None = None,
     ):
-        _require_tensor("W", W, min_dim=2)
+        require_tensor("W", W, min_dim=2)
         if W.dim() != 2:
             raise ValueError(f"W must have shape (data_dim, latent_dim), got {tuple(W.shape)}")
-        _require_tensor("b", b, min_dim=1)
+        require_tensor("b", b, min_dim=1)
         if b.shape != W.shape[:1]:
             raise ValueError(f"b must have shape ({W.shape[0]},) to match W {tuple(W.shape)}, got {tuple(b.shape)}")
-        _require_finite("W", W)
-        _require_finite("b", b)
+        require_finite("W", W)
+        require_finite("b", b)
         self.W = W
         self.b = b.to(W.dtype)
         self.sigma = _positive_scalar("sigma", sigma, W)
@@ -291,8 +291,8 @@ class ConditionalLinearGaussian:
 
     def __init__(self, W, V, C, b, c, sigma):
         for name, value in {"W": W, "V": V, "C": C}.items():
-            _require_tensor(name, value, min_dim=2)
-            _require_finite(name, value)
+            require_tensor(name, value, min_dim=2)
+            require_finite(name, value)
         self.y_dim, self.latent_dim = W.shape
         self.x_dim = V.shape[1]
         if V.shape != (self.y_dim, self.x_dim) or C.shape != (self.latent_dim, self.x_dim):

@@ -1,0 +1,80 @@
+"""Input checks shared by the mathematics modules (kl, elbo, estimators, linear_gaussian).
+
+Each raises ``ValueError`` naming the offending argument and saying what to pass instead, so that a
+bad input never turns into a silent NaN: a non-tensor or integer tensor, too few dimensions, NaN or
+inf, tensors on different devices, a covariance that is not symmetric positive definite, a mean and
+covariance whose shapes disagree.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["require_tensor", "require_finite", "common_dtype", "require_spd", "check_mean_cov"]
+
+
+
+
+def require_tensor(name: str, value, min_dim: int = 0) -> torch.Tensor:
+    """Return ``value`` as a floating tensor; ValueError naming ``name`` if it is unusable."""
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if not value.is_floating_point():
+        raise ValueError(f"{name} must be a floating tensor (float32 or float64), got {value.dtype}")
+    if value.dim() < min_dim:
+        raise ValueError(f"{name} must have at least {min_dim} dimension(s), got shape {tuple(value.shape)}")
+    return value
+
+
+def require_finite(name: str, value: torch.Tensor) -> None:
+    """ValueError if ``value`` holds NaN or inf (one device sync)."""
+    if not bool(torch.isfinite(value).all()):
+        bad = "NaN" if bool(torch.isnan(value).any()) else "inf"
+        raise ValueError(f"{name} contains {bad}; pass finite values")
+
+
+def common_dtype(**tensors: torch.Tensor) -> torch.dtype:
+    """The promoted floating dtype of several tensors; ValueError if they live on different devices."""
+    devices = {t.device for t in tensors.values()}
+    if len(devices) > 1:
+        names = ", ".join(f"{n} on {t.device}" for n, t in tensors.items())
+        raise ValueError(f"arguments live on different devices ({names}); move them to one device")
+    dtype = None
+    for t in tensors.values():
+        dtype = t.dtype if dtype is None else torch.promote_types(dtype, t.dtype)
+    return dtype
+
+
+def require_spd(name: str, cov: torch.Tensor) -> torch.Tensor:
+    """Cholesky factor of ``cov`` (..., k, k); ValueError naming ``name`` unless it is SPD."""
+    plain = cov.detach()  # the checks need no gradient
+    scale = plain.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(cov.dtype).tiny)
+    asym = ((plain - plain.transpose(-2, -1)).abs() / scale).amax()
+    if float(asym) > 1e3 * torch.finfo(cov.dtype).eps:
+        raise ValueError(
+            f"{name} is not symmetric (largest relative asymmetry {float(asym):.2e}); "
+            f"pass a symmetric covariance, e.g. (C + C.transpose(-2, -1)) / 2"
+        )
+    chol, info = torch.linalg.cholesky_ex(cov)
+    if bool((info != 0).any()):
+        diag = torch.diagonal(cov, dim1=-2, dim2=-1)
+        why = "it has a negative or zero variance on its diagonal" if bool((diag <= 0).any()) else (
+            "it has a non-positive eigenvalue"
+        )
+        raise ValueError(f"{name} is not positive definite ({why}); a covariance must be SPD")
+    return chol
+
+
+def check_mean_cov(mu_name: str, mu: torch.Tensor, cov_name: str, cov: torch.Tensor) -> int:
+    """Check mu (..., k) and cov (..., k, k) agree; return k."""
+    require_tensor(mu_name, mu, min_dim=1)
+    require_tensor(cov_name, cov, min_dim=2)
+    k = mu.shape[-1]
+    if cov.shape[-2:] != (k, k):
+        raise ValueError(
+            f"{cov_name} must have shape (..., {k}, {k}) to match {mu_name} of shape {tuple(mu.shape)}, "
+            f"got {tuple(cov.shape)}"
+        )
+    require_finite(mu_name, mu)
+    require_finite(cov_name, cov)
+    return k
