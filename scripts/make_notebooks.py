@@ -37,8 +37,9 @@ def main() -> int:
         client = NotebookClient(notebook, timeout=600, kernel_name="python3",
                                 resources={"metadata": {"path": str(out_dir)}})
         client.execute()
-        for cell in notebook.cells:  # timestamps change on every run; keep diffs clean
-            cell.metadata.pop("execution", None)
+        for index, cell in enumerate(notebook.cells):  # keep diffs clean between runs:
+            cell.metadata.pop("execution", None)  # timestamps change on every run
+            cell.id = f"cell-{index:03d}"  # nbformat would draw random ids
         target = out_dir / f"{source.stem}.ipynb"
         nbformat.write(notebook, target)
         print(f"wrote {target.relative_to(ROOT)}")
