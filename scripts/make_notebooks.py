@@ -9,6 +9,7 @@ out of date with book/.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -16,6 +17,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.chapters import chapter_sources, to_notebook  # noqa: E402
+
+
+def strip_machine_paths(text: str) -> str:
+    """Remove this machine's paths from stored outputs (the repository, the home folder, kernel temp
+    files), so the committed notebooks read the same for every student."""
+    text = text.replace(str(ROOT) + os.sep, "")
+    text = text.replace(str(Path.home()), "~")
+    return re.sub(r"/tmp/ipykernel_\d+/\d+\.py", "<cell>", text)
+
+
+def clean_outputs(notebook) -> None:
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = strip_machine_paths(output["text"])
+            data = output.get("data", {})
+            for mime in ("text/plain", "text/html", "text/markdown"):
+                if mime in data:
+                    data[mime] = strip_machine_paths(data[mime])
 
 
 def main() -> int:
@@ -40,6 +60,7 @@ def main() -> int:
         for index, cell in enumerate(notebook.cells):  # keep diffs clean between runs:
             cell.metadata.pop("execution", None)  # timestamps change on every run
             cell.id = f"cell-{index:03d}"  # nbformat would draw random ids
+        clean_outputs(notebook)
         target = out_dir / f"{source.stem}.ipynb"
         nbformat.write(notebook, target)
         print(f"wrote {target.relative_to(ROOT)}")

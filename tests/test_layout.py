@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,10 @@ def test_nbval_markers_are_spelled_as_nbval_reads_them(source: Path):
         if line.lstrip("# ").startswith("NBVAL") and line.lstrip("#").strip() not in NBVAL_MARKERS
     ]
     assert bad == [], f"{source.name}: nbval would ignore these markers: {bad}"
+
+
+@pytest.mark.parametrize("source", chapter_sources(), ids=lambda p: p.stem)
+def test_stored_notebooks_carry_no_machine_paths(source: Path):
+    text = (ROOT / "notebooks" / f"{source.stem}.ipynb").read_text()
+    found = re.findall(r"(?:/root/|/home/\w+|/work/|/tmp/|/Users/)\S{0,40}", text)
+    assert found == [], f"{source.stem}.ipynb stores paths of the machine that made it: {found[:3]}"
