@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from vaecourse import settings
+from vaecourse.models import PriorMixin
 
 settings.use_keras_torch_backend()  # KERAS_BACKEND=torch, before keras is imported
 
@@ -307,7 +308,7 @@ def _sampling_seed(model: KerasVAE):
     return model.encoder.get_layer("sampling").seed_generator.state
 
 
-class ProtocolView:
+class ProtocolView(PriorMixin):
     """A trained :class:`KerasVAE` seen through the course's model protocol (``encode``,
     ``decoder_mean``, ``log_likelihood``, ``prior``, ...), so that :mod:`vaecourse.elbo`,
     :mod:`vaecourse.evaluate` and :mod:`vaecourse.plotting` treat it exactly like
@@ -362,19 +363,6 @@ class ProtocolView:
         probs = self.decoder_mean(h).clamp(1e-7, 1 - 1e-7)
         base = torch.distributions.Bernoulli(probs=probs, validate_args=False)
         return torch.distributions.Independent(base, 3)
-
-    def prior(self) -> torch.distributions.Normal:
-        """$\\mathcal{N}(0, I)$, batch shape ``(latent_dim,)``."""
-        w = next(self.parameters())
-        zeros = torch.zeros(self.latent_dim, device=w.device, dtype=w.dtype)
-        return torch.distributions.Normal(zeros, torch.ones_like(zeros))
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decoder means of ``n`` prior draws, ``(n, 1, 28, 28)``."""
-        w = next(self.parameters())
-        h = torch.randn(n, self.latent_dim, generator=generator, device=w.device, dtype=w.dtype)
-        with torch.no_grad():
-            return self.decoder_mean(h)
 
     def __repr__(self) -> str:
         counts = parameter_counts(self.model)

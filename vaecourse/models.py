@@ -135,7 +135,26 @@ def _gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Ten
     return per_pixel.flatten(-event_dims).sum(-1)
 
 
-class _LikelihoodMixin:
+class PriorMixin:
+    """The prior $p(\\mathbf{h}) = \\mathcal{N}(0, I)$ and sampling from the model, for any class
+    with ``latent_dim``, ``parameters()`` and ``decoder_mean(h)`` (the models here and
+    :class:`vaecourse.keras_vae.ProtocolView`)."""
+
+    def prior(self) -> torch.distributions.Normal:
+        """$p(\\mathbf{h}) = \\mathcal{N}(0, I)$, batch shape ``(latent_dim,)``, on the model's device."""
+        p = next(self.parameters())
+        zeros = torch.zeros(self.latent_dim, device=p.device, dtype=p.dtype)
+        return torch.distributions.Normal(zeros, torch.ones_like(zeros))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mean images of ``n`` prior draws, shape ``(n, *data_shape)``."""
+        p = next(self.parameters())
+        h = torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
+        with torch.no_grad():
+            return self.decoder_mean(h)
+
+
+class _LikelihoodMixin(PriorMixin):
     """Shared decoder-side protocol; subclasses define ``_decoder_output(h) -> (N, *data_shape)``."""
 
     likelihood: str
@@ -185,19 +204,6 @@ class _LikelihoodMixin:
         """Mean of $p(\\mathbf{x}\\mid\\mathbf{h})$, shape ``(..., *data_shape)``."""
         out = self._output(h)
         return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
-
-    def prior(self) -> torch.distributions.Normal:
-        """$p(\\mathbf{h}) = \\mathcal{N}(0, I)$, batch shape ``(latent_dim,)``, on the model's device."""
-        p = next(self.parameters())
-        zeros = torch.zeros(self.latent_dim, device=p.device, dtype=p.dtype)
-        return torch.distributions.Normal(zeros, torch.ones_like(zeros))
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Mean images of ``n`` prior draws, shape ``(n, *data_shape)``."""
-        p = next(self.parameters())
-        h = torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
-        with torch.no_grad():
-            return self.decoder_mean(h)
 
     def forward(self, x: torch.Tensor) -> torch.distributions.Normal:
         """Same as :meth:`encode`."""
