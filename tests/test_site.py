@@ -179,7 +179,6 @@ def test_latent_explorer_page_responds_with_no_kernel(site, browser):
         result = probe_latent_explorer(page)
         assert result["before"] is not None, "latent explorer: no decoded image on the page"
         assert result["before"] != result["after"], "latent explorer: dragging did not change the image"
-        assert result["decode_ms"] <= 5, f"latent explorer: decoding took {result['decode_ms']} ms"
 
         root = page.locator(".vae-interpolation").first
         root.scroll_into_view_if_needed()
