@@ -19,10 +19,9 @@ import base64
 import functools
 import http.server
 import json
+import math
 import threading
 from urllib.parse import urlparse
-
-import math
 
 import numpy as np
 import pytest
