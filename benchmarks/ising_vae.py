@@ -1,6 +1,6 @@
 """The Ising-VAE experiment of chapter 10 (issue 8): correlation with the magnetisation and T_c.
 
-Runs :func:`vaecourse.physics.analyse_ising_vae` for a 1-D and a 2-D latent space on the course's
+Runs :func:`vaecourse.ising.vae_analysis.analyse_ising_vae` for a 1-D and a 2-D latent space on the course's
 Ising data set (full mode unless ``VAECOURSE_SMOKE=1``), and prints a Markdown section for
 benchmarks/RESULTS.md: |corr(latent, m)|, |corr(PC1, m)|, and T_c from <|latent|>(T) and from the
 reconstruction loss, each with its bootstrap error over Markov chains, next to Onsager's 2.269.
@@ -20,7 +20,8 @@ import time
 
 import torch
 
-from vaecourse import ising, physics, settings
+from vaecourse import ising, settings
+from vaecourse.ising import vae_analysis
 from vaecourse.device import default_device, describe
 
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for latent_dim in args.latent_dims:
         began = time.perf_counter()
-        result = physics.analyse_ising_vae(latent_dim=latent_dim, dataset=config, progress=False)
+        result = vae_analysis.analyse_ising_vae(latent_dim=latent_dim, dataset=config, progress=False)
         seconds = time.perf_counter() - began
         print(result.summary(), flush=True)
         rows.append((result, seconds))

@@ -17,8 +17,8 @@ The package behind the book. One module per concept:
 - :mod:`~vaecourse.train`        training, checkpoints, the trained-model cache
 - :mod:`~vaecourse.evaluate`     test ELBO, IWAE log p(x), quadrature gap
 - :mod:`~vaecourse.idx`, :mod:`~vaecourse.data`  IDX files; MNIST and Fashion-MNIST, online or offline
-- :mod:`~vaecourse.ising`        the 2-D Ising sampler and Onsager's exact results
-- :mod:`~vaecourse.physics`      the VAE finds the Ising transition (chapter 10)
+- :mod:`~vaecourse.ising`        the 2-D Ising model: ``exact`` (Onsager), ``sampler`` (Monte Carlo, data set),
+  ``vae_analysis`` (what a VAE learns about it, ``book/ising.md``)
 - :mod:`~vaecourse.plotting`, :mod:`~vaecourse.widgets`  figures and latent-space widgets
 
 Importing ``vaecourse`` is cheap: torch, matplotlib, ipywidgets and keras are imported only by the
@@ -49,7 +49,6 @@ _SUBMODULES = {
     "idx",
     "data",
     "ising",
-    "physics",
     "plotting",
     "widgets",
 }

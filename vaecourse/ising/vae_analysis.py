@@ -257,7 +257,7 @@ def _check_curve(temperature, curve, method, bandwidth):
     if np.any(np.diff(t) == 0):
         raise ValueError(
             "temperature has repeated values: average the curve per temperature first "
-            "(vaecourse.physics.temperature_average)"
+            "(vaecourse.ising.vae_analysis.temperature_average)"
         )
     if t.size < 5:
         raise ValueError(f"need at least 5 temperatures to locate a transition; got {t.size}")
@@ -580,7 +580,8 @@ def analyse_configurations(
     """
     from vaecourse import settings
     from vaecourse.models import ModelConfig
-    from vaecourse.train import TrainConfig, load_or_train
+    from vaecourse.checkpoints import load_or_train
+    from vaecourse.train import TrainConfig
 
     s = np.asarray(spins)
     if s.ndim != 3 or s.shape[1] != s.shape[2]:

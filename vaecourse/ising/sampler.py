@@ -1,12 +1,7 @@
-"""Monte Carlo samples of the 2-D Ising model, and the exact results they are checked against.
+"""Monte Carlo samples of the 2-D Ising model: Metropolis and Swendsen-Wang, and the cached data set.
 
-The model (chapter 10): spins $s_i \\in \\{-1, +1\\}$ on an $L \\times L$ square lattice with
-periodic boundaries, energy $E = -J \\sum_{\\langle ij \\rangle} s_i s_j$ over nearest-neighbour
-pairs, $J = k_B = 1$, Boltzmann weights $\\propto e^{-E/T}$. Observables per spin:
-magnetisation $m = \\frac{1}{L^2} \\sum_i s_i$ and energy $u = E / L^2$.
-
-Samplers -- every chain at every temperature is one slice of a single ``(C, L, L)`` tensor, so a
-whole data set is updated by a handful of tensor operations:
+Every chain at every temperature is one slice of a single ``(C, L, L)`` tensor, so a whole data set
+is updated by a handful of tensor operations (``book/ising.md``):
 
 - :func:`metropolis_sweep`: checkerboard Metropolis (Metropolis et al. 1953). The two sublattices
   of a bipartite lattice are updated in turn; a flip is accepted with probability
@@ -17,19 +12,17 @@ whole data set is updated by a handful of tensor operations:
   pointer jumping) are flipped with probability 1/2 each. Near $T_c$ single-spin updates suffer
   critical slowing down; cluster updates do not.
 - :func:`simulate` runs burn-in, then records every ``thin``-th step; :func:`ising_dataset` builds
-  a data set for chapter 10 (after Wetzel 2017, Phys. Rev. E 96, 022140) and caches it on disk
-  under ``settings.cache_dir("ising")``, keyed by every parameter.
+  the data set of ``book/ising.md`` (after Wetzel 2017, Phys. Rev. E 96, 022140) and caches it on
+  disk under ``settings.cache_dir("ising")``, keyed by every parameter; :func:`default_dataset_config`
+  gives the course's arguments.
 
-Exact results (Onsager 1944; Yang 1952): :data:`T_C`, :func:`onsager_energy`,
-:func:`spontaneous_magnetisation`. ``tests/test_ising.py`` checks the samplers against them with
-statistical error bars.
+The exact results the samplers are checked against are in :mod:`vaecourse.ising.exact`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -37,16 +30,11 @@ import numpy as np
 import torch
 
 from vaecourse import settings
+from vaecourse.ising.exact import _positive_temperatures, energy_per_spin, magnetisation, temperature_grid
 
 __all__ = [
-    "T_C",
     "ALGORITHMS",
     "IsingSamples",
-    "onsager_energy",
-    "spontaneous_magnetisation",
-    "temperature_grid",
-    "energy_per_spin",
-    "magnetisation",
     "metropolis_sweep",
     "swendsen_wang_update",
     "cluster_labels",
@@ -55,135 +43,10 @@ __all__ = [
     "default_dataset_config",
 ]
 
-#: Onsager's critical temperature $T_c = 2 / \\ln(1 + \\sqrt 2) \\approx 2.269185$ ($J = k_B = 1$).
-T_C = 2.0 / math.log(1.0 + math.sqrt(2.0))
-
 #: ``"metropolis"``: one checkerboard sweep per step; ``"swendsen-wang"``: one cluster update per
 #: step; ``"mixed"``: one of each per step (the default: fast local and global decorrelation).
 ALGORITHMS = ("metropolis", "swendsen-wang", "mixed")
 _CACHE_VERSION = 1
-
-
-# ---------------------------------------------------------------------------------------------
-# Exact results
-# ---------------------------------------------------------------------------------------------
-
-
-def _positive_temperatures(temperature, name: str = "temperature") -> np.ndarray:
-    t = np.asarray(temperature, dtype=np.float64)
-    if t.size == 0 or not np.all(np.isfinite(t)) or np.any(t <= 0):
-        raise ValueError(f"{name} must hold finite temperatures > 0, got {temperature!r}")
-    return t
-
-
-def onsager_energy(temperature):
-    """Exact energy per spin of the infinite 2-D Ising model (Onsager 1944).
-
-    .. math::
-        u(T) = -\\coth(2\\beta)\\left[1 + \\frac{2}{\\pi}\\left(2\\tanh^2(2\\beta) - 1\\right)K(k)
-        \\right], \\quad \\beta = 1/T, \\quad k = \\frac{2\\sinh(2\\beta)}{\\cosh^2(2\\beta)},
-
-    $K$ the complete elliptic integral of the first kind of modulus $k$ (``scipy.special.ellipk``
-    takes $m = k^2$). At $T_c$ the bracket's second term is $0 \\cdot \\infty$; its limit gives
-    $u(T_c) = -\\sqrt 2$. Chapter 10.
-
-    Args:
-        temperature: a float or an array of temperatures $> 0$.
-
-    Returns:
-        A float or a float64 array of the same shape.
-
-    Raises:
-        ValueError: a temperature is not finite and positive.
-    """
-    from scipy.special import ellipk
-
-    t = _positive_temperatures(temperature)
-    b2 = 2.0 / t
-    k = 2.0 * np.sinh(b2) / np.cosh(b2) ** 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        bracket = 1.0 + (2.0 / np.pi) * (2.0 * np.tanh(b2) ** 2 - 1.0) * ellipk(k**2)
-        u = -bracket / np.tanh(b2)
-    u = np.where(np.isclose(t, T_C, rtol=0, atol=1e-12), -math.sqrt(2.0), u)
-    return float(u) if np.ndim(temperature) == 0 else u
-
-
-def spontaneous_magnetisation(temperature):
-    """Exact spontaneous magnetisation per spin of the infinite lattice (Onsager; Yang 1952).
-
-    .. math:: M(T) = \\left(1 - \\sinh^{-4}(2/T)\\right)^{1/8} \\text{ for } T < T_c, \\quad
-        M(T) = 0 \\text{ for } T \\ge T_c.
-
-    A finite lattice has $\\langle m \\rangle = 0$ by symmetry; compare $M$ with
-    $\\langle |m| \\rangle$ well below $T_c$. Chapter 10.
-
-    Args:
-        temperature: a float or an array of temperatures $> 0$.
-
-    Returns:
-        A float or a float64 array of the same shape.
-
-    Raises:
-        ValueError: a temperature is not finite and positive.
-    """
-    t = _positive_temperatures(temperature)
-    with np.errstate(over="ignore"):
-        inner = 1.0 - np.sinh(2.0 / t) ** -4.0
-    m = np.where(t < T_C, np.clip(inner, 0.0, None) ** 0.125, 0.0)
-    return float(m) if np.ndim(temperature) == 0 else m
-
-
-def temperature_grid(n: int, low: float = 1.0, high: float = 3.5, power: float = 1.5) -> np.ndarray:
-    """``n`` temperatures in $[\\text{low}, \\text{high}]$, denser near $T_c$.
-
-    $T = T_c + \\operatorname{sign}(u)\\,|u|^{p}\\,\\Delta_\\pm$ for $u$ evenly spaced in $[-1, 1]$,
-    with $\\Delta_- = T_c - \\text{low}$ and $\\Delta_+ = \\text{high} - T_c$; ``power`` $p > 1$ puts
-    more points near $T_c$ ($p = 1$: evenly spaced on each side).
-
-    Returns:
-        float64 array ``(n,)``, increasing.
-
-    Raises:
-        ValueError: ``n < 2``, ``power <= 0`` or not ``0 < low < T_c < high``.
-    """
-    if int(n) < 2:
-        raise ValueError(f"n must be at least 2, got {n}")
-    if power <= 0:
-        raise ValueError(f"power must be > 0, got {power}")
-    if not 0 < low < T_C < high:
-        raise ValueError(f"need 0 < low < T_C={T_C:.4f} < high, got low={low}, high={high}")
-    u = np.linspace(-1.0, 1.0, int(n))
-    y = np.sign(u) * np.abs(u) ** power
-    return np.where(y < 0, T_C + y * (T_C - low), T_C + y * (high - T_C))
-
-
-# ---------------------------------------------------------------------------------------------
-# Observables
-# ---------------------------------------------------------------------------------------------
-
-
-def energy_per_spin(spins: torch.Tensor) -> torch.Tensor:
-    """$u = -\\frac{1}{L^2} \\sum_i s_i (s_{i+\\hat x} + s_{i+\\hat y})$, periodic boundaries.
-
-    Args:
-        spins: ``(..., L, L)`` with values $\\pm 1$ (any dtype).
-
-    Returns:
-        float32 ``(...)``.
-    """
-    s = spins.to(torch.float32)
-    bonds = s * (torch.roll(s, -1, dims=-1) + torch.roll(s, -1, dims=-2))  # (..., L, L)
-    return -bonds.mean(dim=(-2, -1))
-
-
-def magnetisation(spins: torch.Tensor) -> torch.Tensor:
-    """$m = \\frac{1}{L^2} \\sum_i s_i$ (signed). ``spins`` ``(..., L, L)`` -> float32 ``(...)``."""
-    return spins.to(torch.float32).mean(dim=(-2, -1))
-
-
-# ---------------------------------------------------------------------------------------------
-# Updates
-# ---------------------------------------------------------------------------------------------
 
 
 def _neighbour_sum(s: torch.Tensor) -> torch.Tensor:
@@ -219,18 +82,14 @@ def metropolis_sweep(
 
     Sublattice by sublattice, spin $i$ flips with probability $\\min(1, e^{-\\beta \\Delta E_i})$,
     $\\Delta E_i = 2 s_i \\sum_{j \\sim i} s_j$; spins of one colour have neighbours only of the other,
-    so each half-sweep is exact detailed balance done in parallel. Chapter 10.
+    so each half-sweep is exact detailed balance done in parallel. ``book/ising.md``;
+    Metropolis et al. 1953.
 
-    Args:
-        spins: float32 ``(C, L, L)`` in $\\{-1, +1\\}$, ``L`` even; not modified.
-        beta: ``(C,)`` inverse temperatures $1/T$, one per chain.
-        generator: a ``torch.Generator`` on the spins' device.
+    Shapes: ``spins`` float32 ``(C, L, L)`` in $\\{-1, +1\\}$, ``L`` even (not modified); ``beta``
+    ``(C,)`` inverse temperatures $1/T$, one per chain; ``generator`` a ``torch.Generator`` on the
+    spins' device. Result: the new spins ``(C, L, L)``.
 
-    Returns:
-        The new spins ``(C, L, L)``.
-
-    Raises:
-        ValueError: wrong shapes or odd ``L``.
+    Raises ``ValueError`` on wrong shapes or odd ``L``.
     """
     _check_lattice(spins, beta)
     black = _checkerboard(spins.shape[-1], spins.device).to(spins.dtype)  # (L, L), 1 on black
@@ -251,14 +110,13 @@ def cluster_labels(bond_right: torch.Tensor, bond_down: torch.Tensor) -> torch.T
     index; then, until nothing changes, each site takes the smallest label across its active bonds,
     hands it to its current root (a scatter-min, the "hooking" of Shiloach & Vishkin 1982), and
     labels are shortened by pointer jumping, ``label = label[label]``. Converges in a few dozen
-    rounds for any cluster shape, all chains at once.
+    rounds for any cluster shape, all chains at once. ``book/ising.md``; Shiloach & Vishkin 1982.
 
-    Args:
-        bond_right, bond_down: bool ``(C, L, L)``.
+    Shapes: ``bond_right``, ``bond_down`` bool ``(C, L, L)``. Result: int64 ``(C, L, L)``, each
+    site's label the flat index ``c*L*L + i*L + j`` of the smallest site of its cluster, so labels
+    are unique across chains.
 
-    Returns:
-        int64 ``(C, L, L)``: each site's label is the flat index ``c*L*L + i*L + j`` of the
-        smallest site of its cluster, so labels are unique across chains.
+    Raises ``ValueError`` when the two bond arrays are not both ``(C, L, L)``.
     """
     if bond_right.shape != bond_down.shape or bond_right.ndim != 3:
         raise ValueError(
@@ -305,18 +163,14 @@ def swendsen_wang_update(
 
     Bonds between equal neighbours are activated with probability $p = 1 - e^{-2\\beta}$; every
     cluster of :func:`cluster_labels` then flips with probability 1/2. Satisfies detailed balance
-    for $e^{-\\beta E}$ (the Fortuin-Kasteleyn representation). Chapter 10.
+    for $e^{-\\beta E}$ (the Fortuin-Kasteleyn representation). ``book/ising.md``; Swendsen &
+    Wang 1987.
 
-    Args:
-        spins: float32 ``(C, L, L)`` in $\\{-1, +1\\}$; not modified.
-        beta: ``(C,)`` inverse temperatures.
-        generator: a ``torch.Generator`` on the spins' device.
+    Shapes: ``spins`` float32 ``(C, L, L)`` in $\\{-1, +1\\}$ (not modified); ``beta`` ``(C,)``
+    inverse temperatures; ``generator`` a ``torch.Generator`` on the spins' device. Result: the new
+    spins ``(C, L, L)``.
 
-    Returns:
-        The new spins ``(C, L, L)``.
-
-    Raises:
-        ValueError: wrong shapes or odd ``L``.
+    Raises ``ValueError`` on wrong shapes or odd ``L``.
     """
     _check_lattice(spins, beta)
     p_bond = (1.0 - torch.exp(-2.0 * beta)).to(spins.dtype)[:, None, None]  # (C, 1, 1)
@@ -329,10 +183,6 @@ def swendsen_wang_update(
     flip = coin.gather(0, label.reshape(-1)).view(spins.shape)  # (C, L, L)
     return spins * (1.0 - 2.0 * flip)
 
-
-# ---------------------------------------------------------------------------------------------
-# Runs and data sets
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -385,25 +235,17 @@ def simulate(
     The state is one float32 tensor ``(K * n_chains, L, L)``. After ``burn_in`` steps, a sample is
     recorded every ``thin`` steps, ``n_samples`` per chain, so the cost is
     ``burn_in + thin * n_samples`` steps of ``algorithm`` (one step of ``"mixed"`` is a
-    Swendsen-Wang update followed by a Metropolis sweep). Chapter 10.
+    Swendsen-Wang update followed by a Metropolis sweep). ``L`` is the linear lattice size (even,
+    >= 2); ``burn_in >= 0`` steps are discarded, ``thin >= 1`` steps separate recorded
+    configurations; ``algorithm`` is one of :data:`ALGORITHMS`; ``seed`` seeds the run's
+    ``torch.Generator`` (results also depend on the device type); ``start`` is ``"ordered"`` (all
+    $+1$) or ``"random"`` (infinite temperature); ``device`` defaults to
+    :func:`vaecourse.device.default_device`. ``book/ising.md``.
 
-    Args:
-        L: linear lattice size, even, >= 2.
-        temperatures: ``(K,)`` temperatures $> 0$.
-        n_chains: independent chains per temperature.
-        n_samples: recorded configurations per chain.
-        burn_in: steps discarded at the start (>= 0).
-        thin: steps between recorded configurations (>= 1).
-        algorithm: one of :data:`ALGORITHMS`.
-        seed: seed of the run's ``torch.Generator`` (results also depend on the device type).
-        start: ``"ordered"`` (all $+1$) or ``"random"`` (infinite temperature).
-        device: where to run; default :func:`vaecourse.device.default_device`.
+    Shapes: ``temperatures`` ``(K,)`` temperatures $> 0$. Result: :class:`IsingSamples` on the CPU
+    with ``N = K * n_chains * n_samples`` configurations.
 
-    Returns:
-        :class:`IsingSamples` on the CPU with ``N = K * n_chains * n_samples`` configurations.
-
-    Raises:
-        ValueError: any argument out of range.
+    Raises ``ValueError`` when any argument is out of range.
     """
     from vaecourse.device import default_device
 
@@ -477,14 +319,14 @@ def ising_dataset(
     Uses ``ceil(n_per_T / samples_per_chain)`` independent chains per temperature (many short chains
     vectorise best) and keeps the first ``n_per_T`` configurations of each temperature. The result is
     saved under ``settings.cache_dir("ising")`` in a file whose name hashes every argument above
-    except ``cache`` and ``device``; a later call with the same arguments loads it. Chapter 10 trains
-    on it (after Wetzel 2017: L = 28, T in [1, 3.5]).
+    except ``cache`` and ``device``; a later call with the same arguments loads it. This is the one
+    way the course gets its Ising data: ``book/ising.md`` trains on it (after Wetzel 2017: L = 28,
+    T in [1, 3.5]).
 
-    Returns:
-        :class:`IsingSamples` with ``N = K * n_per_T`` configurations, ordered by temperature.
+    Shapes: ``temperatures`` ``(K,)``. Result: :class:`IsingSamples` with ``N = K * n_per_T``
+    configurations, ordered by temperature.
 
-    Raises:
-        ValueError: an argument out of range (see :func:`simulate`).
+    Raises ``ValueError`` when an argument is out of range (see :func:`simulate`).
     """
     n_per_T = _check_positive_int(n_per_T, "n_per_T")
     samples_per_chain = _check_positive_int(samples_per_chain, "samples_per_chain")
@@ -520,7 +362,7 @@ def ising_dataset(
 
 
 def default_dataset_config() -> dict:
-    """Arguments of :func:`ising_dataset` for the course, from ``settings.pick``.
+    """Arguments of :func:`ising_dataset` for ``book/ising.md``, from ``settings.pick``.
 
     Full: ``L = 28`` as Wetzel 2017, 40 temperatures in $[1, 3.5]$ denser near $T_c$
     (:func:`temperature_grid`), 1,250 configurations each (50,000 in all) from 50 chains per
