@@ -14,7 +14,7 @@ import sys
 import pytest
 import torch
 
-from vaecourse import derivations, elbo, estimators, kl
+from vaecourse import derivations, elbo, estimators, kl, marginal
 from vaecourse import linear_gaussian as lg
 
 LABELS = [
@@ -226,7 +226,7 @@ def _conditional_posterior_ignoring_prior_mean(self, y, x):
     return torch.distributions.MultivariateNormal(mean, covariance_matrix=cov.expand(*mean.shape, self.latent_dim))
 
 
-_quadrature = elbo.log_px_quadrature
+_quadrature = marginal.log_px_quadrature
 
 
 def _quadrature_without_cell_area(model, x, grid_size=201, limit=5.0):
@@ -234,7 +234,7 @@ def _quadrature_without_cell_area(model, x, grid_size=201, limit=5.0):
     return _quadrature(model, x, grid_size, limit) - 2 * math.log(delta)
 
 
-_posterior_grid = elbo.posterior_grid
+_posterior_grid = marginal.posterior_grid
 
 
 def _posterior_grid_unnormalised(model, x, grid_size=101, limit=4.0):
@@ -258,7 +258,7 @@ def _ess_always_n(log_weights, dim=0):
     return torch.full_like(log_weights.sum(dim), float(log_weights.shape[dim]))
 
 
-_importance = estimators.importance_log_weights
+_importance = marginal.importance_log_weights
 
 
 def _importance_without_proposal(model, x, proposal, n_samples):
@@ -396,18 +396,18 @@ MUTATIONS = [
      _precision_sigma_not_squared, ["exact-posterior-every-sample", "exact-posterior-analytic-kl"]),
     ("conditional posterior: prior mean forgotten", lg.ConditionalLinearGaussian, "posterior",
      _conditional_posterior_ignoring_prior_mean, ["conditional-bayes-pointwise", "conditional-central-equation"]),
-    ("quadrature: forget the cell area", elbo, "log_px_quadrature", _quadrature_without_cell_area,
+    ("quadrature: forget the cell area", marginal, "log_px_quadrature", _quadrature_without_cell_area,
      ["marginal-quadrature", "central-equation-quadrature"]),
-    ("posterior grid: not normalised", elbo, "posterior_grid", _posterior_grid_unnormalised,
+    ("posterior grid: not normalised", marginal, "posterior_grid", _posterior_grid_unnormalised,
      ["central-equation-quadrature"]),
-    ("discrete sum: prior weights forgotten", elbo, "log_px_discrete", _log_px_discrete_without_prior,
+    ("discrete sum: prior weights forgotten", marginal, "log_px_discrete", _log_px_discrete_without_prior,
      ["marginal-discrete-sum"]),
     ("log-mean-exp: forget -log K", elbo, "log_mean_exp", _log_mean_exp_without_log_k, ["marginal-monte-carlo"]),
-    ("ESS: sum w / sum w^2", estimators, "effective_sample_size", _ess_without_square,
+    ("ESS: sum w / sum w^2", marginal, "effective_sample_size", _ess_without_square,
      ["ess-prior-matches-theory"]),
-    ("ESS: always S", estimators, "effective_sample_size", _ess_always_n,
+    ("ESS: always S", marginal, "effective_sample_size", _ess_always_n,
      ["ess-prior-matches-theory", "ess-prior-collapses"]),
-    ("importance weights: forget -log Q", estimators, "importance_log_weights", _importance_without_proposal,
+    ("importance weights: forget -log Q", marginal, "importance_log_weights", _importance_without_proposal,
      ["ess-exact-posterior"]),
     ("ELBO: KL term forgotten", elbo, "elbo", _elbo_without_kl,
      ["central-equation-linear-gaussian", "exact-posterior-analytic-kl", "central-equation-quadrature"]),

@@ -462,12 +462,12 @@ def posterior_explorer():
 
 
 def test_posterior_explorer_numbers_agree_with_independent_routes(posterior_explorer):
-    from vaecourse import elbo
+    from vaecourse import marginal
 
     explorer, model, x = posterior_explorer
     result = explorer.compute(3)
     # log p(x), recovered from the posterior grid by Bayes' rule, is the quadrature value on that grid.
-    reference = float(elbo.log_px_quadrature(model, x[3:4], grid_size=41, limit=4.0)[0])
+    reference = float(marginal.log_px_quadrature(model, x[3:4], grid_size=41, limit=4.0)[0])
     assert result["log_px"] == pytest.approx(reference, abs=1e-3)
     # The gap log p(x) - ELBO is KL(Q || p(h|x)) (Monte Carlo ELBO vs grid KL: loose tolerance).
     assert result["kl_grid"] >= 0 and 0.9 < result["q_mass"] <= 1.0 + 1e-6

@@ -11,7 +11,7 @@ The package behind the book. One module per concept:
 - :mod:`~vaecourse.estimators`   effective sample size; naive, reparameterised, score-function gradients
 - :mod:`~vaecourse.derivations`  one check per equation of the lecture (``python -m vaecourse check``)
 - :mod:`~vaecourse.mixtures`     forward vs reverse KL fits (chapter 2)
-- :mod:`~vaecourse.latent_grid`  Q and the true posterior on a 2-D latent grid (chapter 4)
+- :mod:`~vaecourse.marginal`     p(x) and p(h|x) by numerics: quadrature, importance weights, the grid posterior
 - :mod:`~vaecourse.models`       the lecture's MLP VAE and the Keras example's ConvVAE, in PyTorch
 - :mod:`~vaecourse.keras_vae`    the Keras example on Keras 3's torch backend
 - :mod:`~vaecourse.train`        training, checkpoints, the trained-model cache
@@ -41,7 +41,7 @@ _SUBMODULES = {
     "estimators",
     "derivations",
     "mixtures",
-    "latent_grid",
+    "marginal",
     "models",
     "keras_vae",
     "train",

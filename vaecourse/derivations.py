@@ -46,7 +46,7 @@ from typing import Callable
 import torch
 from torch.distributions import MultivariateNormal, Normal
 
-from vaecourse import elbo, estimators, kl, settings
+from vaecourse import elbo, estimators, kl, marginal, settings
 from vaecourse import linear_gaussian as lg
 
 __all__ = [
@@ -376,9 +376,9 @@ def _marginal_quadrature(ctx: _Context) -> _Outcome:
     model = ctx.model(data_dim=5, latent_dim=2, sigma=0.6, seed=11)
     x = _data(model, 4)
     grid = settings.pick(full=241, smoke=121)
-    lhs = elbo.log_px_quadrature(model, x, grid_size=grid, limit=8.0)
+    lhs = marginal.log_px_quadrature(model, x, grid_size=grid, limit=8.0)
     rhs = model.log_px(x)
-    return _closed_outcome(ctx, lhs, rhs, f"elbo.log_px_quadrature ({grid}x{grid} grid on [-8, 8]^2) vs N(b, WW^T + s^2 I)",
+    return _closed_outcome(ctx, lhs, rhs, f"marginal.log_px_quadrature ({grid}x{grid} grid on [-8, 8]^2) vs N(b, WW^T + s^2 I)",
                            extra=1e-8, why="1e-8 for quadrature (rectangle rule on a smooth integrand, "
                            "posterior std >= 3 grid steps; prior mass outside the grid < 1e-10)")
 
@@ -390,7 +390,7 @@ def _marginal_monte_carlo(ctx: _Context) -> _Outcome:
     x = _data(model, 3)
     n = settings.pick(full=200_000, smoke=20_000)
     with ctx.seeded(12):
-        log_w = estimators.importance_log_weights(model, x, model.prior(), n)  # (S, B) = log p(x|h)
+        log_w = marginal.importance_log_weights(model, x, model.prior(), n)  # (S, B) = log p(x|h)
     lhs = elbo.log_mean_exp(log_w, dim=0)  # (B,)
     w = torch.exp(log_w - lhs)  # weights relative to their mean, (S, B)
     se_log = w.std(0) / math.sqrt(n)  # delta method: SE(log mean w) = SE(mean w) / mean w
@@ -408,11 +408,11 @@ def _marginal_discrete(ctx: _Context) -> _Outcome:
     W, b, sigma = ctx.randn(d, k, offset=13), ctx.randn(d, offset=14), 0.7
     x = ctx.randn(5, d, offset=15)  # (B, d)
     log_px_h = Normal(codes @ W.T + b, sigma).log_prob(x.unsqueeze(1)).sum(-1)  # (B, 8)
-    lhs = elbo.log_px_discrete(log_ph, log_px_h)  # the lecture's sum, (B,)
+    lhs = marginal.log_px_discrete(log_ph, log_px_h)  # the lecture's sum, (B,)
     mixture = torch.distributions.MixtureSameFamily(
         torch.distributions.Categorical(logits=log_ph),
         torch.distributions.Independent(Normal(codes @ W.T + b, sigma), 1))
-    return _closed_outcome(ctx, lhs, mixture.log_prob(x), "elbo.log_px_discrete vs torch MixtureSameFamily.log_prob")
+    return _closed_outcome(ctx, lhs, mixture.log_prob(x), "marginal.log_px_discrete vs torch MixtureSameFamily.log_prob")
 
 
 # ============================================================================================
@@ -433,8 +433,8 @@ def _ess_theory(ctx: _Context) -> _Outcome:
     x = _data(model, 3)
     n = settings.pick(full=400_000, smoke=50_000)
     with ctx.seeded(21):
-        log_w = estimators.importance_log_weights(model, x, model.prior(), n)  # (S, B)
-    lhs = estimators.effective_sample_size(log_w, dim=0) / n  # (B,)
+        log_w = marginal.importance_log_weights(model, x, model.prior(), n)  # (S, B)
+    lhs = marginal.effective_sample_size(log_w, dim=0) / n  # (B,)
     # delta-method standard error of f = a^2 / c, a = mean(w), c = mean(w^2) (w rescaled by its max)
     w = torch.exp(log_w - log_w.max(0).values)
     a, c = w.mean(0), w.pow(2).mean(0)
@@ -442,7 +442,7 @@ def _ess_theory(ctx: _Context) -> _Outcome:
     grad = torch.stack([2 * a / c, -a.pow(2) / c.pow(2)])  # (2, B)
     se = torch.sqrt(torch.einsum("ib,ijb,jb->b", grad, cov, grad) / n)
     return _mc_outcome(ctx, lhs, model.prior_sampling_ess_fraction(x), se,
-                       "estimators.effective_sample_size on prior samples vs LinearGaussian.prior_sampling_ess_fraction",
+                       "marginal.effective_sample_size on prior samples vs LinearGaussian.prior_sampling_ess_fraction",
                        n, what="delta-method")
 
 
@@ -457,8 +457,8 @@ def _ess_posterior(ctx: _Context) -> _Outcome:
     x = _data(model, 3)
     n = settings.pick(full=4000, smoke=1000)
     with ctx.seeded(22):
-        log_w = estimators.importance_log_weights(model, x, model.encode(x), n)  # (S, B)
-    lhs = estimators.effective_sample_size(log_w, dim=0) / n
+        log_w = marginal.importance_log_weights(model, x, model.encode(x), n)  # (S, B)
+    lhs = marginal.effective_sample_size(log_w, dim=0) / n
     return _closed_outcome(ctx, lhs, torch.ones_like(lhs), f"ESS/S of {n} draws from LinearGaussian.encode (exact)",
                            extra=1e3 * torch.finfo(ctx.dtype).eps * math.sqrt(n),
                            why="accumulated rounding of the weights")
@@ -471,8 +471,8 @@ def _ess_collapse(ctx: _Context) -> _Outcome:
     x = _data(model, 3)
     n = settings.pick(full=20_000, smoke=5000)
     with ctx.seeded(23):
-        log_w = estimators.importance_log_weights(model, x, model.prior(), n)  # (S, B)
-    measured = estimators.effective_sample_size(log_w, dim=0) / n  # (B,)
+        log_w = marginal.importance_log_weights(model, x, model.prior(), n)  # (S, B)
+    measured = marginal.effective_sample_size(log_w, dim=0) / n  # (B,)
     return _Outcome(float(measured.max()), 0.01, 0.0, f"largest ESS/S over the batch with {n} prior draws",
                     "a threshold: at most 1% of the samples are effective", relation="<=")
 
@@ -607,8 +607,8 @@ def _central_quadrature(ctx: _Context) -> _Outcome:
         h_true = torch.randn(4, 2, dtype=ctx.dtype, device=ctx.device)
         x = model.decoder_mean(h_true) + model.sigma * torch.randn(4, 4, dtype=ctx.dtype, device=ctx.device)
     grid = settings.pick(full=241, smoke=121)
-    log_px = elbo.log_px_quadrature(model, x, grid_size=grid, limit=7.0)  # (B,)
-    axis, _, log_post = elbo.posterior_grid(model, x, grid_size=grid, limit=7.0)  # (B, G, G)
+    log_px = marginal.log_px_quadrature(model, x, grid_size=grid, limit=7.0)  # (B,)
+    axis, _, log_post = marginal.posterior_grid(model, x, grid_size=grid, limit=7.0)  # (B, G, G)
     h1, h2 = torch.meshgrid(axis, axis, indexing="ij")
     points = torch.stack([h1, h2], dim=-1)  # (G, G, 2)
     q = model.encode(x)
@@ -621,7 +621,7 @@ def _central_quadrature(ctx: _Context) -> _Outcome:
         batch = x.shape[0]
         values = elbo.elbo(model, x.repeat(repeats, 1), n_samples=n)  # (R*B,)
         mean, se = _mean_se(values.reshape(repeats, batch))
-    out = _mc_outcome(ctx, mean, lhs, se, f"elbo.elbo (MC) vs elbo.log_px_quadrature - KL(Q||posterior_grid) "
+    out = _mc_outcome(ctx, mean, lhs, se, f"elbo.elbo (MC) vs marginal.log_px_quadrature - KL(Q||posterior_grid) "
                       f"on a {grid}x{grid} grid", repeats * n)
     out.tolerance += 1e-6
     out.tolerance_rule += " + 1e-6 for quadrature (Q std = 7 grid steps)"

@@ -29,8 +29,6 @@ from vaecourse.validation import require_finite, require_tensor
 
 __all__ = [
     "GradientEstimate",
-    "effective_sample_size",
-    "importance_log_weights",
     "reconstruction_estimate",
     "reparameterise",
     "reparameterise_full",
@@ -44,48 +42,6 @@ def _check_samples(n_samples) -> int:
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
     return n_samples
-
-
-# --------------------------------------------------------------------------------------------
-# equation 2: importance sampling and its effective sample size
-# --------------------------------------------------------------------------------------------
-
-
-def effective_sample_size(log_weights: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    """Kish's effective sample size :math:`(\\sum_i w_i)^2 / \\sum_i w_i^2` from log weights.
-
-    Computed in log space, :math:`\\exp(2\\,\\mathrm{logsumexp}(\\log w) - \\mathrm{logsumexp}(2\\log w))`,
-    so weights of :math:`e^{-1000}` are fine. Equals S for equal weights and 1 when one weight
-    dominates. Label ``eq:naive-sampling``; chapter book/marginal_likelihood.md.
-
-    Shapes: log_weights (..., S, ...) -> the same with ``dim`` removed.
-    Raises ``ValueError`` for NaN or +inf log weights (-inf, a zero weight, is allowed).
-    """
-    require_tensor("log_weights", log_weights, min_dim=1)
-    if bool(torch.isnan(log_weights).any()) or bool((log_weights == float("inf")).any()):
-        raise ValueError("log_weights contains NaN or +inf; importance weights must be finite")
-    return torch.exp(2 * torch.logsumexp(log_weights, dim) - torch.logsumexp(2 * log_weights, dim))
-
-
-def importance_log_weights(model, x: torch.Tensor, proposal, n_samples: int) -> torch.Tensor:
-    """:math:`\\log w_i = \\log p(x, h_i) - \\log r(h_i)` for ``n_samples`` draws h_i from ``proposal`` r.
-
-    ``proposal`` is a ``torch.distributions.Normal`` with batch shape (B, latent_dim) (e.g.
-    ``model.encode(x)``) or (latent_dim,) (e.g. ``model.prior()``, the naive choice). With the prior
-    as proposal, :math:`\\log w_i = \\log p(x|h_i)`. Label ``eq:naive-sampling``.
-
-    Shapes: x (B, ...) -> (S, B). Raises ``ValueError`` for NaN/inf x or n_samples < 1.
-    """
-    require_tensor("x", x, min_dim=1)
-    require_finite("x", x)
-    _check_samples(n_samples)
-    batch = x.shape[0]
-    with torch.no_grad():
-        h = proposal.sample((n_samples,))  # (S, B, k) or (S, k)
-        if h.dim() == 2:
-            h = h.unsqueeze(1).expand(n_samples, batch, h.shape[-1])  # (S, B, k)
-        log_prior = model.prior().log_prob(h).sum(-1)  # (S, B)
-        return model.log_likelihood(x, h) + log_prior - proposal.log_prob(h).sum(-1)
 
 
 # --------------------------------------------------------------------------------------------

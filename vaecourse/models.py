@@ -163,11 +163,6 @@ class _LikelihoodMixin(PriorMixin):
 
     def _output(self, h: torch.Tensor) -> torch.Tensor:
         """Decoder output (logits or Gaussian mean) for ``h`` of shape ``(..., latent_dim)``."""
-        if h.ndim >= 3 and h.shape[-2] > 1 and h.stride(-2) == 0:
-            # h was expanded over the batch dim (one latent point for every image, as on a quadrature
-            # grid): decode each point once and broadcast, instead of once per image.
-            out = self._output(h.select(-2, 0))  # (..., *data_shape)
-            return out.unsqueeze(h.ndim - 2).expand(*h.shape[:-1], *self.data_shape)
         lead = h.shape[:-1]
         out = self._decoder_output(h.reshape(-1, self.latent_dim))  # (N, *data_shape)
         return out.reshape(*lead, *self.data_shape)  # (..., *data_shape)

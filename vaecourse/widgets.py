@@ -448,9 +448,9 @@ class PosteriorExplorer(anywidget.AnyWidget):
     """The true posterior p(h|x) on a grid beside the encoder's Q(h|x), for a 2-D model. Chapter 9.
 
     For test image ``x[index]``: $\\log p(\\mathbf{h}\\mid\\mathbf{x})$ on a ``grid_size`` x
-    ``grid_size`` grid over $[-\\text{limit}, \\text{limit}]^2$ (:func:`vaecourse.elbo.posterior_grid`),
+    ``grid_size`` grid over $[-\\text{limit}, \\text{limit}]^2$ (:func:`vaecourse.marginal.posterior_grid`),
     $\\log Q(\\mathbf{h}\\mid\\mathbf{x})$ on the same grid, $\\log p(\\mathbf{x})$ by quadrature on
-    that grid (the value :func:`vaecourse.elbo.log_px_quadrature` gives, recovered from the grid by
+    that grid (the value :func:`vaecourse.marginal.log_px_quadrature` gives, recovered from the grid by
     Bayes' rule at its mode, so one update decodes the grid once), the ELBO
     (:func:`vaecourse.elbo.elbo`, ``n_samples`` reparameterised samples, seeded) and the gap $\\log p(\\mathbf{x}) - \\mathcal{L}$, with the grid
     estimate of $\\mathcal{D}[Q\\,\\|\\,p(\\mathbf{h}\\mid\\mathbf{x})]$ that the gap must equal
@@ -507,12 +507,12 @@ class PosteriorExplorer(anywidget.AnyWidget):
 
     def compute(self, index: int) -> dict:
         """Everything the widget shows for x[index], as numpy arrays and floats (no widget update)."""
-        from vaecourse import elbo as elbo_module
+        from vaecourse import elbo as elbo_module, marginal
 
         device, dtype = _model_device_dtype(self.model)
         x = self.x[index:index + 1].to(device=device, dtype=dtype)  # (1, ...)
         with torch.no_grad():
-            grid_h1, grid_h2, log_post = elbo_module.posterior_grid(
+            grid_h1, grid_h2, log_post = marginal.posterior_grid(
                 self.model, x, grid_size=self.grid_size, limit=self.limit)  # (G,), (G,), (1, G, G)
             # log p(x) from the same grid, by Bayes' rule at the grid's posterior mode h0 (chapter 3):
             # log p(x) = log p(x|h0) + log p(h0) - log p(h0|x). It equals log_px_quadrature on this grid
