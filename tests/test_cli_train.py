@@ -1,4 +1,4 @@
-"""`python -m vaecourse train` / `evaluate`, and the figures they write."""
+"""`python -m vaecourse train` / `evaluate` (vaecourse.cli), and the figures they write."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import warnings
 import pytest
 import torch
 
-from vaecourse import evaluate, plotting, train
+from vaecourse import checkpoints, cli, plotting, train
 from vaecourse.models import VAE, ConvVAE
 
 
@@ -34,7 +34,7 @@ def quiet_data():
 def trained_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     with quiet_data():
-        code = train.cli(["--model", "mlp", "--dataset", "mnist", "--latent-dim", "2", "--hidden", "32",
+        code = cli.train(["--model", "mlp", "--dataset", "mnist", "--latent-dim", "2", "--hidden", "32",
                           "--epochs", "2", "--n-train", "400", "--n-test", "60", "--out", str(out), "--no-progress"])
     return code, out
 
@@ -48,7 +48,7 @@ def test_train_writes_checkpoint_history_and_figures(trained_run, capsys):
     for name in ("checkpoint.pt", "training_curves.png", "reconstructions.png", "prior_samples.png",
                  "latent_manifold.png", "latent_means.png"):
         assert (out / name).stat().st_size > 0, name
-    ckpt = train.load_checkpoint(out / "checkpoint.pt")
+    ckpt = checkpoints.load_checkpoint(out / "checkpoint.pt")
     assert ckpt["extra"]["dataset"] == "mnist" and ckpt["model_config"]["hidden"] == 32
 
 
@@ -56,7 +56,7 @@ def test_evaluate_prints_elbo_and_log_px(trained_run, capsys):
     _, out = trained_run
     capsys.readouterr()
     with quiet_data():
-        code = evaluate.cli([str(out / "checkpoint.pt"), "--iwae-k", "20", "--n-test", "20"])
+        code = cli.evaluate([str(out / "checkpoint.pt"), "--iwae-k", "20", "--n-test", "20"])
     text = capsys.readouterr().out
     assert code == 0 and "ELBO" in text and "IWAE k=20" in text and "quadrature" in text
 
@@ -70,7 +70,7 @@ def test_evaluate_prints_elbo_and_log_px(trained_run, capsys):
     (["--lr", "nan", "--out", "x"], "lr"),
 ])
 def test_train_bad_arguments_give_one_line(argv, word, capsys):
-    assert train.cli(argv) == 2
+    assert cli.train(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and word in err and "Traceback" not in err
 
@@ -86,7 +86,7 @@ def test_evaluate_refuses_bad_checkpoints(trained_run, tmp_path, capsys):
         ([str(out / "checkpoint.pt"), "--iwae-k", "-1"], "--iwae-k"),
     ]
     for argv, word in cases:
-        assert evaluate.cli(argv) == 2
+        assert cli.evaluate(argv) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and word in err and "Traceback" not in err
 
@@ -94,7 +94,7 @@ def test_evaluate_refuses_bad_checkpoints(trained_run, tmp_path, capsys):
 def test_resume_from_another_models_checkpoint_is_refused(trained_run, tmp_path, capsys):
     _, out = trained_run
     with quiet_data():
-        code = train.cli(["--model", "mlp", "--hidden", "16", "--epochs", "3", "--n-train", "100", "--n-test", "20",
+        code = cli.train(["--model", "mlp", "--hidden", "16", "--epochs", "3", "--n-train", "100", "--n-test", "20",
                           "--out", str(out), "--resume", "--no-progress", "--no-figures"])
     err = capsys.readouterr().err.strip()
     assert code == 1 and "another model" in err and len(err.splitlines()) == 1

@@ -14,7 +14,10 @@ The package behind the book. One module per concept:
 - :mod:`~vaecourse.marginal`     p(x) and p(h|x) by numerics: quadrature, importance weights, the grid posterior
 - :mod:`~vaecourse.models`       the lecture's MLP VAE and the Keras example's ConvVAE, in PyTorch
 - :mod:`~vaecourse.keras_vae`    the Keras example on Keras 3's torch backend
-- :mod:`~vaecourse.train`        training, checkpoints, the trained-model cache
+- :mod:`~vaecourse.train`        the training loop: ``TrainConfig``, ``History``, ``fit``
+- :mod:`~vaecourse.checkpoints`  checkpoint files and the trained-model cache (``load_or_train``)
+- :mod:`~vaecourse.recipes`      the chapters' named models (``recipe``, ``load_or_train_recipe``)
+- :mod:`~vaecourse.cli`          the command line: ``python -m vaecourse info|check|train|evaluate``
 - :mod:`~vaecourse.evaluate`     test ELBO, IWAE log p(x), quadrature gap
 - :mod:`~vaecourse.idx`, :mod:`~vaecourse.data`  IDX files; MNIST and Fashion-MNIST, online or offline
 - :mod:`~vaecourse.ising`        the 2-D Ising model: ``exact`` (Onsager), ``sampler`` (Monte Carlo, data set),
@@ -45,7 +48,10 @@ _SUBMODULES = {
     "models",
     "keras_vae",
     "train",
+    "checkpoints",
+    "recipes",
     "evaluate",
+    "cli",
     "idx",
     "data",
     "ising",

@@ -56,6 +56,7 @@ __all__ = [
     "offline_mnist_subset",
     "dynamic_binarize",
     "static_binarize",
+    "images_of",
 ]
 
 SPLITS = ("train", "test")
@@ -394,6 +395,18 @@ def load_fashion_mnist(split: str = "train", mirrors: Sequence[str] | None = Non
 # ---------------------------------------------------------------------------------------------
 # Binarisation
 # ---------------------------------------------------------------------------------------------
+
+
+def images_of(data) -> torch.Tensor:
+    """The images of ``images`` or of an ``(images, labels)`` pair (what the loaders return).
+
+    Raises ``ValueError`` when ``data`` is neither a tensor nor such a pair.
+    """
+    if isinstance(data, (tuple, list)):
+        data = data[0]
+    if not isinstance(data, torch.Tensor):
+        raise ValueError(f"data must be a tensor of images (N, ...) or an (images, labels) pair, got {type(data).__name__}")
+    return data
 
 
 def _check_unit_interval(x: torch.Tensor) -> None:

@@ -1,7 +1,7 @@
 """Automatic choice of the compute device: CUDA, then Apple MPS, then the CPU.
 
 No module of the course hard-codes a device; they all ask :func:`default_device`, and every model
-and tensor is moved with ``.to(device)``. ``VAECOURSE_DEVICE`` (read in :mod:`vaecourse.settings`)
+and tensor is moved with ``.to(device)``; :func:`of` is the device a model already lives on. ``VAECOURSE_DEVICE`` (read in :mod:`vaecourse.settings`)
 or an explicit argument overrides the choice.
 """
 
@@ -37,6 +37,14 @@ def default_device(override: str | None = None):
     if _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def of(model):
+    """The ``torch.device`` a model's parameters live on (the CPU for a model without parameters)."""
+    import torch
+
+    parameter = next(iter(model.parameters()), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 def _mps_available() -> bool:
