@@ -23,6 +23,7 @@ import torch
 
 from vaecourse import device
 from vaecourse import elbo as _elbo
+from vaecourse import marginal as _marginal
 
 
 def _check(x: torch.Tensor, model) -> torch.Tensor:
@@ -81,7 +82,7 @@ def iwae_per_image(model, x: torch.Tensor, k: int = 5000, *, max_elements: int =
 @torch.no_grad()
 def quadrature_gap(model, x: torch.Tensor, *, grid_size: int = 201, limit: float = 6.0,
                    n_samples: int = 100) -> dict:
-    """For a 2-D latent: ``log_px`` by quadrature (:func:`vaecourse.elbo.log_px_quadrature`), the ELBO
+    """For a 2-D latent: ``log_px`` by quadrature (:func:`vaecourse.marginal.log_px_quadrature`), the ELBO
     averaged over ``n_samples`` draws, and ``gap = log_px - elbo`` $= \\mathcal{D}[Q\\|p(\\mathbf{h}\\mid
     \\mathbf{x})]$ per image; each ``(N,)``. Raises ``ValueError`` unless ``model.latent_dim == 2``."""
     if model.latent_dim != 2:
@@ -90,7 +91,7 @@ def quadrature_gap(model, x: torch.Tensor, *, grid_size: int = 201, limit: float
     _check(x, model)
     on = device.of(model)
     log_px = torch.cat([
-        _elbo.log_px_quadrature(model, x[i:i + 50].to(on, torch.float32), grid_size=grid_size, limit=limit).cpu()
+        _marginal.log_px_quadrature(model, x[i:i + 50].to(on, torch.float32), grid_size=grid_size, limit=limit).cpu()
         for i in range(0, x.shape[0], 50)
     ])
     elbo = elbo_per_image(model, x, n_samples=n_samples, batch_size=100)
