@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from vaecourse import settings
+from vaecourse.validation import require_count
 from vaecourse.ising.exact import _positive_temperatures, energy_per_spin, magnetisation, temperature_grid
 
 __all__ = [
@@ -208,16 +209,6 @@ class IsingSamples:
         return IsingSamples(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
 
-def _check_positive_int(value, name: str, minimum: int = 1) -> int:
-    try:
-        ok = int(value) == value and value >= minimum
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def simulate(
     L: int,
     temperatures: Sequence[float] | np.ndarray | torch.Tensor,
@@ -249,17 +240,17 @@ def simulate(
     """
     from vaecourse.device import default_device
 
-    L = _check_positive_int(L, "L", 2)
+    L = require_count(L, "L", 2)
     if L % 2:
         raise ValueError(f"L must be even (checkerboard updates on a periodic lattice), got {L}")
     temps = _positive_temperatures(
         temperatures.detach().cpu().numpy() if torch.is_tensor(temperatures) else temperatures,
         "temperatures",
     ).reshape(-1)
-    n_chains = _check_positive_int(n_chains, "n_chains")
-    n_samples = _check_positive_int(n_samples, "n_samples")
-    burn_in = _check_positive_int(burn_in, "burn_in", 0)
-    thin = _check_positive_int(thin, "thin")
+    n_chains = require_count(n_chains, "n_chains")
+    n_samples = require_count(n_samples, "n_samples")
+    burn_in = require_count(burn_in, "burn_in", 0)
+    thin = require_count(thin, "thin")
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if start not in ("ordered", "random"):
@@ -328,8 +319,8 @@ def ising_dataset(
 
     Raises ``ValueError`` when an argument is out of range (see :func:`simulate`).
     """
-    n_per_T = _check_positive_int(n_per_T, "n_per_T")
-    samples_per_chain = _check_positive_int(samples_per_chain, "samples_per_chain")
+    n_per_T = require_count(n_per_T, "n_per_T")
+    samples_per_chain = require_count(samples_per_chain, "samples_per_chain")
     temps = _positive_temperatures(temperatures, "temperatures").reshape(-1)
     per_chain = min(samples_per_chain, n_per_T)
     n_chains = -(-n_per_T // per_chain)
