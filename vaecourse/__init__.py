@@ -6,10 +6,11 @@ The package behind the book. One module per concept:
 - :mod:`~vaecourse.device`       automatic choice of cpu / cuda / mps
 - :mod:`~vaecourse.validation`   input checks shared by the mathematics modules
 - :mod:`~vaecourse.kl`           closed-form Gaussian KL divergences (equations 8 and 9)
+- :mod:`~vaecourse.kl_symbolic`  the KL against N(0, I) derived from the KL of two Gaussians (sympy)
 - :mod:`~vaecourse.elbo`         ELBO, IWAE bound, log p(x) by latent quadrature
 - :mod:`~vaecourse.linear_gaussian`  the exact reference model (every quantity in closed form)
 - :mod:`~vaecourse.estimators`   effective sample size; naive, reparameterised, score-function gradients
-- :mod:`~vaecourse.derivations`  one check per equation of the lecture (``python -m vaecourse check``)
+- :mod:`~vaecourse.checks`       one check per equation, one file per chapter (``python -m vaecourse check``)
 - :mod:`~vaecourse.mixtures`     forward vs reverse KL fits (chapter 2)
 - :mod:`~vaecourse.marginal`     p(x) and p(h|x) by numerics: quadrature, importance weights, the grid posterior
 - :mod:`~vaecourse.models`       the lecture's MLP VAE and the Keras example's ConvVAE, in PyTorch
@@ -39,10 +40,11 @@ _SUBMODULES = {
     "device",
     "validation",
     "kl",
+    "kl_symbolic",
     "elbo",
     "linear_gaussian",
     "estimators",
-    "derivations",
+    "checks",
     "mixtures",
     "marginal",
     "models",

@@ -82,9 +82,9 @@ def check(argv: list[str]) -> int:
 
     Prints the results table; 0 when every check passes, 1 otherwise, 2 for bad usage.
     """
-    from vaecourse import derivations
+    from vaecourse import checks
 
-    return derivations.cli(argv)
+    return checks.main(argv)
 
 
 # ----------------------------------------------------------------------------- train

@@ -22,7 +22,7 @@ training, :math:`\\tfrac12\\sum_j (e^{\\mathrm{logvar}_j} + \\mu_j^2 - 1 - \\mat
 
 Every function accepts float32 and float64, batched (leading dimensions) and unbatched inputs, and
 raises ``ValueError`` naming the argument for mismatched shapes, non-finite values, covariances that
-are not symmetric positive definite and non-positive variances. :mod:`vaecourse.derivations` checks
+are not symmetric positive definite and non-positive variances. :mod:`vaecourse.checks` checks
 each formula against ``torch.distributions.kl_divergence``, Monte Carlo and sympy.
 """
 
