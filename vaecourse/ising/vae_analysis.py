@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vaecourse import device
+
 __all__ = [
     "spins_to_pixels",
     "split_configurations",
@@ -147,10 +149,6 @@ def train_vae(x_train, x_test=None, latent_dim: int = 1, *, hidden: int = 256, t
 # ---------------------------------------------------------------------------------------------
 
 
-def _model_device(model):
-    return next(model.parameters()).device
-
-
 def latent_means(model, x, batch_size: int = 4096) -> np.ndarray:
     """Encoder means $\\boldsymbol\\mu(\\mathbf{x})$ of $Q(\\mathbf{h}\\mid\\mathbf{x})$, one per configuration.
 
@@ -160,12 +158,12 @@ def latent_means(model, x, batch_size: int = 4096) -> np.ndarray:
     Shapes: ``x`` ``(N, D)`` pixels from :func:`spins_to_pixels`. Result: ``(N, latent_dim)``
     float64 (computed without gradients, in batches of ``batch_size`` on the model's device).
     """
-    device = _model_device(model)
+    where = device.of(model)
     x = torch.as_tensor(x)
     out = []
     with torch.no_grad():
         for chunk in torch.split(x, batch_size):
-            out.append(model.encode(chunk.to(device)).mean.double().cpu())  # (b, latent_dim)
+            out.append(model.encode(chunk.to(where)).mean.double().cpu())  # (b, latent_dim)
     return torch.cat(out).numpy()  # (N, latent_dim)
 
 
@@ -252,12 +250,12 @@ def reconstruction_loss(model, x, batch_size: int = 4096) -> np.ndarray:
 
     Shapes: ``x`` ``(N, D)`` pixels. Result: ``(N,)`` float64.
     """
-    device = _model_device(model)
+    where = device.of(model)
     x = torch.as_tensor(x)
     out = []
     with torch.no_grad():
         for chunk in torch.split(x, batch_size):
-            chunk = chunk.to(device)
+            chunk = chunk.to(where)
             mu = model.encode(chunk).mean  # (b, latent_dim)
             out.append(-model.log_likelihood(chunk, mu).double().cpu())  # (b,)
     return torch.cat(out).numpy()
@@ -284,7 +282,7 @@ def decode_along_axis(model, values, latent=None) -> np.ndarray:
         centre, w = latent_direction(latent)
         h = torch.as_tensor(centre, dtype=torch.float32) + a * torch.as_tensor(w, dtype=torch.float32)
     with torch.no_grad():
-        mean = model.decoder_mean(h.to(_model_device(model)))  # (n, *data_shape)
+        mean = model.decoder_mean(h.to(device.of(model)))  # (n, *data_shape)
     return (2.0 * mean - 1.0).double().cpu().numpy()
 
 
