@@ -21,6 +21,7 @@ pytorch/examples code do -- a number that is *not* a log-likelihood).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -30,7 +31,7 @@ from typing import Callable
 
 import torch
 
-from vaecourse import settings
+from vaecourse import settings, validation
 from vaecourse.checkpoints import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from vaecourse.data import dynamic_binarize, images_of, static_binarize
 from vaecourse.device import default_device
@@ -72,10 +73,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "n_samples", "eval_batch_size"):
-            value = getattr(self, name)
-            minimum = 0 if name == "epochs" else 1
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+            validation.require_count(getattr(self, name), name, minimum=0 if name == "epochs" else 1)
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
         if self.binarize not in BINARIZATIONS:
@@ -256,7 +254,8 @@ def fit(model, train, config: TrainConfig | None = None, test=None, *, checkpoin
 
     # The caller's global RNG is left untouched; checks in kl/elbo are off for the steps (the data
     # were checked above, and a diverged model shows in the loss).
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    with (torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), validation.disabled(),
+          _distribution_checks_off()):
         if rng:
             set_rng_state(rng, generator, device)
         else:
@@ -290,12 +289,7 @@ def fit(model, train, config: TrainConfig | None = None, test=None, *, checkpoin
                     x = x_train[order[batch * config.batch_size:(batch + 1) * config.batch_size]]  # (B, ...)
                     if config.binarize == "dynamic":
                         x = dynamic_binarize(x, generator=generator)
-                    try:
-                        rec, kl = elbo_terms(model, x, config.n_samples)  # (B,), (B,)
-                    except ValueError as error:  # elbo/kl refuse NaN encoder outputs: weights diverged
-                        if _parameters_finite(model):
-                            raise
-                        raise _non_finite(float("nan"), epoch, batch, checkpoint) from error
+                    rec, kl = elbo_terms(model, x, config.n_samples)  # (B,), (B,)
                     loss = (kl - rec).mean()
                     # get the loss as a float: the one CPU-GPU sync point of a step, so that a NaN or
                     # inf loss (diverged weights) is caught at its batch, before the step spreads it.
@@ -346,8 +340,18 @@ def fit(model, train, config: TrainConfig | None = None, test=None, *, checkpoin
     return history
 
 
-def _parameters_finite(model) -> bool:
-    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+@contextlib.contextmanager
+def _distribution_checks_off():
+    """torch.distributions' own argument checks off (a device sync per Normal), restored afterwards.
+
+    The encoder's ``Normal`` would otherwise refuse a diverged (NaN) mean before the loss shows it.
+    """
+    previous = torch.distributions.Distribution._validate_args
+    torch.distributions.Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        torch.distributions.Distribution.set_default_validate_args(previous)
 
 
 def _non_finite(value: float, epoch: int, batch: int, checkpoint) -> NonFiniteLossError:
