@@ -1,4 +1,4 @@
-"""vaecourse.elbo, vaecourse.linear_gaussian and vaecourse.estimators against exact answers.
+"""vaecourse.elbo and vaecourse.linear_gaussian against exact answers.
 
 The linear-Gaussian model has a closed-form log p(x) and posterior; every Monte Carlo comparison
 uses a fixed seed and a tolerance of 5 standard errors.
@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-from vaecourse import elbo, estimators, kl, marginal
+from vaecourse import elbo, kl, marginal
 from vaecourse.linear_gaussian import ConditionalLinearGaussian, LinearGaussian
 
 
@@ -198,63 +198,6 @@ def test_iwae_k1_is_the_sampled_elbo(exact_model):
     torch.manual_seed(4)
     b = elbo.elbo(model, x, n_samples=1, analytic_kl=False)
     torch.testing.assert_close(a, b)
-
-
-def test_gradient_estimators_shapes_and_naive_is_zero():
-    mu, sigma = torch.tensor([0.5, -1.0]), torch.tensor([1.0, 0.5])
-
-    def f(h):
-        return h.pow(2).sum(-1)
-
-    torch.manual_seed(0)
-    for estimator in (estimators.naive_gradient, estimators.reparameterised_gradient,
-                      estimators.score_function_gradient):
-        est = estimator(f, mu, sigma, 64)
-        assert est.per_sample_mu.shape == (64, 2) and est.mean_sigma.shape == (2,)
-    naive = estimators.naive_gradient(f, mu, sigma, 64)
-    assert float(naive.per_sample_mu.abs().max()) == 0.0 and float(naive.per_sample_sigma.abs().max()) == 0.0
-    with pytest.raises(ValueError, match="sigma must be positive"):
-        estimators.reparameterised_gradient(f, mu, -sigma, 10)
-    with pytest.raises(ValueError, match="same shape"):
-        estimators.score_function_gradient(f, mu, sigma[:1], 10)
-
-
-def test_score_function_baseline_keeps_it_unbiased_and_lowers_variance():
-    mu, sigma = torch.tensor([1.0], dtype=torch.float64), torch.tensor([0.5], dtype=torch.float64)
-
-    def f(h):
-        return h.pow(2).sum(-1)
-
-    torch.manual_seed(1)
-    plain = estimators.score_function_gradient(f, mu, sigma, 100_000)
-    torch.manual_seed(2)
-    based = estimators.score_function_gradient(f, mu, sigma, 100_000, baseline=1.25)  # = E[f]
-    for est in (plain, based):
-        assert abs(float(est.mean_mu - 2 * mu)) < 5 * float(est.se_mu)
-    assert float(based.var_mu) < float(plain.var_mu)
-
-
-def test_reparameterise_moments():
-    torch.manual_seed(0)
-    mu, logvar = torch.tensor([1.0, -2.0], dtype=torch.float64), torch.tensor([0.0, math.log(4.0)], dtype=torch.float64)
-    h = estimators.reparameterise(mu, logvar, torch.randn(100_000, 2, dtype=torch.float64))
-    assert torch.all((h.mean(0) - mu).abs() < 5 * h.std(0) / math.sqrt(h.shape[0]))
-    torch.testing.assert_close(h.std(0), torch.tensor([1.0, 2.0], dtype=torch.float64), rtol=0.02, atol=0.0)
-
-
-def test_reparameterise_full_has_the_right_covariance():
-    gen = torch.Generator().manual_seed(0)
-    a = torch.randn(3, 3, generator=gen, dtype=torch.float64)
-    cov = a @ a.T + 0.5 * torch.eye(3, dtype=torch.float64)
-    mu = torch.tensor([1.0, 0.0, -1.0], dtype=torch.float64)
-    h = estimators.reparameterise_full(mu, cov, torch.randn(200_000, 3, generator=gen, dtype=torch.float64))
-    centred = h - h.mean(0)
-    sample_cov = centred.T @ centred / (h.shape[0] - 1)
-    # standard error of a sample covariance entry: sqrt((S_ii S_jj + S_ij^2) / n) for Gaussian data
-    se = torch.sqrt((torch.outer(cov.diagonal(), cov.diagonal()) + cov.pow(2)) / h.shape[0])
-    assert torch.all((sample_cov - cov).abs() < 5 * se)
-    with pytest.raises(ValueError, match="cov is not positive definite"):
-        estimators.reparameterise_full(mu, -cov, torch.zeros(3, dtype=torch.float64))
 
 
 def test_linear_gaussian_follows_the_model_protocol(exact_model):

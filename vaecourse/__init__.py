@@ -5,13 +5,13 @@ The package behind the book. One module per concept:
 - :mod:`~vaecourse.settings`     the smoke switch, the cache folder, offline mode (the only env reader)
 - :mod:`~vaecourse.device`       automatic choice of cpu / cuda / mps
 - :mod:`~vaecourse.validation`   input checks shared by the mathematics modules
-- :mod:`~vaecourse.kl`           closed-form Gaussian KL divergences (equations 8 and 9)
+- :mod:`~vaecourse.kl`           closed-form Gaussian KL divergences (eq:kl-gaussians, eq:kl-standard-normal)
 - :mod:`~vaecourse.kl_symbolic`  the KL against N(0, I) derived from the KL of two Gaussians (sympy)
 - :mod:`~vaecourse.elbo`         ELBO, IWAE bound, log p(x) by latent quadrature
 - :mod:`~vaecourse.linear_gaussian`  the exact reference model (every quantity in closed form)
-- :mod:`~vaecourse.estimators`   effective sample size; naive, reparameterised, score-function gradients
+- :mod:`~vaecourse.reparameterisation`  h = mu + sigma * eps; naive, reparameterised, score-function gradients
 - :mod:`~vaecourse.checks`       one check per equation, one file per chapter (``python -m vaecourse check``)
-- :mod:`~vaecourse.mixtures`     forward vs reverse KL fits (chapter 2)
+- :mod:`~vaecourse.kl_fits`      forward vs reverse KL fits of one Gaussian to a mixture
 - :mod:`~vaecourse.marginal`     p(x) and p(h|x) by numerics: quadrature, importance weights, the grid posterior
 - :mod:`~vaecourse.models`       the lecture's MLP VAE and the Keras example's ConvVAE, in PyTorch
 - :mod:`~vaecourse.keras_vae`    the Keras example on Keras 3's torch backend
@@ -43,9 +43,9 @@ _SUBMODULES = {
     "kl_symbolic",
     "elbo",
     "linear_gaussian",
-    "estimators",
+    "reparameterisation",
     "checks",
-    "mixtures",
+    "kl_fits",
     "marginal",
     "models",
     "keras_vae",

@@ -1,20 +1,19 @@
-"""Monte Carlo estimators the lecture relies on: importance weights, effective sample size, gradients.
+"""The reparameterisation h = mu + sigma * eps and the gradient estimators it is compared with.
 
-Three gradient estimators of :math:`\\nabla_\\theta E_{h\\sim\\mathcal{N}(\\mu,\\sigma^2)}[f(h)]`,
-:math:`\\theta = (\\mu, \\sigma)` (label ``eq:reparameterisation``; chapter
-book/sgd.md):
+The lecture's :math:`\\mathbf{h} = \\boldsymbol\\mu(\\mathbf{x}) + \\Sigma^{1/2}(\\mathbf{x})\\,\\boldsymbol\\epsilon`,
+:math:`\\boldsymbol\\epsilon\\sim\\mathcal{N}(0, I)` (label ``eq:reparameterisation``;
+book/reparameterisation.md; Kingma & Welling 2013, section 2.4), and three estimators of
+:math:`\\nabla_\\theta E_{h\\sim\\mathcal{N}(\\mu,\\sigma^2)}[f(h)]`, :math:`\\theta = (\\mu, \\sigma)`:
 
 - :func:`naive_gradient`: draw h without a path back to the parameters and differentiate
   :math:`f(h)`; the gradient is zero -- the mistake the lecture warns about.
-- :func:`reparameterised_gradient`: :math:`h = \\mu + \\sigma\\epsilon`, :math:`\\epsilon\\sim\\mathcal{N}(0,I)`,
-  differentiate :math:`f(\\mu + \\sigma\\epsilon)` (Kingma & Welling 2013, section 2.4; the lecture's
-  :math:`z = \\mu(X) + \\Sigma^{1/2}(X)\\,\\epsilon`).
+- :func:`reparameterised_gradient`: differentiate :math:`f(\\mu + \\sigma\\epsilon)`; unbiased, low variance.
 - :func:`score_function_gradient`: REINFORCE, :math:`f(h)\\,\\nabla_\\theta\\log\\mathcal{N}(h;\\mu,\\sigma^2)`
   (Williams 1992), unbiased but with a larger variance.
 
 Each returns a :class:`GradientEstimate` holding per-sample gradients, so the chapter can show
-means, variances and standard errors. :func:`effective_sample_size` measures why sampling h from the
-prior fails (``eq:naive-sampling``, Kong 1992): :math:`\\mathrm{ESS} = (\\sum w)^2 / \\sum w^2`.
+means, variances and standard errors. :func:`reconstruction_estimate` is the reparameterised
+L-sample estimate of :math:`E_Q[\\log p(x|h)]` (``eq:single-sample``; book/sgd.md).
 Samples use the global torch random state (seed it for reproducible numbers).
 """
 
@@ -25,7 +24,7 @@ from typing import Callable
 
 import torch
 
-from vaecourse.validation import require_finite, require_tensor
+from vaecourse.validation import check_mean_cov, require_count, require_finite, require_spd, require_tensor
 
 __all__ = [
     "GradientEstimate",
@@ -38,14 +37,8 @@ __all__ = [
 ]
 
 
-def _check_samples(n_samples) -> int:
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-    return n_samples
-
-
 # --------------------------------------------------------------------------------------------
-# equation 10: the single-sample estimate of E_Q[log p(x|h)]
+# eq:single-sample -- the L-sample estimate of E_Q[log p(x|h)]
 # --------------------------------------------------------------------------------------------
 
 
@@ -59,15 +52,15 @@ def reconstruction_estimate(model, x: torch.Tensor, n_samples: int = 1, repeats:
 
     Shapes: x (B, ...) -> (B,), or (repeats, B) when ``repeats`` is given.
     """
-    _check_samples(n_samples)
+    require_count(n_samples, "n_samples")
     q = model.encode(x)  # batch (B, k)
-    shape = (n_samples,) if repeats is None else (_check_samples(repeats), n_samples)
+    shape = (n_samples,) if repeats is None else (require_count(repeats, "repeats"), n_samples)
     h = q.rsample(shape)  # (*shape, B, k)
     return model.log_likelihood(x, h).mean(-2)  # average over the L axis -> (B,) or (R, B)
 
 
 # --------------------------------------------------------------------------------------------
-# equation 11: gradient estimators
+# eq:reparameterisation -- the reparameterisation and three gradient estimators
 # --------------------------------------------------------------------------------------------
 
 
@@ -120,9 +113,7 @@ def _check_mu_sigma(mu: torch.Tensor, sigma: torch.Tensor, n_samples: int):
     require_finite("sigma", sigma)
     if bool((sigma <= 0).any()):
         raise ValueError("sigma must be positive (a standard deviation); got a value <= 0")
-    _check_samples(n_samples)
-    if n_samples < 2:
-        raise ValueError("n_samples must be >= 2 to measure a variance")
+    require_count(n_samples, "n_samples", minimum=2)  # two samples at least, to measure a variance
 
 
 def _per_sample_leaves(mu: torch.Tensor, sigma: torch.Tensor, n_samples: int):
@@ -158,8 +149,6 @@ def reparameterise_full(mu: torch.Tensor, cov: torch.Tensor, eps: torch.Tensor) 
     result has eps's shape. Raises ``ValueError`` naming ``cov`` if it is not symmetric positive
     definite, or for NaN/inf.
     """
-    from vaecourse.validation import check_mean_cov, require_spd
-
     check_mean_cov("mu", mu, "cov", cov)
     require_tensor("eps", eps, min_dim=1)
     if eps.shape[-1] != mu.shape[-1]:
