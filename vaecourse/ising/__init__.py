@@ -10,6 +10,7 @@
 The names of ``exact`` and ``sampler`` are re-exported, so ``ising.T_C`` and ``ising.simulate`` work.
 """
 
+from vaecourse.ising import exact, sampler
 from vaecourse.ising.exact import (
     T_C,
     energy_per_spin,
@@ -29,19 +30,4 @@ from vaecourse.ising.sampler import (
     swendsen_wang_update,
 )
 
-__all__ = [
-    "T_C",
-    "ALGORITHMS",
-    "IsingSamples",
-    "onsager_energy",
-    "spontaneous_magnetisation",
-    "temperature_grid",
-    "energy_per_spin",
-    "magnetisation",
-    "metropolis_sweep",
-    "swendsen_wang_update",
-    "cluster_labels",
-    "simulate",
-    "ising_dataset",
-    "default_dataset_config",
-]
+__all__ = [*exact.__all__, *sampler.__all__]

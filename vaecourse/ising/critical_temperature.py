@@ -165,8 +165,10 @@ class TcEstimate:
     """A critical-temperature estimate with its bootstrap standard error.
 
     ``value``: the estimate on the full data; ``error``: the standard deviation of the
-    ``replicates`` (``(n_boot,)``), each the estimate on one bootstrap resample; ``method``: the
-    curve estimator used (see :func:`tc_from_curve`).
+    ``replicates``, each the estimate on one bootstrap resample; ``method``: the curve estimator
+    used (see :func:`tc_from_curve`). ``book/ising.md``.
+
+    Shapes: ``value``, ``error`` floats; ``replicates`` ``(n_boot,)``.
     """
 
     value: float

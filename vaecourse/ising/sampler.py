@@ -190,9 +190,11 @@ def swendsen_wang_update(
 class IsingSamples:
     """Recorded configurations, ``N = n_temperatures * n_chains * n_samples`` of them.
 
-    Ordered by temperature, then chain, then time. ``spins`` int8 ``(N, L, L)`` in $\\{-1, +1\\}$;
-    ``temperature``, ``magnetisation`` (signed $m$), ``energy`` (per spin) float32 ``(N,)``;
-    ``chain`` int64 ``(N,)`` numbers the independent Markov chains (for error bars).
+    Ordered by temperature, then chain, then time; ``chain`` numbers the independent Markov chains
+    (for error bars). ``book/ising.md``.
+
+    Shapes: ``spins`` int8 ``(N, L, L)`` in $\\{-1, +1\\}$; ``temperature``, ``magnetisation``
+    (signed $m$), ``energy`` (per spin) float32 ``(N,)``; ``chain`` int64 ``(N,)``.
     """
 
     spins: torch.Tensor
