@@ -44,6 +44,12 @@ __all__ = [
 ]
 
 
+def _check_x_and_count(x, count, name: str) -> None:
+    """x: a finite floating tensor (B, ...) (checked when validating); ``count`` (n_samples or k) >= 1."""
+    require_batch("x", x)
+    require_count(count, name)
+
+
 def _log_prior(model, h: torch.Tensor) -> torch.Tensor:
     """log p(h) summed over the latent dim: (..., latent_dim) -> (...,)."""
     return model.prior().log_prob(h).sum(-1)
@@ -60,8 +66,7 @@ def elbo_terms(model, x: torch.Tensor, n_samples: int = 1) -> tuple[torch.Tensor
     Shapes: x (B, ...) -> two tensors (B,). Differentiable with respect to the model's parameters.
     Raises ``ValueError`` for NaN/inf in x or a non-positive ``n_samples``.
     """
-    require_batch("x", x)
-    require_count(n_samples, "n_samples")
+    _check_x_and_count(x, n_samples, "n_samples")
     q = model.encode(x)  # Normal, batch (B, k)
     h = q.rsample((n_samples,))  # (S, B, k)
     reconstruction = model.log_likelihood(x, h).mean(0)  # (B,)
@@ -82,8 +87,7 @@ def elbo(model, x: torch.Tensor, n_samples: int = 1, analytic_kl: bool = True) -
     if analytic_kl:
         reconstruction, kl = elbo_terms(model, x, n_samples)
         return reconstruction - kl
-    require_batch("x", x)
-    require_count(n_samples, "n_samples")
+    _check_x_and_count(x, n_samples, "n_samples")
     q = model.encode(x)
     h = q.rsample((n_samples,))  # (S, B, k)
     log_w = model.log_likelihood(x, h) + _log_prior(model, h) - q.log_prob(h).sum(-1)  # (S, B)
@@ -114,8 +118,7 @@ def iwae(model, x: torch.Tensor, k: int, chunk_size: int | None = None) -> torch
 
     Shapes: x (B, ...) -> (B,). Raises ``ValueError`` for NaN/inf x, k < 1 or chunk_size < 1.
     """
-    require_batch("x", x)
-    require_count(k, "k")
+    _check_x_and_count(x, k, "k")
     batch = x.shape[0]
     chunk_size = require_count(_default_chunk_size(x, k) if chunk_size is None else chunk_size, "chunk_size")
     q = model.encode(x)  # batch (B, k_latent)

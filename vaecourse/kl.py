@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import torch
 
-from vaecourse.validation import check_mean_cov, common_dtype, require_finite, require_spd, require_tensor
+from vaecourse.validation import check_mean_cov, common_dtype, require_count, require_finite, require_spd, require_tensor
 
 __all__ = [
     "kl_gaussians",
@@ -41,7 +41,7 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------------
-# equation 8: two Gaussians with full covariances
+# eq:kl-gaussians: two Gaussians with full covariances
 # --------------------------------------------------------------------------------------------
 
 
@@ -91,8 +91,22 @@ def kl_gaussians(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1:
 
 
 # --------------------------------------------------------------------------------------------
-# equation 9: against the standard normal prior
+# eq:kl-standard-normal: against the standard normal prior
 # --------------------------------------------------------------------------------------------
+
+
+def _check_mean_logvar(mu: torch.Tensor, logvar: torch.Tensor) -> None:
+    """mu and logvar: floating tensors (..., latent_dim) of one shape, on one device, finite (when validating)."""
+    require_tensor("mu", mu, min_dim=1)
+    require_tensor("logvar", logvar, min_dim=1)
+    if mu.shape != logvar.shape:
+        raise ValueError(
+            f"mu and logvar must have the same shape (..., latent_dim); got {tuple(mu.shape)} and "
+            f"{tuple(logvar.shape)}"
+        )
+    common_dtype(mu=mu, logvar=logvar)
+    require_finite("mu", mu)
+    require_finite("logvar", logvar)
 
 
 def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -107,16 +121,7 @@ def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
     Raises ``ValueError`` naming the argument on mismatched shapes or NaN/inf values.
     """
-    require_tensor("mu", mu, min_dim=1)
-    require_tensor("logvar", logvar, min_dim=1)
-    if mu.shape != logvar.shape:
-        raise ValueError(
-            f"mu and logvar must have the same shape (..., latent_dim); got {tuple(mu.shape)} and "
-            f"{tuple(logvar.shape)}"
-        )
-    common_dtype(mu=mu, logvar=logvar)
-    require_finite("mu", mu)
-    require_finite("logvar", logvar)
+    _check_mean_logvar(mu, logvar)
     return 0.5 * (torch.exp(logvar) + mu.pow(2) - 1.0 - logvar).sum(-1)
 
 
@@ -142,7 +147,7 @@ def kl_standard_normal_full(mu: torch.Tensor, cov: torch.Tensor) -> torch.Tensor
 
 
 # --------------------------------------------------------------------------------------------
-# equation 3: the definition, by Monte Carlo
+# eq:kl-definition: the definition, by Monte Carlo
 # --------------------------------------------------------------------------------------------
 
 
@@ -159,8 +164,7 @@ def kl_monte_carlo(q, p, n_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
 
     Raises ``ValueError`` if ``n_samples < 2``.
     """
-    if not isinstance(n_samples, int) or n_samples < 2:
-        raise ValueError(f"n_samples must be an integer >= 2 (for a standard error), got {n_samples!r}")
+    require_count(n_samples, "n_samples", minimum=2)  # two at least, for a standard error
     with torch.no_grad():
         h = q.sample((n_samples,))  # (S, *batch, *event)
         log_ratio = q.log_prob(h) - p.log_prob(h)  # (S, *batch)
