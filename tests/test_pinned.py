@@ -23,7 +23,8 @@ from scipy.stats import norm
 
 # Every name these tests use from the package, in one place (the reorganisation moves some of them).
 from scripts import make_notebooks
-from vaecourse import data, evaluate, ising, physics, settings, train, widgets
+from vaecourse import checkpoints, cli, data, evaluate, ising, recipes, settings, train, widgets
+from vaecourse.ising import critical_temperature
 from vaecourse.models import VAE, ConvVAE, ModelConfig
 
 # Tiny models and many small tensor operations: one intra-op thread (see tests/conftest.py).
@@ -84,7 +85,7 @@ class EncoderSpy:
 def test_a_checkpoint_write_failing_half_way_keeps_the_old_one_and_leaves_no_temp_file(tmp_path, monkeypatch):
     folder = tmp_path / "run"
     old = tiny_model(seed=1)
-    path = train.save_checkpoint(folder / "ckpt.pt", old, config(), epoch=3)
+    path = checkpoints.save_checkpoint(folder / "ckpt.pt", old, config(), epoch=3)
     real_save = torch.save
 
     def half_write(obj, f, *args, **kwargs):
@@ -97,10 +98,10 @@ def test_a_checkpoint_write_failing_half_way_keeps_the_old_one_and_leaves_no_tem
 
     monkeypatch.setattr(torch, "save", half_write)
     with pytest.raises(OSError, match="No space left"):
-        train.save_checkpoint(path, tiny_model(seed=2), config(), epoch=4)
+        checkpoints.save_checkpoint(path, tiny_model(seed=2), config(), epoch=4)
     monkeypatch.undo()
     assert sorted(p.name for p in folder.iterdir()) == ["ckpt.pt"]  # no temporary file left behind
-    ckpt = train.load_checkpoint(path)
+    ckpt = checkpoints.load_checkpoint(path)
     assert ckpt["epoch"] == 3 and same_state(ckpt["model_state"], old.state_dict())
 
 
@@ -129,20 +130,20 @@ def test_every_field_is_classified_for_the_cache_key():
 @pytest.mark.parametrize("field, value", MODEL_CHANGES.items(), ids=list(MODEL_CHANGES))
 def test_every_model_field_changes_the_cache_key(field, value):
     changed = dataclasses.replace(BASE_MODEL, **{field: value})
-    assert train.cache_key(changed, BASE_TRAIN, "data") != train.cache_key(BASE_MODEL, BASE_TRAIN, "data")
+    assert checkpoints.cache_key(changed, BASE_TRAIN, "data") != checkpoints.cache_key(BASE_MODEL, BASE_TRAIN, "data")
 
 
 @pytest.mark.parametrize("field, value", TRAIN_CHANGES.items(), ids=list(TRAIN_CHANGES))
 def test_every_training_field_changes_the_cache_key(field, value):
     changed = dataclasses.replace(BASE_TRAIN, **{field: value})
-    assert train.cache_key(BASE_MODEL, changed, "data") != train.cache_key(BASE_MODEL, BASE_TRAIN, "data")
+    assert checkpoints.cache_key(BASE_MODEL, changed, "data") != checkpoints.cache_key(BASE_MODEL, BASE_TRAIN, "data")
 
 
 @pytest.mark.parametrize("field, value", [*TRAIN_NEUTRAL.items(), ("device", None)])
 def test_device_and_eval_batch_size_leave_the_cache_key_alone(field, value):
     changed = dataclasses.replace(BASE_TRAIN, **{field: value})
-    assert train.cache_key(BASE_MODEL, changed, "data") == train.cache_key(BASE_MODEL, BASE_TRAIN, "data")
-    assert train.cache_key(BASE_MODEL, BASE_TRAIN, "other data") != train.cache_key(BASE_MODEL, BASE_TRAIN, "data")
+    assert checkpoints.cache_key(BASE_MODEL, changed, "data") == checkpoints.cache_key(BASE_MODEL, BASE_TRAIN, "data")
+    assert checkpoints.cache_key(BASE_MODEL, BASE_TRAIN, "other data") != checkpoints.cache_key(BASE_MODEL, BASE_TRAIN, "data")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -159,24 +160,24 @@ def test_ctrl_c_in_cached_training_leaves_an_incomplete_entry_that_the_next_call
     model_config = ModelConfig("mlp", latent_dim=2, hidden=16, data_shape=(1, 8, 8))
     train_config = config(epochs=3)
     spy = EncoderSpy(monkeypatch, raise_at=3)  # Ctrl-C at epoch 2, batch 1
-    stopped = train.load_or_train(model_config, train_config, images, name="tiny", progress=False)
+    stopped = checkpoints.load_or_train(model_config, train_config, images, name="tiny", progress=False)
     assert stopped.history.interrupted and stopped.history.epoch == [1] and not stopped.from_cache
     assert "interrupted" in capsys.readouterr().err
     entries = list((tmp_path / "models").glob("tiny-*.pt"))
     assert entries == [stopped.path]
-    entry = train.load_checkpoint(stopped.path)
+    entry = checkpoints.load_checkpoint(stopped.path)
     assert not entry["complete"] and entry["epoch"] == 1
 
     before = spy.training_calls()
-    resumed = train.load_or_train(model_config, train_config, images, name="tiny", progress=False)
+    resumed = checkpoints.load_or_train(model_config, train_config, images, name="tiny", progress=False)
     assert not resumed.from_cache and not resumed.history.interrupted
     assert resumed.history.epoch == [1, 2, 3]
     assert spy.training_calls() - before == 2 * 2  # epochs 2 and 3 only: resumed, not restarted
-    entry = train.load_checkpoint(resumed.path)
+    entry = checkpoints.load_checkpoint(resumed.path)
     assert entry["complete"] and entry["epoch"] == 3 and resumed.path == stopped.path
 
     before = spy.training_calls()
-    hit = train.load_or_train(model_config, train_config, images, name="tiny", progress=False)
+    hit = checkpoints.load_or_train(model_config, train_config, images, name="tiny", progress=False)
     assert hit.from_cache and spy.training_calls() == before and hit.history.epoch == [1, 2, 3]
     assert same_state(hit.model.state_dict(), resumed.model.state_dict())
 
@@ -202,7 +203,7 @@ def test_an_infinite_loss_is_reported_at_its_batch_and_nothing_becomes_infinite(
     with pytest.raises(train.NonFiniteLossError, match=r"became inf at epoch 2, batch 1\b"):
         train.fit(model, grey_images(64), config(epochs=3), checkpoint=path, progress=False)
     assert all(bool(torch.isfinite(p).all()) for p in model.parameters())
-    ckpt = train.load_checkpoint(path)
+    ckpt = checkpoints.load_checkpoint(path)
     assert ckpt["epoch"] == 1 and not ckpt["complete"]
     assert all(bool(torch.isfinite(v).all()) for v in ckpt["model_state"].values())
 
@@ -255,7 +256,7 @@ def test_a_replaced_cached_data_file_is_read_anew(tmp_path, monkeypatch):
 def test_evaluate_on_a_grey_checkpoint_scores_grey_images_as_fit_did(tmp_path, monkeypatch, capsys):
     with warnings.catch_warnings():  # the offline MNIST subset announces itself; not this test's subject
         warnings.simplefilter("ignore", data.OfflineSubsetWarning)
-        test_images, _ = train.load_dataset("mnist", "test")
+        test_images, _ = recipes.load_dataset("mnist", "test")
     x_test, x_train = test_images[:40], test_images[40:104]
     torch.manual_seed(0)
     model = VAE(784, 16, 3, (1, 28, 28))  # 3-D latent: no quadrature, one encoder pass per image
@@ -266,7 +267,7 @@ def test_evaluate_on_a_grey_checkpoint_scores_grey_images_as_fit_did(tmp_path, m
     spy.calls.clear()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", data.OfflineSubsetWarning)
-        code = evaluate.cli([str(path), "--dataset", "mnist", "--n-test", "40", "--iwae-k", "0", "--device", "cpu"])
+        code = cli.evaluate([str(path), "--dataset", "mnist", "--n-test", "40", "--iwae-k", "0", "--device", "cpu"])
     assert code == 0, capsys.readouterr().err
     scored_by_evaluate = torch.cat(spy.inputs(training=False))
     assert ((scored_by_fit > 0) & (scored_by_fit < 1)).any()  # grey levels, not 0/1
@@ -325,7 +326,7 @@ def test_tc_peak_refinement_agrees_with_a_brute_force_argmax(tc):
     y = 1.0 - np.tanh((TC_GRID - tc) / 0.1)
     bandwidth = 0.12
     expected = _brute_force_steepest(TC_GRID, y, bandwidth)
-    assert abs(physics.tc_from_curve(TC_GRID, y, "steepest", bandwidth=bandwidth) - expected) < 1e-4
+    assert abs(critical_temperature.tc_from_curve(TC_GRID, y, "steepest", bandwidth=bandwidth) - expected) < 1e-4
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -341,8 +342,8 @@ def test_gaussian_models_round_trip_through_a_checkpoint(make, tmp_path):
     model = make()
     with torch.no_grad():
         model.log_scale.fill_(-0.7)  # a learned sigma that is not the initial one
-    path = train.save_checkpoint(tmp_path / "gauss.pt", model, config())
-    loaded = train.model_from_checkpoint(path, "cpu")
+    path = checkpoints.save_checkpoint(tmp_path / "gauss.pt", model, config())
+    loaded = checkpoints.model_from_checkpoint(path, "cpu")
     assert type(loaded) is type(model) and loaded.likelihood == "gaussian"
     assert same_state(loaded.state_dict(), model.state_dict())
     x = torch.rand(3, *model.data_shape)
@@ -364,12 +365,12 @@ RECIPES = ("mlp-mnist-2d", "mlp-mnist-20d", "conv-mnist-keras", "mlp-fashion-2d"
 @pytest.mark.parametrize("name", RECIPES)
 def test_every_recipe_is_small_in_smoke_mode(name, monkeypatch):
     monkeypatch.setenv("VAECOURSE_SMOKE", "1")
-    smoke = train.default_config(name)
+    smoke = recipes.recipe(name)
     assert smoke.n_train is not None and smoke.n_train <= 1000
     assert smoke.n_test is not None and smoke.n_test <= 200
     assert smoke.epochs_for(smoke.n_train) == 1 and smoke.epochs_for(60_000) == 1
     monkeypatch.setenv("VAECOURSE_SMOKE", "0")
-    full = train.default_config(name)
+    full = recipes.recipe(name)
     assert (full.n_train or 60_000) > smoke.n_train and (full.n_test or 10_000) > smoke.n_test
     assert full.epochs_for(full.n_train or 60_000) > 1
 
@@ -391,7 +392,7 @@ class _Stop(Exception):
 
 
 def test_the_train_command_line_defaults_follow_the_smoke_switch(tmp_path, monkeypatch):
-    monkeypatch.setattr(train, "load_dataset", lambda name, split: (torch.rand(8, 1, 28, 28), torch.zeros(8)))
+    monkeypatch.setattr(recipes, "load_dataset", lambda name, split: (torch.rand(8, 1, 28, 28), torch.zeros(8)))
     seen = []
 
     def fake_fit(model, data, config, *args, **kwargs):
@@ -402,14 +403,14 @@ def test_the_train_command_line_defaults_follow_the_smoke_switch(tmp_path, monke
     for smoke in ("1", "0"):
         monkeypatch.setenv("VAECOURSE_SMOKE", smoke)
         with pytest.raises(_Stop):
-            train.cli(["--out", str(tmp_path / smoke), "--no-figures", "--no-progress"])
+            cli.train(["--out", str(tmp_path / smoke), "--no-figures", "--no-progress"])
     assert seen[0] == 1 and seen[1] > 1
 
 
 def test_the_evaluate_command_line_defaults_follow_the_smoke_switch(tmp_path, monkeypatch, capsys):
     torch.manual_seed(0)
-    path = train.save_checkpoint(tmp_path / "c.pt", VAE(784, 8, 2, (1, 28, 28)), config(), extra={"dataset": "mnist"})
-    monkeypatch.setattr(train, "load_dataset", lambda name, split: (torch.rand(300, 1, 28, 28), torch.zeros(300)))
+    path = checkpoints.save_checkpoint(tmp_path / "c.pt", VAE(784, 8, 2, (1, 28, 28)), config(), extra={"dataset": "mnist"})
+    monkeypatch.setattr(recipes, "load_dataset", lambda name, split: (torch.rand(300, 1, 28, 28), torch.zeros(300)))
     seen = []
 
     def fake_evaluate(model, x, *, iwae_k, grey, grid_size, **kwargs):
@@ -419,7 +420,7 @@ def test_the_evaluate_command_line_defaults_follow_the_smoke_switch(tmp_path, mo
     monkeypatch.setattr(evaluate, "evaluate", fake_evaluate)
     for smoke in ("1", "0"):
         monkeypatch.setenv("VAECOURSE_SMOKE", smoke)
-        assert evaluate.cli([str(path), "--device", "cpu"]) == 0, capsys.readouterr().err
+        assert cli.evaluate([str(path), "--device", "cpu"]) == 0, capsys.readouterr().err
     smoke, full = seen
     assert smoke["n_test"] <= 100 and smoke["iwae_k"] <= 100 and smoke["grid_size"] <= 61
     assert full["n_test"] == 300 and full["iwae_k"] == 5000  # all images; k of Burda et al. 2015
