@@ -120,7 +120,7 @@ def test_every_figure_labels_its_axes_and_returns_a_figure():
                             test_kl=[10.0, 10.0], seconds=[1.0, 1.0])
     figures = [plotting.reconstructions(model, x[:6]), plotting.prior_samples(model, 10),
                plotting.latent_manifold(model, 6), plotting.latent_manifold(model, 6, grid="keras"),
-               plotting.latent_means(model, x, labels), plotting.training_curves(history),
+               plotting.plot_latent_means(model, x, labels), plotting.training_curves(history),
                plotting.reconstructions(ConvVAE(), x[:3])]
     for fig in figures:
         assert isinstance(fig, Figure)

@@ -56,11 +56,13 @@ class _Encoder(nn.Module):
 
 
 class ProtocolVAE(nn.Module):
-    """latent_dim, data_shape, encode -> Normal, decoder.net (Sequential), decoder_mean = sigmoid(net)."""
+    """latent_dim, data_shape, likelihood, encode -> Normal, decoder.net (Sequential), decoder_mean =
+    sigmoid(net) for a Bernoulli likelihood, net itself for a Gaussian one."""
 
-    def __init__(self, latent_dim=2, hidden=64, data_shape=(1, 28, 28), decoder_layers=None, output=torch.sigmoid):
+    def __init__(self, latent_dim=2, hidden=64, data_shape=(1, 28, 28), decoder_layers=None, likelihood="bernoulli"):
         super().__init__()
-        self.latent_dim, self.data_shape, self.output = latent_dim, tuple(data_shape), output
+        self.latent_dim, self.data_shape, self.likelihood = latent_dim, tuple(data_shape), likelihood
+        self.output = torch.sigmoid if likelihood == "bernoulli" else (lambda a: a)
         data_dim = int(np.prod(data_shape))
         self.encoder = _Encoder(data_dim, hidden, latent_dim)
         layers = decoder_layers or [nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
@@ -190,10 +192,10 @@ def test_browser_decoder_matches_torch(page, latent_dim, hidden):
 
 @pytest.mark.slow
 def test_browser_decoder_matches_other_output_maps(page):
-    """A tanh-output (Gaussian-style) decoder is reproduced too; the output map is detected, not assumed."""
-    model = _model(2, 32, output=torch.tanh)
+    """A Gaussian decoder (identity output) is reproduced too; the output map is the declared likelihood's."""
+    model = _model(2, 32, likelihood="gaussian")
     explorer = widgets.LatentExplorer(model, *_images(20), n_points=20)
-    assert explorer.decoder.spec["output"] == "tanh"
+    assert explorer.decoder.spec["output"] == "identity"
     hs = np.random.default_rng(3).normal(size=(10, 2))
     browser, _ = browser_decode(page, explorer, hs)
     np.testing.assert_allclose(browser, explorer.decode(hs).reshape(10, -1), rtol=0, atol=1e-5)
@@ -369,11 +371,11 @@ def test_interpolation_slider_walks_the_path(page):
         (lambda: _model(2, decoder_layers=[nn.Linear(2, 16), nn.Sigmoid(), nn.Linear(16, 784)]),
          widgets.LatentExplorer, "Sigmoid"),
         (lambda: _model(2, decoder_layers=[nn.Linear(3, 784)]), widgets.Interpolation, "expects 3 inputs"),
-        (lambda: _model(2, output=lambda a: torch.softmax(a, -1)), widgets.LatentExplorer, "is not sigmoid"),
+        (lambda: _model(2, likelihood="categorical"), widgets.LatentExplorer, "likelihood is 'categorical'"),
         (lambda: _model(2, hidden=600), widgets.LatentExplorer, "MB"),
     ],
     ids=["1d", "too-many-dims", "posterior-3d", "colour", "vector", "sigmoid-layer", "sizes",
-         "softmax-output", "too-heavy"],
+         "other-likelihood", "too-heavy"],
 )
 def test_widgets_refuse_models_they_cannot_show(make, widget, match):
     model = make()

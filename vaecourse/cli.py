@@ -19,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from vaecourse import settings
+from vaecourse import settings, validation
 
 
 class UsageError(Exception):
@@ -48,9 +48,10 @@ def _count(minimum: int):
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
+        try:
+            return validation.require_count(value, "the number", minimum)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
     return parse
 

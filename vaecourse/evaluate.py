@@ -24,6 +24,7 @@ import torch
 from vaecourse import device
 from vaecourse import elbo as _elbo
 from vaecourse import marginal as _marginal
+from vaecourse.validation import require_count
 
 
 def _check(x: torch.Tensor, model) -> torch.Tensor:
@@ -62,8 +63,7 @@ def iwae_per_image(model, x: torch.Tensor, k: int = 5000, *, max_elements: int =
     ``decoder_floats`` -- the activations of one decoded sample, data_dim if unknown) are held
     at once -- k = 5000 on MNIST needs a few hundred MB at most. Raises ``ValueError`` for k < 1.
     """
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    require_count(k, "k")
     _check(x, model)
     was_training = model.training
     model.eval()

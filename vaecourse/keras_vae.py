@@ -39,6 +39,7 @@ import torch
 
 from vaecourse import settings
 from vaecourse.models import PriorMixin
+from vaecourse.validation import require_count
 
 settings.use_keras_torch_backend()  # KERAS_BACKEND=torch, before keras is imported
 
@@ -69,7 +70,7 @@ def build_encoder(latent_dim: int = 2, seed: int | None = None) -> keras.Model:
 
     69,076 parameters for ``latent_dim=2`` (the same count as :class:`vaecourse.models.ConvEncoder`).
     """
-    latent_dim = _check_latent_dim(latent_dim)
+    latent_dim = require_count(latent_dim, "latent_dim")
     x = keras.Input(shape=IMAGE_SHAPE, name="x")
     a = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)  # (B, 14, 14, 32)
     a = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(a)  # (B, 7, 7, 64)
@@ -86,7 +87,7 @@ def build_decoder(latent_dim: int = 2) -> keras.Model:
 
     65,089 parameters for ``latent_dim=2`` (the same count as :class:`vaecourse.models.ConvDecoder`).
     """
-    latent_dim = _check_latent_dim(latent_dim)
+    latent_dim = require_count(latent_dim, "latent_dim")
     h = keras.Input(shape=(latent_dim,), name="h")
     a = layers.Dense(7 * 7 * 64, activation="relu")(h)  # (N, 3136)
     a = layers.Reshape((7, 7, 64))(a)  # (N, 7, 7, 64)
@@ -368,12 +369,6 @@ class ProtocolView(PriorMixin):
         counts = parameter_counts(self.model)
         return (f"ProtocolView(KerasVAE, latent_dim={self.latent_dim}, parameters: encoder "
                 f"{counts['encoder']:,}, decoder {counts['decoder']:,})")
-
-
-def _check_latent_dim(latent_dim) -> int:
-    if not isinstance(latent_dim, (int, np.integer)) or latent_dim < 1:
-        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
-    return int(latent_dim)
 
 
 __all__ = [

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from vaecourse import device
+from vaecourse.validation import require_count
 
 
 def _grid_image(images: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
@@ -67,8 +68,7 @@ def prior_samples(model, n: int = 36, seed: int = 0):
     """Decoder means of ``n`` draws $\\mathbf{h}\\sim\\mathcal{N}(0, I)$, tiled in a square grid."""
     import matplotlib.pyplot as plt
 
-    if n < 1:
-        raise ValueError(f"n must be a positive integer, got {n}")
+    require_count(n, "n")
     generator = torch.Generator(device=device.of(model)).manual_seed(seed)
     images = _as_2d_images(model.sample(n, generator=generator), model.data_shape)  # (n, H, W)
     cols = int(n ** 0.5) or 1
@@ -126,13 +126,13 @@ def latent_manifold(model, n: int = 20, *, grid: str = "quantiles", limit: float
 
 
 @torch.no_grad()
-def latent_means(model, x: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000):
+def plot_latent_means(model, x: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000):
     """Scatter of $\\boldsymbol\\mu(\\mathbf{x})$ coloured by label (2-D latent; the Keras example's
     ``plot_label_clusters``). ``x``: ``(N, *data_shape)``, ``labels``: ``(N,)``."""
     import matplotlib.pyplot as plt
 
     if model.latent_dim != 2:
-        raise ValueError(f"latent_means needs a 2-D latent space, the model has latent_dim={model.latent_dim}")
+        raise ValueError(f"plot_latent_means needs a 2-D latent space, the model has latent_dim={model.latent_dim}")
     if x.shape[0] != len(labels):
         raise ValueError(f"x has {x.shape[0]} images but labels has {len(labels)} entries")
     mu = torch.cat([model.encode(x[i:i + batch_size].to(device.of(model), torch.float32)).mean.cpu()
@@ -195,7 +195,7 @@ def write_figures(model, history, test, out) -> list[Path]:
         figs["training_curves.png"] = training_curves(history)
     if model.latent_dim == 2:
         figs["latent_manifold.png"] = latent_manifold(model, n=15)
-        figs["latent_means.png"] = latent_means(model, images, labels[:2000])
+        figs["latent_means.png"] = plot_latent_means(model, images, labels[:2000])
     paths = []
     for filename, fig in figs.items():
         fig.savefig(out / filename, dpi=100)
@@ -204,5 +204,5 @@ def write_figures(model, history, test, out) -> list[Path]:
     return paths
 
 
-__all__ = ["reconstructions", "prior_samples", "latent_manifold", "latent_means", "training_curves",
+__all__ = ["reconstructions", "prior_samples", "latent_manifold", "plot_latent_means", "training_curves",
            "write_figures"]

@@ -48,6 +48,9 @@ import numpy as np
 import torch
 import traitlets
 
+from vaecourse import device, marginal
+from vaecourse import elbo as _elbo
+
 _JS = Path(__file__).resolve().parent / "js"
 
 #: The most decoder weight bytes a widget accepts by default: the page budget is 2 MB and the state
@@ -56,6 +59,8 @@ MAX_DECODER_BYTES = 1_450_000
 #: The most latent dimensions :class:`LatentExplorer` shows as sliders.
 MAX_SLIDERS = 16
 _ACTIVATIONS = {torch.nn.ReLU: "relu", torch.nn.Tanh: "tanh"}
+#: The decoder mean as a function of the last layer's output, by the model's declared likelihood.
+OUTPUT_MAPS = {"bernoulli": "sigmoid", "gaussian": "identity"}
 
 
 @lru_cache(maxsize=None)
@@ -68,11 +73,10 @@ def _bundle(*names: str) -> str:
 # The decoder, as the browser will run it
 
 
-def _model_device_dtype(model) -> tuple[torch.device, torch.dtype]:
+def _where(model) -> tuple[torch.device, torch.dtype]:
+    """The device (:func:`vaecourse.device.of`) and the floating dtype of the model's parameters."""
     parameter = next(iter(model.parameters()), None)
-    if parameter is None:
-        return torch.device("cpu"), torch.get_default_dtype()
-    return parameter.device, parameter.dtype
+    return device.of(model), parameter.dtype if parameter is not None else torch.get_default_dtype()
 
 
 def _latent_dim(model) -> int:
@@ -113,12 +117,12 @@ def mlp_decoder_layers(model) -> tuple[list[tuple[torch.Tensor, torch.Tensor, st
 
     The network is $\\mathbf{a}_0 = \\mathbf{h}$, $\\mathbf{a}_l = g_l(W_l \\mathbf{a}_{l-1} + b_l)$ with
     $g_l \\in \\{\\mathrm{relu}, \\tanh, \\mathrm{none}\\}$, and the decoder mean is
-    $o(\\mathbf{a}_L)$, $o \\in \\{\\mathrm{sigmoid}, \\tanh, \\mathrm{identity}\\}$ -- found by
-    comparing ``model.decoder_mean`` with each candidate on random latent points. Book chapter 9.
+    $o(\\mathbf{a}_L)$: the sigmoid for ``model.likelihood == "bernoulli"``, the identity for
+    ``"gaussian"`` (:data:`OUTPUT_MAPS`). book/latent_space.md.
 
     Raises ``ValueError`` naming the problem when the model has no ``decoder.net``, the net holds a
     layer other than ``nn.Linear``/``nn.ReLU``/``nn.Tanh``, the layer sizes do not chain from
-    ``latent_dim`` to ``prod(data_shape)``, or ``decoder_mean`` is none of the three output maps.
+    ``latent_dim`` to ``prod(data_shape)``, or the model declares no likelihood the browser can run.
     """
     latent_dim = _latent_dim(model)
     height, width = image_shape(model)
@@ -160,25 +164,14 @@ def mlp_decoder_layers(model) -> tuple[list[tuple[torch.Tensor, torch.Tensor, st
         raise ValueError(
             f"decoder output has {n_in} values but data_shape {tuple(model.data_shape)} has {height * width}"
         )
-    output = _output_map(model, net, latent_dim)
+    likelihood = getattr(model, "likelihood", None)
+    if likelihood not in OUTPUT_MAPS:
+        raise ValueError(
+            f"model.likelihood is {likelihood!r}: the in-browser decoder runs the decoder mean of a "
+            f"{' or '.join(map(repr, OUTPUT_MAPS))} likelihood only"
+        )
+    output = OUTPUT_MAPS[likelihood]
     return [tuple(layer) for layer in layers], output
-
-
-def _output_map(model, net, latent_dim: int) -> str:
-    device, dtype = _model_device_dtype(model)
-    generator = torch.Generator().manual_seed(0)
-    h = torch.randn(6, latent_dim, generator=generator).to(device=device, dtype=dtype)  # (6, latent_dim)
-    with torch.no_grad():
-        logits = net(h).reshape(6, -1)  # (6, data_dim)
-        mean = model.decoder_mean(h).reshape(6, -1)  # (6, data_dim)
-    candidates = {"sigmoid": torch.sigmoid(logits), "tanh": torch.tanh(logits), "identity": logits}
-    for name, value in candidates.items():
-        if torch.allclose(mean, value, rtol=1e-5, atol=1e-6):
-            return name
-    raise ValueError(
-        "model.decoder_mean(h) is not sigmoid, tanh or the identity of model.decoder.net(h); the "
-        "in-browser decoder cannot reproduce it"
-    )
 
 
 class BrowserDecoder(anywidget.AnyWidget):
@@ -238,7 +231,7 @@ def _as_tensor(x, name: str) -> torch.Tensor:
 
 def _encode_means(model, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     """Encoder means mu(x) for every row of x, in batches; returns (N, latent_dim) float32 on the CPU."""
-    device, dtype = _model_device_dtype(model)
+    device, dtype = _where(model)
     means = []
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
@@ -324,7 +317,7 @@ class _DecodingWidget(anywidget.AnyWidget):
 
         The reference the browser's decoder is tested against.
         """
-        device, dtype = _model_device_dtype(self.model)
+        device, dtype = _where(self.model)
         h = torch.as_tensor(np.asarray(h, dtype=np.float64), device=device, dtype=dtype)
         if h.shape[-1] != self.latent_dim:
             raise ValueError(f"h: last dimension must be latent_dim={self.latent_dim}, got shape {tuple(h.shape)}")
@@ -448,10 +441,9 @@ class PosteriorExplorer(anywidget.AnyWidget):
     """The true posterior p(h|x) on a grid beside the encoder's Q(h|x), for a 2-D model. Chapter 9.
 
     For test image ``x[index]``: $\\log p(\\mathbf{h}\\mid\\mathbf{x})$ on a ``grid_size`` x
-    ``grid_size`` grid over $[-\\text{limit}, \\text{limit}]^2$ (:func:`vaecourse.marginal.posterior_grid`),
-    $\\log Q(\\mathbf{h}\\mid\\mathbf{x})$ on the same grid, $\\log p(\\mathbf{x})$ by quadrature on
-    that grid (the value :func:`vaecourse.marginal.log_px_quadrature` gives, recovered from the grid by
-    Bayes' rule at its mode, so one update decodes the grid once), the ELBO
+    ``grid_size`` grid over $[-\\text{limit}, \\text{limit}]^2$, $\\log Q(\\mathbf{h}\\mid\\mathbf{x})$ on
+    the same grid, $\\log p(\\mathbf{x})$ by quadrature on that grid (the value
+    :func:`vaecourse.marginal.log_px_quadrature` gives; one update decodes the grid once), the ELBO
     (:func:`vaecourse.elbo.elbo`, ``n_samples`` reparameterised samples, seeded) and the gap $\\log p(\\mathbf{x}) - \\mathcal{L}$, with the grid
     estimate of $\\mathcal{D}[Q\\,\\|\\,p(\\mathbf{h}\\mid\\mathbf{x})]$ that the gap must equal
     (Kingma & Welling 2013; book chapter 4). Computed in Python: changing ``index`` needs a live kernel
@@ -506,41 +498,33 @@ class PosteriorExplorer(anywidget.AnyWidget):
         return value
 
     def compute(self, index: int) -> dict:
-        """Everything the widget shows for x[index], as numpy arrays and floats (no widget update)."""
-        from vaecourse import elbo as elbo_module, marginal
+        """Everything the widget shows for x[index], as numpy arrays and floats (no widget update).
 
-        device, dtype = _model_device_dtype(self.model)
-        x = self.x[index:index + 1].to(device=device, dtype=dtype)  # (1, ...)
+        One pass over the grid (:func:`vaecourse.marginal.local_posterior_grid` on the square
+        [-limit, limit]^2) gives p(h|x) and log p(x); Q's density, its grid KL and its mass on the
+        grid come from :mod:`vaecourse.marginal` too.
+        """
+        on, dtype = _where(self.model)
+        x = self.x[index:index + 1].to(device=on, dtype=dtype)  # (1, ...)
         with torch.no_grad():
-            grid_h1, grid_h2, log_post = marginal.posterior_grid(
-                self.model, x, grid_size=self.grid_size, limit=self.limit)  # (G,), (G,), (1, G, G)
-            # log p(x) from the same grid, by Bayes' rule at the grid's posterior mode h0 (chapter 3):
-            # log p(x) = log p(x|h0) + log p(h0) - log p(h0|x). It equals log_px_quadrature on this grid
-            # and costs one decoder pass instead of a second pass over the grid.
-            i, j = divmod(int(torch.argmax(log_post[0])), self.grid_size)
-            h0 = torch.stack([grid_h1[i], grid_h2[j]]).reshape(1, 2).to(device=device, dtype=dtype)  # (1, 2)
-            log_px = float(self.model.log_likelihood(x, h0)[0]
-                           + self.model.prior().log_prob(h0).sum(-1)[0] - log_post[0, i, j])
+            centre = torch.zeros(1, 2, device=on, dtype=dtype)  # (1, 2)
+            grid_h1, grid_h2, log_post, log_px = marginal.local_posterior_grid(
+                self.model, x, centre, self.limit, grid_size=self.grid_size)  # (1, G), (1, G), (1, G, G), (1,)
             q = self.model.encode(x)  # Normal, batch shape (1, 2)
-            h1, h2 = torch.meshgrid(grid_h1, grid_h2, indexing="ij")  # (G, G) each
-            grid = torch.stack([h1, h2], dim=-1).to(device=device, dtype=dtype)  # (G, G, 2)
-            log_q = q.log_prob(grid).sum(-1)  # (G, G)
-            with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
+            log_q = marginal.q_log_density_on_grid(q, grid_h1, grid_h2)  # (1, G, G)
+            kl_grid = marginal.kl_q_posterior_on_grid(q, grid_h1, grid_h2, log_post)  # (1,), misses Q's mass off the grid
+            with torch.random.fork_rng(devices=[] if on.type == "cpu" else [on]):
                 torch.manual_seed(self.seed)
-                elbo_value = float(elbo_module.elbo(self.model, x, n_samples=self.n_samples).mean())
-        log_post = log_post[0].to(torch.float64)  # (G, G)
-        log_q = log_q.to(torch.float64)
-        cell = float((grid_h1[1] - grid_h1[0]) * (grid_h2[1] - grid_h2[0]))
-        q_cell = torch.exp(log_q) * cell  # (G, G) probability of each grid cell under Q
-        kl_grid = float((q_cell * (log_q - log_post)).sum())  # misses Q's mass outside the grid
+                elbo_value = float(_elbo.elbo(self.model, x, n_samples=self.n_samples).mean())
+        cell = float((grid_h1[0, 1] - grid_h1[0, 0]) * (grid_h2[0, 1] - grid_h2[0, 0]))
         return {
             "image": x.reshape(-1).clamp(0, 1).cpu(),
-            "log_posterior": log_post.cpu().numpy(),
-            "log_q": log_q.cpu().numpy(),
-            "log_px": log_px,
+            "log_posterior": log_post[0].to(torch.float64).cpu().numpy(),
+            "log_q": log_q[0].to(torch.float64).cpu().numpy(),
+            "log_px": float(log_px[0]),
             "elbo": elbo_value,
-            "kl_grid": kl_grid,
-            "q_mass": float(q_cell.sum()),
+            "kl_grid": float(kl_grid[0]),
+            "q_mass": float(torch.exp(log_q[0].to(torch.float64)).sum() * cell),
             "mu": q.mean[0].tolist(),
             "sigma": q.stddev[0].tolist(),
         }
