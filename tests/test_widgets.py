@@ -522,13 +522,13 @@ def test_posterior_explorer_front_end_draws_both_densities(page, posterior_explo
 
 
 # --------------------------------------------------------------------------------------------------
-# The static website: vaecourse/js/site-widgets.js renders a page's embedded widget state
+# The static website: book/_static/site/widgets.js renders a page's embedded widget state
 
 
 @pytest.mark.slow
 def test_static_page_renders_the_widgets_without_a_kernel(page, blank_site, tmp_path_factory):
     """A page like the one Jupyter Book writes (widget state + view tags, from ipywidgets' own
-    embedding code) comes alive through site-widgets.js alone: no require.js, no widget manager."""
+    embedding code) comes alive through the site's widgets.js alone: no require.js, no widget manager."""
     from pathlib import Path
 
     from ipywidgets.embed import dependency_state, embed_data
@@ -547,7 +547,8 @@ def test_static_page_renders_the_widgets_without_a_kernel(page, blank_site, tmp_
     root = Path(page.evaluate("() => location.pathname"))  # /index.html of the blank site
     site_dir = Path(blank_site_dir(blank_site))
     (site_dir / "_static").mkdir(exist_ok=True)
-    (site_dir / "_static" / "site-widgets.js").write_text((Path(widgets.__file__).parent / "js" / "site-widgets.js").read_text())
+    site_js = Path(__file__).resolve().parent.parent / "book" / "_static" / "site" / "widgets.js"
+    (site_dir / "_static" / "site-widgets.js").write_text(site_js.read_text())
     (site_dir / "static.html").write_text(
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<script type='application/vnd.jupyter.widget-state+json'>{json.dumps(data['manager_state'])}</script>"
