@@ -326,8 +326,6 @@ MUTATIONS = [
      ["single-sample-unbiased", "single-sample-variance"]),
     ("L samples: one sample reused", reparameterisation, "reconstruction_estimate", _reconstruction_one_sample_reused,
      ["single-sample-variance"]),
-]
-
     # book/reparameterisation.md
     ("gradient: detach the reparameterised sample", reparameterisation, "reparameterised_gradient",
      _reparameterised_detached, ["reparameterised-gradient", "reparameterised-variance"]),

@@ -2,7 +2,8 @@
 
 A check compares two independent routes to one number and returns an :class:`Outcome`; the
 runner judges it into a :class:`CheckResult`. The checks themselves live one file per chapter
-(``vaecourse/checks/<chapter>.py``, chapter ``book/<chapter>.md``), each ending in ``CHECKS = [...]``.
+(``vaecourse/checks/<chapter>.py``, chapter ``book/<chapter>.md``), each ending in ``CHECKS = [...]``;
+``checks/__init__.py`` lists them in book order and selects what to run.
 
 Tolerances: a Monte Carlo comparison allows ``Z_SCORE = 5`` standard errors, estimated from the
 same samples (a false alarm has probability below 1e-6 per compared number), plus the rounding
@@ -25,9 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import torch
-from torch.distributions import Normal
 
-from vaecourse import elbo
 from vaecourse import linear_gaussian as lg
 
 Z_SCORE = 5.0
@@ -135,14 +134,13 @@ class Context:
         """Rounding tolerance: 1000 * eps(dtype) * max(1, |scale|)."""
         return 1000 * torch.finfo(self.dtype).eps * max(1.0, abs(float(scale)))
 
-    def model(self, seed: int | None = None, **kwargs) -> lg.LinearGaussian:
-        """``LinearGaussian.random`` with the check's seed (or another check's, to share its model)."""
-        seed = self.seed if seed is None else seed
-        return lg.LinearGaussian.random(dtype=self.dtype, device=self.device, seed=seed, **kwargs)
+    def model(self, **kwargs) -> lg.LinearGaussian:
+        """``LinearGaussian.random`` with the check's seed, in the run's dtype and device."""
+        return lg.LinearGaussian.random(dtype=self.dtype, device=self.device, seed=self.seed, **kwargs)
 
 
 # ============================================================================================
-# outcomes and helpers shared by the chapters' checks
+# outcomes (the test problems shared by several chapters are in checks/_problems.py)
 # ============================================================================================
 
 
@@ -179,79 +177,9 @@ def closed_outcome(ctx: Context, lhs, rhs, method: str, extra: float = 0.0, why:
     return Outcome(l_, r_, t_, method, rule)
 
 
-def random_spd(ctx: Context, batch: tuple, k: int, offset: int) -> torch.Tensor:
-    """Random SPD matrices A A^T / k + 0.3 I (condition number of order 10), shape (*batch, k, k)."""
-    a = ctx.randn(*batch, k, k, offset=offset)
-    eye = torch.eye(k, dtype=ctx.dtype, device=ctx.device)
-    return a @ a.transpose(-2, -1) / k + 0.3 * eye
-
-
-def gaussian_pairs(ctx: Context, batch: tuple, k: int, offset: int = 0):
-    """Random (mu0, Sigma0, mu1, Sigma1), shapes (*batch, k) and (*batch, k, k); offsets offset .. offset + 3."""
-    mu0, mu1 = 0.7 * ctx.randn(*batch, k, offset=offset), 0.7 * ctx.randn(*batch, k, offset=offset + 1)
-    return mu0, random_spd(ctx, batch, k, offset + 2), mu1, random_spd(ctx, batch, k, offset + 3)
-
-
-def data(model: lg.LinearGaussian, n: int, seed: int = 7) -> torch.Tensor:
-    """``n`` observations x (n, data_dim) from the model (a fixed seed, the same for every check)."""
-    x, _ = model.sample(n, seed=seed)
-    return x
-
-
-def diag_q(mean: torch.Tensor, std: torch.Tensor) -> Normal:
-    return Normal(mean, std.expand_as(mean))
-
-
-def diag_cov(q: Normal) -> torch.Tensor:
-    return torch.diag_embed(q.variance)  # (..., k, k)
-
-
-def elbo_repeats(model, x: torch.Tensor, repeats: int, n_samples: int):
-    """Mean and standard error over ``repeats`` independent ``n_samples``-sample ELBO estimates: (B,), (B,)."""
-    values = elbo.elbo(model, x.repeat(repeats, 1), n_samples=n_samples)  # (R*B,)
-    return mean_se(values.detach().reshape(repeats, x.shape[0]))
-
-
 # ============================================================================================
-# runners and the table
+# running and the table (checks/__init__.py selects the checks: run, run_all)
 # ============================================================================================
-
-
-def _all_checks() -> list[Check]:
-    from vaecourse.checks import CHECKS  # the chapters' lists in book order (checks/__init__.py)
-
-    return CHECKS
-
-
-def names() -> list[str]:
-    """Names of all checks, in book order."""
-    return [c.name for c in _all_checks()]
-
-
-def labels() -> list[str]:
-    """The distinct equation labels, in book order."""
-    return list(dict.fromkeys(c.label for c in _all_checks()))
-
-
-def run_all(dtype: torch.dtype = torch.float64, device=None, seed: int = 0) -> list[CheckResult]:
-    """Run every check; one :class:`CheckResult` each, in book order.
-
-    ``dtype`` float64 (default) or float32; ``device`` defaults to
-    :func:`vaecourse.device.default_device` (the CPU instead of Apple MPS, which lacks float64);
-    ``seed`` fixes every random draw.
-    """
-    return run_checks(_all_checks(), dtype, device, seed)
-
-
-def run(key: str, dtype: torch.dtype = torch.float64, device=None, seed: int = 0) -> list[CheckResult]:
-    """Run the checks whose name or equation label is ``key`` (e.g. ``"eq:central"``).
-
-    Raises ``ValueError`` listing the valid labels when nothing matches.
-    """
-    chosen = [c for c in _all_checks() if key in (c.name, c.label)]
-    if not chosen:
-        raise ValueError(f"no check named or labelled {key!r}; labels: {', '.join(labels())}")
-    return run_checks(chosen, dtype, device, seed)
 
 
 def _resolve_device(device) -> torch.device:
@@ -265,7 +193,7 @@ def _resolve_device(device) -> torch.device:
 
 
 def run_checks(checks: list[Check], dtype=torch.float64, device=None, seed: int = 0) -> list[CheckResult]:
-    """Run the given checks in one run (one seed, one cache) and judge each."""
+    """Run the given checks in one run (one seed, one cache) and judge each; see :func:`vaecourse.checks.run_all`."""
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     device, cache = _resolve_device(device), {}

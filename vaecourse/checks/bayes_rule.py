@@ -11,8 +11,8 @@ from torch.distributions import Normal
 
 from vaecourse import elbo, kl, marginal, settings
 from vaecourse import linear_gaussian as lg
-from vaecourse.checks._core import (Check, Context, Outcome, closed_outcome, data, diag_cov, diag_q, elbo_repeats,
-                                    mc_outcome, mean_se)
+from vaecourse.checks._core import Check, Context, Outcome, closed_outcome, mc_outcome, mean_se
+from vaecourse.checks._problems import data, diag_cov, diag_q, elbo_repeats
 
 
 def _some_q(model: lg.LinearGaussian, x: torch.Tensor, ctx: Context) -> Normal:

@@ -7,7 +7,8 @@ at call time, so a test can swap in a broken formula and watch the check fail.
 from __future__ import annotations
 
 from vaecourse import elbo, settings
-from vaecourse.checks._core import Check, Context, Outcome, closed_outcome, data, elbo_repeats, mc_outcome
+from vaecourse.checks._core import Check, Context, Outcome, closed_outcome, mc_outcome
+from vaecourse.checks._problems import data, elbo_repeats
 
 
 def exact_posterior_every_sample(ctx: Context) -> Outcome:

@@ -10,7 +10,8 @@ import torch
 from torch.distributions import MultivariateNormal
 
 from vaecourse import kl, settings
-from vaecourse.checks._core import Check, Context, Outcome, closed_outcome, gaussian_pairs, mc_outcome, must_exceed
+from vaecourse.checks._core import Check, Context, Outcome, closed_outcome, mc_outcome, must_exceed
+from vaecourse.checks._problems import gaussian_pairs
 
 
 def kl_definition_monte_carlo(ctx: Context) -> Outcome:

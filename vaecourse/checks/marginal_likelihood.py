@@ -13,7 +13,8 @@ from torch.distributions import Normal
 
 from vaecourse import elbo, marginal, settings
 from vaecourse import linear_gaussian as lg
-from vaecourse.checks._core import Check, Context, Outcome, closed_outcome, data, mc_outcome
+from vaecourse.checks._core import Check, Context, Outcome, closed_outcome, mc_outcome
+from vaecourse.checks._problems import data
 
 # ============================================================================================
 # eq:marginal  p(x) = integral of p(x|h) p(h) dh

@@ -11,8 +11,8 @@ from torch.distributions import MultivariateNormal, Normal
 
 from vaecourse import elbo, kl, kl_symbolic, reparameterisation, settings
 from vaecourse import linear_gaussian as lg
-from vaecourse.checks._core import (Z_SCORE, Check, Context, Outcome, closed_outcome, data, diag_cov,
-                                    gaussian_pairs, mc_outcome, mean_se, must_exceed, random_spd)
+from vaecourse.checks._core import Z_SCORE, Check, Context, Outcome, closed_outcome, mc_outcome, mean_se, must_exceed
+from vaecourse.checks._problems import data, diag_cov, gaussian_pairs, random_spd
 
 # ============================================================================================
 # eq:kl-gaussians and eq:kl-standard-normal
