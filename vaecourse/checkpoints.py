@@ -21,7 +21,7 @@ import torch
 from vaecourse import settings
 from vaecourse.data import images_of
 from vaecourse.device import default_device
-from vaecourse.models import ModelConfig, build_model, model_config_of
+from vaecourse.models import ModelConfig, build_model
 
 CHECKPOINT_FORMAT = "vaecourse-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -51,7 +51,7 @@ def save_checkpoint(path, model, config, *, optimizer=None, history=None, epoch:
         "format_version": CHECKPOINT_VERSION,
         "package_version": _package_version(),
         "model_class": type(model).__name__,
-        "model_config": model_config_of(model).to_dict(),
+        "model_config": model.config.to_dict(),
         "train_config": config.to_dict(),
         "model_state": model.state_dict(),
         "optimizer_state": optimizer.state_dict() if optimizer is not None else None,

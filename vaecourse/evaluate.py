@@ -24,6 +24,7 @@ import torch
 from vaecourse import device
 from vaecourse import elbo as _elbo
 from vaecourse import marginal as _marginal
+from vaecourse.models import decoder_floats
 from vaecourse.validation import require_count
 
 
@@ -60,7 +61,7 @@ def iwae_per_image(model, x: torch.Tensor, k: int = 5000, *, max_elements: int =
 
     Images are processed a few at a time and :func:`vaecourse.elbo.iwae` chunks the k samples, so
     that at most about ``max_elements`` decoder floats (k-chunk x images x the model's
-    ``decoder_floats`` -- the activations of one decoded sample, data_dim if unknown) are held
+    :func:`vaecourse.models.decoder_floats` -- the activations of one decoded sample, data_dim if unknown) are held
     at once -- k = 5000 on MNIST needs a few hundred MB at most. Raises ``ValueError`` for k < 1.
     """
     require_count(k, "k")
@@ -68,7 +69,7 @@ def iwae_per_image(model, x: torch.Tensor, k: int = 5000, *, max_elements: int =
     was_training = model.training
     model.eval()
     on = device.of(model)
-    per_sample = int(getattr(model, "decoder_floats", math.prod(model.data_shape)))
+    per_sample = decoder_floats(model.config) if hasattr(model, "config") else math.prod(model.data_shape)
     chunk = max(1, min(k, max_elements // (per_sample * 16)))  # samples per chunk for 16 images
     images = max(1, min(x.shape[0], max_elements // (per_sample * chunk)))
     out = torch.cat([

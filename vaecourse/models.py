@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vaecourse.validation import require_count
+
 LIKELIHOODS = ("bernoulli", "gaussian")
 ARCHITECTURES = ("mlp", "conv")
 
@@ -227,7 +229,8 @@ class Decoder(nn.Module):
 class VAE(_LikelihoodMixin, nn.Module):
     """The lecture's MLP VAE: :class:`Encoder` + :class:`Decoder` + prior $\\mathcal{N}(0, I)$.
 
-    Kingma & Welling 2013; chapter "Training a VAE". ``x`` is ``(B, *data_shape)`` or ``(B, data_dim)``.
+    Kingma & Welling 2013; book/pytorch_vae.md. ``x`` is ``(B, *data_shape)`` or ``(B, data_dim)``.
+    The model keeps the :class:`ModelConfig` it was built from as ``self.config``.
     """
 
     def __init__(
@@ -240,13 +243,13 @@ class VAE(_LikelihoodMixin, nn.Module):
         decoder_activation: str = "relu",
     ):
         super().__init__()
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
         data_shape = tuple(data_shape) if data_shape is not None else (data_dim,)
         if math.prod(data_shape) != data_dim:
             raise ValueError(f"data_shape {data_shape} does not hold data_dim={data_dim} values")
+        self.config = ModelConfig(architecture="mlp", latent_dim=latent_dim, hidden=hidden, data_shape=data_shape,
+                                  likelihood=likelihood, decoder_activation=decoder_activation)
         self.data_dim, self.hidden, self.latent_dim = data_dim, hidden, latent_dim
-        self.data_shape, self.likelihood = data_shape, likelihood
+        self.data_shape, self.likelihood = self.config.data_shape, likelihood
         self.encoder = Encoder(data_dim, hidden, latent_dim)
         self.decoder = Decoder(latent_dim, hidden, data_dim, decoder_activation)
         if likelihood == "gaussian":
@@ -258,11 +261,6 @@ class VAE(_LikelihoodMixin, nn.Module):
 
     def _decoder_output(self, h: torch.Tensor) -> torch.Tensor:
         return self.decoder(h)  # (N, data_dim)
-
-    @property
-    def decoder_floats(self) -> int:
-        """Floats the decoder holds per decoded sample (activations and output), to size batches."""
-        return 2 * self.hidden + 3 * self.data_dim
 
     def extra_repr(self) -> str:
         return (
@@ -322,13 +320,13 @@ class ConvDecoder(nn.Module):
 class ConvVAE(_LikelihoodMixin, nn.Module):
     """The Keras "Variational AutoEncoder" example (F. Chollet) as a PyTorch model.
 
-    Chapter "Training a VAE". ``x`` is ``(B, 1, 28, 28)`` (or ``(B, 784)``).
+    book/keras_vae.md. ``x`` is ``(B, 1, 28, 28)`` (or ``(B, 784)``). The model keeps the
+    :class:`ModelConfig` it was built from as ``self.config``.
     """
 
     def __init__(self, latent_dim: int = 2, likelihood: str = "bernoulli"):
         super().__init__()
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+        self.config = ModelConfig(architecture="conv", latent_dim=latent_dim, likelihood=likelihood)
         self.latent_dim, self.likelihood, self.data_shape = latent_dim, likelihood, (1, 28, 28)
         self.data_dim = 784
         self.encoder = ConvEncoder(latent_dim)
@@ -343,11 +341,6 @@ class ConvVAE(_LikelihoodMixin, nn.Module):
     def _decoder_output(self, h: torch.Tensor) -> torch.Tensor:
         return self.decoder(h)  # (N, 1, 28, 28)
 
-    @property
-    def decoder_floats(self) -> int:
-        """Floats the decoder holds per decoded sample (activations and output), to size batches."""
-        return 64 * 7 * 7 + 64 * 14 * 14 + 32 * 28 * 28 + 3 * 28 * 28
-
     def extra_repr(self) -> str:
         return (
             f"latent_dim={self.latent_dim}, likelihood={self.likelihood!r}, parameters: "
@@ -355,28 +348,36 @@ class ConvVAE(_LikelihoodMixin, nn.Module):
         )
 
 
-def model_config_of(model: nn.Module) -> ModelConfig:
-    """The :class:`ModelConfig` that rebuilds ``model``'s architecture (for checkpoints)."""
-    if isinstance(model, ConvVAE):
-        return ModelConfig(architecture="conv", latent_dim=model.latent_dim, likelihood=model.likelihood)
-    if isinstance(model, VAE):
-        act = "tanh" if isinstance(model.decoder.net[1], nn.Tanh) else "relu"
-        return ModelConfig(
-            architecture="mlp",
-            latent_dim=model.latent_dim,
-            hidden=model.hidden,
-            data_shape=model.data_shape,
-            likelihood=model.likelihood,
-            decoder_activation=act,
-        )
-    raise ValueError(f"model must be a vaecourse VAE or ConvVAE, got {type(model).__name__}")
+def encoder_means(model, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """The encoder means $\\boldsymbol\\mu(\\mathbf{x})$ of $Q(\\mathbf{h}\\mid\\mathbf{x})$ for every row of ``x``.
+
+    In batches of ``batch_size`` rows, without gradients, on the model's device and in its dtype
+    (any model of the course's protocol); book/latent_space.md and book/ising.md read a data point's
+    latent code as this mean (Wetzel 2017).
+
+    Shapes: x (N, *data_shape) or (N, data_dim) -> (N, latent_dim), on the model's device.
+    Raises ``ValueError`` for a batch_size < 1.
+    """
+    batch_size = require_count(batch_size, "batch_size")
+    p = next(model.parameters())
+    with torch.no_grad():
+        return torch.cat([model.encode(chunk.to(p.device, p.dtype)).mean  # (b, latent_dim)
+                          for chunk in torch.as_tensor(x).split(batch_size)])
+
+
+def decoder_floats(config: ModelConfig) -> int:
+    """Floats the decoder of ``config`` holds per decoded sample (activations and output), to size batches."""
+    if config.architecture == "conv":
+        return 64 * 7 * 7 + 64 * 14 * 14 + 32 * 28 * 28 + 3 * 28 * 28
+    return 2 * config.hidden + 3 * math.prod(config.data_shape)
 
 
 __all__ = [
     "ModelConfig",
     "build_model",
     "count_parameters",
-    "model_config_of",
+    "encoder_means",
+    "decoder_floats",
     "Encoder",
     "Decoder",
     "VAE",

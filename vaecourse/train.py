@@ -36,7 +36,6 @@ from vaecourse.checkpoints import CheckpointError, load_checkpoint, rng_state, s
 from vaecourse.data import dynamic_binarize, images_of, static_binarize
 from vaecourse.device import default_device
 from vaecourse.elbo import elbo_terms
-from vaecourse.models import model_config_of
 
 BINARIZATIONS = ("dynamic", "static", "grey")
 # Seed of the one fixed binarisation of the test set, so test ELBOs compare across runs and seeds.
@@ -239,9 +238,9 @@ def fit(model, train, config: TrainConfig | None = None, test=None, *, checkpoin
     history, start_epoch, rng = History(), 0, None
     if resume and checkpoint is not None and checkpoint.exists():
         ckpt = load_checkpoint(checkpoint, expect=type(model).__name__)
-        if ckpt["model_config"] != model_config_of(model).to_dict():
+        if ckpt["model_config"] != model.config.to_dict():
             raise CheckpointError(f"cannot resume from {str(checkpoint)!r}: it holds another model "
-                                  f"({ckpt['model_config']}, not {model_config_of(model).to_dict()})")
+                                  f"({ckpt['model_config']}, not {model.config.to_dict()})")
         saved = {k: v for k, v in ckpt["train_config"].items() if k not in ("device", "epochs", "eval_batch_size")}
         mine = {k: v for k, v in config.to_dict().items() if k not in ("device", "epochs", "eval_batch_size")}
         if saved != mine:
