@@ -133,3 +133,14 @@ def test_every_figure_labels_its_axes_and_returns_a_figure():
         plotting.latent_manifold(VAE(784, 16, 3, (1, 28, 28)))
     with pytest.raises(ValueError, match="grid"):
         plotting.latent_manifold(model, grid="polar")
+
+
+def test_check_command_shares_the_error_style(capsys):
+    """`check` parses with the same parser class: a bad key or argument is one line on stderr, exit 2."""
+    for argv, word in ([["--only", "eq:nope"], "eq:nope"], [["--bogus"], "--bogus"]):
+        assert cli.check(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and word in err and err.startswith("vaecourse check: error:")
+    assert cli.check(["--list"]) == 0
+    assert "eq:training-objective" in capsys.readouterr().out
+    assert cli.main(["frobnicate"]) == 2 and "unknown command" in capsys.readouterr().err

@@ -83,9 +83,46 @@ def check(argv: list[str]) -> int:
 
     Prints the results table; 0 when every check passes, 1 otherwise, 2 for bad usage.
     """
+    import time
+
+    import torch
+
     from vaecourse import checks
 
-    return checks.main(argv)
+    parser = _Parser(prog="python -m vaecourse check", description="Run the lecture's derivation checks.")
+    parser.add_argument("--only", action="append", default=[], metavar="KEY",
+                        help="run only this check name or equation label (repeatable)")
+    parser.add_argument("--float32", action="store_true", help="run in float32 instead of float64")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    parser.add_argument("--device", default=None, help="device (default: the course's automatic choice)")
+    parser.add_argument("--list", action="store_true", help="list the check names and labels and exit")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print each statement and tolerance rule")
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as error:
+        return _error("check", error, 2)
+    if args.list:
+        for one in checks.CHECKS:
+            print(f"{one.label:<26} {one.name:<38} {one.statement}")
+        return 0
+    dtype = torch.float32 if args.float32 else torch.float64
+    start = time.perf_counter()
+    try:
+        if args.only:
+            results = [r for key in args.only for r in checks.run(key, dtype=dtype, device=args.device, seed=args.seed)]
+        else:
+            results = checks.run_all(dtype=dtype, device=args.device, seed=args.seed)
+    except ValueError as error:  # an unknown key, an unavailable device
+        return _error("check", error, 2)
+    print(checks.results_table(results, verbose=args.verbose))
+    failed = [r.name for r in results if not r.passed]
+    seconds = time.perf_counter() - start
+    print(f"\n{len(results) - len(failed)}/{len(results)} checks passed in {seconds:.1f} s "
+          f"({settings.mode()} mode, {str(dtype).replace('torch.', '')}, seed {args.seed})")
+    if failed:
+        print("FAILED: " + ", ".join(failed))
+        return 1
+    return 0
 
 
 # ----------------------------------------------------------------------------- train
