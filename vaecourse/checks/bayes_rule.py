@@ -1,4 +1,6 @@
-"""Checks of book/bayes_rule.md: the KL to the posterior by Bayes' rule (eq:bayes-kl), the central equation (eq:central), its conditional form (eq:conditional).
+"""Checks of book/bayes_rule.md: Bayes' rule in the KL, the central equation and its conditional form.
+
+Labels eq:bayes-kl, eq:central, eq:conditional.
 
 Each function compares two independent routes; its formulas are looked up through their modules
 at call time, so a test can swap in a broken formula and watch the check fail.

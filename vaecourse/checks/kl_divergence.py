@@ -1,4 +1,6 @@
-"""Checks of book/kl_divergence.md: D[Q||P] = E_Q[log Q - log P] >= 0, = 0 iff Q = P, not symmetric (eq:kl-definition).
+"""Checks of book/kl_divergence.md: D[Q||P] = E_Q[log Q - log P] >= 0, = 0 iff Q = P, not symmetric.
+
+Label eq:kl-definition.
 
 Each function compares two independent routes; its formulas are looked up through their modules
 at call time, so a test can swap in a broken formula and watch the check fail.

@@ -1,4 +1,6 @@
-"""Checks of book/marginal_likelihood.md: p(x) three ways (eq:marginal), and why prior sampling fails (eq:naive-sampling).
+"""Checks of book/marginal_likelihood.md: p(x) three ways, and why sampling from the prior fails.
+
+Labels eq:marginal, eq:naive-sampling.
 
 Each function compares two independent routes; its formulas are looked up through their modules
 at call time, so a test can swap in a broken formula and watch the check fail.

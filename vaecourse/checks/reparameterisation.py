@@ -1,4 +1,6 @@
-"""Checks of book/reparameterisation.md: naive (wrong), reparameterised and score-function gradients (eq:reparameterisation).
+"""Checks of book/reparameterisation.md: naive (wrong), reparameterised and score-function gradients.
+
+Label eq:reparameterisation.
 
 The test problem: d/d(mu, sigma) E_{N(mu, sigma^2)}[sum h^2] = (2 mu, 2 sigma), exactly. Each
 function compares an estimator of vaecourse.reparameterisation with it; the estimators are looked
@@ -22,27 +24,25 @@ def _gradient_problem(ctx: Context):
     return f, mu, sigma, 2 * mu, 2 * sigma  # exact gradients
 
 
-def _gradient_outcome(ctx: Context, estimate, exact_mu, exact_sigma, method: str, n: int) -> Outcome:
+def _unbiased(ctx: Context, estimator, method: str, n: int) -> Outcome:
+    """The mean of ``n`` per-sample gradients of ``estimator`` vs the exact (2 mu, 2 sigma), worst coordinate."""
+    f, mu, sigma, g_mu, g_sigma = _gradient_problem(ctx)
+    with ctx.seeded():
+        estimate = estimator(f, mu, sigma, n)
     lhs = torch.cat([estimate.mean_mu, estimate.mean_sigma])
-    rhs = torch.cat([exact_mu, exact_sigma])
     se = torch.cat([estimate.se_mu, estimate.se_sigma])
-    return mc_outcome(ctx, lhs, rhs, se, method + " vs exact (2 mu, 2 sigma); worst coordinate", n)
+    return mc_outcome(ctx, lhs, torch.cat([g_mu, g_sigma]), se, f"{method} vs exact (2 mu, 2 sigma); worst coordinate",
+                      n)
 
 
 def reparameterised_gradient(ctx: Context) -> Outcome:
-    f, mu, sigma, g_mu, g_sigma = _gradient_problem(ctx)
-    n = settings.pick(full=200_000, smoke=40_000)
-    with ctx.seeded():
-        est = reparameterisation.reparameterised_gradient(f, mu, sigma, n)
-    return _gradient_outcome(ctx, est, g_mu, g_sigma, "reparameterisation.reparameterised_gradient", n)
+    return _unbiased(ctx, reparameterisation.reparameterised_gradient, "reparameterisation.reparameterised_gradient",
+                     settings.pick(full=200_000, smoke=40_000))
 
 
 def score_function_gradient(ctx: Context) -> Outcome:
-    f, mu, sigma, g_mu, g_sigma = _gradient_problem(ctx)
-    n = settings.pick(full=200_000, smoke=20_000)
-    with ctx.seeded():
-        est = reparameterisation.score_function_gradient(f, mu, sigma, n)
-    return _gradient_outcome(ctx, est, g_mu, g_sigma, "reparameterisation.score_function_gradient", n)
+    return _unbiased(ctx, reparameterisation.score_function_gradient, "reparameterisation.score_function_gradient",
+                     settings.pick(full=200_000, smoke=20_000))
 
 
 def naive_gradient_is_wrong(ctx: Context) -> Outcome:

@@ -1,4 +1,6 @@
-"""Checks of book/sgd.md: the closed-form KLs (eq:kl-gaussians, eq:kl-standard-normal), the single-sample estimate (eq:single-sample), the training objective and the IWAE bound (eq:training-objective).
+"""Checks of book/sgd.md: the closed-form KLs, the single-sample estimate, the training objective and IWAE.
+
+Labels eq:kl-gaussians, eq:kl-standard-normal, eq:single-sample, eq:training-objective.
 
 Each function compares two independent routes; its formulas are looked up through their modules
 at call time, so a test can swap in a broken formula and watch the check fail.
