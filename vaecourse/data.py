@@ -22,7 +22,7 @@ Fashion-MNIST (Xiao, Rasul, Vollgraf 2017, arXiv:1708.07747), :func:`load_fashio
     get the files.
 
 The decoded bytes are kept in memory (keyed by the files they came from), so a second call costs
-only the conversion to float. Binarisation -- the Bernoulli decoder of chapter 5 models binary
+only the conversion to float. Binarisation -- the Bernoulli decoder of book/pytorch_vae.md (``eq:bernoulli-likelihood``) models binary
 pixels -- is :func:`dynamic_binarize` (a fresh sample every epoch, as Burda et al. 2015) or
 :func:`static_binarize` (one fixed sample, as Salakhutdinov & Murray 2008).
 """
@@ -251,7 +251,7 @@ def _to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, t
 def load_mnist(split: str = "train", mirrors: Sequence[str] | None = None):
     """MNIST digits as tensors: the cache, else a download, else the offline 5,000-digit subset.
 
-    See the module docstring for the order of sources; chapter 2 shows the data.
+    See the module docstring for the order of sources; book/pytorch_vae.md shows the data.
 
     Args:
         split: ``"train"`` (60,000 images; 4,000 in the offline subset) or ``"test"`` (10,000;
@@ -422,7 +422,7 @@ def dynamic_binarize(x: torch.Tensor, generator: torch.Generator | None = None) 
 
     Call it on every minibatch of every epoch: the model sees a new binarisation each time, which
     regularises; this is the protocol of Burda, Grosse & Salakhutdinov 2015 (IWAE, arXiv:1509.00519)
-    behind the 85-87 nat MNIST figures (chapter 8).
+    behind the 85-87 nat MNIST figures (book/pytorch_vae.md).
 
     Args:
         x: grey levels in $[0, 1]$, any shape, e.g. ``(B, 1, 28, 28)``.
@@ -442,7 +442,7 @@ def static_binarize(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """One fixed binary sample of the images, $x_b \\sim \\mathrm{Bernoulli}(x)$ drawn with ``seed``.
 
     The same ``x`` and ``seed`` always give the same result, so a data set binarised once stays
-    fixed for training and evaluation (Salakhutdinov & Murray 2008; chapter 8 notes that models
+    fixed for training and evaluation (Salakhutdinov & Murray 2008; book/pytorch_vae.md notes that models
     trained this way score about 2 nats worse than with :func:`dynamic_binarize`).
 
     Args:

@@ -1,6 +1,6 @@
 """The IDX file format of MNIST and Fashion-MNIST: a strict reader and a writer.
 
-An IDX file (LeCun et al. 1998, the format MNIST is distributed in; chapter 2 of the course loads it)
+An IDX file (LeCun et al. 1998, the format MNIST is distributed in; book/pytorch_vae.md loads it)
 is a header followed by raw big-endian numbers:
 
     bytes 0-1   zero

@@ -1,6 +1,6 @@
 """Figures of a trained VAE: reconstructions, prior samples, the latent manifold, latent means by
-label, and training curves (chapter "Training a VAE"; the manifold and cluster plots follow the Keras
-example's ``plot_latent_space`` and ``plot_label_clusters``).
+label, and training curves (book/pytorch_vae.md, book/latent_space.md; the manifold and cluster plots
+follow the Keras example's ``plot_latent_space`` and ``plot_label_clusters``, book/keras_vae.md).
 
 matplotlib is imported inside each function so that ``import vaecourse`` stays light. Every function
 labels its axes and returns the ``matplotlib.figure.Figure`` (close it with ``plt.close(fig)`` when
