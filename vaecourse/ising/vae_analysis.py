@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from vaecourse import device
+from vaecourse.models import encoder_means
 
 __all__ = [
     "spins_to_pixels",
@@ -156,15 +157,11 @@ def latent_means(model, x, batch_size: int = 4096) -> np.ndarray:
     posterior; ``book/ising.md``.
 
     Shapes: ``x`` ``(N, D)`` pixels from :func:`spins_to_pixels`. Result: ``(N, latent_dim)``
-    float64 (computed without gradients, in batches of ``batch_size`` on the model's device).
+    float64, a NumPy copy of :func:`vaecourse.models.encoder_means`.
+
+    Raises ``ValueError`` for a ``batch_size < 1``.
     """
-    where = device.of(model)
-    x = torch.as_tensor(x)
-    out = []
-    with torch.no_grad():
-        for chunk in torch.split(x, batch_size):
-            out.append(model.encode(chunk.to(where)).mean.double().cpu())  # (b, latent_dim)
-    return torch.cat(out).numpy()  # (N, latent_dim)
+    return encoder_means(model, x, batch_size).double().cpu().numpy()  # (N, latent_dim)
 
 
 def _latent_array(latent) -> np.ndarray:
