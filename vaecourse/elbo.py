@@ -1,4 +1,4 @@
-"""The evidence lower bound (ELBO), the importance-weighted bound (IWAE) and log p(x) by quadrature.
+"""The evidence lower bound (ELBO) and the importance-weighted bound (IWAE): the objectives a VAE trains on.
 
 The central equation of the lecture (label ``eq:central``; Kingma & Welling 2013; Doersch 2016):
 
@@ -15,9 +15,8 @@ importance-weighted bound of Burda, Grosse & Salakhutdinov 2015 (arXiv:1509.0051
           \\frac{p(\\mathbf{x},\\mathbf{h}_i)}{Q(\\mathbf{h}_i|\\mathbf{x})}\\Big],
 
 lies between the ELBO (:math:`K = 1`) and :math:`\\log p(\\mathbf{x})` and tightens as K grows.
-For a 2-D latent, :func:`log_px_quadrature` and :func:`posterior_grid` compute
-:math:`\\log p(\\mathbf{x}) = \\log\\int p(\\mathbf{x}|\\mathbf{h})p(\\mathbf{h})\\,d\\mathbf{h}` and the true
-posterior on a grid (chapters book/bayes_rule.md and book/elbo.md).
+:math:`\\log p(\\mathbf{x})` itself and the true posterior on a grid (for a 2-D latent) are in
+:mod:`vaecourse.marginal`. book/elbo.md, book/sgd.md and book/pytorch_vae.md.
 
 Every function takes any model that follows the team's protocol (``latent_dim``, ``encode(x)`` ->
 ``Normal`` (B, latent_dim), ``log_likelihood(x, h)`` with leading sample dims, ``prior()``), for
@@ -61,7 +60,7 @@ def elbo_terms(model, x: torch.Tensor, n_samples: int = 1) -> tuple[torch.Tensor
     reconstruction: the ``n_samples``-sample reparameterised estimate of
     :math:`E_{h\\sim Q}[\\log p(x|h)]` (``eq:single-sample``); kl: the closed form
     :math:`\\mathcal{D}[Q(h|x)\\|\\mathcal{N}(0,I)]` of :func:`vaecourse.kl.kl_standard_normal`
-    (``eq:kl-standard-normal``). Chapter book/elbo.md.
+    (``eq:kl-standard-normal``). book/elbo.md.
 
     Shapes: x (B, ...) -> two tensors (B,). Differentiable with respect to the model's parameters.
     Raises ``ValueError`` for NaN/inf in x or a non-positive ``n_samples``.
@@ -80,7 +79,7 @@ def elbo(model, x: torch.Tensor, n_samples: int = 1, analytic_kl: bool = True) -
     With ``analytic_kl`` the KL is the closed form (the lecture's choice, lower variance); without
     it the whole integrand :math:`\\log p(x,h) - \\log Q(h|x)` is averaged over the ``n_samples``
     draws, which has zero variance when Q is the exact posterior (``eq:exact-posterior``).
-    Label ``eq:central``; chapter book/elbo.md; Kingma & Welling 2013, eqs. 7 and 10.
+    Label ``eq:central``; book/elbo.md; Kingma & Welling 2013, eqs. 7 and 10.
 
     Shapes: x (B, ...) -> (B,). Raises ``ValueError`` for NaN/inf x or ``n_samples`` < 1.
     """
@@ -98,20 +97,25 @@ def loss(model, x: torch.Tensor, n_samples: int = 1) -> torch.Tensor:
     """The training loss of a VAE: minus the ELBO, averaged over the batch (a scalar).
 
     Label ``eq:training-objective``: :math:`-\\frac1B\\sum_b \\mathcal{L}(x_b)`, with the analytic KL.
-    Chapter book/elbo.md. Shapes: x (B, ...) -> ().
+    book/sgd.md; Kingma & Welling 2013, eq. 10. Shapes: x (B, ...) -> ().
+    Raises ``ValueError`` as :func:`elbo`.
     """
     return -elbo(model, x, n_samples=n_samples, analytic_kl=True).mean()
 
 
 def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    """:math:`\\log \\frac1K\\sum_i e^{\\log w_i}` along ``dim``, stably (logsumexp minus log K)."""
+    """:math:`\\log \\frac1K\\sum_i e^{\\log w_i}` along ``dim``, stably (logsumexp minus log K).
+
+    The Monte Carlo estimate of log p(x) from K importance log weights (``eq:marginal``;
+    book/marginal_likelihood.md). Shapes: log_w (..., K, ...) -> the same with ``dim`` removed.
+    """
     return torch.logsumexp(log_w, dim=dim) - math.log(log_w.shape[dim])
 
 
 def iwae(model, x: torch.Tensor, k: int, chunk_size: int | None = None) -> torch.Tensor:
     """Importance-weighted bound :math:`\\log\\frac1K\\sum_{i=1}^K p(x,h_i)/Q(h_i|x)`, one draw per call.
 
-    Label ``eq:training-objective`` (Burda et al. 2015, eq. 8; chapter book/elbo.md). The K
+    Label ``eq:iwae-bound`` (Burda et al. 2015, eq. 8; book/pytorch_vae.md). The K
     samples are drawn in chunks of ``chunk_size`` (default: about 4 million data-sized numbers at a
     time) and combined with a running logsumexp, so memory stays bounded for K = 5000. K = 1 is a
     single-sample ELBO without the analytic KL. Differentiable (reparameterised samples).

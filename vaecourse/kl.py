@@ -1,6 +1,6 @@
 """Kullback-Leibler divergences between Gaussians, in closed form.
 
-The lecture needs two formulas (chapters book/kl_divergence.md and book/sgd.md, equations ``eq:kl-gaussians`` and
+The lecture needs two formulas (book/kl_divergence.md and book/sgd.md, equations ``eq:kl-gaussians`` and
 ``eq:kl-standard-normal``; Kingma & Welling 2013, appendix B; Doersch 2016, eq. 7):
 
 .. math::
@@ -53,7 +53,7 @@ def kl_gaussians(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1:
         1/2 ( tr(cov1^-1 cov0) + (mu1 - mu0)^T cov1^-1 (mu1 - mu0) - k + log det cov1 - log det cov0 )
 
     computed through Cholesky factors (triangular solves, log det = 2 sum log diag L), never an
-    explicit inverse. Chapters book/kl_divergence.md and book/sgd.md; Kingma & Welling 2013 appendix B.
+    explicit inverse. book/kl_divergence.md and book/sgd.md; Kingma & Welling 2013 appendix B.
 
     Shapes: ``mu0``, ``mu1`` (..., k); ``cov0``, ``cov1`` (..., k, k). Leading (batch) dimensions
     broadcast against each other, so one prior ``(k,)``/``(k, k)`` can serve a batch. Result: the
@@ -114,7 +114,7 @@ def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
     Formula (lecture, "Simplification", diagonal form; label ``eq:kl-standard-normal``):
     :math:`\\tfrac12\\sum_j \\big(e^{\\mathrm{logvar}_j} + \\mu_j^2 - 1 - \\mathrm{logvar}_j\\big)`.
-    This is the KL term of the training loss (Kingma & Welling 2013, appendix B; chapter book/sgd.md).
+    This is the KL term of the training loss (Kingma & Welling 2013, appendix B; book/sgd.md).
 
     Shapes: ``mu`` and ``logvar`` (..., latent_dim), equal shapes; result (...,) (0-dim for a
     single vector). Differentiable in both arguments.
@@ -130,7 +130,7 @@ def kl_standard_normal_full(mu: torch.Tensor, cov: torch.Tensor) -> torch.Tensor
 
     Formula (lecture, "Simplification"; label ``eq:kl-standard-normal``):
     :math:`\\tfrac12(\\operatorname{tr}\\Sigma + \\mu^\\top\\mu - k - \\log\\det\\Sigma)`, the form the
-    lecture writes before restricting :math:`\\Sigma` to a diagonal. Chapters book/kl_divergence.md and book/sgd.md.
+    lecture writes before restricting :math:`\\Sigma` to a diagonal. book/kl_divergence.md and book/sgd.md.
 
     Shapes: ``mu`` (..., k), ``cov`` (..., k, k) with broadcastable leading dims; result (...,).
 

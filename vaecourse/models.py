@@ -1,7 +1,6 @@
-"""The lecture's two VAEs: the PyTorch MLP (``Encoder`` + ``Decoder`` = ``VAE``) and the Keras
-example's convolutional VAE (``ConvVAE``), both written for PyTorch.
+"""The lecture's two VAEs in PyTorch: the MLP ``VAE`` (``Encoder`` + ``Decoder``) and the Keras example's ``ConvVAE``.
 
-Every model follows the course's model protocol (chapter "Training a VAE"):
+Every model follows the course's model protocol (book/pytorch_vae.md):
 
 - ``model.latent_dim``: the dimension $k$ of $\\mathbf{h}$;
 - ``model.encode(x)`` returns $Q(\\mathbf{h}\\mid\\mathbf{x}) = \\mathcal{N}(\\boldsymbol\\mu(\\mathbf{x}),
@@ -10,7 +9,8 @@ Every model follows the course's model protocol (chapter "Training a VAE"):
 - ``model.decode(h)`` returns $p(\\mathbf{x}\\mid\\mathbf{h})$ as a distribution whose ``log_prob`` sums
   over the data dimensions;
 - ``model.log_likelihood(x, h)`` is $\\log p(\\mathbf{x}\\mid\\mathbf{h})$, shape ``(S, B)`` for ``h`` of
-  shape ``(S, B, latent_dim)`` and ``(B,)`` for ``h`` of shape ``(B, latent_dim)``;
+  shape ``(S, B, latent_dim)`` (or ``(S, 1, latent_dim)``, one latent point broadcast over the
+  batch, as on a quadrature grid) and ``(B,)`` for ``h`` of shape ``(B, latent_dim)``;
 - ``model.decoder_mean(h)`` is the mean image, shape ``(..., *data_shape)``;
 - ``model.prior()`` is $p(\\mathbf{h}) = \\mathcal{N}(0, I)$, shape ``(latent_dim,)``.
 
@@ -157,7 +157,7 @@ class PriorMixin:
 
 
 class _LikelihoodMixin(PriorMixin):
-    """Shared decoder-side protocol; subclasses define ``_decoder_output(h) -> (N, *data_shape)``."""
+    """The decoder side of the model protocol, for a class whose ``decoder`` maps ``(N, latent_dim)`` to N outputs."""
 
     likelihood: str
     data_shape: tuple
@@ -166,7 +166,7 @@ class _LikelihoodMixin(PriorMixin):
     def _output(self, h: torch.Tensor) -> torch.Tensor:
         """Decoder output (logits or Gaussian mean) for ``h`` of shape ``(..., latent_dim)``."""
         lead = h.shape[:-1]
-        out = self._decoder_output(h.reshape(-1, self.latent_dim))  # (N, *data_shape)
+        out = self.decoder(h.reshape(-1, self.latent_dim))  # (N, data_dim) or (N, *data_shape)
         return out.reshape(*lead, *self.data_shape)  # (..., *data_shape)
 
     def decode(self, h: torch.Tensor) -> torch.distributions.Distribution:
@@ -259,9 +259,6 @@ class VAE(_LikelihoodMixin, nn.Module):
         """$Q(\\mathbf{h}\\mid\\mathbf{x})$, batch shape ``(B, latent_dim)``."""
         return self.encoder(x)
 
-    def _decoder_output(self, h: torch.Tensor) -> torch.Tensor:
-        return self.decoder(h)  # (N, data_dim)
-
     def extra_repr(self) -> str:
         return (
             f"data_shape={self.data_shape}, hidden={self.hidden}, latent_dim={self.latent_dim}, "
@@ -337,9 +334,6 @@ class ConvVAE(_LikelihoodMixin, nn.Module):
     def encode(self, x: torch.Tensor) -> torch.distributions.Normal:
         """$Q(\\mathbf{h}\\mid\\mathbf{x})$, batch shape ``(B, latent_dim)``."""
         return self.encoder(x)
-
-    def _decoder_output(self, h: torch.Tensor) -> torch.Tensor:
-        return self.decoder(h)  # (N, 1, 28, 28)
 
     def extra_repr(self) -> str:
         return (

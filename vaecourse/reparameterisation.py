@@ -48,9 +48,11 @@ def reconstruction_estimate(model, x: torch.Tensor, n_samples: int = 1, repeats:
 
     L = ``n_samples`` = 1 is the lecture's single-sample estimate (label ``eq:single-sample``): unbiased,
     with variance falling as 1/L. ``repeats`` draws that many independent estimates at once (to
-    measure the estimator's spread). Chapter book/elbo.md. Reparameterised (differentiable).
+    measure the estimator's spread). book/sgd.md; Kingma & Welling 2013, eq. 10. Reparameterised
+    (differentiable).
 
     Shapes: x (B, ...) -> (B,), or (repeats, B) when ``repeats`` is given.
+    Raises ``ValueError`` for n_samples or repeats < 1.
     """
     require_count(n_samples, "n_samples")
     q = model.encode(x)  # batch (B, k)
@@ -133,8 +135,9 @@ def _grads(value: torch.Tensor, mu_s: torch.Tensor, sigma_s: torch.Tensor) -> Gr
 def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """The reparameterisation :math:`h = \\mu + e^{\\mathrm{logvar}/2}\\,\\epsilon` (diagonal Sigma^(1/2)).
 
+    Label ``eq:reparameterisation``; book/reparameterisation.md; Kingma & Welling 2013, section 2.4.
     Shapes: mu, logvar (..., latent_dim); eps (..., latent_dim) with optional extra leading sample
-    dims; result has eps's shape. Label ``eq:reparameterisation``.
+    dims; result has eps's shape. No checks (the formula alone, as the chapter shows it).
     """
     return mu + torch.exp(0.5 * logvar) * eps
 
@@ -143,7 +146,7 @@ def reparameterise_full(mu: torch.Tensor, cov: torch.Tensor, eps: torch.Tensor) 
     """The lecture's :math:`h = \\mu + \\Sigma^{1/2}\\epsilon` for a full covariance, with the Cholesky factor as root.
 
     Any matrix square root :math:`S` with :math:`SS^\\top = \\Sigma` gives :math:`h\\sim\\mathcal{N}(\\mu,\\Sigma)`;
-    the lower Cholesky factor is the cheapest. Label ``eq:reparameterisation``.
+    the lower Cholesky factor is the cheapest. Label ``eq:reparameterisation``; book/reparameterisation.md.
 
     Shapes: mu (..., k), cov (..., k, k), eps (..., k) with optional extra leading sample dims;
     result has eps's shape. Raises ``ValueError`` naming ``cov`` if it is not symmetric positive
@@ -161,8 +164,11 @@ def naive_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, 
                    n_samples: int) -> GradientEstimate:
     """Differentiate f(h) for h drawn *without* a path to (mu, sigma): the wrong (zero) gradient.
 
-    ``f`` maps h (S, *shape) to (S,). This is what happens when a sample is taken with
-    ``Normal(mu, sigma).sample()`` (or ``h.detach()``) inside a loss: autograd sees a constant.
+    This is what happens when a sample is taken with ``Normal(mu, sigma).sample()`` (or
+    ``h.detach()``) inside a loss: autograd sees a constant. book/reparameterisation.md.
+
+    Shapes: ``f`` maps h (S, *shape) to (S,); mu, sigma (*shape); per-sample gradients (S, *shape).
+    Raises ``ValueError`` for mu and sigma of different shapes, NaN/inf, sigma <= 0 or n_samples < 2.
     """
     _check_mu_sigma(mu, sigma, n_samples)
     mu_s, sigma_s = _per_sample_leaves(mu, sigma, n_samples)
@@ -173,10 +179,12 @@ def naive_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, 
 
 def reparameterised_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, sigma: torch.Tensor,
                              n_samples: int) -> GradientEstimate:
-    """Per-sample gradients of f(mu + sigma * eps), eps ~ N(0, I): unbiased, low variance.
+    """Per-sample gradients :math:`\\nabla_{\\mu,\\sigma} f(\\mu + \\sigma\\epsilon)`, :math:`\\epsilon\\sim\\mathcal{N}(0, I)`: unbiased, low variance.
 
-    ``f`` maps h (S, *shape) to (S,) and must treat samples independently. Shapes: mu, sigma
-    (*shape); per-sample gradients (S, *shape).
+    Label ``eq:reparameterisation``; book/reparameterisation.md; Kingma & Welling 2013, section 2.4.
+
+    Shapes: ``f`` maps h (S, *shape) to (S,) and must treat samples independently; mu, sigma
+    (*shape); per-sample gradients (S, *shape). Raises ``ValueError`` as :func:`naive_gradient`.
     """
     _check_mu_sigma(mu, sigma, n_samples)
     mu_s, sigma_s = _per_sample_leaves(mu, sigma, n_samples)
@@ -190,7 +198,10 @@ def score_function_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch
     """Per-sample REINFORCE gradients :math:`(f(h) - b)\\,\\nabla\\log\\mathcal{N}(h;\\mu,\\sigma^2)`, h detached.
 
     Unbiased for any constant ``baseline`` b (since :math:`E[\\nabla\\log q] = 0`); needs only values
-    of f, not its derivative. ``f`` maps h (S, *shape) to (S,).
+    of f, not its derivative. Label ``eq:score-function``; book/reparameterisation.md; Williams 1992.
+
+    Shapes: ``f`` maps h (S, *shape) to (S,); mu, sigma (*shape); per-sample gradients (S, *shape).
+    Raises ``ValueError`` as :func:`naive_gradient`.
     """
     _check_mu_sigma(mu, sigma, n_samples)
     mu_s, sigma_s = _per_sample_leaves(mu, sigma, n_samples)
