@@ -157,11 +157,15 @@ class PriorMixin:
 
 
 class _LikelihoodMixin(PriorMixin):
-    """The decoder side of the model protocol, for a class whose ``decoder`` maps ``(N, latent_dim)`` to N outputs."""
+    """The model protocol for a class with an ``encoder`` (x -> Q(h|x)) and a ``decoder`` ((N, latent_dim) -> N outputs)."""
 
     likelihood: str
     data_shape: tuple
     latent_dim: int
+
+    def encode(self, x: torch.Tensor) -> torch.distributions.Normal:
+        """$Q(\\mathbf{h}\\mid\\mathbf{x})$, batch shape ``(B, latent_dim)``."""
+        return self.encoder(x)
 
     def _output(self, h: torch.Tensor) -> torch.Tensor:
         """Decoder output (logits or Gaussian mean) for ``h`` of shape ``(..., latent_dim)``."""
@@ -255,10 +259,6 @@ class VAE(_LikelihoodMixin, nn.Module):
         if likelihood == "gaussian":
             self.log_scale = nn.Parameter(torch.zeros(()))
 
-    def encode(self, x: torch.Tensor) -> torch.distributions.Normal:
-        """$Q(\\mathbf{h}\\mid\\mathbf{x})$, batch shape ``(B, latent_dim)``."""
-        return self.encoder(x)
-
     def extra_repr(self) -> str:
         return (
             f"data_shape={self.data_shape}, hidden={self.hidden}, latent_dim={self.latent_dim}, "
@@ -330,10 +330,6 @@ class ConvVAE(_LikelihoodMixin, nn.Module):
         self.decoder = ConvDecoder(latent_dim)
         if likelihood == "gaussian":
             self.log_scale = nn.Parameter(torch.zeros(()))
-
-    def encode(self, x: torch.Tensor) -> torch.distributions.Normal:
-        """$Q(\\mathbf{h}\\mid\\mathbf{x})$, batch shape ``(B, latent_dim)``."""
-        return self.encoder(x)
 
     def extra_repr(self) -> str:
         return (
