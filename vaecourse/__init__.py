@@ -4,10 +4,10 @@ The package behind the book. One module per concept:
 
 - :mod:`~vaecourse.settings`     the smoke switch, the cache folder, offline mode (the only env reader)
 - :mod:`~vaecourse.device`       automatic choice of cpu / cuda / mps
-- :mod:`~vaecourse.validation`   input checks shared by the mathematics modules
+- :mod:`~vaecourse.validation`   input checks shared by the mathematics modules, and the switch that skips them
 - :mod:`~vaecourse.kl`           closed-form Gaussian KL divergences (eq:kl-gaussians, eq:kl-standard-normal)
 - :mod:`~vaecourse.kl_symbolic`  the KL against N(0, I) derived from the KL of two Gaussians (sympy)
-- :mod:`~vaecourse.elbo`         ELBO, IWAE bound, log p(x) by latent quadrature
+- :mod:`~vaecourse.elbo`         the ELBO, the IWAE bound and the training loss
 - :mod:`~vaecourse.linear_gaussian`  the exact reference model (every quantity in closed form)
 - :mod:`~vaecourse.reparameterisation`  h = mu + sigma * eps; naive, reparameterised, score-function gradients
 - :mod:`~vaecourse.checks`       one check per equation, one file per chapter (``python -m vaecourse check``)
