@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from vaecourse import device
+from vaecourse import device, models
 from vaecourse.validation import require_count
 
 
@@ -127,16 +127,20 @@ def latent_manifold(model, n: int = 20, *, grid: str = "quantiles", limit: float
 
 @torch.no_grad()
 def plot_latent_means(model, x: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000):
-    """Scatter of $\\boldsymbol\\mu(\\mathbf{x})$ coloured by label (2-D latent; the Keras example's
-    ``plot_label_clusters``). ``x``: ``(N, *data_shape)``, ``labels``: ``(N,)``."""
+    """Scatter of the encoder means $\\boldsymbol\\mu(\\mathbf{x})$ coloured by label, for a 2-D latent space.
+
+    The Keras example's ``plot_label_clusters``; book/keras_vae.md and book/latent_space.md.
+
+    Shapes: x (N, *data_shape), labels (N,).
+    Raises ``ValueError`` unless ``latent_dim == 2`` and x and labels have the same length.
+    """
     import matplotlib.pyplot as plt
 
     if model.latent_dim != 2:
         raise ValueError(f"plot_latent_means needs a 2-D latent space, the model has latent_dim={model.latent_dim}")
     if x.shape[0] != len(labels):
         raise ValueError(f"x has {x.shape[0]} images but labels has {len(labels)} entries")
-    mu = torch.cat([model.encode(x[i:i + batch_size].to(device.of(model), torch.float32)).mean.cpu()
-                    for i in range(0, x.shape[0], batch_size)])  # (N, 2)
+    mu = models.encoder_means(model, x, batch_size).cpu()  # (N, 2)
     fig, ax = plt.subplots(figsize=(7, 6))
     points = ax.scatter(mu[:, 0].numpy(), mu[:, 1].numpy(), c=torch.as_tensor(labels).cpu().numpy(), cmap="tab10", s=4)
     fig.colorbar(points, ax=ax, label="label")
