@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vaecourse import checks, kl
+from vaecourse import checks, cli, kl
 from vaecourse.checks import _core
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,18 +136,20 @@ def _kl_without_minus_k(mu0, cov0, mu1, cov1):
     return kl.kl_gaussians(mu0, cov0, mu1, cov1) + 0.5 * mu0.shape[-1]
 
 
-def test_main_exit_codes(capsys, monkeypatch):
-    assert checks.main(["--only", "eq:kl-gaussians", "--only", "kl-asymmetric"]) == 0
+def test_check_command_exit_codes(capsys, monkeypatch):
+    """`python -m vaecourse check` (cli.check): 0 when all pass, 1 on a failure, 2 with one stderr line."""
+    assert cli.check(["--only", "eq:kl-gaussians", "--only", "kl-asymmetric"]) == 0
     out = capsys.readouterr().out
     assert "kl-gaussians-vs-torch" in out and "2/2 checks passed" in out
-    assert checks.main(["--only", "eq:nope"]) == 2
+    assert cli.check(["--only", "eq:nope"]) == 2
+    assert capsys.readouterr().err.startswith("vaecourse check: error: no check named")
     if not torch.cuda.is_available():
-        assert checks.main(["--device", "cuda"]) == 2
-        assert "CUDA is not available" in capsys.readouterr().out
-    assert checks.main(["--list"]) == 0
+        assert cli.check(["--device", "cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
+    assert cli.check(["--list"]) == 0
     assert "eq:training-objective" in capsys.readouterr().out
     monkeypatch.setattr(kl, "kl_gaussians", _kl_without_minus_k)
-    assert checks.main(["--only", "eq:kl-gaussians"]) == 1
+    assert cli.check(["--only", "eq:kl-gaussians"]) == 1
     assert "FAIL" in capsys.readouterr().out
 
 
