@@ -48,6 +48,16 @@ def test_disabled_skips_the_value_checks_and_restores_them():
     assert validation.enabled()  # restored after an exception too
 
 
+def test_disabled_switches_off_torch_distributions_checks_and_restores_them():
+    nan = torch.tensor([math.nan])
+    with pytest.raises(ValueError):
+        torch.distributions.Normal(nan, 1.0)
+    with validation.disabled():
+        assert math.isnan(float(torch.distributions.Normal(nan, 1.0).mean))  # no check: the NaN comes through
+    with pytest.raises(ValueError):
+        torch.distributions.Normal(nan, 1.0)  # restored
+
+
 def test_disabled_keeps_the_shape_and_count_checks():
     model = LinearGaussian.random(data_dim=4, latent_dim=2, seed=0)
     x = model.sample(3, seed=1)[0]

@@ -21,7 +21,6 @@ pytorch/examples code do -- a number that is *not* a log-likelihood).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
 import time
@@ -251,10 +250,9 @@ def fit(model, train, config: TrainConfig | None = None, test=None, *, checkpoin
         history, start_epoch, rng = History.from_dict(ckpt["history"]), ckpt["epoch"], ckpt["rng"] or None
         history.interrupted = False
 
-    # The caller's global RNG is left untouched; checks in kl/elbo are off for the steps (the data
-    # were checked above, and a diverged model shows in the loss).
-    with (torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), validation.disabled(),
-          _distribution_checks_off()):
+    # The caller's global RNG is left untouched; checks in kl/elbo and torch.distributions are off for
+    # the steps (the data were checked above, and a diverged model shows in the loss).
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), validation.disabled():
         if rng:
             set_rng_state(rng, generator, device)
         else:
@@ -337,20 +335,6 @@ def fit(model, train, config: TrainConfig | None = None, test=None, *, checkpoin
             save(start_epoch, complete=True)
     model.eval()
     return history
-
-
-@contextlib.contextmanager
-def _distribution_checks_off():
-    """torch.distributions' own argument checks off (a device sync per Normal), restored afterwards.
-
-    The encoder's ``Normal`` would otherwise refuse a diverged (NaN) mean before the loss shows it.
-    """
-    previous = torch.distributions.Distribution._validate_args
-    torch.distributions.Distribution.set_default_validate_args(False)
-    try:
-        yield
-    finally:
-        torch.distributions.Distribution.set_default_validate_args(previous)
 
 
 def _non_finite(value: float, epoch: int, batch: int, checkpoint) -> NonFiniteLossError:

@@ -6,8 +6,8 @@ non-tensor or integer tensor, too few dimensions, NaN or inf, tensors on differe
 covariance that is not symmetric positive definite, a mean and covariance whose shapes disagree.
 
 The value checks cost a device sync each. As ``torch.distributions`` has ``validate_args``, the
-switch :func:`disabled` skips them on a hot path (``train.fit`` runs its steps inside it and detects
-divergence from the loss itself); :func:`enabled` says whether they run. Shape and count checks,
+switch :func:`disabled` skips them, and torch.distributions' argument checks, on a hot path
+(``train.fit`` runs its steps inside it and detects divergence from the loss itself); :func:`enabled` says whether they run. Shape and count checks,
 which cost nothing, always run.
 """
 
@@ -41,18 +41,25 @@ def enabled() -> bool:
 
 @contextlib.contextmanager
 def disabled() -> Iterator[None]:
-    """Skip the value checks inside the ``with`` block (as ``validate_args=False`` does in torch).
+    """Skip the value checks, and ``torch.distributions``' own argument checks, inside the ``with`` block.
+
+    As ``validate_args=False`` does in torch (both cost a device sync per call; a diverged, NaN encoder
+    output then shows in the loss instead of raising). Both switches are restored on leaving the block.
 
     >>> with disabled():
     ...     enabled()
     False
     """
     global _enabled
-    previous, _enabled = _enabled, False
+    distribution = torch.distributions.Distribution
+    previous, previous_args = _enabled, distribution._validate_args
+    _enabled = False
+    distribution.set_default_validate_args(False)
     try:
         yield
     finally:
         _enabled = previous
+        distribution.set_default_validate_args(previous_args)
 
 
 def require_count(value, name: str, minimum: int = 1) -> int:
