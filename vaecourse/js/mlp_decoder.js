@@ -1,9 +1,10 @@
-// The MLP decoder of vaecourse.models.VAE run in the browser (book chapter 9, "Exploring the latent
-// space"). Python (vaecourse/widgets.py, export_decoder) sends the decoder's nn.Linear weights as one
+// The MLP decoder of vaecourse.models.VAE run in the browser (book/latent_space.md). Python
+// (vaecourse/widgets/_base.py, export_decoder) sends the decoder's nn.Linear weights as one
 // little-endian float32 buffer plus a JSON spec; this file rebuilds the network and evaluates
 //   a_0 = h,  a_l = act_l(W_l a_{l-1} + b_l),  mean = out(a_L)
-// with act_l in {relu, tanh, none} and out in {sigmoid, tanh, identity}: the decoder mean
-// E[x|h] = sigmoid(logits) of a Bernoulli decoder (Kingma & Welling 2013, appendix C).
+// with act_l in {relu, tanh, none} and out the declared likelihood's decoder mean: sigmoid for a
+// Bernoulli decoder, E[x|h] = sigmoid(logits) (Kingma & Welling 2013, appendix C), identity for a
+// Gaussian one.
 // Shapes: W_l is (n_out, n_in) row-major as in torch; h has latent_dim entries; the result has
 // data_dim = prod(data_shape) entries. Accumulation is in float64 (JavaScript numbers).
 // Plain declarations, no import/export: the widget modules are concatenated after this file.
@@ -87,8 +88,6 @@ function decodeInto(decoder, h, out) {
   const n = decoder.dataDim;
   if (decoder.output === "sigmoid") {
     for (let j = 0; j < n; j++) out[j] = 1 / (1 + Math.exp(-input[j]));
-  } else if (decoder.output === "tanh") {
-    for (let j = 0; j < n; j++) out[j] = Math.tanh(input[j]);
   } else {
     for (let j = 0; j < n; j++) out[j] = input[j];
   }
@@ -108,7 +107,7 @@ function decodeBatch(decoder, hs, n) {
 }
 
 async function vaeLoadDecoder(model) {
-  // The decoder weights live in a separate, shared widget model (BrowserDecoder in widgets.py) so that
+  // The decoder weights live in a separate, shared widget model (BrowserDecoder in widgets/_base.py) so that
   // two widgets on one page carry them once. The "decoder" trait is a widget reference: the string
   // "IPY_MODEL_<id>" (anywidget does not unpack references), or an unpacked model.
   const ref = model.get("decoder");
