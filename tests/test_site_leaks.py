@@ -62,8 +62,8 @@ def leaks(html: str) -> dict[str, list[str]]:
 
 
 def test_the_scan_finds_leaks():
-    page = """<html><head><script>var p = "/work/not-visible";</script></head><body>
-    <pre>TrainedModel(VAE, 1 epochs, trained now, path='/work/repo/test-output/cache/models/m.pt')</pre>
+    page = """<html><head><script>var p = "/home/student/not-visible";</script></head><body>
+    <pre>TrainedModel(VAE, 1 epochs, trained now, path='/home/student/.cache/vaecourse/models/m.pt')</pre>
     <pre>Downloading data from 'https://example.org/train-images-idx3-ubyte.gz' to file ...</pre>
     <pre>/usr/lib/python3/site.py:630: OfflineSubsetWarning: MNIST: using the offline subset</pre>
     <pre>&lt;torch._C.Generator at 0x7f3a2c1b2d30&gt;</pre>
