@@ -8,7 +8,7 @@ for 2-D latents, log p(x) by quadrature and the gap log p(x) - ELBO.
   $\\mathcal{L}\\le\\mathcal{L}_k\\le\\log p(\\mathbf{x})$, tight as $k\\to\\infty$ (Burda, Grosse &
   Salakhutdinov 2015, arXiv:1509.00519; the published MNIST numbers use $k = 5000$).
 - Gap: $\\log p(\\mathbf{x}) - \\mathcal{L}(\\mathbf{x}) = \\mathcal{D}[Q(\\mathbf{h}\\mid\\mathbf{x})\\,\\|\\,
-  p(\\mathbf{h}\\mid\\mathbf{x})]$, the lecture's central equation (chapter "The ELBO").
+  p(\\mathbf{h}\\mid\\mathbf{x})]$, the lecture's central equation (``eq:central``, book/bayes_rule.md).
 
 The estimators themselves are :mod:`vaecourse.elbo`'s; this module batches them over a data set so
 memory stays bounded; ``python -m vaecourse evaluate`` (:mod:`vaecourse.cli`) prints them for a checkpoint.

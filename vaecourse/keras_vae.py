@@ -1,6 +1,6 @@
 """The lecture's Keras example -- F. Chollet's convolutional VAE -- run by Keras 3 on the torch backend.
 
-Chapter "The lecture's Keras VAE" (book/keras_vae.md). The architecture follows the keras.io example
+book/keras_vae.md. The architecture follows the keras.io example
 "Variational AutoEncoder" (F. Chollet, 2020, updated 2023) that the lecture shows; the code here is
 the course's own. Its ``train_step`` is written the PyTorch way (``zero_grad``, ``loss.backward()``,
 ``optimizer.apply``), because the example's ``tf.GradientTape`` step only runs on TensorFlow, and
@@ -16,7 +16,7 @@ the KL divergence to the prior (Kingma & Welling 2013, eq. 10),
     + \\tfrac12\\sum_{j=1}^{k}\\bigl(e^{\\text{logvar}_j} + \\mu_j^2 - 1 - \\text{logvar}_j\\bigr),
 
 averaged over the batch. For grey-level images $x_d\\in[0,1]$ this is minus an ELBO-like number,
-not a bound on a normalised log-likelihood (chapter "The lecture's PyTorch VAE").
+not a bound on a normalised log-likelihood (book/pytorch_vae.md).
 
 Importing this module imports Keras and fixes its backend to PyTorch, so it must be imported before
 anything else imports ``keras``. ``import vaecourse`` does not import it.
@@ -51,8 +51,8 @@ IMAGE_SHAPE = (28, 28, 1)  # Keras is channels-last
 
 class Sampling(layers.Layer):
     """The reparameterisation $\\mathbf{h} = \\boldsymbol\\mu + e^{\\text{logvar}/2}\\odot\\boldsymbol\\epsilon$,
-    $\\boldsymbol\\epsilon\\sim\\mathcal{N}(0, I)$ (Kingma & Welling 2013; chapter "The
-    reparameterisation trick"). Inputs ``[mu, logvar]``, each ``(B, latent_dim)``; output ``(B, latent_dim)``.
+    $\\boldsymbol\\epsilon\\sim\\mathcal{N}(0, I)$ (``eq:reparameterisation``; Kingma & Welling 2013;
+    book/reparameterisation.md). Inputs ``[mu, logvar]``, each ``(B, latent_dim)``; output ``(B, latent_dim)``.
     """
 
     def __init__(self, seed: int | None = None, **kwargs):
