@@ -1,6 +1,6 @@
 """vaecourse: an executable course on Variational Autoencoders for the physical sciences.
 
-The package behind the book. One module per concept:
+The package behind the book. One module per concept (a folder, ``name/``, for a concept with parts):
 
 - :mod:`~vaecourse.settings`     the smoke switch, the cache folder, offline mode (the only env reader)
 - :mod:`~vaecourse.device`       automatic choice of cpu / cuda / mps
@@ -10,7 +10,8 @@ The package behind the book. One module per concept:
 - :mod:`~vaecourse.elbo`         the ELBO, the IWAE bound and the training loss
 - :mod:`~vaecourse.linear_gaussian`  the exact reference model (every quantity in closed form)
 - :mod:`~vaecourse.reparameterisation`  h = mu + sigma * eps; naive, reparameterised, score-function gradients
-- :mod:`~vaecourse.checks`       one check per equation, one file per chapter (``python -m vaecourse check``)
+- :mod:`~vaecourse.checks`       ``checks/``: one check per equation, one file per chapter with its ``CHECKS``
+  list, the judge and runners in ``_core`` (``python -m vaecourse check``)
 - :mod:`~vaecourse.kl_fits`      forward vs reverse KL fits of one Gaussian to a mixture
 - :mod:`~vaecourse.marginal`     p(x) and p(h|x) by numerics: quadrature, importance weights, the grid posterior
 - :mod:`~vaecourse.models`       the lecture's MLP VAE and the Keras example's ConvVAE, in PyTorch
@@ -21,12 +22,15 @@ The package behind the book. One module per concept:
 - :mod:`~vaecourse.cli`          the command line: ``python -m vaecourse info|check|train|evaluate``
 - :mod:`~vaecourse.evaluate`     test ELBO, IWAE log p(x), quadrature gap
 - :mod:`~vaecourse.idx`, :mod:`~vaecourse.data`  IDX files; MNIST and Fashion-MNIST, online or offline
-- :mod:`~vaecourse.ising`        the 2-D Ising model: ``exact`` (Onsager), ``sampler`` (Monte Carlo, data set),
-  ``vae_analysis`` (what a VAE learns about it, ``book/ising.md``)
-- :mod:`~vaecourse.plotting`, :mod:`~vaecourse.widgets`  figures and latent-space widgets
+- :mod:`~vaecourse.ising`        ``ising/``: the 2-D Ising model: ``exact`` (Onsager), ``sampler`` (Monte Carlo,
+  data set), ``vae_analysis`` (what a VAE learns about it, book/ising.md; imported on its own)
+- :mod:`~vaecourse.plotting`     static figures of any model (reconstructions, samples, latent manifold)
+- :mod:`~vaecourse.widgets`      ``widgets/``: the latent-space widgets, ``latent_explorer``, ``interpolation``,
+  ``posterior_explorer``; ``_base`` the decoder they run in the browser (front ends in ``vaecourse/js/``)
 
 Importing ``vaecourse`` is cheap: torch, matplotlib, ipywidgets and keras are imported only by the
-submodules that need them, and submodules are loaded on first attribute access.
+submodules that need them, and submodules are loaded on first attribute access. The website's loader
+scripts are site code, not package code: they live in ``book/_static/site/``.
 """
 
 from __future__ import annotations
