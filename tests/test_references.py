@@ -65,3 +65,9 @@ def test_no_private_equation_numbers():
     paper = r"(?:19|20)\d\d[a-z]?,"  # "Kingma & Welling 2013, eq. 10" cites the paper's own numbering
     numbered = [f"{f}:{n}: {ref}" for f, n, ref in _found(r"\b((?:[Ee]quations?|[Ee]qs?\.)\s*\(?\d+)", paper)]
     assert numbered == [], "cite equations by their book label (eq:...), not by number:\n" + "\n".join(numbered)
+
+
+def test_book_equation_labels_have_one_prefix():
+    """Every equation label in the book is spelled ``eq:...`` (one convention, so a search finds them all)."""
+    dashed = sorted(label for label in _book_labels() if label.startswith("eq-"))
+    assert dashed == [], "equation labels spelled eq-... instead of eq:...: " + ", ".join(dashed)

@@ -3,7 +3,7 @@
 A curve $y(T)$ such as the VAE's $\\langle|h|\\rangle(T)$ or its reconstruction loss
 (``book/ising.md``, after Wetzel 2017, Phys. Rev. E 96, 022140) is first averaged per temperature
 (:func:`temperature_average`); :func:`tc_from_curve` takes $T_c$ where its smoothed slope is
-steepest (label ``eq-smoothed-slope``) or at the midpoint of a fitted tanh step; :func:`bootstrap_tc`
+steepest (label ``eq:smoothed-slope``) or at the midpoint of a fitted tanh step; :func:`bootstrap_tc`
 adds Efron's bootstrap error, resampling configurations or whole Markov chains within each
 temperature. Compare with Onsager's $T_c$ (:data:`vaecourse.ising.T_C`).
 """
@@ -121,7 +121,7 @@ def tc_from_curve(temperature, curve, method: str = "steepest", bandwidth: float
     ``method="tanh"``: the midpoint $t_0$ of a least-squares fit of
     $y(T) = a + b\\tanh((T - t_0)/w)$.
 
-    Label ``eq-smoothed-slope``. Applied to $\\langle|h|\\rangle(T)$ and the reconstruction loss
+    Label ``eq:smoothed-slope``. Applied to $\\langle|h|\\rangle(T)$ and the reconstruction loss
     in ``book/ising.md``, following Wetzel 2017; compare with Onsager's $T_c = 2.269$.
 
     Shapes: ``temperature``, ``curve`` ``(K,)`` with at least 5 distinct temperatures (any order).

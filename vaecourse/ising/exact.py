@@ -2,11 +2,11 @@
 
 The model (``book/ising.md``): spins $s_i \\in \\{-1, +1\\}$ on an $L \\times L$ square lattice with
 periodic boundaries, energy $E = -J \\sum_{\\langle ij \\rangle} s_i s_j$ over nearest-neighbour
-pairs (label ``eq-ising-energy``), $J = k_B = 1$, Boltzmann weights $\\propto e^{-E/T}$.
-Observables per spin: magnetisation $m = \\frac{1}{L^2} \\sum_i s_i$ (``eq-ising-magnetisation``)
+pairs (label ``eq:ising-energy``), $J = k_B = 1$, Boltzmann weights $\\propto e^{-E/T}$.
+Observables per spin: magnetisation $m = \\frac{1}{L^2} \\sum_i s_i$ (``eq:ising-magnetisation``)
 and energy $u = E / L^2$. Exact results of the infinite lattice (Onsager 1944; Yang 1952):
-:data:`T_C` (``eq-onsager-tc``), :func:`onsager_energy`, :func:`spontaneous_magnetisation`
-(``eq-spontaneous-magnetisation``). ``tests/test_ising.py`` checks the samplers against them.
+:data:`T_C` (``eq:onsager-tc``), :func:`onsager_energy`, :func:`spontaneous_magnetisation`
+(``eq:spontaneous-magnetisation``). ``tests/test_ising.py`` checks the samplers against them.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def spontaneous_magnetisation(temperature):
     .. math:: M(T) = \\left(1 - \\sinh^{-4}(2/T)\\right)^{1/8} \\text{ for } T < T_c, \\quad
         M(T) = 0 \\text{ for } T \\ge T_c,
 
-    label ``eq-spontaneous-magnetisation``. A finite lattice has $\\langle m \\rangle = 0$ by
+    label ``eq:spontaneous-magnetisation``. A finite lattice has $\\langle m \\rangle = 0$ by
     symmetry; compare $M$ with $\\langle |m| \\rangle$ well below $T_c$. ``book/ising.md``; Yang 1952.
 
     Shapes: ``temperature`` a float or an array of temperatures $> 0$; the result a float or a
@@ -111,7 +111,7 @@ def temperature_grid(n: int, low: float = 1.0, high: float = 3.5, power: float =
 def energy_per_spin(spins: torch.Tensor) -> torch.Tensor:
     """Energy per spin $u = -\\frac{1}{L^2} \\sum_i s_i (s_{i+\\hat x} + s_{i+\\hat y})$, periodic boundaries.
 
-    Label ``eq-ising-energy`` divided by $L^2$; ``book/ising.md``.
+    Label ``eq:ising-energy`` divided by $L^2$; ``book/ising.md``.
 
     Shapes: ``spins`` ``(..., L, L)`` with values $\\pm 1$ (any dtype) -> float32 ``(...)``.
     """
@@ -121,7 +121,7 @@ def energy_per_spin(spins: torch.Tensor) -> torch.Tensor:
 
 
 def magnetisation(spins: torch.Tensor) -> torch.Tensor:
-    """Magnetisation per spin $m = \\frac{1}{L^2} \\sum_i s_i$ (signed), label ``eq-ising-magnetisation``.
+    """Magnetisation per spin $m = \\frac{1}{L^2} \\sum_i s_i$ (signed), label ``eq:ising-magnetisation``.
 
     ``book/ising.md``.
 

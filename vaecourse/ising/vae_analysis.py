@@ -53,7 +53,7 @@ def spins_to_pixels(spins) -> torch.Tensor:
     """Flatten spin configurations into Bernoulli 'pixels': $x = (s + 1)/2 \\in \\{0, 1\\}$.
 
     The VAE's decoder is a product of Bernoulli distributions (sigmoid output, cross-entropy loss,
-    label ``eq-ising-bernoulli``), as in Wetzel 2017; ``book/ising.md``.
+    label ``eq:ising-bernoulli``), as in Wetzel 2017; ``book/ising.md``.
 
     Shapes: ``spins`` array or tensor ``(N, L, L)`` (or ``(N, D)``) of values in ``{-1, +1}``.
     Result: float32 tensor ``(N, L*L)`` of zeros and ones.
@@ -243,7 +243,7 @@ def reconstruction_loss(model, x, batch_size: int = 4096) -> np.ndarray:
 
     The binary cross-entropy summed over the $L^2$ spins (nats per configuration), decoding the
     encoder mean. Ordered configurations are easy to reconstruct, disordered ones are not: the loss
-    rises steeply at $T_c$ (Wetzel 2017); label ``eq-ising-bernoulli``; ``book/ising.md``.
+    rises steeply at $T_c$ (Wetzel 2017); label ``eq:ising-bernoulli``; ``book/ising.md``.
 
     Shapes: ``x`` ``(N, D)`` pixels. Result: ``(N,)`` float64.
     """
