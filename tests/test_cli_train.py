@@ -30,6 +30,12 @@ def quiet_data():
         yield
 
 
+def _one_error_line(capsys, word: str, start: str) -> None:
+    """What the command wrote to stderr is one line, in the shared error style, naming ``word``."""
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(start) and word in err and "Traceback" not in err
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
@@ -71,8 +77,7 @@ def test_evaluate_prints_elbo_and_log_px(trained_run, capsys):
 ])
 def test_train_bad_arguments_give_one_line(argv, word, capsys):
     assert cli.train(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and word in err and "Traceback" not in err
+    _one_error_line(capsys, word, "vaecourse train: error:")
 
 
 def test_evaluate_refuses_bad_checkpoints(trained_run, tmp_path, capsys):
@@ -87,8 +92,7 @@ def test_evaluate_refuses_bad_checkpoints(trained_run, tmp_path, capsys):
     ]
     for argv, word in cases:
         assert cli.evaluate(argv) == 2
-        err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and word in err and "Traceback" not in err
+        _one_error_line(capsys, word, "vaecourse evaluate: error:")
 
 
 def test_resume_from_another_models_checkpoint_is_refused(trained_run, tmp_path, capsys):
@@ -96,8 +100,8 @@ def test_resume_from_another_models_checkpoint_is_refused(trained_run, tmp_path,
     with quiet_data():
         code = cli.train(["--model", "mlp", "--hidden", "16", "--epochs", "3", "--n-train", "100", "--n-test", "20",
                           "--out", str(out), "--resume", "--no-progress", "--no-figures"])
-    err = capsys.readouterr().err.strip()
-    assert code == 1 and "another model" in err and len(err.splitlines()) == 1
+    assert code == 1
+    _one_error_line(capsys, "another model", "vaecourse train: error:")
 
 
 def test_entry_point_has_no_traceback():
@@ -139,8 +143,7 @@ def test_check_command_shares_the_error_style(capsys):
     """`check` parses with the same parser class: a bad key or argument is one line on stderr, exit 2."""
     for argv, word in ([["--only", "eq:nope"], "eq:nope"], [["--bogus"], "--bogus"]):
         assert cli.check(argv) == 2
-        err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and word in err and err.startswith("vaecourse check: error:")
+        _one_error_line(capsys, word, "vaecourse check: error:")
     assert cli.check(["--list"]) == 0
     assert "eq:training-objective" in capsys.readouterr().out
     assert cli.main(["frobnicate"]) == 2 and "unknown command" in capsys.readouterr().err

@@ -9,25 +9,27 @@
 // data_dim = prod(data_shape) entries. Accumulation is in float64 (JavaScript numbers).
 // Plain declarations, no import/export: the widget modules are concatenated after this file.
 
-function vaeAsFloat32(value) {
+function vaeAsTyped(value, Type) {
   // DataView (what the widget manager hands over for bytes traits), ArrayBuffer, typed array or
-  // plain array -> a Float32Array that owns an aligned copy of the bytes.
-  if (value instanceof Float32Array) return value;
-  if (value instanceof DataView || ArrayBuffer.isView(value)) {
-    return new Float32Array(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
+  // plain array -> a Type (Float32Array, Uint8Array) that owns an aligned copy of the bytes; else null.
+  if (value instanceof Type) return value;
+  if (ArrayBuffer.isView(value)) {
+    return new Type(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
   }
-  if (value instanceof ArrayBuffer) return new Float32Array(value.slice(0));
-  if (Array.isArray(value)) return Float32Array.from(value);
+  if (value instanceof ArrayBuffer) return new Type(value.slice(0));
+  if (Array.isArray(value)) return Type.from(value);
+  return null;
+}
+
+function vaeAsFloat32(value) {
+  const floats = vaeAsTyped(value, Float32Array);
+  if (floats) return floats;
   throw new Error("vaecourse: decoder weights must be bytes or an array, got " + typeof value);
 }
 
 function vaeAsUint8(value) {
-  if (value instanceof Uint8Array) return value;
-  if (value instanceof DataView || ArrayBuffer.isView(value)) {
-    return new Uint8Array(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
-  }
-  if (value instanceof ArrayBuffer) return new Uint8Array(value.slice(0));
-  if (Array.isArray(value)) return Uint8Array.from(value);
+  const bytes = vaeAsTyped(value, Uint8Array);
+  if (bytes) return bytes;
   return new Uint8Array(0);
 }
 
