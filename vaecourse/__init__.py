@@ -24,6 +24,12 @@ The package behind the book. One module per concept (a folder, ``name/``, for a 
 - :mod:`~vaecourse.idx`, :mod:`~vaecourse.data`  IDX files; MNIST and Fashion-MNIST, online or offline
 - :mod:`~vaecourse.ising`        ``ising/``: the 2-D Ising model: ``exact`` (Onsager), ``sampler`` (Monte Carlo,
   data set), ``vae_analysis`` (what a VAE learns about it, book/ising.md; imported on its own)
+- :mod:`~vaecourse.rate_distortion`  rate, distortion, the beta-ELBO, active units, KL warm-up and free bits
+- :mod:`~vaecourse.autoregressive`  a decoder that also sees the preceding pixels (and can ignore h)
+- :mod:`~vaecourse.objectives`  several small models trained in one pass with beta, warm-up, free bits or IWAE
+- :mod:`~vaecourse.flows`        affine coupling layers on a 2-D latent, log-determinant in closed form
+- :mod:`~vaecourse.posterior_families`  diagonal, full-covariance (Cholesky) and flow posteriors Q(h|x)
+- :mod:`~vaecourse.gaps`         approximation and amortisation gaps (per-image optimisation of Q)
 - :mod:`~vaecourse.plotting`     static figures of any model (reconstructions, samples, latent manifold)
 - :mod:`~vaecourse.widgets`      ``widgets/``: the latent-space widgets, ``latent_explorer``, ``interpolation``,
   ``posterior_explorer``; ``_base`` the decoder they run in the browser (front ends in ``vaecourse/js/``)
@@ -61,6 +67,12 @@ _SUBMODULES = {
     "idx",
     "data",
     "ising",
+    "rate_distortion",
+    "autoregressive",
+    "objectives",
+    "flows",
+    "posterior_families",
+    "gaps",
     "plotting",
     "widgets",
 }

@@ -38,10 +38,16 @@ class AutoregressiveVAE(VAE):
     def _autoregressive_logits(self, x_flat: torch.Tensor) -> torch.Tensor:
         return x_flat @ (self.pixel_weights * self.mask).T  # (B, 784): pixel d sees pixels e < d
 
-    def log_likelihood(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    def logits(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """:math:`\\ell_d(\\mathbf{h}, \\mathbf{x}_{<d})` (``eq:autoregressive-decoder``): x (B, ...), h (..., B, k) -> (..., B, 784)."""
         x_flat = x.reshape(x.shape[0], 784)  # (B, 784)
         logits = self.decoder(h.reshape(-1, self.latent_dim)).reshape(*h.shape[:-1], 784)  # (..., B, 784)
-        logits = logits + self._autoregressive_logits(x_flat)  # broadcast over sample dims
+        return logits + self._autoregressive_logits(x_flat)  # broadcast over sample dims
+
+    def log_likelihood(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """:math:`\\sum_d \\log\\mathrm{Bernoulli}(x_d; \\sigma(\\ell_d))`: h (B, k) -> (B,), h (S, B, k) -> (S, B)."""
+        x_flat = x.reshape(x.shape[0], 784)
+        logits = self.logits(x, h)
         return (x_flat * logits - nn.functional.softplus(logits)).sum(-1)
 
     def decoder_mean(self, h: torch.Tensor) -> torch.Tensor:

@@ -66,7 +66,10 @@ def optimise_per_image(model, q_family, x: torch.Tensor, params: torch.Tensor, s
 @torch.no_grad()
 def elbo_with_se(model, q_family, params: torch.Tensor, x: torch.Tensor, n: int = 1000):
     """Monte Carlo ELBO :math:`\\frac1n\\sum_i\\log w_i` and its standard error, per image: (B,), (B,)."""
-    log_w = pf.log_weights(model, q_family, params, x, n)  # (n, B)
+    require_count(n, "n", minimum=2)
+    chunk = marginal.chunk_size(x, n)
+    log_w = torch.cat([pf.log_weights(model, q_family, params, x, min(chunk, n - start))
+                       for start in range(0, n, chunk)])  # (n, B), drawn in chunks to bound memory
     return log_w.mean(0), log_w.std(0) / math.sqrt(n)
 
 
@@ -143,20 +146,24 @@ class Gaps:
 
 
 def gap_decomposition(model, posterior, x: torch.Tensor, steps: int = 300, n_samples: int = 16,
-                      n_eval: int = 2000, grid_size: int = 201) -> Gaps:
+                      n_eval: int = 2000, grid_size: int = 201, log_px: torch.Tensor | None = None,
+                      lr: float = 0.05) -> Gaps:
     """Total, approximation and amortisation gaps of ``posterior`` (an encoder x -> params) on images x.
 
     ``eq:gap-decomposition``: :math:`Q^*` by :func:`optimise_per_image` from the encoder's parameters,
     both ELBOs by ``n_eval`` Monte Carlo samples, :math:`\\log p(\\mathbf{x})` by quadrature on a grid
-    around the two Qs (:func:`vaecourse.marginal.local_posterior_grid`). 2-D latents only.
+    around the two Qs (:func:`vaecourse.marginal.local_posterior_grid`) unless ``log_px`` (B,) is given
+    (one quadrature serves several families). 2-D latents only.
     Shapes: x (B, ...) -> :class:`Gaps` of (B,) tensors. Raises ``ValueError`` unless latent_dim == 2.
     """
     q_family = posterior.family
     with torch.no_grad():
         params_a = posterior(x)  # (B, P)
-    params_b = optimise_per_image(model, q_family, x, params_a, steps, n_samples)
+    params_b = optimise_per_image(model, q_family, x, params_a, steps, n_samples, lr)
     elbo_a, se_a = elbo_with_se(model, q_family, params_a, x, n_eval)
     elbo_b, se_b = elbo_with_se(model, q_family, params_b, x, n_eval)
+    if log_px is not None:
+        return Gaps(log_px, elbo_a, elbo_b, se_a, se_b, params_a, params_b)
     centre_a, half_a = posterior_window(q_family, params_a)
     centre_b, half_b = posterior_window(q_family, params_b)
     centre = 0.5 * (centre_a + centre_b)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from vaecourse.checks import bayes_rule, elbo, kl_divergence, marginal_likelihood, reparameterisation, sgd
+from vaecourse.checks import (bayes_rule, elbo, kl_divergence, kl_in_practice, marginal_likelihood, reparameterisation,
+                              richer_posteriors, sgd)
 from vaecourse.checks._core import MUST_EXCEED, RELATIONS, Z_SCORE, Check, CheckResult, results_table, run_checks
 
 __all__ = ["Z_SCORE", "RELATIONS", "MUST_EXCEED", "Check", "CheckResult", "CHECKS", "run", "run_all", "names",
@@ -27,6 +28,8 @@ CHECKS: list[Check] = [
     *elbo.CHECKS,
     *sgd.CHECKS,
     *reparameterisation.CHECKS,
+    *kl_in_practice.CHECKS,
+    *richer_posteriors.CHECKS,
 ]
 
 

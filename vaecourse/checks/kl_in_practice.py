@@ -1,5 +1,6 @@
 """Checks of book/kl_in_practice.md: rate + distortion = -ELBO (eq:rate-distortion), the beta-ELBO
-(eq:beta-elbo), free bits (eq:free-bits) and the active-units count (eq:active-units).
+(eq:beta-elbo), the active-units count (eq:active-units), free bits (eq:free-bits) and the
+autoregressive decoder's mask (eq:autoregressive-decoder).
 
 Each function compares two independent routes; its formulas are looked up through their modules
 at call time, so a test can swap in a broken formula and watch the check fail.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from vaecourse import elbo, kl, models, settings
+from vaecourse import autoregressive, elbo, kl, models, settings
 from vaecourse import rate_distortion as rd
 from vaecourse.checks._core import Check, Context, Outcome, closed_outcome, mc_outcome, mean_se
 from vaecourse.checks._problems import data, diag_cov
@@ -67,8 +68,8 @@ def beta_weights_the_rate(ctx: Context) -> Outcome:
 
 
 def free_bits_floor(ctx: Context) -> Outcome:
-    # 32 images, 6 units: three nearly at the prior (rate ~ 0.01), three far from it (rate ~ 1)
-    mu = torch.cat([0.1 * ctx.randn(32, 3), 1.4 + 0.3 * ctx.randn(32, 3, offset=1)], -1)
+        # three units whose batch-mean rate (~0.18) is below lambda while single images straddle it, three far above
+    mu = torch.cat([0.6 * ctx.randn(32, 3), 1.4 + 0.3 * ctx.randn(32, 3, offset=1)], -1)
     sigma = torch.cat([1.0 + 0.05 * ctx.randn(32, 3, offset=2), 0.5 + 0.05 * ctx.randn(32, 3, offset=3)], -1).abs()
     q = Normal(mu, sigma)
     lam = 0.25
@@ -88,7 +89,7 @@ def _known_model(ctx: Context) -> models.VAE:
     with torch.no_grad():
         weight, bias = model.encoder.enc_mu.weight, model.encoder.enc_mu.bias  # (6, 16), (6,)
         weight[:KNOWN_ACTIVE] *= 20.0  # clearly active
-        weight[KNOWN_ACTIVE] *= 0.3  # a standard deviation of a few hundredths: still inactive
+        weight[KNOWN_ACTIVE] *= 1.5  # a standard deviation of a few hundredths: still inactive
         weight[KNOWN_ACTIVE + 1:] = 0.0  # constant means: inactive
         bias[KNOWN_ACTIVE + 1:] = 0.7
     return model
@@ -104,6 +105,27 @@ def active_units_known(ctx: Context) -> Outcome:
                           f"(activities {', '.join(f'{a:.2g}' for a in activity.tolist())})")
 
 
+def autoregressive_is_causal(ctx: Context) -> Outcome:
+    with ctx.seeded():
+        model = autoregressive.AutoregressiveVAE(hidden=8, latent_dim=2).to(ctx.device, ctx.dtype)
+        with torch.no_grad():
+            model.pixel_weights.copy_(0.1 * ctx.randn(784, 784))
+    x = torch.bernoulli(torch.full((1, 784), 0.3, dtype=ctx.dtype), generator=torch.Generator().manual_seed(ctx.seed))
+    x = x.to(ctx.device)
+    h = torch.zeros(1, 2, dtype=ctx.dtype, device=ctx.device)
+    before, after = 0.0, float("inf")
+    for e in (0, 100, 391, 600, 782):  # flip pixel e: the logits of pixels d <= e must not move
+        flipped = x.clone()
+        flipped[0, e] = 1 - flipped[0, e]
+        with torch.no_grad():
+            change = (model.logits(flipped, h) - model.logits(x, h)).abs()[0]  # (784,)
+        before = max(before, float(change[:e + 1].max()))
+        after = min(after, float(change[e + 1:].max()))
+    return closed_outcome(ctx, torch.tensor(before), torch.tensor(0.0),
+                          "AutoregressiveVAE.logits: largest change of pixels d <= e after flipping pixel e "
+                          f"(later pixels move by at least {after:.2g})")
+
+
 CHECKS = [
     Check("rate-plus-distortion-is-minus-elbo", "eq:rate-distortion",
           "rate + distortion = -ELBO on the same samples of h (linear-Gaussian model, imperfect Q)",
@@ -115,10 +137,13 @@ CHECKS = [
     Check("beta-elbo-weights-the-rate", "eq:beta-elbo",
           "the beta-ELBO is -(D + beta R): reconstruction minus beta times the KL, same samples",
           beta_weights_the_rate, seed=173),
-    Check("free-bits-floor", "eq:free-bits",
-          "free bits: the batch-mean rate is sum_j max(lambda, E_x[R_j]) (3 units below lambda, 3 above)",
-          free_bits_floor, seed=174),
     Check("active-units-known-count", "eq:active-units",
           f"a VAE built to use {KNOWN_ACTIVE} of 6 latent units has {KNOWN_ACTIVE} active units (Var_x E_Q[h_j] > 0.01)",
           active_units_known, seed=175),
+    Check("free-bits-floor", "eq:free-bits",
+          "free bits: the batch-mean rate is sum_j max(lambda, E_x[R_j]) (3 units below lambda, 3 above)",
+          free_bits_floor, seed=174),
+    Check("autoregressive-decoder-is-causal", "eq:autoregressive-decoder",
+          "the autoregressive decoder's logit of pixel d does not change when a pixel e >= d is flipped",
+          autoregressive_is_causal, seed=176),
 ]
