@@ -14,18 +14,31 @@ def default_device(override: str | None = None):
     """Return the ``torch.device`` the course will use.
 
     Order: the ``override`` argument, ``VAECOURSE_DEVICE``, CUDA if available, MPS if available,
-    else the CPU. An unavailable explicit choice raises ``ValueError`` saying what is available.
+    else the CPU. ``override`` is a name (``"cuda:1"``) or a ``torch.device``. A name that is not a
+    device (``"gpu"``) or an unavailable choice raises ``ValueError`` saying what to use instead.
     """
     import torch
 
+    if isinstance(override, torch.device):
+        override = str(override)
     name = override or settings.device_override()
     if name is not None:
-        device = torch.device(name)
+        where = "" if override else " (from VAECOURSE_DEVICE)"
+        try:
+            device = torch.device(name)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"{name!r}{where} is not a device name; use 'cpu', 'cuda', 'cuda:1' or 'mps'"
+                             + ("" if override else ", or unset VAECOURSE_DEVICE")) from None
+        if device.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"device {name!r}{where} is not supported; use 'cpu', 'cuda' or 'mps'")
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(
                 f"device {name!r} was requested but CUDA is not available here; "
                 "unset VAECOURSE_DEVICE or use 'cpu'."
             )
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                             f"numbered from 0; use 'cuda' or 'cuda:0'")
         if device.type == "mps" and not _mps_available():
             raise ValueError(
                 f"device {name!r} was requested but Apple MPS is not available here; "

@@ -29,6 +29,8 @@ __all__ = [
     "common_dtype",
     "require_spd",
     "check_mean_cov",
+    "memory_bytes",
+    "require_memory",
 ]
 
 _enabled = True
@@ -146,3 +148,29 @@ def check_mean_cov(mu_name: str, mu: torch.Tensor, cov_name: str, cov: torch.Ten
     require_finite(mu_name, mu)
     require_finite(cov_name, cov)
     return k
+
+
+def memory_bytes(device=None) -> int:
+    """The memory of ``device`` in bytes: the GPU's for CUDA, the machine's RAM otherwise."""
+    import os
+
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: no guard
+        return 2**62
+
+
+def require_memory(nbytes: int, what: str, device=None) -> None:
+    """ValueError, before anything is allocated, when ``what`` needs more than the memory of ``device``.
+
+    The message gives the estimated size, so that a typo (``--hidden 100000``) or a forged
+    checkpoint is refused in milliseconds instead of swapping or being killed.
+    """
+    available = memory_bytes(device)
+    if nbytes > available:
+        raise ValueError(f"{what} would need about {nbytes / 1e9:.1f} GB, more than the "
+                         f"{available / 1e9:.1f} GB of memory of this {torch.device(device or 'cpu').type}; "
+                         "choose smaller sizes")

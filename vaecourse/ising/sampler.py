@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 
-from vaecourse import settings
+from vaecourse import settings, validation
 from vaecourse.validation import require_count
 from vaecourse.ising.exact import _positive_temperatures, energy_per_spin, magnetisation, temperature_grid
 
@@ -63,17 +64,39 @@ def _checkerboard(size: int, device) -> torch.Tensor:
     return ((i[:, None] + i[None, :]) % 2 == 0)  # (L, L) bool, True on the "black" sublattice
 
 
-def _check_lattice(spins: torch.Tensor, beta: torch.Tensor) -> None:
+def _check_lattice(spins, beta) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one check of a lattice update's input: ``(spins as float32, beta as float32 (C,))``.
+
+    ``spins`` ``(C, L, L)`` of any real dtype (``simulate`` records int8) holding only $\\pm 1$, ``L``
+    even; ``beta`` a number or ``(C,)``, finite and $\\ge 0$. The value checks cost a device sync and
+    are skipped inside :func:`vaecourse.validation.disabled` (``simulate`` runs its steps there).
+    Raises ``ValueError`` naming the argument.
+    """
+    if not isinstance(spins, torch.Tensor) or spins.dtype == torch.bool or spins.is_complex():
+        raise ValueError(f"spins must be a real tensor of +1/-1 values, got {type(spins).__name__}"
+                         + (f" of {spins.dtype}" if isinstance(spins, torch.Tensor) else ""))
     if spins.ndim != 3 or spins.shape[-1] != spins.shape[-2]:
         raise ValueError(f"spins must have shape (chains, L, L), got {tuple(spins.shape)}")
     if spins.shape[-1] % 2:
         raise ValueError(
             f"L must be even (the checkerboard of a periodic lattice needs it), got L={spins.shape[-1]}"
         )
+    if isinstance(beta, bool) or not isinstance(beta, (numbers.Real, torch.Tensor, np.ndarray)):
+        raise ValueError(f"beta must be a number or a tensor of shape (chains,), got {type(beta).__name__}")
+    beta = torch.as_tensor(beta, device=spins.device).to(torch.float32)
+    if beta.ndim == 0:
+        beta = beta.expand(spins.shape[0])
     if beta.shape != spins.shape[:1]:
         raise ValueError(
             f"beta must have shape (chains,) = ({spins.shape[0]},), got {tuple(beta.shape)}"
         )
+    spins = spins.to(torch.float32)  # an int8 lattice would turn -2 beta into an integer
+    if validation.enabled():
+        if not bool((torch.isfinite(beta) & (beta >= 0)).all()):
+            raise ValueError(f"beta must hold finite inverse temperatures >= 0, got {beta.tolist()[:8]}")
+        if not bool((spins.abs() == 1).all()):
+            raise ValueError("spins must hold only +1 and -1 (map 0/1 spins with 2 * s - 1)")
+    return spins, beta
 
 
 def metropolis_sweep(
@@ -86,13 +109,15 @@ def metropolis_sweep(
     so each half-sweep is exact detailed balance done in parallel. ``book/ising.md``;
     Metropolis et al. 1953.
 
-    Shapes: ``spins`` float32 ``(C, L, L)`` in $\\{-1, +1\\}$, ``L`` even (not modified); ``beta``
-    ``(C,)`` inverse temperatures $1/T$, one per chain; ``generator`` a ``torch.Generator`` on the
-    spins' device. Result: the new spins ``(C, L, L)``.
+    Shapes: ``spins`` ``(C, L, L)`` in $\\{-1, +1\\}$, any real dtype, ``L`` even (not modified);
+    ``beta`` ``(C,)`` (or one number) inverse temperatures $1/T$, one per chain; ``generator`` a
+    ``torch.Generator`` on the spins' device. Result: the new spins ``(C, L, L)``, in the dtype of
+    ``spins`` (the arithmetic is float32).
 
-    Raises ``ValueError`` on wrong shapes or odd ``L``.
+    Raises ``ValueError`` on wrong shapes, odd ``L``, spins other than $\\pm 1$ or a NaN/negative beta.
     """
-    _check_lattice(spins, beta)
+    dtype = spins.dtype if isinstance(spins, torch.Tensor) else None
+    spins, beta = _check_lattice(spins, beta)
     black = _checkerboard(spins.shape[-1], spins.device).to(spins.dtype)  # (L, L), 1 on black
     uniform = torch.rand(spins.shape, generator=generator, device=spins.device)  # (C, L, L)
     minus_two_beta = (-2.0 * beta).to(spins.dtype)[:, None, None]  # (C, 1, 1)
@@ -100,7 +125,7 @@ def metropolis_sweep(
         # accept iff u < exp(-beta dE) with dE = 2 s sum(nb); dE <= 0 is always accepted.
         accept = uniform < torch.exp(minus_two_beta * spins * _neighbour_sum(spins))  # (C, L, L)
         spins = spins * (1.0 - 2.0 * colour * accept)  # flip accepted spins of this colour
-    return spins
+    return spins.to(dtype)
 
 
 def cluster_labels(bond_right: torch.Tensor, bond_down: torch.Tensor) -> torch.Tensor:
@@ -167,13 +192,14 @@ def swendsen_wang_update(
     for $e^{-\\beta E}$ (the Fortuin-Kasteleyn representation). ``book/ising.md``; Swendsen &
     Wang 1987.
 
-    Shapes: ``spins`` float32 ``(C, L, L)`` in $\\{-1, +1\\}$ (not modified); ``beta`` ``(C,)``
-    inverse temperatures; ``generator`` a ``torch.Generator`` on the spins' device. Result: the new
-    spins ``(C, L, L)``.
+    Shapes: ``spins`` ``(C, L, L)`` in $\\{-1, +1\\}$, any real dtype (not modified); ``beta`` ``(C,)``
+    (or one number) inverse temperatures; ``generator`` a ``torch.Generator`` on the spins' device.
+    Result: the new spins ``(C, L, L)`` in the dtype of ``spins``.
 
-    Raises ``ValueError`` on wrong shapes or odd ``L``.
+    Raises ``ValueError`` as :func:`metropolis_sweep`.
     """
-    _check_lattice(spins, beta)
+    dtype = spins.dtype if isinstance(spins, torch.Tensor) else None
+    spins, beta = _check_lattice(spins, beta)
     p_bond = (1.0 - torch.exp(-2.0 * beta)).to(spins.dtype)[:, None, None]  # (C, 1, 1)
     uniform = torch.rand((2, *spins.shape), generator=generator, device=spins.device)  # (2, C, L, L)
     bond_right = (spins == torch.roll(spins, -1, dims=-1)) & (uniform[0] < p_bond)  # (C, L, L)
@@ -182,7 +208,7 @@ def swendsen_wang_update(
     coin = torch.rand(spins.numel(), generator=generator, device=spins.device) < 0.5  # per root
     # the coin of the cluster's root, so all sites of a cluster flip together
     flip = coin.gather(0, label.reshape(-1)).view(spins.shape)  # (C, L, L)
-    return spins * (1.0 - 2.0 * flip)
+    return (spins * (1.0 - 2.0 * flip)).to(dtype)
 
 
 
@@ -238,7 +264,8 @@ def simulate(
     Shapes: ``temperatures`` ``(K,)`` temperatures $> 0$. Result: :class:`IsingSamples` on the CPU
     with ``N = K * n_chains * n_samples`` configurations.
 
-    Raises ``ValueError`` when any argument is out of range.
+    Raises ``ValueError`` when any argument is out of range, the device is unavailable, or the run
+    would not fit in the device's memory (the message gives its estimated size).
     """
     from vaecourse.device import default_device
 
@@ -257,14 +284,17 @@ def simulate(
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if start not in ("ordered", "random"):
         raise ValueError(f"start must be 'ordered' or 'random', got {start!r}")
-    device = torch.device(device) if device is not None else default_device()
+    device = default_device(device)
+    C = len(temps) * n_chains
+    # Before allocating: the state, bonds, labels and draws (about 40 bytes a site) and the record.
+    validation.require_memory(C * L * L * (40 + n_samples), f"an Ising run of {C} chains of {L}x{L} spins "
+                              f"with {n_samples} samples each", device)
 
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
     temperature = torch.as_tensor(temps, dtype=torch.float32, device=device)
     temperature = temperature.repeat_interleave(n_chains)  # (C,), C = K * n_chains
     beta = 1.0 / temperature
-    C = temperature.shape[0]
     if start == "ordered":
         spins = torch.ones((C, L, L), device=device)
     else:
@@ -277,13 +307,14 @@ def simulate(
             s = metropolis_sweep(s, beta, generator)
         return s
 
-    for _ in range(burn_in):
-        spins = step(spins)
     recorded = torch.empty((C, n_samples, L, L), dtype=torch.int8, device=device)
-    for t in range(n_samples):
-        for _ in range(thin):
+    with validation.disabled():  # the state is +-1 by construction: no per-step value checks (syncs)
+        for _ in range(burn_in):
             spins = step(spins)
-        recorded[:, t] = spins.to(torch.int8)
+        for t in range(n_samples):
+            for _ in range(thin):
+                spins = step(spins)
+            recorded[:, t] = spins.to(torch.int8)
     recorded = recorded.reshape(C * n_samples, L, L).cpu()  # (N, L, L), temperature-major
     chain = torch.arange(C).repeat_interleave(n_samples)  # (N,)
     return IsingSamples(
@@ -347,10 +378,8 @@ def ising_dataset(
     # Keep the first n_per_T of the n_chains * per_chain configurations of every temperature.
     keep = (torch.arange(len(run)) % (n_chains * per_chain)) < n_per_T  # (N_run,)
     samples = IsingSamples(**{f.name: getattr(run, f.name)[keep] for f in fields(run)})
-    if cache:
-        tmp = path.with_suffix(".tmp")
-        torch.save({"params": params, "samples": vars(samples)}, tmp)
-        tmp.replace(path)
+    if cache:  # a unique temporary name, then a rename: concurrent first runs do not collide
+        settings.write_atomically(path, lambda tmp: torch.save({"params": params, "samples": vars(samples)}, tmp))
     return samples
 
 
