@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaecourse.validation import require_count
+from vaecourse.validation import require_count, require_memory
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 ARCHITECTURES = ("mlp", "conv")
@@ -58,10 +58,8 @@ class ModelConfig:
         self.data_shape = tuple(int(n) for n in self.data_shape)
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
-        if int(self.latent_dim) < 1:
-            raise ValueError(f"latent_dim must be a positive integer, got {self.latent_dim!r}")
-        if int(self.hidden) < 1:
-            raise ValueError(f"hidden must be a positive integer, got {self.hidden!r}")
+        self.latent_dim = require_count(self.latent_dim, "latent_dim")
+        self.hidden = require_count(self.hidden, "hidden")
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
         if self.decoder_activation not in ("relu", "tanh"):
@@ -76,8 +74,28 @@ class ModelConfig:
         return out
 
 
+def parameter_estimate(config: ModelConfig) -> int:
+    """Number of parameters of the model of ``config``, from the layer sizes (nothing is allocated)."""
+    k, h, d = config.latent_dim, config.hidden, math.prod(config.data_shape)
+    if config.architecture == "conv":
+        encoder = 320 + 18_496 + (3136 * 16 + 16) + 2 * (16 * k + k)
+        return encoder + (k * 3136 + 3136) + 36_928 + 18_464 + 289
+    encoder = (d * h + h) + (h * h + h) + 2 * (h * k + k)
+    return encoder + (k * h + h) + (h * h + h) + (h * d + d)
+
+
+def _require_fits(config: ModelConfig) -> None:
+    """ValueError with the estimated size, before any weight is allocated, when the model would not
+    fit in memory (a typo such as ``hidden=100000``, or a forged checkpoint)."""
+    n = parameter_estimate(config)
+    require_memory(4 * n, f"the {config.architecture} model ({n:,} float32 parameters)")
+
+
 def build_model(config: ModelConfig) -> nn.Module:
-    """Build the model a :class:`ModelConfig` describes (weights freshly initialised)."""
+    """Build the model a :class:`ModelConfig` describes (weights freshly initialised).
+
+    Raises ``ValueError`` when the model would not fit in memory (with its estimated size).
+    """
     if config.architecture == "conv":
         return ConvVAE(latent_dim=config.latent_dim, likelihood=config.likelihood)
     return VAE(
@@ -164,7 +182,16 @@ class _LikelihoodMixin(PriorMixin):
     latent_dim: int
 
     def encode(self, x: torch.Tensor) -> torch.distributions.Normal:
-        """$Q(\\mathbf{h}\\mid\\mathbf{x})$, batch shape ``(B, latent_dim)``."""
+        """$Q(\\mathbf{h}\\mid\\mathbf{x})$, batch shape ``(B, latent_dim)``.
+
+        Raises ``ValueError`` unless ``x`` is ``(B, ...)`` with ``data_dim`` values per row, as
+        ``(B, *data_shape)`` or ``(B, data_dim)`` (a shape check, no device sync: three-channel images
+        are refused, not read as three times the batch).
+        """
+        if not isinstance(x, torch.Tensor) or x.ndim < 2 or math.prod(x.shape[1:]) != math.prod(self.data_shape):
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must be a tensor of shape (B, {', '.join(map(str, self.data_shape))}) or "
+                             f"(B, {math.prod(self.data_shape)}) for this model, got {shape}")
         return self.encoder(x)
 
     def _output(self, h: torch.Tensor) -> torch.Tensor:
@@ -252,6 +279,7 @@ class VAE(_LikelihoodMixin, nn.Module):
             raise ValueError(f"data_shape {data_shape} does not hold data_dim={data_dim} values")
         self.config = ModelConfig(architecture="mlp", latent_dim=latent_dim, hidden=hidden, data_shape=data_shape,
                                   likelihood=likelihood, decoder_activation=decoder_activation)
+        _require_fits(self.config)
         self.data_dim, self.hidden, self.latent_dim = data_dim, hidden, latent_dim
         self.data_shape, self.likelihood = self.config.data_shape, likelihood
         self.encoder = Encoder(data_dim, hidden, latent_dim)
@@ -324,12 +352,16 @@ class ConvVAE(_LikelihoodMixin, nn.Module):
     def __init__(self, latent_dim: int = 2, likelihood: str = "bernoulli"):
         super().__init__()
         self.config = ModelConfig(architecture="conv", latent_dim=latent_dim, likelihood=likelihood)
+        _require_fits(self.config)
         self.latent_dim, self.likelihood, self.data_shape = latent_dim, likelihood, (1, 28, 28)
         self.data_dim = 784
         self.encoder = ConvEncoder(latent_dim)
         self.decoder = ConvDecoder(latent_dim)
         if likelihood == "gaussian":
             self.log_scale = nn.Parameter(torch.zeros(()))
+        # Speed only: convolution weights stored channels-last (as Keras does), so the CPU's oneDNN
+        # convolutions skip layout conversions; same numbers up to float rounding (benchmarks/RESULTS.md).
+        self.to(memory_format=torch.channels_last)
 
     def extra_repr(self) -> str:
         return (
@@ -365,6 +397,7 @@ def decoder_floats(config: ModelConfig) -> int:
 __all__ = [
     "ModelConfig",
     "build_model",
+    "parameter_estimate",
     "count_parameters",
     "encoder_means",
     "decoder_floats",
