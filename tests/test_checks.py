@@ -21,7 +21,7 @@ from vaecourse.checks import _core
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTER_FILES = ["marginal_likelihood", "kl_divergence", "bayes_rule", "elbo", "sgd", "reparameterisation",
-                 "kl_in_practice", "richer_posteriors"]
+                 "kl_in_practice", "richer_posteriors", "ising_generative", "spectra"]
 
 
 def _toc_chapters() -> list[str]:
@@ -63,7 +63,7 @@ def test_checks_run_in_book_order():
     order = [label for chapter in _toc_chapters() for label in _defined_labels(chapter)]
     assert checks.labels() == sorted(checks.labels(), key=order.index)
     assert [f for f in _toc_chapters() if f in CHAPTER_FILES] == CHAPTER_FILES
-    assert len(checks.labels()) == 21 and len(checks.CHECKS) == 45
+    assert len(checks.labels()) == 28 and len(checks.CHECKS) == 55
 
 
 def test_names_are_unique_and_results_complete(results):

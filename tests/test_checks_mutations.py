@@ -350,8 +350,9 @@ def test_a_broken_formula_fails_its_check(monkeypatch, what, owner, attribute, b
 
 def test_every_check_is_guarded_by_a_mutation():
     from test_checks_mutations_beyond import MUTATIONS as BEYOND  # the chapters beyond the lecture
+    from test_checks_mutations_physics import MUTATIONS as PHYSICS  # the two physics chapters
 
-    guarded = {name for *_, names in [*MUTATIONS, *BEYOND] for name in names}
+    guarded = {name for *_, names in [*MUTATIONS, *BEYOND, *PHYSICS] for name in names}
     assert set(checks.names()) - guarded == set()
 
 

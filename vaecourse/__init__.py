@@ -24,6 +24,9 @@ The package behind the book. One module per concept (a folder, ``name/``, for a 
 - :mod:`~vaecourse.idx`, :mod:`~vaecourse.data`  IDX files; MNIST and Fashion-MNIST, online or offline
 - :mod:`~vaecourse.ising`        ``ising/``: the 2-D Ising model: ``exact`` (Onsager), ``sampler`` (Monte Carlo,
   data set), ``vae_analysis`` (what a VAE learns about it, book/ising.md; imported on its own)
+  ``conditional`` (a temperature-conditioned VAE as a sampler) and ``finite_size`` (T_c of the infinite
+  lattice), book/ising_generative.md; imported on their own
+- :mod:`~vaecourse.spectra`      synthetic spectra, a Gaussian-decoder VAE and PCA on them (book/spectra.md)
 - :mod:`~vaecourse.rate_distortion`  rate, distortion, the beta-ELBO, active units, KL warm-up and free bits
 - :mod:`~vaecourse.autoregressive`  a decoder that also sees the preceding pixels (and can ignore h)
 - :mod:`~vaecourse.objectives`  several small models trained in one pass with beta, warm-up, free bits or IWAE
@@ -67,6 +70,7 @@ _SUBMODULES = {
     "idx",
     "data",
     "ising",
+    "spectra",
     "rate_distortion",
     "autoregressive",
     "objectives",

@@ -15,6 +15,7 @@ import torch
 
 from vaecourse.checks import (bayes_rule, elbo, kl_divergence, kl_in_practice, marginal_likelihood, reparameterisation,
                               richer_posteriors, sgd)
+from vaecourse.checks import ising_generative, spectra
 from vaecourse.checks._core import MUST_EXCEED, RELATIONS, Z_SCORE, Check, CheckResult, results_table, run_checks
 
 __all__ = ["Z_SCORE", "RELATIONS", "MUST_EXCEED", "Check", "CheckResult", "CHECKS", "run", "run_all", "names",
@@ -30,6 +31,8 @@ CHECKS: list[Check] = [
     *reparameterisation.CHECKS,
     *kl_in_practice.CHECKS,
     *richer_posteriors.CHECKS,
+    *ising_generative.CHECKS,
+    *spectra.CHECKS,
 ]
 
 

@@ -6,6 +6,10 @@
   the cached :func:`ising_dataset` and its :func:`default_dataset_config`
 - :mod:`~vaecourse.ising.vae_analysis`  what a VAE learns about the Ising model (``book/ising.md``);
   not imported here, since it needs scikit-learn: ``from vaecourse.ising import vae_analysis``
+- :mod:`~vaecourse.ising.conditional`   a temperature-conditioned VAE as a sampler, and the observables
+  of its configurations (``book/ising_generative.md``; ``from vaecourse.ising import conditional``)
+- :mod:`~vaecourse.ising.finite_size`   $T_c(L)$ on several sizes, Binder's cumulant, the extrapolation
+  to the infinite lattice (``book/ising_generative.md``)
 
 The names of ``exact`` and ``sampler`` are re-exported, so ``ising.T_C`` and ``ising.simulate`` work.
 """

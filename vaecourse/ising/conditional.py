@@ -1,0 +1,474 @@
+"""A temperature-conditioned VAE of Ising configurations, used as a sampler, and the physics of its samples.
+
+The conditional model of the lecture's "Rearranging" slide (label ``eq:conditional``,
+``book/bayes_rule.md``) with the input $x = T$ and the output $\\mathbf{y}$ a spin configuration
+(``book/ising_generative.md``; Sohn et al. 2015): encoder $Q(\\mathbf{h}\\mid\\mathbf{y}, T)$, a
+learned conditional prior $p(\\mathbf{h}\\mid T) = \\mathcal{N}(\\mathbf{m}(T), \\operatorname{diag}
+\\mathbf{s}^2(T))$, decoder $p(\\mathbf{y}\\mid\\mathbf{h}, T)$ a product of Bernoulli distributions,
+trained by the conditional ELBO (label ``eq:cvae-elbo``, :func:`conditional_elbo`)
+
+.. math:: \\log p(\\mathbf{y}\\mid T) \\ge E_{Q}[\\log p(\\mathbf{y}\\mid\\mathbf{h}, T)]
+          - \\mathcal{D}[Q(\\mathbf{h}\\mid\\mathbf{y}, T)\\,\\|\\,p(\\mathbf{h}\\mid T)].
+
+Each training pair is stored as one row ``[pixels (L*L), T / T_SCALE]`` (:func:`pack`); the model
+reads $T$ from the last column and scores only the pixels. :func:`conditioned` fixes the condition
+of a batch of rows, so that the unconditional tools of the course (:mod:`vaecourse.marginal`'s
+quadrature, :func:`vaecourse.elbo.iwae`) run on the conditional model unchanged. Two decoders:
+``"mlp"`` and ``"conv"`` (convolutions with periodic padding, after D'Angelo & Boettcher 2020).
+Either way the pixels are drawn *independently* given $\\mathbf{h}$ and $T$, which is what Yevick
+2022 found suppresses the spin correlations (:func:`generate`).
+
+The physics of a set of configurations: :func:`correlation_function` $C(r)$ (label
+``eq:correlation-function``) and :func:`observables_by_temperature` ($\\langle|m|\\rangle$, $u$,
+$C(r)$ per temperature); :func:`exact_enumeration` gives the exact averages of a small lattice,
+the reference of ``vaecourse/checks/ising_generative.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.distributions import Normal
+
+from vaecourse.ising import exact
+from vaecourse.models import Encoder, count_parameters
+
+__all__ = [
+    "T_SCALE",
+    "DECODERS",
+    "ConditionalConfig",
+    "ConditionalVAE",
+    "pack",
+    "conditioned",
+    "conditional_elbo",
+    "train_conditional",
+    "generate",
+    "correlation_function",
+    "observables_by_temperature",
+    "exact_enumeration",
+    "elbo_vs_quadrature",
+]
+
+#: The condition column holds $T / T_{\\rm scale}$, in $[0, 1]$ for $T \\le 4$.
+T_SCALE = 4.0
+DECODERS = ("mlp", "conv")
+
+
+@dataclass
+class ConditionalConfig:
+    """Everything that builds a :class:`ConditionalVAE` (and keys its cache)."""
+
+    # Linear lattice size L (the configurations are L x L).
+    L: int = 16
+    # Latent dimension k.
+    latent_dim: int = 2
+    # Hidden width of the encoder and of the MLP decoder.
+    hidden: int = 128
+    # "mlp": Linear(k+1, H) -> ReLU -> Linear(H, H) -> ReLU -> Linear(H, L*L);
+    # "conv": Linear(k+1, c*L*L) -> ReLU -> two 3x3 periodic convolutions (c channels, then 1).
+    decoder: str = "mlp"
+    # Channels c of the convolutional decoder.
+    channels: int = 8
+
+    def __post_init__(self) -> None:
+        if int(self.L) < 2 or int(self.latent_dim) < 1 or int(self.hidden) < 1 or int(self.channels) < 1:
+            raise ValueError(f"L >= 2, latent_dim, hidden and channels >= 1 are needed, got {self}")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _ConvDecoder(nn.Module):
+    """(N, k + 1) -> logits (N, L*L): a dense layer to c feature maps, two periodic 3x3 convolutions."""
+
+    def __init__(self, latent_dim: int, L: int, channels: int):  # noqa: N803 -- the lattice size
+        super().__init__()
+        self.L, self.channels = L, channels
+        self.dense = nn.Linear(latent_dim + 1, channels * L * L)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode="circular")
+        self.conv2 = nn.Conv2d(channels, 1, 3, padding=1, padding_mode="circular")
+
+    def forward(self, ht: torch.Tensor) -> torch.Tensor:
+        a = F.relu(self.dense(ht)).reshape(-1, self.channels, self.L, self.L)  # (N, c, L, L)
+        a = F.relu(self.conv1(a))  # (N, c, L, L)
+        return self.conv2(a).flatten(1)  # (N, L*L)
+
+
+def _condition(t_column: torch.Tensor) -> torch.Tensor:
+    """The network input for a condition column $T/T_{\\rm scale}$: $T - T_c$ (centred, order one)."""
+    return t_column * T_SCALE - exact.T_C
+
+
+class ConditionalVAE(nn.Module):
+    """A VAE of spin configurations conditioned on the temperature: $Q(h|y,T)$, $p(h|T)$, $p(y|h,T)$.
+
+    On packed rows ``[pixels, T / T_SCALE]`` (:func:`pack`): ``encode(x)`` is the lecture's
+    :class:`vaecourse.models.Encoder` on the whole row; ``prior_at(t_column)`` is
+    $\\mathcal{N}(\\mathbf{m}(T), \\operatorname{diag}\\mathbf{s}^2(T))$ from a small network;
+    ``log_likelihood(x, h)`` $= \\sum_i [y_i \\log p_i + (1 - y_i)\\log(1 - p_i)]$ over the pixels only,
+    $p_i = \\sigma(\\text{decoder}(\\mathbf{h}, T))$ (label ``eq:cvae-elbo``); :meth:`logits` decodes at
+    chosen temperatures. ``book/ising_generative.md``; Sohn et al. 2015.
+
+    Shapes: rows ``x`` ``(B, L*L + 1)``; ``h`` ``(B, k)``, ``(S, B, k)`` or ``(S, 1, k)``.
+    """
+
+    likelihood = "bernoulli"
+
+    def __init__(self, config: ConditionalConfig):
+        super().__init__()
+        self.config = config
+        self.L, self.latent_dim = int(config.L), int(config.latent_dim)
+        self.n_pixels = self.L * self.L
+        self.data_shape = (self.n_pixels + 1,)
+        self.data_dim = self.n_pixels + 1
+        self.encoder = Encoder(self.data_dim, config.hidden, self.latent_dim)
+        self.prior_net = nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, 2 * self.latent_dim))
+        if config.decoder == "mlp":
+            self.decoder = nn.Sequential(
+                nn.Linear(self.latent_dim + 1, config.hidden), nn.ReLU(),
+                nn.Linear(config.hidden, config.hidden), nn.ReLU(),
+                nn.Linear(config.hidden, self.n_pixels),
+            )
+        else:
+            self.decoder = _ConvDecoder(self.latent_dim, self.L, config.channels)
+
+    def extra_repr(self) -> str:
+        return (f"L={self.L}, latent_dim={self.latent_dim}, decoder={self.config.decoder!r}, parameters: "
+                f"encoder {count_parameters(self.encoder):,}, prior {count_parameters(self.prior_net):,}, "
+                f"decoder {count_parameters(self.decoder):,}")
+
+    def encode(self, x: torch.Tensor) -> Normal:
+        """$Q(\\mathbf{h}\\mid\\mathbf{y}, T)$ of packed rows ``(B, L*L + 1)``, batch shape ``(B, k)``."""
+        return self.encoder(x)
+
+    def prior_at(self, t_column: torch.Tensor) -> Normal:
+        """$p(\\mathbf{h}\\mid T)$ for conditions ``t_column`` ``(B,)`` ($T$/T_SCALE): batch shape ``(B, k)``."""
+        out = self.prior_net(_condition(t_column)[:, None])  # (B, 2k)
+        return Normal(out[:, :self.latent_dim], torch.exp(out[:, self.latent_dim:]))
+
+    def logits(self, h: torch.Tensor, t_column: torch.Tensor) -> torch.Tensor:
+        """Decoder logits at latents ``h`` ``(..., k)`` and conditions ``t_column`` ($T$/T_SCALE) broadcasting
+        against ``h.shape[:-1]``; result ``(..., L*L)``."""
+        lead = torch.broadcast_shapes(h.shape[:-1], t_column.shape)
+        ht = torch.cat([h.expand(*lead, self.latent_dim), _condition(t_column.to(h)).expand(lead)[..., None]], -1)
+        out = self.decoder(ht.reshape(-1, self.latent_dim + 1))  # (N, L*L)
+        return out.reshape(*lead, self.n_pixels)
+
+    def log_likelihood(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """$\\log p(\\mathbf{y}\\mid\\mathbf{h}, T)$ of packed rows ``x`` ``(B, L*L + 1)``: ``(B,)`` or ``(S, B)``."""
+        x = x.reshape(x.shape[0], -1)
+        y, t = x[:, :-1], x[:, -1]  # (B, L*L), (B,)
+        logits = self.logits(h, t)  # (..., B, L*L)
+        return (y * logits - F.softplus(logits)).sum(-1)
+
+    def forward(self, x: torch.Tensor) -> Normal:
+        return self.encode(x)
+
+
+class _Conditioned:
+    """The model protocol with the condition of each row fixed: ``prior()`` is $p(\\mathbf{h}\\mid T_b)$, batch (B, k)."""
+
+    def __init__(self, model: ConditionalVAE, rows: torch.Tensor):
+        self.model, self.rows = model, rows
+        self.latent_dim, self.data_shape = model.latent_dim, model.data_shape
+
+    def parameters(self):
+        return self.model.parameters()
+
+    def encode(self, x):
+        return self.model.encode(x)
+
+    def log_likelihood(self, x, h):
+        return self.model.log_likelihood(x, h)
+
+    def prior(self) -> Normal:
+        return self.model.prior_at(self.rows[:, -1])
+
+
+def conditioned(model: ConditionalVAE, rows: torch.Tensor):
+    """A view of ``model`` for these ``rows`` whose ``prior()`` is each row's $p(\\mathbf{h}\\mid T)$.
+
+    With it :func:`vaecourse.marginal.log_px_quadrature` computes $\\log p(\\mathbf{y}\\mid T)$ and
+    :func:`vaecourse.elbo.iwae` the conditional IWAE bound; pass the same ``rows`` as their ``x``.
+    ``book/ising_generative.md``. Shapes: ``rows`` ``(B, L*L + 1)``.
+    """
+    return _Conditioned(model, rows)
+
+
+def conditional_elbo(model: ConditionalVAE, rows: torch.Tensor, n_samples: int = 1) -> torch.Tensor:
+    """The conditional ELBO $E_Q[\\log p(\\mathbf{y}|\\mathbf{h},T)] - \\mathcal{D}[Q(\\mathbf{h}|\\mathbf{y},T)\\|p(\\mathbf{h}|T)]$.
+
+    Reconstruction by ``n_samples`` reparameterised draws of $\\mathbf{h}$; the KL of two diagonal
+    Gaussians in closed form, $\\frac12\\sum_j[\\sigma_j^2/s_j^2 + (\\mu_j - m_j)^2/s_j^2 - 1
+    + \\log(s_j^2/\\sigma_j^2)]$. Label ``eq:cvae-elbo``; ``book/ising_generative.md``; Sohn et al. 2015.
+
+    Shapes: ``rows`` ``(B, L*L + 1)`` -> ``(B,)``. Differentiable.
+
+    Raises ``ValueError`` for ``n_samples < 1``.
+    """
+    from vaecourse.validation import require_count
+
+    require_count(n_samples, "n_samples")
+    q = model.encode(rows)  # (B, k)
+    p = model.prior_at(rows[:, -1])  # (B, k)
+    h = q.rsample((n_samples,))  # (S, B, k)
+    reconstruction = model.log_likelihood(rows, h).mean(0)  # (B,)
+    ratio = (q.scale / p.scale) ** 2
+    kl = 0.5 * (ratio + ((q.loc - p.loc) / p.scale) ** 2 - 1 - torch.log(ratio)).sum(-1)  # (B,)
+    return reconstruction - kl
+
+
+def pack(spins, temperature) -> torch.Tensor:
+    """Rows ``[pixels, T / T_SCALE]``: pixels $y_i = (s_i + 1)/2$ and the condition in the last column.
+
+    ``book/ising_generative.md``. Shapes: ``spins`` ``(N, L, L)`` in $\\{-1, +1\\}$, ``temperature``
+    ``(N,)`` -> float32 ``(N, L*L + 1)``.
+
+    Raises ``ValueError`` for spins other than $\\pm 1$, mismatched lengths or $T$ outside $(0, 4]$.
+    """
+    from vaecourse.ising.vae_analysis import spins_to_pixels
+
+    y = spins_to_pixels(spins)  # (N, L*L)
+    t = torch.as_tensor(np.asarray(temperature, dtype=np.float32)).reshape(-1)
+    if t.shape[0] != y.shape[0]:
+        raise ValueError(f"need one temperature per configuration: {y.shape[0]} configurations, {t.shape[0]} temperatures")
+    if bool((t <= 0).any()) or bool((t > T_SCALE).any()):
+        raise ValueError(f"temperatures must lie in (0, {T_SCALE}] (the condition column is T / {T_SCALE})")
+    return torch.cat([y, (t / T_SCALE)[:, None]], 1)
+
+
+def _cache_path(config: ConditionalConfig, train_config, rows: torch.Tensor):
+    from vaecourse import settings
+    from vaecourse.checkpoints import data_fingerprint
+
+    blob = json.dumps({"model": config.to_dict(), "train": train_config.cache_key_dict(),
+                       "data": data_fingerprint(rows), "kind": "ConditionalVAE-2"}, sort_keys=True)
+    key = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return settings.cache_dir("models") / f"ising-cvae-{config.decoder}-{config.latent_dim}d-{key}.pt"
+
+
+def train_conditional(config: ConditionalConfig, train_rows: torch.Tensor, train_config=None, use_cache: bool = True):
+    """A :class:`ConditionalVAE` trained by maximising :func:`conditional_elbo`, or loaded from the cache.
+
+    Adam on mini-batches of ``train_config.batch_size`` rows for ``train_config.epochs`` epochs
+    (a :class:`vaecourse.train.TrainConfig`; default 40 epochs of 128 rows, 3 in smoke mode), one
+    sample of $\\mathbf{h}$ per row, seeded by ``train_config.seed``. The weights are cached in
+    ``settings.cache_dir("models") / "ising-cvae-..."``, keyed by both configurations and the rows.
+    Label ``eq:cvae-elbo``; ``book/ising_generative.md``.
+
+    Shapes: ``train_rows`` ``(N, L*L + 1)`` from :func:`pack`. Result: ``(model, train_elbo)``, the
+    model in eval mode on the CPU and the mean training ELBO of each epoch (a list of floats).
+
+    Raises ``ValueError`` when the rows do not hold ``L*L + 1`` columns, ``FloatingPointError``
+    when the loss becomes NaN or infinite.
+    """
+    from vaecourse import settings, validation
+    from vaecourse.checkpoints import load_checkpoint, save_checkpoint
+    from vaecourse.train import History, TrainConfig, make_optimizer
+
+    if train_rows.ndim != 2 or train_rows.shape[1] != config.L ** 2 + 1:
+        raise ValueError(f"rows must be (N, L*L + 1) = (N, {config.L ** 2 + 1}) from pack(); got {tuple(train_rows.shape)}")
+    if train_config is None:
+        train_config = TrainConfig(epochs=settings.pick(full=40, smoke=3), batch_size=128, binarize="grey")
+    path = _cache_path(config, train_config, train_rows)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(train_config.seed)
+        model = ConditionalVAE(config)
+        if use_cache and path.exists():
+            ckpt = load_checkpoint(path, expect="ConditionalVAE")
+            model.load_state_dict(ckpt["model_state"])
+            return model.eval(), History.from_dict(ckpt["history"]).train_elbo
+        optimizer = make_optimizer(model, train_config.lr)
+        gen = torch.Generator().manual_seed(train_config.seed)
+        history = History()
+        n = train_rows.shape[0]
+        with validation.disabled():
+            model.train()
+            for epoch in range(1, train_config.epochs + 1):
+                order = torch.randperm(n, generator=gen)
+                total = 0.0
+                for start in range(0, n, train_config.batch_size):
+                    batch = train_rows[order[start:start + train_config.batch_size]]
+                    loss = -conditional_elbo(model, batch).mean()
+                    value = float(loss.detach())
+                    if not math.isfinite(value):
+                        raise FloatingPointError(f"the loss became {value} at epoch {epoch}; lower the learning rate")
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    total -= value * batch.shape[0]
+                history.epoch.append(epoch)
+                for column in ("train_elbo", "train_reconstruction", "train_kl"):
+                    getattr(history, column).append(total / n if column == "train_elbo" else None)
+                for column in ("test_elbo", "test_reconstruction", "test_kl", "seconds"):
+                    getattr(history, column).append(None)
+    model.eval()
+    if use_cache:
+        save_checkpoint(path, model, train_config, history=history, epoch=train_config.epochs, complete=True)
+    return model, history.train_elbo
+
+
+def generate(model: ConditionalVAE, temperatures, n_per_T: int, seed: int = 0, mean_only: bool = False):
+    """Configurations drawn from the model at each temperature: $\\mathbf{h}\\sim p(\\mathbf{h}\\mid T)$, then
+    every spin independently, $s_i = +1$ with probability $p_i = \\sigma(\\text{decoder}(\\mathbf{h}, T))$.
+
+    With ``mean_only`` the mean spins $2p_i - 1$ are returned instead of draws. Because the spins are
+    independent given $\\mathbf{h}$, their correlations come only through $\\mathbf{h}$ (Yevick 2022).
+    ``book/ising_generative.md``.
+
+    Shapes: ``temperatures`` ``(K,)``. Result: ``(spins, temperature)``, int8 ``(K*n, L, L)``
+    (float32 with ``mean_only``) ordered by temperature, and float32 ``(K*n,)``.
+
+    Raises ``ValueError`` for ``n_per_T < 1`` or a temperature outside $(0, 4]$.
+    """
+    from vaecourse.validation import require_count
+
+    n = require_count(n_per_T, "n_per_T")
+    temps = exact._positive_temperatures(temperatures, "temperatures").reshape(-1)
+    if np.any(temps > T_SCALE):
+        raise ValueError(f"temperatures must be at most {T_SCALE}")
+    p = next(model.parameters())
+    gen = torch.Generator(device=p.device).manual_seed(int(seed))
+    t = torch.as_tensor(np.repeat(temps, n), dtype=p.dtype, device=p.device)  # (K*n,)
+    with torch.no_grad():
+        prior = model.prior_at(t / T_SCALE)  # (K*n, k)
+        eps = torch.randn(t.shape[0], model.latent_dim, generator=gen, device=p.device, dtype=p.dtype)
+        h = prior.loc + prior.scale * eps  # (K*n, k) drawn from p(h | T)
+        prob = torch.sigmoid(model.logits(h, t / T_SCALE))  # (K*n, L*L)
+    shape = (t.shape[0], model.L, model.L)
+    if mean_only:
+        return (2 * prob - 1).reshape(shape).float().cpu(), t.float().cpu()
+    up = torch.rand(prob.shape, generator=gen, device=p.device, dtype=p.dtype) < prob
+    return (2 * up.to(torch.int8) - 1).reshape(shape).cpu(), t.float().cpu()
+
+
+def correlation_function(spins: torch.Tensor, r_max: int | None = None) -> torch.Tensor:
+    """Spin-spin correlation $C(r) = \\frac{1}{2L^2}\\sum_i s_i (s_{i + r\\hat x} + s_{i + r\\hat y})$ per configuration.
+
+    Periodic boundaries, label ``eq:correlation-function``; $C(0) = 1$ and the energy per spin is
+    $u = -2\\,C(1)$. Averaged over configurations at one temperature it is $\\langle s_0 s_r\\rangle$,
+    which tends to $\\langle m\\rangle^2$ at large $r$ in an ordered phase. ``book/ising_generative.md``.
+
+    Shapes: ``spins`` ``(N, L, L)`` ($\\pm1$ or mean spins in $[-1, 1]$) -> float32 ``(N, r_max + 1)``,
+    ``r_max`` defaulting to ``L // 2``.
+
+    Raises ``ValueError`` unless ``spins`` is ``(N, L, L)`` and ``0 <= r_max <= L // 2``.
+    """
+    if spins.ndim != 3 or spins.shape[-1] != spins.shape[-2]:
+        raise ValueError(f"spins must have shape (N, L, L), got {tuple(spins.shape)}")
+    L = spins.shape[-1]
+    r_max = L // 2 if r_max is None else int(r_max)
+    if not 0 <= r_max <= L // 2:
+        raise ValueError(f"r_max must lie in [0, L // 2 = {L // 2}], got {r_max}")
+    s = spins.to(torch.float32)
+    out = [(s * (torch.roll(s, -r, dims=-1) + torch.roll(s, -r, dims=-2))).mean(dim=(-2, -1)) / 2
+           for r in range(r_max + 1)]
+    return torch.stack(out, -1)  # (N, r_max + 1)
+
+
+def observables_by_temperature(spins, temperature, r_max: int | None = None) -> dict:
+    """Per temperature: $\\langle|m|\\rangle$, $u$, $C(r)$ with standard errors over the configurations.
+
+    $m$ and $u$ from :func:`vaecourse.ising.exact.magnetisation` and
+    :func:`vaecourse.ising.exact.energy_per_spin`, $C(r)$ from :func:`correlation_function`.
+    ``book/ising_generative.md``.
+
+    Shapes: ``spins`` ``(N, L, L)``, ``temperature`` ``(N,)``. Result: a dict of NumPy arrays:
+    ``"T"`` ``(K,)``; ``"abs_m"``, ``"abs_m_err"``, ``"u"``, ``"u_err"`` ``(K,)``; ``"C"``,
+    ``"C_err"`` ``(K, r_max + 1)``.
+
+    Raises ``ValueError`` on mismatched lengths.
+    """
+    s = torch.as_tensor(spins)
+    t = np.asarray(temperature, dtype=np.float64).reshape(-1)
+    if t.shape[0] != s.shape[0]:
+        raise ValueError(f"need one temperature per configuration: {s.shape[0]} and {t.shape[0]}")
+    columns = {
+        "abs_m": exact.magnetisation(s).abs().double().numpy()[:, None],
+        "u": exact.energy_per_spin(s).double().numpy()[:, None],
+        "C": correlation_function(s, r_max).double().numpy(),
+    }
+    grid, inverse, counts = np.unique(t, return_inverse=True, return_counts=True)
+    out = {"T": grid}
+    for name, v in columns.items():
+        mean = np.stack([np.bincount(inverse, weights=v[:, j]) for j in range(v.shape[1])], 1) / counts[:, None]
+        sq = np.stack([np.bincount(inverse, weights=(v[:, j] - mean[inverse, j]) ** 2)
+                       for j in range(v.shape[1])], 1)
+        err = np.sqrt(sq / np.maximum(counts - 1, 1)[:, None] / counts[:, None])
+        out[name], out[f"{name}_err"] = (mean[:, 0], err[:, 0]) if v.shape[1] == 1 else (mean, err)
+    return out
+
+
+def exact_enumeration(L: int, temperatures) -> dict:
+    """Exact $\\langle|m|\\rangle$, $u$ and $C(r)$ of an $L\\times L$ periodic lattice by summing all $2^{L^2}$ states.
+
+    Each state gets the Boltzmann weight $e^{-E/T}/Z$, $E$ counted bond by bond in NumPy (a route that
+    shares no code with :mod:`vaecourse.ising.exact`). Feasible for $L \\le 4$ (65,536 states).
+    ``book/ising_generative.md``.
+
+    Shapes: ``temperatures`` ``(K,)``. Result: dict of float64 arrays ``"abs_m"``, ``"u"`` ``(K,)``
+    and ``"C"`` ``(K, L // 2 + 1)``.
+
+    Raises ``ValueError`` for ``L > 4`` or ``L < 2``.
+    """
+    if not 2 <= int(L) <= 4:
+        raise ValueError(f"exact enumeration is for 2 <= L <= 4 (2^(L*L) states), got L={L}")
+    L = int(L)
+    temps = exact._positive_temperatures(temperatures, "temperatures").reshape(-1)
+    states = np.array(list(itertools.product((-1, 1), repeat=L * L)), dtype=np.int64).reshape(-1, L, L)
+    energy = np.zeros(len(states))
+    corr = np.zeros((len(states), L // 2 + 1))
+    for i in range(L):
+        for j in range(L):
+            energy -= states[:, i, j] * (states[:, i, (j + 1) % L] + states[:, (i + 1) % L, j])
+            for r in range(L // 2 + 1):
+                corr[:, r] += states[:, i, j] * (states[:, i, (j + r) % L] + states[:, (i + r) % L, j])
+    corr /= 2 * L * L
+    abs_m = np.abs(states.sum(axis=(1, 2))) / (L * L)
+    out = {"abs_m": [], "u": [], "C": []}
+    for T in temps:
+        w = np.exp(-(energy - energy.min()) / T)
+        w /= w.sum()
+        out["abs_m"].append(w @ abs_m)
+        out["u"].append(w @ energy / (L * L))
+        out["C"].append(w @ corr)
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def elbo_vs_quadrature(model: ConditionalVAE, rows: torch.Tensor, n_samples: int = 2000,
+                       grid_size: int = 201, limit: float = 5.0) -> dict:
+    """Both sides of the conditional central equation on a trained model with a 2-D latent.
+
+    Left: $\\log p(\\mathbf{y}\\mid T) - \\mathcal{D}[Q\\,\\|\\,p(\\mathbf{h}\\mid\\mathbf{y}, T)]$, both by
+    quadrature on a latent grid (:mod:`vaecourse.marginal`); right: the ELBO of
+    :func:`conditional_elbo` (Monte Carlo reconstruction, closed-form KL) with its standard error.
+    Labels ``eq:conditional`` and ``eq:cvae-elbo``; ``book/ising_generative.md``.
+
+    Shapes: ``rows`` ``(B, L*L + 1)``. Result: dict of float64 tensors ``(B,)``: ``"log_p"``,
+    ``"kl_grid"``, ``"left"``, ``"elbo"``, ``"elbo_se"``.
+
+    Raises ``ValueError`` unless ``model.latent_dim == 2``.
+    """
+    from vaecourse import marginal
+
+    if model.latent_dim != 2:
+        raise ValueError(f"the latent grid needs latent_dim == 2, got {model.latent_dim}")
+    view = conditioned(model, rows)
+    with torch.no_grad():
+        axis, _, log_post = marginal.posterior_grid(view, rows, grid_size, limit)
+        log_p = marginal.log_px_quadrature(view, rows, grid_size, limit)
+        kl_grid = marginal.kl_q_posterior_on_grid(model.encode(rows), axis, axis, log_post)
+        reps = 20
+        values = torch.stack([conditional_elbo(model, rows, max(1, n_samples // reps)) for _ in range(reps)])
+    return {"log_p": log_p.double(), "kl_grid": kl_grid.double(), "left": (log_p - kl_grid).double(),
+            "elbo": values.mean(0).double(), "elbo_se": (values.std(0) / math.sqrt(reps)).double()}
