@@ -117,6 +117,28 @@ def matmul_rate() -> dict:
     return out
 
 
+def bare_rate(make_model, batch: int = 128, steps: int = 20, rounds: int = 3) -> float:
+    """Images/s of a bare forward + backward pass of the same model and batch (the ELBO of
+    ``vaecourse.elbo.elbo_terms``; no optimiser step, no data handling): the ceiling of the loop."""
+    from vaecourse import validation
+    from vaecourse.elbo import elbo_terms
+
+    torch.manual_seed(0)
+    model = make_model()
+    x = torch.bernoulli(torch.rand(batch, 1, 28, 28))
+    best = math.inf
+    with validation.disabled():
+        for r in range(rounds + 1):
+            began = time.perf_counter()
+            for _ in range(steps):
+                rec, kl = elbo_terms(model, x)
+                (kl - rec).mean().backward()
+                model.zero_grad(set_to_none=True)
+            if r:  # the first round warms up
+                best = min(best, (time.perf_counter() - began) / steps)
+    return batch / best
+
+
 def throughput(make_model, images_uint8, labels, rounds: int, n_images: int) -> dict:
     """Alternate package (grey), package (dynamic) and reference runs over ``n_images`` images."""
     x = images_uint8[:n_images].float().div(255)
@@ -219,7 +241,10 @@ def main(argv=None) -> int:
     for label, make, n in runs:
         flops = training_flops_per_image(make())
         result = throughput(make, u8, labels, args.rounds, n)
+        bare = bare_rate(make)
         print(f"\n{label}: {flops / 1e6:.2f} MFLOP per training image (forward + backward)")
+        print(f"  {'bare fwd+bwd':16s} {bare:8.0f} images/s  ({bare * flops / 1e9:6.1f} GFLOP/s = "
+              f"{100 * bare * flops / peak:5.1f}% of the best matmul rate; no optimiser, no data handling)")
         for name in ("package_grey", "package_dynamic", "reference"):
             r = result[name]
             print(f"  {name:16s} {r:8.0f} images/s  ({r * flops / 1e9:6.1f} GFLOP/s = "
