@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,13 +39,15 @@ def _package_version() -> str:
 
 def save_checkpoint(path, model, config, *, optimizer=None, history=None, epoch: int = 0, rng: dict | None = None,
                     complete: bool = False, extra: dict | None = None) -> Path:
-    """Write a checkpoint atomically: a temporary file in the same folder, then ``os.replace``.
+    """Write a checkpoint atomically (:func:`vaecourse.settings.write_atomically`).
 
     ``config`` is the :class:`vaecourse.train.TrainConfig`, ``history`` a
-    :class:`vaecourse.train.History` (None: no epochs yet). Returns the path written.
+    :class:`vaecourse.train.History` (None: no epochs yet). ``optimizer`` is a torch optimiser or
+    its ``state_dict()``. Returns the path written.
+
+    Raises ``OSError`` naming the file when it cannot be written (read-only folder, full disk).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
@@ -54,21 +56,15 @@ def save_checkpoint(path, model, config, *, optimizer=None, history=None, epoch:
         "model_config": model.config.to_dict(),
         "train_config": config.to_dict(),
         "model_state": model.state_dict(),
-        "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
+        "optimizer_state": optimizer if isinstance(optimizer, dict) or optimizer is None else optimizer.state_dict(),
         "epoch": int(epoch),
         "history": history.to_dict() if history is not None else {},  # History.from_dict({}): no epochs
         "rng": rng or {},
         "complete": bool(complete),
         "extra": extra or {},
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    # A unique temporary file, then a rename; orphans of killed writes are removed (settings).
+    return settings.write_atomically(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load_checkpoint(path, expect: str | None = None) -> dict:
@@ -94,7 +90,54 @@ def load_checkpoint(path, expect: str | None = None) -> dict:
                               f"this vaecourse reads format {CHECKPOINT_VERSION}")
     if expect is not None and ckpt.get("model_class") != expect:
         raise CheckpointError(f"{str(path)!r} holds a {ckpt.get('model_class')} checkpoint, not a {expect}")
+    _check_fields(ckpt, path)
     return ckpt
+
+
+_REQUIRED = {"model_class": str, "model_config": dict, "train_config": dict, "model_state": dict,
+             "epoch": int, "history": dict, "complete": bool}
+
+
+def _check_fields(ckpt: dict, path: Path) -> None:
+    """The one check of a checkpoint's contents: every field there, of its type, configurations valid.
+
+    A hand-edited or forged file fails here with a :class:`CheckpointError` naming the field, not
+    later with a ``KeyError``/``TypeError`` (or a huge allocation: sizes are checked by
+    :func:`vaecourse.models.build_model` before any weight is made).
+    """
+    from dataclasses import fields
+
+    from vaecourse.train import TrainConfig
+
+    for name, kind in _REQUIRED.items():
+        if not isinstance(ckpt.get(name), kind):
+            raise CheckpointError(f"{str(path)!r} is damaged: its field {name!r} is missing or not a "
+                                  f"{kind.__name__}; retrain (or delete the file)")
+    for name, cls in (("model_config", ModelConfig), ("train_config", TrainConfig)):
+        known = {f.name for f in fields(cls)}
+        given = set(ckpt[name])
+        if given - known or (name == "model_config" and known - given):
+            odd = sorted(given - known) or sorted(known - given)
+            raise CheckpointError(f"{str(path)!r} has {'unknown' if given - known else 'missing'} {name} "
+                                  f"field(s) {odd}; it was written by another vaecourse version: retrain it")
+        try:
+            cls(**ckpt[name])
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(f"{str(path)!r} has an invalid {name}: {error}") from None
+
+
+def update_checkpoint(path, **changes) -> Path:
+    """Rewrite a checkpoint with some fields changed (``complete``, ``extra``), keeping all the others.
+
+    The optimiser and RNG states survive, so a checkpoint marked or annotated afterwards (by the
+    command line, by :func:`load_or_train`) still resumes exactly. Raises :class:`CheckpointError`
+    as :func:`load_checkpoint`, ``OSError`` when the file cannot be written.
+    """
+    ckpt = load_checkpoint(path)
+    if "extra" in changes:
+        changes["extra"] = {**ckpt.get("extra", {}), **changes["extra"]}
+    payload = {**ckpt, **changes}
+    return settings.write_atomically(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
 def model_from_checkpoint(ckpt, device=None):
@@ -105,7 +148,10 @@ def model_from_checkpoint(ckpt, device=None):
     if not isinstance(ckpt, dict):
         ckpt = load_checkpoint(ckpt)
     config = ckpt["model_config"]
-    model = build_model(ModelConfig(**{**config, "data_shape": tuple(config["data_shape"])}))
+    try:
+        model = build_model(ModelConfig(**{**config, "data_shape": tuple(config["data_shape"])}))
+    except (TypeError, ValueError, KeyError) as error:  # a dict not checked by load_checkpoint
+        raise CheckpointError(f"the checkpoint's model cannot be built: {error}") from None
     try:
         model.load_state_dict(ckpt["model_state"])
     except RuntimeError as error:
@@ -165,10 +211,9 @@ class TrainedModel:
     path: Path
     from_cache: bool
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # the file name only: a notebook's output shows no machine's folders
         source = "loaded from the cache" if self.from_cache else "trained now"
-        return (f"TrainedModel({type(self.model).__name__}, {len(self.history)} epochs, {source}, "
-                f"path={str(self.path)!r})")
+        return f"TrainedModel({type(self.model).__name__}, {len(self.history)} epochs, {source}, file={self.path.name!r})"
 
 
 def load_or_train(model_config: ModelConfig, train_config, train, test=None, *, name: str = "model",
@@ -178,6 +223,9 @@ def load_or_train(model_config: ModelConfig, train_config, train, test=None, *, 
     The file is ``settings.cache_dir("models") / f"{name}-{key[:16]}.pt"`` where ``key`` is
     :func:`cache_key` (``data_id`` defaults to :func:`data_fingerprint` of ``train`` and ``test``).
     A run stopped half-way (Ctrl-C) resumes from its checkpoint on the next call. ``force`` retrains.
+    A damaged entry is retrained with a :class:`vaecourse.settings.CacheRebuiltWarning` when that is
+    cheap (:data:`CHEAP_IMAGES`), otherwise it raises a :class:`CheckpointError` saying to pass
+    ``force=True`` or delete the file.
     :func:`vaecourse.recipes.load_or_train_recipe` does the same for a chapter's named model.
 
     Shapes: ``train``, ``test`` images ``(N, *data_shape)`` in [0, 1] (or ``(images, labels)``).
@@ -187,27 +235,43 @@ def load_or_train(model_config: ModelConfig, train_config, train, test=None, *, 
     data_id = data_id or data_fingerprint(train, test)
     key = cache_key(model_config, train_config, data_id)
     path = settings.cache_dir("models") / f"{name}-{key[:16]}.pt"
-    if path.exists() and not force:
-        ckpt = load_checkpoint(path)
-        if ckpt.get("complete") and ckpt.get("extra", {}).get("cache_key") == key:
+    resume = path.exists() and not force
+    if resume:
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointError as error:  # a damaged entry: retrain when cheap, else say what to do
+            if not _cheap(train_config, train):
+                raise CheckpointError(f"the cached model {name!r} ({path.name}) is damaged ({error}); retrain "
+                                      "it with force=True, or delete that file from the cache folder "
+                                      "(python -m vaecourse info prints the folder)") from None
+            warnings.warn(f"the cached model {name!r} ({path.name}) was damaged; retraining it",
+                          settings.CacheRebuiltWarning, stacklevel=2)
+            ckpt, resume = None, False
+        if ckpt is not None and ckpt["complete"] and ckpt.get("extra", {}).get("cache_key") == key:
             model = model_from_checkpoint(ckpt, train_config.device)
             model.eval()
             return TrainedModel(model, loop.History.from_dict(ckpt["history"]), path, True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(train_config.seed)  # the initial weights depend on the seed only
         model = build_model(model_config)
-    resume = path.exists() and not force
     history = loop.fit(model, train, train_config, test, checkpoint=path, resume=resume, progress=progress)
     if history.interrupted:
         return TrainedModel(model, history, path, False)
-    ckpt = load_checkpoint(path)
-    save_checkpoint(path, model, train_config, history=history, epoch=ckpt["epoch"], complete=True,
-                    extra={"cache_key": key, "name": name, "data_id": data_id})
+    update_checkpoint(path, complete=True, extra={"cache_key": key, "name": name, "data_id": data_id})
     return TrainedModel(model, history, path, False)
+
+
+#: Retraining a damaged cache entry without asking is fine below this many images seen in training.
+CHEAP_IMAGES = 20_000
+
+
+def _cheap(train_config, train) -> bool:
+    """Whether a run is cheap to redo: at most :data:`CHEAP_IMAGES` images shown in all its epochs."""
+    return train_config.epochs * images_of(train).shape[0] <= CHEAP_IMAGES
 
 
 __all__ = [
     "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint",
-    "model_from_checkpoint", "rng_state", "set_rng_state", "data_fingerprint", "cache_key", "TrainedModel",
+    "update_checkpoint", "model_from_checkpoint", "rng_state", "set_rng_state", "data_fingerprint", "cache_key", "TrainedModel",
     "load_or_train",
 ]

@@ -66,12 +66,15 @@ def info(argv: list[str]) -> int:
 
     try:
         _Parser(prog="python -m vaecourse info", description="Version, run mode and device.").parse_args(argv)
-    except UsageError as error:
+        where, cache = device.describe(), settings.cache_dir()  # a bad VAECOURSE_DEVICE, a cache that is a file
+    except (UsageError, ValueError) as error:
         return _error("info", error, 2)
+    except OSError as error:
+        return _error("info", error, 1)
     print(f"vaecourse {vaecourse.__version__}")
     print(f"mode:   {settings.mode()}")
-    print(f"device: {device.describe()}")
-    print(f"cache:  {settings.cache_dir()}")
+    print(f"device: {where}")
+    print(f"cache:  {cache}")
     return 0
 
 
@@ -148,16 +151,55 @@ def _train_parser() -> _Parser:
     p.add_argument("--device", default=None)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--force", action="store_true", help="overwrite a run already in OUT")
     p.add_argument("--no-figures", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     return p
 
 
+def _usable_out(out: Path, resume: bool, force: bool) -> Path:
+    """The one check of ``--out``, before anything is written or trained; returns the checkpoint path.
+
+    Refuses (:class:`UsageError`) a file in place of a folder, a folder that cannot be written, a
+    finished or unfinished run without ``--force`` (or ``--resume``), and a ``--resume`` with nothing
+    to resume.
+    """
+    from vaecourse.checkpoints import CheckpointError, load_checkpoint
+
+    if resume and force:
+        raise UsageError("--resume continues the run in --out and --force overwrites it: choose one")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {str(out)!r} is a file, not a folder; choose another --out")
+    checkpoint = out / "checkpoint.pt"
+    if checkpoint.exists() and not force:
+        try:
+            ckpt = load_checkpoint(checkpoint)
+        except CheckpointError as error:
+            raise UsageError(f"{error}; pass --force to overwrite it, or choose another --out") from None
+        if not resume:
+            state = (f"a finished run ({ckpt['epoch']} epochs)" if ckpt["complete"]
+                     else f"an unfinished run (stopped after epoch {ckpt['epoch']})")
+            raise UsageError(f"--out {str(out)!r} already holds {state}; pass --resume to continue it "
+                             "(with a larger --epochs), --force to overwrite it, or choose another --out")
+    elif resume and not force:
+        raise UsageError(f"--resume: there is no {str(checkpoint)!r} to continue; drop --resume to start a run")
+    try:  # a read-only or full disk is found now, not after an epoch of training
+        settings.write_atomically(out / ".write-test", lambda tmp: tmp.write_bytes(b"vaecourse" * 1024))
+        (out / ".write-test").unlink()
+    except OSError as error:
+        raise UsageError(f"cannot write to --out {str(out)!r}: {error}") from None
+    return checkpoint
+
+
 def train(argv: list[str]) -> int:
-    """``python -m vaecourse train --out DIR [...]``: 0 when done, 130 when interrupted, 2 bad usage, 1 failure."""
+    """``python -m vaecourse train --out DIR [...]``: 0 when done, 130 when interrupted, 2 bad usage, 1 failure.
+
+    Nothing is written before the arguments and the output folder are known to be usable; a run
+    already in ``--out`` is continued only with ``--resume`` and overwritten only with ``--force``.
+    """
     import torch
 
-    from vaecourse.checkpoints import load_checkpoint, save_checkpoint
+    from vaecourse.checkpoints import update_checkpoint
     from vaecourse.device import default_device
     from vaecourse.models import ModelConfig, build_model
     from vaecourse.recipes import load_dataset, subset
@@ -169,34 +211,37 @@ def train(argv: list[str]) -> int:
         train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, binarize=binarize,
                                    seed=args.seed, device=args.device)
         default_device(args.device)
-    except (UsageError, ValueError) as error:
-        return _error("train", error, 2)
-    try:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        train_set = subset(load_dataset(args.dataset, "train"), args.n_train)
-        test_set = subset(load_dataset(args.dataset, "test"), args.n_test)
-        model_config = ModelConfig(args.model, latent_dim=args.latent_dim, hidden=args.hidden,
-                                   data_shape=tuple(train_set[0].shape[1:]))
+        # Every data set of the command line holds 28x28 grey images: the model is sized (and refused
+        # when too large for memory) before any data is loaded or file written.
+        model_config = ModelConfig(args.model, latent_dim=args.latent_dim, hidden=args.hidden, data_shape=(1, 28, 28))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(args.seed)
             model = build_model(model_config)
-        checkpoint = out / "checkpoint.pt"
+        out = Path(args.out)
+        checkpoint = _usable_out(out, args.resume, args.force)
+    except (UsageError, ValueError) as error:
+        return _error("train", error, 2)
+    try:
+        train_set = subset(load_dataset(args.dataset, "train"), args.n_train)
+        test_set = subset(load_dataset(args.dataset, "test"), args.n_test)
         history = fit(model, train_set[0], train_config, test_set[0], checkpoint=checkpoint, resume=args.resume,
                       progress=not args.no_progress)
-        # Remember which data the checkpoint was trained on, for `vaecourse evaluate`.
-        ckpt = load_checkpoint(checkpoint)
-        save_checkpoint(checkpoint, model, train_config, history=history, epoch=ckpt["epoch"], rng=ckpt["rng"],
-                        complete=ckpt["complete"], extra={"dataset": args.dataset, "n_test": args.n_test})
-        (out / "history.json").write_text(json.dumps(history.to_dict(), indent=1))
-        (out / "history.csv").write_text(history.to_csv())
+        # Remember which data the checkpoint was trained on, for `vaecourse evaluate` (keeping the
+        # optimiser and RNG states: a later --resume continues exactly).
+        update_checkpoint(checkpoint, extra={"dataset": args.dataset, "n_test": args.n_test})
+        settings.write_atomically(out / "history.json",
+                                  lambda tmp: tmp.write_text(json.dumps(history.to_dict(), indent=1)))
+        settings.write_atomically(out / "history.csv", lambda tmp: tmp.write_text(history.to_csv()))
         figures = []
         if not args.no_figures:
             from vaecourse import plotting
 
             figures = plotting.write_figures(model, history, test_set, out)
-    except (ValueError, OSError, NonFiniteLossError) as error:
+    except (ValueError, OSError, NonFiniteLossError) as error:  # also a --resume of another model
         return _error("train", error, 1)
+    except KeyboardInterrupt:
+        return _error("train", KeyboardInterrupt("interrupted; the checkpoint in --out holds the last finished "
+                                                 "epoch (--resume continues)"), 130)
     last = len(history) - 1
     print(f"trained {type(model).__name__} ({args.model}, latent_dim={args.latent_dim}) on {args.dataset}: "
           f"{len(history)} epochs, {sum(history.seconds):.1f} s")
@@ -254,6 +299,8 @@ def evaluate(argv: list[str]) -> int:
         result = score(model, x, iwae_k=args.iwae_k, grey=binarize == "grey", grid_size=args.grid_size)
     except (ValueError, OSError) as error:
         return _error("evaluate", error, 1)
+    except KeyboardInterrupt:
+        return _error("evaluate", KeyboardInterrupt("interrupted; nothing was written"), 130)
     print(f"{ckpt['model_class']} from {Path(args.checkpoint)} on {dataset} ({binarize} test images)")
     print(result)
     return 0
@@ -285,7 +332,12 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         return _error("", UsageError(f"unknown command {name!r}; choose one of {', '.join(COMMANDS)}"), 2)
-    return int(COMMANDS[name][0](rest) or 0)
+    try:
+        return int(COMMANDS[name][0](rest) or 0)
+    except KeyboardInterrupt:
+        return _error(name, KeyboardInterrupt("interrupted"), 130)
+    except (ValueError, OSError) as error:  # one a command did not expect (a bad device in a check, ...)
+        return _error(name, error, 1)
 
 
 __all__ = ["UsageError", "COMMANDS", "info", "check", "train", "evaluate", "usage", "main"]

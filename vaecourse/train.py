@@ -275,6 +275,12 @@ def fit(model, train, config: TrainConfig | None = None, test=None, *, checkpoin
                                 rng=rng_state(generator, device), complete=complete)
 
         epoch = start_epoch
+        # The checkpoint always holds an epoch boundary: the start now (unless resumed from it), then
+        # the end of every epoch. Ctrl-C mid-epoch leaves it there, so a resume reproduces the
+        # uninterrupted run exactly; the history returned is cut back to the same boundary.
+        if not (resume and rng):
+            save(start_epoch, complete=config.epochs == start_epoch)
+        saved_epochs = len(history)
         try:
             model.train()
             for epoch in range(start_epoch + 1, config.epochs + 1):
@@ -321,18 +327,20 @@ def fit(model, train, config: TrainConfig | None = None, test=None, *, checkpoin
                     history.test_kl.append(None)
                 history.seconds.append(time.perf_counter() - began)
                 save(epoch, complete=epoch == config.epochs)
+                saved_epochs = len(history)
             epoch = config.epochs
         except KeyboardInterrupt:
             history.interrupted = True
+            for column in History.COLUMNS:  # a half-recorded epoch is dropped
+                del getattr(history, column)[saved_epochs:]
             done = history.epoch[-1] if history.epoch else start_epoch
-            save(done)
-            where = f"; checkpoint saved to {str(checkpoint)!r} (resume=True continues)" if checkpoint else ""
+            where = (f"; {str(checkpoint)!r} holds the end of epoch {done} (resume=True continues exactly); "
+                     f"the model in memory holds weights from the middle of epoch {done + 1}") if checkpoint else (
+                "; no checkpoint was given, so this run cannot be resumed")
             print(f"training interrupted during epoch {done + 1}{where}", file=sys.stderr)
         finally:
             if bar is not None:
                 bar.close()
-        if config.epochs == start_epoch and checkpoint is not None and not checkpoint.exists():
-            save(start_epoch, complete=True)
     model.eval()
     return history
 
