@@ -77,3 +77,13 @@ def test_bad_objectives_are_refused():
         objectives.Objective(beta=-1.0)
     with pytest.raises(ValueError, match="family"):
         objectives.ModelSpec("x", family="mixture")
+
+
+def test_the_fast_bernoulli_quadrature_is_the_quadrature():
+    torch.manual_seed(0)
+    model = models.VAE(data_dim=784, hidden=16, latent_dim=2, data_shape=(1, 28, 28)).double()
+    x = torch.bernoulli(torch.full((5, 1, 28, 28), 0.2, dtype=torch.float64))
+    torch.testing.assert_close(gaps.log_px_bernoulli_grid(model, x, grid_size=81, limit=5.0),
+                               marginal.log_px_quadrature(model, x, grid_size=81, limit=5.0))
+    with pytest.raises(ValueError, match="Bernoulli"):
+        gaps.log_px_bernoulli_grid(models.VAE(12, 8, 3), torch.rand(2, 12))
