@@ -5,6 +5,8 @@ Shared by scripts/make_notebooks.py and the tests, so that both agree on the rul
 
 from __future__ import annotations
 
+import functools
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,10 +45,129 @@ def chapter_sources() -> list[Path]:
     return [path for path in paths if path.exists() and is_notebook(path)]
 
 
-def to_notebook(path: Path):
-    """Read a MyST chapter as an nbformat notebook (no outputs)."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# The student notebooks (notebooks/): plain Markdown that reads well with no extension (JupyterLab,
+# Colab, GitHub), a first cell that installs the package where it is missing, no outputs.
+# ---------------------------------------------------------------------------------------------------
+
+NBVAL_MARKER = re.compile(r"^#\s*NBVAL_[A-Z_]+\s*$")
+
+
+def read_chapter(path: Path):
+    """The MyST chapter as an nbformat notebook, cells exactly as in book/ (no outputs)."""
     import jupytext
 
     notebook = jupytext.read(path, fmt="md:myst")
     notebook.metadata.pop("jupytext", None)
+    return notebook
+
+
+def repository() -> tuple[str, str]:
+    """(url, branch) of the course repository: the one place it is named is _config.yml."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repo = config.get("repository") or {}
+    return repo["url"].rstrip("/"), repo.get("branch", "main")
+
+
+def install_source() -> str:
+    """Where the first cell of every notebook installs the package from (a pip URL)."""
+    url, branch = repository()
+    return f"git+{url}@{branch}"
+
+
+SETUP_CELL = '''\
+# Set-up. Where the course package is missing (Colab, a JupyterHub) this installs it from the course
+# repository, keeping the packages already there (no versions are forced on torch, numpy, ...).
+# Where it is installed (`make lab`, Binder) this cell does nothing.
+SOURCE = "{source}"
+try:
+    import vaecourse
+except ImportError:
+    import importlib, subprocess, sys
+    print(f"vaecourse is not installed here: installing it from {{SOURCE}} ...", flush=True)
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                          f"vaecourse[plot,widgets,keras] @ {{SOURCE}}"], capture_output=True, text=True)
+    if pip.returncode != 0:
+        print("\\n".join(pip.stderr.strip().splitlines()[-3:]))
+        raise RuntimeError(f"could not install vaecourse from {{SOURCE}} (pip's last words are above): "
+                           "this machine may be offline; connect it, or install the package by hand") from None
+    importlib.invalidate_caches()
+    import vaecourse
+    print(f"installed vaecourse {{vaecourse.__version__}} and only the dependencies that were missing")'''
+
+
+def setup_cell_source(source: str | None = None) -> str:
+    """The first code cell of every student notebook; `source` defaults to install_source()."""
+    return SETUP_CELL.format(source=source or install_source())
+
+
+def strip_test_markers(code: str) -> str:
+    """Drop nbval's markers (and the reason on the line after each) from code a student reads."""
+    lines = code.splitlines()
+    out, i = [], 0
+    while i < len(lines):
+        if NBVAL_MARKER.match(lines[i].strip()):
+            i += 1
+            if i < len(lines) and re.match(r"^#\s*\(.*\)\s*$", lines[i].strip()):
+                i += 1
+            continue
+        out.append(lines[i])
+        i += 1
+    return "\n".join(out)
+
+
+@functools.lru_cache(maxsize=1)
+def _book():
+    from scripts import plain_markdown
+
+    book = {}
+    for path in chapter_sources():
+        notebook = read_chapter(path)
+        book[path.stem] = plain_markdown.scan_chapter(
+            path.stem,
+            [c.source for c in notebook.cells if c.cell_type == "markdown"],
+            [c.metadata for c in notebook.cells if c.cell_type == "code"],
+        )
+    references = plain_markdown.read_bibliography(ROOT / "references.bib")
+    return book, references
+
+
+def to_notebook(path: Path, *, for_tests: bool = False):
+    """The student notebook of a chapter (no outputs): the set-up cell, then the chapter's cells with
+    plain-Markdown text, a caption cell under each numbered figure, and a closing References cell.
+
+    ``for_tests`` keeps nbval's markers in the code (the copy tests/notebooks/ holds, with outputs).
+    """
+    import nbformat
+
+    from scripts import plain_markdown
+
+    book, references = _book()
+    chapter = book[path.stem]
+    translator = plain_markdown.Translator(chapter, book, references, source_dir=path.parent)
+    notebook = read_chapter(path)
+    cells = [nbformat.v4.new_code_cell(setup_cell_source())]
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = translator.translate(cell.source)
+            cells.append(cell)
+            continue
+        if cell.cell_type == "code" and not for_tests:
+            cell.source = strip_test_markers(cell.source)
+        cells.append(cell)
+        figure = (cell.metadata.get("mystnb") or {}).get("figure") or {}
+        if cell.cell_type == "code" and figure.get("name") in chapter.targets:
+            caption = translator.inline(" ".join(str(figure.get("caption", "")).split()))
+            cells.append(nbformat.v4.new_markdown_cell(
+                f"**{chapter.targets[figure['name']].text}.** {caption}".rstrip()))
+    closing = translator.references_cell()
+    if closing:
+        cells.append(nbformat.v4.new_markdown_cell(closing))
+    notebook.cells = cells
+    for index, cell in enumerate(notebook.cells):
+        cell.id = f"cell-{index:03d}"  # stable ids: clean diffs between runs
     return notebook
