@@ -10,7 +10,7 @@ Book chapter 9 ("Exploring the latent space"). Three widgets, built on ``anywidg
 :class:`Interpolation`
     Two test images $\\mathbf{x}_a, \\mathbf{x}_b$; a slider $t$ walks the straight line
     $\\mathbf{h}(t) = (1-t)\\,\\mu(\\mathbf{x}_a) + t\\,\\mu(\\mathbf{x}_b)$ and shows the decoded path.
-:class:`PosteriorExplorer` (needs a live kernel to change the image)
+:class:`PosteriorExplorer` (changing the image needs a live kernel; the widget says so when none answers)
     For a 2-D model and one test image, the true posterior $p(\\mathbf{h}\\mid\\mathbf{x})$ on a grid
     next to the encoder's $Q(\\mathbf{h}\\mid\\mathbf{x})$, with $\\log p(\\mathbf{x})$, the ELBO and
     their gap $\\log p(\\mathbf{x}) - \\mathcal{L}(\\mathbf{x}) = \\mathcal{D}[Q(\\mathbf{h}\\mid\\mathbf{x})\\,\\|\\,
@@ -284,8 +284,15 @@ def _to_uint8(images: torch.Tensor) -> bytes:
     return (images.float().clamp(0, 1) * 255).round().to(torch.uint8).numpy().tobytes()
 
 
+def _widget_repr(widget) -> str:
+    """What a notebook shows in place of a widget whose state it did not store: one line, what to do."""
+    return f"{type(widget).__name__} (an interactive widget: run this cell in a live kernel to see it)"
+
+
 class _DecodingWidget(anywidget.AnyWidget):
     """Common part of the widgets whose decoder runs in the browser."""
+
+    __repr__ = _widget_repr
 
     _css = _bundle("widgets.css")
     # A widget reference ("IPY_MODEL_<id>" in the state): the page then carries the weights once, and
@@ -461,6 +468,7 @@ class PosteriorExplorer(anywidget.AnyWidget):
     Raises ``ValueError`` unless ``model.latent_dim == 2``.
     """
 
+    __repr__ = _widget_repr
     _esm = _bundle("mlp_decoder.js", "drawing.js", "posterior.js")
     _css = _bundle("widgets.css")
     index = traitlets.Int(0).tag(sync=True)
