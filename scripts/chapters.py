@@ -92,7 +92,8 @@ except ImportError:
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
                           f"vaecourse[plot,widgets,keras] @ {{SOURCE}}"], capture_output=True, text=True)
     if pip.returncode != 0:
-        print("\\n".join(pip.stderr.strip().splitlines()[-3:]))
+        print("\\n".join([l for l in pip.stderr.splitlines() if l.startswith("ERROR")][-2:]
+                        or pip.stderr.strip().splitlines()[-2:]))
         raise RuntimeError(f"could not install vaecourse from {{SOURCE}} (pip's last words are above): "
                            "this machine may be offline; connect it, or install the package by hand") from None
     importlib.invalidate_caches()
