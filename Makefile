@@ -13,7 +13,7 @@ help:
 	@echo "make book       set up .venv, execute every chapter, build the website (full mode)"
 	@echo "make test       set up .venv, run every test (smoke mode)"
 	@echo "make lab        JupyterLab on notebooks/"
-	@echo "make notebooks  regenerate notebooks/ from book/ (smoke-mode outputs)"
+	@echo "make notebooks  regenerate notebooks/ from book/ (no outputs) and tests/notebooks/ (smoke-mode outputs for nbval)"
 	@echo "make check      run the lecture's derivation checks"
 	@echo "make clean      remove the build output (keeps .venv and the model cache)"
 
