@@ -33,6 +33,22 @@ def toc_files() -> list[str]:
     return [str(Path(f).with_suffix("")) for f in files]
 
 
+def chapter_numbers() -> dict[str, int]:
+    """{file stem: number} of the chapters in _toc.yml's numbered parts, counted on across parts, as
+    the website numbers them (the root and unnumbered parts have none)."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    numbers, n = {}, 0
+    for part in toc.get("parts", []) or []:
+        if not part.get("numbered"):
+            continue
+        for entry in part.get("chapters", []) or []:
+            n += 1
+            numbers[Path(entry["file"]).name] = n
+    return numbers
+
+
 def is_notebook(path: Path) -> bool:
     """A MyST file is an executable chapter when its front matter carries a jupytext header."""
     text = path.read_text()
@@ -80,9 +96,8 @@ def install_source() -> str:
 
 
 SETUP_CELL = '''\
-# Set-up. Where the course package is missing (Colab, a JupyterHub) this installs it from the course
-# repository, keeping the packages already there (no versions are forced on torch, numpy, ...).
-# Where it is installed (`make lab`, Binder) this cell does nothing.
+#@title Set-up: installs the course package where it is missing (Colab, a hub); locally it does nothing
+# It installs from the course repository and keeps the packages already there (no versions forced).
 SOURCE = "{source}"
 try:
     import vaecourse
@@ -92,10 +107,10 @@ except ImportError:
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
                           f"vaecourse[plot,widgets,keras] @ {{SOURCE}}"], capture_output=True, text=True)
     if pip.returncode != 0:
-        print("\\n".join([l for l in pip.stderr.splitlines() if l.startswith("ERROR")][-2:]
-                        or pip.stderr.strip().splitlines()[-2:]))
-        raise RuntimeError(f"could not install vaecourse from {{SOURCE}} (pip's last words are above): "
-                           "this machine may be offline; connect it, or install the package by hand") from None
+        said = [line for line in pip.stderr.splitlines() if line.startswith("ERROR")]
+        print("\\n".join(said[-2:] or pip.stderr.strip().splitlines()[-2:]))
+        raise RuntimeError(f"could not install vaecourse from {{SOURCE}} (pip's words above): this "
+                           "machine may be offline; connect it, or install the package by hand") from None
     importlib.invalidate_caches()
     import vaecourse
     print(f"installed vaecourse {{vaecourse.__version__}} and only the dependencies that were missing")'''
@@ -132,6 +147,7 @@ def _book():
             path.stem,
             [c.source for c in notebook.cells if c.cell_type == "markdown"],
             [c.metadata for c in notebook.cells if c.cell_type == "code"],
+            number=chapter_numbers().get(path.stem),
         )
     references = plain_markdown.read_bibliography(ROOT / "references.bib")
     return book, references
@@ -151,7 +167,10 @@ def to_notebook(path: Path, *, for_tests: bool = False):
     chapter = book[path.stem]
     translator = plain_markdown.Translator(chapter, book, references, source_dir=path.parent)
     notebook = read_chapter(path)
-    cells = [nbformat.v4.new_code_cell(setup_cell_source())]
+    # Folded: JupyterLab shows a one-line placeholder, Colab the #@title line (a "form").
+    setup = nbformat.v4.new_code_cell(setup_cell_source(),
+                                      metadata={"jupyter": {"source_hidden": True}, "cellView": "form"})
+    cells = [setup]
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             cell.source = translator.translate(cell.source)

@@ -14,7 +14,8 @@ scripts/chapters.py when `make notebooks` writes them:
 - ``{literalinclude}`` the included source as a fenced code block;
 - labels ``(name)=`` removed; maths kept as it is.
 
-Numbers count per chapter in the order of appearance, as the website numbers them per page.
+Numbers count per chapter in the order of appearance, prefixed by the chapter's number, as the website
+numbers them ("(3.2)", "Exercise 10.1", "Theorem 3.1", "Figure 9.1").
 """
 
 from __future__ import annotations
@@ -135,6 +136,7 @@ class Target:
 class Chapter:
     name: str  # "elbo"
     title: str
+    prefix: str = ""  # "4." in a numbered chapter 4: the website's numbers are "(4.1)", "Exercise 4.2"
     targets: dict[str, Target] = field(default_factory=dict)
 
 
@@ -152,17 +154,19 @@ def _directive_blocks(lines: list[str]):
             yield match["name"], match["arg"].strip(), options
 
 
-def scan_chapter(name: str, markdown_cells: list[str], code_cells_metadata: list[dict]) -> Chapter:
-    """Number the chapter's equations, exercises, theorems and figures, and find its labels' titles."""
+def scan_chapter(name: str, markdown_cells: list[str], code_cells_metadata: list[dict],
+                 number: int | None = None) -> Chapter:
+    """Number the chapter's equations, exercises, theorems and figures (``number.k`` in a numbered
+    chapter, as the website does), and find its labels' titles."""
     text = "\n".join(markdown_cells)
     lines = text.splitlines()
     title = next((m.group(2) for m in map(HEADING.match, lines) if m and len(m.group(1)) == 1), name)
-    chapter = Chapter(name, title)
+    chapter = Chapter(name, title, f"{number}." if number is not None else "")
     counters: dict[str, int] = {}
 
-    def count(kind: str) -> int:
+    def count(kind: str) -> str:
         counters[kind] = counters.get(kind, 0) + 1
-        return counters[kind]
+        return f"{chapter.prefix}{counters[kind]}"
 
     # labels in front of headings, and every heading's own anchor
     for index, line in enumerate(lines):
@@ -305,7 +309,7 @@ class Translator:
             return ["$$", *body, *tag, "$$"]
         if name == "exercise":
             self.exercises += 1
-            return _quote([f"**Exercise {self.exercises}**" + (f" ({self.inline(arg)})" if arg else ""), "", *inner])
+            return _quote([f"**Exercise {self.chapter.prefix}{self.exercises}**" + (f" ({self.inline(arg)})" if arg else ""), "", *inner])
         if name == "solution":
             _, found = self._find(arg)
             heading = f"Solution to {found.text}" if found else "Solution"
