@@ -182,3 +182,19 @@ def test_a_student_runs_the_latent_space_notebook_in_jupyterlab(lab, browser, ou
         assert errors == [], f"JupyterLab page errors: {errors}"
     finally:
         context.close()
+
+
+def test_a_widget_whose_state_was_not_stored_says_to_run_its_cell():
+    """A notebook saved without widget state shows the text/plain of the widget's output: one line
+    saying what to do, not an object address."""
+    from test_widgets import _images, _model
+    from vaecourse import widgets
+
+    model = _model(2, 16)
+    x, labels = _images(20)
+    explorer = widgets.LatentExplorer(model, x, labels, n_points=20)
+    bundle = explorer._repr_mimebundle_()
+    plain = (bundle[0] if isinstance(bundle, tuple) else bundle)["text/plain"]
+    assert plain == "LatentExplorer (an interactive widget: run this cell in a live kernel to see it)"
+    assert repr(widgets.Interpolation(model, x, labels)).startswith("Interpolation (an interactive widget")
+    assert widgets.PosteriorExplorer.__repr__ is widgets.LatentExplorer.__repr__
