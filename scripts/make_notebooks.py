@@ -11,8 +11,8 @@ Each chapter listed in _toc.yml that is a jupytext notebook becomes two files wi
   executed in smoke mode, keeping the text outputs nbval compares and dropping what it never compares
   (images, widget state). ``pytest`` runs them; they are test data, not for reading.
 
-``make notebooks --no-execute`` (``python scripts/make_notebooks.py --no-execute``) rewrites only the
-student copies, in a second. Neither folder is edited by hand; tests/test_layout.py fails when one is
+``python scripts/make_notebooks.py --no-execute`` rewrites the student copies, and the reference copies'
+Markdown where their code is unchanged, in seconds (no execution). Neither folder is edited by hand; tests/test_layout.py fails when one is
 out of date with book/.
 """
 
@@ -68,10 +68,32 @@ def write(notebook, target: Path) -> None:
     print(f"wrote {target.relative_to(ROOT)}")
 
 
+def refresh_text(source: Path) -> None:
+    """Bring the reference copy's Markdown up to date without executing, where its code is unchanged
+    (outputs depend on the code only): the stored outputs move to the new cells one to one."""
+    import nbformat
+
+    target = REFERENCE_DIR / f"{source.stem}.ipynb"
+    new = to_notebook(source, for_tests=True)
+    if not target.exists():
+        print(f"{target.relative_to(ROOT)} is missing: run `make notebooks`")
+        return
+    old = nbformat.read(target, as_version=4)
+    old_code = [c for c in old.cells if c.cell_type == "code"]
+    new_code = [c for c in new.cells if c.cell_type == "code"]
+    if [c.source for c in old_code] != [c.source for c in new_code]:
+        print(f"{target.relative_to(ROOT)}: its code changed, so its outputs are stale: run `make notebooks`")
+        return
+    for before, after in zip(old_code, new_code):
+        after.outputs, after.execution_count = before.outputs, before.execution_count
+    new.metadata = old.metadata
+    write(new, target)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-execute", action="store_true",
-                        help="write the student copies only (no execution, no reference outputs)")
+                        help="no execution: the student copies, and the references' Markdown where code is unchanged")
     args = parser.parse_args(argv)
 
     wanted = {path.stem for path in chapter_sources()}
@@ -83,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     for source in chapter_sources():
         write(to_notebook(source), STUDENT_DIR / f"{source.stem}.ipynb")
     if args.no_execute:
+        for source in chapter_sources():
+            refresh_text(source)
         return 0
 
     from nbclient import NotebookClient

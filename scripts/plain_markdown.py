@@ -128,7 +128,7 @@ def read_bibliography(path: Path) -> dict[str, Reference]:
 
 @dataclass
 class Target:
-    text: str  # how a reference shows it: "(3)", "Exercise 2", "Theorem 1 (The central equation)"
+    text: str  # how a reference shows it: "(3.1)", "Exercise 3.2", "Theorem 3.1"
     anchor: str = ""  # "#Heading" within the chapter, where one exists
 
 
@@ -190,9 +190,8 @@ def scan_chapter(name: str, markdown_cells: list[str], code_cells_metadata: list
         elif directive.startswith("prf:") and directive[4:] in PROOF_KINDS:
             kind = PROOF_KINDS[directive[4:]]
             number = count(kind)
-            if "label" in options:
-                shown = f"{kind} {number}" + (f" ({arg})" if arg else "")
-                chapter.targets[options["label"]] = Target(shown)
+            if "label" in options:  # referred to by number, as on the website
+                chapter.targets[options["label"]] = Target(f"{kind} {number}")
         elif directive in {"figure", "table"} and "name" in options:
             kind = "Figure" if directive == "figure" else "Table"
             chapter.targets[options["name"]] = Target(f"{kind} {count(kind)}")
@@ -217,6 +216,7 @@ class Translator:
         self.source_dir = source_dir
         self.cited: list[str] = []  # keys, in order of first citation
         self.exercises = 0
+        self.counts: dict[str, int] = {}  # theorems, propositions, ... so far
 
     # --- roles -------------------------------------------------------------------------------------
 
@@ -320,8 +320,9 @@ class Translator:
             body_lines = ["*Proof.*", "", *inner, "", "\u220e"]
             return _details("Proof", inner + ["", "\u220e"]) if dropdown else body_lines
         if name.startswith("prf:") and name[4:] in PROOF_KINDS:
-            found = self.chapter.targets.get(options.get("label", ""))
-            heading = f"**{found.text.split(' (')[0]}**" if found else f"**{PROOF_KINDS[name[4:]]}**"
+            kind = PROOF_KINDS[name[4:]]
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            heading = f"**{kind} {self.chapter.prefix}{self.counts[kind]}**"
             if arg:
                 heading += f" ({self.inline(arg)})"
             return _quote([heading, "", *inner])

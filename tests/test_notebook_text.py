@@ -75,7 +75,7 @@ def test_admonition_theorem_and_proof():
     text = translate("```{note}\nMind $h$.\n```\n\n:::{prf:theorem} Big\n:label: thm-big\n\nTrue.\n:::\n\n"
                      ":::{prf:proof}\nObvious.\n:::\n\nBy {prf:ref}`thm-big`.")
     assert text == ("> **Note.**\n>\n> Mind $h$.\n\n> **Theorem 3.1** (Big)\n>\n> True.\n\n"
-                    "*Proof.*\n\nObvious.\n\n\u220e\n\nBy Theorem 3.1 (Big).")
+                    "*Proof.*\n\nObvious.\n\n\u220e\n\nBy Theorem 3.1.")
 
 
 def test_references_into_other_chapters_link_their_notebook():
