@@ -26,7 +26,7 @@ import pytest
 
 from scripts.chapters import ROOT
 from test_site import CONSOLE_ALLOW, browser, open_page  # noqa: F401 (browser: a fixture)
-from test_widgets import probe_latent_explorer
+from test_widgets import PROBE_DECODED, probe_latent_explorer
 
 NOTEBOOK = "latent_space.ipynb"
 SETTINGS = {  # JupyterLab user settings for the test: every cell in the page, no news prompts
@@ -141,11 +141,14 @@ def test_a_student_runs_the_latent_space_notebook_in_jupyterlab(lab, browser, ou
         text = notebook.inner_text()
         for raw in (":::{", "{cite", "{eq}", "{doc}", "{numref}", ":label:", "(ising-exercises)="):
             assert raw not in text, f"{NOTEBOOK}: raw MyST {raw!r} shown in JupyterLab"
-        exercise = page.locator(".jp-RenderedMarkdown blockquote", has_text=re.compile(r"^\s*Exercise 1\b"))
-        assert exercise.count() == 1, "no rendered 'Exercise 1' block"
-        assert exercise.first.locator("strong", has_text="Exercise 1").count() == 1
-        solution = page.locator(".jp-RenderedMarkdown details summary", has_text="Solution to Exercise 1")
-        assert solution.count() == 1, "no folded solution to Exercise 1"
+        first = re.compile(r"^\s*Exercise (\d+\.)?1\s*$")  # "Exercise 9.1": numbered as on the website
+        exercise = page.locator(".jp-RenderedMarkdown blockquote", has=page.locator("strong", has_text=first))
+        assert exercise.count() == 1, "no rendered block headed 'Exercise 1'"
+        solution = page.locator(".jp-RenderedMarkdown details summary",
+                                has_text=re.compile(r"^\s*Solution to Exercise (\d+\.)?1\s*$"))
+        assert solution.count() == 1, "no folded solution to the first exercise"
+        solution.first.click()  # unfolds, showing the solution's text
+        assert solution.first.locator("xpath=..").evaluate("d => d.open"), "the solution does not unfold"
         assert re.search(r"\((?:[^()]*; )?Kingma and Welling, 2013(?:; [^()]*)?\)", text), \
             "the citation of Kingma and Welling (2013) is not shown as author-year text"
         assert page.locator(".jp-RenderedMarkdown mjx-container").count() > 0, "MathJax typeset nothing"
@@ -157,6 +160,16 @@ def test_a_student_runs_the_latent_space_notebook_in_jupyterlab(lab, browser, ou
         assert probe["before"] is not None, "latent explorer: no decoded image"
         assert probe["before"] != probe["after"], "latent explorer: dragging did not change the image"
         shoot(page, output_dir, "latent-explorer", page.locator(".vae-latent-explorer").first)
+        # ... and, once the plane has focus, the arrow keys move the point (not the cell selection).
+        explorer = page.locator(".vae-latent-explorer").first
+        active_cell = page.evaluate(f"() => {CURRENT}.content.activeCellIndex")
+        explorer.locator("canvas.vae-plane").first.focus()
+        before = explorer.evaluate(PROBE_DECODED)
+        for _ in range(5):
+            page.keyboard.press("ArrowRight")
+        assert explorer.evaluate(PROBE_DECODED) != before, "latent explorer: the arrow keys did not move the point"
+        assert page.evaluate(f"() => {CURRENT}.content.activeCellIndex") == active_cell, \
+            "latent explorer: the arrow keys also moved the notebook's cell selection"
 
         # The posterior explorer: a number and Enter choose another test image (the kernel answers).
         root = page.locator(".vae-posterior").first
