@@ -144,9 +144,7 @@ def _book():
     for path in chapter_sources():
         notebook = read_chapter(path)
         book[path.stem] = plain_markdown.scan_chapter(
-            path.stem,
-            [c.source for c in notebook.cells if c.cell_type == "markdown"],
-            [c.metadata for c in notebook.cells if c.cell_type == "code"],
+            path.stem, [(c.cell_type, c.source, c.metadata) for c in notebook.cells],
             number=chapter_numbers().get(path.stem),
         )
     references = plain_markdown.read_bibliography(ROOT / "references.bib")

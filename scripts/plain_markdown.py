@@ -154,11 +154,11 @@ def _directive_blocks(lines: list[str]):
             yield match["name"], match["arg"].strip(), options
 
 
-def scan_chapter(name: str, markdown_cells: list[str], code_cells_metadata: list[dict],
-                 number: int | None = None) -> Chapter:
+def scan_chapter(name: str, cells: list[tuple[str, str, dict]], number: int | None = None) -> Chapter:
     """Number the chapter's equations, exercises, theorems and figures (``number.k`` in a numbered
     chapter, as the website does), and find its labels' titles."""
-    text = "\n".join(markdown_cells)
+    """``cells``: (cell_type, source, metadata) in notebook order."""
+    text = "\n".join(source for kind, source, _ in cells if kind == "markdown")
     lines = text.splitlines()
     title = next((m.group(2) for m in map(HEADING.match, lines) if m and len(m.group(1)) == 1), name)
     chapter = Chapter(name, title, f"{number}." if number is not None else "")
@@ -192,14 +192,17 @@ def scan_chapter(name: str, markdown_cells: list[str], code_cells_metadata: list
             number = count(kind)
             if "label" in options:  # referred to by number, as on the website
                 chapter.targets[options["label"]] = Target(f"{kind} {number}")
-        elif directive in {"figure", "table"} and "name" in options:
-            kind = "Figure" if directive == "figure" else "Table"
-            chapter.targets[options["name"]] = Target(f"{kind} {count(kind)}")
-    # figures made by code cells (myst-nb: metadata mystnb.figure.name), in cell order
-    for metadata in code_cells_metadata:
-        figure = (metadata.get("mystnb") or {}).get("figure") or {}
-        if figure.get("name"):
-            chapter.targets[figure["name"]] = Target(f"Figure {count('Figure')}")
+    # figures, in document order: {figure} directives and code cells with a myst-nb figure caption
+    for kind, source, metadata in cells:
+        if kind == "markdown":
+            for directive, _, options in _directive_blocks(source.splitlines()):
+                if directive in {"figure", "table"} and "name" in options:
+                    shown = "Figure" if directive == "figure" else "Table"
+                    chapter.targets[options["name"]] = Target(f"{shown} {count(shown)}")
+        else:
+            figure = (metadata.get("mystnb") or {}).get("figure") or {}
+            if figure.get("name"):
+                chapter.targets[figure["name"]] = Target(f"Figure {count('Figure')}")
     return chapter
 
 
@@ -317,8 +320,12 @@ class Translator:
                 return _details(heading, inner)
             return [f"**{heading}.**", "", *inner]
         if name == "prf:proof":
-            body_lines = ["*Proof.*", "", *inner, "", "\u220e"]
-            return _details("Proof", inner + ["", "\u220e"]) if dropdown else body_lines
+            body = _end_with(inner, "\u220e")
+            if dropdown:
+                return _details("Proof", body)
+            if body and _is_text(body[0]):
+                return [f"*Proof.* {body[0]}", *body[1:]]
+            return ["*Proof.*", "", *body]
         if name.startswith("prf:") and name[4:] in PROOF_KINDS:
             kind = PROOF_KINDS[name[4:]]
             self.counts[kind] = self.counts.get(kind, 0) + 1
@@ -409,8 +416,48 @@ class Translator:
         return "## References\n\n" + "\n".join(f"- {ref.entry}" for ref in entries)
 
 
+def _is_text(line: str) -> bool:
+    """A line of running text (not maths, code, a table, HTML or a list)."""
+    stripped = line.strip()
+    return bool(stripped) and not re.match(r"^(\$\$|```|~~~|\||<|[-*+] |\d+\. |>|\\begin|#)", stripped)
+
+
+def _end_with(lines: list[str], mark: str) -> list[str]:
+    """lines with mark at the end of their last paragraph, or on a line of its own after maths/code."""
+    lines = list(lines)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if lines and _is_text(lines[-1]):
+        return lines[:-1] + [f"{lines[-1]} {mark}"]
+    return lines + ["", mark]
+
+
 def _quote(lines: list[str]) -> list[str]:
-    return [("> " + line).rstrip() for line in lines]
+    """A Markdown blockquote. Display maths goes on one line: JupyterLab takes the maths out before it
+    reads the Markdown, so a "> " on a continuation line would become part of the formula."""
+    return [("> " + line).rstrip() for line in _math_on_one_line(lines)]
+
+
+def _math_on_one_line(lines: list[str]) -> list[str]:
+    out, block, closing = [], [], None
+    for line in lines:
+        stripped = line.strip()
+        if closing is None:
+            begin = re.match(r"^\\begin\{([\w*]+)\}", stripped)
+            if stripped.startswith("$$") and not (len(stripped) > 2 and stripped.endswith("$$")):
+                block, closing = [stripped], "$$"
+            elif begin and f"\\end{{{begin[1]}}}" not in stripped:
+                block, closing = [stripped], f"\\end{{{begin[1]}}}"
+            else:
+                out.append(line)
+            continue
+        block.append(stripped)
+        if stripped.endswith(closing) or (closing == "$$" and stripped.startswith("$$")):
+            out.append(" ".join(part for part in block if part))
+            closing = None
+    if closing is not None:  # unclosed: leave as it was
+        out.extend(block)
+    return out
 
 
 def _details(summary: str, lines: list[str]) -> list[str]:

@@ -50,7 +50,7 @@ def test_notebook_numbers_match_the_website(built_book, source):
 
 def translate(markdown: str, name: str = "demo", number: int | None = 3, book_extra=None) -> str:
     refs = plain_markdown.read_bibliography(ROOT / "references.bib")
-    chapter = plain_markdown.scan_chapter(name, [markdown], [], number=number)
+    chapter = plain_markdown.scan_chapter(name, [("markdown", markdown, {})], number=number)
     book = {name: chapter, **(book_extra or {})}
     return plain_markdown.Translator(chapter, book, refs, source_dir=ROOT / "book").translate(markdown)
 
@@ -75,11 +75,11 @@ def test_admonition_theorem_and_proof():
     text = translate("```{note}\nMind $h$.\n```\n\n:::{prf:theorem} Big\n:label: thm-big\n\nTrue.\n:::\n\n"
                      ":::{prf:proof}\nObvious.\n:::\n\nBy {prf:ref}`thm-big`.")
     assert text == ("> **Note.**\n>\n> Mind $h$.\n\n> **Theorem 3.1** (Big)\n>\n> True.\n\n"
-                    "*Proof.*\n\nObvious.\n\n\u220e\n\nBy Theorem 3.1.")
+                    "*Proof.* Obvious. \u220e\n\nBy Theorem 3.1.")
 
 
 def test_references_into_other_chapters_link_their_notebook():
-    other = plain_markdown.scan_chapter("elbo", ["# The ELBO\n\n$$\nx\n$$ (eq:elbo)"], [], number=4)
+    other = plain_markdown.scan_chapter("elbo", [("markdown", "# The ELBO\n\n$$\nx\n$$ (eq:elbo)", {})], number=4)
     text = translate("See {eq}`eq:elbo` in {doc}`elbo`.", book_extra={"elbo": other})
     assert text == "See (4.1) in [The ELBO](elbo.ipynb) in [The ELBO](elbo.ipynb)."
 
@@ -88,3 +88,10 @@ def test_literalinclude_becomes_the_source():
     text = translate("```{literalinclude} ../vaecourse/settings.py\n:lines: 1-2\n```")
     first_two = "\n".join((ROOT / "vaecourse" / "settings.py").read_text().splitlines()[:2]).rstrip().splitlines()
     assert text.splitlines() == ["```python", *first_two, "```"]
+
+
+def test_display_maths_in_a_blockquote_is_one_line():
+    """JupyterLab takes display maths out before reading the Markdown: a "> " on a continuation line
+    would be typeset as part of the formula."""
+    text = translate(":::{prf:theorem} T\n:label: thm-t\n\n$$\na = b,\n\\qquad c\n$$ (eq:t)\n:::")
+    assert text == "> **Theorem 3.1** (T)\n>\n> $$ a = b, \\qquad c \\tag{3.1} $$"
