@@ -12,7 +12,7 @@ H = 400 as in vaecourse.models.VAE's default):
 - the Python time of a PosteriorExplorer update (a new test image: posterior grid 41 x 41, ELBO with
   100 samples) and of setting LatentExplorer.h;
 - the bytes the widgets add to a page: their embedded state (as Jupyter stores it: JSON with base64
-  buffers; explorer + interpolation + posterior sharing one decoder), plus site-widgets.js.
+  buffers; explorer + interpolation + posterior sharing one decoder), plus the site loader book/_static/site/widgets.js.
 
 Weights are untrained (timings and sizes do not depend on their values). Prints a Markdown table.
 """
@@ -98,7 +98,7 @@ def page_bytes(model, x, labels) -> dict:
     state = dependency_state([explorer, interp, posterior], drop_defaults=False)
     total = len(json.dumps({"version_major": 2, "version_minor": 0, "state": state}))
     weights = len(json.dumps(state[decoder.model_id]))
-    loader = len((ROOT / "vaecourse" / "js" / "site-widgets.js").read_bytes())
+    loader = len((ROOT / "book" / "_static" / "site" / "widgets.js").read_bytes())
     return {"state": total, "decoder": weights, "loader": loader}
 
 

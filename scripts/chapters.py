@@ -148,7 +148,19 @@ def _book():
             number=chapter_numbers().get(path.stem),
         )
     references = plain_markdown.read_bibliography(ROOT / "references.bib")
-    return book, references
+    # Pages that are not notebooks (notation, glossary, bibliography): linked in the repository, where
+    # GitHub shows them; every place a notebook runs can open that.
+    url, branch = repository()
+    pages = {}
+    for name in toc_files():
+        path = ROOT / f"{name}.md"
+        if path.stem not in book and path.exists() and "{bibliography}" in path.read_text():
+            pages[path.stem] = ("References", "#References")  # each notebook ends with its own
+        elif path.stem not in book and path.exists():
+            title = next((line[2:].strip() for line in path.read_text().splitlines() if line.startswith("# ")),
+                         path.stem)
+            pages[path.stem] = (title, f"{url}/blob/{branch}/{name}.md")
+    return book, references, pages
 
 
 def to_notebook(path: Path, *, for_tests: bool = False):
@@ -161,9 +173,9 @@ def to_notebook(path: Path, *, for_tests: bool = False):
 
     from scripts import plain_markdown
 
-    book, references = _book()
+    book, references, pages = _book()
     chapter = book[path.stem]
-    translator = plain_markdown.Translator(chapter, book, references, source_dir=path.parent)
+    translator = plain_markdown.Translator(chapter, book, references, source_dir=path.parent, pages=pages)
     notebook = read_chapter(path)
     # Folded: JupyterLab shows a one-line placeholder, Colab the #@title line (a "form").
     setup = nbformat.v4.new_code_cell(setup_cell_source(),

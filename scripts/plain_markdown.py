@@ -214,8 +214,9 @@ class Translator:
     """Translate the markdown cells of one chapter; `book` maps every chapter name to its Chapter."""
 
     def __init__(self, chapter: Chapter, book: dict[str, Chapter], references: dict[str, Reference],
-                 source_dir: Path):
+                 source_dir: Path, pages: dict[str, tuple[str, str]] | None = None):
         self.chapter, self.book, self.references = chapter, book, references
+        self.pages = pages or {}  # pages that are not notebooks (notation, glossary): (title, url)
         self.source_dir = source_dir
         self.cited: list[str] = []  # keys, in order of first citation
         self.exercises = 0
@@ -263,6 +264,9 @@ class Translator:
         if name == "doc":
             doc = target.split("/")[-1].removesuffix(".md")
             chapter = self.book.get(doc)
+            if chapter is None and doc in self.pages:
+                title, url = self.pages[doc]
+                return f"[{text or title}]({url})"
             if chapter is None:
                 return f"*{text or doc.replace('_', ' ')}* (on the course website)"
             return f"[{text or chapter.title}]({doc}.ipynb)"

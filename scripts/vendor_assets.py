@@ -44,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR = ROOT / "_vendor"
 STAMP = VENDOR / ".vendor-stamp.json"
-JS_SOURCES = ROOT / "vaecourse" / "js"
+SITE_SOURCES = ROOT / "book" / "_static" / "site"  # the website's own scripts (not in the wheel)
 
 # (npm spec, SHA-256 of the tarball npm pack downloads). Bump both together.
 PACKAGES = {
@@ -67,11 +67,11 @@ MATHJAX_SKIP = {
 HTML_MANAGER_SKIP_SUFFIXES = (".map",)
 HTML_MANAGER_SKIP = {"embed.js", "libembed-amd.js"}
 
-# Our own small site scripts (source of truth in vaecourse/js/), copied next to the vendored files.
+# Our own small site scripts (source of truth in book/_static/site/), copied next to the vendored files.
 SITE_SCRIPTS = {
-    "site-widgets.js": "vaecourse-site/widgets.js",
-    "site-widgets-config.js": "vaecourse-site/widgets-config.js",
-    "site-mathjax-bridge.js": "vaecourse-site/mathjax-bridge.js",
+    "widgets.js": "vaecourse-site/widgets.js",
+    "widgets-config.js": "vaecourse-site/widgets-config.js",
+    "mathjax-bridge.js": "vaecourse-site/mathjax-bridge.js",
 }
 
 
@@ -181,7 +181,7 @@ def _install_site_scripts() -> None:
     for source, target in SITE_SCRIPTS.items():
         path = VENDOR / target
         path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(JS_SOURCES / source, path)
+        shutil.copyfile(SITE_SOURCES / source, path)
 
 
 def _wanted_stamp() -> dict:

@@ -1,4 +1,4 @@
-"""`python -m vaecourse train` / `evaluate`, and the figures they write."""
+"""`python -m vaecourse train` / `evaluate` (vaecourse.cli), and the figures they write."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import warnings
 import pytest
 import torch
 
-from vaecourse import evaluate, plotting, train
+from vaecourse import checkpoints, cli, plotting, train
 from vaecourse.models import VAE, ConvVAE
 
 
@@ -30,11 +30,17 @@ def quiet_data():
         yield
 
 
+def _one_error_line(capsys, word: str, start: str) -> None:
+    """What the command wrote to stderr is one line, in the shared error style, naming ``word``."""
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(start) and word in err and "Traceback" not in err
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     with quiet_data():
-        code = train.cli(["--model", "mlp", "--dataset", "mnist", "--latent-dim", "2", "--hidden", "32",
+        code = cli.train(["--model", "mlp", "--dataset", "mnist", "--latent-dim", "2", "--hidden", "32",
                           "--epochs", "2", "--n-train", "400", "--n-test", "60", "--out", str(out), "--no-progress"])
     return code, out
 
@@ -48,7 +54,7 @@ def test_train_writes_checkpoint_history_and_figures(trained_run, capsys):
     for name in ("checkpoint.pt", "training_curves.png", "reconstructions.png", "prior_samples.png",
                  "latent_manifold.png", "latent_means.png"):
         assert (out / name).stat().st_size > 0, name
-    ckpt = train.load_checkpoint(out / "checkpoint.pt")
+    ckpt = checkpoints.load_checkpoint(out / "checkpoint.pt")
     assert ckpt["extra"]["dataset"] == "mnist" and ckpt["model_config"]["hidden"] == 32
 
 
@@ -56,7 +62,7 @@ def test_evaluate_prints_elbo_and_log_px(trained_run, capsys):
     _, out = trained_run
     capsys.readouterr()
     with quiet_data():
-        code = evaluate.cli([str(out / "checkpoint.pt"), "--iwae-k", "20", "--n-test", "20"])
+        code = cli.evaluate([str(out / "checkpoint.pt"), "--iwae-k", "20", "--n-test", "20"])
     text = capsys.readouterr().out
     assert code == 0 and "ELBO" in text and "IWAE k=20" in text and "quadrature" in text
 
@@ -70,9 +76,8 @@ def test_evaluate_prints_elbo_and_log_px(trained_run, capsys):
     (["--lr", "nan", "--out", "x"], "lr"),
 ])
 def test_train_bad_arguments_give_one_line(argv, word, capsys):
-    assert train.cli(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and word in err and "Traceback" not in err
+    assert cli.train(argv) == 2
+    _one_error_line(capsys, word, "vaecourse train: error:")
 
 
 def test_evaluate_refuses_bad_checkpoints(trained_run, tmp_path, capsys):
@@ -86,18 +91,17 @@ def test_evaluate_refuses_bad_checkpoints(trained_run, tmp_path, capsys):
         ([str(out / "checkpoint.pt"), "--iwae-k", "-1"], "--iwae-k"),
     ]
     for argv, word in cases:
-        assert evaluate.cli(argv) == 2
-        err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and word in err and "Traceback" not in err
+        assert cli.evaluate(argv) == 2
+        _one_error_line(capsys, word, "vaecourse evaluate: error:")
 
 
 def test_resume_from_another_models_checkpoint_is_refused(trained_run, tmp_path, capsys):
     _, out = trained_run
     with quiet_data():
-        code = train.cli(["--model", "mlp", "--hidden", "16", "--epochs", "3", "--n-train", "100", "--n-test", "20",
+        code = cli.train(["--model", "mlp", "--hidden", "16", "--epochs", "3", "--n-train", "100", "--n-test", "20",
                           "--out", str(out), "--resume", "--no-progress", "--no-figures"])
-    err = capsys.readouterr().err.strip()
-    assert code == 1 and "another model" in err and len(err.splitlines()) == 1
+    assert code == 1
+    _one_error_line(capsys, "another model", "vaecourse train: error:")
 
 
 def test_entry_point_has_no_traceback():
@@ -120,7 +124,7 @@ def test_every_figure_labels_its_axes_and_returns_a_figure():
                             test_kl=[10.0, 10.0], seconds=[1.0, 1.0])
     figures = [plotting.reconstructions(model, x[:6]), plotting.prior_samples(model, 10),
                plotting.latent_manifold(model, 6), plotting.latent_manifold(model, 6, grid="keras"),
-               plotting.latent_means(model, x, labels), plotting.training_curves(history),
+               plotting.plot_latent_means(model, x, labels), plotting.training_curves(history),
                plotting.reconstructions(ConvVAE(), x[:3])]
     for fig in figures:
         assert isinstance(fig, Figure)
@@ -133,3 +137,13 @@ def test_every_figure_labels_its_axes_and_returns_a_figure():
         plotting.latent_manifold(VAE(784, 16, 3, (1, 28, 28)))
     with pytest.raises(ValueError, match="grid"):
         plotting.latent_manifold(model, grid="polar")
+
+
+def test_check_command_shares_the_error_style(capsys):
+    """`check` parses with the same parser class: a bad key or argument is one line on stderr, exit 2."""
+    for argv, word in ([["--only", "eq:nope"], "eq:nope"], [["--bogus"], "--bogus"]):
+        assert cli.check(argv) == 2
+        _one_error_line(capsys, word, "vaecourse check: error:")
+    assert cli.check(["--list"]) == 0
+    assert "eq:training-objective" in capsys.readouterr().out
+    assert cli.main(["frobnicate"]) == 2 and "unknown command" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""vaecourse.elbo, vaecourse.linear_gaussian and vaecourse.estimators against exact answers.
+"""vaecourse.elbo and vaecourse.linear_gaussian against exact answers.
 
 The linear-Gaussian model has a closed-form log p(x) and posterior; every Monte Carlo comparison
 uses a fixed seed and a tolerance of 5 standard errors.
@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-from vaecourse import elbo, estimators, kl
+from vaecourse import elbo, kl, marginal
 from vaecourse.linear_gaussian import ConditionalLinearGaussian, LinearGaussian
 
 
@@ -200,119 +200,6 @@ def test_iwae_k1_is_the_sampled_elbo(exact_model):
     torch.testing.assert_close(a, b)
 
 
-# ---------------------------------------------------------------------------------- quadrature
-
-
-@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-8), (torch.float32, 1e-4)])
-def test_log_px_quadrature_matches_exact_log_px(dtype, tol):
-    model = LinearGaussian.random(data_dim=7, latent_dim=2, sigma=0.6, orthogonal=False, seed=5, dtype=dtype)
-    x = _x(model, n=3)
-    quadrature = elbo.log_px_quadrature(model, x, grid_size=201, limit=7.0)
-    assert quadrature.shape == (3,) and quadrature.dtype == dtype
-    torch.testing.assert_close(quadrature, model.log_px(x), rtol=tol, atol=tol)
-
-
-def test_posterior_grid_is_the_exact_posterior():
-    model = LinearGaussian.random(data_dim=7, latent_dim=2, sigma=0.6, orthogonal=False, seed=5)
-    x = _x(model, n=2)
-    h1, h2, log_post = elbo.posterior_grid(model, x, grid_size=151, limit=6.0)
-    assert h1.shape == (151,) and log_post.shape == (2, 151, 151)
-    points = torch.stack(torch.meshgrid(h1, h2, indexing="ij"), dim=-1)  # (G, G, 2)
-    exact = model.posterior(x.unsqueeze(1).unsqueeze(1)).log_prob(points)  # (B, G, G)
-    mass = torch.exp(log_post).sum((-2, -1)) * float(h1[1] - h1[0]) ** 2
-    torch.testing.assert_close(mass, torch.ones(2, dtype=torch.float64), rtol=1e-8, atol=1e-8)
-    near = exact > -20  # compare where the density is not negligible
-    torch.testing.assert_close(log_post[near], exact[near], rtol=1e-7, atol=1e-7)
-
-
-def test_quadrature_rejects_other_latent_sizes(exact_model):
-    model = LinearGaussian.random(data_dim=4, latent_dim=3, seed=0)
-    with pytest.raises(ValueError, match="latent_dim == 2"):
-        elbo.log_px_quadrature(model, _x(model))
-    with pytest.raises(ValueError, match="grid_size"):
-        elbo.posterior_grid(exact_model, _x(exact_model), grid_size=2)
-
-
-def test_log_px_discrete_matches_torch_mixture():
-    gen = torch.Generator().manual_seed(0)
-    logits = torch.randn(5, generator=gen, dtype=torch.float64)
-    means = torch.randn(5, 3, generator=gen, dtype=torch.float64)
-    x = torch.randn(4, 3, generator=gen, dtype=torch.float64)
-    log_lik = Normal(means, 0.8).log_prob(x.unsqueeze(1)).sum(-1)  # (B, H)
-    mixture = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(logits=logits),
-                                                    torch.distributions.Independent(Normal(means, 0.8), 1))
-    torch.testing.assert_close(elbo.log_px_discrete(torch.log_softmax(logits, -1), log_lik), mixture.log_prob(x))
-
-
-# ---------------------------------------------------------------------------------- estimators
-
-
-def test_effective_sample_size_extremes():
-    assert float(estimators.effective_sample_size(torch.zeros(50))) == pytest.approx(50.0)
-    assert float(estimators.effective_sample_size(torch.tensor([0.0, -1000.0, -1000.0]))) == pytest.approx(1.0)
-    batched = estimators.effective_sample_size(torch.zeros(10, 3), dim=0)
-    assert batched.shape == (3,)
-    with pytest.raises(ValueError, match="NaN"):
-        estimators.effective_sample_size(torch.tensor([0.0, math.nan]))
-
-
-def test_gradient_estimators_shapes_and_naive_is_zero():
-    mu, sigma = torch.tensor([0.5, -1.0]), torch.tensor([1.0, 0.5])
-
-    def f(h):
-        return h.pow(2).sum(-1)
-
-    torch.manual_seed(0)
-    for estimator in (estimators.naive_gradient, estimators.reparameterised_gradient,
-                      estimators.score_function_gradient):
-        est = estimator(f, mu, sigma, 64)
-        assert est.per_sample_mu.shape == (64, 2) and est.mean_sigma.shape == (2,)
-    naive = estimators.naive_gradient(f, mu, sigma, 64)
-    assert float(naive.per_sample_mu.abs().max()) == 0.0 and float(naive.per_sample_sigma.abs().max()) == 0.0
-    with pytest.raises(ValueError, match="sigma must be positive"):
-        estimators.reparameterised_gradient(f, mu, -sigma, 10)
-    with pytest.raises(ValueError, match="same shape"):
-        estimators.score_function_gradient(f, mu, sigma[:1], 10)
-
-
-def test_score_function_baseline_keeps_it_unbiased_and_lowers_variance():
-    mu, sigma = torch.tensor([1.0], dtype=torch.float64), torch.tensor([0.5], dtype=torch.float64)
-
-    def f(h):
-        return h.pow(2).sum(-1)
-
-    torch.manual_seed(1)
-    plain = estimators.score_function_gradient(f, mu, sigma, 100_000)
-    torch.manual_seed(2)
-    based = estimators.score_function_gradient(f, mu, sigma, 100_000, baseline=1.25)  # = E[f]
-    for est in (plain, based):
-        assert abs(float(est.mean_mu - 2 * mu)) < 5 * float(est.se_mu)
-    assert float(based.var_mu) < float(plain.var_mu)
-
-
-def test_reparameterise_moments():
-    torch.manual_seed(0)
-    mu, logvar = torch.tensor([1.0, -2.0], dtype=torch.float64), torch.tensor([0.0, math.log(4.0)], dtype=torch.float64)
-    h = estimators.reparameterise(mu, logvar, torch.randn(100_000, 2, dtype=torch.float64))
-    assert torch.all((h.mean(0) - mu).abs() < 5 * h.std(0) / math.sqrt(h.shape[0]))
-    torch.testing.assert_close(h.std(0), torch.tensor([1.0, 2.0], dtype=torch.float64), rtol=0.02, atol=0.0)
-
-
-def test_reparameterise_full_has_the_right_covariance():
-    gen = torch.Generator().manual_seed(0)
-    a = torch.randn(3, 3, generator=gen, dtype=torch.float64)
-    cov = a @ a.T + 0.5 * torch.eye(3, dtype=torch.float64)
-    mu = torch.tensor([1.0, 0.0, -1.0], dtype=torch.float64)
-    h = estimators.reparameterise_full(mu, cov, torch.randn(200_000, 3, generator=gen, dtype=torch.float64))
-    centred = h - h.mean(0)
-    sample_cov = centred.T @ centred / (h.shape[0] - 1)
-    # standard error of a sample covariance entry: sqrt((S_ii S_jj + S_ij^2) / n) for Gaussian data
-    se = torch.sqrt((torch.outer(cov.diagonal(), cov.diagonal()) + cov.pow(2)) / h.shape[0])
-    assert torch.all((sample_cov - cov).abs() < 5 * se)
-    with pytest.raises(ValueError, match="cov is not positive definite"):
-        estimators.reparameterise_full(mu, -cov, torch.zeros(3, dtype=torch.float64))
-
-
 def test_linear_gaussian_follows_the_model_protocol(exact_model):
     x = _x(exact_model)
     h = torch.randn(5, 4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))  # (S, B, k)
@@ -331,7 +218,7 @@ def test_bounds_and_quadrature_agree_on_a_neural_vae():
     vae = VAE(data_dim=20, hidden=16, latent_dim=2)
     x = (torch.rand(3, 20) < 0.3).float()
     with torch.no_grad():
-        log_px = elbo.log_px_quadrature(vae, x, grid_size=161, limit=6.0)  # (B,)
+        log_px = marginal.log_px_quadrature(vae, x, grid_size=161, limit=6.0)  # (B,)
         iwae = elbo.iwae(vae, x.repeat(50, 1), k=500).reshape(50, 3)
         bound = elbo.elbo(vae, x.repeat(50, 1), n_samples=20).reshape(50, 3)
     assert log_px.shape == (3,) and log_px.dtype == torch.float32

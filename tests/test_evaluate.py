@@ -7,7 +7,7 @@ import torch
 
 from vaecourse import evaluate as E
 from vaecourse import train as T
-from vaecourse.models import VAE, ConvVAE
+from vaecourse.models import VAE, ConvVAE, decoder_floats
 
 
 # Tiny models and many small tensor operations: one intra-op thread (see tests/conftest.py).
@@ -91,4 +91,4 @@ def test_iwae_memory_stays_bounded_for_k_5000(make, monkeypatch):
     limit = 2 ** 25
     out = E.iwae_per_image(model, torch.rand(100, 1, 28, 28).round(), 5000, max_elements=limit)
     assert out.shape == (100,) and sum(n for n, _, _ in calls) == 100
-    assert all(k == 5000 and n * chunk * model.decoder_floats <= limit for n, k, chunk in calls)
+    assert all(k == 5000 and n * chunk * decoder_floats(model.config) <= limit for n, k, chunk in calls)

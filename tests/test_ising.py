@@ -288,7 +288,7 @@ def test_dataset_is_cached_by_every_parameter(monkeypatch, tmp_path):
 
     calls = []
     real = ising.simulate
-    monkeypatch.setattr(ising, "simulate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(ising.sampler, "simulate", lambda *a, **k: calls.append(1) or real(*a, **k))
     again = ising.ising_dataset(**args)
     assert calls == [] and torch.equal(again.spins, first.spins)
     other = ising.ising_dataset(**(args | {"seed": 1}))

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from vaecourse import models
-from vaecourse.models import VAE, ConvVAE, Encoder, ModelConfig, build_model, model_config_of
+from vaecourse.models import VAE, ConvVAE, Encoder, ModelConfig, build_model, encoder_means
 
 
 
@@ -92,7 +92,7 @@ def test_config_builds_and_round_trips():
     for config in (ModelConfig("mlp", latent_dim=3, hidden=16, data_shape=(1, 8, 8), decoder_activation="tanh"),
                    ModelConfig("conv", latent_dim=2)):
         model = build_model(config)
-        assert model_config_of(model) == config
+        assert model.config == config
         assert type(model) is (VAE if config.architecture == "mlp" else ConvVAE)
 
 
@@ -111,3 +111,23 @@ def test_repr_reads_well():
     text = repr(ConvVAE())
     assert "encoder 69,076" in text and "decoder 65,089" in text
     assert "latent_dim=2" in repr(VAE(784, 16, 2)) and "likelihood='bernoulli'" in repr(VAE(784, 16, 2))
+
+
+def test_encoder_means_in_batches_are_the_means_of_one_pass():
+    torch.manual_seed(0)
+    model = VAE(data_dim=12, hidden=8, latent_dim=3)
+    x = torch.rand(10, 12)
+    got = encoder_means(model, x, batch_size=3)  # four batches, the last one short
+    assert got.shape == (10, 3) and not got.requires_grad
+    torch.testing.assert_close(got, model.encode(x).mean.detach())
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        encoder_means(model, x, batch_size=0)
+
+
+def test_models_keep_the_config_they_were_built_from():
+    mlp = VAE(data_dim=6, hidden=5, latent_dim=2, data_shape=(2, 3), likelihood="gaussian", decoder_activation="tanh")
+    assert mlp.config == ModelConfig(architecture="mlp", latent_dim=2, hidden=5, data_shape=(2, 3),
+                                     likelihood="gaussian", decoder_activation="tanh")
+    assert ConvVAE(latent_dim=3).config == ModelConfig(architecture="conv", latent_dim=3)
+    with pytest.raises(ValueError, match="likelihood must be one of"):
+        VAE(data_dim=4, likelihood="poisson")

@@ -95,3 +95,24 @@ def test_display_maths_in_a_blockquote_is_one_line():
     would be typeset as part of the formula."""
     text = translate(":::{prf:theorem} T\n:label: thm-t\n\n$$\na = b,\n\\qquad c\n$$ (eq:t)\n:::")
     assert text == "> **Theorem 3.1** (T)\n>\n> $$ a = b, \\qquad c \\tag{3.1} $$"
+
+
+@pytest.mark.parametrize("source", chapter_sources(), ids=lambda p: p.stem)
+def test_links_in_the_notebooks_lead_somewhere(source):
+    """Links to other chapters open their notebook; links to pages that are not notebooks (notation,
+    glossary) open the file in the course repository; links within a notebook reach a heading."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    in_repository = f"{config['url'].rstrip('/')}/blob/{config['branch']}/"
+    notebook = nbformat.read(ROOT / "notebooks" / f"{source.stem}.ipynb", as_version=4)
+    markdown = [c.source for c in notebook.cells if c.cell_type == "markdown"]
+    headings = {"#" + m.strip().replace(" ", "-") for text in markdown
+                for m in re.findall(r"^#{1,6}\s+(.*)$", text, re.M)}
+    for target in re.findall(r"\]\(([^)\s]+)\)", "\n".join(markdown)):
+        if target.startswith(in_repository):
+            assert (ROOT / target[len(in_repository):]).exists(), f"{source.stem}: link to a missing file {target}"
+        elif target.startswith("#"):
+            assert target in headings, f"{source.stem}: link to a missing heading {target}"
+        elif not re.match(r"^https?://", target):
+            assert (ROOT / "notebooks" / target).exists(), f"{source.stem}: link to a missing notebook {target}"

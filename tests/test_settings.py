@@ -100,4 +100,8 @@ def test_every_module_is_listed_for_lazy_loading():
     import vaecourse
 
     modules = {p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("_")}
-    assert modules == set(vaecourse._SUBMODULES)
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}  # checks/, ising/, widgets/
+    assert {"checks", "ising", "widgets"} <= packages
+    assert modules | packages == set(vaecourse._SUBMODULES)
+    listed = set(re.findall(r":mod:`~vaecourse\.(\w+)`", vaecourse.__doc__))
+    assert listed == set(vaecourse._SUBMODULES), "the module list in vaecourse/__init__.py's docstring"

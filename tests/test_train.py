@@ -10,6 +10,8 @@ import pickle
 import pytest
 import torch
 
+from vaecourse import checkpoints as C
+from vaecourse import recipes as R
 from vaecourse import train as T
 from vaecourse.models import VAE, ConvVAE, ModelConfig
 
@@ -76,13 +78,13 @@ def test_binarisation_modes(data, monkeypatch):
     """Dynamic: fresh 0/1 draws each use; static: the same 0/1 image every epoch; grey: untouched."""
     train, _ = data
     seen = []
-    real_terms = T._terms
+    real_terms = T.elbo_terms
 
     def spy(model, x, n_samples=1):
         seen.append(x.clone())
         return real_terms(model, x, n_samples)
 
-    monkeypatch.setattr(T, "_terms", spy)
+    monkeypatch.setattr(T, "elbo_terms", spy)
     one_batch = train[:32]
     for mode in ("dynamic", "static", "grey"):
         seen.clear()
@@ -103,10 +105,10 @@ def test_checkpoint_round_trip(tmp_path, data):
     model = tiny_model()
     path = tmp_path / "run" / "ckpt.pt"
     history = T.fit(model, train, config(epochs=2), test, checkpoint=path)
-    ckpt = T.load_checkpoint(path)
+    ckpt = C.load_checkpoint(path)
     assert ckpt["epoch"] == 2 and ckpt["complete"] and ckpt["model_class"] == "VAE"
     assert ckpt["package_version"] and T.History.from_dict(ckpt["history"]).to_dict() == history.to_dict()
-    loaded = T.model_from_checkpoint(path, "cpu")
+    loaded = C.model_from_checkpoint(path, "cpu")
     assert same_weights(model, loaded)
     x = test[:5]
     torch.testing.assert_close(model.encode(x).loc, loaded.encode(x).loc)
@@ -124,9 +126,9 @@ def test_resume_continues_the_same_run(tmp_path, data):
     assert resumed.epoch == [1, 2, 3, 4]
     assert resumed.test_elbo == full.test_elbo and resumed.train_elbo == full.train_elbo
     assert same_weights(full_model, resumed_model)
-    with pytest.raises(T.CheckpointError, match="trained with"):
+    with pytest.raises(C.CheckpointError, match="trained with"):
         T.fit(tiny_model(), train, config(epochs=5, lr=1e-2), test, checkpoint=path, resume=True)
-    with pytest.raises(T.CheckpointError, match="another model"):
+    with pytest.raises(C.CheckpointError, match="another model"):
         T.fit(VAE(64, 16, 2, (1, 8, 8)), train, config(epochs=5), test, checkpoint=path, resume=True)
 
 
@@ -141,11 +143,11 @@ def test_keyboard_interrupt_saves_and_returns(tmp_path, data, capsys):
     history = T.fit(tiny_model(), train, config(epochs=4), test, checkpoint=path, callback=ctrl_c)
     assert history.interrupted and history.epoch == [1]
     assert "interrupted" in capsys.readouterr().err
-    ckpt = T.load_checkpoint(path)
+    ckpt = C.load_checkpoint(path)
     assert ckpt["epoch"] == 1 and not ckpt["complete"]
     finished = T.fit(tiny_model(), train, config(epochs=4), test, checkpoint=path, resume=True)
     assert finished.epoch == [1, 2, 3, 4] and not finished.interrupted
-    assert T.load_checkpoint(path)["complete"]
+    assert C.load_checkpoint(path)["complete"]
 
 
 def test_nan_stops_with_epoch_and_batch_and_keeps_last_good_checkpoint(tmp_path, data):
@@ -160,7 +162,7 @@ def test_nan_stops_with_epoch_and_batch_and_keeps_last_good_checkpoint(tmp_path,
 
     with pytest.raises(T.NonFiniteLossError, match=r"epoch 2, batch 5.*last good checkpoint"):
         T.fit(model, train, config(epochs=3), test, checkpoint=path, callback=poison)
-    ckpt = T.load_checkpoint(path)
+    ckpt = C.load_checkpoint(path)
     assert ckpt["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in ckpt["model_state"].values())
 
@@ -192,16 +194,16 @@ def test_cache_hits_and_misses(tmp_path, monkeypatch, data):
     train, test = data
     model_config = ModelConfig("mlp", latent_dim=2, hidden=32, data_shape=(1, 8, 8))
     train_config = config(epochs=2)
-    first = T.load_or_train(model_config, train_config, train, test, name="tiny")
+    first = C.load_or_train(model_config, train_config, train, test, name="tiny")
     assert not first.from_cache and first.path.parent == tmp_path / "models"
     calls = []
     real_fit = T.fit
     monkeypatch.setattr(T, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
-    again = T.load_or_train(model_config, dataclasses.replace(train_config, device=None), train, test, name="tiny")
+    again = C.load_or_train(model_config, dataclasses.replace(train_config, device=None), train, test, name="tiny")
     assert again.from_cache and calls == [] and same_weights(first.model, again.model)
     assert again.history.to_dict() == first.history.to_dict()
-    changed = T.load_or_train(model_config, dataclasses.replace(train_config, lr=1e-3), train, test, name="tiny")
-    other_data = T.load_or_train(model_config, train_config, train[:-1], test, name="tiny")
+    changed = C.load_or_train(model_config, dataclasses.replace(train_config, lr=1e-3), train, test, name="tiny")
+    other_data = C.load_or_train(model_config, train_config, train[:-1], test, name="tiny")
     assert not changed.from_cache and not other_data.from_cache and len(calls) == 2
     assert len({first.path, changed.path, other_data.path}) == 3
     assert "loaded from the cache" in repr(again)
@@ -220,45 +222,45 @@ class Evil:
 def test_foreign_files_are_refused(tmp_path, data):
     victim = tmp_path / "should-not-exist"
     evil = tmp_path / "evil.pt"
-    torch.save({"format": T.CHECKPOINT_FORMAT, "payload": Evil(victim)}, evil)
-    with pytest.raises(T.CheckpointError, match="not a vaecourse checkpoint"):
-        T.load_checkpoint(evil)
+    torch.save({"format": C.CHECKPOINT_FORMAT, "payload": Evil(victim)}, evil)
+    with pytest.raises(C.CheckpointError, match="not a vaecourse checkpoint"):
+        C.load_checkpoint(evil)
     assert not victim.exists()
     plain = tmp_path / "plain.pt"
     torch.save({"state_dict": {}}, plain)
-    with pytest.raises(T.CheckpointError, match="not a vaecourse checkpoint"):
-        T.load_checkpoint(plain)
+    with pytest.raises(C.CheckpointError, match="not a vaecourse checkpoint"):
+        C.load_checkpoint(plain)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(pickle.dumps([1, 2, 3]) + b"garbage")
-    with pytest.raises(T.CheckpointError, match="not a vaecourse checkpoint"):
-        T.load_checkpoint(junk)
-    with pytest.raises(T.CheckpointError, match="does not exist"):
-        T.load_checkpoint(tmp_path / "missing.pt")
-    path = T.save_checkpoint(tmp_path / "mlp.pt", tiny_model(), config())
-    with pytest.raises(T.CheckpointError, match="VAE checkpoint, not a ConvVAE"):
-        T.load_checkpoint(path, expect="ConvVAE")
-    with pytest.raises(T.CheckpointError, match="VAE checkpoint, not a ConvVAE"):
+    with pytest.raises(C.CheckpointError, match="not a vaecourse checkpoint"):
+        C.load_checkpoint(junk)
+    with pytest.raises(C.CheckpointError, match="does not exist"):
+        C.load_checkpoint(tmp_path / "missing.pt")
+    path = C.save_checkpoint(tmp_path / "mlp.pt", tiny_model(), config())
+    with pytest.raises(C.CheckpointError, match="VAE checkpoint, not a ConvVAE"):
+        C.load_checkpoint(path, expect="ConvVAE")
+    with pytest.raises(C.CheckpointError, match="VAE checkpoint, not a ConvVAE"):
         T.fit(ConvVAE(), torch.rand(4, 1, 28, 28), config(epochs=1), checkpoint=path, resume=True)
 
 
-def test_default_config_follows_the_smoke_switch(monkeypatch):
+def test_recipe_follows_the_smoke_switch(monkeypatch):
     monkeypatch.setenv("VAECOURSE_SMOKE", "1")
-    smoke = T.default_config("mlp-mnist-2d")
+    smoke = R.recipe("mlp-mnist-2d")
     monkeypatch.setenv("VAECOURSE_SMOKE", "0")
-    full = T.default_config("mlp-mnist-2d")
+    full = R.recipe("mlp-mnist-2d")
     assert smoke.n_train is not None and full.n_train is None
     # Smoke: one epoch whatever the data; full: epochs from the image budget, 10..50.
     assert smoke.epochs_for(1000) == 1 and smoke.epochs_for(60_000) == 1
     assert full.epochs_for(4000) == 50 and full.epochs_for(60_000) == 10
     assert full.epochs_for(4000) > full.epochs_for(10_000) > full.epochs_for(60_000)
-    assert T.default_config("conv-mnist-keras").model.architecture == "conv"
-    assert T.default_config("conv-mnist-keras").train.binarize == "grey"
+    assert R.recipe("conv-mnist-keras").model.architecture == "conv"
+    assert R.recipe("conv-mnist-keras").train.binarize == "grey"
     with pytest.raises(ValueError, match="mlp-mnist-2d"):
-        T.default_config("nonsense")
+        R.recipe("nonsense")
     assert math.isfinite(full.train.lr)
 
 
-def test_train_cached_trains_once_per_recipe(tmp_path, monkeypatch):
+def test_load_or_train_recipe_trains_once_per_recipe(tmp_path, monkeypatch):
     """The chapters' route: a named recipe, its data set, the cache (smoke sizes)."""
     monkeypatch.setenv("VAECOURSE_CACHE", str(tmp_path))
     requested = []
@@ -269,10 +271,10 @@ def test_train_cached_trains_once_per_recipe(tmp_path, monkeypatch):
         n = 1200 if split == "train" else 300
         return torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g)
 
-    monkeypatch.setattr(T, "load_dataset", fake_dataset)
-    recipe = T.default_config("mlp-mnist-2d")
-    first = T.train_cached("mlp-mnist-2d", progress=False)
-    second = T.train_cached("mlp-mnist-2d", progress=False)
+    monkeypatch.setattr(R, "load_dataset", fake_dataset)
+    recipe = R.recipe("mlp-mnist-2d")
+    first = R.load_or_train_recipe("mlp-mnist-2d", progress=False)
+    second = R.load_or_train_recipe("mlp-mnist-2d", progress=False)
     assert not first.from_cache and second.from_cache and same_weights(first.model, second.model)
     assert len(first.history) == recipe.train.epochs and first.history.test_elbo[-1] is not None
     assert ("mnist", "train") in requested and first.path.name.startswith("mlp-mnist-2d-")

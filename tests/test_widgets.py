@@ -56,11 +56,13 @@ class _Encoder(nn.Module):
 
 
 class ProtocolVAE(nn.Module):
-    """latent_dim, data_shape, encode -> Normal, decoder.net (Sequential), decoder_mean = sigmoid(net)."""
+    """latent_dim, data_shape, likelihood, encode -> Normal, decoder.net (Sequential), decoder_mean =
+    sigmoid(net) for a Bernoulli likelihood, net itself for a Gaussian one."""
 
-    def __init__(self, latent_dim=2, hidden=64, data_shape=(1, 28, 28), decoder_layers=None, output=torch.sigmoid):
+    def __init__(self, latent_dim=2, hidden=64, data_shape=(1, 28, 28), decoder_layers=None, likelihood="bernoulli"):
         super().__init__()
-        self.latent_dim, self.data_shape, self.output = latent_dim, tuple(data_shape), output
+        self.latent_dim, self.data_shape, self.likelihood = latent_dim, tuple(data_shape), likelihood
+        self.output = torch.sigmoid if likelihood == "bernoulli" else (lambda a: a)
         data_dim = int(np.prod(data_shape))
         self.encoder = _Encoder(data_dim, hidden, latent_dim)
         layers = decoder_layers or [nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
@@ -190,10 +192,10 @@ def test_browser_decoder_matches_torch(page, latent_dim, hidden):
 
 @pytest.mark.slow
 def test_browser_decoder_matches_other_output_maps(page):
-    """A tanh-output (Gaussian-style) decoder is reproduced too; the output map is detected, not assumed."""
-    model = _model(2, 32, output=torch.tanh)
+    """A Gaussian decoder (identity output) is reproduced too; the output map is the declared likelihood's."""
+    model = _model(2, 32, likelihood="gaussian")
     explorer = widgets.LatentExplorer(model, *_images(20), n_points=20)
-    assert explorer.decoder.spec["output"] == "tanh"
+    assert explorer.decoder.spec["output"] == "identity"
     hs = np.random.default_rng(3).normal(size=(10, 2))
     browser, _ = browser_decode(page, explorer, hs)
     np.testing.assert_allclose(browser, explorer.decode(hs).reshape(10, -1), rtol=0, atol=1e-5)
@@ -369,11 +371,11 @@ def test_interpolation_slider_walks_the_path(page):
         (lambda: _model(2, decoder_layers=[nn.Linear(2, 16), nn.Sigmoid(), nn.Linear(16, 784)]),
          widgets.LatentExplorer, "Sigmoid"),
         (lambda: _model(2, decoder_layers=[nn.Linear(3, 784)]), widgets.Interpolation, "expects 3 inputs"),
-        (lambda: _model(2, output=lambda a: torch.softmax(a, -1)), widgets.LatentExplorer, "is not sigmoid"),
+        (lambda: _model(2, likelihood="categorical"), widgets.LatentExplorer, "likelihood is 'categorical'"),
         (lambda: _model(2, hidden=600), widgets.LatentExplorer, "MB"),
     ],
     ids=["1d", "too-many-dims", "posterior-3d", "colour", "vector", "sigmoid-layer", "sizes",
-         "softmax-output", "too-heavy"],
+         "other-likelihood", "too-heavy"],
 )
 def test_widgets_refuse_models_they_cannot_show(make, widget, match):
     model = make()
@@ -462,12 +464,12 @@ def posterior_explorer():
 
 
 def test_posterior_explorer_numbers_agree_with_independent_routes(posterior_explorer):
-    from vaecourse import elbo
+    from vaecourse import marginal
 
     explorer, model, x = posterior_explorer
     result = explorer.compute(3)
     # log p(x), recovered from the posterior grid by Bayes' rule, is the quadrature value on that grid.
-    reference = float(elbo.log_px_quadrature(model, x[3:4], grid_size=41, limit=4.0)[0])
+    reference = float(marginal.log_px_quadrature(model, x[3:4], grid_size=41, limit=4.0)[0])
     assert result["log_px"] == pytest.approx(reference, abs=1e-3)
     # The gap log p(x) - ELBO is KL(Q || p(h|x)) (Monte Carlo ELBO vs grid KL: loose tolerance).
     assert result["kl_grid"] >= 0 and 0.9 < result["q_mass"] <= 1.0 + 1e-6
@@ -520,13 +522,13 @@ def test_posterior_explorer_front_end_draws_both_densities(page, posterior_explo
 
 
 # --------------------------------------------------------------------------------------------------
-# The static website: vaecourse/js/site-widgets.js renders a page's embedded widget state
+# The static website: book/_static/site/widgets.js renders a page's embedded widget state
 
 
 @pytest.mark.slow
 def test_static_page_renders_the_widgets_without_a_kernel(page, blank_site, tmp_path_factory):
     """A page like the one Jupyter Book writes (widget state + view tags, from ipywidgets' own
-    embedding code) comes alive through site-widgets.js alone: no require.js, no widget manager."""
+    embedding code) comes alive through the site's widgets.js alone: no require.js, no widget manager."""
     from pathlib import Path
 
     from ipywidgets.embed import dependency_state, embed_data
@@ -545,7 +547,8 @@ def test_static_page_renders_the_widgets_without_a_kernel(page, blank_site, tmp_
     root = Path(page.evaluate("() => location.pathname"))  # /index.html of the blank site
     site_dir = Path(blank_site_dir(blank_site))
     (site_dir / "_static").mkdir(exist_ok=True)
-    (site_dir / "_static" / "site-widgets.js").write_text((Path(widgets.__file__).parent / "js" / "site-widgets.js").read_text())
+    site_js = Path(__file__).resolve().parent.parent / "book" / "_static" / "site" / "widgets.js"
+    (site_dir / "_static" / "site-widgets.js").write_text(site_js.read_text())
     (site_dir / "static.html").write_text(
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<script type='application/vnd.jupyter.widget-state+json'>{json.dumps(data['manager_state'])}</script>"

@@ -1,28 +1,42 @@
 """vaecourse: an executable course on Variational Autoencoders for the physical sciences.
 
-The package behind the book. One module per concept:
+The package behind the book. One module per concept (a folder, ``name/``, for a concept with parts):
 
 - :mod:`~vaecourse.settings`     the smoke switch, the cache folder, offline mode (the only env reader)
 - :mod:`~vaecourse.device`       automatic choice of cpu / cuda / mps
-- :mod:`~vaecourse.validation`   input checks shared by the mathematics modules
-- :mod:`~vaecourse.kl`           closed-form Gaussian KL divergences (equations 8 and 9)
-- :mod:`~vaecourse.elbo`         ELBO, IWAE bound, log p(x) by latent quadrature
+- :mod:`~vaecourse.validation`   input checks shared by the mathematics modules, and the switch that skips them
+- :mod:`~vaecourse.kl`           closed-form Gaussian KL divergences (eq:kl-gaussians, eq:kl-standard-normal)
+- :mod:`~vaecourse.kl_symbolic`  the KL against N(0, I) derived from the KL of two Gaussians (sympy)
+- :mod:`~vaecourse.elbo`         the ELBO, the IWAE bound and the training loss
 - :mod:`~vaecourse.linear_gaussian`  the exact reference model (every quantity in closed form)
-- :mod:`~vaecourse.estimators`   effective sample size; naive, reparameterised, score-function gradients
-- :mod:`~vaecourse.derivations`  one check per equation of the lecture (``python -m vaecourse check``)
-- :mod:`~vaecourse.mixtures`     forward vs reverse KL fits (chapter 2)
-- :mod:`~vaecourse.latent_grid`  Q and the true posterior on a 2-D latent grid (chapter 4)
+- :mod:`~vaecourse.reparameterisation`  h = mu + sigma * eps; naive, reparameterised, score-function gradients
+- :mod:`~vaecourse.checks`       ``checks/``: one check per equation, one file per chapter with its ``CHECKS``
+  list, the judge and runners in ``_core`` (``python -m vaecourse check``)
+- :mod:`~vaecourse.kl_fits`      forward vs reverse KL fits of one Gaussian to a mixture
+- :mod:`~vaecourse.marginal`     p(x) and p(h|x) by numerics: quadrature, importance weights, the grid posterior
 - :mod:`~vaecourse.models`       the lecture's MLP VAE and the Keras example's ConvVAE, in PyTorch
 - :mod:`~vaecourse.keras_vae`    the Keras example on Keras 3's torch backend
-- :mod:`~vaecourse.train`        training, checkpoints, the trained-model cache
+- :mod:`~vaecourse.train`        the training loop: ``TrainConfig``, ``History``, ``fit``
+- :mod:`~vaecourse.checkpoints`  checkpoint files and the trained-model cache (``load_or_train``)
+- :mod:`~vaecourse.recipes`      the chapters' named models (``recipe``, ``load_or_train_recipe``)
+- :mod:`~vaecourse.cli`          the command line: ``python -m vaecourse info|check|train|evaluate``
 - :mod:`~vaecourse.evaluate`     test ELBO, IWAE log p(x), quadrature gap
 - :mod:`~vaecourse.idx`, :mod:`~vaecourse.data`  IDX files; MNIST and Fashion-MNIST, online or offline
-- :mod:`~vaecourse.ising`        the 2-D Ising sampler and Onsager's exact results
-- :mod:`~vaecourse.physics`      the VAE finds the Ising transition (chapter 10)
-- :mod:`~vaecourse.plotting`, :mod:`~vaecourse.widgets`  figures and latent-space widgets
+- :mod:`~vaecourse.ising`        ``ising/``: the 2-D Ising model: ``exact`` (Onsager), ``sampler`` (Monte Carlo,
+  data set), ``vae_analysis`` (what a VAE learns about it, book/ising.md; imported on its own)
+- :mod:`~vaecourse.rate_distortion`  rate, distortion, the beta-ELBO, active units, KL warm-up and free bits
+- :mod:`~vaecourse.autoregressive`  a decoder that also sees the preceding pixels (and can ignore h)
+- :mod:`~vaecourse.objectives`  several small models trained in one pass with beta, warm-up, free bits or IWAE
+- :mod:`~vaecourse.flows`        affine coupling layers on a 2-D latent, log-determinant in closed form
+- :mod:`~vaecourse.posterior_families`  diagonal, full-covariance (Cholesky) and flow posteriors Q(h|x)
+- :mod:`~vaecourse.gaps`         approximation and amortisation gaps (per-image optimisation of Q)
+- :mod:`~vaecourse.plotting`     static figures of any model (reconstructions, samples, latent manifold)
+- :mod:`~vaecourse.widgets`      ``widgets/``: the latent-space widgets, ``latent_explorer``, ``interpolation``,
+  ``posterior_explorer``; ``_base`` the decoder they run in the browser (front ends in ``vaecourse/js/``)
 
 Importing ``vaecourse`` is cheap: torch, matplotlib, ipywidgets and keras are imported only by the
-submodules that need them, and submodules are loaded on first attribute access.
+submodules that need them, and submodules are loaded on first attribute access. The website's loader
+scripts are site code, not package code: they live in ``book/_static/site/``.
 """
 
 from __future__ import annotations
@@ -36,20 +50,29 @@ _SUBMODULES = {
     "device",
     "validation",
     "kl",
+    "kl_symbolic",
     "elbo",
     "linear_gaussian",
-    "estimators",
-    "derivations",
-    "mixtures",
-    "latent_grid",
+    "reparameterisation",
+    "checks",
+    "kl_fits",
+    "marginal",
     "models",
     "keras_vae",
     "train",
+    "checkpoints",
+    "recipes",
     "evaluate",
+    "cli",
     "idx",
     "data",
     "ising",
-    "physics",
+    "rate_distortion",
+    "autoregressive",
+    "objectives",
+    "flows",
+    "posterior_families",
+    "gaps",
     "plotting",
     "widgets",
 }

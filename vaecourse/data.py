@@ -22,7 +22,7 @@ Fashion-MNIST (Xiao, Rasul, Vollgraf 2017, arXiv:1708.07747), :func:`load_fashio
     get the files.
 
 The decoded bytes are kept in memory (keyed by the files they came from), so a second call costs
-only the conversion to float. Binarisation -- the Bernoulli decoder of chapter 5 models binary
+only the conversion to float. Binarisation -- the Bernoulli decoder of book/pytorch_vae.md (``eq:bernoulli-likelihood``) models binary
 pixels -- is :func:`dynamic_binarize` (a fresh sample every epoch, as Burda et al. 2015) or
 :func:`static_binarize` (one fixed sample, as Salakhutdinov & Murray 2008).
 """
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaecourse import settings
+from vaecourse import settings, validation
 from vaecourse.idx import DataFileError, read_idx
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "offline_mnist_subset",
     "dynamic_binarize",
     "static_binarize",
+    "images_of",
 ]
 
 SPLITS = ("train", "test")
@@ -165,21 +166,14 @@ def fetch(source: str, split: str, mirrors: Sequence[str] | None = None) -> tupl
     Files already in ``settings.cache_dir(source)`` are checked against their pinned SHA-256 sums
     (a mismatching file is deleted). Missing files are downloaded with ``pooch.retrieve`` from each
     mirror in turn; pooch moves a download into the cache only once its sum matched, so a file that
-    fails the check never appears there.
+    fails the check never appears there. ``source`` is ``"mnist"`` or ``"fashion-mnist"``, ``split``
+    ``"train"`` or ``"test"``; ``mirrors`` are base URLs (ending in ``/``) tried in order, by default
+    :data:`MNIST_MIRRORS` or :data:`FASHION_MIRRORS` (read at call time, so they can be replaced).
+    Returns ``(images_path, labels_path)`` inside the cache folder; book/pytorch_vae.md.
 
-    Args:
-        source: ``"mnist"`` or ``"fashion-mnist"``.
-        split: ``"train"`` or ``"test"``.
-        mirrors: base URLs (ending in ``/``) to try in order; default :data:`MNIST_MIRRORS` or
-            :data:`FASHION_MIRRORS` (read at call time, so they can be replaced).
-
-    Returns:
-        ``(images_path, labels_path)`` inside the cache folder.
-
-    Raises:
-        ValueError: unknown ``source`` or ``split``.
-        DataUnavailableError: ``settings.offline()`` forbids the download, or no mirror delivered a
-            file with the right sum (the message lists each mirror's error).
+    Raises ``ValueError`` for an unknown ``source`` or ``split``, and :class:`DataUnavailableError`
+    when ``settings.offline()`` forbids the download or no mirror delivered a file with the right sum
+    (the message lists each mirror's error).
     """
     sources = {"mnist": _MNIST, "fashion-mnist": _FASHION}
     if source not in sources:
@@ -250,23 +244,15 @@ def _to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, t
 def load_mnist(split: str = "train", mirrors: Sequence[str] | None = None):
     """MNIST digits as tensors: the cache, else a download, else the offline 5,000-digit subset.
 
-    See the module docstring for the order of sources; chapter 2 shows the data.
+    See the module docstring for the order of sources; book/pytorch_vae.md shows the data. ``split``
+    is ``"train"`` (60,000 images; 4,000 in the offline subset) or ``"test"`` (10,000; 1,000 offline);
+    ``mirrors`` are base URLs to download from, in order (default :data:`MNIST_MIRRORS`). Warns
+    :class:`OfflineSubsetWarning` once per process when the offline subset is returned.
 
-    Args:
-        split: ``"train"`` (60,000 images; 4,000 in the offline subset) or ``"test"`` (10,000;
-            1,000 offline).
-        mirrors: base URLs to download from, in order; default :data:`MNIST_MIRRORS`.
-
-    Returns:
-        ``(images, labels)``: float32 ``(N, 1, 28, 28)`` in $[0, 1]$ and int64 ``(N,)`` in 0-9, on
-        the CPU (move them with ``.to(device)``).
-
-    Raises:
-        ValueError: ``split`` is not ``"train"`` or ``"test"``.
-        DataFileError: a cached file with the right checksum does not decode (never expected).
-
-    Warns:
-        OfflineSubsetWarning: once per process, when the offline subset is returned.
+    Shapes: ``(images, labels)``, float32 (N, 1, 28, 28) in $[0, 1]$ and int64 (N,) in 0-9, on the
+    CPU (move them with ``.to(device)``).
+    Raises ``ValueError`` when ``split`` is not ``"train"`` or ``"test"``, and :class:`DataFileError`
+    when a cached file with the right checksum does not decode (never expected).
     """
     _check_split(split)
     try:
@@ -327,11 +313,11 @@ def offline_mnist_subset(split: str = "train", reason: str = ""):
 
     Every class keeps 400 training and 100 test digits; the split is the same on every machine.
     Emits one :class:`OfflineSubsetWarning` per process, naming ``reason`` and how to get the full
-    set.
+    set; book/pytorch_vae.md.
 
-    Returns:
-        ``(images, labels)``: float32 ``(N, 1, 28, 28)`` in $[0, 1]$ and int64 ``(N,)``, with
-        ``N = 4000`` for ``"train"`` and ``1000`` for ``"test"``.
+    Shapes: ``(images, labels)``, float32 (N, 1, 28, 28) in $[0, 1]$ and int64 (N,), with N = 4000
+    for ``"train"`` and 1000 for ``"test"``.
+    Raises ``ValueError`` when ``split`` is not ``"train"`` or ``"test"``.
     """
     global _warned_offline
     _check_split(split)
@@ -362,18 +348,13 @@ def load_fashion_mnist(split: str = "train", mirrors: Sequence[str] | None = Non
     Class names are :data:`FASHION_CLASSES`. Debian's files are recompressed (their gzip bytes differ
     from the published ones), so they are trusted as installed by the package manager and validated
     structurally (shape, length, label range); cached and downloaded files are checked by SHA-256.
+    ``split`` is ``"train"`` (60,000 images) or ``"test"`` (10,000); ``mirrors`` are base URLs to
+    download from, in order (default :data:`FASHION_MIRRORS`).
 
-    Args:
-        split: ``"train"`` (60,000 images) or ``"test"`` (10,000).
-        mirrors: base URLs to download from, in order; default :data:`FASHION_MIRRORS`.
-
-    Returns:
-        ``(images, labels)``: float32 ``(N, 1, 28, 28)`` in $[0, 1]$ and int64 ``(N,)`` in 0-9.
-
-    Raises:
-        ValueError: ``split`` is not ``"train"`` or ``"test"``.
-        DataUnavailableError: no installed, cached or downloadable copy; the message says how to
-            get one.
+    Shapes: ``(images, labels)``, float32 (N, 1, 28, 28) in $[0, 1]$ and int64 (N,) in 0-9.
+    Raises ``ValueError`` when ``split`` is not ``"train"`` or ``"test"``, and
+    :class:`DataUnavailableError` (saying how to get a copy) when there is no installed, cached or
+    downloadable copy.
     """
     _check_split(split)
     system = [Path(FASHION_SYSTEM_DIR) / name for name in _FILES[split]]
@@ -396,10 +377,23 @@ def load_fashion_mnist(split: str = "train", mirrors: Sequence[str] | None = Non
 # ---------------------------------------------------------------------------------------------
 
 
+def images_of(data) -> torch.Tensor:
+    """The images of ``images`` or of an ``(images, labels)`` pair (what the loaders return).
+
+    Raises ``ValueError`` when ``data`` is neither a tensor nor such a pair.
+    """
+    if isinstance(data, (tuple, list)):
+        data = data[0]
+    if not isinstance(data, torch.Tensor):
+        raise ValueError(f"data must be a tensor of images (N, ...) or an (images, labels) pair, got {type(data).__name__}")
+    return data
+
+
 def _check_unit_interval(x: torch.Tensor) -> None:
     if not torch.is_tensor(x) or not x.is_floating_point():
         raise ValueError("x must be a floating-point tensor of grey levels in [0, 1]")
-    if not ((x >= 0) & (x <= 1)).all():  # one reduction (one device sync); NaN fails both tests
+    # One reduction (one device sync; skipped inside validation.disabled()); NaN fails both tests.
+    if validation.enabled() and not ((x >= 0) & (x <= 1)).all():
         raise ValueError("x must hold grey levels in [0, 1] (divide 0..255 pixels by 255 first)")
 
 
@@ -408,17 +402,12 @@ def dynamic_binarize(x: torch.Tensor, generator: torch.Generator | None = None) 
 
     Call it on every minibatch of every epoch: the model sees a new binarisation each time, which
     regularises; this is the protocol of Burda, Grosse & Salakhutdinov 2015 (IWAE, arXiv:1509.00519)
-    behind the 85-87 nat MNIST figures (chapter 8).
+    behind the 85-87 nat MNIST figures (book/pytorch_vae.md). ``generator``, a ``torch.Generator`` on
+    ``x.device``, makes the draws reproducible.
 
-    Args:
-        x: grey levels in $[0, 1]$, any shape, e.g. ``(B, 1, 28, 28)``.
-        generator: a ``torch.Generator`` on ``x.device`` for reproducible draws.
-
-    Returns:
-        A tensor of ``x``'s shape, dtype and device with values in $\\{0, 1\\}$.
-
-    Raises:
-        ValueError: ``x`` is not a float tensor in $[0, 1]$.
+    Shapes: x grey levels in $[0, 1]$, any shape, e.g. (B, 1, 28, 28) -> the same shape, dtype and
+    device, values in $\\{0, 1\\}$.
+    Raises ``ValueError`` when ``x`` is not a float tensor in $[0, 1]$.
     """
     _check_unit_interval(x)
     return torch.bernoulli(x, generator=generator)
@@ -428,18 +417,12 @@ def static_binarize(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """One fixed binary sample of the images, $x_b \\sim \\mathrm{Bernoulli}(x)$ drawn with ``seed``.
 
     The same ``x`` and ``seed`` always give the same result, so a data set binarised once stays
-    fixed for training and evaluation (Salakhutdinov & Murray 2008; chapter 8 notes that models
+    fixed for training and evaluation (Salakhutdinov & Murray 2008; book/pytorch_vae.md notes that models
     trained this way score about 2 nats worse than with :func:`dynamic_binarize`).
 
-    Args:
-        x: grey levels in $[0, 1]$, any shape, e.g. ``(N, 1, 28, 28)``.
-        seed: seed of the draw.
-
-    Returns:
-        A tensor of ``x``'s shape, dtype and device with values in $\\{0, 1\\}$.
-
-    Raises:
-        ValueError: ``x`` is not a float tensor in $[0, 1]$.
+    Shapes: x grey levels in $[0, 1]$, any shape, e.g. (N, 1, 28, 28) -> the same shape, dtype and
+    device, values in $\\{0, 1\\}$.
+    Raises ``ValueError`` when ``x`` is not a float tensor in $[0, 1]$.
     """
     _check_unit_interval(x)
     generator = torch.Generator(device=x.device)

@@ -1,7 +1,7 @@
 """Automatic choice of the compute device: CUDA, then Apple MPS, then the CPU.
 
 No module of the course hard-codes a device; they all ask :func:`default_device`, and every model
-and tensor is moved with ``.to(device)``. ``VAECOURSE_DEVICE`` (read in :mod:`vaecourse.settings`)
+and tensor is moved with ``.to(device)``; :func:`of` is the device a model already lives on. ``VAECOURSE_DEVICE`` (read in :mod:`vaecourse.settings`)
 or an explicit argument overrides the choice.
 """
 
@@ -14,18 +14,31 @@ def default_device(override: str | None = None):
     """Return the ``torch.device`` the course will use.
 
     Order: the ``override`` argument, ``VAECOURSE_DEVICE``, CUDA if available, MPS if available,
-    else the CPU. An unavailable explicit choice raises ``ValueError`` saying what is available.
+    else the CPU. ``override`` is a name (``"cuda:1"``) or a ``torch.device``. A name that is not a
+    device (``"gpu"``) or an unavailable choice raises ``ValueError`` saying what to use instead.
     """
     import torch
 
+    if isinstance(override, torch.device):
+        override = str(override)
     name = override or settings.device_override()
     if name is not None:
-        device = torch.device(name)
+        where = "" if override else " (from VAECOURSE_DEVICE)"
+        try:
+            device = torch.device(name)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"{name!r}{where} is not a device name; use 'cpu', 'cuda', 'cuda:1' or 'mps'"
+                             + ("" if override else ", or unset VAECOURSE_DEVICE")) from None
+        if device.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"device {name!r}{where} is not supported; use 'cpu', 'cuda' or 'mps'")
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(
                 f"device {name!r} was requested but CUDA is not available here; "
                 "unset VAECOURSE_DEVICE or use 'cpu'."
             )
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                             f"numbered from 0; use 'cuda' or 'cuda:0'")
         if device.type == "mps" and not _mps_available():
             raise ValueError(
                 f"device {name!r} was requested but Apple MPS is not available here; "
@@ -37,6 +50,14 @@ def default_device(override: str | None = None):
     if _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def of(model):
+    """The ``torch.device`` a model's parameters live on (the CPU for a model without parameters)."""
+    import torch
+
+    parameter = next(iter(model.parameters()), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 def _mps_available() -> bool:

@@ -8,28 +8,24 @@ for 2-D latents, log p(x) by quadrature and the gap log p(x) - ELBO.
   $\\mathcal{L}\\le\\mathcal{L}_k\\le\\log p(\\mathbf{x})$, tight as $k\\to\\infty$ (Burda, Grosse &
   Salakhutdinov 2015, arXiv:1509.00519; the published MNIST numbers use $k = 5000$).
 - Gap: $\\log p(\\mathbf{x}) - \\mathcal{L}(\\mathbf{x}) = \\mathcal{D}[Q(\\mathbf{h}\\mid\\mathbf{x})\\,\\|\\,
-  p(\\mathbf{h}\\mid\\mathbf{x})]$, the lecture's central equation (chapter "The ELBO").
+  p(\\mathbf{h}\\mid\\mathbf{x})]$, the lecture's central equation (``eq:central``, book/bayes_rule.md).
 
 The estimators themselves are :mod:`vaecourse.elbo`'s; this module batches them over a data set so
-memory stays bounded, and provides ``python -m vaecourse evaluate``.
+memory stays bounded; ``python -m vaecourse evaluate`` (:mod:`vaecourse.cli`) prints them for a checkpoint.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
+from vaecourse import device
 from vaecourse import elbo as _elbo
-from vaecourse import settings
-
-
-def _device(model) -> torch.device:
-    return next(model.parameters()).device
+from vaecourse import marginal as _marginal
+from vaecourse.models import decoder_floats
+from vaecourse.validation import require_count
 
 
 def _check(x: torch.Tensor, model) -> torch.Tensor:
@@ -50,9 +46,9 @@ def elbo_per_image(model, x: torch.Tensor, *, n_samples: int = 1, batch_size: in
     _check(x, model)
     was_training = model.training
     model.eval()
-    device = _device(model)
+    on = device.of(model)
     out = torch.cat([
-        _elbo.elbo(model, x[i:i + batch_size].to(device, torch.float32), n_samples=n_samples).cpu()
+        _elbo.elbo(model, x[i:i + batch_size].to(on, torch.float32), n_samples=n_samples).cpu()
         for i in range(0, x.shape[0], batch_size)
     ])
     model.train(was_training)
@@ -65,20 +61,19 @@ def iwae_per_image(model, x: torch.Tensor, k: int = 5000, *, max_elements: int =
 
     Images are processed a few at a time and :func:`vaecourse.elbo.iwae` chunks the k samples, so
     that at most about ``max_elements`` decoder floats (k-chunk x images x the model's
-    ``decoder_floats`` -- the activations of one decoded sample, data_dim if unknown) are held
+    :func:`vaecourse.models.decoder_floats` -- the activations of one decoded sample, data_dim if unknown) are held
     at once -- k = 5000 on MNIST needs a few hundred MB at most. Raises ``ValueError`` for k < 1.
     """
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    require_count(k, "k")
     _check(x, model)
     was_training = model.training
     model.eval()
-    device = _device(model)
-    per_sample = int(getattr(model, "decoder_floats", math.prod(model.data_shape)))
+    on = device.of(model)
+    per_sample = decoder_floats(model.config) if hasattr(model, "config") else math.prod(model.data_shape)
     chunk = max(1, min(k, max_elements // (per_sample * 16)))  # samples per chunk for 16 images
     images = max(1, min(x.shape[0], max_elements // (per_sample * chunk)))
     out = torch.cat([
-        _elbo.iwae(model, x[i:i + images].to(device, torch.float32), k, chunk_size=chunk).cpu()
+        _elbo.iwae(model, x[i:i + images].to(on, torch.float32), k, chunk_size=chunk).cpu()
         for i in range(0, x.shape[0], images)
     ])
     model.train(was_training)
@@ -88,16 +83,16 @@ def iwae_per_image(model, x: torch.Tensor, k: int = 5000, *, max_elements: int =
 @torch.no_grad()
 def quadrature_gap(model, x: torch.Tensor, *, grid_size: int = 201, limit: float = 6.0,
                    n_samples: int = 100) -> dict:
-    """For a 2-D latent: ``log_px`` by quadrature (:func:`vaecourse.elbo.log_px_quadrature`), the ELBO
+    """For a 2-D latent: ``log_px`` by quadrature (:func:`vaecourse.marginal.log_px_quadrature`), the ELBO
     averaged over ``n_samples`` draws, and ``gap = log_px - elbo`` $= \\mathcal{D}[Q\\|p(\\mathbf{h}\\mid
     \\mathbf{x})]$ per image; each ``(N,)``. Raises ``ValueError`` unless ``model.latent_dim == 2``."""
     if model.latent_dim != 2:
         raise ValueError(f"quadrature needs a 2-D latent space, the model has latent_dim={model.latent_dim}; "
                          "use iwae_per_image instead")
     _check(x, model)
-    device = _device(model)
+    on = device.of(model)
     log_px = torch.cat([
-        _elbo.log_px_quadrature(model, x[i:i + 50].to(device, torch.float32), grid_size=grid_size, limit=limit).cpu()
+        _marginal.log_px_quadrature(model, x[i:i + 50].to(on, torch.float32), grid_size=grid_size, limit=limit).cpu()
         for i in range(0, x.shape[0], 50)
     ])
     elbo = elbo_per_image(model, x, n_samples=n_samples, batch_size=100)
@@ -142,65 +137,4 @@ def evaluate(model, x: torch.Tensor, *, iwae_k: int = 5000, quadrature: bool | N
     return Evaluation(x.shape[0], elbo, iwae, iwae_k or None, quad, grey)
 
 
-# ----------------------------------------------------------------------------- command line
-
-
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise _UsageError(message)
-
-
-def cli(argv: list[str]) -> int:
-    """``python -m vaecourse evaluate CHECKPOINT [--iwae-k K] [--n-test N] [--expect VAE|ConvVAE]``.
-
-    Prints the test ELBO and log p(x); one line and exit code 2 for bad arguments or a checkpoint
-    that is missing, not ours, or of another model than ``--expect``."""
-    from vaecourse import train as _train
-
-    parser = _Parser(prog="python -m vaecourse evaluate", description="Test ELBO and IWAE log p(x) of a checkpoint.")
-    parser.add_argument("checkpoint")
-    parser.add_argument("--iwae-k", type=int, default=settings.pick(full=5000, smoke=50))
-    parser.add_argument("--n-test", type=int, default=settings.pick(full=None, smoke=100),
-                        help="evaluate on the first N test images (default: all)")
-    parser.add_argument("--expect", choices=["VAE", "ConvVAE"], default=None,
-                        help="refuse a checkpoint of another model")
-    parser.add_argument("--dataset", default=None, help="default: the data set recorded in the checkpoint")
-    parser.add_argument("--grid-size", type=int, default=settings.pick(full=201, smoke=61),
-                        help="quadrature points per latent axis (2-D latents only)")
-    parser.add_argument("--device", default=None)
-    try:
-        args = parser.parse_args(argv)
-        if args.iwae_k < 0:
-            raise _UsageError(f"argument --iwae-k: must not be negative, got {args.iwae_k}")
-        if args.grid_size < 3:
-            raise _UsageError(f"argument --grid-size: must be at least 3, got {args.grid_size}")
-        if args.n_test is not None and args.n_test < 1:
-            raise _UsageError(f"argument --n-test: must be positive, got {args.n_test}")
-        ckpt = _train.load_checkpoint(args.checkpoint, expect=args.expect)
-        dataset = args.dataset or ckpt.get("extra", {}).get("dataset")
-        if dataset is None:
-            raise _UsageError("the checkpoint does not record its data set; pass --dataset mnist|fashion-mnist|ising")
-        model = _train.model_from_checkpoint(ckpt, args.device)
-    except (_UsageError, ValueError) as error:
-        print(f"vaecourse evaluate: error: {error}", file=sys.stderr)
-        return 2
-    try:
-        images, _ = _train.load_dataset(dataset, "test")
-        if args.n_test is not None:
-            images = images[:args.n_test]
-        binarize = ckpt["train_config"]["binarize"]
-        x = _train.prepare_test_set(images, binarize, _device(model))
-        result = evaluate(model, x, iwae_k=args.iwae_k, grey=binarize == "grey", grid_size=args.grid_size)
-    except (ValueError, OSError) as error:
-        print(f"vaecourse evaluate: error: {str(error).splitlines()[0]}", file=sys.stderr)
-        return 1
-    print(f"{ckpt['model_class']} from {Path(args.checkpoint)} on {dataset} ({binarize} test images)")
-    print(result)
-    return 0
-
-
-__all__ = ["elbo_per_image", "iwae_per_image", "quadrature_gap", "Evaluation", "evaluate", "cli"]
+__all__ = ["elbo_per_image", "iwae_per_image", "quadrature_gap", "Evaluation", "evaluate"]

@@ -1,6 +1,6 @@
 """The IDX file format of MNIST and Fashion-MNIST: a strict reader and a writer.
 
-An IDX file (LeCun et al. 1998, the format MNIST is distributed in; chapter 2 of the course loads it)
+An IDX file (LeCun et al. 1998, the format MNIST is distributed in; book/pytorch_vae.md loads it)
 is a header followed by raw big-endian numbers:
 
     bytes 0-1   zero
@@ -70,20 +70,15 @@ def read_idx(path, shape: Sequence[int | None] | None = None, dtype=None) -> np.
     The layout is validated: two zero bytes, a known type code, ``d >= 1`` dimensions, and exactly
     $4 + 4d + \\text{itemsize}\\cdot\\prod_i n_i$ bytes. ``shape`` (``None`` entries are wildcards),
     and ``dtype`` state what the caller expects, e.g. ``shape=(None, 28, 28), dtype=np.uint8`` for an
-    image file -- a label file given in its place is refused as mislabelled.
+    image file -- a label file given in its place is refused as mislabelled. ``path`` is the
+    ``.idx``/``-ubyte`` file or its ``.gz`` archive; ``shape`` has ``None`` for any size along an axis
+    (``shape=None`` accepts any shape); ``dtype`` is compared by kind and size, ignoring byte order.
+    :func:`vaecourse.data.load_mnist` reads the book's MNIST with it (book/pytorch_vae.md).
 
-    Args:
-        path: the ``.idx``/``-ubyte`` file or its ``.gz`` archive.
-        shape: expected shape, ``None`` for any size along that axis; ``None`` accepts any shape.
-        dtype: expected element type (compared by kind and size, ignoring byte order).
-
-    Returns:
-        A read-only array of shape ``(n_1, ..., n_d)`` in native byte order.
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        DataFileError: (a ``ValueError``) bad magic number, unknown type, truncated or overlong
-            data, or a shape/type other than the expected one; the message names the file.
+    Shapes: the result is a read-only array ``(n_1, ..., n_d)`` in native byte order.
+    Raises ``FileNotFoundError`` when the file does not exist, and :class:`DataFileError` (a
+    ``ValueError``, naming the file) for a bad magic number, an unknown type, truncated or overlong
+    data, or a shape/type other than the expected one.
     """
     path = Path(path)
     data = _raw_bytes(path)
@@ -136,14 +131,10 @@ def write_idx(path, array) -> Path:
     """Write ``array`` as an IDX file, gzip-compressed when ``path`` ends in ``.gz``.
 
     The inverse of :func:`read_idx`. The gzip stream carries no time stamp, so the same array always
-    gives the same bytes (and the same SHA-256 sum).
+    gives the same bytes (and the same SHA-256 sum). Returns ``path``.
 
-    Args:
-        path: destination file.
-        array: any shape with at least one dimension, of a dtype listed in :data:`IDX_TYPES`.
-
-    Raises:
-        ValueError: a zero-dimensional array or a dtype the format cannot store.
+    Shapes: ``array`` any shape with at least one dimension, of a dtype listed in :data:`IDX_TYPES`.
+    Raises ``ValueError`` for a zero-dimensional array or a dtype the format cannot store.
     """
     path = Path(path)
     array = np.asarray(array)

@@ -1,6 +1,6 @@
 """The lecture's Keras example -- F. Chollet's convolutional VAE -- run by Keras 3 on the torch backend.
 
-Chapter "The lecture's Keras VAE" (book/keras_vae.md). The architecture follows the keras.io example
+book/keras_vae.md. The architecture follows the keras.io example
 "Variational AutoEncoder" (F. Chollet, 2020, updated 2023) that the lecture shows; the code here is
 the course's own. Its ``train_step`` is written the PyTorch way (``zero_grad``, ``loss.backward()``,
 ``optimizer.apply``), because the example's ``tf.GradientTape`` step only runs on TensorFlow, and
@@ -16,7 +16,7 @@ the KL divergence to the prior (Kingma & Welling 2013, eq. 10),
     + \\tfrac12\\sum_{j=1}^{k}\\bigl(e^{\\text{logvar}_j} + \\mu_j^2 - 1 - \\text{logvar}_j\\bigr),
 
 averaged over the batch. For grey-level images $x_d\\in[0,1]$ this is minus an ELBO-like number,
-not a bound on a normalised log-likelihood (chapter "The lecture's PyTorch VAE").
+not a bound on a normalised log-likelihood (book/pytorch_vae.md).
 
 Importing this module imports Keras and fixes its backend to PyTorch, so it must be imported before
 anything else imports ``keras``. ``import vaecourse`` does not import it.
@@ -39,6 +39,7 @@ import torch
 
 from vaecourse import settings
 from vaecourse.models import PriorMixin
+from vaecourse.validation import require_count
 
 settings.use_keras_torch_backend()  # KERAS_BACKEND=torch, before keras is imported
 
@@ -50,8 +51,8 @@ IMAGE_SHAPE = (28, 28, 1)  # Keras is channels-last
 
 class Sampling(layers.Layer):
     """The reparameterisation $\\mathbf{h} = \\boldsymbol\\mu + e^{\\text{logvar}/2}\\odot\\boldsymbol\\epsilon$,
-    $\\boldsymbol\\epsilon\\sim\\mathcal{N}(0, I)$ (Kingma & Welling 2013; chapter "The
-    reparameterisation trick"). Inputs ``[mu, logvar]``, each ``(B, latent_dim)``; output ``(B, latent_dim)``.
+    $\\boldsymbol\\epsilon\\sim\\mathcal{N}(0, I)$ (``eq:reparameterisation``; Kingma & Welling 2013;
+    book/reparameterisation.md). Inputs ``[mu, logvar]``, each ``(B, latent_dim)``; output ``(B, latent_dim)``.
     """
 
     def __init__(self, seed: int | None = None, **kwargs):
@@ -69,7 +70,7 @@ def build_encoder(latent_dim: int = 2, seed: int | None = None) -> keras.Model:
 
     69,076 parameters for ``latent_dim=2`` (the same count as :class:`vaecourse.models.ConvEncoder`).
     """
-    latent_dim = _check_latent_dim(latent_dim)
+    latent_dim = require_count(latent_dim, "latent_dim")
     x = keras.Input(shape=IMAGE_SHAPE, name="x")
     a = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)  # (B, 14, 14, 32)
     a = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(a)  # (B, 7, 7, 64)
@@ -86,7 +87,7 @@ def build_decoder(latent_dim: int = 2) -> keras.Model:
 
     65,089 parameters for ``latent_dim=2`` (the same count as :class:`vaecourse.models.ConvDecoder`).
     """
-    latent_dim = _check_latent_dim(latent_dim)
+    latent_dim = require_count(latent_dim, "latent_dim")
     h = keras.Input(shape=(latent_dim,), name="h")
     a = layers.Dense(7 * 7 * 64, activation="relu")(h)  # (N, 3136)
     a = layers.Reshape((7, 7, 64))(a)  # (N, 7, 7, 64)
@@ -368,12 +369,6 @@ class ProtocolView(PriorMixin):
         counts = parameter_counts(self.model)
         return (f"ProtocolView(KerasVAE, latent_dim={self.latent_dim}, parameters: encoder "
                 f"{counts['encoder']:,}, decoder {counts['decoder']:,})")
-
-
-def _check_latent_dim(latent_dim) -> int:
-    if not isinstance(latent_dim, (int, np.integer)) or latent_dim < 1:
-        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
-    return int(latent_dim)
 
 
 __all__ = [

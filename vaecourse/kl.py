@@ -1,6 +1,6 @@
 """Kullback-Leibler divergences between Gaussians, in closed form.
 
-The lecture needs two formulas (chapters book/kl_divergence.md and book/sgd.md, equations ``eq:kl-gaussians`` and
+The lecture needs two formulas (book/kl_divergence.md and book/sgd.md, equations ``eq:kl-gaussians`` and
 ``eq:kl-standard-normal``; Kingma & Welling 2013, appendix B; Doersch 2016, eq. 7):
 
 .. math::
@@ -22,7 +22,7 @@ training, :math:`\\tfrac12\\sum_j (e^{\\mathrm{logvar}_j} + \\mu_j^2 - 1 - \\mat
 
 Every function accepts float32 and float64, batched (leading dimensions) and unbatched inputs, and
 raises ``ValueError`` naming the argument for mismatched shapes, non-finite values, covariances that
-are not symmetric positive definite and non-positive variances. :mod:`vaecourse.derivations` checks
+are not symmetric positive definite and non-positive variances. :mod:`vaecourse.checks` checks
 each formula against ``torch.distributions.kl_divergence``, Monte Carlo and sympy.
 """
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import torch
 
-from vaecourse.validation import check_mean_cov, common_dtype, require_finite, require_spd, require_tensor
+from vaecourse.validation import check_mean_cov, common_dtype, require_count, require_finite, require_spd, require_tensor
 
 __all__ = [
     "kl_gaussians",
@@ -41,7 +41,7 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------------
-# equation 8: two Gaussians with full covariances
+# eq:kl-gaussians: two Gaussians with full covariances
 # --------------------------------------------------------------------------------------------
 
 
@@ -53,7 +53,7 @@ def kl_gaussians(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1:
         1/2 ( tr(cov1^-1 cov0) + (mu1 - mu0)^T cov1^-1 (mu1 - mu0) - k + log det cov1 - log det cov0 )
 
     computed through Cholesky factors (triangular solves, log det = 2 sum log diag L), never an
-    explicit inverse. Chapters book/kl_divergence.md and book/sgd.md; Kingma & Welling 2013 appendix B.
+    explicit inverse. book/kl_divergence.md and book/sgd.md; Kingma & Welling 2013 appendix B.
 
     Shapes: ``mu0``, ``mu1`` (..., k); ``cov0``, ``cov1`` (..., k, k). Leading (batch) dimensions
     broadcast against each other, so one prior ``(k,)``/``(k, k)`` can serve a batch. Result: the
@@ -91,22 +91,12 @@ def kl_gaussians(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1:
 
 
 # --------------------------------------------------------------------------------------------
-# equation 9: against the standard normal prior
+# eq:kl-standard-normal: against the standard normal prior
 # --------------------------------------------------------------------------------------------
 
 
-def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL divergence of a diagonal Gaussian from :math:`\\mathcal{N}(0, I)`, summed over the last dim.
-
-    Formula (lecture, "Simplification", diagonal form; label ``eq:kl-standard-normal``):
-    :math:`\\tfrac12\\sum_j \\big(e^{\\mathrm{logvar}_j} + \\mu_j^2 - 1 - \\mathrm{logvar}_j\\big)`.
-    This is the KL term of the training loss (Kingma & Welling 2013, appendix B; chapter book/sgd.md).
-
-    Shapes: ``mu`` and ``logvar`` (..., latent_dim), equal shapes; result (...,) (0-dim for a
-    single vector). Differentiable in both arguments.
-
-    Raises ``ValueError`` naming the argument on mismatched shapes or NaN/inf values.
-    """
+def _check_mean_logvar(mu: torch.Tensor, logvar: torch.Tensor) -> None:
+    """mu and logvar: floating tensors (..., latent_dim) of one shape, on one device, finite (when validating)."""
     require_tensor("mu", mu, min_dim=1)
     require_tensor("logvar", logvar, min_dim=1)
     if mu.shape != logvar.shape:
@@ -117,6 +107,21 @@ def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     common_dtype(mu=mu, logvar=logvar)
     require_finite("mu", mu)
     require_finite("logvar", logvar)
+
+
+def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL divergence of a diagonal Gaussian from :math:`\\mathcal{N}(0, I)`, summed over the last dim.
+
+    Formula (lecture, "Simplification", diagonal form; label ``eq:kl-standard-normal``):
+    :math:`\\tfrac12\\sum_j \\big(e^{\\mathrm{logvar}_j} + \\mu_j^2 - 1 - \\mathrm{logvar}_j\\big)`.
+    This is the KL term of the training loss (Kingma & Welling 2013, appendix B; book/sgd.md).
+
+    Shapes: ``mu`` and ``logvar`` (..., latent_dim), equal shapes; result (...,) (0-dim for a
+    single vector). Differentiable in both arguments.
+
+    Raises ``ValueError`` naming the argument on mismatched shapes or NaN/inf values.
+    """
+    _check_mean_logvar(mu, logvar)
     return 0.5 * (torch.exp(logvar) + mu.pow(2) - 1.0 - logvar).sum(-1)
 
 
@@ -125,7 +130,7 @@ def kl_standard_normal_full(mu: torch.Tensor, cov: torch.Tensor) -> torch.Tensor
 
     Formula (lecture, "Simplification"; label ``eq:kl-standard-normal``):
     :math:`\\tfrac12(\\operatorname{tr}\\Sigma + \\mu^\\top\\mu - k - \\log\\det\\Sigma)`, the form the
-    lecture writes before restricting :math:`\\Sigma` to a diagonal. Chapters book/kl_divergence.md and book/sgd.md.
+    lecture writes before restricting :math:`\\Sigma` to a diagonal. book/kl_divergence.md and book/sgd.md.
 
     Shapes: ``mu`` (..., k), ``cov`` (..., k, k) with broadcastable leading dims; result (...,).
 
@@ -142,7 +147,7 @@ def kl_standard_normal_full(mu: torch.Tensor, cov: torch.Tensor) -> torch.Tensor
 
 
 # --------------------------------------------------------------------------------------------
-# equation 3: the definition, by Monte Carlo
+# eq:kl-definition: the definition, by Monte Carlo
 # --------------------------------------------------------------------------------------------
 
 
@@ -159,8 +164,7 @@ def kl_monte_carlo(q, p, n_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
 
     Raises ``ValueError`` if ``n_samples < 2``.
     """
-    if not isinstance(n_samples, int) or n_samples < 2:
-        raise ValueError(f"n_samples must be an integer >= 2 (for a standard error), got {n_samples!r}")
+    require_count(n_samples, "n_samples", minimum=2)  # two at least, for a standard error
     with torch.no_grad():
         h = q.sample((n_samples,))  # (S, *batch, *event)
         log_ratio = q.log_prob(h) - p.log_prob(h)  # (S, *batch)

@@ -13,7 +13,8 @@ Everything the lecture's derivation needs is closed-form here (Tipping & Bishop 
   with precision :math:`M = I + W^\\top W/\\sigma^2`;
 - :math:`E_Q[\\log p(\\mathbf{x}\\mid\\mathbf{h})]` and its single-sample variance for Gaussian Q.
 
-It is the ground truth for equations 1, 2, 4, 5, 7, 10 and 12 (chapters book/marginal_likelihood.md,
+It is the ground truth for eq:marginal, eq:naive-sampling, eq:bayes-kl, eq:central, eq:exact-posterior,
+eq:single-sample and eq:training-objective (book/marginal_likelihood.md,
 book/bayes_rule.md and book/elbo.md) and implements the team's model protocol
 (``latent_dim``, ``encode``, ``log_likelihood``, ``decode``, ``decoder_mean``, ``prior``), so
 :mod:`vaecourse.elbo` runs on it unchanged.
@@ -24,7 +25,7 @@ the posterior mean and variances :math:`1/M_{jj}`. When the columns of ``W`` are
 posterior. ``with_q(shift, scale)`` gives a deliberately imperfect Q; ``with_encoder(fn)`` any Q.
 
 :class:`ConditionalLinearGaussian` is the conditional model of the lecture's "Rearranging" slide
-(equation 6): :math:`\\mathbf{h}\\mid x \\sim \\mathcal{N}(Cx + c, I)`,
+(``eq:conditional``): :math:`\\mathbf{h}\\mid x \\sim \\mathcal{N}(Cx + c, I)`,
 :math:`y \\mid \\mathbf{h}, x \\sim \\mathcal{N}(W\\mathbf{h} + Vx + \\mathbf{b}, \\sigma^2 I)`.
 """
 
@@ -273,7 +274,7 @@ class LinearGaussian:
         """Large-sample ESS / S of importance sampling from the prior: (E w)^2 / E w^2, w = p(x|h).
 
         E_p(h)[w] = p(x) and E_p(h)[w^2] = (4 pi sigma^2)^(-D/2) N(x; b, W W^T + sigma^2/2 I), so the
-        fraction is exact (equation 2, chapter book/marginal_likelihood.md). x (..., D) -> (...,).
+        fraction is exact (``eq:naive-sampling``, book/marginal_likelihood.md). x (..., D) -> (...,).
         """
         eye = torch.eye(self.data_dim, dtype=self.W.dtype, device=self.W.device)
         half = MultivariateNormal(self.b, covariance_matrix=self.W @ self.W.T + 0.5 * self.sigma**2 * eye)
@@ -282,11 +283,11 @@ class LinearGaussian:
 
 
 class ConditionalLinearGaussian:
-    """The conditional model of equation 6: h | x ~ N(C x + c, I), y | h, x ~ N(W h + V x + b, sigma^2 I).
+    """The conditional model of ``eq:conditional``: h | x ~ N(C x + c, I), y | h, x ~ N(W h + V x + b, sigma^2 I).
 
     Shapes: ``W`` (y_dim, latent_dim), ``V`` (y_dim, x_dim), ``C`` (latent_dim, x_dim), ``b``
     (y_dim,), ``c`` (latent_dim,). Inputs x (..., x_dim), outputs y (..., y_dim), latents
-    h (..., latent_dim) with optional leading sample dims. Chapter book/bayes_rule.md.
+    h (..., latent_dim) with optional leading sample dims. book/bayes_rule.md.
     """
 
     def __init__(self, W, V, C, b, c, sigma):

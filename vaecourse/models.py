@@ -1,7 +1,6 @@
-"""The lecture's two VAEs: the PyTorch MLP (``Encoder`` + ``Decoder`` = ``VAE``) and the Keras
-example's convolutional VAE (``ConvVAE``), both written for PyTorch.
+"""The lecture's two VAEs in PyTorch: the MLP ``VAE`` (``Encoder`` + ``Decoder``) and the Keras example's ``ConvVAE``.
 
-Every model follows the course's model protocol (chapter "Training a VAE"):
+Every model follows the course's model protocol (book/pytorch_vae.md):
 
 - ``model.latent_dim``: the dimension $k$ of $\\mathbf{h}$;
 - ``model.encode(x)`` returns $Q(\\mathbf{h}\\mid\\mathbf{x}) = \\mathcal{N}(\\boldsymbol\\mu(\\mathbf{x}),
@@ -10,7 +9,8 @@ Every model follows the course's model protocol (chapter "Training a VAE"):
 - ``model.decode(h)`` returns $p(\\mathbf{x}\\mid\\mathbf{h})$ as a distribution whose ``log_prob`` sums
   over the data dimensions;
 - ``model.log_likelihood(x, h)`` is $\\log p(\\mathbf{x}\\mid\\mathbf{h})$, shape ``(S, B)`` for ``h`` of
-  shape ``(S, B, latent_dim)`` and ``(B,)`` for ``h`` of shape ``(B, latent_dim)``;
+  shape ``(S, B, latent_dim)`` (or ``(S, 1, latent_dim)``, one latent point broadcast over the
+  batch, as on a quadrature grid) and ``(B,)`` for ``h`` of shape ``(B, latent_dim)``;
 - ``model.decoder_mean(h)`` is the mean image, shape ``(..., *data_shape)``;
 - ``model.prior()`` is $p(\\mathbf{h}) = \\mathcal{N}(0, I)$, shape ``(latent_dim,)``.
 
@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from vaecourse.validation import require_count
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 ARCHITECTURES = ("mlp", "conv")
@@ -155,21 +157,20 @@ class PriorMixin:
 
 
 class _LikelihoodMixin(PriorMixin):
-    """Shared decoder-side protocol; subclasses define ``_decoder_output(h) -> (N, *data_shape)``."""
+    """The model protocol for a class with an ``encoder`` (x -> Q(h|x)) and a ``decoder`` ((N, latent_dim) -> N outputs)."""
 
     likelihood: str
     data_shape: tuple
     latent_dim: int
 
+    def encode(self, x: torch.Tensor) -> torch.distributions.Normal:
+        """$Q(\\mathbf{h}\\mid\\mathbf{x})$, batch shape ``(B, latent_dim)``."""
+        return self.encoder(x)
+
     def _output(self, h: torch.Tensor) -> torch.Tensor:
         """Decoder output (logits or Gaussian mean) for ``h`` of shape ``(..., latent_dim)``."""
-        if h.ndim >= 3 and h.shape[-2] > 1 and h.stride(-2) == 0:
-            # h was expanded over the batch dim (one latent point for every image, as on a quadrature
-            # grid): decode each point once and broadcast, instead of once per image.
-            out = self._output(h.select(-2, 0))  # (..., *data_shape)
-            return out.unsqueeze(h.ndim - 2).expand(*h.shape[:-1], *self.data_shape)
         lead = h.shape[:-1]
-        out = self._decoder_output(h.reshape(-1, self.latent_dim))  # (N, *data_shape)
+        out = self.decoder(h.reshape(-1, self.latent_dim))  # (N, data_dim) or (N, *data_shape)
         return out.reshape(*lead, *self.data_shape)  # (..., *data_shape)
 
     def decode(self, h: torch.Tensor) -> torch.distributions.Distribution:
@@ -232,7 +233,8 @@ class Decoder(nn.Module):
 class VAE(_LikelihoodMixin, nn.Module):
     """The lecture's MLP VAE: :class:`Encoder` + :class:`Decoder` + prior $\\mathcal{N}(0, I)$.
 
-    Kingma & Welling 2013; chapter "Training a VAE". ``x`` is ``(B, *data_shape)`` or ``(B, data_dim)``.
+    Kingma & Welling 2013; book/pytorch_vae.md. ``x`` is ``(B, *data_shape)`` or ``(B, data_dim)``.
+    The model keeps the :class:`ModelConfig` it was built from as ``self.config``.
     """
 
     def __init__(
@@ -245,29 +247,17 @@ class VAE(_LikelihoodMixin, nn.Module):
         decoder_activation: str = "relu",
     ):
         super().__init__()
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
         data_shape = tuple(data_shape) if data_shape is not None else (data_dim,)
         if math.prod(data_shape) != data_dim:
             raise ValueError(f"data_shape {data_shape} does not hold data_dim={data_dim} values")
+        self.config = ModelConfig(architecture="mlp", latent_dim=latent_dim, hidden=hidden, data_shape=data_shape,
+                                  likelihood=likelihood, decoder_activation=decoder_activation)
         self.data_dim, self.hidden, self.latent_dim = data_dim, hidden, latent_dim
-        self.data_shape, self.likelihood = data_shape, likelihood
+        self.data_shape, self.likelihood = self.config.data_shape, likelihood
         self.encoder = Encoder(data_dim, hidden, latent_dim)
         self.decoder = Decoder(latent_dim, hidden, data_dim, decoder_activation)
         if likelihood == "gaussian":
             self.log_scale = nn.Parameter(torch.zeros(()))
-
-    def encode(self, x: torch.Tensor) -> torch.distributions.Normal:
-        """$Q(\\mathbf{h}\\mid\\mathbf{x})$, batch shape ``(B, latent_dim)``."""
-        return self.encoder(x)
-
-    def _decoder_output(self, h: torch.Tensor) -> torch.Tensor:
-        return self.decoder(h)  # (N, data_dim)
-
-    @property
-    def decoder_floats(self) -> int:
-        """Floats the decoder holds per decoded sample (activations and output), to size batches."""
-        return 2 * self.hidden + 3 * self.data_dim
 
     def extra_repr(self) -> str:
         return (
@@ -327,31 +317,19 @@ class ConvDecoder(nn.Module):
 class ConvVAE(_LikelihoodMixin, nn.Module):
     """The Keras "Variational AutoEncoder" example (F. Chollet) as a PyTorch model.
 
-    Chapter "Training a VAE". ``x`` is ``(B, 1, 28, 28)`` (or ``(B, 784)``).
+    book/keras_vae.md. ``x`` is ``(B, 1, 28, 28)`` (or ``(B, 784)``). The model keeps the
+    :class:`ModelConfig` it was built from as ``self.config``.
     """
 
     def __init__(self, latent_dim: int = 2, likelihood: str = "bernoulli"):
         super().__init__()
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+        self.config = ModelConfig(architecture="conv", latent_dim=latent_dim, likelihood=likelihood)
         self.latent_dim, self.likelihood, self.data_shape = latent_dim, likelihood, (1, 28, 28)
         self.data_dim = 784
         self.encoder = ConvEncoder(latent_dim)
         self.decoder = ConvDecoder(latent_dim)
         if likelihood == "gaussian":
             self.log_scale = nn.Parameter(torch.zeros(()))
-
-    def encode(self, x: torch.Tensor) -> torch.distributions.Normal:
-        """$Q(\\mathbf{h}\\mid\\mathbf{x})$, batch shape ``(B, latent_dim)``."""
-        return self.encoder(x)
-
-    def _decoder_output(self, h: torch.Tensor) -> torch.Tensor:
-        return self.decoder(h)  # (N, 1, 28, 28)
-
-    @property
-    def decoder_floats(self) -> int:
-        """Floats the decoder holds per decoded sample (activations and output), to size batches."""
-        return 64 * 7 * 7 + 64 * 14 * 14 + 32 * 28 * 28 + 3 * 28 * 28
 
     def extra_repr(self) -> str:
         return (
@@ -360,28 +338,36 @@ class ConvVAE(_LikelihoodMixin, nn.Module):
         )
 
 
-def model_config_of(model: nn.Module) -> ModelConfig:
-    """The :class:`ModelConfig` that rebuilds ``model``'s architecture (for checkpoints)."""
-    if isinstance(model, ConvVAE):
-        return ModelConfig(architecture="conv", latent_dim=model.latent_dim, likelihood=model.likelihood)
-    if isinstance(model, VAE):
-        act = "tanh" if isinstance(model.decoder.net[1], nn.Tanh) else "relu"
-        return ModelConfig(
-            architecture="mlp",
-            latent_dim=model.latent_dim,
-            hidden=model.hidden,
-            data_shape=model.data_shape,
-            likelihood=model.likelihood,
-            decoder_activation=act,
-        )
-    raise ValueError(f"model must be a vaecourse VAE or ConvVAE, got {type(model).__name__}")
+def encoder_means(model, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """The encoder means $\\boldsymbol\\mu(\\mathbf{x})$ of $Q(\\mathbf{h}\\mid\\mathbf{x})$ for every row of ``x``.
+
+    In batches of ``batch_size`` rows, without gradients, on the model's device and in its dtype
+    (any model of the course's protocol); book/latent_space.md and book/ising.md read a data point's
+    latent code as this mean (Wetzel 2017).
+
+    Shapes: x (N, *data_shape) or (N, data_dim) -> (N, latent_dim), on the model's device.
+    Raises ``ValueError`` for a batch_size < 1.
+    """
+    batch_size = require_count(batch_size, "batch_size")
+    p = next(model.parameters())
+    with torch.no_grad():
+        return torch.cat([model.encode(chunk.to(p.device, p.dtype)).mean  # (b, latent_dim)
+                          for chunk in torch.as_tensor(x).split(batch_size)])
+
+
+def decoder_floats(config: ModelConfig) -> int:
+    """Floats the decoder of ``config`` holds per decoded sample (activations and output), to size batches."""
+    if config.architecture == "conv":
+        return 64 * 7 * 7 + 64 * 14 * 14 + 32 * 28 * 28 + 3 * 28 * 28
+    return 2 * config.hidden + 3 * math.prod(config.data_shape)
 
 
 __all__ = [
     "ModelConfig",
     "build_model",
     "count_parameters",
-    "model_config_of",
+    "encoder_means",
+    "decoder_floats",
     "Encoder",
     "Decoder",
     "VAE",

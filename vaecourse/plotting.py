@@ -1,6 +1,6 @@
 """Figures of a trained VAE: reconstructions, prior samples, the latent manifold, latent means by
-label, and training curves (chapter "Training a VAE"; the manifold and cluster plots follow the Keras
-example's ``plot_latent_space`` and ``plot_label_clusters``).
+label, and training curves (book/pytorch_vae.md, book/latent_space.md; the manifold and cluster plots
+follow the Keras example's ``plot_latent_space`` and ``plot_label_clusters``, book/keras_vae.md).
 
 matplotlib is imported inside each function so that ``import vaecourse`` stays light. Every function
 labels its axes and returns the ``matplotlib.figure.Figure`` (close it with ``plt.close(fig)`` when
@@ -9,7 +9,12 @@ you make many). Models follow the protocol of :mod:`vaecourse.models`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+
+from vaecourse import device, models
+from vaecourse.validation import require_count
 
 
 def _grid_image(images: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
@@ -29,10 +34,6 @@ def _as_2d_images(x: torch.Tensor, data_shape: tuple) -> torch.Tensor:
     return x.reshape(x.shape[0], 1, -1)
 
 
-def _device(model) -> torch.device:
-    return next(model.parameters()).device
-
-
 @torch.no_grad()
 def reconstructions(model, x: torch.Tensor, *, sample: bool = False):
     """Originals (top row) above their reconstructions $\\mathbb{E}[\\mathbf{x}\\mid\\mathbf{h}]$ at
@@ -44,7 +45,7 @@ def reconstructions(model, x: torch.Tensor, *, sample: bool = False):
 
     if x.ndim < 2 or x.shape[0] == 0:
         raise ValueError(f"x must be a non-empty batch of images, got shape {tuple(x.shape)}")
-    x = x.to(_device(model), torch.float32)
+    x = x.to(device.of(model), torch.float32)
     q = model.encode(x)
     h = q.rsample() if sample else q.mean  # (n, latent_dim)
     recon = model.decoder_mean(h)  # (n, *data_shape)
@@ -67,9 +68,8 @@ def prior_samples(model, n: int = 36, seed: int = 0):
     """Decoder means of ``n`` draws $\\mathbf{h}\\sim\\mathcal{N}(0, I)$, tiled in a square grid."""
     import matplotlib.pyplot as plt
 
-    if n < 1:
-        raise ValueError(f"n must be a positive integer, got {n}")
-    generator = torch.Generator(device=_device(model)).manual_seed(seed)
+    require_count(n, "n")
+    generator = torch.Generator(device=device.of(model)).manual_seed(seed)
     images = _as_2d_images(model.sample(n, generator=generator), model.data_shape)  # (n, H, W)
     cols = int(n ** 0.5) or 1
     rows = -(-n // cols)
@@ -107,7 +107,7 @@ def latent_manifold(model, n: int = 20, *, grid: str = "quantiles", limit: float
     else:
         raise ValueError(f"grid must be 'quantiles' or 'keras', got {grid!r}")
     h1, h2 = torch.meshgrid(values, values.flip(0), indexing="xy")  # rows: h2 from top (high) to bottom
-    h = torch.stack([h1.reshape(-1), h2.reshape(-1)], dim=-1).to(_device(model))  # (n*n, 2)
+    h = torch.stack([h1.reshape(-1), h2.reshape(-1)], dim=-1).to(device.of(model))  # (n*n, 2)
     images = _as_2d_images(model.decoder_mean(h), model.data_shape)  # (n*n, H, W)
     picture = _grid_image(images, n, n)
     height, width = images.shape[1:]
@@ -126,17 +126,21 @@ def latent_manifold(model, n: int = 20, *, grid: str = "quantiles", limit: float
 
 
 @torch.no_grad()
-def latent_means(model, x: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000):
-    """Scatter of $\\boldsymbol\\mu(\\mathbf{x})$ coloured by label (2-D latent; the Keras example's
-    ``plot_label_clusters``). ``x``: ``(N, *data_shape)``, ``labels``: ``(N,)``."""
+def plot_latent_means(model, x: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000):
+    """Scatter of the encoder means $\\boldsymbol\\mu(\\mathbf{x})$ coloured by label, for a 2-D latent space.
+
+    The Keras example's ``plot_label_clusters``; book/keras_vae.md and book/latent_space.md.
+
+    Shapes: x (N, *data_shape), labels (N,).
+    Raises ``ValueError`` unless ``latent_dim == 2`` and x and labels have the same length.
+    """
     import matplotlib.pyplot as plt
 
     if model.latent_dim != 2:
-        raise ValueError(f"latent_means needs a 2-D latent space, the model has latent_dim={model.latent_dim}")
+        raise ValueError(f"plot_latent_means needs a 2-D latent space, the model has latent_dim={model.latent_dim}")
     if x.shape[0] != len(labels):
         raise ValueError(f"x has {x.shape[0]} images but labels has {len(labels)} entries")
-    mu = torch.cat([model.encode(x[i:i + batch_size].to(_device(model), torch.float32)).mean.cpu()
-                    for i in range(0, x.shape[0], batch_size)])  # (N, 2)
+    mu = models.encoder_means(model, x, batch_size).cpu()  # (N, 2)
     fig, ax = plt.subplots(figsize=(7, 6))
     points = ax.scatter(mu[:, 0].numpy(), mu[:, 1].numpy(), c=torch.as_tensor(labels).cpu().numpy(), cmap="tab10", s=4)
     fig.colorbar(points, ax=ax, label="label")
@@ -172,4 +176,37 @@ def training_curves(history):
     return fig
 
 
-__all__ = ["reconstructions", "prior_samples", "latent_manifold", "latent_means", "training_curves"]
+def write_figures(model, history, test, out) -> list[Path]:
+    """Save the figures of a trained model as PNG files in folder ``out``; return their paths.
+
+    Reconstructions, prior samples, training curves (if ``history`` has epochs) and, for a 2-D
+    latent, the manifold and the latent means of up to 2,000 ``test`` images ``(images, labels)``.
+    What ``python -m vaecourse train`` writes.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    images, labels = test
+    images = images[:2000].to(device.of(model))
+    figs = {
+        "reconstructions.png": reconstructions(model, images[:10]),
+        "prior_samples.png": prior_samples(model, 36),
+    }
+    if len(history):
+        figs["training_curves.png"] = training_curves(history)
+    if model.latent_dim == 2:
+        figs["latent_manifold.png"] = latent_manifold(model, n=15)
+        figs["latent_means.png"] = plot_latent_means(model, images, labels[:2000])
+    paths = []
+    for filename, fig in figs.items():
+        fig.savefig(out / filename, dpi=100)
+        plt.close(fig)
+        paths.append(out / filename)
+    return paths
+
+
+__all__ = ["reconstructions", "prior_samples", "latent_manifold", "plot_latent_means", "training_curves",
+           "write_figures"]

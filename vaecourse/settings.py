@@ -1,4 +1,4 @@
-"""Run-wide settings: the smoke switch and the cache folder.
+"""Run-wide settings: the smoke switch and the cache folder (and how files are written into it).
 
 This is the *only* place that reads the course's environment variables.
 
@@ -70,7 +70,74 @@ def cache_dir(*parts: str) -> Path:
 
         base = Path(user_cache_dir("vaecourse", appauthor=False))
     path = base.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(f"the cache folder {str(path)!r} is a file, not a folder; move the file away "
+                                 "or set VAECOURSE_CACHE to another folder") from None
+    except PermissionError:
+        raise PermissionError(f"cannot create the cache folder {str(path)!r} (permission denied); "
+                              "set VAECOURSE_CACHE to a folder you can write to") from None
+    return path
+
+
+class CacheRebuiltWarning(UserWarning):
+    """A damaged cache entry (a truncated or corrupt file) was found, removed and rebuilt."""
+
+
+def _temporaries(path: Path) -> list[Path]:
+    """The temporary files of :func:`write_atomically` for ``path``: ``.NAME.PID-TOKEN.tmp`` beside it."""
+    return list(path.parent.glob(f".{path.name}.*.tmp"))
+
+
+def remove_orphans(path) -> int:
+    """Delete the temporary files a killed write of ``path`` left behind; return how many.
+
+    A temporary file of :func:`write_atomically` is named after its writer's process id; it is an
+    orphan when that process no longer runs (a write in progress in another process is kept).
+    """
+    removed = 0
+    for tmp in _temporaries(Path(path)):
+        pid = tmp.name[len(Path(path).name) + 2:-len(".tmp")].split("-")[0]
+        try:
+            os.kill(int(pid), 0)  # signal 0: does the writer still run? (this process too: a thread)
+            continue
+        except ProcessLookupError:
+            pass
+        except (ValueError, PermissionError, OverflowError):
+            continue  # not ours to judge: a name we did not make, or another user's running process
+        tmp.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def write_atomically(path, write) -> Path:
+    """Write ``path`` all at once: ``write(tmp)`` fills a unique temporary file beside it, then a rename.
+
+    Readers see the old file or the new one, never half of one; two processes writing the same path
+    each use their own temporary name (``.NAME.PID-TOKEN.tmp``), and the last rename wins. Orphaned
+    temporaries of killed earlier writes are removed first (:func:`remove_orphans`). A failed write
+    (a full disk, a file-size limit) removes its temporary file and raises ``OSError`` naming
+    ``path``, as does a folder that cannot be written.
+    """
+    import secrets
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(f"cannot create the folder of {str(path)!r} ({error.strerror or error})") from None
+    remove_orphans(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as error:  # torch.save reports a failed write as RuntimeError
+        text = str(getattr(error, "strerror", None) or error).strip().splitlines()
+        raise OSError(f"could not write {str(path)!r} ({text[0][:120] if text else type(error).__name__}); "
+                      "check that the folder is writable and the disk has space") from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

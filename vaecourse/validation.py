@@ -1,17 +1,78 @@
-"""Input checks shared by the mathematics modules (kl, elbo, estimators, linear_gaussian).
+"""Input validation: the checks the mathematics modules share, and a switch to turn them off.
 
-Each raises ``ValueError`` naming the offending argument and saying what to pass instead, so that a
-bad input never turns into a silent NaN: a non-tensor or integer tensor, too few dimensions, NaN or
-inf, tensors on different devices, a covariance that is not symmetric positive definite, a mean and
-covariance whose shapes disagree.
+Each check raises ``ValueError`` naming the offending argument and saying what to pass instead, so
+that a bad input never turns into a silent NaN: a count that is not a positive integer, a
+non-tensor or integer tensor, too few dimensions, NaN or inf, tensors on different devices, a
+covariance that is not symmetric positive definite, a mean and covariance whose shapes disagree.
+
+The value checks cost a device sync each. As ``torch.distributions`` has ``validate_args``, the
+switch :func:`disabled` skips them, and torch.distributions' argument checks, on a hot path
+(``train.fit`` runs its steps inside it and detects divergence from the loss itself); :func:`enabled` says whether they run. Shape and count checks,
+which cost nothing, always run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import numbers
+from collections.abc import Iterator
+
 import torch
 
-__all__ = ["require_tensor", "require_finite", "common_dtype", "require_spd", "check_mean_cov"]
+__all__ = [
+    "enabled",
+    "disabled",
+    "require_count",
+    "require_tensor",
+    "require_finite",
+    "require_batch",
+    "common_dtype",
+    "require_spd",
+    "check_mean_cov",
+    "memory_bytes",
+    "require_memory",
+]
 
+_enabled = True
+
+
+def enabled() -> bool:
+    """Whether the value checks (NaN/inf, positive definiteness: one device sync each) run."""
+    return _enabled
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Skip the value checks, and ``torch.distributions``' own argument checks, inside the ``with`` block.
+
+    As ``validate_args=False`` does in torch (both cost a device sync per call; a diverged, NaN encoder
+    output then shows in the loss instead of raising). Both switches are restored on leaving the block.
+
+    >>> with disabled():
+    ...     enabled()
+    False
+    """
+    global _enabled
+    distribution = torch.distributions.Distribution
+    previous, previous_args = _enabled, distribution._validate_args
+    _enabled = False
+    distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        _enabled = previous
+        distribution.set_default_validate_args(previous_args)
+
+
+def require_count(value, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as an int; ValueError naming ``name`` unless it is an integer >= ``minimum``.
+
+    Accepts Python and numpy integers, refuses bools, floats and strings (``2.0`` is not a count).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return int(value)
 
 
 
@@ -27,10 +88,17 @@ def require_tensor(name: str, value, min_dim: int = 0) -> torch.Tensor:
 
 
 def require_finite(name: str, value: torch.Tensor) -> None:
-    """ValueError if ``value`` holds NaN or inf (one device sync)."""
-    if not bool(torch.isfinite(value).all()):
+    """ValueError if ``value`` holds NaN or inf (one device sync; skipped when validation is disabled)."""
+    if _enabled and not bool(torch.isfinite(value).all()):
         bad = "NaN" if bool(torch.isnan(value).any()) else "inf"
         raise ValueError(f"{name} contains {bad}; pass finite values")
+
+
+def require_batch(name: str, value) -> torch.Tensor:
+    """Return ``value``, a floating tensor (B, ...) of finite values; ValueError naming ``name`` otherwise."""
+    require_tensor(name, value, min_dim=1)
+    require_finite(name, value)
+    return value
 
 
 def common_dtype(**tensors: torch.Tensor) -> torch.dtype:
@@ -46,7 +114,9 @@ def common_dtype(**tensors: torch.Tensor) -> torch.dtype:
 
 
 def require_spd(name: str, cov: torch.Tensor) -> torch.Tensor:
-    """Cholesky factor of ``cov`` (..., k, k); ValueError naming ``name`` unless it is SPD."""
+    """Cholesky factor of ``cov`` (..., k, k); ValueError naming ``name`` unless it is SPD (checked when enabled)."""
+    if not _enabled:
+        return torch.linalg.cholesky_ex(cov)[0]
     plain = cov.detach()  # the checks need no gradient
     scale = plain.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(cov.dtype).tiny)
     asym = ((plain - plain.transpose(-2, -1)).abs() / scale).amax()
@@ -78,3 +148,29 @@ def check_mean_cov(mu_name: str, mu: torch.Tensor, cov_name: str, cov: torch.Ten
     require_finite(mu_name, mu)
     require_finite(cov_name, cov)
     return k
+
+
+def memory_bytes(device=None) -> int:
+    """The memory of ``device`` in bytes: the GPU's for CUDA, the machine's RAM otherwise."""
+    import os
+
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: no guard
+        return 2**62
+
+
+def require_memory(nbytes: int, what: str, device=None) -> None:
+    """ValueError, before anything is allocated, when ``what`` needs more than the memory of ``device``.
+
+    The message gives the estimated size, so that a typo (``--hidden 100000``) or a forged
+    checkpoint is refused in milliseconds instead of swapping or being killed.
+    """
+    available = memory_bytes(device)
+    if nbytes > available:
+        raise ValueError(f"{what} would need about {nbytes / 1e9:.1f} GB, more than the "
+                         f"{available / 1e9:.1f} GB of memory of this {torch.device(device or 'cpu').type}; "
+                         "choose smaller sizes")

@@ -1,4 +1,4 @@
-// Drawing helpers shared by the vaecourse widgets (book chapter 9): grey images on a canvas, a latent
+// Drawing helpers shared by the vaecourse widgets (book/latent_space.md): grey images on a canvas, a latent
 // plane with the label-coloured scatter of encoded test images, and small DOM builders.
 // Plain declarations, concatenated before each widget module.
 

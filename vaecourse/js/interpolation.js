@@ -1,4 +1,4 @@
-// Interpolation front end (vaecourse.widgets.Interpolation, book chapter 9). Needs mlp_decoder.js and
+// Interpolation front end (vaecourse.widgets.Interpolation, book/latent_space.md). Needs mlp_decoder.js and
 // drawing.js in front of it. Two test images are encoded (their encoder means h_a, h_b travel in the
 // widget state); the slider t walks the straight line h(t) = (1 - t) h_a + t h_b and the decoder runs
 // in the browser at every step.

@@ -1,4 +1,4 @@
-// LatentExplorer front end (vaecourse.widgets.LatentExplorer, book chapter 9). Needs mlp_decoder.js
+// LatentExplorer front end (vaecourse.widgets.LatentExplorer, book/latent_space.md). Needs mlp_decoder.js
 // and drawing.js in front of it. Pointing at or dragging on the latent plane decodes that point in the
 // browser; with latent_dim > 2 there is one slider per latent dimension (the plane moves h_1 and h_2).
 

@@ -1,32 +1,35 @@
-// The MLP decoder of vaecourse.models.VAE run in the browser (book chapter 9, "Exploring the latent
-// space"). Python (vaecourse/widgets.py, export_decoder) sends the decoder's nn.Linear weights as one
+// The MLP decoder of vaecourse.models.VAE run in the browser (book/latent_space.md). Python
+// (vaecourse/widgets/_base.py, export_decoder) sends the decoder's nn.Linear weights as one
 // little-endian float32 buffer plus a JSON spec; this file rebuilds the network and evaluates
 //   a_0 = h,  a_l = act_l(W_l a_{l-1} + b_l),  mean = out(a_L)
-// with act_l in {relu, tanh, none} and out in {sigmoid, tanh, identity}: the decoder mean
-// E[x|h] = sigmoid(logits) of a Bernoulli decoder (Kingma & Welling 2013, appendix C).
+// with act_l in {relu, tanh, none} and out the declared likelihood's decoder mean: sigmoid for a
+// Bernoulli decoder, E[x|h] = sigmoid(logits) (Kingma & Welling 2013, appendix C), identity for a
+// Gaussian one.
 // Shapes: W_l is (n_out, n_in) row-major as in torch; h has latent_dim entries; the result has
 // data_dim = prod(data_shape) entries. Accumulation is in float64 (JavaScript numbers).
 // Plain declarations, no import/export: the widget modules are concatenated after this file.
 
-function vaeAsFloat32(value) {
+function vaeAsTyped(value, Type) {
   // DataView (what the widget manager hands over for bytes traits), ArrayBuffer, typed array or
-  // plain array -> a Float32Array that owns an aligned copy of the bytes.
-  if (value instanceof Float32Array) return value;
-  if (value instanceof DataView || ArrayBuffer.isView(value)) {
-    return new Float32Array(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
+  // plain array -> a Type (Float32Array, Uint8Array) that owns an aligned copy of the bytes; else null.
+  if (value instanceof Type) return value;
+  if (ArrayBuffer.isView(value)) {
+    return new Type(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
   }
-  if (value instanceof ArrayBuffer) return new Float32Array(value.slice(0));
-  if (Array.isArray(value)) return Float32Array.from(value);
+  if (value instanceof ArrayBuffer) return new Type(value.slice(0));
+  if (Array.isArray(value)) return Type.from(value);
+  return null;
+}
+
+function vaeAsFloat32(value) {
+  const floats = vaeAsTyped(value, Float32Array);
+  if (floats) return floats;
   throw new Error("vaecourse: decoder weights must be bytes or an array, got " + typeof value);
 }
 
 function vaeAsUint8(value) {
-  if (value instanceof Uint8Array) return value;
-  if (value instanceof DataView || ArrayBuffer.isView(value)) {
-    return new Uint8Array(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
-  }
-  if (value instanceof ArrayBuffer) return new Uint8Array(value.slice(0));
-  if (Array.isArray(value)) return Uint8Array.from(value);
+  const bytes = vaeAsTyped(value, Uint8Array);
+  if (bytes) return bytes;
   return new Uint8Array(0);
 }
 
@@ -87,8 +90,6 @@ function decodeInto(decoder, h, out) {
   const n = decoder.dataDim;
   if (decoder.output === "sigmoid") {
     for (let j = 0; j < n; j++) out[j] = 1 / (1 + Math.exp(-input[j]));
-  } else if (decoder.output === "tanh") {
-    for (let j = 0; j < n; j++) out[j] = Math.tanh(input[j]);
   } else {
     for (let j = 0; j < n; j++) out[j] = input[j];
   }
@@ -108,7 +109,7 @@ function decodeBatch(decoder, hs, n) {
 }
 
 async function vaeLoadDecoder(model) {
-  // The decoder weights live in a separate, shared widget model (BrowserDecoder in widgets.py) so that
+  // The decoder weights live in a separate, shared widget model (BrowserDecoder in widgets/_base.py) so that
   // two widgets on one page carry them once. The "decoder" trait is a widget reference: the string
   // "IPY_MODEL_<id>" (anywidget does not unpack references), or an unpacked model.
   const ref = model.get("decoder");

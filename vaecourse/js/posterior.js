@@ -1,6 +1,6 @@
-// PosteriorExplorer front end (vaecourse.widgets.PosteriorExplorer, book chapter 9). Needs drawing.js
+// PosteriorExplorer front end (vaecourse.widgets.PosteriorExplorer, book/latent_space.md). Needs drawing.js
 // in front of it. The kernel computes, for one test image x, the true posterior p(h|x) on a grid
-// (quadrature, vaecourse.elbo.posterior_grid) and the encoder's Q(h|x) on the same grid; this file only
+// (quadrature, vaecourse.marginal.local_posterior_grid) and the encoder's Q(h|x) on the same grid; this file only
 // draws them. Arrays are (G, G) float32, entry [i, j] at (h_1 = grid[i], h_2 = grid[j]).
 
 const VAE_VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];

@@ -1,12 +1,7 @@
-"""Monte Carlo samples of the 2-D Ising model, and the exact results they are checked against.
+"""Monte Carlo samples of the 2-D Ising model: Metropolis and Swendsen-Wang, and the cached data set.
 
-The model (chapter 10): spins $s_i \\in \\{-1, +1\\}$ on an $L \\times L$ square lattice with
-periodic boundaries, energy $E = -J \\sum_{\\langle ij \\rangle} s_i s_j$ over nearest-neighbour
-pairs, $J = k_B = 1$, Boltzmann weights $\\propto e^{-E/T}$. Observables per spin:
-magnetisation $m = \\frac{1}{L^2} \\sum_i s_i$ and energy $u = E / L^2$.
-
-Samplers -- every chain at every temperature is one slice of a single ``(C, L, L)`` tensor, so a
-whole data set is updated by a handful of tensor operations:
+Every chain at every temperature is one slice of a single ``(C, L, L)`` tensor, so a whole data set
+is updated by a handful of tensor operations (``book/ising.md``):
 
 - :func:`metropolis_sweep`: checkerboard Metropolis (Metropolis et al. 1953). The two sublattices
   of a bipartite lattice are updated in turn; a flip is accepted with probability
@@ -17,36 +12,31 @@ whole data set is updated by a handful of tensor operations:
   pointer jumping) are flipped with probability 1/2 each. Near $T_c$ single-spin updates suffer
   critical slowing down; cluster updates do not.
 - :func:`simulate` runs burn-in, then records every ``thin``-th step; :func:`ising_dataset` builds
-  a data set for chapter 10 (after Wetzel 2017, Phys. Rev. E 96, 022140) and caches it on disk
-  under ``settings.cache_dir("ising")``, keyed by every parameter.
+  the data set of ``book/ising.md`` (after Wetzel 2017, Phys. Rev. E 96, 022140) and caches it on
+  disk under ``settings.cache_dir("ising")``, keyed by every parameter; :func:`default_dataset_config`
+  gives the course's arguments.
 
-Exact results (Onsager 1944; Yang 1952): :data:`T_C`, :func:`onsager_energy`,
-:func:`spontaneous_magnetisation`. ``tests/test_ising.py`` checks the samplers against them with
-statistical error bars.
+The exact results the samplers are checked against are in :mod:`vaecourse.ising.exact`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 
-from vaecourse import settings
+from vaecourse import settings, validation
+from vaecourse.validation import require_count
+from vaecourse.ising.exact import _positive_temperatures, energy_per_spin, magnetisation, temperature_grid
 
 __all__ = [
-    "T_C",
     "ALGORITHMS",
     "IsingSamples",
-    "onsager_energy",
-    "spontaneous_magnetisation",
-    "temperature_grid",
-    "energy_per_spin",
-    "magnetisation",
     "metropolis_sweep",
     "swendsen_wang_update",
     "cluster_labels",
@@ -55,135 +45,10 @@ __all__ = [
     "default_dataset_config",
 ]
 
-#: Onsager's critical temperature $T_c = 2 / \\ln(1 + \\sqrt 2) \\approx 2.269185$ ($J = k_B = 1$).
-T_C = 2.0 / math.log(1.0 + math.sqrt(2.0))
-
 #: ``"metropolis"``: one checkerboard sweep per step; ``"swendsen-wang"``: one cluster update per
 #: step; ``"mixed"``: one of each per step (the default: fast local and global decorrelation).
 ALGORITHMS = ("metropolis", "swendsen-wang", "mixed")
 _CACHE_VERSION = 1
-
-
-# ---------------------------------------------------------------------------------------------
-# Exact results
-# ---------------------------------------------------------------------------------------------
-
-
-def _positive_temperatures(temperature, name: str = "temperature") -> np.ndarray:
-    t = np.asarray(temperature, dtype=np.float64)
-    if t.size == 0 or not np.all(np.isfinite(t)) or np.any(t <= 0):
-        raise ValueError(f"{name} must hold finite temperatures > 0, got {temperature!r}")
-    return t
-
-
-def onsager_energy(temperature):
-    """Exact energy per spin of the infinite 2-D Ising model (Onsager 1944).
-
-    .. math::
-        u(T) = -\\coth(2\\beta)\\left[1 + \\frac{2}{\\pi}\\left(2\\tanh^2(2\\beta) - 1\\right)K(k)
-        \\right], \\quad \\beta = 1/T, \\quad k = \\frac{2\\sinh(2\\beta)}{\\cosh^2(2\\beta)},
-
-    $K$ the complete elliptic integral of the first kind of modulus $k$ (``scipy.special.ellipk``
-    takes $m = k^2$). At $T_c$ the bracket's second term is $0 \\cdot \\infty$; its limit gives
-    $u(T_c) = -\\sqrt 2$. Chapter 10.
-
-    Args:
-        temperature: a float or an array of temperatures $> 0$.
-
-    Returns:
-        A float or a float64 array of the same shape.
-
-    Raises:
-        ValueError: a temperature is not finite and positive.
-    """
-    from scipy.special import ellipk
-
-    t = _positive_temperatures(temperature)
-    b2 = 2.0 / t
-    k = 2.0 * np.sinh(b2) / np.cosh(b2) ** 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        bracket = 1.0 + (2.0 / np.pi) * (2.0 * np.tanh(b2) ** 2 - 1.0) * ellipk(k**2)
-        u = -bracket / np.tanh(b2)
-    u = np.where(np.isclose(t, T_C, rtol=0, atol=1e-12), -math.sqrt(2.0), u)
-    return float(u) if np.ndim(temperature) == 0 else u
-
-
-def spontaneous_magnetisation(temperature):
-    """Exact spontaneous magnetisation per spin of the infinite lattice (Onsager; Yang 1952).
-
-    .. math:: M(T) = \\left(1 - \\sinh^{-4}(2/T)\\right)^{1/8} \\text{ for } T < T_c, \\quad
-        M(T) = 0 \\text{ for } T \\ge T_c.
-
-    A finite lattice has $\\langle m \\rangle = 0$ by symmetry; compare $M$ with
-    $\\langle |m| \\rangle$ well below $T_c$. Chapter 10.
-
-    Args:
-        temperature: a float or an array of temperatures $> 0$.
-
-    Returns:
-        A float or a float64 array of the same shape.
-
-    Raises:
-        ValueError: a temperature is not finite and positive.
-    """
-    t = _positive_temperatures(temperature)
-    with np.errstate(over="ignore"):
-        inner = 1.0 - np.sinh(2.0 / t) ** -4.0
-    m = np.where(t < T_C, np.clip(inner, 0.0, None) ** 0.125, 0.0)
-    return float(m) if np.ndim(temperature) == 0 else m
-
-
-def temperature_grid(n: int, low: float = 1.0, high: float = 3.5, power: float = 1.5) -> np.ndarray:
-    """``n`` temperatures in $[\\text{low}, \\text{high}]$, denser near $T_c$.
-
-    $T = T_c + \\operatorname{sign}(u)\\,|u|^{p}\\,\\Delta_\\pm$ for $u$ evenly spaced in $[-1, 1]$,
-    with $\\Delta_- = T_c - \\text{low}$ and $\\Delta_+ = \\text{high} - T_c$; ``power`` $p > 1$ puts
-    more points near $T_c$ ($p = 1$: evenly spaced on each side).
-
-    Returns:
-        float64 array ``(n,)``, increasing.
-
-    Raises:
-        ValueError: ``n < 2``, ``power <= 0`` or not ``0 < low < T_c < high``.
-    """
-    if int(n) < 2:
-        raise ValueError(f"n must be at least 2, got {n}")
-    if power <= 0:
-        raise ValueError(f"power must be > 0, got {power}")
-    if not 0 < low < T_C < high:
-        raise ValueError(f"need 0 < low < T_C={T_C:.4f} < high, got low={low}, high={high}")
-    u = np.linspace(-1.0, 1.0, int(n))
-    y = np.sign(u) * np.abs(u) ** power
-    return np.where(y < 0, T_C + y * (T_C - low), T_C + y * (high - T_C))
-
-
-# ---------------------------------------------------------------------------------------------
-# Observables
-# ---------------------------------------------------------------------------------------------
-
-
-def energy_per_spin(spins: torch.Tensor) -> torch.Tensor:
-    """$u = -\\frac{1}{L^2} \\sum_i s_i (s_{i+\\hat x} + s_{i+\\hat y})$, periodic boundaries.
-
-    Args:
-        spins: ``(..., L, L)`` with values $\\pm 1$ (any dtype).
-
-    Returns:
-        float32 ``(...)``.
-    """
-    s = spins.to(torch.float32)
-    bonds = s * (torch.roll(s, -1, dims=-1) + torch.roll(s, -1, dims=-2))  # (..., L, L)
-    return -bonds.mean(dim=(-2, -1))
-
-
-def magnetisation(spins: torch.Tensor) -> torch.Tensor:
-    """$m = \\frac{1}{L^2} \\sum_i s_i$ (signed). ``spins`` ``(..., L, L)`` -> float32 ``(...)``."""
-    return spins.to(torch.float32).mean(dim=(-2, -1))
-
-
-# ---------------------------------------------------------------------------------------------
-# Updates
-# ---------------------------------------------------------------------------------------------
 
 
 def _neighbour_sum(s: torch.Tensor) -> torch.Tensor:
@@ -199,17 +64,39 @@ def _checkerboard(size: int, device) -> torch.Tensor:
     return ((i[:, None] + i[None, :]) % 2 == 0)  # (L, L) bool, True on the "black" sublattice
 
 
-def _check_lattice(spins: torch.Tensor, beta: torch.Tensor) -> None:
+def _check_lattice(spins, beta) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one check of a lattice update's input: ``(spins as float32, beta as float32 (C,))``.
+
+    ``spins`` ``(C, L, L)`` of any real dtype (``simulate`` records int8) holding only $\\pm 1$, ``L``
+    even; ``beta`` a number or ``(C,)``, finite and $\\ge 0$. The value checks cost a device sync and
+    are skipped inside :func:`vaecourse.validation.disabled` (``simulate`` runs its steps there).
+    Raises ``ValueError`` naming the argument.
+    """
+    if not isinstance(spins, torch.Tensor) or spins.dtype == torch.bool or spins.is_complex():
+        raise ValueError(f"spins must be a real tensor of +1/-1 values, got {type(spins).__name__}"
+                         + (f" of {spins.dtype}" if isinstance(spins, torch.Tensor) else ""))
     if spins.ndim != 3 or spins.shape[-1] != spins.shape[-2]:
         raise ValueError(f"spins must have shape (chains, L, L), got {tuple(spins.shape)}")
     if spins.shape[-1] % 2:
         raise ValueError(
             f"L must be even (the checkerboard of a periodic lattice needs it), got L={spins.shape[-1]}"
         )
+    if isinstance(beta, bool) or not isinstance(beta, (numbers.Real, torch.Tensor, np.ndarray)):
+        raise ValueError(f"beta must be a number or a tensor of shape (chains,), got {type(beta).__name__}")
+    beta = torch.as_tensor(beta, device=spins.device).to(torch.float32)
+    if beta.ndim == 0:
+        beta = beta.expand(spins.shape[0])
     if beta.shape != spins.shape[:1]:
         raise ValueError(
             f"beta must have shape (chains,) = ({spins.shape[0]},), got {tuple(beta.shape)}"
         )
+    spins = spins.to(torch.float32)  # an int8 lattice would turn -2 beta into an integer
+    if validation.enabled():
+        if not bool((torch.isfinite(beta) & (beta >= 0)).all()):
+            raise ValueError(f"beta must hold finite inverse temperatures >= 0, got {beta.tolist()[:8]}")
+        if not bool((spins.abs() == 1).all()):
+            raise ValueError("spins must hold only +1 and -1 (map 0/1 spins with 2 * s - 1)")
+    return spins, beta
 
 
 def metropolis_sweep(
@@ -219,20 +106,18 @@ def metropolis_sweep(
 
     Sublattice by sublattice, spin $i$ flips with probability $\\min(1, e^{-\\beta \\Delta E_i})$,
     $\\Delta E_i = 2 s_i \\sum_{j \\sim i} s_j$; spins of one colour have neighbours only of the other,
-    so each half-sweep is exact detailed balance done in parallel. Chapter 10.
+    so each half-sweep is exact detailed balance done in parallel. ``book/ising.md``;
+    Metropolis et al. 1953.
 
-    Args:
-        spins: float32 ``(C, L, L)`` in $\\{-1, +1\\}$, ``L`` even; not modified.
-        beta: ``(C,)`` inverse temperatures $1/T$, one per chain.
-        generator: a ``torch.Generator`` on the spins' device.
+    Shapes: ``spins`` ``(C, L, L)`` in $\\{-1, +1\\}$, any real dtype, ``L`` even (not modified);
+    ``beta`` ``(C,)`` (or one number) inverse temperatures $1/T$, one per chain; ``generator`` a
+    ``torch.Generator`` on the spins' device. Result: the new spins ``(C, L, L)``, in the dtype of
+    ``spins`` (the arithmetic is float32).
 
-    Returns:
-        The new spins ``(C, L, L)``.
-
-    Raises:
-        ValueError: wrong shapes or odd ``L``.
+    Raises ``ValueError`` on wrong shapes, odd ``L``, spins other than $\\pm 1$ or a NaN/negative beta.
     """
-    _check_lattice(spins, beta)
+    dtype = spins.dtype if isinstance(spins, torch.Tensor) else None
+    spins, beta = _check_lattice(spins, beta)
     black = _checkerboard(spins.shape[-1], spins.device).to(spins.dtype)  # (L, L), 1 on black
     uniform = torch.rand(spins.shape, generator=generator, device=spins.device)  # (C, L, L)
     minus_two_beta = (-2.0 * beta).to(spins.dtype)[:, None, None]  # (C, 1, 1)
@@ -240,7 +125,7 @@ def metropolis_sweep(
         # accept iff u < exp(-beta dE) with dE = 2 s sum(nb); dE <= 0 is always accepted.
         accept = uniform < torch.exp(minus_two_beta * spins * _neighbour_sum(spins))  # (C, L, L)
         spins = spins * (1.0 - 2.0 * colour * accept)  # flip accepted spins of this colour
-    return spins
+    return spins.to(dtype)
 
 
 def cluster_labels(bond_right: torch.Tensor, bond_down: torch.Tensor) -> torch.Tensor:
@@ -251,14 +136,13 @@ def cluster_labels(bond_right: torch.Tensor, bond_down: torch.Tensor) -> torch.T
     index; then, until nothing changes, each site takes the smallest label across its active bonds,
     hands it to its current root (a scatter-min, the "hooking" of Shiloach & Vishkin 1982), and
     labels are shortened by pointer jumping, ``label = label[label]``. Converges in a few dozen
-    rounds for any cluster shape, all chains at once.
+    rounds for any cluster shape, all chains at once. ``book/ising.md``; Shiloach & Vishkin 1982.
 
-    Args:
-        bond_right, bond_down: bool ``(C, L, L)``.
+    Shapes: ``bond_right``, ``bond_down`` bool ``(C, L, L)``. Result: int64 ``(C, L, L)``, each
+    site's label the flat index ``c*L*L + i*L + j`` of the smallest site of its cluster, so labels
+    are unique across chains.
 
-    Returns:
-        int64 ``(C, L, L)``: each site's label is the flat index ``c*L*L + i*L + j`` of the
-        smallest site of its cluster, so labels are unique across chains.
+    Raises ``ValueError`` when the two bond arrays are not both ``(C, L, L)``.
     """
     if bond_right.shape != bond_down.shape or bond_right.ndim != 3:
         raise ValueError(
@@ -305,20 +189,17 @@ def swendsen_wang_update(
 
     Bonds between equal neighbours are activated with probability $p = 1 - e^{-2\\beta}$; every
     cluster of :func:`cluster_labels` then flips with probability 1/2. Satisfies detailed balance
-    for $e^{-\\beta E}$ (the Fortuin-Kasteleyn representation). Chapter 10.
+    for $e^{-\\beta E}$ (the Fortuin-Kasteleyn representation). ``book/ising.md``; Swendsen &
+    Wang 1987.
 
-    Args:
-        spins: float32 ``(C, L, L)`` in $\\{-1, +1\\}$; not modified.
-        beta: ``(C,)`` inverse temperatures.
-        generator: a ``torch.Generator`` on the spins' device.
+    Shapes: ``spins`` ``(C, L, L)`` in $\\{-1, +1\\}$, any real dtype (not modified); ``beta`` ``(C,)``
+    (or one number) inverse temperatures; ``generator`` a ``torch.Generator`` on the spins' device.
+    Result: the new spins ``(C, L, L)`` in the dtype of ``spins``.
 
-    Returns:
-        The new spins ``(C, L, L)``.
-
-    Raises:
-        ValueError: wrong shapes or odd ``L``.
+    Raises ``ValueError`` as :func:`metropolis_sweep`.
     """
-    _check_lattice(spins, beta)
+    dtype = spins.dtype if isinstance(spins, torch.Tensor) else None
+    spins, beta = _check_lattice(spins, beta)
     p_bond = (1.0 - torch.exp(-2.0 * beta)).to(spins.dtype)[:, None, None]  # (C, 1, 1)
     uniform = torch.rand((2, *spins.shape), generator=generator, device=spins.device)  # (2, C, L, L)
     bond_right = (spins == torch.roll(spins, -1, dims=-1)) & (uniform[0] < p_bond)  # (C, L, L)
@@ -327,21 +208,19 @@ def swendsen_wang_update(
     coin = torch.rand(spins.numel(), generator=generator, device=spins.device) < 0.5  # per root
     # the coin of the cluster's root, so all sites of a cluster flip together
     flip = coin.gather(0, label.reshape(-1)).view(spins.shape)  # (C, L, L)
-    return spins * (1.0 - 2.0 * flip)
+    return (spins * (1.0 - 2.0 * flip)).to(dtype)
 
-
-# ---------------------------------------------------------------------------------------------
-# Runs and data sets
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclass
 class IsingSamples:
     """Recorded configurations, ``N = n_temperatures * n_chains * n_samples`` of them.
 
-    Ordered by temperature, then chain, then time. ``spins`` int8 ``(N, L, L)`` in $\\{-1, +1\\}$;
-    ``temperature``, ``magnetisation`` (signed $m$), ``energy`` (per spin) float32 ``(N,)``;
-    ``chain`` int64 ``(N,)`` numbers the independent Markov chains (for error bars).
+    Ordered by temperature, then chain, then time; ``chain`` numbers the independent Markov chains
+    (for error bars). ``book/ising.md``.
+
+    Shapes: ``spins`` int8 ``(N, L, L)`` in $\\{-1, +1\\}$; ``temperature``, ``magnetisation``
+    (signed $m$), ``energy`` (per spin) float32 ``(N,)``; ``chain`` int64 ``(N,)``.
     """
 
     spins: torch.Tensor
@@ -356,16 +235,6 @@ class IsingSamples:
     def to(self, device) -> "IsingSamples":
         """A copy with every tensor on ``device``."""
         return IsingSamples(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
-
-
-def _check_positive_int(value, name: str, minimum: int = 1) -> int:
-    try:
-        ok = int(value) == value and value >= minimum
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def simulate(
@@ -385,51 +254,47 @@ def simulate(
     The state is one float32 tensor ``(K * n_chains, L, L)``. After ``burn_in`` steps, a sample is
     recorded every ``thin`` steps, ``n_samples`` per chain, so the cost is
     ``burn_in + thin * n_samples`` steps of ``algorithm`` (one step of ``"mixed"`` is a
-    Swendsen-Wang update followed by a Metropolis sweep). Chapter 10.
+    Swendsen-Wang update followed by a Metropolis sweep). ``L`` is the linear lattice size (even,
+    >= 2); ``burn_in >= 0`` steps are discarded, ``thin >= 1`` steps separate recorded
+    configurations; ``algorithm`` is one of :data:`ALGORITHMS`; ``seed`` seeds the run's
+    ``torch.Generator`` (results also depend on the device type); ``start`` is ``"ordered"`` (all
+    $+1$) or ``"random"`` (infinite temperature); ``device`` defaults to
+    :func:`vaecourse.device.default_device`. ``book/ising.md``.
 
-    Args:
-        L: linear lattice size, even, >= 2.
-        temperatures: ``(K,)`` temperatures $> 0$.
-        n_chains: independent chains per temperature.
-        n_samples: recorded configurations per chain.
-        burn_in: steps discarded at the start (>= 0).
-        thin: steps between recorded configurations (>= 1).
-        algorithm: one of :data:`ALGORITHMS`.
-        seed: seed of the run's ``torch.Generator`` (results also depend on the device type).
-        start: ``"ordered"`` (all $+1$) or ``"random"`` (infinite temperature).
-        device: where to run; default :func:`vaecourse.device.default_device`.
+    Shapes: ``temperatures`` ``(K,)`` temperatures $> 0$. Result: :class:`IsingSamples` on the CPU
+    with ``N = K * n_chains * n_samples`` configurations.
 
-    Returns:
-        :class:`IsingSamples` on the CPU with ``N = K * n_chains * n_samples`` configurations.
-
-    Raises:
-        ValueError: any argument out of range.
+    Raises ``ValueError`` when any argument is out of range, the device is unavailable, or the run
+    would not fit in the device's memory (the message gives its estimated size).
     """
     from vaecourse.device import default_device
 
-    L = _check_positive_int(L, "L", 2)
+    L = require_count(L, "L", 2)
     if L % 2:
         raise ValueError(f"L must be even (checkerboard updates on a periodic lattice), got {L}")
     temps = _positive_temperatures(
         temperatures.detach().cpu().numpy() if torch.is_tensor(temperatures) else temperatures,
         "temperatures",
     ).reshape(-1)
-    n_chains = _check_positive_int(n_chains, "n_chains")
-    n_samples = _check_positive_int(n_samples, "n_samples")
-    burn_in = _check_positive_int(burn_in, "burn_in", 0)
-    thin = _check_positive_int(thin, "thin")
+    n_chains = require_count(n_chains, "n_chains")
+    n_samples = require_count(n_samples, "n_samples")
+    burn_in = require_count(burn_in, "burn_in", 0)
+    thin = require_count(thin, "thin")
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if start not in ("ordered", "random"):
         raise ValueError(f"start must be 'ordered' or 'random', got {start!r}")
-    device = torch.device(device) if device is not None else default_device()
+    device = default_device(device)
+    C = len(temps) * n_chains
+    # Before allocating: the state, bonds, labels and draws (about 40 bytes a site) and the record.
+    validation.require_memory(C * L * L * (40 + n_samples), f"an Ising run of {C} chains of {L}x{L} spins "
+                              f"with {n_samples} samples each", device)
 
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
     temperature = torch.as_tensor(temps, dtype=torch.float32, device=device)
     temperature = temperature.repeat_interleave(n_chains)  # (C,), C = K * n_chains
     beta = 1.0 / temperature
-    C = temperature.shape[0]
     if start == "ordered":
         spins = torch.ones((C, L, L), device=device)
     else:
@@ -442,13 +307,14 @@ def simulate(
             s = metropolis_sweep(s, beta, generator)
         return s
 
-    for _ in range(burn_in):
-        spins = step(spins)
     recorded = torch.empty((C, n_samples, L, L), dtype=torch.int8, device=device)
-    for t in range(n_samples):
-        for _ in range(thin):
+    with validation.disabled():  # the state is +-1 by construction: no per-step value checks (syncs)
+        for _ in range(burn_in):
             spins = step(spins)
-        recorded[:, t] = spins.to(torch.int8)
+        for t in range(n_samples):
+            for _ in range(thin):
+                spins = step(spins)
+            recorded[:, t] = spins.to(torch.int8)
     recorded = recorded.reshape(C * n_samples, L, L).cpu()  # (N, L, L), temperature-major
     chain = torch.arange(C).repeat_interleave(n_samples)  # (N,)
     return IsingSamples(
@@ -477,17 +343,17 @@ def ising_dataset(
     Uses ``ceil(n_per_T / samples_per_chain)`` independent chains per temperature (many short chains
     vectorise best) and keeps the first ``n_per_T`` configurations of each temperature. The result is
     saved under ``settings.cache_dir("ising")`` in a file whose name hashes every argument above
-    except ``cache`` and ``device``; a later call with the same arguments loads it. Chapter 10 trains
-    on it (after Wetzel 2017: L = 28, T in [1, 3.5]).
+    except ``cache`` and ``device``; a later call with the same arguments loads it. This is the one
+    way the course gets its Ising data: ``book/ising.md`` trains on it (after Wetzel 2017: L = 28,
+    T in [1, 3.5]).
 
-    Returns:
-        :class:`IsingSamples` with ``N = K * n_per_T`` configurations, ordered by temperature.
+    Shapes: ``temperatures`` ``(K,)``. Result: :class:`IsingSamples` with ``N = K * n_per_T``
+    configurations, ordered by temperature.
 
-    Raises:
-        ValueError: an argument out of range (see :func:`simulate`).
+    Raises ``ValueError`` when an argument is out of range (see :func:`simulate`).
     """
-    n_per_T = _check_positive_int(n_per_T, "n_per_T")
-    samples_per_chain = _check_positive_int(samples_per_chain, "samples_per_chain")
+    n_per_T = require_count(n_per_T, "n_per_T")
+    samples_per_chain = require_count(samples_per_chain, "samples_per_chain")
     temps = _positive_temperatures(temperatures, "temperatures").reshape(-1)
     per_chain = min(samples_per_chain, n_per_T)
     n_chains = -(-n_per_T // per_chain)
@@ -512,15 +378,13 @@ def ising_dataset(
     # Keep the first n_per_T of the n_chains * per_chain configurations of every temperature.
     keep = (torch.arange(len(run)) % (n_chains * per_chain)) < n_per_T  # (N_run,)
     samples = IsingSamples(**{f.name: getattr(run, f.name)[keep] for f in fields(run)})
-    if cache:
-        tmp = path.with_suffix(".tmp")
-        torch.save({"params": params, "samples": vars(samples)}, tmp)
-        tmp.replace(path)
+    if cache:  # a unique temporary name, then a rename: concurrent first runs do not collide
+        settings.write_atomically(path, lambda tmp: torch.save({"params": params, "samples": vars(samples)}, tmp))
     return samples
 
 
 def default_dataset_config() -> dict:
-    """Arguments of :func:`ising_dataset` for the course, from ``settings.pick``.
+    """Arguments of :func:`ising_dataset` for ``book/ising.md``, from ``settings.pick``.
 
     Full: ``L = 28`` as Wetzel 2017, 40 temperatures in $[1, 3.5]$ denser near $T_c$
     (:func:`temperature_grid`), 1,250 configurations each (50,000 in all) from 50 chains per

@@ -1,20 +1,19 @@
-"""Monte Carlo estimators the lecture relies on: importance weights, effective sample size, gradients.
+"""The reparameterisation h = mu + sigma * eps and the gradient estimators it is compared with.
 
-Three gradient estimators of :math:`\\nabla_\\theta E_{h\\sim\\mathcal{N}(\\mu,\\sigma^2)}[f(h)]`,
-:math:`\\theta = (\\mu, \\sigma)` (label ``eq:reparameterisation``; chapter
-book/sgd.md):
+The lecture's :math:`\\mathbf{h} = \\boldsymbol\\mu(\\mathbf{x}) + \\Sigma^{1/2}(\\mathbf{x})\\,\\boldsymbol\\epsilon`,
+:math:`\\boldsymbol\\epsilon\\sim\\mathcal{N}(0, I)` (label ``eq:reparameterisation``;
+book/reparameterisation.md; Kingma & Welling 2013, section 2.4), and three estimators of
+:math:`\\nabla_\\theta E_{h\\sim\\mathcal{N}(\\mu,\\sigma^2)}[f(h)]`, :math:`\\theta = (\\mu, \\sigma)`:
 
 - :func:`naive_gradient`: draw h without a path back to the parameters and differentiate
   :math:`f(h)`; the gradient is zero -- the mistake the lecture warns about.
-- :func:`reparameterised_gradient`: :math:`h = \\mu + \\sigma\\epsilon`, :math:`\\epsilon\\sim\\mathcal{N}(0,I)`,
-  differentiate :math:`f(\\mu + \\sigma\\epsilon)` (Kingma & Welling 2013, section 2.4; the lecture's
-  :math:`z = \\mu(X) + \\Sigma^{1/2}(X)\\,\\epsilon`).
+- :func:`reparameterised_gradient`: differentiate :math:`f(\\mu + \\sigma\\epsilon)`; unbiased, low variance.
 - :func:`score_function_gradient`: REINFORCE, :math:`f(h)\\,\\nabla_\\theta\\log\\mathcal{N}(h;\\mu,\\sigma^2)`
   (Williams 1992), unbiased but with a larger variance.
 
 Each returns a :class:`GradientEstimate` holding per-sample gradients, so the chapter can show
-means, variances and standard errors. :func:`effective_sample_size` measures why sampling h from the
-prior fails (``eq:naive-sampling``, Kong 1992): :math:`\\mathrm{ESS} = (\\sum w)^2 / \\sum w^2`.
+means, variances and standard errors. :func:`reconstruction_estimate` is the reparameterised
+L-sample estimate of :math:`E_Q[\\log p(x|h)]` (``eq:single-sample``; book/sgd.md).
 Samples use the global torch random state (seed it for reproducible numbers).
 """
 
@@ -25,12 +24,10 @@ from typing import Callable
 
 import torch
 
-from vaecourse.validation import require_finite, require_tensor
+from vaecourse.validation import check_mean_cov, require_count, require_finite, require_spd, require_tensor
 
 __all__ = [
     "GradientEstimate",
-    "effective_sample_size",
-    "importance_log_weights",
     "reconstruction_estimate",
     "reparameterise",
     "reparameterise_full",
@@ -40,56 +37,8 @@ __all__ = [
 ]
 
 
-def _check_samples(n_samples) -> int:
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-    return n_samples
-
-
 # --------------------------------------------------------------------------------------------
-# equation 2: importance sampling and its effective sample size
-# --------------------------------------------------------------------------------------------
-
-
-def effective_sample_size(log_weights: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    """Kish's effective sample size :math:`(\\sum_i w_i)^2 / \\sum_i w_i^2` from log weights.
-
-    Computed in log space, :math:`\\exp(2\\,\\mathrm{logsumexp}(\\log w) - \\mathrm{logsumexp}(2\\log w))`,
-    so weights of :math:`e^{-1000}` are fine. Equals S for equal weights and 1 when one weight
-    dominates. Label ``eq:naive-sampling``; chapter book/marginal_likelihood.md.
-
-    Shapes: log_weights (..., S, ...) -> the same with ``dim`` removed.
-    Raises ``ValueError`` for NaN or +inf log weights (-inf, a zero weight, is allowed).
-    """
-    require_tensor("log_weights", log_weights, min_dim=1)
-    if bool(torch.isnan(log_weights).any()) or bool((log_weights == float("inf")).any()):
-        raise ValueError("log_weights contains NaN or +inf; importance weights must be finite")
-    return torch.exp(2 * torch.logsumexp(log_weights, dim) - torch.logsumexp(2 * log_weights, dim))
-
-
-def importance_log_weights(model, x: torch.Tensor, proposal, n_samples: int) -> torch.Tensor:
-    """:math:`\\log w_i = \\log p(x, h_i) - \\log r(h_i)` for ``n_samples`` draws h_i from ``proposal`` r.
-
-    ``proposal`` is a ``torch.distributions.Normal`` with batch shape (B, latent_dim) (e.g.
-    ``model.encode(x)``) or (latent_dim,) (e.g. ``model.prior()``, the naive choice). With the prior
-    as proposal, :math:`\\log w_i = \\log p(x|h_i)`. Label ``eq:naive-sampling``.
-
-    Shapes: x (B, ...) -> (S, B). Raises ``ValueError`` for NaN/inf x or n_samples < 1.
-    """
-    require_tensor("x", x, min_dim=1)
-    require_finite("x", x)
-    _check_samples(n_samples)
-    batch = x.shape[0]
-    with torch.no_grad():
-        h = proposal.sample((n_samples,))  # (S, B, k) or (S, k)
-        if h.dim() == 2:
-            h = h.unsqueeze(1).expand(n_samples, batch, h.shape[-1])  # (S, B, k)
-        log_prior = model.prior().log_prob(h).sum(-1)  # (S, B)
-        return model.log_likelihood(x, h) + log_prior - proposal.log_prob(h).sum(-1)
-
-
-# --------------------------------------------------------------------------------------------
-# equation 10: the single-sample estimate of E_Q[log p(x|h)]
+# eq:single-sample -- the L-sample estimate of E_Q[log p(x|h)]
 # --------------------------------------------------------------------------------------------
 
 
@@ -99,19 +48,21 @@ def reconstruction_estimate(model, x: torch.Tensor, n_samples: int = 1, repeats:
 
     L = ``n_samples`` = 1 is the lecture's single-sample estimate (label ``eq:single-sample``): unbiased,
     with variance falling as 1/L. ``repeats`` draws that many independent estimates at once (to
-    measure the estimator's spread). Chapter book/elbo.md. Reparameterised (differentiable).
+    measure the estimator's spread). book/sgd.md; Kingma & Welling 2013, eq. 10. Reparameterised
+    (differentiable).
 
     Shapes: x (B, ...) -> (B,), or (repeats, B) when ``repeats`` is given.
+    Raises ``ValueError`` for n_samples or repeats < 1.
     """
-    _check_samples(n_samples)
+    require_count(n_samples, "n_samples")
     q = model.encode(x)  # batch (B, k)
-    shape = (n_samples,) if repeats is None else (_check_samples(repeats), n_samples)
+    shape = (n_samples,) if repeats is None else (require_count(repeats, "repeats"), n_samples)
     h = q.rsample(shape)  # (*shape, B, k)
     return model.log_likelihood(x, h).mean(-2)  # average over the L axis -> (B,) or (R, B)
 
 
 # --------------------------------------------------------------------------------------------
-# equation 11: gradient estimators
+# eq:reparameterisation -- the reparameterisation and three gradient estimators
 # --------------------------------------------------------------------------------------------
 
 
@@ -164,9 +115,7 @@ def _check_mu_sigma(mu: torch.Tensor, sigma: torch.Tensor, n_samples: int):
     require_finite("sigma", sigma)
     if bool((sigma <= 0).any()):
         raise ValueError("sigma must be positive (a standard deviation); got a value <= 0")
-    _check_samples(n_samples)
-    if n_samples < 2:
-        raise ValueError("n_samples must be >= 2 to measure a variance")
+    require_count(n_samples, "n_samples", minimum=2)  # two samples at least, to measure a variance
 
 
 def _per_sample_leaves(mu: torch.Tensor, sigma: torch.Tensor, n_samples: int):
@@ -186,8 +135,9 @@ def _grads(value: torch.Tensor, mu_s: torch.Tensor, sigma_s: torch.Tensor) -> Gr
 def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """The reparameterisation :math:`h = \\mu + e^{\\mathrm{logvar}/2}\\,\\epsilon` (diagonal Sigma^(1/2)).
 
+    Label ``eq:reparameterisation``; book/reparameterisation.md; Kingma & Welling 2013, section 2.4.
     Shapes: mu, logvar (..., latent_dim); eps (..., latent_dim) with optional extra leading sample
-    dims; result has eps's shape. Label ``eq:reparameterisation``.
+    dims; result has eps's shape. No checks (the formula alone, as the chapter shows it).
     """
     return mu + torch.exp(0.5 * logvar) * eps
 
@@ -196,14 +146,12 @@ def reparameterise_full(mu: torch.Tensor, cov: torch.Tensor, eps: torch.Tensor) 
     """The lecture's :math:`h = \\mu + \\Sigma^{1/2}\\epsilon` for a full covariance, with the Cholesky factor as root.
 
     Any matrix square root :math:`S` with :math:`SS^\\top = \\Sigma` gives :math:`h\\sim\\mathcal{N}(\\mu,\\Sigma)`;
-    the lower Cholesky factor is the cheapest. Label ``eq:reparameterisation``.
+    the lower Cholesky factor is the cheapest. Label ``eq:reparameterisation``; book/reparameterisation.md.
 
     Shapes: mu (..., k), cov (..., k, k), eps (..., k) with optional extra leading sample dims;
     result has eps's shape. Raises ``ValueError`` naming ``cov`` if it is not symmetric positive
     definite, or for NaN/inf.
     """
-    from vaecourse.validation import check_mean_cov, require_spd
-
     check_mean_cov("mu", mu, "cov", cov)
     require_tensor("eps", eps, min_dim=1)
     if eps.shape[-1] != mu.shape[-1]:
@@ -216,8 +164,11 @@ def naive_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, 
                    n_samples: int) -> GradientEstimate:
     """Differentiate f(h) for h drawn *without* a path to (mu, sigma): the wrong (zero) gradient.
 
-    ``f`` maps h (S, *shape) to (S,). This is what happens when a sample is taken with
-    ``Normal(mu, sigma).sample()`` (or ``h.detach()``) inside a loss: autograd sees a constant.
+    This is what happens when a sample is taken with ``Normal(mu, sigma).sample()`` (or
+    ``h.detach()``) inside a loss: autograd sees a constant. book/reparameterisation.md.
+
+    Shapes: ``f`` maps h (S, *shape) to (S,); mu, sigma (*shape); per-sample gradients (S, *shape).
+    Raises ``ValueError`` for mu and sigma of different shapes, NaN/inf, sigma <= 0 or n_samples < 2.
     """
     _check_mu_sigma(mu, sigma, n_samples)
     mu_s, sigma_s = _per_sample_leaves(mu, sigma, n_samples)
@@ -228,10 +179,12 @@ def naive_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, 
 
 def reparameterised_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, sigma: torch.Tensor,
                              n_samples: int) -> GradientEstimate:
-    """Per-sample gradients of f(mu + sigma * eps), eps ~ N(0, I): unbiased, low variance.
+    """Per-sample gradients :math:`\\nabla_{\\mu,\\sigma} f(\\mu + \\sigma\\epsilon)`, :math:`\\epsilon\\sim\\mathcal{N}(0, I)`: unbiased, low variance.
 
-    ``f`` maps h (S, *shape) to (S,) and must treat samples independently. Shapes: mu, sigma
-    (*shape); per-sample gradients (S, *shape).
+    Label ``eq:reparameterisation``; book/reparameterisation.md; Kingma & Welling 2013, section 2.4.
+
+    Shapes: ``f`` maps h (S, *shape) to (S,) and must treat samples independently; mu, sigma
+    (*shape); per-sample gradients (S, *shape). Raises ``ValueError`` as :func:`naive_gradient`.
     """
     _check_mu_sigma(mu, sigma, n_samples)
     mu_s, sigma_s = _per_sample_leaves(mu, sigma, n_samples)
@@ -245,7 +198,10 @@ def score_function_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch
     """Per-sample REINFORCE gradients :math:`(f(h) - b)\\,\\nabla\\log\\mathcal{N}(h;\\mu,\\sigma^2)`, h detached.
 
     Unbiased for any constant ``baseline`` b (since :math:`E[\\nabla\\log q] = 0`); needs only values
-    of f, not its derivative. ``f`` maps h (S, *shape) to (S,).
+    of f, not its derivative. Label ``eq:score-function``; book/reparameterisation.md; Williams 1992.
+
+    Shapes: ``f`` maps h (S, *shape) to (S,); mu, sigma (*shape); per-sample gradients (S, *shape).
+    Raises ``ValueError`` as :func:`naive_gradient`.
     """
     _check_mu_sigma(mu, sigma, n_samples)
     mu_s, sigma_s = _per_sample_leaves(mu, sigma, n_samples)

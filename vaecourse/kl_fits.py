@@ -1,7 +1,7 @@
-"""Forward and reverse KL fits of one Gaussian to a one-dimensional Gaussian mixture.
+"""Forward and reverse KL fits: one Gaussian fitted to a 1-D Gaussian mixture, by D[p||Q] and by D[Q||p].
 
-The picture behind the asymmetry of the Kullback-Leibler divergence (book chapter
-``kl_divergence``; Goodfellow et al. 2016, section 3.13 and figure 3.6; Bishop 2006, section 10.1.2):
+The picture behind the asymmetry of the Kullback-Leibler divergence (book/kl_divergence.md;
+Goodfellow et al. 2016, section 3.13 and figure 3.6; Bishop 2006, section 10.1.2):
 fit a single Gaussian $Q = \\mathcal{N}(m, s^2)$ to a bimodal mixture $p$
 
 - by minimising the *forward* divergence $\\mathcal{D}[p\\,\\|\\,Q]$: the optimum matches the mean
@@ -53,7 +53,7 @@ def _check_std(std, name: str) -> torch.Tensor:
 def gaussian_mixture(weights, means, stds) -> MixtureSameFamily:
     """The 1-D mixture $p(x) = \\sum_j w_j\\,\\mathcal{N}(x \\mid \\mu_j, \\sigma_j^2)$.
 
-    Book chapter ``kl_divergence``. ``weights``, ``means`` and ``stds`` are sequences of length K;
+    book/kl_divergence.md. ``weights``, ``means`` and ``stds`` are sequences of length K;
     the weights must be positive and sum to one (within 1e-6), the standard deviations positive.
     Returns a ``torch.distributions.MixtureSameFamily`` of batch shape () in float64.
 
@@ -110,7 +110,7 @@ def reverse_kl(mean, std, p: MixtureSameFamily, n_nodes: int = 80) -> torch.Tens
     """Reverse divergence $\\mathcal{D}[Q\\,\\|\\,p] = E_Q[\\log Q - \\log p]$, $Q = \\mathcal{N}(m, s^2)$.
 
     $= -\\tfrac12\\log(2\\pi e s^2) - E_Q[\\log p]$ (the Gaussian entropy is closed form; the
-    expectation is done by :func:`gaussian_expectation`). Book chapter ``kl_divergence``.
+    expectation is done by :func:`gaussian_expectation`). book/kl_divergence.md.
     ``mean``/``std`` are scalars or tensors of one shape S (differentiable); returns shape S.
     """
     _components(p)
@@ -126,7 +126,7 @@ def forward_kl(p: MixtureSameFamily, mean, std, n_nodes: int = 80) -> torch.Tens
     """Forward divergence $\\mathcal{D}[p\\,\\|\\,Q] = E_p[\\log p - \\log Q]$, $Q = \\mathcal{N}(m, s^2)$.
 
     $E_p[f] = \\sum_j w_j E_{\\mathcal{N}(\\mu_j, \\sigma_j^2)}[f]$, each term by Gauss-Hermite
-    quadrature. Book chapter ``kl_divergence``. ``mean``/``std`` are scalars (differentiable);
+    quadrature. book/kl_divergence.md. ``mean``/``std`` are scalars (differentiable);
     returns a scalar tensor.
     """
     w, mu, sd = _components(p)
@@ -142,7 +142,7 @@ def fit_forward_kl(p: MixtureSameFamily) -> tuple[float, float]:
     """The Gaussian $Q$ minimising $\\mathcal{D}[p\\,\\|\\,Q]$: moment matching, in closed form.
 
     $m = \\sum_j w_j\\mu_j$, $s^2 = \\sum_j w_j(\\sigma_j^2 + \\mu_j^2) - m^2$ (setting the
-    derivatives of $-E_p[\\log Q]$ to zero). Book chapter ``kl_divergence``. Returns (m, s) as floats.
+    derivatives of $-E_p[\\log Q]$ to zero). book/kl_divergence.md. Returns (m, s) as floats.
     """
     w, mu, sd = _components(p)
     mean = (w * mu).sum()
@@ -156,7 +156,7 @@ def fit_reverse_kl(p: MixtureSameFamily, init_mean: float, init_std: float = 1.0
 
     Optimises $(m, \\log s)$ from ``(init_mean, init_std)``. The reverse divergence of a bimodal
     $p$ has one local minimum per well-separated mode, so the start decides which mode $Q$ picks.
-    Book chapter ``kl_divergence``; the objective is :func:`reverse_kl`. Returns (m, s) as floats.
+    book/kl_divergence.md; the objective is :func:`reverse_kl`. Returns (m, s) as floats.
 
     Raises ValueError when ``init_std`` is not positive or ``steps`` < 1.
     """

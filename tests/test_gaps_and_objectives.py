@@ -1,0 +1,79 @@
+"""gaps (per-image optimisation, the decomposition against the grid) and objectives (one pass, the cache)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vaecourse import gaps, marginal, models, objectives
+from vaecourse import posterior_families as pf
+
+
+def _small():
+    torch.manual_seed(0)
+    model = models.VAE(data_dim=12, hidden=8, latent_dim=2)
+    x = torch.bernoulli(torch.full((3, 12), 0.5), generator=torch.Generator().manual_seed(1))
+    return model, x
+
+
+def test_per_image_optimisation_raises_the_elbo_and_leaves_the_model_alone():
+    model, x = _small()
+    before = [p.clone() for p in model.parameters()]
+    family = pf.family("full")
+    start = torch.cat([torch.full((3, 2), 1.5), torch.full((3, 2), -1.5), torch.zeros(3, 1)], -1)
+    torch.manual_seed(2)
+    best = gaps.optimise_per_image(model, family, x, start, steps=80, n_samples=8, lr=0.05)
+    elbo_start, se_start = gaps.elbo_with_se(model, family, start, x, 4000)
+    elbo_best, se_best = gaps.elbo_with_se(model, family, best, x, 4000)
+    assert torch.all(elbo_best - elbo_start > 5 * torch.sqrt(se_start**2 + se_best**2))
+    assert all(torch.equal(a, b) and b.requires_grad for a, b in zip(before, model.parameters()))
+
+
+def test_the_total_gap_is_the_grid_divergence_of_the_encoders_q():
+    model, x = _small()
+    encoder = pf.EncoderPosterior(model)
+    torch.manual_seed(3)
+    g = gaps.gap_decomposition(model, encoder, x, steps=5, n_eval=20000, grid_size=201)
+    axis = torch.linspace(-7, 7, 281).expand(3, -1)
+    *_, log_post, log_px = marginal.local_posterior_grid(model, x, torch.zeros(3, 2), 7.0, 281)
+    grid_kl = gaps.kl_to_posterior_on_grid(encoder.family, g.params_amortised, axis, axis, log_post)
+    torch.testing.assert_close(g.log_px, log_px, atol=1e-3, rtol=0)
+    assert torch.all((g.total - grid_kl).abs() < 5 * g.se_amortised + 1e-3)
+
+
+def test_load_or_fit_trains_once_then_loads(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAECOURSE_CACHE", str(tmp_path))
+    images = torch.rand(64, 1, 28, 28)
+    specs = [objectives.ModelSpec("t-flow", family="flow", hidden=8),
+             objectives.ModelSpec("t-beta", hidden=8, objective=objectives.Objective(beta=2.0, free_bits=0.1)),
+             objectives.ModelSpec("t-iwae", hidden=8, objective=objectives.Objective("iwae", k=3))]
+    fit = objectives.FitSettings(epochs=1, batch_size=32)
+    first = objectives.load_or_fit(specs, images, fit)
+    second = objectives.load_or_fit(specs, images, fit)
+    assert [t.from_cache for t in first] == [False] * 3 and [t.from_cache for t in second] == [True] * 3
+    for a, b in zip(first, second):
+        for (name, p), q in zip(a.posterior.state_dict().items(), b.posterior.state_dict().values()):
+            torch.testing.assert_close(p.cpu(), q.cpu(), msg=name)
+        assert len(a.history["loss"]) == 1
+
+
+def test_a_fixed_decoder_stays_fixed(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAECOURSE_CACHE", str(tmp_path))
+    torch.manual_seed(0)
+    decoder = models.VAE(784, 8, 2, (1, 28, 28))
+    before = {k: v.clone() for k, v in decoder.state_dict().items()}
+    (trained,) = objectives.load_or_fit([objectives.ModelSpec("t-enc", family="full", hidden=8)],
+                                        torch.rand(64, 1, 28, 28), objectives.FitSettings(epochs=1, batch_size=32),
+                                        generative=decoder)
+    assert trained.model is decoder
+    assert all(torch.equal(v.cpu(), before[k]) for k, v in decoder.state_dict().items())
+    assert all(p.requires_grad for p in decoder.parameters())
+
+
+def test_bad_objectives_are_refused():
+    with pytest.raises(ValueError, match="kind"):
+        objectives.Objective("elbow")
+    with pytest.raises(ValueError, match="non-negative"):
+        objectives.Objective(beta=-1.0)
+    with pytest.raises(ValueError, match="family"):
+        objectives.ModelSpec("x", family="mixture")

@@ -1,0 +1,192 @@
+"""vaecourse.marginal: log p(x) and the posterior p(h|x) by numerics, against the linear-Gaussian model's closed forms."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal
+
+from vaecourse import kl, marginal
+from vaecourse.linear_gaussian import LinearGaussian
+
+
+def _x(model, n=4, seed=3):
+    return model.sample(n, seed=seed)[0]
+
+
+@pytest.fixture
+def model_and_x():
+    model = LinearGaussian.random(data_dim=4, latent_dim=2, sigma=0.8, seed=11)
+    x, _ = model.sample(3, seed=12)  # (3, 4)
+    return model, x
+
+
+def test_q_density_on_grid_matches_normal_log_prob(model_and_x):
+    model, x = model_and_x
+    q = model.with_q(shift=0.3, scale=1.4).encode(x)  # batch (3, 2)
+    axis = torch.linspace(-3, 3, 7, dtype=torch.float64)
+    got = marginal.q_log_density_on_grid(q, axis, axis)  # (3, 7, 7)
+    i, j = 2, 5
+    point = torch.stack([axis[i], axis[j]])  # (2,)
+    expected = q.log_prob(point.expand(3, 2)).sum(-1)  # (3,)
+    torch.testing.assert_close(got[:, i, j], expected)
+
+
+def test_grid_kl_matches_closed_form_gaussian_kl(model_and_x):
+    model, x = model_and_x
+    q = model.with_q(shift=0.4, scale=1.3).encode(x)
+    axis1, axis2, log_post = marginal.posterior_grid(model, x, grid_size=241, limit=6.0)
+    got = marginal.kl_q_posterior_on_grid(q, axis1, axis2, log_post)  # (3,)
+    post = model.posterior(x)
+    exact = kl.kl_gaussians(q.mean, torch.diag_embed(q.variance), post.mean, post.covariance_matrix)
+    torch.testing.assert_close(got, exact, rtol=1e-6, atol=1e-6)
+    assert (exact > 0.05).all()  # a real gap, not a trivially zero one
+
+
+def test_grid_kl_is_the_gap_of_the_central_equation(model_and_x):
+    model, x = model_and_x
+    q_model = model.with_q(shift=-0.3, scale=0.7)
+    axis1, axis2, log_post = marginal.posterior_grid(q_model, x, grid_size=241, limit=6.0)
+    gap = marginal.kl_q_posterior_on_grid(q_model.encode(x), axis1, axis2, log_post)
+    q = q_model.encode(x)
+    exact_elbo = q_model.expected_log_likelihood(x, q) - kl.kl_standard_normal(q.mean, q.variance.log())
+    torch.testing.assert_close(model.log_px(x) - exact_elbo, gap, rtol=1e-6, atol=1e-6)
+
+
+def test_bad_inputs_raise(model_and_x):
+    model, x = model_and_x
+    q = model.encode(x)
+    axis = torch.linspace(-3, 3, 9, dtype=torch.float64)
+    with pytest.raises(ValueError, match="log_posterior must have shape"):
+        marginal.kl_q_posterior_on_grid(q, axis, axis, torch.zeros(3, 9, 8, dtype=torch.float64))
+    with pytest.raises(ValueError, match="NaN"):
+        marginal.kl_q_posterior_on_grid(q, axis, axis, torch.full((3, 9, 9), float("nan"), dtype=torch.float64))
+    with pytest.raises(ValueError, match="batch shape"):
+        marginal.q_log_density_on_grid(Normal(torch.zeros(3), torch.ones(3)), axis, axis)
+    with pytest.raises(ValueError, match="grid_h2"):
+        marginal.q_log_density_on_grid(q, axis, torch.zeros(2, 2))
+
+
+def test_local_grid_follows_a_narrow_posterior(model_and_x):
+    # a sharp posterior (small noise, many data dims): a global grid on [-5, 5]^2 would not resolve it
+    model = LinearGaussian.random(data_dim=40, latent_dim=2, sigma=0.1, seed=13)
+    x, _ = model.sample(3, seed=14)
+    post = model.posterior(x)
+    q = model.with_q(shift=0.01, scale=1.2).encode(x)
+    width = 8 * post.covariance_matrix.diagonal(dim1=-2, dim2=-1).sqrt().max(-1).values  # (3,)
+    g1, g2, log_post, log_px = marginal.local_posterior_grid(model, x, q.mean, width, grid_size=121)
+    assert g1.shape == (3, 121) and log_post.shape == (3, 121, 121)
+    torch.testing.assert_close(log_px, model.log_px(x), rtol=1e-8, atol=1e-8)
+    got = marginal.kl_q_posterior_on_grid(q, g1, g2, log_post)
+    exact = kl.kl_gaussians(q.mean, torch.diag_embed(q.variance), post.mean, post.covariance_matrix)
+    torch.testing.assert_close(got, exact, rtol=1e-6, atol=1e-6)
+
+
+def test_local_grid_bad_inputs_raise(model_and_x):
+    model, x = model_and_x
+    with pytest.raises(ValueError, match="centre"):
+        marginal.local_posterior_grid(model, x, torch.zeros(2, 2, dtype=torch.float64), 1.0)
+    with pytest.raises(ValueError, match="half_width"):
+        marginal.local_posterior_grid(model, x, torch.zeros(3, 2, dtype=torch.float64), -1.0)
+    with pytest.raises(ValueError, match="grid_size"):
+        marginal.local_posterior_grid(model, x, torch.zeros(3, 2, dtype=torch.float64), 1.0, grid_size=2)
+    three_d = LinearGaussian.random(data_dim=4, latent_dim=3, seed=1)
+    with pytest.raises(ValueError, match="latent_dim == 2"):
+        marginal.local_posterior_grid(three_d, x, torch.zeros(3, 2, dtype=torch.float64), 1.0)
+
+
+# ---------------------------------------------------------------------------------- quadrature
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-8), (torch.float32, 1e-4)])
+def test_log_px_quadrature_matches_exact_log_px(dtype, tol):
+    model = LinearGaussian.random(data_dim=7, latent_dim=2, sigma=0.6, orthogonal=False, seed=5, dtype=dtype)
+    x = _x(model, n=3)
+    quadrature = marginal.log_px_quadrature(model, x, grid_size=201, limit=7.0)
+    assert quadrature.shape == (3,) and quadrature.dtype == dtype
+    torch.testing.assert_close(quadrature, model.log_px(x), rtol=tol, atol=tol)
+
+
+def test_posterior_grid_is_the_exact_posterior():
+    model = LinearGaussian.random(data_dim=7, latent_dim=2, sigma=0.6, orthogonal=False, seed=5)
+    x = _x(model, n=2)
+    h1, h2, log_post = marginal.posterior_grid(model, x, grid_size=151, limit=6.0)
+    assert h1.shape == (151,) and log_post.shape == (2, 151, 151)
+    points = torch.stack(torch.meshgrid(h1, h2, indexing="ij"), dim=-1)  # (G, G, 2)
+    exact = model.posterior(x.unsqueeze(1).unsqueeze(1)).log_prob(points)  # (B, G, G)
+    mass = torch.exp(log_post).sum((-2, -1)) * float(h1[1] - h1[0]) ** 2
+    torch.testing.assert_close(mass, torch.ones(2, dtype=torch.float64), rtol=1e-8, atol=1e-8)
+    near = exact > -20  # compare where the density is not negligible
+    torch.testing.assert_close(log_post[near], exact[near], rtol=1e-7, atol=1e-7)
+
+
+def test_quadrature_rejects_other_latent_sizes():
+    exact_model = LinearGaussian.random(data_dim=6, latent_dim=2, sigma=0.5, orthogonal=True, seed=1)
+    model = LinearGaussian.random(data_dim=4, latent_dim=3, seed=0)
+    with pytest.raises(ValueError, match="latent_dim == 2"):
+        marginal.log_px_quadrature(model, _x(model))
+    with pytest.raises(ValueError, match="grid_size"):
+        marginal.posterior_grid(exact_model, _x(exact_model), grid_size=2)
+
+
+def test_log_px_discrete_matches_torch_mixture():
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(5, generator=gen, dtype=torch.float64)
+    means = torch.randn(5, 3, generator=gen, dtype=torch.float64)
+    x = torch.randn(4, 3, generator=gen, dtype=torch.float64)
+    log_lik = Normal(means, 0.8).log_prob(x.unsqueeze(1)).sum(-1)  # (B, H)
+    mixture = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(logits=logits),
+                                                    torch.distributions.Independent(Normal(means, 0.8), 1))
+    torch.testing.assert_close(marginal.log_px_discrete(torch.log_softmax(logits, -1), log_lik), mixture.log_prob(x))
+
+
+# ---------------------------------------------------------------------------------- importance sampling
+
+
+def test_effective_sample_size_extremes():
+    assert float(marginal.effective_sample_size(torch.zeros(50))) == pytest.approx(50.0)
+    assert float(marginal.effective_sample_size(torch.tensor([0.0, -1000.0, -1000.0]))) == pytest.approx(1.0)
+    batched = marginal.effective_sample_size(torch.zeros(10, 3), dim=0)
+    assert batched.shape == (3,)
+    with pytest.raises(ValueError, match="NaN"):
+        marginal.effective_sample_size(torch.tensor([0.0, math.nan]))
+
+
+def test_importance_weights_from_the_prior_are_the_likelihood_and_average_to_p_x():
+    """Prior as proposal: log w = log p(x|h), one draw shared by the batch; their mean is p(x) within 5 s.e."""
+    model = LinearGaussian.random(data_dim=3, latent_dim=2, sigma=1.0, seed=6)
+    x = _x(model, n=2)
+    torch.manual_seed(0)
+    log_w = marginal.importance_log_weights(model, x, model.prior(), n_samples=20_000)  # (S, B)
+    assert log_w.shape == (20_000, 2)
+    torch.manual_seed(0)
+    h = model.prior().sample((20_000,))  # (S, 2): the same draws
+    torch.testing.assert_close(log_w, model.log_likelihood(x, h.unsqueeze(1)))
+    w = torch.exp(log_w - model.log_px(x))  # (S, B), mean 1
+    assert torch.all((w.mean(0) - 1).abs() < 5 * w.std(0) / math.sqrt(w.shape[0]))
+
+
+def test_importance_weights_from_the_exact_posterior_are_constant():
+    model = LinearGaussian.random(data_dim=6, latent_dim=2, sigma=0.5, orthogonal=True, seed=1)
+    x = _x(model)
+    log_w = marginal.importance_log_weights(model, x, model.encode(x), n_samples=50)  # (S, B)
+    torch.testing.assert_close(log_w, model.log_px(x).expand(50, -1))
+    assert float(marginal.effective_sample_size(log_w).min()) == pytest.approx(50.0)
+
+
+def test_chunk_size_keeps_memory_bounded_and_at_least_one_point():
+    assert marginal.chunk_size(torch.zeros(4, 1024), 10**9) == 2**22 // 4096
+    assert marginal.chunk_size(torch.zeros(4, 1024), 7) == 7
+    assert marginal.chunk_size(torch.zeros(2**23), 7) == 1
+
+
+def test_shared_and_local_grids_agree_on_the_same_window(model_and_x):
+    """posterior_grid on [-4, 4]^2 and local_posterior_grid centred at 0 with half-width 4: one numerics."""
+    model, x = model_and_x
+    h1, _, log_post = marginal.posterior_grid(model, x, grid_size=81, limit=4.0)
+    g1, g2, local_post, log_px = marginal.local_posterior_grid(model, x, torch.zeros(3, 2, dtype=x.dtype), 4.0, grid_size=81)
+    torch.testing.assert_close(g1, h1.expand(3, -1))
+    torch.testing.assert_close(local_post, log_post, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(log_px, marginal.log_px_quadrature(model, x, grid_size=81, limit=4.0), rtol=1e-12, atol=1e-12)

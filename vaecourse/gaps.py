@@ -1,0 +1,172 @@
+"""Where the gap log p(x) - ELBO goes: the approximation gap and the amortisation gap.
+
+Cremer, Li & Duvenaud 2018 split the gap of the encoder's :math:`Q_\\phi(\\mathbf{h}|\\mathbf{x})` with
+the best member :math:`Q^*` of its family for this one image (label ``eq:gap-decomposition``):
+
+.. math:: \\underbrace{\\log p(\\mathbf{x}) - \\mathcal{L}[Q_\\phi]}_{\\text{total}}
+          = \\underbrace{\\log p(\\mathbf{x}) - \\mathcal{L}[Q^*]}_{\\text{approximation}}
+          + \\underbrace{\\mathcal{L}[Q^*] - \\mathcal{L}[Q_\\phi]}_{\\text{amortisation}},
+          \\qquad Q^* = \\arg\\max_{Q\\in\\text{family}} \\mathcal{L}[Q].
+
+:math:`Q^*` is found by optimising the family's parameters for each image separately
+(:func:`optimise_per_image`, started from the encoder's); on a 2-D latent, :math:`\\log p(\\mathbf{x})`
+comes from quadrature and the approximation gap also equals
+:math:`\\mathcal{D}[Q^*\\|p(\\mathbf{h}|\\mathbf{x})]` on the grid (:func:`kl_to_posterior_on_grid`).
+The IWAE bounds sit in between: :math:`\\mathcal{L} \\le \\mathcal{L}_5 \\le \\mathcal{L}_{50} \\le
+\\log p(\\mathbf{x})` in expectation (label ``eq:iwae-ordering``; Burda et al. 2015). Chapter
+book/richer_posteriors.md.
+
+Models follow the course's protocol (``log_likelihood``, ``prior``, ``latent_dim``); Q is a family of
+:mod:`vaecourse.posterior_families` with parameters (B, n_params).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from vaecourse import marginal
+from vaecourse import posterior_families as pf
+from vaecourse.validation import require_count
+
+__all__ = ["optimise_per_image", "elbo_with_se", "bound_ladder", "posterior_window", "q_log_density_on_grid",
+           "kl_to_posterior_on_grid", "Gaps", "gap_decomposition"]
+
+
+def optimise_per_image(model, q_family, x: torch.Tensor, params: torch.Tensor, steps: int = 300,
+                       n_samples: int = 16, lr: float = 0.02) -> torch.Tensor:
+    """:math:`Q^*`: the family's parameters maximising each image's ELBO, by Adam from ``params``.
+
+    Each image has its own parameters, so the batch sum optimises every image at once. The model is
+    held fixed (its gradients are not touched). ``eq:gap-decomposition``; Cremer et al. 2018.
+    Shapes: x (B, ...), params (B, n_params) -> (B, n_params), detached.
+    Raises ``ValueError`` for steps or n_samples < 1.
+    """
+    require_count(steps, "steps")
+    require_count(n_samples, "n_samples")
+    local = params.detach().clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([local], lr=lr)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for p in trainable:
+        p.requires_grad_(False)
+    try:
+        for _ in range(steps):
+            loss = -pf.elbo_of(model, q_family, local, x, n_samples).sum()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
+    return local.detach()
+
+
+@torch.no_grad()
+def elbo_with_se(model, q_family, params: torch.Tensor, x: torch.Tensor, n: int = 1000):
+    """Monte Carlo ELBO :math:`\\frac1n\\sum_i\\log w_i` and its standard error, per image: (B,), (B,)."""
+    require_count(n, "n", minimum=2)
+    chunk = marginal.chunk_size(x, n)
+    log_w = torch.cat([pf.log_weights(model, q_family, params, x, min(chunk, n - start))
+                       for start in range(0, n, chunk)])  # (n, B), drawn in chunks to bound memory
+    return log_w.mean(0), log_w.std(0) / math.sqrt(n)
+
+
+@torch.no_grad()
+def bound_ladder(model, q_family, params: torch.Tensor, x: torch.Tensor, ks=(1, 5, 50), repeats: int = 100):
+    """Mean and standard error over ``repeats`` draws of the bound :math:`\\mathcal{L}_K` for each K: (len(ks), B) twice.
+
+    K = 1 is the single-sample ELBO; ``eq:iwae-ordering``.
+    """
+    require_count(repeats, "repeats", minimum=2)
+    means, ses = [], []
+    for k in ks:
+        values = torch.stack([pf.iwae_of(model, q_family, params, x, k) for _ in range(repeats)])  # (R, B)
+        means.append(values.mean(0))
+        ses.append(values.std(0) / math.sqrt(repeats))
+    return torch.stack(means), torch.stack(ses)
+
+
+@torch.no_grad()
+def posterior_window(q_family, params: torch.Tensor, n: int = 2000, width: float = 6.0):
+    """A square window around Q for the grid: (centre (B, 2), half-width (B,)) from n samples.
+
+    Centre: the sample mean; half-width: ``width`` times the larger sample standard deviation.
+    """
+    h, _ = q_family.sample(params, n)  # (n, B, 2)
+    return h.mean(0), width * h.std(0).max(-1).values
+
+
+def q_log_density_on_grid(q_family, params: torch.Tensor, grid_h1: torch.Tensor, grid_h2: torch.Tensor) -> torch.Tensor:
+    """:math:`\\log Q(\\mathbf{h}_{ij}\\mid\\mathbf{x}_b)` on one grid per image: axes (B, G) -> (B, G, G)."""
+    points = torch.stack(torch.broadcast_tensors(grid_h1[:, :, None], grid_h2[:, None, :]), -1)  # (B, G, G, 2)
+    batch, g1, g2, _ = points.shape
+    flat = points.reshape(batch, g1 * g2, 2).transpose(0, 1)  # (G*G, B, 2)
+    with torch.no_grad():
+        log_q = q_family.log_prob(params.to(flat), flat)  # (G*G, B)
+    return log_q.T.reshape(batch, g1, g2)
+
+
+def kl_to_posterior_on_grid(q_family, params, grid_h1, grid_h2, log_posterior) -> torch.Tensor:
+    """:math:`\\mathcal{D}[Q\\|p(\\mathbf{h}|\\mathbf{x})] \\approx \\Delta_1\\Delta_2\\sum_{ij}Q(\\mathbf{h}_{ij})[\\log Q - \\log p(\\mathbf{h}_{ij}|\\mathbf{x})]`: (B,).
+
+    Any family; axes (B, G), log_posterior (B, G, G) from :func:`vaecourse.marginal.local_posterior_grid`.
+    The grid must hold Q's mass and resolve it. ``eq:gap-decomposition``.
+    """
+    log_q = q_log_density_on_grid(q_family, params, grid_h1, grid_h2)  # (B, G, G)
+    cell = (grid_h1[:, 1] - grid_h1[:, 0]) * (grid_h2[:, 1] - grid_h2[:, 0])  # (B,)
+    integrand = torch.exp(log_q) * (log_q - log_posterior.to(log_q))
+    return integrand.sum((-2, -1)) * cell.to(log_q)
+
+
+@dataclass
+class Gaps:
+    """The gap decomposition of a batch of images (nats, (B,) each) and the two parameter sets."""
+
+    log_px: torch.Tensor
+    elbo_amortised: torch.Tensor
+    elbo_best: torch.Tensor
+    se_amortised: torch.Tensor
+    se_best: torch.Tensor
+    params_amortised: torch.Tensor
+    params_best: torch.Tensor
+
+    @property
+    def total(self) -> torch.Tensor:
+        return self.log_px - self.elbo_amortised
+
+    @property
+    def approximation(self) -> torch.Tensor:
+        return self.log_px - self.elbo_best
+
+    @property
+    def amortisation(self) -> torch.Tensor:
+        return self.elbo_best - self.elbo_amortised
+
+
+def gap_decomposition(model, posterior, x: torch.Tensor, steps: int = 300, n_samples: int = 16,
+                      n_eval: int = 2000, grid_size: int = 201, log_px: torch.Tensor | None = None,
+                      lr: float = 0.05) -> Gaps:
+    """Total, approximation and amortisation gaps of ``posterior`` (an encoder x -> params) on images x.
+
+    ``eq:gap-decomposition``: :math:`Q^*` by :func:`optimise_per_image` from the encoder's parameters,
+    both ELBOs by ``n_eval`` Monte Carlo samples, :math:`\\log p(\\mathbf{x})` by quadrature on a grid
+    around the two Qs (:func:`vaecourse.marginal.local_posterior_grid`) unless ``log_px`` (B,) is given
+    (one quadrature serves several families). 2-D latents only.
+    Shapes: x (B, ...) -> :class:`Gaps` of (B,) tensors. Raises ``ValueError`` unless latent_dim == 2.
+    """
+    q_family = posterior.family
+    with torch.no_grad():
+        params_a = posterior(x)  # (B, P)
+    params_b = optimise_per_image(model, q_family, x, params_a, steps, n_samples, lr)
+    elbo_a, se_a = elbo_with_se(model, q_family, params_a, x, n_eval)
+    elbo_b, se_b = elbo_with_se(model, q_family, params_b, x, n_eval)
+    if log_px is not None:
+        return Gaps(log_px, elbo_a, elbo_b, se_a, se_b, params_a, params_b)
+    centre_a, half_a = posterior_window(q_family, params_a)
+    centre_b, half_b = posterior_window(q_family, params_b)
+    centre = 0.5 * (centre_a + centre_b)
+    half = torch.maximum(half_a, half_b) + 0.5 * (centre_a - centre_b).abs().max(-1).values
+    *_, log_px = marginal.local_posterior_grid(model, x, centre, half, grid_size)
+    return Gaps(log_px, elbo_a, elbo_b, se_a, se_b, params_a, params_b)
