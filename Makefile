@@ -13,15 +13,21 @@ help:
 	@echo "make book       set up .venv, execute every chapter, build the website (full mode)"
 	@echo "make test       set up .venv, run every test (smoke mode)"
 	@echo "make lab        JupyterLab on notebooks/"
-	@echo "make notebooks  regenerate notebooks/ from book/ (smoke-mode outputs)"
+	@echo "make notebooks  regenerate notebooks/ from book/ (no outputs) and tests/notebooks/ (smoke-mode outputs for nbval)"
 	@echo "make check      run the lecture's derivation checks"
 	@echo "make clean      remove the build output (keeps .venv and the model cache)"
+
+# torch's CPU index, preferred on Linux without an NVIDIA GPU (scripts/torch_index.py); empty: off.
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
 # Create .venv when missing, install the pinned requirements and the package (editable).
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt \
+	  $$($(PY) scripts/torch_index.py "$(TORCH_CPU_INDEX)")
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .
+	@$(PY) -c "import torch; print('torch', torch.__version__, 'installed')"
+	@echo "$(VENV): $$(du -sh $(VENV) | cut -f1)"
 	@touch $(STAMP)
 
 setup: $(STAMP)

@@ -5,6 +5,8 @@ Shared by scripts/make_notebooks.py and the tests, so that both agree on the rul
 
 from __future__ import annotations
 
+import functools
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +33,22 @@ def toc_files() -> list[str]:
     return [str(Path(f).with_suffix("")) for f in files]
 
 
+def chapter_numbers() -> dict[str, int]:
+    """{file stem: number} of the chapters in _toc.yml's numbered parts, counted on across parts, as
+    the website numbers them (the root and unnumbered parts have none)."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    numbers, n = {}, 0
+    for part in toc.get("parts", []) or []:
+        if not part.get("numbered"):
+            continue
+        for entry in part.get("chapters", []) or []:
+            n += 1
+            numbers[Path(entry["file"]).name] = n
+    return numbers
+
+
 def is_notebook(path: Path) -> bool:
     """A MyST file is an executable chapter when its front matter carries a jupytext header."""
     text = path.read_text()
@@ -43,10 +61,143 @@ def chapter_sources() -> list[Path]:
     return [path for path in paths if path.exists() and is_notebook(path)]
 
 
-def to_notebook(path: Path):
-    """Read a MyST chapter as an nbformat notebook (no outputs)."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# The student notebooks (notebooks/): plain Markdown that reads well with no extension (JupyterLab,
+# Colab, GitHub), a first cell that installs the package where it is missing, no outputs.
+# ---------------------------------------------------------------------------------------------------
+
+NBVAL_MARKER = re.compile(r"^#\s*NBVAL_[A-Z_]+\s*$")
+
+
+def read_chapter(path: Path):
+    """The MyST chapter as an nbformat notebook, cells exactly as in book/ (no outputs)."""
     import jupytext
 
     notebook = jupytext.read(path, fmt="md:myst")
     notebook.metadata.pop("jupytext", None)
+    return notebook
+
+
+def repository() -> tuple[str, str]:
+    """(url, branch) of the course repository: the one place it is named is _config.yml."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repo = config.get("repository") or {}
+    return repo["url"].rstrip("/"), repo.get("branch", "main")
+
+
+def install_source() -> str:
+    """Where the first cell of every notebook installs the package from (a pip URL)."""
+    url, branch = repository()
+    return f"git+{url}@{branch}"
+
+
+SETUP_CELL = '''\
+#@title Set-up: installs the course package where it is missing (Colab, a hub); locally it does nothing
+# It installs from the course repository and keeps the packages already there (no versions forced).
+SOURCE = "{source}"
+try:
+    import vaecourse
+except ImportError:
+    import importlib, subprocess, sys
+    print(f"vaecourse is not installed here: installing it from {{SOURCE}} ...", flush=True)
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                          f"vaecourse[plot,widgets,keras] @ {{SOURCE}}"], capture_output=True, text=True)
+    if pip.returncode != 0:
+        said = [line for line in pip.stderr.splitlines() if line.startswith("ERROR")]
+        print("\\n".join(said[-2:] or pip.stderr.strip().splitlines()[-2:]))
+        raise RuntimeError(f"could not install vaecourse from {{SOURCE}} (pip's words above): this "
+                           "machine may be offline; connect it, or install the package by hand") from None
+    importlib.invalidate_caches()
+    import vaecourse
+    print(f"installed vaecourse {{vaecourse.__version__}} and only the dependencies that were missing")'''
+
+
+def setup_cell_source(source: str | None = None) -> str:
+    """The first code cell of every student notebook; `source` defaults to install_source()."""
+    return SETUP_CELL.format(source=source or install_source())
+
+
+def strip_test_markers(code: str) -> str:
+    """Drop nbval's markers (and the reason on the line after each) from code a student reads."""
+    lines = code.splitlines()
+    out, i = [], 0
+    while i < len(lines):
+        if NBVAL_MARKER.match(lines[i].strip()):
+            i += 1
+            if i < len(lines) and re.match(r"^#\s*\(.*\)\s*$", lines[i].strip()):
+                i += 1
+            continue
+        out.append(lines[i])
+        i += 1
+    return "\n".join(out)
+
+
+@functools.lru_cache(maxsize=1)
+def _book():
+    from scripts import plain_markdown
+
+    book = {}
+    for path in chapter_sources():
+        notebook = read_chapter(path)
+        book[path.stem] = plain_markdown.scan_chapter(
+            path.stem, [(c.cell_type, c.source, c.metadata) for c in notebook.cells],
+            number=chapter_numbers().get(path.stem),
+        )
+    references = plain_markdown.read_bibliography(ROOT / "references.bib")
+    # Pages that are not notebooks (notation, glossary, bibliography): linked in the repository, where
+    # GitHub shows them; every place a notebook runs can open that.
+    url, branch = repository()
+    pages = {}
+    for name in toc_files():
+        path = ROOT / f"{name}.md"
+        if path.stem not in book and path.exists() and "{bibliography}" in path.read_text():
+            pages[path.stem] = ("References", "#References")  # each notebook ends with its own
+        elif path.stem not in book and path.exists():
+            title = next((line[2:].strip() for line in path.read_text().splitlines() if line.startswith("# ")),
+                         path.stem)
+            pages[path.stem] = (title, f"{url}/blob/{branch}/{name}.md")
+    return book, references, pages
+
+
+def to_notebook(path: Path, *, for_tests: bool = False):
+    """The student notebook of a chapter (no outputs): the set-up cell, then the chapter's cells with
+    plain-Markdown text, a caption cell under each numbered figure, and a closing References cell.
+
+    ``for_tests`` keeps nbval's markers in the code (the copy tests/notebooks/ holds, with outputs).
+    """
+    import nbformat
+
+    from scripts import plain_markdown
+
+    book, references, pages = _book()
+    chapter = book[path.stem]
+    translator = plain_markdown.Translator(chapter, book, references, source_dir=path.parent, pages=pages)
+    notebook = read_chapter(path)
+    # Folded: JupyterLab shows a one-line placeholder, Colab the #@title line (a "form").
+    setup = nbformat.v4.new_code_cell(setup_cell_source(),
+                                      metadata={"jupyter": {"source_hidden": True}, "cellView": "form"})
+    cells = [setup]
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = translator.translate(cell.source)
+            cells.append(cell)
+            continue
+        if cell.cell_type == "code" and not for_tests:
+            cell.source = strip_test_markers(cell.source)
+        cells.append(cell)
+        figure = (cell.metadata.get("mystnb") or {}).get("figure") or {}
+        if cell.cell_type == "code" and figure.get("name") in chapter.targets:
+            caption = translator.inline(" ".join(str(figure.get("caption", "")).split()))
+            cells.append(nbformat.v4.new_markdown_cell(
+                f"**{chapter.targets[figure['name']].text}.** {caption}".rstrip()))
+    closing = translator.references_cell()
+    if closing:
+        cells.append(nbformat.v4.new_markdown_cell(closing))
+    notebook.cells = cells
+    for index, cell in enumerate(notebook.cells):
+        cell.id = f"cell-{index:03d}"  # stable ids: clean diffs between runs
     return notebook

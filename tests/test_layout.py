@@ -1,4 +1,5 @@
-"""The repository's promises: book/, _toc.yml and notebooks/ agree; the README states the commands."""
+"""The repository's promises: book/, _toc.yml, notebooks/ and tests/notebooks/ agree; the README states the
+commands."""
 
 from __future__ import annotations
 
@@ -36,6 +37,47 @@ def test_notebook_is_in_sync_with_its_chapter(source: Path):
 
 
 @pytest.mark.parametrize("source", chapter_sources(), ids=lambda p: p.stem)
+def test_nbval_reference_is_in_sync_with_its_chapter(source: Path):
+    """tests/notebooks/ holds the same cells (with nbval's markers), executed: what nbval compares."""
+    import nbformat
+
+    expected = [(c.cell_type, c.source) for c in to_notebook(source, for_tests=True).cells]
+    target = ROOT / "tests" / "notebooks" / f"{source.stem}.ipynb"
+    reference = nbformat.read(target, as_version=4)
+    actual = [(c.cell_type, c.source) for c in reference.cells]
+    assert actual == expected, f"tests/notebooks/{target.name} is out of date with {source.name}: run `make notebooks`"
+    executed = [c for c in reference.cells if c.cell_type == "code" and c.execution_count]
+    assert executed, f"tests/notebooks/{target.name} was never executed: run `make notebooks`"
+
+
+@pytest.mark.parametrize("source", chapter_sources(), ids=lambda p: p.stem)
+def test_student_notebooks_carry_no_outputs_and_no_widget_state(source: Path):
+    """A student's notebook shows only what its own run produces: nothing stored can contradict the
+    text (smoke-mode results beside sentences about full-mode ones), and no widget state is carried."""
+    import nbformat
+
+    notebook = nbformat.read(ROOT / "notebooks" / f"{source.stem}.ipynb", as_version=4)
+    stored = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert stored == [], f"{source.stem}.ipynb stores outputs in cells {stored}: run `make notebooks`"
+    assert "widgets" not in notebook.metadata
+
+
+@pytest.mark.parametrize("source", chapter_sources(), ids=lambda p: p.stem)
+def test_student_notebooks_read_without_a_myst_extension(source: Path):
+    """No MyST syntax is left for JupyterLab or Colab to show as raw text; no test plumbing in code."""
+    import nbformat
+
+    notebook = nbformat.read(ROOT / "notebooks" / f"{source.stem}.ipynb", as_version=4)
+    raw = re.compile(r"^:::|^```\{|\{[\w:-]+\}`|^\([\w-]+\)=\s*$|^:(label|class):", re.M)
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "markdown":
+            found = raw.findall(cell.source)
+            assert found == [], f"{source.stem}.ipynb cell {index}: MyST left in the Markdown: {found}"
+        else:
+            assert "NBVAL_" not in cell.source, f"{source.stem}.ipynb cell {index}: an nbval marker"
+
+
+@pytest.mark.parametrize("source", chapter_sources(), ids=lambda p: p.stem)
 def test_chapter_sources_carry_no_outputs_and_a_title(source: Path):
     text = source.read_text()
     assert is_notebook(source)
@@ -67,7 +109,8 @@ def test_nbval_markers_are_spelled_as_nbval_reads_them(source: Path):
 
 
 @pytest.mark.parametrize("source", chapter_sources(), ids=lambda p: p.stem)
-def test_stored_notebooks_carry_no_machine_paths(source: Path):
-    text = (ROOT / "notebooks" / f"{source.stem}.ipynb").read_text()
+@pytest.mark.parametrize("folder", ["notebooks", "tests/notebooks"])
+def test_stored_notebooks_carry_no_machine_paths(source: Path, folder: str):
+    text = (ROOT / folder / f"{source.stem}.ipynb").read_text()
     found = re.findall(r"(?:/root/|/home/\w+|/work/|/tmp/|/Users/)\S{0,40}", text)
-    assert found == [], f"{source.stem}.ipynb stores paths of the machine that made it: {found[:3]}"
+    assert found == [], f"{folder}/{source.stem}.ipynb stores paths of the machine that made it: {found[:3]}"

@@ -57,8 +57,10 @@ async function renderPosterior({ model, el }) {
   const stats = vaeElement("div", "vae-stats");
   const row = vaeElement("div", "vae-row");
   row.append(imageBox, truthBox, qBox);
-  el.replaceChildren(row, axes, stats,
-                     vaeElement("div", "vae-timing", "(choosing another image needs a live Python kernel)"));
+  // Shown only when a chosen image gets no answer: the static website, or a notebook whose kernel is
+  // not running. In a live kernel the answer (new stats) clears it.
+  const noKernel = vaeElement("div", "vae-timing vae-no-kernel", "");
+  el.replaceChildren(row, axes, stats, noKernel);
 
   function update() {
     index.value = String(model.get("index"));
@@ -69,10 +71,40 @@ async function renderPosterior({ model, el }) {
     const s = model.get("stats");
     stats.textContent = Object.entries(s).map(([name, value]) => `${name.padEnd(28)} ${value}`).join("\n");
   }
-  index.addEventListener("change", () => { model.set("index", Number(index.value)); vaeSave(model); });
-  model.on("change:stats", update);
+  let waiting = null;  // the timer that reports a missing kernel
+  function answered() {
+    clearTimeout(waiting);
+    waiting = null;
+    noKernel.textContent = "";
+  }
+  function choose() {
+    const wanted = Number(index.value);
+    const valid = Number.isInteger(wanted) && wanted >= 0 && wanted < model.get("n_images");
+    if (!valid || wanted === model.get("index")) {
+      index.value = String(model.get("index"));
+      return;
+    }
+    model.set("index", wanted);
+    vaeSave(model);
+    clearTimeout(waiting);
+    waiting = setTimeout(() => {
+      noKernel.textContent = "(no Python kernel answered: choosing another image needs this notebook "
+        + "running in a live kernel)";
+    }, 4000);
+  }
+  // Enter commits the number: JupyterLab's notebook takes the keydown (and with it the input's change
+  // event) for its own shortcuts, so the box handles Enter itself and keeps it from the notebook.
+  index.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    event.stopPropagation();
+    choose();
+  });
+  index.addEventListener("change", choose);  // Tab, the spinner arrows, leaving the box
+  const redraw = () => { answered(); update(); };
+  model.on("change:stats", redraw);
   update();
-  return () => model.off("change:stats", update);
+  return () => { clearTimeout(waiting); model.off("change:stats", redraw); };
 }
 
 export default { render: renderPosterior };

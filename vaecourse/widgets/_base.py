@@ -238,8 +238,15 @@ def _to_uint8(images: torch.Tensor) -> bytes:
     return (images.float().clamp(0, 1) * 255).round().to(torch.uint8).numpy().tobytes()
 
 
+def _widget_repr(widget) -> str:
+    """What a notebook shows in place of a widget whose state it did not store: one line, what to do."""
+    return f"{type(widget).__name__} (an interactive widget: run this cell in a live kernel to see it)"
+
+
 class _DecodingWidget(anywidget.AnyWidget):
     """Common part of the widgets whose decoder runs in the browser."""
+
+    __repr__ = _widget_repr
 
     _css = _bundle("widgets.css")
     # A widget reference ("IPY_MODEL_<id>" in the state): the page then carries the weights once, and

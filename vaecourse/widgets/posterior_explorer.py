@@ -17,7 +17,7 @@ import traitlets
 
 from vaecourse import elbo as _elbo
 from vaecourse import marginal
-from vaecourse.widgets._base import _bundle, _check_images, _latent_dim, _to_uint8, _where, image_shape
+from vaecourse.widgets._base import _bundle, _check_images, _latent_dim, _to_uint8, _where, _widget_repr, image_shape
 
 
 class PosteriorExplorer(anywidget.AnyWidget):
@@ -30,7 +30,7 @@ class PosteriorExplorer(anywidget.AnyWidget):
     (:func:`vaecourse.elbo.elbo`, ``n_samples`` reparameterised samples, seeded) and the gap $\\log p(\\mathbf{x}) - \\mathcal{L}$, with the grid
     estimate of $\\mathcal{D}[Q\\,\\|\\,p(\\mathbf{h}\\mid\\mathbf{x})]$ that the gap must equal
     (Kingma & Welling 2013, eq. 2-3; book/elbo.md). Computed in Python: changing ``index`` needs a live kernel
-    (the static website shows the image it was built with). ``last_update_ms`` is the time the last
+    (the static website shows the image it was built with; the widget says so when no kernel answers). ``last_update_ms`` is the time the last
     update took in Python.
 
     Shapes: x (N, 1, H, W) or (N, H*W); the grids are (grid_size, grid_size).
@@ -38,6 +38,7 @@ class PosteriorExplorer(anywidget.AnyWidget):
     limit <= 0 or n_samples < 1.
     """
 
+    __repr__ = _widget_repr
     _esm = _bundle("mlp_decoder.js", "drawing.js", "posterior.js")
     _css = _bundle("widgets.css")
     index = traitlets.Int(0).tag(sync=True)

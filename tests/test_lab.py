@@ -1,0 +1,213 @@
+"""The student's JupyterLab, driven by a real browser (Debian's chromium through playwright).
+
+JupyterLab is started from this environment (what `make lab` starts) on a copy of notebooks/, on
+127.0.0.1 with every browser request to any other host blocked. The latent-space notebook is run as a
+student runs it (Run All), then: the exercises, solutions and citations read as content, not MyST
+syntax; MathJax typesets the maths; dragging over the latent explorer changes its decoded image; and
+typing another image number plus Enter in the posterior explorer changes its test image (the kernel
+answers). Screenshots go to test-output/screenshots/lab-*.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from scripts.chapters import ROOT
+from test_site import CONSOLE_ALLOW, browser, open_page  # noqa: F401 (browser: a fixture)
+from test_widgets import PROBE_DECODED, probe_latent_explorer
+
+NOTEBOOK = "latent_space.ipynb"
+SETTINGS = {  # JupyterLab user settings for the test: every cell in the page, no news prompts
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
+                                                                        "checkForUpdates": False},
+}
+# Console messages of JupyterLab itself that say nothing about the course.
+LAB_CONSOLE_ALLOW = CONSOLE_ALLOW + [
+    re.compile(r"Failed to load resource"),  # requests to other hosts, aborted by this test
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab from this environment on a copy of notebooks/; yields (base URL, token, folder)."""
+    home = tmp_path_factory.mktemp("lab")
+    notebooks = home / "notebooks"
+    shutil.copytree(ROOT / "notebooks", notebooks)
+    settings = home / "settings"
+    for name, value in SETTINGS.items():
+        (settings / name).parent.mkdir(parents=True, exist_ok=True)
+        (settings / name).write_text(json.dumps(value))
+    port, token = _free_port(), secrets.token_hex(16)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    log = open(home / "lab.log", "w")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1",
+         f"--port={port}", f"--ServerApp.root_dir={notebooks}", f"--IdentityProvider.token={token}",
+         "--LabApp.expose_app_in_browser=True", f"--LabApp.user_settings_dir={settings}",
+         f"--LabApp.workspaces_dir={home / 'workspaces'}",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+         "--LabApp.extension_manager=readonly", "--allow-root"],  # CI runs as root
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=notebooks,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not start:\n{(home / 'lab.log').read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield base, token, notebooks
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+CURRENT = "window.jupyterapp.shell.currentWidget"
+KERNEL_IDLE = f"""() => {{
+  const w = {CURRENT};
+  const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return Boolean(w && w.content && kernel && kernel.status === "idle");
+}}"""
+ALL_RUN = f"""() => {{
+  const w = {CURRENT};
+  const cells = w.content.widgets.filter((c) => c.model.type === "code");
+  const errors = cells.flatMap((c) => c.model.outputs.toJSON())
+    .filter((o) => o.output_type === "error").map((o) => o.ename + ": " + o.evalue);
+  if (errors.length) return {{errors}};
+  const done = cells.every((c) => c.model.executionCount !== null)
+    && w.sessionContext.session.kernel.status === "idle";
+  return done ? {{errors: []}} : null;
+}}"""
+POSTERIOR_IMAGE = """(root) => {
+  const canvas = root.querySelector("canvas.vae-image");
+  return Array.from(canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data);
+}"""
+
+
+def shoot(page, output_dir: Path, name: str, locator=None) -> None:
+    shots = output_dir / "screenshots"
+    shots.mkdir(exist_ok=True)
+    if locator is not None:
+        locator.scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+    page.screenshot(path=str(shots / f"lab-{name}.png"))
+
+
+@pytest.mark.slow
+def test_a_student_runs_the_latent_space_notebook_in_jupyterlab(lab, browser, output_dir):  # noqa: F811
+    base, token, _ = lab
+    context, page, response, record = open_page(browser, f"{base}/lab/tree/{NOTEBOOK}?token={token}")
+    try:
+        assert response is not None and response.ok
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=60_000)
+        page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+        shoot(page, output_dir, "opened")
+
+        # Run All, as a student does; every cell runs without an error.
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        result = page.wait_for_function(ALL_RUN, timeout=300_000, polling=1000).json_value()
+        assert result["errors"] == [], f"{NOTEBOOK}: cells raised {result['errors']}"
+
+        # The Markdown reads as content: no MyST syntax; an exercise, its solution and a citation.
+        notebook = page.locator(".jp-Notebook").first
+        text = notebook.inner_text()
+        for raw in (":::{", "{cite", "{eq}", "{doc}", "{numref}", ":label:", "(ising-exercises)="):
+            assert raw not in text, f"{NOTEBOOK}: raw MyST {raw!r} shown in JupyterLab"
+        first = re.compile(r"^\s*Exercise (\d+\.)?1\s*$")  # "Exercise 9.1": numbered as on the website
+        exercise = page.locator(".jp-RenderedMarkdown blockquote", has=page.locator("strong", has_text=first))
+        assert exercise.count() == 1, "no rendered block headed 'Exercise 1'"
+        solution = page.locator(".jp-RenderedMarkdown details summary",
+                                has_text=re.compile(r"^\s*Solution to Exercise (\d+\.)?1\s*$"))
+        assert solution.count() == 1, "no folded solution to the first exercise"
+        solution.first.click()  # unfolds, showing the solution's text
+        assert solution.first.locator("xpath=..").evaluate("d => d.open"), "the solution does not unfold"
+        assert re.search(r"\((?:[^()]*; )?Kingma and Welling, 2013(?:; [^()]*)?\)", text), \
+            "the citation of Kingma and Welling (2013) is not shown as author-year text"
+        assert page.locator(".jp-RenderedMarkdown mjx-container").count() > 0, "MathJax typeset nothing"
+        assert page.locator(".jp-RenderedMarkdown mjx-merror").count() == 0, "MathJax errors"
+        shoot(page, output_dir, "exercise", exercise.first)
+
+        # The latent explorer: dragging over the plane decodes another image (in the browser).
+        probe = probe_latent_explorer(page)
+        assert probe["before"] is not None, "latent explorer: no decoded image"
+        assert probe["before"] != probe["after"], "latent explorer: dragging did not change the image"
+        shoot(page, output_dir, "latent-explorer", page.locator(".vae-latent-explorer").first)
+        # ... and, once the plane has focus, the arrow keys move the point (not the cell selection).
+        explorer = page.locator(".vae-latent-explorer").first
+        active_cell = page.evaluate(f"() => {CURRENT}.content.activeCellIndex")
+        explorer.locator("canvas.vae-plane").first.focus()
+        before = explorer.evaluate(PROBE_DECODED)
+        for _ in range(5):
+            page.keyboard.press("ArrowRight")
+        assert explorer.evaluate(PROBE_DECODED) != before, "latent explorer: the arrow keys did not move the point"
+        assert page.evaluate(f"() => {CURRENT}.content.activeCellIndex") == active_cell, \
+            "latent explorer: the arrow keys also moved the notebook's cell selection"
+
+        # The posterior explorer: a number and Enter choose another test image (the kernel answers).
+        root = page.locator(".vae-posterior").first
+        root.scroll_into_view_if_needed()
+        box = root.locator("input.vae-index")
+        before = root.evaluate(POSTERIOR_IMAGE)
+        current = int(box.input_value())
+        box.click()
+        box.press("Control+a")
+        box.type(str(current + 3))
+        box.press("Enter")
+        try:
+            page.wait_for_function(
+                f"([el, before]) => ({POSTERIOR_IMAGE})(el).some((v, i) => v !== before[i])",
+                arg=[root.element_handle(), before], timeout=30_000, polling=250)
+        except Exception:
+            pytest.fail("posterior explorer: typing a number and Enter did not change the test image")
+        assert root.locator(".vae-stats").inner_text().find(f"#{current + 3}") >= 0
+        assert root.locator(".vae-no-kernel").inner_text().strip() == "", "the no-kernel note shown in a live kernel"
+        shoot(page, output_dir, "posterior-explorer", root)
+
+        errors = record["page_errors"]
+        assert errors == [], f"JupyterLab page errors: {errors}"
+    finally:
+        context.close()
+
+
+def test_a_widget_whose_state_was_not_stored_says_to_run_its_cell():
+    """A notebook saved without widget state shows the text/plain of the widget's output: one line
+    saying what to do, not an object address."""
+    from test_widgets import _images, _model
+    from vaecourse import widgets
+
+    model = _model(2, 16)
+    x, labels = _images(20)
+    explorer = widgets.LatentExplorer(model, x, labels, n_points=20)
+    bundle = explorer._repr_mimebundle_()
+    plain = (bundle[0] if isinstance(bundle, tuple) else bundle)["text/plain"]
+    assert plain == "LatentExplorer (an interactive widget: run this cell in a live kernel to see it)"
+    assert repr(widgets.Interpolation(model, x, labels)).startswith("Interpolation (an interactive widget")
+    assert widgets.PosteriorExplorer.__repr__ is widgets.LatentExplorer.__repr__
