@@ -155,7 +155,9 @@ def fit_reverse_kl(p: MixtureSameFamily, init_mean: float, init_std: float = 1.0
     """A Gaussian $Q$ at a local minimum of $\\mathcal{D}[Q\\,\\|\\,p]$, found by L-BFGS from a start.
 
     Optimises $(m, \\log s)$ from ``(init_mean, init_std)``. The reverse divergence of a bimodal
-    $p$ has one local minimum per well-separated mode, so the start decides which mode $Q$ picks.
+    $p$ has a local minimum near each well-separated mode, and can also settle between the modes (a
+    broad $Q$ over both, when they are close or the start is symmetric), so the start decides where
+    $Q$ ends up.
     book/kl_divergence.md; the objective is :func:`reverse_kl`. Returns (m, s) as floats.
 
     Raises ValueError when ``init_std`` is not positive or ``steps`` < 1.

@@ -21,6 +21,7 @@ import torch
 import traitlets
 
 from vaecourse import device, models
+from vaecourse.validation import require_count
 
 _JS = Path(__file__).resolve().parent.parent / "js"
 
@@ -204,13 +205,13 @@ def _as_tensor(x, name: str) -> torch.Tensor:
 def _check_images(model, x, name: str = "x") -> torch.Tensor:
     x = _as_tensor(x, name)
     height, width = image_shape(model)
+    if x.ndim >= 1 and len(x) == 0:
+        raise ValueError(f"{name}: no images given; pass at least one image")
     if x.ndim < 2 or x[0].numel() != height * width:
         raise ValueError(
             f"{name}: expected test images of shape (N, 1, {height}, {width}) or (N, {height * width}), "
             f"got {tuple(x.shape)}"
         )
-    if len(x) == 0:
-        raise ValueError(f"{name}: no images given")
     if not torch.isfinite(x.float()).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
     return x
@@ -243,6 +244,33 @@ def _widget_repr(widget) -> str:
     return f"{type(widget).__name__} (an interactive widget: run this cell in a live kernel to see it)"
 
 
+def _exported_from(decoder: BrowserDecoder, model) -> bool:
+    """Whether ``decoder`` holds exactly ``model``'s decoder weights (a shared decoder must)."""
+    try:
+        return export_decoder(model, max_bytes=max(len(decoder.weights), 1)).weights == decoder.weights
+    except ValueError:  # another size, or a decoder the browser cannot run
+        return False
+
+
+def in_range(name: str, low, high=None):
+    """The one check of a synced number trait: a ``traitlets`` validator refusing values outside
+    ``[low, high]`` (a bound may be a method name, read at validation time), so that a value set after
+    construction (``widget.t = 2``) is refused as the constructor refuses it. Raises ``TraitError``."""
+
+    def bound(widget, b):
+        return getattr(widget, b)() if isinstance(b, str) else b
+
+    @traitlets.validate(name)
+    def check(widget, proposal):
+        value, lo, hi = proposal["value"], bound(widget, low), bound(widget, high)
+        if value != value or value < lo or (hi is not None and value > hi):  # value != value: NaN
+            where = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+            raise traitlets.TraitError(f"{name}: must lie in {where}, got {value!r}")
+        return value
+
+    return check
+
+
 class _DecodingWidget(anywidget.AnyWidget):
     """Common part of the widgets whose decoder runs in the browser."""
 
@@ -261,7 +289,7 @@ class _DecodingWidget(anywidget.AnyWidget):
     def _attach(self, model, decoder: BrowserDecoder | None) -> None:
         self.model = model
         self.latent_dim = _latent_dim(model)
-        decoder = decoder if decoder is not None else export_decoder(model)
+        shared, decoder = decoder is not None, decoder if decoder is not None else export_decoder(model)
         if not isinstance(decoder, BrowserDecoder):
             raise ValueError(f"decoder: expected a BrowserDecoder from export_decoder(model), got {type(decoder).__name__}")
         if decoder.spec.get("latent_dim") != self.latent_dim:
@@ -269,10 +297,16 @@ class _DecodingWidget(anywidget.AnyWidget):
                 f"decoder: it was exported from a model with latent_dim={decoder.spec.get('latent_dim')}, "
                 f"this model has latent_dim={self.latent_dim}"
             )
+        if shared and not _exported_from(decoder, model):
+            raise ValueError("decoder: it was exported from another model (its weights differ), so the browser "
+                             "would draw that model; pass export_decoder(model) of this model")
         self.decoder = decoder
 
+    _valid_image_size = in_range("image_size", 16, 1024)
+    _valid_limit = in_range("limit", 1e-6, 1e6)
+
     def _scatter(self, x: torch.Tensor, labels, n_points: int) -> torch.Tensor:
-        x = x[:n_points]
+        x = x[:require_count(n_points, "n_points")]
         means = models.encoder_means(self.model, x).to("cpu", torch.float32)  # (N, latent_dim)
         plane = means[:, :2].numpy().astype("<f4")  # (N, 2)
         self.points = plane.tobytes()

@@ -10,7 +10,8 @@ import numpy as np
 import traitlets
 
 from vaecourse import models
-from vaecourse.widgets._base import BrowserDecoder, _bundle, _check_images, _check_labels, _DecodingWidget, _to_uint8
+from vaecourse.widgets._base import (BrowserDecoder, _bundle, _check_images, _check_labels, _DecodingWidget, _to_uint8,
+                                     in_range)
 
 
 class Interpolation(_DecodingWidget):
@@ -62,6 +63,14 @@ class Interpolation(_DecodingWidget):
         if self.latent_dim == 2 and n_points > 0:
             self._scatter(x, labels, n_points)
         self.index_a, self.index_b, self.t, self.steps = int(index_a), int(index_b), float(t), int(steps)
+
+    _valid_t = in_range("t", 0.0, 1.0)
+    _valid_steps = in_range("steps", 1, 32)
+    _valid_index_a = in_range("index_a", 0, "_last_image")
+    _valid_index_b = in_range("index_b", 0, "_last_image")
+
+    def _last_image(self) -> int:
+        return len(self.image_names) - 1 if self.image_names else 10**9  # during construction: checked there
 
     def path(self, t) -> np.ndarray:
         """The latent points $\\mathbf{h}(t) = (1-t)\\,\\boldsymbol\\mu_a + t\\,\\boldsymbol\\mu_b$, computed in Python.

@@ -17,7 +17,7 @@ import traitlets
 
 from vaecourse import elbo as _elbo
 from vaecourse import marginal
-from vaecourse.widgets._base import _bundle, _check_images, _latent_dim, _to_uint8, _where, _widget_repr, image_shape
+from vaecourse.widgets._base import _bundle, _check_images, _latent_dim, _to_uint8, _where, _widget_repr, image_shape, in_range
 
 
 class PosteriorExplorer(anywidget.AnyWidget):
@@ -75,6 +75,9 @@ class PosteriorExplorer(anywidget.AnyWidget):
         self.index = int(index)
         self._update()
         self.observe(lambda change: self._update(), names="index")
+
+    _valid_grid_size = in_range("grid_size", 3, 401)
+    _valid_limit = in_range("limit", 1e-6, 1e6)
 
     @traitlets.validate("index")
     def _valid_index(self, proposal):
