@@ -6,7 +6,7 @@ Ising data set (full mode unless ``VAECOURSE_SMOKE=1``), and prints a Markdown s
 benchmarks/RESULTS.md: |corr(latent, m)|, |corr(PC1, m)|, and T_c from <|latent|>(T) and from the
 reconstruction loss, each with its bootstrap error over Markov chains, next to Onsager's 2.269.
 
-    python benchmarks/ising_vae.py                  # full mode: L = 28, 50,000 configurations
+    python benchmarks/ising_vae.py                  # full mode: L = 28, 25,000 configurations
     python benchmarks/ising_vae.py --threads 1      # one CPU thread (a busy shared machine)
     VAECOURSE_SMOKE=1 python benchmarks/ising_vae.py
 
