@@ -9,7 +9,8 @@ the best member :math:`Q^*` of its family for this one image (label ``eq:gap-dec
           \\qquad Q^* = \\arg\\max_{Q\\in\\text{family}} \\mathcal{L}[Q].
 
 :math:`Q^*` is found by optimising the family's parameters for each image separately
-(:func:`optimise_per_image`, started from the encoder's); on a 2-D latent, :math:`\\log p(\\mathbf{x})`
+(:func:`optimise_per_image`, started from the encoder's and from the prior; the better one is kept);
+on a 2-D latent, :math:`\\log p(\\mathbf{x})`
 comes from quadrature and the approximation gap also equals
 :math:`\\mathcal{D}[Q^*\\|p(\\mathbf{h}|\\mathbf{x})]` on the grid (:func:`kl_to_posterior_on_grid`).
 The IWAE bounds sit in between: :math:`\\mathcal{L} \\le \\mathcal{L}_5 \\le \\mathcal{L}_{50} \\le
@@ -179,7 +180,8 @@ def gap_decomposition(model, posterior, x: torch.Tensor, steps: int = 300, n_sam
                       lr: float = 0.05) -> Gaps:
     """Total, approximation and amortisation gaps of ``posterior`` (an encoder x -> params) on images x.
 
-    ``eq:gap-decomposition``: :math:`Q^*` by :func:`optimise_per_image` from the encoder's parameters,
+    ``eq:gap-decomposition``: :math:`Q^*` by :func:`optimise_per_image` from the encoder's parameters and
+    from the prior's (the better per image),
     both ELBOs by ``n_eval`` Monte Carlo samples, :math:`\\log p(\\mathbf{x})` by quadrature on a grid
     around the two Qs (:func:`vaecourse.marginal.local_posterior_grid`) unless ``log_px`` (B,) is given
     (one quadrature serves several families). 2-D latents only.
@@ -188,9 +190,17 @@ def gap_decomposition(model, posterior, x: torch.Tensor, steps: int = 300, n_sam
     q_family = posterior.family
     with torch.no_grad():
         params_a = posterior(x)  # (B, P)
-    params_b = optimise_per_image(model, q_family, x, params_a, steps, n_samples, lr)
+    # two starts, the encoder's Q and the prior, so that an encoder far off (near another, minor mode)
+    # does not leave Q* in a local optimum; per image the start with the higher ELBO wins
+    from_encoder = optimise_per_image(model, q_family, x, params_a, steps, n_samples, lr)
+    from_prior = optimise_per_image(model, q_family, x, q_family.initial(x.shape[0], params_a.dtype, params_a.device),
+                                    steps, n_samples, lr)
+    elbo_e, se_e = elbo_with_se(model, q_family, from_encoder, x, n_eval)
+    elbo_p, se_p = elbo_with_se(model, q_family, from_prior, x, n_eval)
+    better = (elbo_p > elbo_e)[:, None]  # (B, 1)
+    params_b = torch.where(better, from_prior, from_encoder)
+    elbo_b, se_b = torch.where(better[:, 0], elbo_p, elbo_e), torch.where(better[:, 0], se_p, se_e)
     elbo_a, se_a = elbo_with_se(model, q_family, params_a, x, n_eval)
-    elbo_b, se_b = elbo_with_se(model, q_family, params_b, x, n_eval)
     if log_px is not None:
         return Gaps(log_px, elbo_a, elbo_b, se_a, se_b, params_a, params_b)
     centre_a, half_a = posterior_window(q_family, params_a)

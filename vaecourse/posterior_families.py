@@ -138,6 +138,16 @@ class FlowPosterior(DiagonalGaussian):
     def n_params(self) -> int:
         return 4 + self.flow.n_params
 
+    def initial(self, batch: int, dtype=torch.float32, device=None) -> torch.Tensor:
+        """Parameters of the prior for a batch: Q0 = N(0, I) and the identity flow (u = 1, spread v, w = 0)."""
+        params = torch.zeros(batch, self.n_params, dtype=dtype, device=device)
+        flow = self.flow
+        for layer in range(flow.n_layers):
+            start = 4 + layer * flow.params_per_layer
+            params[:, start:start + flow.hidden] = 1.0
+            params[:, start + flow.hidden:start + 2 * flow.hidden] = torch.linspace(-1.5, 1.5, flow.hidden)
+        return params
+
     def sample(self, params: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Draws :math:`\\mathbf{h} = T(\\mathbf{h}_0)`, :math:`\\mathbf{h}_0\\sim Q_0`, and log Q: (n, B, 2), (n, B)."""
         h0, log_q0 = super().sample(params[..., :4], n)
