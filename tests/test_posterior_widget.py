@@ -32,7 +32,7 @@ from vaecourse import elbo, models, posterior_pad
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def trained_model(hidden: int = 256, steps: int = 600, seed: int = 0):
+def trained_model(hidden: int = 256, steps: int = 2000, seed: int = 0):
     """A small 2-D Bernoulli VAE trained for a few hundred steps on the offline MNIST subset."""
     from vaecourse import data, train
 
@@ -63,7 +63,9 @@ def trained():
 @pytest.fixture(scope="module")
 def pad(trained):
     model, x, y = trained
-    return posterior_pad.PosteriorPad(model, x, y, n_points=500, n_images=12)
+    # float32 weights: the page and torch then run the same numbers (float16 is measured separately)
+    return posterior_pad.PosteriorPad(model, x, y, n_points=500, n_images=12,
+                                      encoder=posterior_pad.export_encoder(model, dtype="float32"))
 
 
 _IMPORT = """async (esm) => {
@@ -90,7 +92,7 @@ def page_numbers(page, widget, xs, **options):
     keys = page.evaluate(_IMPORT, widget._esm)
     assert {"vaePosteriorNumbers", "unpackEncoder", "vaeMnistPreprocess"} <= set(keys)
     options = {"gridSize": widget.grid_size, "widths": widget.widths, "samples": widget.samples,
-               "seed": widget.seed, "maxWiden": 2, **options}
+               "seed": widget.seed, "maxWiden": 3, **options}
     return page.evaluate(_NUMBERS, {
         "dspec": widget.decoder.spec, "dweights": _b64(widget.decoder.weights),
         "espec": widget.encoder.spec, "eweights": _b64(widget.encoder.weights),
@@ -110,3 +112,84 @@ def test_browser_encoder_matches_torch(page, trained, dtype, atol):
     np.testing.assert_allclose([r["mu"] for r in results], mu, rtol=0, atol=atol)
     np.testing.assert_allclose(np.log([r["sigma"] for r in results]), np.log(sigma), rtol=0, atol=atol)
     assert page.errors == []
+
+
+@pytest.mark.slow
+def test_float16_decoder_pixels_stay_close_to_float32(page, trained):
+    """float16 storage of the decoder changes no pixel by more than 1/255 (one grey level)."""
+    from test_widgets import browser_decode
+
+    from vaecourse import widgets
+
+    model, x, y = trained
+    explorer = widgets.LatentExplorer(model, x, y, n_points=20, decoder=widgets.export_decoder(model, dtype="float16"))
+    assert len(explorer.decoder.weights) == len(widgets.export_decoder(model).weights) // 2
+    hs = np.random.default_rng(5).normal(scale=1.5, size=(30, 2))
+    pixels, _ = browser_decode(page, explorer, hs, reps=5)
+    error = np.abs(pixels - explorer.decode(hs).reshape(30, -1)).max()
+    assert 0 < error <= 1 / 255, f"float16 decoder: max pixel error {error:.2e}"
+
+
+@pytest.mark.slow
+def test_page_numbers_agree_with_torch(page, pad, trained):
+    """log p(x), ELBO, IWAE_K and the gap from the page against vaecourse on four test images."""
+    from vaecourse.latent_grid import local_posterior_grid
+
+    model, x, _ = trained
+    xs = x[:4].reshape(4, -1)
+    results = page_numbers(page, pad, xs, samples=2048)
+    torch.manual_seed(0)
+    agree = 0
+    for x_one, r in zip(xs, results):
+        reference = pad.compute(x_one)  # torch, the same local grid
+        assert r["widened"] == reference["widened"]
+        assert r["logPx"] == pytest.approx(reference["log_px"], abs=2e-3)
+        assert r["klGrid"] == pytest.approx(reference["kl_grid"], abs=2e-3)
+        np.testing.assert_allclose(np.asarray(r["logPost"]).reshape(pad.grid_size, -1),
+                                   reference["log_posterior"], atol=5e-3)
+        # an independent route to log p(x): a fine grid over mu +- 30 sigma (vaecourse.latent_grid). The
+        # page's grid follows the posterior from Q's neighbourhood, so it can miss a second mode far
+        # from Q, never add mass: its log p(x) is at most the fine grid's, and equal for most images.
+        mu = torch.tensor([r["mu"]])
+        _, _, _, log_px_fine = local_posterior_grid(model, x_one[None], mu, 30 * max(r["sigma"]), grid_size=401)
+        assert r["logPx"] <= float(log_px_fine[0]) + 0.02
+        agree += abs(r["logPx"] - float(log_px_fine[0])) <= 0.02
+        # ELBO: closed-form KL + MC reconstruction; vaecourse.elbo.elbo with many samples
+        with torch.no_grad():
+            reference_elbo = float(elbo.elbo(model, x_one[None], n_samples=20_000)[0])
+        assert abs(r["elbo"] - reference_elbo) <= 4 * r["elboError"] + 0.02
+        # IWAE_K: the page's group mean against the mean of many vaecourse.elbo.iwae draws
+        for K in (1, 4, 16):
+            with torch.no_grad():
+                draws = torch.stack([elbo.iwae(model, x_one[None], K) for _ in range(400)]).double()
+            mean, error = float(draws.mean()), float(draws.std() / math.sqrt(len(draws)))
+            page_error = r["iwae"][str(K)]["error"]
+            assert abs(r["iwae"][str(K)]["value"] - mean) <= 5 * math.hypot(page_error, error)
+        # the central equation on the grid: gap = D[Q || p(h|x)], and the bounds in order
+        assert r["qMass"] > 0.99
+        assert r["gap"] == pytest.approx(r["klGrid"], abs=4 * r["elboError"] + 0.02)
+        assert r["elbo"] - 3 * r["elboError"] <= r["iwae"]["2048"]["value"] <= r["logPx"] + 0.02
+        assert r["iwae"]["1"]["value"] <= r["iwae"]["64"]["value"] + 3 * r["iwae"]["64"]["error"]
+    assert agree >= len(xs) // 2, f"the page's log p(x) matched the fine grid for only {agree} of {len(xs)} images"
+    assert page.errors == []
+
+
+_PREPROCESS = """({ink, n}) => Array.from(window.vaePad.vaeMnistPreprocess(Float32Array.from(ink), n))"""
+
+
+@pytest.mark.slow
+def test_drawing_preprocessing_is_mnist_style(page, pad):
+    """An off-centre blob on the pad becomes a 28 x 28 image: ink box 20 pixels, centre of mass at 14."""
+    page.evaluate(_IMPORT, pad._esm)
+    n = 112
+    ink = np.zeros((n, n))
+    ink[10:30, 60:100] = 1.0  # a wide bar in the top-right corner, 40 x 20 ink cells
+    ink[10:50, 95:100] = 1.0  # and a leg: the centre of mass is not the box centre
+    image = np.asarray(page.evaluate(_PREPROCESS, {"ink": ink.ravel().tolist(), "n": n})).reshape(28, 28)
+    rows, cols = np.nonzero(image > 0.5)
+    assert cols.max() - cols.min() + 1 == pytest.approx(20, abs=1)  # the longer side fills 20 pixels
+    r, c = np.indices(image.shape)
+    mass = image.sum()
+    assert (image * (r + 0.5)).sum() / mass == pytest.approx(14, abs=0.25)
+    assert (image * (c + 0.5)).sum() / mass == pytest.approx(14, abs=0.25)
+    assert page.evaluate("(n) => window.vaePad.vaeMnistPreprocess(new Float32Array(n * n), n)", n) is None  # empty pad

@@ -229,48 +229,73 @@ class PosteriorPad(anywidget.AnyWidget):
             raise ValueError("x: the page has not reported an input yet (display the widget first)")
         return torch.from_numpy(np.frombuffer(self.x, np.uint8).astype(np.float32) / 255).reshape(1, -1)
 
-    def compute(self, x, samples: int | None = None, max_widen: int = 2) -> dict:
-        """torch's numbers for one input x (D,) or (1, D): the same local grid and estimators as the page.
+    def _grid(self, x, centre, half) -> dict:
+        """log p(x, h) on the G x G grid centre +- half (float64), as the page's vaeGridPosterior."""
+        model, G = self.model, self.grid_size
+        parameter = next(iter(model.parameters()))
+        unit = torch.linspace(-1, 1, G, dtype=torch.float64)
+        axis1, axis2 = centre[0] + half[0] * unit, centre[1] + half[1] * unit  # (G,) each
+        h = torch.stack(torch.meshgrid(axis1, axis2, indexing="ij"), -1).reshape(-1, 1, 2).to(parameter)  # (G*G, 1, 2)
+        with torch.no_grad():
+            log_joint = (model.log_likelihood(x, h) + model.prior().log_prob(h).sum(-1))[:, 0].double()  # (G*G,)
+        spacing = torch.stack([axis1[1] - axis1[0], axis2[1] - axis2[0]])  # (2,)
+        cell = float(spacing.prod())
+        log_px = float(torch.logsumexp(log_joint, 0)) + math.log(cell)
+        log_post = (log_joint - log_px).reshape(G, G)  # (G, G)
+        weight = log_post.exp() * cell  # (G, G)
+        ring = torch.ones(G, G, dtype=torch.bool)
+        ring[1:-1, 1:-1] = False
+        mean = torch.stack([(weight.sum(1) * axis1).sum(), (weight.sum(0) * axis2).sum()])  # (2,)
+        second = torch.stack([(weight.sum(1) * axis1**2).sum(), (weight.sum(0) * axis2**2).sum()])
+        return {"axis1": axis1, "axis2": axis2, "log_joint": log_joint.reshape(G, G), "log_px": log_px,
+                "log_posterior": log_post, "edge": float(weight[ring].sum()), "mean": mean,
+                "std": (second - mean**2).clamp(min=0).sqrt(), "spacing": spacing, "half": half, "cell": cell}
 
-        Returns floats ``log_px``, ``elbo``, ``elbo_error``, ``kl_grid``, ``q_mass``, ``edge``,
-        ``widened``, ``mu``, ``sigma`` and the grid (``axis1``, ``axis2``, ``log_posterior`` (G, G)).
-        Its samples are torch's, not the page's (the MC parts agree within their errors).
+    def compute(self, x, samples: int | None = None, max_steps: int = 3) -> dict:
+        """torch's numbers for one input x (D,) or (1, D): the same grids and estimators as the page.
+
+        Q's grid $\\mu \\pm$ ``widths`` $\\sigma$; the posterior's grid found from it (window doubled
+        while more than 1e-3 of the posterior is in its outer ring, zoomed to the posterior mean
+        $\\pm$ ``widths`` std while a std spans under 1.5 cells; at most ``max_steps`` times);
+        $\\log p(\\mathbf{x})$ on the posterior's grid; $\\mathcal{D}[Q\\,\\|\\,p(\\mathbf{h}|\\mathbf{x})]$
+        on Q's grid with that $\\log p(\\mathbf{x})$ (:func:`vaecourse.latent_grid.kl_q_posterior_on_grid`);
+        the ELBO with ``samples`` reconstruction draws (torch's, not the page's) and its standard error.
+        Returns floats ``log_px``, ``elbo``, ``elbo_error``, ``kl_grid``, ``q_mass``, ``edge``, ``widened``,
+        lists ``mu``, ``sigma`` and the posterior grid ``axis1``, ``axis2``, ``log_posterior`` (G, G).
         """
         from vaecourse import elbo as elbo_module
 
-        model, G = self.model, self.grid_size
+        model = self.model
         parameter = next(iter(model.parameters()))
         x = torch.as_tensor(x, dtype=torch.float32).reshape(1, -1).to(parameter)  # (1, D)
         with torch.no_grad():
             q = model.encode(x.reshape(1, *model.data_shape))  # Normal (1, 2)
-            mu, sigma = q.mean[0].double(), q.stddev[0].double()
-            half = self.widths * sigma  # (2,)
-            unit = torch.linspace(-1, 1, G, dtype=torch.float64)
-            for widened in range(max_widen + 1):
-                axis1, axis2 = mu[0] + half[0] * unit, mu[1] + half[1] * unit  # (G,) each
-                h = torch.stack(torch.meshgrid(axis1, axis2, indexing="ij"), -1).reshape(-1, 1, 2)  # (G*G, 1, 2)
-                h = h.to(parameter)
-                log_joint = (model.log_likelihood(x, h) + model.prior().log_prob(h).sum(-1))[:, 0].double()
-                cell = float((axis1[1] - axis1[0]) * (axis2[1] - axis2[0]))
-                log_px = torch.logsumexp(log_joint, 0) + math.log(cell)
-                log_post = (log_joint - log_px).reshape(G, G)
-                ring = torch.ones(G, G, dtype=torch.bool)
-                ring[1:-1, 1:-1] = False
-                edge = float(log_post[ring].exp().sum() * cell)
-                if edge <= 1e-3 or widened == max_widen:
-                    break
-                half = 2 * half
-            q64 = torch.distributions.Normal(mu[None], sigma[None])  # (1, 2)
-            kl_grid = float(kl_q_posterior_on_grid(q64, axis1, axis2, log_post[None])[0])
-            q_mass = float(q_log_density_on_grid(q64, axis1, axis2).exp().sum() * cell)
-            n = samples or self.samples
+        mu, sigma = q.mean[0].double().cpu(), q.stddev[0].double().cpu()  # (2,) each
+        q_grid = grid = self._grid(x, mu, self.widths * sigma)
+        steps = 0
+        while steps < max_steps:
+            if grid["edge"] > 1e-3:
+                half = 2 * grid["half"]
+            elif bool((grid["std"] < 1.5 * grid["spacing"]).any()):
+                half = torch.maximum(self.widths * grid["std"], grid["spacing"])
+            else:
+                break
+            grid = self._grid(x, grid["mean"], half)
+            steps += 1
+        q64 = torch.distributions.Normal(mu[None], sigma[None])  # (1, 2)
+        log_post_on_q = (q_grid["log_joint"] - grid["log_px"])[None]  # (1, G, G): log p(h|x) on Q's grid
+        kl_grid = float(kl_q_posterior_on_grid(q64, q_grid["axis1"], q_grid["axis2"], log_post_on_q)[0])
+        q_mass = float(q_log_density_on_grid(q64, q_grid["axis1"], q_grid["axis2"]).exp().sum() * q_grid["cell"])
+        n = samples or self.samples
+        with torch.no_grad():
             reconstruction = model.log_likelihood(x, q.rsample((n,)))[:, 0].double()  # (n,)
             kl_prior = float(elbo_module.elbo_terms(model, x.reshape(1, *model.data_shape), 1)[1][0])
         return {
-            "log_px": float(log_px), "elbo": float(reconstruction.mean()) - kl_prior,
+            "log_px": grid["log_px"], "elbo": float(reconstruction.mean()) - kl_prior,
             "elbo_error": float(reconstruction.std() / math.sqrt(n)), "kl_grid": kl_grid, "q_mass": q_mass,
-            "edge": edge, "widened": widened, "mu": mu.tolist(), "sigma": sigma.tolist(),
-            "axis1": axis1.numpy(), "axis2": axis2.numpy(), "log_posterior": log_post.cpu().numpy(),
+            "edge": grid["edge"], "widened": steps, "mu": mu.tolist(), "sigma": sigma.tolist(),
+            "axis1": grid["axis1"].numpy(), "axis2": grid["axis2"].numpy(),
+            "log_posterior": grid["log_posterior"].numpy(),
         }
 
     @traitlets.validate("k")

@@ -130,29 +130,52 @@ function vaeLogGaussian(h, mu, sigma) {
   return s;
 }
 
-function vaeGridPosterior(decoder, x, mu, sigma, halfWidth, G) {
-  // The true posterior on a G x G grid over mu_d +- halfWidth[d]; entry [i*G + j] at (axis1[i], axis2[j]).
+function vaeGridPosterior(decoder, x, centre, halfWidth, G) {
+  // log p(x, h) on a G x G grid over centre_d +- halfWidth[d] (entry [i*G + j] at (axis1[i], axis2[j])),
+  // log p(x) by the rectangle rule, the normalised log posterior, its mean and standard deviation on
+  // the grid, and the posterior's probability in the outermost ring of cells.
   const axis1 = new Float64Array(G), axis2 = new Float64Array(G);
   for (let i = 0; i < G; i++) {
-    axis1[i] = mu[0] + halfWidth[0] * (-1 + (2 * i) / (G - 1));
-    axis2[i] = mu[1] + halfWidth[1] * (-1 + (2 * i) / (G - 1));
+    axis1[i] = centre[0] + halfWidth[0] * (-1 + (2 * i) / (G - 1));
+    axis2[i] = centre[1] + halfWidth[1] * (-1 + (2 * i) / (G - 1));
   }
   const H = new Float32Array(G * G * 2);
   for (let i = 0; i < G; i++) for (let j = 0; j < G; j++) { H[2 * (i * G + j)] = axis1[i]; H[2 * (i * G + j) + 1] = axis2[j]; }
   const logLik = vaeLogLikelihoodBatch(decoder, x, H, G * G);
   const logJoint = new Float64Array(G * G);
-  for (let p = 0; p < G * G; p++) {
-    const a = H[2 * p], b = H[2 * p + 1];
+  for (let i = 0; i < G; i++) for (let j = 0; j < G; j++) {
+    const p = i * G + j, a = axis1[i], b = axis2[j];
     logJoint[p] = logLik[p] - 0.5 * (a * a + b * b) - VAE_LOG_2PI;
   }
-  const cell = (axis1[1] - axis1[0]) * (axis2[1] - axis2[0]);
+  const spacing = [axis1[1] - axis1[0], axis2[1] - axis2[0]];
+  const cell = spacing[0] * spacing[1];
   const logPx = vaeLogSumExp(logJoint) + Math.log(cell);
   const logPost = logJoint.map((v) => v - logPx);
-  let edge = 0;  // the posterior's probability in the outermost ring of cells
+  let edge = 0, m1 = 0, m2 = 0, v1 = 0, v2 = 0;
   for (let i = 0; i < G; i++) for (let j = 0; j < G; j++) {
-    if (i === 0 || j === 0 || i === G - 1 || j === G - 1) edge += Math.exp(logPost[i * G + j]) * cell;
+    const w = Math.exp(logPost[i * G + j]) * cell;
+    if (i === 0 || j === 0 || i === G - 1 || j === G - 1) edge += w;
+    m1 += w * axis1[i]; m2 += w * axis2[j]; v1 += w * axis1[i] ** 2; v2 += w * axis2[j] ** 2;
   }
-  return { axis1, axis2, logPost, logPx, cell, edge };
+  const std = [Math.sqrt(Math.max(v1 - m1 * m1, 0)), Math.sqrt(Math.max(v2 - m2 * m2, 0))];
+  return { axis1, axis2, logJoint, logPost, logPx, cell, spacing, edge, mean: [m1, m2], std, halfWidth };
+}
+
+function vaeFindPosterior(decoder, x, first, G, widths, maxSteps) {
+  // Move the grid to the posterior: while more than 1e-3 of it lies in the outer ring, double the
+  // window around the posterior mean; while a standard deviation spans under 1.5 cells, zoom to
+  // mean +- widths * std. At most maxSteps new grids. Returns the last grid and the steps taken.
+  let grid = first, steps = 0;
+  while (steps < maxSteps) {
+    let half;
+    if (grid.edge > 1e-3) half = grid.halfWidth.map((w) => 2 * w);
+    else if (grid.std[0] < 1.5 * grid.spacing[0] || grid.std[1] < 1.5 * grid.spacing[1]) {
+      half = grid.std.map((s, d) => Math.max(widths * s, grid.spacing[d]));
+    } else break;
+    grid = vaeGridPosterior(decoder, x, grid.mean, half, G);
+    steps += 1;
+  }
+  return [grid, steps];
 }
 
 function vaePosteriorNumbers(decoder, encoder, x, options) {
@@ -162,22 +185,17 @@ function vaePosteriorNumbers(decoder, encoder, x, options) {
   const { mu, sigma } = encodeQ(encoder, x);
   const t1 = performance.now();
   const G = options.gridSize;
-  let halfWidth = [options.widths * sigma[0], options.widths * sigma[1]];
-  let grid = vaeGridPosterior(decoder, x, mu, sigma, halfWidth, G);
-  let widened = 0;
-  while (grid.edge > 1e-3 && widened < options.maxWiden) {  // posterior wider than the window
-    halfWidth = halfWidth.map((w) => 2 * w);
-    grid = vaeGridPosterior(decoder, x, mu, sigma, halfWidth, G);
-    widened += 1;
-  }
-  const logQ = new Float64Array(G * G);
+  // Q's grid (mu +- widths * sigma) resolves Q; the posterior's grid is found from it.
+  const qGrid = vaeGridPosterior(decoder, x, mu, [options.widths * sigma[0], options.widths * sigma[1]], G);
+  const [grid, widened] = vaeFindPosterior(decoder, x, qGrid, G, options.widths, options.maxWiden);
+  // D[Q || p(h|x)] = sum Q D1 D2 [log Q - log p(x, h) + log p(x)] on Q's grid, log p(x) from the posterior's.
   let qMass = 0, klGrid = 0;
   for (let i = 0; i < G; i++) for (let j = 0; j < G; j++) {
     const p = i * G + j;
-    logQ[p] = vaeLogGaussian([grid.axis1[i], grid.axis2[j]], mu, sigma);
-    const q = Math.exp(logQ[p]) * grid.cell;
+    const logQ = vaeLogGaussian([qGrid.axis1[i], qGrid.axis2[j]], mu, sigma);
+    const q = Math.exp(logQ) * qGrid.cell;
     qMass += q;
-    klGrid += q * (logQ[p] - grid.logPost[p]);
+    klGrid += q * (logQ - qGrid.logJoint[p] + grid.logPx);
   }
   const t2 = performance.now();
   // The Monte Carlo pool: S reparameterised samples h_s = mu + sigma * eps_s.
@@ -208,7 +226,7 @@ function vaePosteriorNumbers(decoder, encoder, x, options) {
   return {
     mu: Array.from(mu), sigma: Array.from(sigma), logPx: grid.logPx, elbo, elboError: reconstructionError,
     reconstruction, klPrior, iwae, gap: grid.logPx - elbo, klGrid, qMass, edge: grid.edge, widened,
-    halfWidth, gridSize: G, axis1: Array.from(grid.axis1), axis2: Array.from(grid.axis2),
+    halfWidth: grid.halfWidth, centre: grid.mean, gridSize: G, axis1: Array.from(grid.axis1), axis2: Array.from(grid.axis2),
     logPost: Float32Array.from(grid.logPost), samples: S, seed: options.seed,
     ms: { encode: t1 - t0, grid: t2 - t1, samples: t3 - t2, total: t3 - t0 },
     decodes: G * G * (widened + 1) + S,

@@ -198,7 +198,7 @@ async function renderPosteriorPad({ model, el }) {
     const started = performance.now();
     const id = ++requested;
     const options = { gridSize: model.get("grid_size"), widths: model.get("widths"), samples: model.get("samples"),
-                      seed: model.get("seed"), maxWiden: 2 };
+                      seed: model.get("seed"), maxWiden: 3 };
     let result;
     try {
       result = await engine.compute(x, options);

@@ -6,7 +6,7 @@
 
 const VAE_WORKER_FUNCTIONS = [vaeAsFloat32, vaeAsUint8, vaeFromFloat16, unpackDecoder, vaeWeightsOf,
   unpackEncoder, vaeDenseOne, encodeQ, vaeDenseBatch, vaeLogLikelihoodBatch, vaeRandom, vaeLogSumExp,
-  vaeMeanAndError, vaeLogGaussian, vaeGridPosterior, vaePosteriorNumbers];
+  vaeMeanAndError, vaeLogGaussian, vaeGridPosterior, vaeFindPosterior, vaePosteriorNumbers];
 
 function vaeWorkerMain() {
   // The worker's message loop: "init" unpacks the networks once, "compute" answers one request.
