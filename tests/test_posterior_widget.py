@@ -193,3 +193,111 @@ def test_drawing_preprocessing_is_mnist_style(page, pad):
     assert (image * (r + 0.5)).sum() / mass == pytest.approx(14, abs=0.25)
     assert (image * (c + 0.5)).sum() / mass == pytest.approx(14, abs=0.25)
     assert page.evaluate("(n) => window.vaePad.vaeMnistPreprocess(new Float32Array(n * n), n)", n) is None  # empty pad
+
+
+_RENDER_PAD = """async ({esm, css, state, holders}) => {
+  const decode64 = (s) => { const b = Uint8Array.from(atob(s), (c) => c.charCodeAt(0)); return new DataView(b.buffer); };
+  const make = (values) => {
+    const handlers = {};
+    return { values, sent: 0, get(n) { return values[n]; }, set(n, v) { values[n] = v; }, save_changes() { this.sent += 1; },
+             on(n, f) { (handlers[n] = handlers[n] || []).push(f); }, off() {}, trigger(n) { (handlers[n] || []).forEach((f) => f()); } };
+  };
+  for (const [k, v] of Object.entries(state)) if (v && v.__b64__ !== undefined) state[k] = decode64(v.__b64__);
+  const models = {};
+  for (const [ref, h] of Object.entries(holders)) models[ref] = make({ spec: h.spec, weights: decode64(h.weights) });
+  const model = make(state);
+  model.widget_manager = { get_model: async (id) => models["IPY_MODEL_" + id] };
+  const style = document.createElement("style"); style.textContent = css; document.head.append(style);
+  const el = document.createElement("div"); document.body.replaceChildren(el);
+  const m = await import(URL.createObjectURL(new Blob([esm], {type: "text/javascript"})));
+  await m.default.render({ model, el });
+  window.vaeWidget = { model, el };
+}"""
+
+
+def render_pad(page, widget):
+    from test_widgets import _state
+
+    state = _state(widget)
+    holders = {state[name]: {"spec": getattr(widget, name).spec, "weights": _b64(getattr(widget, name).weights)}
+               for name in ("decoder", "encoder")}
+    page.evaluate(_RENDER_PAD, {"esm": widget._esm, "css": widget._css, "state": state, "holders": holders})
+
+
+def wait_for_update(page, root, count: int) -> dict:
+    """Wait until the pad at `root` has drawn `count` results; return its last result's numbers."""
+    page.wait_for_function(f"() => Number(document.querySelector('{root}').dataset.updates || 0) >= {count}",
+                           timeout=30_000)
+    return page.evaluate(f"""() => {{ const el = document.querySelector('{root}'); const r = el.vaeResult;
+        return {{ mu: r.mu, sigma: r.sigma, logPx: r.logPx, elbo: r.elbo, elboError: r.elboError, klGrid: r.klGrid,
+                  gap: r.gap, iwae: r.iwae, updateMs: Number(el.dataset.updateMs), k: Number(el.dataset.k),
+                  text: el.querySelector('.vae-numbers').innerText }}; }}""")
+
+
+def draw_stroke(page, root: str, points) -> None:
+    """Drag the mouse through `points` (fractions of the pad's size) on the pad at `root`."""
+    box = page.locator(f"{root} canvas.vae-pad").first.bounding_box()
+    at = [(box["x"] + u * box["width"], box["y"] + v * box["height"]) for u, v in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    for x, y in at[1:]:
+        page.mouse.move(x, y, steps=4)
+    page.mouse.up()
+
+
+def pad_pixels(page, root: str, selector: str):
+    return page.evaluate(f"""() => {{ const c = document.querySelector('{root} {selector}');
+        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0)); }}""")
+
+
+def check_pad_responds(page, root: str, shots=None) -> dict:
+    """Strokes change Q, the images and the numbers; the K slider moves IWAE towards log p(x).
+
+    Shared with the built-site test (tests/test_site_posterior.py). Returns the timings seen.
+    """
+    page.wait_for_selector(f"{root} canvas.vae-pad", timeout=30_000)
+    first = wait_for_update(page, root, 1)
+    image0, post0 = pad_pixels(page, root, "canvas.vae-image"), pad_pixels(page, root, "canvas.vae-posterior-grid")
+    page.locator(f"{root} button.vae-clear").click()
+    draw_stroke(page, root, [(0.5, 0.15), (0.5, 0.5), (0.52, 0.85)])  # a "1"
+    one = wait_for_update(page, root, 2)
+    n = int(page.evaluate(f"() => document.querySelector('{root}').dataset.updates"))
+    draw_stroke(page, root, [(0.3, 0.3), (0.7, 0.3), (0.35, 0.85)])  # ... becomes a "7"-like shape
+    seven = wait_for_update(page, root, n + 1)
+    page.wait_for_timeout(300)  # let a last, superseding update land
+    seven = wait_for_update(page, root, n + 1)
+    if shots:
+        page.locator(root).screenshot(path=str(shots))
+    assert seven["mu"] != one["mu"] != first["mu"], "strokes did not move Q"
+    assert pad_pixels(page, root, "canvas.vae-image") != image0, "the input image did not change"
+    assert pad_pixels(page, root, "canvas.vae-posterior-grid") != post0, "the posterior image did not change"
+    assert seven["text"] != first["text"], "the numbers did not change"
+    for r in (first, one, seven):  # the bounds in order, within Monte Carlo error
+        top = r["iwae"][str(max(int(k) for k in r["iwae"]) // 4)]  # K = S/4: four groups, an error bar
+        assert r["elbo"] - 3 * r["elboError"] <= top["value"] <= r["logPx"] + 3 * top["error"] + 0.05
+        assert abs(r["gap"] - r["klGrid"]) <= 4 * r["elboError"] + 0.1 + 0.02 * abs(r["gap"])
+    slider = page.locator(f"{root} input.vae-k").first
+    slider.fill("0")
+    low = wait_for_update(page, root, 0)
+    slider.fill(str(slider.get_attribute("max")))
+    high = wait_for_update(page, root, 0)
+    assert low["k"] == 1 and high["k"] > 1
+    k_low, k_high = str(low["k"]), str(high["k"])
+    gap_low = high["logPx"] - high["iwae"][k_low]["value"]
+    gap_high = high["logPx"] - high["iwae"][k_high]["value"]
+    assert gap_high < gap_low, "a larger K did not move IWAE towards log p(x)"
+    return {"update_ms": [one["updateMs"], seven["updateMs"]]}
+
+
+@pytest.mark.slow
+def test_pad_front_end_responds_to_strokes(page, pad, output_dir):
+    render_pad(page, pad)
+    shots = output_dir / "screenshots"
+    shots.mkdir(exist_ok=True)
+    timings = check_pad_responds(page, ".vae-posterior-pad", shots / "posterior_pad.png")
+    assert all(math.isfinite(ms) and ms > 0 for ms in timings["update_ms"])
+    print("update ms after strokes", timings["update_ms"])
+    # What the page sends to a live kernel: the input and its numbers.
+    values = page.evaluate("() => ({x: window.vaeWidget.model.values.x.byteLength, b: window.vaeWidget.model.values.browser})")
+    assert values["x"] == 784 and math.isfinite(values["b"]["log_px"])
+    assert page.errors == []
