@@ -215,12 +215,12 @@ _RENDER_PAD = """async ({esm, css, state, holders}) => {
 }"""
 
 
-def render_pad(page, widget):
+def render_pad(page, widget, holders=("decoder", "encoder")):
     from test_widgets import _state
 
     state = _state(widget)
     holders = {state[name]: {"spec": getattr(widget, name).spec, "weights": _b64(getattr(widget, name).weights)}
-               for name in ("decoder", "encoder")}
+               for name in holders}
     page.evaluate(_RENDER_PAD, {"esm": widget._esm, "css": widget._css, "state": state, "holders": holders})
 
 
