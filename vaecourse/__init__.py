@@ -20,6 +20,8 @@ The package behind the book. One module per concept:
 - :mod:`~vaecourse.ising`        the 2-D Ising sampler and Onsager's exact results
 - :mod:`~vaecourse.physics`      the VAE finds the Ising transition (chapter 10)
 - :mod:`~vaecourse.plotting`, :mod:`~vaecourse.widgets`  figures and latent-space widgets
+- :mod:`~vaecourse.posterior_pad`  draw a digit: encoder, true posterior and bounds in the browser
+- :mod:`~vaecourse.ising_lattice`  an Ising lattice simulated and encoded in the browser (chapter 10)
 
 Importing ``vaecourse`` is cheap: torch, matplotlib, ipywidgets and keras are imported only by the
 submodules that need them, and submodules are loaded on first attribute access.
@@ -52,6 +54,8 @@ _SUBMODULES = {
     "physics",
     "plotting",
     "widgets",
+    "posterior_pad",
+    "ising_lattice",
 }
 
 
