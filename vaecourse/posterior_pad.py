@@ -256,7 +256,7 @@ class PosteriorPad(anywidget.AnyWidget):
 
         Q's grid $\\mu \\pm$ ``widths`` $\\sigma$; the posterior's grid found from it (window doubled
         while more than 1e-3 of the posterior is in its outer ring, zoomed to the posterior mean
-        $\\pm$ ``widths`` std while a std spans under 1.5 cells; at most ``max_steps`` times);
+        $\\pm$ ``widths`` std while a std spans under 0.75 cells; at most ``max_steps`` times);
         $\\log p(\\mathbf{x})$ on the posterior's grid; $\\mathcal{D}[Q\\,\\|\\,p(\\mathbf{h}|\\mathbf{x})]$
         on Q's grid with that $\\log p(\\mathbf{x})$ (:func:`vaecourse.latent_grid.kl_q_posterior_on_grid`);
         the ELBO with ``samples`` reconstruction draws (torch's, not the page's) and its standard error.
@@ -276,7 +276,7 @@ class PosteriorPad(anywidget.AnyWidget):
         while steps < max_steps:
             if grid["edge"] > 1e-3:
                 half = 2 * grid["half"]
-            elif bool((grid["std"] < 1.5 * grid["spacing"]).any()):
+            elif bool((grid["std"] < 0.75 * grid["spacing"]).any()):
                 half = torch.maximum(self.widths * grid["std"], grid["spacing"])
             else:
                 break

@@ -163,13 +163,13 @@ function vaeGridPosterior(decoder, x, centre, halfWidth, G) {
 
 function vaeFindPosterior(decoder, x, first, G, widths, maxSteps) {
   // Move the grid to the posterior: while more than 1e-3 of it lies in the outer ring, double the
-  // window around the posterior mean; while a standard deviation spans under 1.5 cells, zoom to
+  // window around the posterior mean; while a standard deviation spans under 0.75 cells, zoom to
   // mean +- widths * std. At most maxSteps new grids. Returns the last grid and the steps taken.
   let grid = first, steps = 0;
   while (steps < maxSteps) {
     let half;
     if (grid.edge > 1e-3) half = grid.halfWidth.map((w) => 2 * w);
-    else if (grid.std[0] < 1.5 * grid.spacing[0] || grid.std[1] < 1.5 * grid.spacing[1]) {
+    else if (grid.std[0] < 0.75 * grid.spacing[0] || grid.std[1] < 0.75 * grid.spacing[1]) {
       half = grid.std.map((s, d) => Math.max(widths * s, grid.spacing[d]));
     } else break;
     grid = vaeGridPosterior(decoder, x, grid.mean, half, G);
@@ -178,26 +178,13 @@ function vaeFindPosterior(decoder, x, first, G, widths, maxSteps) {
   return [grid, steps];
 }
 
-function vaePosteriorNumbers(decoder, encoder, x, options) {
-  // Everything the pad shows for one input x (data_dim numbers in [0, 1]).
-  // options: {gridSize, widths (half-width in sigmas), samples (pool size S), seed, maxWiden}.
+function vaePosteriorStart(decoder, encoder, x, options) {
+  // The fast part, shown first: encode, Q's grid (mu +- widths * sigma, which resolves Q), the Monte
+  // Carlo pool, and every number with log p(x) from Q's grid. options: {gridSize, widths, samples, seed}.
   const t0 = performance.now();
   const { mu, sigma } = encodeQ(encoder, x);
-  const t1 = performance.now();
   const G = options.gridSize;
-  // Q's grid (mu +- widths * sigma) resolves Q; the posterior's grid is found from it.
   const qGrid = vaeGridPosterior(decoder, x, mu, [options.widths * sigma[0], options.widths * sigma[1]], G);
-  const [grid, widened] = vaeFindPosterior(decoder, x, qGrid, G, options.widths, options.maxWiden);
-  // D[Q || p(h|x)] = sum Q D1 D2 [log Q - log p(x, h) + log p(x)] on Q's grid, log p(x) from the posterior's.
-  let qMass = 0, klGrid = 0;
-  for (let i = 0; i < G; i++) for (let j = 0; j < G; j++) {
-    const p = i * G + j;
-    const logQ = vaeLogGaussian([qGrid.axis1[i], qGrid.axis2[j]], mu, sigma);
-    const q = Math.exp(logQ) * qGrid.cell;
-    qMass += q;
-    klGrid += q * (logQ - qGrid.logJoint[p] + grid.logPx);
-  }
-  const t2 = performance.now();
   // The Monte Carlo pool: S reparameterised samples h_s = mu + sigma * eps_s.
   const S = options.samples, k = mu.length;
   const rng = vaeRandom(options.seed);
@@ -221,14 +208,49 @@ function vaePosteriorNumbers(decoder, encoder, x, options) {
     const [value, error] = vaeMeanAndError(groups);
     iwae[K] = { value, error, groups: groups.length };
   }
-  const t3 = performance.now();
+  // sum over Q's grid of Q D1 D2 [log Q - log p(x, h)]: D[Q || p(h|x)] = this + log p(x) * (Q's mass)
+  let qMass = 0, qTerm = 0;
+  for (let i = 0; i < G; i++) for (let j = 0; j < G; j++) {
+    const logQ = vaeLogGaussian([qGrid.axis1[i], qGrid.axis2[j]], mu, sigma);
+    const q = Math.exp(logQ) * qGrid.cell;
+    qMass += q;
+    qTerm += q * (logQ - qGrid.logJoint[i * G + j]);
+  }
   const elbo = reconstruction - klPrior;
-  return {
-    mu: Array.from(mu), sigma: Array.from(sigma), logPx: grid.logPx, elbo, elboError: reconstructionError,
-    reconstruction, klPrior, iwae, gap: grid.logPx - elbo, klGrid, qMass, edge: grid.edge, widened,
-    halfWidth: grid.halfWidth, centre: grid.mean, gridSize: G, axis1: Array.from(grid.axis1), axis2: Array.from(grid.axis2),
-    logPost: Float32Array.from(grid.logPost), samples: S, seed: options.seed,
-    ms: { encode: t1 - t0, grid: t2 - t1, samples: t3 - t2, total: t3 - t0 },
-    decodes: G * G * (widened + 1) + S,
+  const result = {
+    mu: Array.from(mu), sigma: Array.from(sigma), elbo, elboError: reconstructionError, reconstruction, klPrior,
+    iwae, qMass, gridSize: G, samples: S, seed: options.seed, decodes: G * G + S, widened: 0, final: false,
+    ms: { start: performance.now() - t0, total: performance.now() - t0 },
   };
+  vaeUsePosteriorGrid(result, qGrid, qTerm);
+  return { result, qGrid, qTerm, options };
+}
+
+function vaeUsePosteriorGrid(result, grid, qTerm) {
+  // Fill in the numbers that depend on the posterior's grid.
+  result.logPx = grid.logPx;
+  result.gap = grid.logPx - result.elbo;
+  result.klGrid = qTerm + grid.logPx * result.qMass;
+  result.edge = grid.edge;
+  result.halfWidth = grid.halfWidth;
+  result.axis1 = Array.from(grid.axis1);
+  result.axis2 = Array.from(grid.axis2);
+  result.logPost = Float32Array.from(grid.logPost);
+}
+
+function vaePosteriorFinish(decoder, x, started) {
+  // The slow part: follow the posterior from Q's grid (vaeFindPosterior), then redo its numbers.
+  const t0 = performance.now();
+  const { result, qGrid, qTerm, options } = started;
+  const [grid, steps] = vaeFindPosterior(decoder, x, qGrid, options.gridSize, options.widths, options.maxWiden);
+  const out = Object.assign({}, result, { widened: steps, final: true, decodes: result.decodes + steps * options.gridSize ** 2 });
+  vaeUsePosteriorGrid(out, grid, qTerm);
+  out.ms = { start: result.ms.start, finish: performance.now() - t0, total: result.ms.start + performance.now() - t0 };
+  return out;
+}
+
+function vaePosteriorNumbers(decoder, encoder, x, options) {
+  // Everything the pad shows for one input x (data_dim numbers in [0, 1]), both parts at once.
+  // options: {gridSize, widths (half-width in sigmas), samples (pool size S), seed, maxWiden}.
+  return vaePosteriorFinish(decoder, x, vaePosteriorStart(decoder, encoder, x, options));
 }

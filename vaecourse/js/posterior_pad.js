@@ -154,7 +154,7 @@ async function renderPosteriorPad({ model, el }) {
   bottom.append(table, side2);
   el.replaceChildren(top, bottom);
 
-  let lastResult = null, requested = 0, updates = 0;
+  let lastResult = null, updates = 0, requests = 0;
   const nats = (v) => `${v.toFixed(2)} nats`;
   function showNumbers() {
     const r = lastResult;
@@ -186,36 +186,34 @@ async function renderPosteriorPad({ model, el }) {
     showNumbers();
     const ms = performance.now() - started;
     updates += 1;
-    timing.textContent = `last update ${ms.toFixed(0)} ms (${result.decodes} decoder passes, computed in ` +
-      `${result.ms.total.toFixed(0)} ms ${engine.worker ? "in a Web Worker" : "on the page"})`;
-    el.dataset.updateMs = ms.toFixed(2);
+    timing.textContent = (result.final ? `last update ${ms.toFixed(0)} ms` : `first numbers after ${ms.toFixed(0)} ms; following the posterior ...`)
+      + ` (${result.decodes} decoder passes, computed in ${result.ms.total.toFixed(0)} ms `
+      + `${engine.worker ? "in a Web Worker" : "on the page"})`;
+    if (result.final) el.dataset.updateMs = ms.toFixed(2);
     el.dataset.computeMs = result.ms.total.toFixed(2);
     el.dataset.updates = String(updates);
+    el.dataset.final = result.final ? "1" : "0";
     el.vaeResult = result;
   }
-  async function update(x, final) {
+  function update(x, final) {
     vaeDrawImage(inputCanvas, x);
     const started = performance.now();
-    const id = ++requested;
+    const id = ++requests;
+    el.dataset.requested = String(id);
     const options = { gridSize: model.get("grid_size"), widths: model.get("widths"), samples: model.get("samples"),
                       seed: model.get("seed"), maxWiden: 3 };
-    let result;
-    try {
-      result = await engine.compute(x, options);
-    } catch (error) {
-      console.error("vaecourse: posterior pad update failed", error);
-      return;
-    }
-    if (!result || id !== requested) return;  // superseded by a newer input
-    draw(result, started);
-    if (final) {
+    engine.request(x, options, (result) => {
+      draw(result, started);
+      if (!result.final) { el.dataset.firstMs = (performance.now() - started).toFixed(2); return; }
+      el.dataset.answered = String(id);  // the final numbers for the newest input are on screen
+      if (!final) return;
       const bytes = Uint8Array.from(x, (v) => Math.round(255 * v));
       model.set("x", new DataView(bytes.buffer));
       model.set("browser", { log_px: result.logPx, elbo: result.elbo, elbo_error: result.elboError,
         kl_grid: result.klGrid, gap: result.gap, q_mass: result.qMass, mu: result.mu, sigma: result.sigma,
         iwae: Object.fromEntries(Object.entries(result.iwae).map(([K, v]) => [K, v.value])), ms: result.ms.total });
       vaeSave(model);
-    }
+    });
   }
   const prepared = (pixels) => (binarize.checked ? pixels.map((v) => (v >= 0.5 ? 1 : 0)) : pixels);
   let raw = null;  // the input before binarisation
@@ -259,4 +257,4 @@ async function renderPosteriorPad({ model, el }) {
 
 export default { render: renderPosteriorPad };
 export { unpackDecoder, unpackEncoder, encodeQ, vaePosteriorNumbers, vaeMnistPreprocess, vaeFromFloat16,
-         decodeBatch, VaePosteriorEngine };
+         decodeBatch, VaePosteriorEngine, vaePosteriorStart, vaePosteriorFinish };

@@ -1,45 +1,57 @@
-// Run vaePosteriorNumbers (posterior_numerics.js) in a Web Worker, so that drawing stays smooth while
-// the grid is decoded (book chapter 9). The worker is built from the very functions of this bundle
-// (their source text, Function.prototype.toString) and a blob URL, so nothing is fetched and the
-// page and the worker run the same code. Without Worker support it computes on the page.
-// Needs mlp_decoder.js, mlp_encoder.js and posterior_numerics.js in front of it. Plain declarations.
+// Run the posterior pad's numbers (posterior_numerics.js) in a Web Worker, so that drawing stays
+// smooth while the grids are decoded (book chapter 9). The worker is built from the very functions of
+// this bundle (their source text, Function.prototype.toString) and a blob URL, so nothing is fetched
+// and the page and the worker run the same code. Each request is answered twice: first with the fast
+// part (Q's grid and the samples, vaePosteriorStart), then, unless a newer request has arrived, with
+// the posterior followed beyond Q's grid (vaePosteriorFinish). Without Worker support it computes on
+// the page. Needs mlp_decoder.js, mlp_encoder.js and posterior_numerics.js in front of it.
 
 const VAE_WORKER_FUNCTIONS = [vaeAsFloat32, vaeAsUint8, vaeFromFloat16, unpackDecoder, vaeWeightsOf,
   unpackEncoder, vaeDenseOne, encodeQ, vaeDenseBatch, vaeLogLikelihoodBatch, vaeRandom, vaeLogSumExp,
-  vaeMeanAndError, vaeLogGaussian, vaeGridPosterior, vaeFindPosterior, vaePosteriorNumbers];
+  vaeMeanAndError, vaeLogGaussian, vaeGridPosterior, vaeFindPosterior, vaePosteriorStart,
+  vaeUsePosteriorGrid, vaePosteriorFinish, vaePosteriorNumbers];
 
 function vaeWorkerMain() {
-  // The worker's message loop: "init" unpacks the networks once, "compute" answers one request.
-  let decoder = null, encoder = null;
+  // The worker's message loop: "init" unpacks the networks once; "compute" answers in two parts.
+  let decoder = null, encoder = null, latest = 0;
+  const send = (id, result) => self.postMessage({ type: "result", id, result }, [result.logPost.buffer]);
   self.onmessage = (event) => {
     const message = event.data;
     try {
       if (message.type === "init") {
         decoder = unpackDecoder(message.decoderSpec, message.decoderWeights);
         encoder = unpackEncoder(message.encoderSpec, message.encoderWeights);
-        self.postMessage({ type: "ready" });
       } else if (message.type === "compute") {
-        const result = vaePosteriorNumbers(decoder, encoder, message.x, message.options);
-        self.postMessage({ type: "result", id: message.id, result }, [result.logPost.buffer]);
+        latest = message.id;
+        const started = vaePosteriorStart(decoder, encoder, message.x, message.options);
+        send(message.id, Object.assign({}, started.result, { logPost: started.result.logPost.slice() }));
+        setTimeout(() => {  // let a newer request in first; it makes this one's second part moot
+          if (latest !== message.id) { self.postMessage({ type: "skipped", id: message.id }); return; }
+          try {
+            send(message.id, vaePosteriorFinish(decoder, message.x, started));
+          } catch (error) {
+            self.postMessage({ type: "error", id: message.id, message: String((error && error.stack) || error) });
+          }
+        }, 0);
       }
     } catch (error) {
-      self.postMessage({ type: "error", id: message.id, message: String(error && error.stack || error) });
+      self.postMessage({ type: "error", id: message.id, message: String((error && error.stack) || error) });
     }
   };
 }
 
 class VaePosteriorEngine {
-  // compute(x, options) -> Promise of the numbers; at most one request waits behind the running one
-  // (a newer request replaces it), so a fast stroke never queues stale work.
+  // request(x, options, onResult): onResult(result) is called with the fast part, then the final
+  // numbers (result.final true); a newer request supersedes an older one.
   constructor(decoderSpec, decoderWeights, encoderSpec, encoderWeights) {
     // The specs and weight buffers of the shared BrowserDecoder and BrowserEncoder models.
     this.decoder = unpackDecoder(decoderSpec, decoderWeights);
     this.encoder = unpackEncoder(encoderSpec, encoderWeights);
     this.worker = null;
     this.nextId = 1;
-    this.pending = new Map();
-    this.waiting = null;
-    this.busy = false;
+    this.callbacks = new Map();
+    this.inFlight = 0;  // id of the request whose fast part the worker is computing
+    this.queued = null;  // the newest request waiting for it
     try {
       const source = VAE_WORKER_FUNCTIONS.map((f) => f.toString()).join("\n")
         + "\nlet VAE_HALF_TABLE = null;\nconst VAE_LOG_2PI = Math.log(2 * Math.PI);\n(" + vaeWorkerMain.toString() + ")();\n";
@@ -47,7 +59,10 @@ class VaePosteriorEngine {
       this.worker = new Worker(url);
       URL.revokeObjectURL(url);
       this.worker.onmessage = (event) => this.receive(event.data);
-      this.worker.onerror = (event) => { console.warn("vaecourse: posterior worker failed, computing on the page", event.message); this.fallBack(); };
+      this.worker.onerror = (event) => {
+        console.warn("vaecourse: posterior worker failed, computing on the page", event.message);
+        this.worker = null;
+      };
       this.worker.postMessage({
         type: "init",
         decoderSpec, decoderWeights: vaeAsUint8(decoderWeights), encoderSpec, encoderWeights: vaeAsUint8(encoderWeights),
@@ -56,42 +71,39 @@ class VaePosteriorEngine {
       this.worker = null;  // e.g. a page that forbids blob workers: compute on the page
     }
   }
-  fallBack() {
-    if (this.worker) this.worker.terminate();
-    this.worker = null;
-    for (const [id, { x, options, resolve, reject }] of this.pending) {
-      this.pending.delete(id);
-      this.runHere(x, options).then(resolve, reject);
+  receive(message) {
+    if (message.id === this.inFlight && (message.type !== "result" || !message.result.final)) {
+      this.inFlight = 0;  // the worker has finished the fast part: it can take the newest request
+      if (this.queued) { const q = this.queued; this.queued = null; this.post(q); }
+    }
+    const callback = this.callbacks.get(message.id);
+    if (!callback) return;
+    if (message.type === "error") {
+      this.callbacks.delete(message.id);
+      console.error("vaecourse: posterior pad computation failed", message.message);
+    } else if (message.type === "skipped") {
+      this.callbacks.delete(message.id);
+    } else {
+      if (message.result.final) this.callbacks.delete(message.id);
+      callback(message.result);
     }
   }
-  runHere(x, options) {
-    return new Promise((resolve) => resolve(vaePosteriorNumbers(this.decoder, this.encoder, x, options)));
-  }
-  receive(message) {
-    if (message.type === "ready") return;
-    const entry = this.pending.get(message.id);
-    if (!entry) return;
-    this.pending.delete(message.id);
-    this.busy = false;
-    if (message.type === "error") entry.reject(new Error(message.message));
-    else entry.resolve(message.result);
-    this.pump();
-  }
-  pump() {
-    if (this.busy || !this.waiting) return;
-    const { x, options, resolve, reject } = this.waiting;
-    this.waiting = null;
-    this.busy = true;
+  request(x, options, onResult) {
     const id = this.nextId++;
-    this.pending.set(id, { x, options, resolve, reject });
-    this.worker.postMessage({ type: "compute", id, x, options });
+    for (const old of this.callbacks.keys()) if (old < id) this.callbacks.delete(old);  // superseded
+    if (!this.worker) {
+      const started = vaePosteriorStart(this.decoder, this.encoder, x, options);
+      onResult(started.result);
+      setTimeout(() => { if (this.nextId === id + 1) onResult(vaePosteriorFinish(this.decoder, x, started)); }, 0);
+      return;
+    }
+    this.callbacks.set(id, onResult);
+    const message = { type: "compute", id, x: Float32Array.from(x), options };
+    if (this.inFlight) this.queued = message;  // wait for the running fast part; newest request wins
+    else this.post(message);
   }
-  compute(x, options) {
-    if (!this.worker) return this.runHere(x, options);
-    return new Promise((resolve, reject) => {
-      if (this.waiting) this.waiting.resolve(null);  // superseded: its caller draws nothing
-      this.waiting = { x: Float32Array.from(x), options, resolve, reject };
-      this.pump();
-    });
+  post(message) {
+    this.inFlight = message.id;
+    this.worker.postMessage(message);
   }
 }
