@@ -167,7 +167,7 @@ async function renderPosteriorPad({ model, el }) {
     rows.iwae.textContent = `K = ${K}: ${nats(iw.value)}` + (iw.groups > 1 ? ` \u00b1 ${iw.error.toFixed(2)}` : "");
     rows.gap.textContent = `${nats(r.gap)} \u00b1 ${r.elboError.toFixed(2)}`;
     rows.kl.textContent = nats(r.klGrid);
-    rows.mass.textContent = r.qMass.toFixed(3) + (r.widened ? ` (grid widened ${r.widened}x)` : "");
+    rows.mass.textContent = r.qMass.toFixed(3) + (r.widened ? ` (posterior grid moved ${r.widened}x)` : "");
     rows.q.textContent = `(${r.mu[0].toFixed(2)}, ${r.mu[1].toFixed(2)}), (${r.sigma[0].toFixed(3)}, ${r.sigma[1].toFixed(3)})`;
     vaeDrawBounds(bounds, r, K);
     el.dataset.k = String(K);
