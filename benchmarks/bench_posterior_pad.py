@@ -2,7 +2,9 @@
 
 Run from the repository root (needs Debian's chromium):
 
-    VAECOURSE_SMOKE=1 .venv/bin/python benchmarks/bench_posterior_pad.py
+    VAECOURSE_SMOKE=1 .venv/bin/python benchmarks/bench_posterior_pad.py              # speed, size, float16
+    VAECOURSE_SMOKE=1 .venv/bin/python benchmarks/bench_posterior_pad.py --agreement  # page vs vaecourse
+    VAECOURSE_SMOKE=1 .venv/bin/python benchmarks/bench_posterior_pad.py --ising      # JS sampler vs Onsager
 
 For a 2-256-256-784 Bernoulli VAE (the website's size) trained for 2,000 steps on the offline MNIST
 subset (tests/test_posterior_widget.trained_model), in headless Chromium:
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -122,15 +125,15 @@ def main() -> None:
         page.evaluate(_RENDER_PAD, {"esm": pad._esm, "css": pad._css, "state": state, "holders": holders})
         root = ".vae-posterior-pad"
         page.wait_for_function(f"() => Number(document.querySelector('{root}').dataset.updates || 0) >= 1")
-        strokes = []
+        strokes, firsts = [], []
         rng = np.random.default_rng(1)
         for s in range(10):
             page.locator(f"{root} button.vae-clear").click()
             a, b = rng.uniform(0.2, 0.8, 2)
             draw_stroke(page, root, [(a, 0.15), (0.5, 0.5), (b, 0.85)])
-            n = int(page.evaluate(f"() => document.querySelector('{root}').dataset.updates"))
             page.wait_for_timeout(1500)  # the last (final) update has landed
             strokes.append(float(page.evaluate(f"() => document.querySelector('{root}').dataset.updateMs")))
+            firsts.append(float(page.evaluate(f"() => document.querySelector('{root}').dataset.firstMs")))
         browser.close()
 
     print(f"- one-point decode (decodeInto): {timings['single']:.3f} ms; batched log-likelihood: "
@@ -138,8 +141,11 @@ def main() -> None:
     print(f"- pad computation for one input, main thread: median {statistics.median(timings['compute']):.0f} ms, "
           f"max {max(timings['compute']):.0f} ms; decoder passes median {statistics.median(timings['decodes'])}, "
           f"max {max(timings['decodes'])}")
-    print(f"- update after a stroke (rendered widget, Web Worker): median {statistics.median(strokes):.0f} ms, "
-          f"min {min(strokes):.0f}, max {max(strokes):.0f} ms over {len(strokes)} strokes")
+    print(f"- after a stroke (rendered widget, Web Worker), first numbers (Q's grid): median "
+          f"{statistics.median(firsts):.0f} ms, min {min(firsts):.0f}, max {max(firsts):.0f}; final numbers (posterior "
+          f"followed): median {statistics.median(strokes):.0f} ms, min {min(strokes):.0f}, max {max(strokes):.0f} "
+          f"over {len(strokes)} strokes")
+    print(f"- load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"- float16 decoder: max pixel error {pixel_error.max():.2e}, mean {pixel_error.mean():.2e} (1,000 points); "
           f"float16 encoder: max |mu error| {mu_error:.2e}, max |log sigma error| {sigma_error:.2e}")
     print(f"- page bytes (JSON + base64): pad state {sizes['pad'] / 1e6:.3f} MB, encoder float16 "
@@ -148,5 +154,77 @@ def main() -> None:
     print(f"- Ising: one L = 28 Metropolis sweep {timings['sweep'] * 1000:.1f} us, one encoding {timings['enc']:.2f} ms")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and not {"--agreement", "--ising"} & set(sys.argv):
     main()
+
+
+def agreement(n_images: int = 8) -> None:
+    """The page's numbers against vaecourse for n_images test images (``--agreement``)."""
+    import math
+
+    from playwright.sync_api import sync_playwright
+    from test_posterior_widget import page_numbers
+
+    from vaecourse import elbo
+    from vaecourse.latent_grid import local_posterior_grid
+
+    torch.set_num_threads(1)
+    model, x, y = trained_model()
+    pad = posterior_pad.PosteriorPad(model, x, y, n_points=50, n_images=4,
+                                     encoder=posterior_pad.export_encoder(model, dtype="float32"))
+    xs = x[:n_images].reshape(n_images, -1)
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        (Path(tmp) / "index.html").write_text("<!doctype html><html><body></body></html>")
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto((Path(tmp) / "index.html").as_uri())
+        page.errors = []
+        results = page_numbers(page, pad, xs, samples=2048)
+        browser.close()
+    print("| image | log p(x) page | same grid, torch | fine grid (30 sigma, 401^2) | ELBO page +- se | "
+          "elbo.elbo (20k) | IWAE_16 page +- se | elbo.iwae mean (400 draws) | gap | D[Q||p] grid |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    torch.manual_seed(0)
+    for i, (x_one, r) in enumerate(zip(xs, results)):
+        same = pad.compute(x_one)["log_px"]
+        _, _, _, fine = local_posterior_grid(model, x_one[None], torch.tensor([r["mu"]]), 30 * max(r["sigma"]), grid_size=401)
+        with torch.no_grad():
+            ref_elbo = float(elbo.elbo(model, x_one[None], n_samples=20_000)[0])
+            draws = torch.stack([elbo.iwae(model, x_one[None], 16) for _ in range(400)]).double()
+        iw = r["iwae"]["16"]
+        print(f"| {i} | {r['logPx']:.3f} | {same:.3f} | {float(fine[0]):.3f} | {r['elbo']:.2f} +- {r['elboError']:.2f} | "
+              f"{ref_elbo:.2f} | {iw['value']:.2f} +- {iw['error']:.2f} | {float(draws.mean()):.2f} +- "
+              f"{float(draws.std()) / math.sqrt(400):.2f} | {r['gap']:.2f} | {r['klGrid']:.2f} |")
+
+
+if __name__ == "__main__" and "--agreement" in sys.argv:
+    agreement()
+
+
+def ising_check() -> None:
+    """The JavaScript sampler against Onsager at T = 1.5, 2.0 (L = 28; ``--ising``)."""
+    from playwright.sync_api import sync_playwright
+
+    from vaecourse import ising
+
+    source = widgets._bundle("ising_sampler.js") + "\nexport { vaeIsingAverages };\n"
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        (Path(tmp) / "index.html").write_text("<!doctype html><html><body></body></html>")
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto((Path(tmp) / "index.html").as_uri())
+        page.evaluate("""async (esm) => { window.m = await import(URL.createObjectURL(new Blob([esm], {type: "text/javascript"}))); }""",
+                      source)
+        print("| T | <abs m> JS | Onsager M(T) | energy per spin JS | Onsager u(T) |")
+        print("| --- | --- | --- | --- | --- |")
+        for T in (1.5, 2.0):
+            r = page.evaluate("(T) => window.m.vaeIsingAverages(28, T, 8000, 1000, 7)", T)
+            m = float(ising.spontaneous_magnetisation(np.array([T]))[0])
+            u = float(ising.onsager_energy(np.array([T]))[0])
+            print(f"| {T} | {r['absM']:.4f} +- {r['absMError']:.4f} | {m:.4f} | {r['energy']:.4f} +- "
+                  f"{r['energyError']:.4f} | {u:.4f} |")
+        browser.close()
+
+
+if __name__ == "__main__" and "--ising" in sys.argv:
+    ising_check()
