@@ -301,3 +301,37 @@ def test_pad_front_end_responds_to_strokes(page, pad, output_dir):
     values = page.evaluate("() => ({x: window.vaeWidget.model.values.x.byteLength, b: window.vaeWidget.model.values.browser})")
     assert values["x"] == 784 and math.isfinite(values["b"]["log_px"])
     assert page.errors == []
+
+
+def test_input_from_a_live_page_reaches_python(pad, trained):
+    """What JupyterLab's front end sends (x as a memoryview buffer) becomes pad.x and pad.input()."""
+    model, x, _ = trained
+    pixels = (x[3].reshape(-1) * 255).round().to(torch.uint8).numpy()
+    pad.set_state({"x": memoryview(pixels.tobytes()), "browser": {"log_px": -100.0}})
+    assert isinstance(pad.x, bytes) and pad.browser == {"log_px": -100.0}
+    torch.testing.assert_close(pad.input(), x[3].reshape(1, -1))
+    assert pad.compute(pad.input())["log_px"] == pytest.approx(pad.compute(x[3])["log_px"])
+
+
+def test_pad_refuses_what_it_cannot_show():
+    import traitlets
+
+    x = torch.rand(8, 1, 28, 28)
+    with pytest.raises(ValueError, match="latent_dim == 2"):
+        posterior_pad.PosteriorPad(models.VAE(hidden=16, latent_dim=3, data_shape=(1, 28, 28)), x)
+    with pytest.raises(ValueError, match="Bernoulli"):
+        posterior_pad.PosteriorPad(models.VAE(hidden=16, data_shape=(1, 28, 28), likelihood="gaussian"), x)
+    model = models.VAE(hidden=16, data_shape=(1, 28, 28))
+    with pytest.raises(ValueError, match="power of 2"):
+        posterior_pad.PosteriorPad(model, x, k=3)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        posterior_pad.PosteriorPad(model, 2 * x)
+    with pytest.raises(ValueError, match="dtype"):
+        posterior_pad.export_encoder(model, dtype="int8")
+    with pytest.raises(ValueError, match="not the course's MLP encoder"):
+        posterior_pad.export_encoder(models.ConvVAE())
+    pad = posterior_pad.PosteriorPad(model, x)
+    with pytest.raises(traitlets.TraitError, match="power of 2"):
+        pad.k = 5
+    with pytest.raises(ValueError, match="has not reported"):
+        pad.input()

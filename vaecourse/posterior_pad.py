@@ -182,7 +182,8 @@ class PosteriorPad(anywidget.AnyWidget):
     seed = traitlets.Int(1).tag(sync=True)
     k = traitlets.Int(16).tag(sync=True)
     plane_size = traitlets.Int(300).tag(sync=True)
-    x = traitlets.Bytes(b"").tag(sync=True)  # (D,) uint8: the input the page computed for (from the page)
+    # (D,) uint8: the input the page computed for (from the page; ipywidgets hands over a memoryview)
+    x = traitlets.Bytes(b"").tag(sync=True, from_json=lambda value, widget: bytes(value or b""))
     browser = traitlets.Dict().tag(sync=True)  # the page's numbers for x (from the page)
 
     def __init__(self, model, x, labels=None, *, decoder: BrowserDecoder | None = None,
