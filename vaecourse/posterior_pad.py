@@ -8,9 +8,9 @@ reader draws a digit (or picks a test image) and the page computes, for that inp
 
 - $Q(\\mathbf{h}\\mid\\mathbf{x}) = \\mathcal{N}(\\boldsymbol\\mu, \\operatorname{diag}\\boldsymbol\\sigma^2)$,
   drawn as ellipses over the label-coloured scatter of encoded test images;
-- the true posterior $p(\\mathbf{h}\\mid\\mathbf{x})$ on a local ``grid_size`` x ``grid_size`` grid
-  over $\\mu_d \\pm$ ``widths`` $\\sigma_d$ (doubled, at most twice, while more than 1e-3 of the
-  posterior's probability lies in the grid's outer ring), and $\\log p(\\mathbf{x})$ by that quadrature;
+- the true posterior $p(\\mathbf{h}\\mid\\mathbf{x})$ on a local ``grid_size`` x ``grid_size`` grid,
+  found from Q's grid $\\mu_d \\pm$ ``widths`` $\\sigma_d$ (see :meth:`PosteriorPad.compute`), and
+  $\\log p(\\mathbf{x})$ by that quadrature (the numbers on Q's grid are shown first, then these);
 - the ELBO (closed-form KL plus a Monte Carlo reconstruction term over ``samples`` draws, with its
   standard error), the IWAE bound $\\mathcal{L}_K$ for $K = 1, 2, 4, \\dots$, ``samples`` (the pool in
   ``samples``/K groups), the gap $\\log p(\\mathbf{x}) - \\mathcal{L}$ and
