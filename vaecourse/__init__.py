@@ -35,7 +35,9 @@ The package behind the book. One module per concept (a folder, ``name/``, for a 
 - :mod:`~vaecourse.gaps`         approximation and amortisation gaps (per-image optimisation of Q)
 - :mod:`~vaecourse.plotting`     static figures of any model (reconstructions, samples, latent manifold)
 - :mod:`~vaecourse.widgets`      ``widgets/``: the latent-space widgets, ``latent_explorer``, ``interpolation``,
-  ``posterior_explorer``; ``_base`` the decoder they run in the browser (front ends in ``vaecourse/js/``)
+  ``posterior_explorer``, ``posterior_pad`` (draw a digit: encoder, true posterior and bounds in the
+  browser), ``ising_lattice`` (an Ising lattice simulated and encoded in the page); ``_base`` the decoder
+  they run in the browser (front ends in ``vaecourse/js/``)
 
 Importing ``vaecourse`` is cheap: torch, matplotlib, ipywidgets and keras are imported only by the
 submodules that need them, and submodules are loaded on first attribute access. The website's loader

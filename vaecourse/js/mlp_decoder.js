@@ -33,10 +33,35 @@ function vaeAsUint8(value) {
   return new Uint8Array(0);
 }
 
+// --- float16 storage (issue 19): weights sent as IEEE half floats, widened to float32 here ---------
+let VAE_HALF_TABLE = null;
+
+function vaeFromFloat16(value) {
+  // Bytes of little-endian float16 numbers -> Float32Array of the same numbers (exact: every half
+  // float is a float32). A 65536-entry table makes the conversion one lookup per number.
+  if (!VAE_HALF_TABLE) {
+    VAE_HALF_TABLE = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) {
+      const sign = h & 0x8000 ? -1 : 1, exponent = (h >> 10) & 0x1f, fraction = h & 0x3ff;
+      VAE_HALF_TABLE[h] = exponent === 0 ? sign * fraction * 2 ** -24
+        : exponent === 31 ? (fraction ? NaN : sign * Infinity)
+        : sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+    }
+  }
+  let bytes = vaeAsUint8(value);
+  if (bytes.byteOffset % 2) bytes = bytes.slice();  // Uint16Array needs an even offset
+  const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 1);
+  const out = new Float32Array(halves.length);
+  for (let i = 0; i < halves.length; i++) out[i] = VAE_HALF_TABLE[halves[i]];
+  return out;
+}
+// --- end float16 storage ---------------------------------------------------------------------------
+
 function unpackDecoder(spec, weights) {
-  // spec: {latent_dim, data_shape, output, layers: [{n_in, n_out, activation}]}; weights: float32
-  // buffer holding, layer after layer, W (n_out*n_in) then b (n_out).
-  const flat = vaeAsFloat32(weights);
+  // spec: {latent_dim, data_shape, output, layers: [{n_in, n_out, activation}], dtype}; weights: a
+  // float32 (or, with dtype "float16", float16) buffer holding, layer after layer, W (n_out*n_in)
+  // then b (n_out).
+  const flat = spec.dtype === "float16" ? vaeFromFloat16(weights) : vaeAsFloat32(weights);
   const layers = [];
   let offset = 0;
   for (const layer of spec.layers) {

@@ -160,19 +160,25 @@ class BrowserDecoder(anywidget.AnyWidget):
     weights = traitlets.Bytes().tag(sync=True)
 
 
-def export_decoder(model, max_bytes: int = MAX_DECODER_BYTES) -> BrowserDecoder:
-    """Put ``model``'s MLP decoder into a :class:`BrowserDecoder` (float32 weights + spec).
+def export_decoder(model, max_bytes: int = MAX_DECODER_BYTES, dtype: str = "float32") -> BrowserDecoder:
+    """Put ``model``'s MLP decoder into a :class:`BrowserDecoder` (float32 or float16 weights + spec).
+
+    ``dtype="float16"`` halves the page weight; the browser widens the numbers back to float32.
 
     book/latent_space.md. Shapes: the weights are layer after layer W (n_out, n_in) then b (n_out,).
     Raises ``ValueError`` when the decoder cannot run in the browser (see :func:`mlp_decoder_layers`)
-    or its weights exceed ``max_bytes`` (pass a larger ``max_bytes`` to accept a heavier page).
+    or its weights exceed ``max_bytes`` (pass a larger ``max_bytes`` to accept a heavier page), or
+    ``dtype`` is neither "float32" nor "float16".
     """
+    if dtype not in ("float32", "float16"):
+        raise ValueError(f"dtype: expected 'float32' or 'float16', got {dtype!r}")
     layers, output = mlp_decoder_layers(model)
     height, width = image_shape(model)
     chunks, spec_layers = [], []
+    stored = "<f4" if dtype == "float32" else "<f2"
     for weight, bias, activation in layers:
-        chunks.append(weight.to("cpu", torch.float32).contiguous().numpy().astype("<f4").ravel())
-        chunks.append(bias.to("cpu", torch.float32).contiguous().numpy().astype("<f4").ravel())
+        chunks.append(weight.to("cpu", torch.float32).contiguous().numpy().astype(stored).ravel())
+        chunks.append(bias.to("cpu", torch.float32).contiguous().numpy().astype(stored).ravel())
         spec_layers.append({"n_in": int(weight.shape[1]), "n_out": int(weight.shape[0]), "activation": activation})
     weights = np.concatenate(chunks).tobytes()
     if len(weights) > max_bytes:
@@ -186,6 +192,7 @@ def export_decoder(model, max_bytes: int = MAX_DECODER_BYTES) -> BrowserDecoder:
         "data_shape": [height, width],
         "output": output,
         "layers": spec_layers,
+        "dtype": dtype,
     }
     return BrowserDecoder(spec=spec, weights=weights)
 
@@ -247,7 +254,8 @@ def _widget_repr(widget) -> str:
 def _exported_from(decoder: BrowserDecoder, model) -> bool:
     """Whether ``decoder`` holds exactly ``model``'s decoder weights (a shared decoder must)."""
     try:
-        return export_decoder(model, max_bytes=max(len(decoder.weights), 1)).weights == decoder.weights
+        dtype = decoder.spec.get("dtype", "float32")
+        return export_decoder(model, max_bytes=max(len(decoder.weights), 1), dtype=dtype).weights == decoder.weights
     except ValueError:  # another size, or a decoder the browser cannot run
         return False
 

@@ -1,0 +1,136 @@
+"""The Ising lattice that runs in the page (vaecourse.widgets.ising_lattice, chapter 10), in headless Chromium.
+
+- The JavaScript checkerboard Metropolis sampler's mean |m| and energy per spin at two temperatures
+  below T_c agree with Onsager's exact results (vaecourse.ising) within Monte Carlo error (plus a
+  small allowance for the finite lattice, stated below).
+- The in-browser encoder of the lattice's configurations agrees with torch's.
+- The rendered widget: the lattice evolves frame by frame, and the latent point moves with T.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from test_posterior_widget import _IMPORT, render_pad
+from test_widgets import blank_site, page  # noqa: F401 -- the shared browser fixtures
+
+from vaecourse import ising, models
+from vaecourse.widgets import ising_lattice
+
+
+def _model(L: int = 16, latent_dim: int = 1, seed: int = 0):
+    torch.manual_seed(seed)
+    return models.VAE(data_dim=L * L, hidden=32, latent_dim=latent_dim, data_shape=(1, L, L)).eval()
+
+
+def _widget(L=16, latent_dim=1, **kwargs):
+    model = _model(L, latent_dim)
+    rng = np.random.default_rng(0)
+    temperature = rng.uniform(1.0, 3.5, 200)
+    latent = rng.normal(size=(200, latent_dim)) * np.where(temperature < ising.T_C, 1.0, 0.2)[:, None]
+    return ising_lattice.IsingLattice(model, temperature, latent, tc=(2.3, 0.05), **kwargs), model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("T", [1.5, 2.0])
+def test_js_sampler_matches_onsager(page, T):
+    """L = 28, 1,000 sweeps of burn-in and 8,000 measured; errors from 20 batch means. The finite-size
+    shift of <|m|> and the energy at these temperatures (correlation length ~1) is far below 1e-3."""
+    widget, _ = _widget()
+    page.evaluate(_IMPORT, widget._esm)
+    r = page.evaluate("(T) => window.vaePad.vaeIsingAverages(28, T, 8000, 1000, 7)", T)
+    m_exact = float(ising.spontaneous_magnetisation(np.array([T]))[0])
+    e_exact = float(ising.onsager_energy(np.array([T]))[0])
+    assert r["absMError"] < 0.01 and r["energyError"] < 0.01
+    assert abs(r["absM"] - m_exact) <= 4 * r["absMError"] + 1e-3, (r, m_exact)
+    assert abs(r["energy"] - e_exact) <= 4 * r["energyError"] + 1e-3, (r, e_exact)
+    assert page.evaluate("(T) => window.vaePad.vaeOnsagerM(T)", T) == pytest.approx(m_exact, rel=1e-12)
+    assert page.errors == []
+
+
+_ENCODE = """({spec, weights, L, T}) => {
+  const m = window.vaePad;
+  const bytes = Uint8Array.from(atob(weights), (c) => c.charCodeAt(0));
+  const encoder = m.unpackEncoder(spec, new DataView(bytes.buffer));
+  const lattice = new m.VaeIsingLattice(L, 3, false);
+  lattice.setTemperature(T);
+  const xs = [], mus = [], sigmas = [];
+  for (let k = 0; k < 5; k++) {
+    for (let s = 0; s < 20; s++) lattice.sweep();
+    const x = lattice.pixels();
+    const q = m.encodeQ(encoder, x);
+    xs.push(Array.from(x)); mus.push(Array.from(q.mu)); sigmas.push(Array.from(q.sigma));
+  }
+  return {xs, mus, sigmas};
+}"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype,atol", [("float32", 1e-5), ("float16", 2e-2)])
+def test_js_encoder_of_lattice_matches_torch(page, dtype, atol):
+    from test_widgets import _b64
+
+    from vaecourse.widgets import posterior_pad
+
+    widget, model = _widget(latent_dim=2)
+    encoder = posterior_pad.export_encoder(model, dtype=dtype)
+    page.evaluate(_IMPORT, widget._esm)
+    r = page.evaluate(_ENCODE, {"spec": encoder.spec, "weights": _b64(encoder.weights), "L": 16, "T": 2.2})
+    x = torch.tensor(r["xs"], dtype=torch.float32).reshape(5, 1, 16, 16)
+    assert set(np.unique(x.numpy())) == {0.0, 1.0}
+    with torch.no_grad():
+        q = model.encode(x)
+    np.testing.assert_allclose(r["mus"], q.mean.numpy(), atol=atol)
+    np.testing.assert_allclose(np.log(r["sigmas"]), np.log(q.stddev.numpy()), atol=atol)
+
+
+@pytest.mark.slow
+def test_lattice_evolves_and_its_point_moves_with_temperature(page, output_dir):
+    widget, _ = _widget(L=16, T=3.0)
+    render_pad(page, widget, holders=("encoder",))
+    root = ".vae-ising-lattice"
+    page.wait_for_function(f"() => Number(document.querySelector('{root}').dataset.frames || 0) >= 3", timeout=20_000)
+
+    def lattice_pixels():
+        return page.evaluate(f"""() => {{ const c = document.querySelector('{root} canvas.vae-lattice');
+            return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0)); }}""")
+
+    def point():
+        return page.evaluate(f"""() => {{ const el = document.querySelector('{root}');
+            return [Number(el.dataset.frames), Number(el.dataset.temperature), Number(el.dataset.latent)]; }}""")
+
+    before, first = lattice_pixels(), point()
+    page.wait_for_timeout(300)
+    assert lattice_pixels() != before, "the lattice did not change between frames"
+    page.locator(f"{root} input.vae-temperature").fill("1.2")
+    page.wait_for_function(f"() => document.querySelector('{root}').dataset.temperature === '1.200'", timeout=10_000)
+    page.wait_for_timeout(500)
+    cold = point()
+    assert cold[0] > first[0] and cold[1] == pytest.approx(1.2) and first[1] == pytest.approx(3.0)
+    assert cold[2] != first[2], "the latent point did not move"
+    shots = output_dir / "screenshots"
+    shots.mkdir(exist_ok=True)
+    page.locator(root).screenshot(path=str(shots / "ising_lattice.png"))
+    assert page.errors == []
+
+
+def test_axis_projection_is_the_chapters_latent_axis():
+    from vaecourse.ising import vae_analysis
+
+    rng = np.random.default_rng(1)
+    for latent in (rng.normal(size=(50, 1)), rng.normal(size=(50, 2)) @ np.array([[2.0, 0.5], [0.1, 0.3]])):
+        centre, w = ising_lattice.axis_projection(latent)
+        np.testing.assert_allclose((latent - centre) @ w, vae_analysis.latent_axis(latent), atol=1e-12)
+
+
+def test_bad_inputs_are_refused():
+    model = _model()
+    with pytest.raises(ValueError, match="the same number"):
+        ising_lattice.IsingLattice(model, np.ones(3), np.ones((4, 1)))
+    with pytest.raises(ValueError, match="columns"):
+        ising_lattice.IsingLattice(model, np.ones(4), np.ones((4, 2)))
+    flat = models.VAE(data_dim=64, hidden=8, latent_dim=1)
+    with pytest.raises(ValueError, match=r"data_shape \(1, L, L\)"):
+        ising_lattice.IsingLattice(flat, np.ones(4), np.ones((4, 1)))

@@ -1,0 +1,121 @@
+"""The posterior pad and the Ising lattice on the static website, with no kernel (issue 19).
+
+Two routes to the same page:
+- a page written from ipywidgets' own embedding code (widget state + view tags, as Jupyter Book
+  writes it) and rendered by vaecourse/js/site-widgets.js alone, served from 127.0.0.1 (fast; no
+  book build);
+- the built book (tests/test_site.py's ``site`` fixture: the whole book built once per session):
+  book/latent_space.html and book/ising.html.
+On both: strokes change Q, the posterior image and the numbers; ELBO <= IWAE_K <= log p(x) within
+Monte Carlo error; the gap equals D[Q || p(h|x)] on the grid; the K slider moves IWAE towards
+log p(x); the lattice evolves and its latent point moves with T; no console errors. On the built
+page, the pad's widget state (the pad, its encoder and the shared decoder) adds at most 2.5 MB.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from urllib.parse import urljoin
+
+import numpy as np
+import pytest
+
+from test_ising_lattice import _widget as ising_widget
+from test_posterior_widget import check_pad_responds, trained_model
+from test_site import CONSOLE_ALLOW, browser, open_page, site  # noqa: F401 -- the built-book fixtures
+from test_widgets import blank_site, blank_site_dir, page  # noqa: F401 -- the shared browser fixtures
+
+from vaecourse import widgets
+from vaecourse.widgets import posterior_pad
+
+SITE_JS = Path(widgets.__file__).parent / "js" / "site-widgets.js"
+
+
+def check_lattice_responds(page, root: str = ".vae-ising-lattice") -> None:
+    """The lattice evolves frame by frame and its point follows the temperature slider."""
+    page.locator(root).first.scroll_into_view_if_needed()
+    page.wait_for_function(f"() => Number(document.querySelector('{root}').dataset.frames || 0) >= 3", timeout=30_000)
+    read = f"() => {{ const d = document.querySelector('{root}').dataset; return [Number(d.frames), Number(d.temperature), d.latent]; }}"
+    grey = f"""() => {{ const c = document.querySelector('{root} canvas.vae-lattice');
+        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0)); }}"""
+    first, pixels = page.evaluate(read), page.evaluate(grey)
+    page.wait_for_timeout(400)
+    assert page.evaluate(grey) != pixels, "the lattice did not evolve"
+    target = "1.30" if first[1] > 2.0 else "3.20"
+    page.locator(f"{root} input.vae-temperature").first.fill(target)
+    page.wait_for_function(f"() => document.querySelector('{root}').dataset.temperature === '{float(target):.3f}'",
+                           timeout=10_000)
+    page.wait_for_timeout(400)
+    after = page.evaluate(read)
+    assert after[0] > first[0] and after[1] == pytest.approx(float(target)) and after[2] != first[2]
+
+
+@pytest.mark.slow
+def test_static_page_runs_pad_and_lattice_without_a_kernel(page, blank_site, output_dir):
+    from ipywidgets.embed import dependency_state, embed_data
+
+    model, x, y = trained_model(steps=300)
+    decoder = widgets.export_decoder(model)
+    pad = posterior_pad.PosteriorPad(model, x, y, decoder=decoder, n_points=300, n_images=6)
+    lattice, _ = ising_widget(L=16, T=2.8)
+    state = dependency_state([pad, lattice], drop_defaults=False)
+    data = embed_data(views=[pad, lattice], drop_defaults=False, state=state)
+    views = "".join(f'<p><script type="application/vnd.jupyter.widget-view+json">{json.dumps(v)}</script></p>'
+                    for v in data["view_specs"])
+    site = Path(blank_site_dir(blank_site))
+    (site / "_static").mkdir(exist_ok=True)
+    (site / "_static" / "site-widgets.js").write_text(SITE_JS.read_text())
+    (site / "pad.html").write_text(
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<script type='application/vnd.jupyter.widget-state+json'>{json.dumps(data['manager_state'])}</script>"
+        "<script src='_static/site-widgets.js'></script></head>"
+        f"<body>{views}</body></html>")
+    page.set_viewport_size({"width": 1280, "height": 1600})
+    page.goto(blank_site.replace("index.html", "pad.html"))
+    shots = output_dir / "screenshots"
+    shots.mkdir(exist_ok=True)
+    check_pad_responds(page, ".vae-posterior-pad", shots / "posterior_pad_static.png")
+    assert page.evaluate("() => document.querySelector('.vae-timing').textContent").count("Web Worker") == 1
+    check_lattice_responds(page)
+    assert page.errors == []
+    page.goto(blank_site)
+
+
+def _unexpected(record):
+    return [m for m in record["page_errors"] + record["console"] if not any(p.search(m) for p in CONSOLE_ALLOW)]
+
+
+@pytest.mark.slow
+def test_built_latent_space_page_runs_the_pad(site, browser, output_dir):
+    base, root = site
+    html = (root / "book" / "latent_space.html").read_text()
+    state = json.loads(re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>',
+                                 html, re.S).group(1))["state"]
+    pads = [k for k, v in state.items() if "renderPosteriorPad" in v["state"].get("_esm", "")]
+    assert len(pads) == 1, "book/latent_space.html: no posterior pad in the widget state"
+    own = [pads[0]] + [state[pads[0]]["state"][name].replace("IPY_MODEL_", "") for name in ("encoder", "decoder")]
+    added = sum(len(json.dumps(state[k])) for k in own)
+    assert added <= 2_500_000, f"the pad, its encoder and decoder add {added / 1e6:.2f} MB to the page"
+    context, page, response, record = open_page(browser, urljoin(base, "book/latent_space.html"))
+    try:
+        assert response is not None and response.ok
+        page.locator(".vae-posterior-pad").first.scroll_into_view_if_needed()
+        check_pad_responds(page, ".vae-posterior-pad", output_dir / "screenshots" / "posterior_pad_site.png")
+        assert _unexpected(record) == []
+    finally:
+        context.close()
+
+
+@pytest.mark.slow
+def test_built_ising_page_runs_the_lattice(site, browser):
+    base, _ = site
+    context, page, response, record = open_page(browser, urljoin(base, "book/ising.html"))
+    try:
+        assert response is not None and response.ok
+        check_lattice_responds(page)
+        assert np.isfinite(float(page.evaluate("() => document.querySelector('.vae-ising-lattice').dataset.latent")))
+        assert _unexpected(record) == []
+    finally:
+        context.close()

@@ -1,0 +1,84 @@
+// The MLP encoder of vaecourse.models.VAE run in the browser (book chapter 9, "Exploring the latent
+// space"; chapter 10 for the Ising lattice). Python (vaecourse/widgets/posterior_pad.py, export_encoder) sends
+// the encoder's nn.Linear weights as one little-endian buffer (float16 or float32) plus a JSON spec;
+// this file rebuilds
+//   a_0 = x,  a_l = relu(W_l a_{l-1} + b_l)  (the body),  mu = W_mu a_L + b_mu,
+//   sigma = exp(W_s a_L + b_s)  ("log_sigma" head, vaecourse.models.Encoder)
+//   or exp(0.5 (W_s a_L + b_s)) ("log_var" head, the Keras example's z_log_var),
+// i.e. Q(h|x) = N(mu(x), diag sigma(x)^2) (Kingma & Welling 2013, appendix C.2).
+// Shapes: W is (n_out, n_in) row-major as in torch; x has data_dim entries; mu and sigma latent_dim.
+// Needs mlp_decoder.js (vaeAsFloat32, vaeFromFloat16) in front of it. Plain declarations.
+
+function vaeWeightsOf(spec, weights) {
+  // The float32 numbers of a weight buffer stored as spec.dtype ("float16" or "float32").
+  return spec.dtype === "float16" ? vaeFromFloat16(weights) : vaeAsFloat32(weights);
+}
+
+function unpackEncoder(spec, weights) {
+  // spec: {data_dim, latent_dim, dtype, head ("log_sigma" | "log_var"), layers: [{n_in, n_out,
+  // activation}], the body then the mu head then the scale head}.
+  const flat = vaeWeightsOf(spec, weights);
+  const layers = [];
+  let offset = 0;
+  for (const layer of spec.layers) {
+    const nW = layer.n_out * layer.n_in;
+    const W = flat.subarray(offset, offset + nW);
+    const b = flat.subarray(offset + nW, offset + nW + layer.n_out);
+    offset += nW + layer.n_out;
+    layers.push({ W, b, nIn: layer.n_in, nOut: layer.n_out, act: layer.activation });
+  }
+  if (offset !== flat.length) {
+    throw new Error(`vaecourse: encoder spec needs ${offset} floats, the buffer holds ${flat.length}`);
+  }
+  const body = layers.slice(0, -2);
+  const [muHead, scaleHead] = layers.slice(-2);
+  if (!muHead || layers[0].nIn !== spec.data_dim || muHead.nOut !== spec.latent_dim
+      || scaleHead.nOut !== spec.latent_dim) {
+    throw new Error("vaecourse: encoder spec does not map data_dim to two latent_dim heads");
+  }
+  return { body, muHead, scaleHead, dataDim: spec.data_dim, latentDim: spec.latent_dim, head: spec.head,
+           flat, spec };
+}
+
+function vaeDenseOne(layer, input, output) {
+  // output = act(W input + b) for one input vector (Float64Array in, Float64Array out).
+  const { W, b, nIn, nOut, act } = layer;
+  for (let o = 0; o < nOut; o++) {
+    const row = o * nIn;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0, i = 0;
+    for (; i + 4 <= nIn; i += 4) {
+      s0 += W[row + i] * input[i];
+      s1 += W[row + i + 1] * input[i + 1];
+      s2 += W[row + i + 2] * input[i + 2];
+      s3 += W[row + i + 3] * input[i + 3];
+    }
+    for (; i < nIn; i++) s0 += W[row + i] * input[i];
+    let s = b[o] + ((s0 + s1) + (s2 + s3));
+    if (act === "relu") s = s > 0 ? s : 0;
+    else if (act === "tanh") s = Math.tanh(s);
+    output[o] = s;
+  }
+  return output;
+}
+
+function encodeQ(encoder, x) {
+  // x: data_dim numbers -> {mu, sigma}, two Float64Arrays of latent_dim entries.
+  let a = Float64Array.from(x);
+  for (const layer of encoder.body) a = vaeDenseOne(layer, a, new Float64Array(layer.nOut));
+  const mu = vaeDenseOne(encoder.muHead, a, new Float64Array(encoder.latentDim));
+  const s = vaeDenseOne(encoder.scaleHead, a, new Float64Array(encoder.latentDim));
+  const factor = encoder.head === "log_var" ? 0.5 : 1.0;
+  const sigma = s.map((v) => Math.exp(factor * v));
+  return { mu, sigma };
+}
+
+async function vaeLoadEncoder(model) {
+  // The encoder weights live in a shared widget model (BrowserEncoder in posterior_pad.py), referenced
+  // by the "encoder" trait as "IPY_MODEL_<id>" (or already unpacked), like the decoder's.
+  const ref = model.get("encoder");
+  const holder = typeof ref === "string"
+    ? await model.widget_manager.get_model(ref.replace(/^IPY_MODEL_/, ""))
+    : ref;
+  if (!holder) throw new Error("vaecourse: the widget has no encoder");
+  return unpackEncoder(holder.get("spec"), holder.get("weights"));
+}

@@ -1,0 +1,256 @@
+// The numbers of the posterior pad (vaecourse.widgets.posterior_pad.PosteriorPad, book chapter 9), computed in
+// the browser for one input x of a 2-D Bernoulli VAE. Needs mlp_decoder.js and mlp_encoder.js in
+// front of it; runs in a Web Worker (posterior_worker.js) or, failing that, on the page.
+//
+//   Q(h|x) = N(mu, diag sigma^2)                                   the encoder (mlp_encoder.js)
+//   log p(x, h) = sum_d [x_d l_d - softplus(l_d)] + log N(h; 0, I)  l = decoder logits at h
+//   log p(x) = log sum_ij p(x, h_ij) D1 D2                           local grid around mu (quadrature)
+//   log p(h_ij|x) = log p(x, h_ij) - log p(x)                        the true posterior on the grid
+//   D[Q || p(h|x)] ~ sum_ij Q(h_ij|x) D1 D2 [log Q - log p(h|x)]     the same rectangle rule
+//   ELBO = mean_s log p(x|h_s) - D[Q || N(0, I)]                    MC reconstruction, closed-form KL
+//   IWAE_K = log (1/K) sum_k p(x, h_k) / Q(h_k|x)                   the pool of S samples in S/K groups
+// (Kingma & Welling 2013; Burda, Grosse & Salakhutdinov 2015; book chapters elbo and latent_space.)
+// The decoder runs on a batch of latent points at a time: Float32Array matrices, four points times
+// two output units per inner loop, so each weight is read once per four points.
+
+const VAE_LOG_2PI = Math.log(2 * Math.PI);
+
+function vaeDenseBatch(layer, X, n, Y) {
+  // Y (n, nOut) = act(X (n, nIn) W^T + b); row-major Float32Arrays.
+  const { W, b, nIn, nOut, act } = layer;
+  const relu = act === "relu", tanh = act === "tanh";
+  const finish = (s) => (relu ? (s > 0 ? s : 0) : tanh ? Math.tanh(s) : s);
+  let p = 0;
+  for (; p + 4 <= n; p += 4) {
+    const x0 = p * nIn, x1 = x0 + nIn, x2 = x1 + nIn, x3 = x2 + nIn;
+    const y0 = p * nOut, y1 = y0 + nOut, y2 = y1 + nOut, y3 = y2 + nOut;
+    let o = 0;
+    for (; o + 2 <= nOut; o += 2) {
+      const r0 = o * nIn, r1 = r0 + nIn;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      for (let i = 0; i < nIn; i++) {
+        const w = W[r0 + i], v = W[r1 + i];
+        const u0 = X[x0 + i], u1 = X[x1 + i], u2 = X[x2 + i], u3 = X[x3 + i];
+        a0 += w * u0; a1 += w * u1; a2 += w * u2; a3 += w * u3;
+        c0 += v * u0; c1 += v * u1; c2 += v * u2; c3 += v * u3;
+      }
+      const b0 = b[o], b1 = b[o + 1];
+      Y[y0 + o] = finish(a0 + b0); Y[y1 + o] = finish(a1 + b0); Y[y2 + o] = finish(a2 + b0); Y[y3 + o] = finish(a3 + b0);
+      Y[y0 + o + 1] = finish(c0 + b1); Y[y1 + o + 1] = finish(c1 + b1);
+      Y[y2 + o + 1] = finish(c2 + b1); Y[y3 + o + 1] = finish(c3 + b1);
+    }
+    for (; o < nOut; o++) {
+      const r0 = o * nIn;
+      for (const [xi, yi] of [[x0, y0], [x1, y1], [x2, y2], [x3, y3]]) {
+        let s = 0;
+        for (let i = 0; i < nIn; i++) s += W[r0 + i] * X[xi + i];
+        Y[yi + o] = finish(s + b[o]);
+      }
+    }
+  }
+  for (; p < n; p++) {
+    for (let o = 0; o < nOut; o++) {
+      let s = 0;
+      for (let i = 0; i < nIn; i++) s += W[o * nIn + i] * X[p * nIn + i];
+      Y[p * nOut + o] = finish(s + b[o]);
+    }
+  }
+  return Y;
+}
+
+function vaeLogLikelihoodBatch(decoder, x, H, n) {
+  // log p(x|h) of a Bernoulli decoder for n latent points H (n, latent_dim) -> Float64Array (n,).
+  // Points go through the network in blocks of 64, so the activations stay in the cache.
+  if (decoder.output !== "sigmoid") throw new Error("vaecourse: the posterior pad needs a Bernoulli (sigmoid) decoder");
+  const k = decoder.latentDim, D = decoder.dataDim, block = 64;
+  const out = new Float64Array(n);
+  const widest = Math.max(...decoder.layers.map((l) => l.nOut));
+  let A = new Float32Array(block * widest), B = new Float32Array(block * widest);
+  for (let start = 0; start < n; start += block) {
+    const m = Math.min(block, n - start);
+    let input = H.subarray(start * k, (start + m) * k);
+    for (const layer of decoder.layers) {
+      vaeDenseBatch(layer, input, m, A);
+      input = A;
+      [A, B] = [B, A];
+    }
+    for (let p = 0; p < m; p++) {  // sum_d x_d l_d - softplus(l_d), softplus stable for large |l|
+      let s = 0;
+      const row = p * D;
+      for (let d = 0; d < D; d++) {
+        const l = input[row + d];
+        s += x[d] * l - (l > 0 ? l + Math.log1p(Math.exp(-l)) : Math.log1p(Math.exp(l)));
+      }
+      out[start + p] = s;
+    }
+  }
+  return out;
+}
+
+function vaeRandom(seed) {
+  // Seeded uniform numbers in (0, 1) (mulberry32) and standard normals (Box-Muller).
+  let a = seed >>> 0;
+  const uniform = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  return { uniform, normal };
+}
+
+function vaeLogSumExp(values) {
+  let max = -Infinity;
+  for (const v of values) if (v > max) max = v;
+  if (max === -Infinity) return -Infinity;
+  let s = 0;
+  for (const v of values) s += Math.exp(v - max);
+  return max + Math.log(s);
+}
+
+function vaeMeanAndError(values) {
+  // Mean and standard error of the mean (NaN error for one value).
+  const n = values.length;
+  let mean = 0;
+  for (const v of values) mean += v / n;
+  let ss = 0;
+  for (const v of values) ss += (v - mean) ** 2;
+  return [mean, n > 1 ? Math.sqrt(ss / (n - 1) / n) : NaN];
+}
+
+function vaeLogGaussian(h, mu, sigma) {
+  // log N(h; mu, diag sigma^2) for one point h (latent_dim numbers).
+  let s = 0;
+  for (let d = 0; d < mu.length; d++) {
+    const z = (h[d] - mu[d]) / sigma[d];
+    s += -0.5 * z * z - Math.log(sigma[d]) - 0.5 * VAE_LOG_2PI;
+  }
+  return s;
+}
+
+function vaeGridPosterior(decoder, x, centre, halfWidth, G) {
+  // log p(x, h) on a G x G grid over centre_d +- halfWidth[d] (entry [i*G + j] at (axis1[i], axis2[j])),
+  // log p(x) by the rectangle rule, the normalised log posterior, its mean and standard deviation on
+  // the grid, and the posterior's probability in the outermost ring of cells.
+  const axis1 = new Float64Array(G), axis2 = new Float64Array(G);
+  for (let i = 0; i < G; i++) {
+    axis1[i] = centre[0] + halfWidth[0] * (-1 + (2 * i) / (G - 1));
+    axis2[i] = centre[1] + halfWidth[1] * (-1 + (2 * i) / (G - 1));
+  }
+  const H = new Float32Array(G * G * 2);
+  for (let i = 0; i < G; i++) for (let j = 0; j < G; j++) { H[2 * (i * G + j)] = axis1[i]; H[2 * (i * G + j) + 1] = axis2[j]; }
+  const logLik = vaeLogLikelihoodBatch(decoder, x, H, G * G);
+  const logJoint = new Float64Array(G * G);
+  for (let i = 0; i < G; i++) for (let j = 0; j < G; j++) {
+    const p = i * G + j, a = axis1[i], b = axis2[j];
+    logJoint[p] = logLik[p] - 0.5 * (a * a + b * b) - VAE_LOG_2PI;
+  }
+  const spacing = [axis1[1] - axis1[0], axis2[1] - axis2[0]];
+  const cell = spacing[0] * spacing[1];
+  const logPx = vaeLogSumExp(logJoint) + Math.log(cell);
+  const logPost = logJoint.map((v) => v - logPx);
+  let edge = 0, m1 = 0, m2 = 0, v1 = 0, v2 = 0;
+  for (let i = 0; i < G; i++) for (let j = 0; j < G; j++) {
+    const w = Math.exp(logPost[i * G + j]) * cell;
+    if (i === 0 || j === 0 || i === G - 1 || j === G - 1) edge += w;
+    m1 += w * axis1[i]; m2 += w * axis2[j]; v1 += w * axis1[i] ** 2; v2 += w * axis2[j] ** 2;
+  }
+  const std = [Math.sqrt(Math.max(v1 - m1 * m1, 0)), Math.sqrt(Math.max(v2 - m2 * m2, 0))];
+  return { axis1, axis2, logJoint, logPost, logPx, cell, spacing, edge, mean: [m1, m2], std, halfWidth };
+}
+
+function vaeFindPosterior(decoder, x, first, G, widths, maxSteps) {
+  // Move the grid to the posterior: while more than 1e-3 of it lies in the outer ring, double the
+  // window around the posterior mean; while a standard deviation spans under 0.75 cells, zoom to
+  // mean +- widths * std. At most maxSteps new grids. Returns the last grid and the steps taken.
+  let grid = first, steps = 0;
+  while (steps < maxSteps) {
+    let half;
+    if (grid.edge > 1e-3) half = grid.halfWidth.map((w) => 2 * w);
+    else if (grid.std[0] < 0.75 * grid.spacing[0] || grid.std[1] < 0.75 * grid.spacing[1]) {
+      half = grid.std.map((s, d) => Math.max(widths * s, grid.spacing[d]));
+    } else break;
+    grid = vaeGridPosterior(decoder, x, grid.mean, half, G);
+    steps += 1;
+  }
+  return [grid, steps];
+}
+
+function vaePosteriorStart(decoder, encoder, x, options) {
+  // The fast part, shown first: encode, Q's grid (mu +- widths * sigma, which resolves Q), the Monte
+  // Carlo pool, and every number with log p(x) from Q's grid. options: {gridSize, widths, samples, seed}.
+  const t0 = performance.now();
+  const { mu, sigma } = encodeQ(encoder, x);
+  const G = options.gridSize;
+  const qGrid = vaeGridPosterior(decoder, x, mu, [options.widths * sigma[0], options.widths * sigma[1]], G);
+  // The Monte Carlo pool: S reparameterised samples h_s = mu + sigma * eps_s.
+  const S = options.samples, k = mu.length;
+  const rng = vaeRandom(options.seed);
+  const H = new Float32Array(S * k);
+  for (let s = 0; s < S; s++) for (let d = 0; d < k; d++) H[s * k + d] = mu[d] + sigma[d] * rng.normal();
+  const logLik = vaeLogLikelihoodBatch(decoder, x, H, S);
+  const logW = new Float64Array(S);
+  for (let s = 0; s < S; s++) {
+    const h = H.subarray(s * k, (s + 1) * k);
+    let prior = 0;
+    for (let d = 0; d < k; d++) prior += -0.5 * h[d] * h[d] - 0.5 * VAE_LOG_2PI;
+    logW[s] = logLik[s] + prior - vaeLogGaussian(h, mu, sigma);
+  }
+  let klPrior = 0;
+  for (let d = 0; d < k; d++) klPrior += 0.5 * (mu[d] * mu[d] + sigma[d] * sigma[d] - 1 - 2 * Math.log(sigma[d]));
+  const [reconstruction, reconstructionError] = vaeMeanAndError(logLik);
+  const iwae = {};
+  for (let K = 1; K <= S; K *= 2) {
+    const groups = [];
+    for (let g = 0; g + K <= S; g += K) groups.push(vaeLogSumExp(logW.subarray(g, g + K)) - Math.log(K));
+    const [value, error] = vaeMeanAndError(groups);
+    iwae[K] = { value, error, groups: groups.length };
+  }
+  // sum over Q's grid of Q D1 D2 [log Q - log p(x, h)]: D[Q || p(h|x)] = this + log p(x) * (Q's mass)
+  let qMass = 0, qTerm = 0;
+  for (let i = 0; i < G; i++) for (let j = 0; j < G; j++) {
+    const logQ = vaeLogGaussian([qGrid.axis1[i], qGrid.axis2[j]], mu, sigma);
+    const q = Math.exp(logQ) * qGrid.cell;
+    qMass += q;
+    qTerm += q * (logQ - qGrid.logJoint[i * G + j]);
+  }
+  const elbo = reconstruction - klPrior;
+  const result = {
+    mu: Array.from(mu), sigma: Array.from(sigma), elbo, elboError: reconstructionError, reconstruction, klPrior,
+    iwae, qMass, gridSize: G, samples: S, seed: options.seed, decodes: G * G + S, widened: 0, final: false,
+    ms: { start: performance.now() - t0, total: performance.now() - t0 },
+  };
+  vaeUsePosteriorGrid(result, qGrid, qTerm);
+  return { result, qGrid, qTerm, options };
+}
+
+function vaeUsePosteriorGrid(result, grid, qTerm) {
+  // Fill in the numbers that depend on the posterior's grid.
+  result.logPx = grid.logPx;
+  result.gap = grid.logPx - result.elbo;
+  result.klGrid = qTerm + grid.logPx * result.qMass;
+  result.edge = grid.edge;
+  result.halfWidth = grid.halfWidth;
+  result.axis1 = Array.from(grid.axis1);
+  result.axis2 = Array.from(grid.axis2);
+  result.logPost = Float32Array.from(grid.logPost);
+}
+
+function vaePosteriorFinish(decoder, x, started) {
+  // The slow part: follow the posterior from Q's grid (vaeFindPosterior), then redo its numbers.
+  const t0 = performance.now();
+  const { result, qGrid, qTerm, options } = started;
+  const [grid, steps] = vaeFindPosterior(decoder, x, qGrid, options.gridSize, options.widths, options.maxWiden);
+  const out = Object.assign({}, result, { widened: steps, final: true, decodes: result.decodes + steps * options.gridSize ** 2 });
+  vaeUsePosteriorGrid(out, grid, qTerm);
+  out.ms = { start: result.ms.start, finish: performance.now() - t0, total: result.ms.start + performance.now() - t0 };
+  return out;
+}
+
+function vaePosteriorNumbers(decoder, encoder, x, options) {
+  // Everything the pad shows for one input x (data_dim numbers in [0, 1]), both parts at once.
+  // options: {gridSize, widths (half-width in sigmas), samples (pool size S), seed, maxWiden}.
+  return vaePosteriorFinish(decoder, x, vaePosteriorStart(decoder, encoder, x, options));
+}

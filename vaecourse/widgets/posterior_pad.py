@@ -1,0 +1,305 @@
+"""Draw a digit, see its posterior: the encoder, the true posterior and the bounds, in the browser.
+
+Book chapter 9 (``book/latent_space.md``), the central equation of ``book/elbo.md`` (label
+``eq:central``; Kingma & Welling 2013, eq. 2-3; Burda, Grosse & Salakhutdinov 2015 for the IWAE bound).
+:class:`PosteriorPad` is an ``anywidget`` whose front end (``vaecourse/js/posterior_pad.js``) runs the
+2-D model's MLP **encoder and decoder in JavaScript**, so on the static website, with no kernel, the
+reader draws a digit (or picks a test image) and the page computes, for that input $\\mathbf{x}$:
+
+- $Q(\\mathbf{h}\\mid\\mathbf{x}) = \\mathcal{N}(\\boldsymbol\\mu, \\operatorname{diag}\\boldsymbol\\sigma^2)$,
+  drawn as ellipses over the label-coloured scatter of encoded test images;
+- the true posterior $p(\\mathbf{h}\\mid\\mathbf{x})$ on a local ``grid_size`` x ``grid_size`` grid,
+  found from Q's grid $\\mu_d \\pm$ ``widths`` $\\sigma_d$ (see :meth:`PosteriorPad.compute`), and
+  $\\log p(\\mathbf{x})$ by that quadrature (the numbers on Q's grid are shown first, then these);
+- the ELBO (closed-form KL plus a Monte Carlo reconstruction term over ``samples`` draws, with its
+  standard error), the IWAE bound $\\mathcal{L}_K$ for $K = 1, 2, 4, \\dots$, ``samples`` (the pool in
+  ``samples``/K groups), the gap $\\log p(\\mathbf{x}) - \\mathcal{L}$ and
+  $\\mathcal{D}[Q\\,\\|\\,p(\\mathbf{h}\\mid\\mathbf{x})]$ on the grid, side by side.
+
+The weights travel in the widget state: the decoder as the shared :class:`vaecourse.widgets.BrowserDecoder`
+(also used by ``LatentExplorer``/``Interpolation``), the encoder as a :class:`BrowserEncoder`, float16
+by default (the browser widens to float32). In JupyterLab the same front end runs, and the input and
+the page's numbers come back to Python (traits ``x`` and ``browser``), where :meth:`PosteriorPad.compute`
+gives torch's numbers for the same input.
+
+Which models: :class:`vaecourse.models.VAE` with ``latent_dim == 2`` and ``likelihood == "bernoulli"``
+(the encoder ``linear1 -> relu -> linear2 -> relu -> (enc_mu, enc_log_sigma)``). Others are refused
+with a ``ValueError``. Imports ``anywidget`` when imported; ``import vaecourse`` does not import it.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import anywidget
+import ipywidgets
+import numpy as np
+import torch
+import traitlets
+
+from vaecourse.marginal import kl_q_posterior_on_grid, q_log_density_on_grid
+from vaecourse.widgets._base import BrowserDecoder, _bundle, export_decoder, image_shape
+
+#: The most encoder weight bytes accepted by default, as for the decoder (a 784-256-256-2 encoder takes
+#: 1.07 MB as float32, 0.53 MB as float16).
+MAX_ENCODER_BYTES = 1_450_000
+_NUMERICS = ("mlp_decoder.js", "mlp_encoder.js", "posterior_numerics.js", "posterior_worker.js")
+
+
+@lru_cache(maxsize=None)
+def bundle(*names: str) -> str:
+    """The front-end files ``names`` from vaecourse/js as one ES module, read once per process."""
+    return _bundle(*names)
+
+
+# --------------------------------------------------------------------------------------------------
+# The encoder, as the browser will run it
+
+
+def mlp_encoder_layers(model) -> tuple[list[tuple[torch.Tensor, torch.Tensor, str]], str]:
+    """Read the MLP encoder as ``[(W (n_out, n_in), b (n_out,), activation), ...]`` and its head.
+
+    The body $\\mathbf{a}_l = \\mathrm{relu}(W_l\\mathbf{a}_{l-1} + b_l)$, then the heads
+    $\\boldsymbol\\mu = W_\\mu\\mathbf{a} + b_\\mu$ and $\\log\\boldsymbol\\sigma = W_\\sigma\\mathbf{a} + b_\\sigma$
+    (head ``"log_sigma"``, :class:`vaecourse.models.Encoder`); the last two entries are the heads.
+    Checked against ``model.encode`` on random inputs. Book chapter 9.
+
+    Raises ``ValueError`` when the encoder is not ``vaecourse.models.Encoder``-shaped or the rebuilt
+    network disagrees with ``model.encode``.
+    """
+    encoder = getattr(model, "encoder", None)
+    names = ("linear1", "linear2", "enc_mu", "enc_log_sigma")
+    if not all(isinstance(getattr(encoder, name, None), torch.nn.Linear) for name in names):
+        raise ValueError(
+            f"model: {type(model).__name__}'s encoder is not the course's MLP encoder (linear1, linear2, "
+            "enc_mu, enc_log_sigma of vaecourse.models.Encoder); the in-browser encoder cannot run it"
+        )
+    layers = [(getattr(encoder, name).weight.detach(), getattr(encoder, name).bias.detach(), act)
+              for name, act in zip(names, ("relu", "relu", "none", "none"))]
+    parameter = next(iter(model.parameters()))
+    x = torch.rand(4, layers[0][0].shape[1], generator=torch.Generator().manual_seed(0))  # (4, D)
+    x = x.to(parameter)
+    with torch.no_grad():
+        a = torch.relu(torch.relu(x @ layers[0][0].T + layers[0][1]) @ layers[1][0].T + layers[1][1])
+        mu, log_sigma = a @ layers[2][0].T + layers[2][1], a @ layers[3][0].T + layers[3][1]  # (4, k)
+        q = model.encode(x.reshape(4, *model.data_shape))
+    if not (torch.allclose(q.mean, mu, atol=1e-5) and torch.allclose(q.stddev, log_sigma.exp(), rtol=1e-4)):
+        raise ValueError("model.encode(x) is not N(enc_mu(a), exp(enc_log_sigma(a))) of its MLP body; "
+                         "the in-browser encoder cannot reproduce it")
+    return layers, "log_sigma"
+
+
+class BrowserEncoder(anywidget.AnyWidget):
+    """The encoder's weights in the widget state, shared by the widgets that show one model.
+
+    ``spec``: ``data_dim``, ``latent_dim``, ``head``, ``dtype`` and the layers (``n_in``, ``n_out``,
+    ``activation``); ``weights``: layer after layer $W$ (n_out, n_in) row-major then $b$, little-endian
+    ``dtype``. No view of its own. Build it with :func:`export_encoder`.
+    """
+
+    _esm = "export default {};\n"
+    spec = traitlets.Dict().tag(sync=True)
+    weights = traitlets.Bytes().tag(sync=True)
+
+
+def export_encoder(model, dtype: str = "float16", max_bytes: int = MAX_ENCODER_BYTES) -> BrowserEncoder:
+    """Put ``model``'s MLP encoder into a :class:`BrowserEncoder` (``dtype`` "float16" or "float32").
+
+    Raises ``ValueError`` for an encoder the browser cannot run (:func:`mlp_encoder_layers`), a weight
+    float16 cannot hold, another ``dtype``, or weights heavier than ``max_bytes``.
+    """
+    if dtype not in ("float16", "float32"):
+        raise ValueError(f"dtype: expected 'float16' or 'float32', got {dtype!r}")
+    layers, head = mlp_encoder_layers(model)
+    stored = "<f2" if dtype == "float16" else "<f4"
+    chunks = [t.to("cpu", torch.float32).numpy().astype(stored).ravel() for w, b, _ in layers for t in (w, b)]
+    flat = np.concatenate(chunks)
+    if not np.isfinite(flat).all():
+        raise ValueError("model: an encoder weight overflows float16 (|w| > 65504); use dtype='float32'")
+    weights = flat.tobytes()
+    if len(weights) > max_bytes:
+        raise ValueError(f"model: the encoder's weights take {len(weights) / 1e6:.2f} MB, more than "
+                         f"max_bytes={max_bytes / 1e6:.2f} MB; use dtype='float16' or pass a larger max_bytes")
+    spec = {"data_dim": int(layers[0][0].shape[1]), "latent_dim": int(layers[-1][0].shape[0]), "head": head,
+            "dtype": dtype,
+            "layers": [{"n_in": int(w.shape[1]), "n_out": int(w.shape[0]), "activation": a} for w, _, a in layers]}
+    return BrowserEncoder(spec=spec, weights=weights)
+
+
+def _images(x, shape, name="x") -> torch.Tensor:
+    x = torch.as_tensor(x) if isinstance(x, np.ndarray) else x
+    if not isinstance(x, torch.Tensor) or x.ndim < 2 or x[0].numel() != math.prod(shape) or len(x) == 0:
+        raise ValueError(f"{name}: expected images of shape (N, 1, {shape[0]}, {shape[1]}) or "
+                         f"(N, {math.prod(shape)}), got {getattr(x, 'shape', type(x).__name__)}")
+    x = x.reshape(len(x), -1).float().cpu()
+    if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+        raise ValueError(f"{name}: pixel values must be finite and lie in [0, 1]")
+    return x  # (N, D)
+
+
+def _means(model, x: torch.Tensor) -> torch.Tensor:
+    parameter = next(iter(model.parameters()))
+    with torch.no_grad():
+        return torch.cat([model.encode(c.to(parameter)).mean.float().cpu() for c in x.split(2048)])  # (N, 2)
+
+
+class PosteriorPad(anywidget.AnyWidget):
+    """Draw a digit (or pick a test image); the page shows Q(h|x), p(h|x) and the bounds. Chapter 9.
+
+    Parameters
+    ----------
+    model : a trained 2-D Bernoulli :class:`vaecourse.models.VAE`.
+    x : test images (N, 1, H, W) or (N, H*W) in [0, 1]: the first ``n_points`` are encoded for the
+        scatter, the first ``n_images`` can be picked as inputs.
+    labels : (N,) integer labels of x (scatter colours and image names), or None.
+    decoder, encoder : shared :class:`~vaecourse.widgets.BrowserDecoder` / :class:`BrowserEncoder`
+        (default: new ones, the encoder in float16).
+    binarize : threshold drawn inputs at 1/2 (as the model's training data were binarised).
+    grid_size, widths, samples, seed, k : the local grid (points per axis, half-width in sigmas), the
+        Monte Carlo pool, its seed, and the IWAE K shown (a power of 2 <= samples).
+
+    Raises ``ValueError`` for a model the pad cannot run and for bad sizes.
+    """
+
+    _esm = bundle(*_NUMERICS, "drawing.js", "drawing_pad.js", "posterior_pad.js")
+    _css = bundle("widgets.css", "posterior_pad.css")
+    decoder = traitlets.Instance(BrowserDecoder, allow_none=True).tag(sync=True, **ipywidgets.widget_serialization)
+    encoder = traitlets.Instance(BrowserEncoder, allow_none=True).tag(sync=True, **ipywidgets.widget_serialization)
+    points = traitlets.Bytes(b"").tag(sync=True)  # (N, 2) float32 encoder means
+    labels = traitlets.Bytes(b"").tag(sync=True)  # (N,) uint8
+    label_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    limit = traitlets.Float(4.0).tag(sync=True)
+    images = traitlets.Bytes(b"").tag(sync=True)  # (n_images, D) uint8
+    image_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    index = traitlets.Int(0).tag(sync=True)  # the test image shown first (-1: the drawing)
+    binarize = traitlets.Bool(True).tag(sync=True)
+    grid_size = traitlets.Int(15).tag(sync=True)
+    widths = traitlets.Float(5.0).tag(sync=True)
+    samples = traitlets.Int(64).tag(sync=True)
+    seed = traitlets.Int(1).tag(sync=True)
+    k = traitlets.Int(16).tag(sync=True)
+    plane_size = traitlets.Int(300).tag(sync=True)
+    # (D,) uint8: the input the page computed for (from the page; ipywidgets hands over a memoryview)
+    x = traitlets.Bytes(b"").tag(sync=True, from_json=lambda value, widget: bytes(value or b""))
+    browser = traitlets.Dict().tag(sync=True)  # the page's numbers for x (from the page)
+
+    def __init__(self, model, x, labels=None, *, decoder: BrowserDecoder | None = None,
+                 encoder: BrowserEncoder | None = None, n_points: int = 2000, n_images: int = 20,
+                 label_names=None, binarize: bool = True, grid_size: int = 15, widths: float = 5.0,
+                 samples: int = 64, seed: int = 1, k: int = 16, index: int = 0, **kwargs):
+        if getattr(model, "latent_dim", None) != 2:
+            raise ValueError(f"model: PosteriorPad needs latent_dim == 2 (a grid posterior), got "
+                             f"{getattr(model, 'latent_dim', None)}")
+        if getattr(model, "likelihood", None) != "bernoulli":
+            raise ValueError(f"model: PosteriorPad needs a Bernoulli decoder (model.likelihood == 'bernoulli'), "
+                             f"got {getattr(model, 'likelihood', None)!r}")
+        shape = image_shape(model)
+        if grid_size < 3 or widths <= 0 or samples < 1 or not 1 <= k <= samples or k & (k - 1):
+            raise ValueError(f"grid_size >= 3, widths > 0, samples >= 1 and k a power of 2 in 1..samples "
+                             f"required, got {grid_size}, {widths}, {samples}, {k}")
+        x = _images(x, shape)
+        n_images = min(int(n_images), len(x))
+        if not -1 <= index < n_images:
+            raise ValueError(f"index: must lie in -1..{n_images - 1}, got {index}")
+        super().__init__(**kwargs)
+        self.model = model
+        self.decoder = decoder if decoder is not None else export_decoder(model)
+        self.encoder = encoder if encoder is not None else export_encoder(model)
+        plane = _means(model, x[:n_points]).numpy().astype("<f4")  # (N, 2)
+        self.points = plane.tobytes()
+        self.limit = float(math.ceil(max(2.5, float(np.quantile(np.abs(plane), 0.995))) * 2) / 2)
+        if labels is not None:
+            labels = torch.as_tensor(labels).reshape(-1)
+            if len(labels) < len(x) or labels.min() < 0 or labels.max() > 255:
+                raise ValueError("labels: expected one integer label in 0..255 per image")
+            self.labels = labels[:n_points].to(torch.uint8).numpy().tobytes()
+        n_labels = int(max(np.frombuffer(self.labels, np.uint8), default=-1)) + 1
+        self.label_names = list(label_names) if label_names is not None else [str(i) for i in range(n_labels)]
+        self.images = (x[:n_images] * 255).round().to(torch.uint8).numpy().tobytes()
+        self.image_names = [f"test image #{i}" + (f" (a {int(labels[i])})" if labels is not None else "")
+                            for i in range(n_images)]
+        self.index, self.binarize, self.grid_size, self.widths = int(index), bool(binarize), int(grid_size), float(widths)
+        self.samples, self.seed, self.k = int(samples), int(seed), int(k)
+
+    def input(self) -> torch.Tensor:
+        """The input the page last computed for (trait ``x``), as a (1, D) float tensor in [0, 1]."""
+        if not self.x:
+            raise ValueError("x: the page has not reported an input yet (display the widget first)")
+        return torch.from_numpy(np.frombuffer(self.x, np.uint8).astype(np.float32) / 255).reshape(1, -1)
+
+    def _grid(self, x, centre, half) -> dict:
+        """log p(x, h) on the G x G grid centre +- half (float64), as the page's vaeGridPosterior."""
+        model, G = self.model, self.grid_size
+        parameter = next(iter(model.parameters()))
+        unit = torch.linspace(-1, 1, G, dtype=torch.float64)
+        axis1, axis2 = centre[0] + half[0] * unit, centre[1] + half[1] * unit  # (G,) each
+        h = torch.stack(torch.meshgrid(axis1, axis2, indexing="ij"), -1).reshape(-1, 1, 2).to(parameter)  # (G*G, 1, 2)
+        with torch.no_grad():
+            log_joint = (model.log_likelihood(x, h) + model.prior().log_prob(h).sum(-1))[:, 0].double()  # (G*G,)
+        spacing = torch.stack([axis1[1] - axis1[0], axis2[1] - axis2[0]])  # (2,)
+        cell = float(spacing.prod())
+        log_px = float(torch.logsumexp(log_joint, 0)) + math.log(cell)
+        log_post = (log_joint - log_px).reshape(G, G)  # (G, G)
+        weight = log_post.exp() * cell  # (G, G)
+        ring = torch.ones(G, G, dtype=torch.bool)
+        ring[1:-1, 1:-1] = False
+        mean = torch.stack([(weight.sum(1) * axis1).sum(), (weight.sum(0) * axis2).sum()])  # (2,)
+        second = torch.stack([(weight.sum(1) * axis1**2).sum(), (weight.sum(0) * axis2**2).sum()])
+        return {"axis1": axis1, "axis2": axis2, "log_joint": log_joint.reshape(G, G), "log_px": log_px,
+                "log_posterior": log_post, "edge": float(weight[ring].sum()), "mean": mean,
+                "std": (second - mean**2).clamp(min=0).sqrt(), "spacing": spacing, "half": half, "cell": cell}
+
+    def compute(self, x, samples: int | None = None, max_steps: int = 3) -> dict:
+        """torch's numbers for one input x (D,) or (1, D): the same grids and estimators as the page.
+
+        Q's grid $\\mu \\pm$ ``widths`` $\\sigma$; the posterior's grid found from it (window doubled
+        while more than 1e-3 of the posterior is in its outer ring, zoomed to the posterior mean
+        $\\pm$ ``widths`` std while a std spans under 0.75 cells; at most ``max_steps`` times);
+        $\\log p(\\mathbf{x})$ on the posterior's grid; $\\mathcal{D}[Q\\,\\|\\,p(\\mathbf{h}|\\mathbf{x})]$
+        on Q's grid with that $\\log p(\\mathbf{x})$ (:func:`vaecourse.marginal.kl_q_posterior_on_grid`);
+        the ELBO with ``samples`` reconstruction draws (torch's, not the page's) and its standard error.
+        Returns floats ``log_px``, ``elbo``, ``elbo_error``, ``kl_grid``, ``q_mass``, ``edge``, ``widened``,
+        lists ``mu``, ``sigma`` and the posterior grid ``axis1``, ``axis2``, ``log_posterior`` (G, G).
+        """
+        from vaecourse import elbo as elbo_module
+
+        model = self.model
+        parameter = next(iter(model.parameters()))
+        x = torch.as_tensor(x, dtype=torch.float32).reshape(1, -1).to(parameter)  # (1, D)
+        with torch.no_grad():
+            q = model.encode(x.reshape(1, *model.data_shape))  # Normal (1, 2)
+        mu, sigma = q.mean[0].double().cpu(), q.stddev[0].double().cpu()  # (2,) each
+        q_grid = grid = self._grid(x, mu, self.widths * sigma)
+        steps = 0
+        while steps < max_steps:
+            if grid["edge"] > 1e-3:
+                half = 2 * grid["half"]
+            elif bool((grid["std"] < 0.75 * grid["spacing"]).any()):
+                half = torch.maximum(self.widths * grid["std"], grid["spacing"])
+            else:
+                break
+            grid = self._grid(x, grid["mean"], half)
+            steps += 1
+        q64 = torch.distributions.Normal(mu[None], sigma[None])  # (1, 2)
+        log_post_on_q = (q_grid["log_joint"] - grid["log_px"])[None]  # (1, G, G): log p(h|x) on Q's grid
+        kl_grid = float(kl_q_posterior_on_grid(q64, q_grid["axis1"], q_grid["axis2"], log_post_on_q)[0])
+        q_mass = float(q_log_density_on_grid(q64, q_grid["axis1"], q_grid["axis2"]).exp().sum() * q_grid["cell"])
+        n = samples or self.samples
+        with torch.no_grad():
+            reconstruction = model.log_likelihood(x, q.rsample((n,)))[:, 0].double()  # (n,)
+            kl_prior = float(elbo_module.elbo_terms(model, x.reshape(1, *model.data_shape), 1)[1][0])
+        return {
+            "log_px": grid["log_px"], "elbo": float(reconstruction.mean()) - kl_prior,
+            "elbo_error": float(reconstruction.std() / math.sqrt(n)), "kl_grid": kl_grid, "q_mass": q_mass,
+            "edge": grid["edge"], "widened": steps, "mu": mu.tolist(), "sigma": sigma.tolist(),
+            "axis1": grid["axis1"].numpy(), "axis2": grid["axis2"].numpy(),
+            "log_posterior": grid["log_posterior"].numpy(),
+        }
+
+    @traitlets.validate("k")
+    def _valid_k(self, proposal):
+        k = proposal["value"]
+        if not 1 <= k <= max(self.samples, 1) or k & (k - 1):
+            raise traitlets.TraitError(f"k: must be a power of 2 in 1..{self.samples}, got {k}")
+        return k
