@@ -54,7 +54,7 @@ class IsingLattice(anywidget.AnyWidget):
     model : the trained Ising VAE (an MLP :class:`vaecourse.models.VAE`, data_shape (1, L, L)).
     temperature, latent : the held-out configurations' temperatures (N,) and encoder means
         (N, latent_dim) (``IsingVAEResult.temperature``, ``.latent``), the plot's background.
-    tc : the chapter's $T_c$ estimate, an object with ``value`` and ``error`` (``IsingVAEResult.tc``)
+    tc : the chapter's $T_c$ estimate, an object with ``value`` and ``error`` (a ``critical_temperature.TcEstimate``)
         or a ``(value, error)`` pair, or None.
     T, sweeps_per_frame, seed : the starting temperature, Metropolis sweeps per animation frame, and
         the sampler's seed. ``n_points``: at most this many background points.
