@@ -84,6 +84,21 @@ def test_chapter_sources_carry_no_outputs_and_a_title(source: Path):
     assert any(line.startswith("# ") for line in text.splitlines()), f"{source.name} has no title"
 
 
+@pytest.mark.parametrize("source", chapter_sources(), ids=lambda p: p.stem)
+def test_every_chapter_is_a_course_page(source: Path):
+    """Learning goals first, key takeaways and further reading at the end, every figure cited by number."""
+    text = source.read_text()
+    if source.stem in {"notation", "glossary", "bibliography"}:
+        return  # reference pages, not chapters
+    lowered = text.lower()
+    assert "learning goals" in lowered or "what you will learn" in lowered, f"{source.name}: no learning goals"
+    assert source.stem == "intro" or "key takeaways" in lowered, f"{source.name}: no key takeaways"
+    assert "further reading" in lowered, f"{source.name}: no further reading"
+    figures = set(re.findall(r"^\s*name: (fig-[\w-]+)", text, flags=re.M))
+    cited = set(re.findall(r"\{numref\}`(?:[^`<]*<)?(fig-[\w-]+)>?`", text))
+    assert figures - cited == set(), f"{source.name}: figures never cited with {{numref}}: {sorted(figures - cited)}"
+
+
 def test_readme_states_the_two_commands_first():
     readme = (ROOT / "README.md").read_text()
     before_first_section = readme.split("\n## ", 1)[0]
