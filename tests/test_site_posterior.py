@@ -2,7 +2,7 @@
 
 Two routes to the same page:
 - a page written from ipywidgets' own embedding code (widget state + view tags, as Jupyter Book
-  writes it) and rendered by vaecourse/js/site-widgets.js alone, served from 127.0.0.1 (fast; no
+  writes it) and rendered by book/_static/site/widgets.js alone, served from 127.0.0.1 (fast; no
   book build);
 - the built book (tests/test_site.py's ``site`` fixture: the whole book built once per session):
   book/latent_space.html and book/ising.html.
@@ -30,7 +30,7 @@ from test_widgets import blank_site, blank_site_dir, page  # noqa: F401 -- the s
 from vaecourse import widgets
 from vaecourse.widgets import posterior_pad
 
-SITE_JS = Path(widgets.__file__).parent / "js" / "site-widgets.js"
+SITE_JS = Path(__file__).resolve().parent.parent / "book" / "_static" / "site" / "widgets.js"  # the website loader
 
 
 def check_lattice_responds(page, root: str = ".vae-ising-lattice") -> None:
