@@ -340,7 +340,15 @@ MUTATIONS = [
 ]
 
 
-@pytest.mark.parametrize("what, owner, attribute, broken, guarded", MUTATIONS, ids=[m[0] for m in MUTATIONS])
+# The mutations of the chapters beyond the lecture and of the physics chapters live beside their own
+# guard tests; every mutation of the course runs through the one test below.
+from test_checks_mutations_beyond import MUTATIONS as BEYOND  # noqa: E402
+from test_checks_mutations_physics import MUTATIONS as PHYSICS  # noqa: E402
+
+ALL_MUTATIONS = [*MUTATIONS, *BEYOND, *PHYSICS]
+
+
+@pytest.mark.parametrize("what, owner, attribute, broken, guarded", ALL_MUTATIONS, ids=[m[0] for m in ALL_MUTATIONS])
 def test_a_broken_formula_fails_its_check(monkeypatch, what, owner, attribute, broken, guarded):
     monkeypatch.setattr(owner, attribute, broken)
     for name in guarded:
@@ -349,10 +357,7 @@ def test_a_broken_formula_fails_its_check(monkeypatch, what, owner, attribute, b
 
 
 def test_every_check_is_guarded_by_a_mutation():
-    from test_checks_mutations_beyond import MUTATIONS as BEYOND  # the chapters beyond the lecture
-    from test_checks_mutations_physics import MUTATIONS as PHYSICS  # the two physics chapters
-
-    guarded = {name for *_, names in [*MUTATIONS, *BEYOND, *PHYSICS] for name in names}
+    guarded = {name for *_, names in ALL_MUTATIONS for name in names}
     assert set(checks.names()) - guarded == set()
 
 

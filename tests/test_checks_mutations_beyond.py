@@ -181,14 +181,6 @@ MUTATIONS = [
 BEYOND = {c.name for c in [*kl_in_practice.CHECKS, *richer_posteriors.CHECKS]}
 
 
-@pytest.mark.parametrize("what, owner, attribute, broken, guarded", MUTATIONS, ids=[m[0] for m in MUTATIONS])
-def test_a_broken_formula_fails_its_check(monkeypatch, what, owner, attribute, broken, guarded):
-    monkeypatch.setattr(owner, attribute, broken)
-    for name in guarded:
-        (result,) = checks.run(name)
-        assert not result.passed, f"{name} did not notice: {what}\n" + checks.results_table([result], True)
-
-
 def test_every_check_of_the_two_chapters_is_guarded_by_a_mutation():
     guarded = {name for *_, names in MUTATIONS for name in names}
     assert BEYOND - guarded == set()
