@@ -84,34 +84,34 @@ function unpackDecoder(spec, weights) {
            input: new Float64Array(spec.latent_dim) };
 }
 
+function vaeDenseOne(layer, input, output) {
+  // output = act(W input + b) for one input vector (Float64Array in, Float64Array out).
+  const { W, b, nIn, nOut, act } = layer;
+  for (let o = 0; o < nOut; o++) {
+    const row = o * nIn;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0, i = 0;
+    for (; i + 4 <= nIn; i += 4) {
+      s0 += W[row + i] * input[i];
+      s1 += W[row + i + 1] * input[i + 1];
+      s2 += W[row + i + 2] * input[i + 2];
+      s3 += W[row + i + 3] * input[i + 3];
+    }
+    for (; i < nIn; i++) s0 += W[row + i] * input[i];
+    let s = b[o] + ((s0 + s1) + (s2 + s3));
+    if (act === "relu") s = s > 0 ? s : 0;
+    else if (act === "tanh") s = Math.tanh(s);
+    output[o] = s;
+  }
+  return output;
+}
+
 function decodeInto(decoder, h, out) {
   // One latent point h (latent_dim numbers) -> decoder mean written into out (data_dim entries).
   // Every layer reads a Float64Array (monomorphic, so the JIT keeps the loop fast); the inner product
   // runs with four partial sums.
   let input = decoder.input;
   for (let i = 0; i < decoder.latentDim; i++) input[i] = h[i];
-  for (const layer of decoder.layers) {
-    const W = layer.W, b = layer.b, nIn = layer.nIn, nOut = layer.nOut, act = layer.act;
-    const scratch = layer.scratch;
-    const n4 = nIn - (nIn % 4);
-    for (let o = 0; o < nOut; o++) {
-      const row = o * nIn;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      let i = 0;
-      for (; i < n4; i += 4) {
-        s0 += W[row + i] * input[i];
-        s1 += W[row + i + 1] * input[i + 1];
-        s2 += W[row + i + 2] * input[i + 2];
-        s3 += W[row + i + 3] * input[i + 3];
-      }
-      for (; i < nIn; i++) s0 += W[row + i] * input[i];
-      let s = b[o] + ((s0 + s1) + (s2 + s3));
-      if (act === "relu") s = s > 0 ? s : 0;
-      else if (act === "tanh") s = Math.tanh(s);
-      scratch[o] = s;
-    }
-    input = scratch;
-  }
+  for (const layer of decoder.layers) input = vaeDenseOne(layer, input, layer.scratch);
   const n = decoder.dataDim;
   if (decoder.output === "sigmoid") {
     for (let j = 0; j < n; j++) out[j] = 1 / (1 + Math.exp(-input[j]));

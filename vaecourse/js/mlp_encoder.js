@@ -7,7 +7,7 @@
 //   or exp(0.5 (W_s a_L + b_s)) ("log_var" head, the Keras example's z_log_var),
 // i.e. Q(h|x) = N(mu(x), diag sigma(x)^2) (Kingma & Welling 2013, appendix C.2).
 // Shapes: W is (n_out, n_in) row-major as in torch; x has data_dim entries; mu and sigma latent_dim.
-// Needs mlp_decoder.js (vaeAsFloat32, vaeFromFloat16) in front of it. Plain declarations.
+// Needs mlp_decoder.js (vaeAsFloat32, vaeFromFloat16, vaeDenseOne) in front of it. Plain declarations.
 
 function vaeWeightsOf(spec, weights) {
   // The float32 numbers of a weight buffer stored as spec.dtype ("float16" or "float32").
@@ -38,27 +38,6 @@ function unpackEncoder(spec, weights) {
   }
   return { body, muHead, scaleHead, dataDim: spec.data_dim, latentDim: spec.latent_dim, head: spec.head,
            flat, spec };
-}
-
-function vaeDenseOne(layer, input, output) {
-  // output = act(W input + b) for one input vector (Float64Array in, Float64Array out).
-  const { W, b, nIn, nOut, act } = layer;
-  for (let o = 0; o < nOut; o++) {
-    const row = o * nIn;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0, i = 0;
-    for (; i + 4 <= nIn; i += 4) {
-      s0 += W[row + i] * input[i];
-      s1 += W[row + i + 1] * input[i + 1];
-      s2 += W[row + i + 2] * input[i + 2];
-      s3 += W[row + i + 3] * input[i + 3];
-    }
-    for (; i < nIn; i++) s0 += W[row + i] * input[i];
-    let s = b[o] + ((s0 + s1) + (s2 + s3));
-    if (act === "relu") s = s > 0 ? s : 0;
-    else if (act === "tanh") s = Math.tanh(s);
-    output[o] = s;
-  }
-  return output;
 }
 
 function encodeQ(encoder, x) {
