@@ -99,6 +99,13 @@ def test_every_chapter_is_a_course_page(source: Path):
     assert figures - cited == set(), f"{source.name}: figures never cited with {{numref}}: {sorted(figures - cited)}"
 
 
+@pytest.mark.parametrize("source", chapter_sources(), ids=lambda p: p.stem)
+def test_chapter_titles_carry_no_maths(source: Path):
+    """A title is in every page's navigation, also on pages that load no MathJax: plain text only."""
+    title = next(line for line in source.read_text().splitlines() if line.startswith("# "))
+    assert "$" not in title, f"{source.name}: maths in the title {title!r}"
+
+
 def test_readme_states_the_two_commands_first():
     readme = (ROOT / "README.md").read_text()
     before_first_section = readme.split("\n## ", 1)[0]

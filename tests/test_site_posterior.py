@@ -24,7 +24,7 @@ import pytest
 
 from test_ising_lattice import _widget as ising_widget
 from test_posterior_widget import check_pad_responds, trained_model
-from test_site import CONSOLE_ALLOW, browser, open_page, site  # noqa: F401 -- the built-book fixtures
+from test_site import CONSOLE_ALLOW, open_page, site  # noqa: F401 -- the built-book fixtures
 from test_widgets import blank_site, blank_site_dir, page  # noqa: F401 -- the shared browser fixtures
 
 from vaecourse import widgets
@@ -88,7 +88,7 @@ def _unexpected(record):
 
 
 @pytest.mark.slow
-def test_built_latent_space_page_runs_the_pad(site, browser, output_dir):
+def test_built_latent_space_page_runs_the_pad(site, page, output_dir):
     base, root = site
     html = (root / "book" / "latent_space.html").read_text()
     state = json.loads(re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>',
@@ -98,7 +98,8 @@ def test_built_latent_space_page_runs_the_pad(site, browser, output_dir):
     own = [pads[0]] + [state[pads[0]]["state"][name].replace("IPY_MODEL_", "") for name in ("encoder", "decoder")]
     added = sum(len(json.dumps(state[k])) for k in own)
     assert added <= 2_500_000, f"the pad, its encoder and decoder add {added / 1e6:.2f} MB to the page"
-    context, page, response, record = open_page(browser, urljoin(base, "book/latent_space.html"))
+    # the browser of the module's `page` fixture: one playwright per module (a second one refuses to start)
+    context, page, response, record = open_page(page.context.browser, urljoin(base, "book/latent_space.html"))
     try:
         assert response is not None and response.ok
         page.locator(".vae-posterior-pad").first.scroll_into_view_if_needed()
@@ -109,9 +110,9 @@ def test_built_latent_space_page_runs_the_pad(site, browser, output_dir):
 
 
 @pytest.mark.slow
-def test_built_ising_page_runs_the_lattice(site, browser):
+def test_built_ising_page_runs_the_lattice(site, page):
     base, _ = site
-    context, page, response, record = open_page(browser, urljoin(base, "book/ising.html"))
+    context, page, response, record = open_page(page.context.browser, urljoin(base, "book/ising.html"))
     try:
         assert response is not None and response.ok
         check_lattice_responds(page)
