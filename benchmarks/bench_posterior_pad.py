@@ -99,7 +99,7 @@ def main() -> None:
         page.goto((Path(tmp) / "index.html").as_uri())
         page.evaluate("""async (esm) => { window.vaePad = await import(URL.createObjectURL(new Blob([esm], {type: "text/javascript"}))); }""",
                       pad._esm + "\nexport { vaeLogLikelihoodBatch, decodeInto, VaeIsingLattice };\n"
-                      + widgets._bundle("ising_sampler.js"))
+                      + posterior_pad.bundle("ising_sampler.js"))
         timings = page.evaluate(_TIMINGS, {"dspec": decoder32.spec, "dw": _B64(decoder32.weights), "dw16": "",
                                            "espec": encoder16.spec, "ew": _B64(encoder16.weights),
                                            "xs": xs.tolist()})
@@ -208,7 +208,7 @@ def ising_check() -> None:
 
     from vaecourse import ising
 
-    source = widgets._bundle("ising_sampler.js") + "\nexport { vaeIsingAverages };\n"
+    source = posterior_pad.bundle("ising_sampler.js") + "\nexport { vaeIsingAverages };\n"
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         (Path(tmp) / "index.html").write_text("<!doctype html><html><body></body></html>")
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
