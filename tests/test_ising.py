@@ -308,3 +308,9 @@ def test_default_config_builds_a_smoke_data_set(monkeypatch, tmp_path):
     low = samples.magnetisation[samples.temperature == samples.temperature.min()].abs().mean()
     high = samples.magnetisation[samples.temperature == samples.temperature.max()].abs().mean()
     assert low > 0.9 and high < 0.3
+
+
+def test_the_package_re_exports_every_name_of_exact_and_sampler():
+    """``ising.<name>`` works for every public name of ``ising.exact`` and ``ising.sampler``."""
+    missing = [name for name in ising.__all__ if not hasattr(ising, name)]
+    assert missing == [], f"vaecourse.ising does not re-export {missing}"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vaecourse.ising import conditional, finite_size, sampler
+from vaecourse.ising import conditional, exact, finite_size, sampler
 
 
 def test_pack_puts_pixels_then_the_scaled_temperature():
@@ -41,22 +41,22 @@ def test_generate_draws_spins_and_mean_spins_at_each_temperature():
 
 def test_correlation_function_of_an_ordered_and_a_striped_lattice():
     ordered = torch.ones(1, 6, 6)
-    assert conditional.correlation_function(ordered).tolist() == [[1.0, 1.0, 1.0, 1.0]]
+    assert exact.correlation_function(ordered).tolist() == [[1.0, 1.0, 1.0, 1.0]]
     stripes = torch.ones(1, 6, 6)
     stripes[:, :, 1::2] = -1  # columns alternate: horizontal neighbours disagree, vertical ones agree
-    assert conditional.correlation_function(stripes)[0].tolist() == [1.0, 0.0, 1.0, 0.0]
+    assert exact.correlation_function(stripes)[0].tolist() == [1.0, 0.0, 1.0, 0.0]
     with pytest.raises(ValueError, match="r_max"):
-        conditional.correlation_function(ordered, r_max=4)
+        exact.correlation_function(ordered, r_max=4)
 
 
 def test_exact_enumeration_of_the_2x2_lattice():
     # 2x2 periodic: each bond counted twice; all-up has E = -8, so at low T u -> -2 and |m| -> 1
-    cold = conditional.exact_enumeration(2, [0.05])
+    cold = exact.exact_enumeration(2, [0.05])
     assert cold["u"][0] == pytest.approx(-2.0) and cold["abs_m"][0] == pytest.approx(1.0)
-    hot = conditional.exact_enumeration(2, [1e6])
+    hot = exact.exact_enumeration(2, [1e6])
     assert hot["u"][0] == pytest.approx(0.0, abs=1e-4)
     with pytest.raises(ValueError, match="enumeration"):
-        conditional.exact_enumeration(6, [1.0])
+        exact.exact_enumeration(6, [1.0])
 
 
 def test_train_conditional_caches_its_weights(tmp_path, monkeypatch):

@@ -63,10 +63,10 @@ def observables_vs_enumeration(ctx: Context) -> Outcome:
                             seed=ctx.seed, device="cpu")
     spins = data.spins.reshape(len(_TEMPERATURES), -1, 4, 4)  # (K, n, 4, 4)
     sampled = torch.stack([exact.magnetisation(spins).abs(), exact.energy_per_spin(spins),
-                           *conditional.correlation_function(spins.reshape(-1, 4, 4)).reshape(
+                           *exact.correlation_function(spins.reshape(-1, 4, 4)).reshape(
                                len(_TEMPERATURES), -1, 3).unbind(-1)[1:]], 0).double()  # (4, K, n)
     mean, se = mean_se(sampled, dim=-1)  # (4, K)
-    reference = conditional.exact_enumeration(4, list(_TEMPERATURES))
+    reference = exact.exact_enumeration(4, list(_TEMPERATURES))
     truth = torch.tensor(np.stack([reference["abs_m"], reference["u"], *reference["C"][:, 1:].T]))
     return mc_outcome(ctx, mean.to(ctx.dtype), truth.to(ctx.dtype), se.to(ctx.dtype),
                       "|m|, u, C(1), C(2) of Metropolis + Swendsen-Wang samples vs exact enumeration of 2^16 states",
@@ -76,7 +76,7 @@ def observables_vs_enumeration(ctx: Context) -> Outcome:
 def energy_is_minus_two_c1(ctx: Context) -> Outcome:
     spins = torch.where(ctx.randn(64, 8, 8) > 0.3, 1.0, -1.0)
     return closed_outcome(ctx, exact.energy_per_spin(spins).to(ctx.dtype),
-                          -2 * conditional.correlation_function(spins)[:, 1].to(ctx.dtype),
+                          -2 * exact.correlation_function(spins)[:, 1].to(ctx.dtype),
                           "exact.energy_per_spin vs -2 C(1) of correlation_function on random configurations",
                           extra=1e-6, why="float32 sums over 64 sites")
 

@@ -17,8 +17,11 @@ The names of ``exact`` and ``sampler`` are re-exported, so ``ising.T_C`` and ``i
 from vaecourse.ising import exact, sampler
 from vaecourse.ising.exact import (
     T_C,
+    correlation_function,
     energy_per_spin,
+    exact_enumeration,
     magnetisation,
+    observables_by_temperature,
     onsager_energy,
     spontaneous_magnetisation,
     temperature_grid,

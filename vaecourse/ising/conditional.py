@@ -18,16 +18,13 @@ quadrature, :func:`vaecourse.elbo.iwae`) run on the conditional model unchanged.
 Either way the pixels are drawn *independently* given $\\mathbf{h}$ and $T$, which is what Yevick
 2022 found suppresses the spin correlations (:func:`generate`).
 
-The physics of a set of configurations: :func:`correlation_function` $C(r)$ (label
-``eq:correlation-function``) and :func:`observables_by_temperature` ($\\langle|m|\\rangle$, $u$,
-$C(r)$ per temperature); :func:`exact_enumeration` gives the exact averages of a small lattice,
-the reference of ``vaecourse/checks/ising_generative.py``.
+The physics of the generated configurations is measured by :mod:`vaecourse.ising.exact`
+(``correlation_function``, ``observables_by_temperature``, ``exact_enumeration``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -51,9 +48,6 @@ __all__ = [
     "conditional_elbo",
     "train_conditional",
     "generate",
-    "correlation_function",
-    "observables_by_temperature",
-    "exact_enumeration",
     "elbo_vs_quadrature",
 ]
 
@@ -351,99 +345,6 @@ def generate(model: ConditionalVAE, temperatures, n_per_T: int, seed: int = 0, m
         return (2 * prob - 1).reshape(shape).float().cpu(), t.float().cpu()
     up = torch.rand(prob.shape, generator=gen, device=p.device, dtype=p.dtype) < prob
     return (2 * up.to(torch.int8) - 1).reshape(shape).cpu(), t.float().cpu()
-
-
-def correlation_function(spins: torch.Tensor, r_max: int | None = None) -> torch.Tensor:
-    """Spin-spin correlation $C(r) = \\frac{1}{2L^2}\\sum_i s_i (s_{i + r\\hat x} + s_{i + r\\hat y})$ per configuration.
-
-    Periodic boundaries, label ``eq:correlation-function``; $C(0) = 1$ and the energy per spin is
-    $u = -2\\,C(1)$. Averaged over configurations at one temperature it is $\\langle s_0 s_r\\rangle$,
-    which tends to $\\langle m\\rangle^2$ at large $r$ in an ordered phase. ``book/ising_generative.md``.
-
-    Shapes: ``spins`` ``(N, L, L)`` ($\\pm1$ or mean spins in $[-1, 1]$) -> float32 ``(N, r_max + 1)``,
-    ``r_max`` defaulting to ``L // 2``.
-
-    Raises ``ValueError`` unless ``spins`` is ``(N, L, L)`` and ``0 <= r_max <= L // 2``.
-    """
-    if spins.ndim != 3 or spins.shape[-1] != spins.shape[-2]:
-        raise ValueError(f"spins must have shape (N, L, L), got {tuple(spins.shape)}")
-    L = spins.shape[-1]
-    r_max = L // 2 if r_max is None else int(r_max)
-    if not 0 <= r_max <= L // 2:
-        raise ValueError(f"r_max must lie in [0, L // 2 = {L // 2}], got {r_max}")
-    s = spins.to(torch.float32)
-    out = [(s * (torch.roll(s, -r, dims=-1) + torch.roll(s, -r, dims=-2))).mean(dim=(-2, -1)) / 2
-           for r in range(r_max + 1)]
-    return torch.stack(out, -1)  # (N, r_max + 1)
-
-
-def observables_by_temperature(spins, temperature, r_max: int | None = None) -> dict:
-    """Per temperature: $\\langle|m|\\rangle$, $u$, $C(r)$ with standard errors over the configurations.
-
-    $m$ and $u$ from :func:`vaecourse.ising.exact.magnetisation` and
-    :func:`vaecourse.ising.exact.energy_per_spin`, $C(r)$ from :func:`correlation_function`.
-    ``book/ising_generative.md``.
-
-    Shapes: ``spins`` ``(N, L, L)``, ``temperature`` ``(N,)``. Result: a dict of NumPy arrays:
-    ``"T"`` ``(K,)``; ``"abs_m"``, ``"abs_m_err"``, ``"u"``, ``"u_err"`` ``(K,)``; ``"C"``,
-    ``"C_err"`` ``(K, r_max + 1)``.
-
-    Raises ``ValueError`` on mismatched lengths.
-    """
-    s = torch.as_tensor(spins)
-    t = np.asarray(temperature, dtype=np.float64).reshape(-1)
-    if t.shape[0] != s.shape[0]:
-        raise ValueError(f"need one temperature per configuration: {s.shape[0]} and {t.shape[0]}")
-    columns = {
-        "abs_m": exact.magnetisation(s).abs().double().numpy()[:, None],
-        "u": exact.energy_per_spin(s).double().numpy()[:, None],
-        "C": correlation_function(s, r_max).double().numpy(),
-    }
-    grid, inverse, counts = np.unique(t, return_inverse=True, return_counts=True)
-    out = {"T": grid}
-    for name, v in columns.items():
-        mean = np.stack([np.bincount(inverse, weights=v[:, j]) for j in range(v.shape[1])], 1) / counts[:, None]
-        sq = np.stack([np.bincount(inverse, weights=(v[:, j] - mean[inverse, j]) ** 2)
-                       for j in range(v.shape[1])], 1)
-        err = np.sqrt(sq / np.maximum(counts - 1, 1)[:, None] / counts[:, None])
-        out[name], out[f"{name}_err"] = (mean[:, 0], err[:, 0]) if v.shape[1] == 1 else (mean, err)
-    return out
-
-
-def exact_enumeration(L: int, temperatures) -> dict:
-    """Exact $\\langle|m|\\rangle$, $u$ and $C(r)$ of an $L\\times L$ periodic lattice by summing all $2^{L^2}$ states.
-
-    Each state gets the Boltzmann weight $e^{-E/T}/Z$, $E$ counted bond by bond in NumPy (a route that
-    shares no code with :mod:`vaecourse.ising.exact`). Feasible for $L \\le 4$ (65,536 states).
-    ``book/ising_generative.md``.
-
-    Shapes: ``temperatures`` ``(K,)``. Result: dict of float64 arrays ``"abs_m"``, ``"u"`` ``(K,)``
-    and ``"C"`` ``(K, L // 2 + 1)``.
-
-    Raises ``ValueError`` for ``L > 4`` or ``L < 2``.
-    """
-    if not 2 <= int(L) <= 4:
-        raise ValueError(f"exact enumeration is for 2 <= L <= 4 (2^(L*L) states), got L={L}")
-    L = int(L)
-    temps = exact._positive_temperatures(temperatures, "temperatures").reshape(-1)
-    states = np.array(list(itertools.product((-1, 1), repeat=L * L)), dtype=np.int64).reshape(-1, L, L)
-    energy = np.zeros(len(states))
-    corr = np.zeros((len(states), L // 2 + 1))
-    for i in range(L):
-        for j in range(L):
-            energy -= states[:, i, j] * (states[:, i, (j + 1) % L] + states[:, (i + 1) % L, j])
-            for r in range(L // 2 + 1):
-                corr[:, r] += states[:, i, j] * (states[:, i, (j + r) % L] + states[:, (i + r) % L, j])
-    corr /= 2 * L * L
-    abs_m = np.abs(states.sum(axis=(1, 2))) / (L * L)
-    out = {"abs_m": [], "u": [], "C": []}
-    for T in temps:
-        w = np.exp(-(energy - energy.min()) / T)
-        w /= w.sum()
-        out["abs_m"].append(w @ abs_m)
-        out["u"].append(w @ energy / (L * L))
-        out["C"].append(w @ corr)
-    return {k: np.array(v) for k, v in out.items()}
 
 
 def elbo_vs_quadrature(model: ConditionalVAE, rows: torch.Tensor, n_samples: int = 2000,
