@@ -54,7 +54,6 @@ _TIMINGS = """async ({dspec, dw, dw16, espec, ew, xs}) => {
   const encoder = m.unpackEncoder(espec, bytes(ew));
   const n = 1024, H = new Float32Array(2 * n).map(() => 3 * Math.random() - 1.5);
   const x = Float32Array.from(xs[0]);
-  const m1 = m.vaePosteriorNumbers(decoder, encoder, x, {gridSize: 15, widths: 5, samples: 64, seed: 1, maxWiden: 3});
   const batch = [], single = [];
   for (let r = 0; r < 5; r++) {
     let t = performance.now(); m.vaeLogLikelihoodBatch(decoder, x, H, n); batch.push((performance.now() - t) / n);
@@ -63,7 +62,7 @@ _TIMINGS = """async ({dspec, dw, dw16, espec, ew, xs}) => {
   }
   const compute = [], decodes = [];
   for (const xi of xs) {
-    const r = m.vaePosteriorNumbers(decoder, encoder, Float32Array.from(xi), {gridSize: 15, widths: 5, samples: 64, seed: 1, maxWiden: 3});
+    const r = await m.vaePosteriorNumbers(decoder, encoder, Float32Array.from(xi), {gridSize: 11, widths: 6, samples: 64, seed: 1, maxWiden: 3});
     compute.push(r.ms.total); decodes.push(r.decodes);
   }
   const lattice = new m.VaeIsingLattice(28, 1, false); lattice.setTemperature(2.3);
@@ -126,7 +125,7 @@ def main() -> None:
         page.evaluate(_RENDER_PAD, {"esm": pad._esm, "css": pad._css, "state": state, "holders": holders})
         root = ".vae-posterior-pad"
         page.wait_for_function(f"() => Number(document.querySelector('{root}').dataset.updates || 0) >= 1")
-        strokes, firsts = [], []
+        strokes, firsts, computes, passes = [], [], [], []
         rng = np.random.default_rng(1)
         for s in range(10):
             page.locator(f"{root} button.vae-clear").click()
@@ -135,6 +134,8 @@ def main() -> None:
             page.wait_for_timeout(1500)  # the last (final) update has landed
             strokes.append(float(page.evaluate(f"() => document.querySelector('{root}').dataset.updateMs")))
             firsts.append(float(page.evaluate(f"() => document.querySelector('{root}').dataset.firstMs")))
+            computes.append(float(page.evaluate(f"() => document.querySelector('{root}').dataset.computeMs")))
+            passes.append(int(page.evaluate(f"() => document.querySelector('{root}').dataset.decodes")))
         browser.close()
 
     print(f"- one-point decode (decodeInto): {timings['single']:.3f} ms; batched log-likelihood: "
@@ -145,7 +146,9 @@ def main() -> None:
     print(f"- after a stroke (rendered widget, Web Worker), first numbers (Q's grid): median "
           f"{statistics.median(firsts):.0f} ms, min {min(firsts):.0f}, max {max(firsts):.0f}; final numbers (posterior "
           f"followed): median {statistics.median(strokes):.0f} ms, min {min(strokes):.0f}, max {max(strokes):.0f} "
-          f"over {len(strokes)} strokes")
+          f"over {len(strokes)} strokes; of the final update, computing took a median "
+          f"{statistics.median(computes):.0f} ms for a median {statistics.median(passes):.0f} decoder passes "
+          f"(max {max(passes)})")
     print(f"- load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"- float16 decoder: max pixel error {pixel_error.max():.2e}, mean {pixel_error.mean():.2e} (1,000 points); "
           f"float16 encoder: max |mu error| {mu_error:.2e}, max |log sigma error| {sigma_error:.2e}")
@@ -167,7 +170,7 @@ def agreement(n_images: int = 8) -> None:
     from test_posterior_widget import page_numbers
 
     from vaecourse import elbo
-    from vaecourse.latent_grid import local_posterior_grid
+    from vaecourse.marginal import local_posterior_grid
 
     torch.set_num_threads(1)
     model, x, y = trained_model()

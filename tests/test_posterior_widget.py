@@ -80,11 +80,13 @@ _NUMBERS = """async ({dspec, dweights, espec, eweights, xs, options}) => {
   const bytes = (s) => { const b = Uint8Array.from(atob(s), (c) => c.charCodeAt(0)); return new DataView(b.buffer); };
   const decoder = m.unpackDecoder(dspec, bytes(dweights));
   const encoder = m.unpackEncoder(espec, bytes(eweights));
-  return xs.map((x) => {
-    const r = m.vaePosteriorNumbers(decoder, encoder, Float32Array.from(x), options);
+  const results = [];
+  for (const x of xs) {
+    const r = await m.vaePosteriorNumbers(decoder, encoder, Float32Array.from(x), options);
     r.logPost = Array.from(r.logPost);
-    return r;
-  });
+    results.push(r);
+  }
+  return results;
 }"""
 
 
@@ -172,6 +174,48 @@ def test_page_numbers_agree_with_torch(page, pad, trained):
         assert r["elbo"] - 3 * r["elboError"] <= r["iwae"]["2048"]["value"] <= r["logPx"] + 0.02
         assert r["iwae"]["1"]["value"] <= r["iwae"]["64"]["value"] + 3 * r["iwae"]["64"]["error"]
     assert agree >= len(xs) // 2, f"the page's log p(x) matched the fine grid for only {agree} of {len(xs)} images"
+    assert page.errors == []
+
+
+_ENGINE = """async ({dspec, dweights, espec, eweights, xs, options, workers}) => {
+  const m = window.vaePad;
+  const bytes = (s) => { const b = Uint8Array.from(atob(s), (c) => c.charCodeAt(0)); return new DataView(b.buffer); };
+  const engine = new m.VaePosteriorEngine(dspec, bytes(dweights), espec, bytes(eweights), workers);
+  const seen = [];  // [input index, final?] of every callback
+  const done = new Promise((resolve) => {
+    xs.forEach((x, i) => engine.request(Float32Array.from(x), options, (r) => {
+      seen.push([i, r.final]);
+      if (r.final) resolve(r);
+    }));
+  });
+  const last = await done;
+  await new Promise((resolve) => setTimeout(resolve, 200));  // a superseded request would answer by now
+  const alone = await m.vaePosteriorNumbers(m.unpackDecoder(dspec, bytes(dweights)), m.unpackEncoder(espec, bytes(eweights)),
+                                            Float32Array.from(xs[xs.length - 1]), options);
+  const strip = (r) => ({ logPx: r.logPx, elbo: r.elbo, iwae: r.iwae, klGrid: r.klGrid, widened: r.widened,
+                         decodes: r.decodes, logPost: Array.from(r.logPost) });
+  const workersUsed = engine.workers.length;
+  engine.stop();
+  return { seen, workers: workersUsed, engine: strip(last), alone: strip(alone) };
+}"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [2, 0])
+def test_engine_spreads_the_grids_over_workers_and_drops_superseded_inputs(page, pad, trained, workers):
+    """VaePosteriorEngine: the workers' numbers are the page thread's bit for bit; only the newest
+    of three inputs sent at once is answered (first numbers, then final); 0 workers: on the page."""
+    _, x, _ = trained
+    page.evaluate(_IMPORT, pad._esm)
+    options = {"gridSize": pad.grid_size, "widths": pad.widths, "samples": pad.samples, "seed": pad.seed, "maxWiden": 3}
+    r = page.evaluate(_ENGINE, {
+        "dspec": pad.decoder.spec, "dweights": _b64(pad.decoder.weights), "espec": pad.encoder.spec,
+        "eweights": _b64(pad.encoder.weights), "xs": x[1:4].reshape(3, -1).tolist(), "options": options,
+        "workers": workers})
+    assert r["workers"] == workers
+    assert r["seen"] == [[2, False], [2, True]], "a superseded input was answered, or the newest not twice"
+    assert r["engine"]["widened"] > 0, "pick an image whose posterior grid moves: the test should cover the steps"
+    assert r["engine"] == r["alone"]
     assert page.errors == []
 
 

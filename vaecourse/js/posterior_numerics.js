@@ -1,6 +1,7 @@
 // The numbers of the posterior pad (vaecourse.widgets.posterior_pad.PosteriorPad, book chapter 9), computed in
 // the browser for one input x of a 2-D Bernoulli VAE. Needs mlp_decoder.js and mlp_encoder.js in
-// front of it; runs in a Web Worker (posterior_worker.js) or, failing that, on the page.
+// front of it. The algorithm (vaePosterior) and the encoder run on the page; the decoder passes run
+// in Web Workers (posterior_worker.js) or, failing that, on the page.
 //
 //   Q(h|x) = N(mu, diag sigma^2)                                   the encoder (mlp_encoder.js)
 //   log p(x, h) = sum_d [x_d l_d - softplus(l_d)] + log N(h; 0, I)  l = decoder logits at h
@@ -64,8 +65,11 @@ function vaeLogLikelihoodBatch(decoder, x, H, n) {
   if (decoder.output !== "sigmoid") throw new Error("vaecourse: the posterior pad needs a Bernoulli (sigmoid) decoder");
   const k = decoder.latentDim, D = decoder.dataDim, block = 64;
   const out = new Float64Array(n);
-  const widest = Math.max(...decoder.layers.map((l) => l.nOut));
-  let A = new Float32Array(block * widest), B = new Float32Array(block * widest);
+  if (!decoder.batchScratch) {  // two activation buffers, allocated once per decoder
+    const widest = Math.max(...decoder.layers.map((l) => l.nOut));
+    decoder.batchScratch = [new Float32Array(block * widest), new Float32Array(block * widest)];
+  }
+  let [A, B] = decoder.batchScratch;
   for (let start = 0; start < n; start += block) {
     const m = Math.min(block, n - start);
     let input = H.subarray(start * k, (start + m) * k);
@@ -130,10 +134,9 @@ function vaeLogGaussian(h, mu, sigma) {
   return s;
 }
 
-function vaeGridPosterior(decoder, x, centre, halfWidth, G) {
-  // log p(x, h) on a G x G grid over centre_d +- halfWidth[d] (entry [i*G + j] at (axis1[i], axis2[j])),
-  // log p(x) by the rectangle rule, the normalised log posterior, its mean and standard deviation on
-  // the grid, and the posterior's probability in the outermost ring of cells.
+function vaeGridAxes(centre, halfWidth, G) {
+  // The G x G grid over centre_d +- halfWidth[d]: its axes and its points H (G*G, 2), entry
+  // [i*G + j] at (axis1[i], axis2[j]).
   const axis1 = new Float64Array(G), axis2 = new Float64Array(G);
   for (let i = 0; i < G; i++) {
     axis1[i] = centre[0] + halfWidth[0] * (-1 + (2 * i) / (G - 1));
@@ -141,7 +144,14 @@ function vaeGridPosterior(decoder, x, centre, halfWidth, G) {
   }
   const H = new Float32Array(G * G * 2);
   for (let i = 0; i < G; i++) for (let j = 0; j < G; j++) { H[2 * (i * G + j)] = axis1[i]; H[2 * (i * G + j) + 1] = axis2[j]; }
-  const logLik = vaeLogLikelihoodBatch(decoder, x, H, G * G);
+  return { axis1, axis2, halfWidth, G, H };
+}
+
+function vaeGridPosterior(axes, logLik) {
+  // From log p(x|h) on the grid's points (logLik, G*G numbers): log p(x, h), log p(x) by the
+  // rectangle rule, the normalised log posterior, its mean and standard deviation on the grid, and
+  // the posterior's probability in the outermost ring of cells.
+  const { axis1, axis2, G } = axes;
   const logJoint = new Float64Array(G * G);
   for (let i = 0; i < G; i++) for (let j = 0; j < G; j++) {
     const p = i * G + j, a = axis1[i], b = axis2[j];
@@ -158,39 +168,53 @@ function vaeGridPosterior(decoder, x, centre, halfWidth, G) {
     m1 += w * axis1[i]; m2 += w * axis2[j]; v1 += w * axis1[i] ** 2; v2 += w * axis2[j] ** 2;
   }
   const std = [Math.sqrt(Math.max(v1 - m1 * m1, 0)), Math.sqrt(Math.max(v2 - m2 * m2, 0))];
-  return { axis1, axis2, logJoint, logPost, logPx, cell, spacing, edge, mean: [m1, m2], std, halfWidth };
+  return { axis1, axis2, logJoint, logPost, logPx, cell, spacing, edge, mean: [m1, m2], std, halfWidth: axes.halfWidth };
 }
 
-function vaeFindPosterior(decoder, x, first, G, widths, maxSteps) {
-  // Move the grid to the posterior: while more than 1e-3 of it lies in the outer ring, double the
-  // window around the posterior mean; while a standard deviation spans under 0.75 cells, zoom to
-  // mean +- widths * std. At most maxSteps new grids. Returns the last grid and the steps taken.
-  let grid = first, steps = 0;
-  while (steps < maxSteps) {
-    let half;
-    if (grid.edge > 1e-3) half = grid.halfWidth.map((w) => 2 * w);
-    else if (grid.std[0] < 0.75 * grid.spacing[0] || grid.std[1] < 0.75 * grid.spacing[1]) {
-      half = grid.std.map((s, d) => Math.max(widths * s, grid.spacing[d]));
-    } else break;
-    grid = vaeGridPosterior(decoder, x, grid.mean, half, G);
-    steps += 1;
+function vaeNextWindow(grid, widths) {
+  // Where to put the next grid, or null when this one holds the posterior: while more than 1e-3 of
+  // it lies in the outer ring, double the window around the posterior mean; while a standard
+  // deviation spans under 0.75 cells, zoom to mean +- widths * std.
+  if (grid.edge > 1e-3) return grid.halfWidth.map((w) => 2 * w);
+  if (grid.std[0] < 0.75 * grid.spacing[0] || grid.std[1] < 0.75 * grid.spacing[1]) {
+    return grid.std.map((s, d) => Math.max(widths * s, grid.spacing[d]));
   }
-  return [grid, steps];
+  return null;
 }
 
-function vaePosteriorStart(decoder, encoder, x, options) {
-  // The fast part, shown first: encode, Q's grid (mu +- widths * sigma, which resolves Q), the Monte
-  // Carlo pool, and every number with log p(x) from Q's grid. options: {gridSize, widths, samples, seed}.
+function vaeUsePosteriorGrid(result, grid, qTerm) {
+  // Fill in the numbers that depend on the posterior's grid.
+  result.logPx = grid.logPx;
+  result.gap = grid.logPx - result.elbo;
+  result.klGrid = qTerm + grid.logPx * result.qMass;
+  result.edge = grid.edge;
+  result.halfWidth = grid.halfWidth;
+  result.axis1 = Array.from(grid.axis1);
+  result.axis2 = Array.from(grid.axis2);
+  result.logPost = Float32Array.from(grid.logPost);
+}
+
+async function vaePosterior(logLikelihood, encoder, x, options, onFirst) {
+  // Everything the pad shows for one input x (data_dim numbers in [0, 1]). logLikelihood(H, n) gives
+  // log p(x|h) for n latent points H (n, 2) as a Float64Array, or a promise of one (the engine spreads
+  // the points over Web Workers). options: {gridSize, widths (half-width in sigmas), samples (pool
+  // size S), seed, maxWiden}. First: encode, Q's grid mu +- widths * sigma (which resolves Q) and the
+  // Monte Carlo pool in one batch, every number with log p(x) from Q's grid, handed to onFirst; then
+  // the grid follows the posterior (vaeNextWindow, at most maxWiden new grids) and the final numbers
+  // are returned.
   const t0 = performance.now();
   const { mu, sigma } = encodeQ(encoder, x);
-  const G = options.gridSize;
-  const qGrid = vaeGridPosterior(decoder, x, mu, [options.widths * sigma[0], options.widths * sigma[1]], G);
-  // The Monte Carlo pool: S reparameterised samples h_s = mu + sigma * eps_s.
-  const S = options.samples, k = mu.length;
+  const G = options.gridSize, S = options.samples, k = mu.length;
+  const qAxes = vaeGridAxes(mu, [options.widths * sigma[0], options.widths * sigma[1]], G);
+  // The Monte Carlo pool: S reparameterised samples h_s = mu + sigma * eps_s, after Q's grid points.
   const rng = vaeRandom(options.seed);
-  const H = new Float32Array(S * k);
+  const points = new Float32Array((G * G + S) * k);
+  points.set(qAxes.H);
+  const H = points.subarray(G * G * k);
   for (let s = 0; s < S; s++) for (let d = 0; d < k; d++) H[s * k + d] = mu[d] + sigma[d] * rng.normal();
-  const logLik = vaeLogLikelihoodBatch(decoder, x, H, S);
+  const both = await logLikelihood(points, G * G + S);
+  const qGrid = vaeGridPosterior(qAxes, both.subarray(0, G * G));
+  const logLik = both.subarray(G * G);
   const logW = new Float64Array(S);
   for (let s = 0; s < S; s++) {
     const h = H.subarray(s * k, (s + 1) * k);
@@ -220,37 +244,26 @@ function vaePosteriorStart(decoder, encoder, x, options) {
   const result = {
     mu: Array.from(mu), sigma: Array.from(sigma), elbo, elboError: reconstructionError, reconstruction, klPrior,
     iwae, qMass, gridSize: G, samples: S, seed: options.seed, decodes: G * G + S, widened: 0, final: false,
-    ms: { start: performance.now() - t0, total: performance.now() - t0 },
   };
   vaeUsePosteriorGrid(result, qGrid, qTerm);
-  return { result, qGrid, qTerm, options };
-}
-
-function vaeUsePosteriorGrid(result, grid, qTerm) {
-  // Fill in the numbers that depend on the posterior's grid.
-  result.logPx = grid.logPx;
-  result.gap = grid.logPx - result.elbo;
-  result.klGrid = qTerm + grid.logPx * result.qMass;
-  result.edge = grid.edge;
-  result.halfWidth = grid.halfWidth;
-  result.axis1 = Array.from(grid.axis1);
-  result.axis2 = Array.from(grid.axis2);
-  result.logPost = Float32Array.from(grid.logPost);
-}
-
-function vaePosteriorFinish(decoder, x, started) {
-  // The slow part: follow the posterior from Q's grid (vaeFindPosterior), then redo its numbers.
-  const t0 = performance.now();
-  const { result, qGrid, qTerm, options } = started;
-  const [grid, steps] = vaeFindPosterior(decoder, x, qGrid, options.gridSize, options.widths, options.maxWiden);
-  const out = Object.assign({}, result, { widened: steps, final: true, decodes: result.decodes + steps * options.gridSize ** 2 });
-  vaeUsePosteriorGrid(out, grid, qTerm);
-  out.ms = { start: result.ms.start, finish: performance.now() - t0, total: result.ms.start + performance.now() - t0 };
-  return out;
+  result.ms = { first: performance.now() - t0, total: performance.now() - t0 };
+  if (onFirst) onFirst(Object.assign({}, result));
+  // The posterior's grid, followed from Q's.
+  let grid = qGrid, steps = 0;
+  while (steps < options.maxWiden) {
+    const half = vaeNextWindow(grid, options.widths);
+    if (!half) break;
+    const axes = vaeGridAxes(grid.mean, half, G);
+    grid = vaeGridPosterior(axes, await logLikelihood(axes.H, G * G));
+    steps += 1;
+  }
+  const final = Object.assign({}, result, { widened: steps, final: true, decodes: G * G + S + steps * G * G });
+  vaeUsePosteriorGrid(final, grid, qTerm);
+  final.ms = { first: result.ms.first, total: performance.now() - t0 };
+  return final;
 }
 
 function vaePosteriorNumbers(decoder, encoder, x, options) {
-  // Everything the pad shows for one input x (data_dim numbers in [0, 1]), both parts at once.
-  // options: {gridSize, widths (half-width in sigmas), samples (pool size S), seed, maxWiden}.
-  return vaePosteriorFinish(decoder, x, vaePosteriorStart(decoder, encoder, x, options));
+  // vaePosterior on this thread (a promise of the final numbers), for tests and benchmarks.
+  return vaePosterior((H, n) => vaeLogLikelihoodBatch(decoder, x, H, n), encoder, x, options);
 }

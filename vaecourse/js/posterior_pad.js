@@ -188,15 +188,23 @@ async function renderPosteriorPad({ model, el }) {
     updates += 1;
     timing.textContent = (result.final ? `last update ${ms.toFixed(0)} ms` : `first numbers after ${ms.toFixed(0)} ms; following the posterior ...`)
       + ` (${result.decodes} decoder passes, computed in ${result.ms.total.toFixed(0)} ms `
-      + `${engine.worker ? "in a Web Worker" : "on the page"})`;
+      + `${engine.worker ? `by ${engine.workers.length} Web Worker${engine.workers.length > 1 ? "s" : ""}` : "on the page"})`;
     if (result.final) el.dataset.updateMs = ms.toFixed(2);
     el.dataset.computeMs = result.ms.total.toFixed(2);
+    el.dataset.decodes = String(result.decodes);
     el.dataset.updates = String(updates);
     el.dataset.final = result.final ? "1" : "0";
     el.vaeResult = result;
   }
+  // While a stroke goes on, one update at a time: the newest drawing waits until the running one has
+  // shown its first numbers (so the numbers follow the pen without the workers redoing thrown-away
+  // work); the stroke's end, a test image or the binarise box start at once and supersede it.
+  let stroking = false, waiting = null;
   function update(x, final) {
     vaeDrawImage(inputCanvas, x);
+    if (!final && stroking) { waiting = x; return; }
+    stroking = !final;
+    waiting = null;
     const started = performance.now();
     const id = ++requests;
     el.dataset.requested = String(id);
@@ -204,7 +212,14 @@ async function renderPosteriorPad({ model, el }) {
                       seed: model.get("seed"), maxWiden: 3 };
     engine.request(x, options, (result) => {
       draw(result, started);
-      if (!result.final) { el.dataset.firstMs = (performance.now() - started).toFixed(2); return; }
+      if (!result.final) {
+        el.dataset.firstMs = (performance.now() - started).toFixed(2);
+        if (!final) {
+          stroking = false;
+          if (waiting) update(waiting, false);
+        }
+        return;
+      }
       el.dataset.answered = String(id);  // the final numbers for the newest input are on screen
       if (!final) return;
       const bytes = Uint8Array.from(x, (v) => Math.round(255 * v));
@@ -251,10 +266,10 @@ async function renderPosteriorPad({ model, el }) {
   fromIndex();
   return () => {
     model.off("change:k", onK); model.off("change:index", onIndex); model.off("change:binarize", onBinarize);
-    if (engine.worker) engine.worker.terminate();
+    engine.stop();
   };
 }
 
 export default { render: renderPosteriorPad };
 export { unpackDecoder, unpackEncoder, encodeQ, vaePosteriorNumbers, vaeMnistPreprocess, vaeFromFloat16,
-         decodeBatch, VaePosteriorEngine, vaePosteriorStart, vaePosteriorFinish };
+         decodeBatch, VaePosteriorEngine, vaePosterior };

@@ -1,109 +1,145 @@
-// Run the posterior pad's numbers (posterior_numerics.js) in a Web Worker, so that drawing stays
-// smooth while the grids are decoded (book chapter 9). The worker is built from the very functions of
-// this bundle (their source text, Function.prototype.toString) and a blob URL, so nothing is fetched
-// and the page and the worker run the same code. Each request is answered twice: first with the fast
-// part (Q's grid and the samples, vaePosteriorStart), then, unless a newer request has arrived, with
-// the posterior followed beyond Q's grid (vaePosteriorFinish). Without Worker support it computes on
-// the page. Needs mlp_decoder.js, mlp_encoder.js and posterior_numerics.js in front of it.
+// Spread the posterior pad's decoder passes over Web Workers, so that drawing stays smooth and the
+// grids of one update run on every core (book chapter 9). The page runs the algorithm
+// (vaePosterior in posterior_numerics.js) and the encoder; each worker holds the decoder and answers
+// "log p(x|h) for these points". A batch of points is cut into pieces of at most VAE_PIECE points and
+// each worker holds at most VAE_AHEAD of them at a time, so a newer input waits for at most that many
+// pieces per worker before its own work starts: the older request is dropped where it stands.
+// The workers are built from the very functions of this bundle (their source text,
+// Function.prototype.toString) and a blob URL, so nothing is fetched and the page and the workers
+// run the same code. Without Worker support everything runs on the page. Needs mlp_decoder.js,
+// mlp_encoder.js and posterior_numerics.js in front of it.
 
-const VAE_WORKER_FUNCTIONS = [vaeAsTyped, vaeAsFloat32, vaeAsUint8, vaeFromFloat16, unpackDecoder, vaeWeightsOf,
-  unpackEncoder, vaeDenseOne, encodeQ, vaeDenseBatch, vaeLogLikelihoodBatch, vaeRandom, vaeLogSumExp,
-  vaeMeanAndError, vaeLogGaussian, vaeGridPosterior, vaeFindPosterior, vaePosteriorStart,
-  vaeUsePosteriorGrid, vaePosteriorFinish, vaePosteriorNumbers];
+const VAE_WORKER_FUNCTIONS = [vaeAsTyped, vaeAsFloat32, vaeAsUint8, vaeFromFloat16, unpackDecoder,
+  vaeDenseBatch, vaeLogLikelihoodBatch];
+const VAE_PIECE = 32;  // points per message: about 4 ms of one idle core for the 2-256-256-784 decoder
+const VAE_AHEAD = 2;  // pieces queued at a worker at once
 
 function vaeWorkerMain() {
-  // The worker's message loop: "init" unpacks the networks once; "compute" answers in two parts.
-  let decoder = null, encoder = null, latest = 0;
-  const send = (id, result) => self.postMessage({ type: "result", id, result }, [result.logPost.buffer]);
+  // A worker's message loop: "init" unpacks the decoder once; "piece" answers log p(x|h) for its points.
+  let decoder = null;
   self.onmessage = (event) => {
     const message = event.data;
     try {
       if (message.type === "init") {
-        decoder = unpackDecoder(message.decoderSpec, message.decoderWeights);
-        encoder = unpackEncoder(message.encoderSpec, message.encoderWeights);
-      } else if (message.type === "compute") {
-        latest = message.id;
-        const started = vaePosteriorStart(decoder, encoder, message.x, message.options);
-        send(message.id, Object.assign({}, started.result, { logPost: started.result.logPost.slice() }));
-        setTimeout(() => {  // let a newer request in first; it makes this one's second part moot
-          if (latest !== message.id) { self.postMessage({ type: "skipped", id: message.id }); return; }
-          try {
-            send(message.id, vaePosteriorFinish(decoder, message.x, started));
-          } catch (error) {
-            self.postMessage({ type: "error", id: message.id, message: String((error && error.stack) || error) });
-          }
-        }, 0);
+        decoder = unpackDecoder(message.spec, message.weights);
+      } else if (message.type === "piece") {
+        const logLik = vaeLogLikelihoodBatch(decoder, message.x, message.H, message.n);
+        self.postMessage({ type: "piece", job: message.job, offset: message.offset, logLik }, [logLik.buffer]);
       }
     } catch (error) {
-      self.postMessage({ type: "error", id: message.id, message: String((error && error.stack) || error) });
+      self.postMessage({ type: "error", job: message.job, message: String((error && error.stack) || error) });
     }
   };
 }
 
+class VaeSuperseded extends Error {}
+
+function vaeWorkerCount() {
+  // One worker per core the browser reports, at most four (the page's own thread is idle meanwhile).
+  const cores = (typeof navigator !== "undefined" && navigator.hardwareConcurrency) || 2;
+  return Math.max(1, Math.min(4, cores));
+}
+
 class VaePosteriorEngine {
-  // request(x, options, onResult): onResult(result) is called with the fast part, then the final
-  // numbers (result.final true); a newer request supersedes an older one.
-  constructor(decoderSpec, decoderWeights, encoderSpec, encoderWeights) {
+  // request(x, options, onResult): onResult(result) is called with the numbers on Q's grid, then with
+  // the final numbers (result.final true); a newer request supersedes an older one.
+  constructor(decoderSpec, decoderWeights, encoderSpec, encoderWeights, workers = vaeWorkerCount()) {
     // The specs and weight buffers of the shared BrowserDecoder and BrowserEncoder models.
     this.decoder = unpackDecoder(decoderSpec, decoderWeights);
     this.encoder = unpackEncoder(encoderSpec, encoderWeights);
-    this.worker = null;
-    this.nextId = 1;
-    this.callbacks = new Map();
-    this.inFlight = 0;  // id of the request whose fast part the worker is computing
-    this.queued = null;  // the newest request waiting for it
+    this.workers = [];
+    this.current = 0;  // the newest request
+    this.job = null;  // the batch being evaluated: {request, serial, pieces, waiting, out, resolve, reject}
+    this.serial = 0;
     try {
       const source = VAE_WORKER_FUNCTIONS.map((f) => f.toString()).join("\n")
-        + "\nlet VAE_HALF_TABLE = null;\nconst VAE_LOG_2PI = Math.log(2 * Math.PI);\n(" + vaeWorkerMain.toString() + ")();\n";
+        + "\nlet VAE_HALF_TABLE = null;\n(" + vaeWorkerMain.toString() + ")();\n";
       const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
-      this.worker = new Worker(url);
+      for (let w = 0; w < workers; w++) {
+        const worker = new Worker(url);
+        const slot = { worker, busy: 0 };  // busy: pieces handed out, not yet returned
+        worker.onmessage = (event) => this.receive(slot, event.data);
+        worker.onerror = (event) => this.fail(`a posterior worker failed (${event.message})`);
+        worker.postMessage({ type: "init", spec: decoderSpec, weights: vaeAsUint8(decoderWeights) });
+        this.workers.push(slot);
+      }
       URL.revokeObjectURL(url);
-      this.worker.onmessage = (event) => this.receive(event.data);
-      this.worker.onerror = (event) => {
-        console.warn("vaecourse: posterior worker failed, computing on the page", event.message);
-        this.worker = null;
-      };
-      this.worker.postMessage({
-        type: "init",
-        decoderSpec, decoderWeights: vaeAsUint8(decoderWeights), encoderSpec, encoderWeights: vaeAsUint8(encoderWeights),
-      });
     } catch (error) {
-      this.worker = null;  // e.g. a page that forbids blob workers: compute on the page
+      this.stop();  // e.g. a page that forbids blob workers: compute on the page
     }
   }
-  receive(message) {
-    if (message.id === this.inFlight && (message.type !== "result" || !message.result.final)) {
-      this.inFlight = 0;  // the worker has finished the fast part: it can take the newest request
-      if (this.queued) { const q = this.queued; this.queued = null; this.post(q); }
+  get worker() {
+    return this.workers.length > 0;
+  }
+  stop() {
+    for (const slot of this.workers) slot.worker.terminate();
+    this.workers = [];
+  }
+  fail(why) {
+    console.warn(`vaecourse: ${why}; computing on the page`);
+    this.stop();
+    if (this.job) {
+      const { job } = this;
+      this.job = null;
+      job.resolve(vaeLogLikelihoodBatch(this.decoder, job.x, job.H, job.n));
     }
-    const callback = this.callbacks.get(message.id);
-    if (!callback) return;
+  }
+  logLikelihood(request, x, H, n) {
+    // log p(x|h) for n points H (n, 2): a promise, spread over the workers in pieces.
+    if (request !== this.current) return Promise.reject(new VaeSuperseded());
+    if (!this.worker) return vaeLogLikelihoodBatch(this.decoder, x, H, n);
+    return new Promise((resolve, reject) => {
+      const k = this.decoder.latentDim;
+      // as many pieces as needed for VAE_PIECE points each, rounded up to a multiple of the workers
+      const count = Math.ceil(Math.ceil(n / VAE_PIECE) / this.workers.length) * this.workers.length;
+      const size = Math.ceil(n / count), pieces = [];
+      for (let offset = 0; offset < n; offset += size) {
+        const m = Math.min(size, n - offset);
+        pieces.push({ offset, n: m, H: H.slice(offset * k, (offset + m) * k) });
+      }
+      this.job = { request, serial: ++this.serial, pieces, waiting: pieces.length, out: new Float64Array(n),
+                   x: Float32Array.from(x), H, n, resolve, reject };
+      this.dispatch();
+    });
+  }
+  dispatch() {
+    // Keep VAE_AHEAD pieces queued at each worker, so that none waits for the page between pieces.
+    const job = this.job;
+    for (const slot of this.workers) {
+      while (job && job.pieces.length > 0 && slot.busy < VAE_AHEAD) {
+        const piece = job.pieces.shift();
+        slot.busy += 1;
+        slot.worker.postMessage({ type: "piece", job: job.serial, offset: piece.offset, n: piece.n, H: piece.H, x: job.x },
+                                [piece.H.buffer]);
+      }
+    }
+  }
+  receive(slot, message) {
+    slot.busy -= 1;
+    const job = this.job;
     if (message.type === "error") {
-      this.callbacks.delete(message.id);
       console.error("vaecourse: posterior pad computation failed", message.message);
-    } else if (message.type === "skipped") {
-      this.callbacks.delete(message.id);
-    } else {
-      if (message.result.final) this.callbacks.delete(message.id);
-      callback(message.result);
+      if (job && job.serial === message.job) { this.job = null; job.reject(new Error(message.message)); }
+    } else if (job && job.serial === message.job) {
+      job.out.set(message.logLik, message.offset);
+      job.waiting -= 1;
+      if (job.waiting === 0) { this.job = null; job.resolve(job.out); }
     }
+    this.dispatch();
   }
   request(x, options, onResult) {
-    const id = this.nextId++;
-    for (const old of this.callbacks.keys()) if (old < id) this.callbacks.delete(old);  // superseded
-    if (!this.worker) {
-      const started = vaePosteriorStart(this.decoder, this.encoder, x, options);
-      onResult(started.result);
-      setTimeout(() => { if (this.nextId === id + 1) onResult(vaePosteriorFinish(this.decoder, x, started)); }, 0);
-      return;
+    const id = ++this.current;
+    if (this.job) {  // drop the older batch where it stands: its pieces not yet handed out are not run
+      const old = this.job;
+      this.job = null;
+      old.reject(new VaeSuperseded());
     }
-    this.callbacks.set(id, onResult);
-    const message = { type: "compute", id, x: Float32Array.from(x), options };
-    if (this.inFlight) this.queued = message;  // wait for the running fast part; newest request wins
-    else this.post(message);
-  }
-  post(message) {
-    this.inFlight = message.id;
-    this.worker.postMessage(message);
+    const evaluate = (H, n) => this.logLikelihood(id, x, H, n);
+    // (the id checks are defensive: a newer request already makes this one's next batch reject)
+    const first = (result) => { if (id === this.current) onResult(result); };
+    vaePosterior(evaluate, this.encoder, x, options, first).then(
+      (result) => { if (id === this.current) onResult(result); },
+      (error) => { if (!(error instanceof VaeSuperseded)) console.error("vaecourse: posterior pad computation failed", error); },
+    );
   }
 }

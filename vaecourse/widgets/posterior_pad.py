@@ -174,8 +174,8 @@ class PosteriorPad(anywidget.AnyWidget):
     image_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
     index = traitlets.Int(0).tag(sync=True)  # the test image shown first (-1: the drawing)
     binarize = traitlets.Bool(True).tag(sync=True)
-    grid_size = traitlets.Int(15).tag(sync=True)
-    widths = traitlets.Float(5.0).tag(sync=True)
+    grid_size = traitlets.Int(11).tag(sync=True)
+    widths = traitlets.Float(6.0).tag(sync=True)
     samples = traitlets.Int(64).tag(sync=True)
     seed = traitlets.Int(1).tag(sync=True)
     k = traitlets.Int(16).tag(sync=True)
@@ -186,7 +186,7 @@ class PosteriorPad(anywidget.AnyWidget):
 
     def __init__(self, model, x, labels=None, *, decoder: BrowserDecoder | None = None,
                  encoder: BrowserEncoder | None = None, n_points: int = 2000, n_images: int = 20,
-                 label_names=None, binarize: bool = True, grid_size: int = 15, widths: float = 5.0,
+                 label_names=None, binarize: bool = True, grid_size: int = 11, widths: float = 6.0,
                  samples: int = 64, seed: int = 1, k: int = 16, index: int = 0, **kwargs):
         if getattr(model, "latent_dim", None) != 2:
             raise ValueError(f"model: PosteriorPad needs latent_dim == 2 (a grid posterior), got "
