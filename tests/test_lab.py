@@ -5,7 +5,10 @@ JupyterLab is started from this environment (what `make lab` starts) on a copy o
 student runs it (Run All), then: the exercises, solutions and citations read as content, not MyST
 syntax; MathJax typesets the maths; dragging over the latent explorer changes its decoded image; and
 typing another image number plus Enter in the posterior explorer changes its test image (the kernel
-answers). Screenshots go to test-output/screenshots/lab-*.png.
+answers); strokes on the posterior pad change Q, the images and the numbers (computed in the browser),
+and the input and the page's numbers reach the kernel, where torch's log p(x) for that input agrees;
+an Ising lattice displayed from a new cell evolves and its point follows the temperature slider.
+Screenshots go to test-output/screenshots/lab-*.png.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from pathlib import Path
 import pytest
 
 from scripts.chapters import ROOT
+from test_posterior_widget import check_pad_responds
 from test_site import CONSOLE_ALLOW, browser, open_page  # noqa: F401 (browser: a fixture)
+from test_site_posterior import check_lattice_responds
 from test_widgets import PROBE_DECODED, probe_latent_explorer
 
 NOTEBOOK = "latent_space.ipynb"
@@ -112,6 +117,34 @@ POSTERIOR_IMAGE = """(root) => {
 }"""
 
 
+# A small Ising lattice widget (an untrained 1-D VAE on a 16 x 16 lattice: the page's sampler and
+# encoder are what is tested here; chapter ising shows the trained one).
+LATTICE_CELL = """\
+import numpy as np, torch
+from vaecourse import models
+from vaecourse.widgets import ising_lattice
+torch.manual_seed(0)
+_m = models.VAE(data_dim=256, hidden=32, latent_dim=1, data_shape=(1, 16, 16)).eval()
+_t = np.linspace(1.0, 3.5, 200)
+ising_lattice.IsingLattice(_m, _t, np.random.default_rng(0).normal(size=(200, 1)), tc=(2.3, 0.05), T=2.8)
+"""
+
+
+def run_in_kernel(page, code: str) -> str:
+    """Run `code` in the open notebook's kernel (not as a cell); return what it printed."""
+    return page.evaluate(f"""async (code) => {{
+      const kernel = {CURRENT}.sessionContext.session.kernel;
+      const future = kernel.requestExecute({{ code, store_history: false }});
+      let out = "";
+      future.onIOPub = (msg) => {{
+        if (msg.header.msg_type === "stream") out += msg.content.text;
+        if (msg.header.msg_type === "error") out += msg.content.ename + ": " + msg.content.evalue;
+      }};
+      await future.done;
+      return out;
+    }}""", code)
+
+
 def shoot(page, output_dir: Path, name: str, locator=None) -> None:
     shots = output_dir / "screenshots"
     shots.mkdir(exist_ok=True)
@@ -190,6 +223,31 @@ def test_a_student_runs_the_latent_space_notebook_in_jupyterlab(lab, browser, ou
         assert root.locator(".vae-stats").inner_text().find(f"#{current + 3}") >= 0
         assert root.locator(".vae-no-kernel").inner_text().strip() == "", "the no-kernel note shown in a live kernel"
         shoot(page, output_dir, "posterior-explorer", root)
+
+        # The posterior pad: strokes change Q, the images and the numbers, computed in the browser ...
+        pad = page.locator(".vae-posterior-pad").first
+        pad.scroll_into_view_if_needed()
+        check_pad_responds(page, ".vae-posterior-pad")
+        shoot(page, output_dir, "posterior-pad", pad)
+        # ... and the input and the page's numbers reach the kernel, where torch agrees on log p(x).
+        sent = json.loads(run_in_kernel(page, (
+            "import json\n"
+            "print(json.dumps({'bytes': len(pad.x), 'page': pad.browser.get('log_px'), "
+            "'torch': pad.compute(pad.input())['log_px']}))")))
+        assert sent["bytes"] == 784, "the pad's input did not reach the kernel"
+        assert sent["page"] == pytest.approx(sent["torch"], abs=0.05), f"page and torch disagree: {sent}"
+
+        # An Ising lattice, displayed from a new cell, runs in the page next to the live kernel.
+        page.evaluate(f"""(code) => {{
+          const w = {CURRENT};
+          w.content.activeCellIndex = w.content.widgets.length - 1;
+          window.jupyterapp.commands.execute('notebook:insert-cell-below');
+          w.content.activeCell.model.sharedModel.setSource(code);
+          return window.jupyterapp.commands.execute('notebook:run-cell');
+        }}""", LATTICE_CELL)
+        page.wait_for_selector(".vae-ising-lattice", timeout=60_000)
+        check_lattice_responds(page)
+        shoot(page, output_dir, "ising-lattice", page.locator(".vae-ising-lattice").first)
 
         errors = record["page_errors"]
         assert errors == [], f"JupyterLab page errors: {errors}"
