@@ -11,7 +11,7 @@
 
 const VAE_WORKER_FUNCTIONS = [vaeAsTyped, vaeAsFloat32, vaeAsUint8, vaeFromFloat16, unpackDecoder,
   vaeDenseBatch, vaeLogLikelihoodBatch];
-const VAE_PIECE = 32;  // points per message: about 4 ms of one idle core for the 2-256-256-784 decoder
+const VAE_PIECE = 16;  // points per message: about 2 ms of one idle core for the 2-256-256-784 decoder
 const VAE_AHEAD = 2;  // pieces queued at a worker at once
 
 function vaeWorkerMain() {
