@@ -4,6 +4,7 @@ learns, and a reported loss that is exactly reconstruction + KL (the complaint i
 from __future__ import annotations
 
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -135,6 +136,39 @@ def test_training_is_cached_by_configuration(digits, monkeypatch):
         kv.train(digits[:128], kv.KerasConfig(epochs=1, batch_size=64, seed=5))
     with pytest.raises(AssertionError, match="cache was ignored"):
         kv.train(digits[1:129], config)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "foreign"])
+def test_a_damaged_weights_cache_is_deleted_reported_and_retrained(digits, monkeypatch, damage):
+    """A cut-off .npz, or one holding another model's arrays: one CacheRebuiltWarning, the entry
+    retrained from the same seed (the same weights as the first training) and stored again."""
+    config = kv.KerasConfig(epochs=1, batch_size=64, seed=6)
+    first, history = kv.train(digits[:128], config)
+    weights, _ = kv._cache_paths(kv.to_keras_images(digits[:128]), config)  # this configuration's entry
+    assert weights.exists()
+    if damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    else:
+        np.savez(weights, w000=np.zeros(3, np.float32))
+    # Not pytest.warns: it records every warning, and NumPy's DeprecationWarning that Keras meets (and
+    # handles) under the suite's "error" filter would then surface. Keep "error" for all but ours.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("error")
+        warnings.simplefilter("always", settings.CacheRebuiltWarning)
+        retrained, again = kv.train(digits[:128], config)
+    assert [str(w.message) for w in caught] == [
+        f"the cached Keras weights ({weights.name}) were damaged; deleted, retraining"]
+    assert again["loss"] == pytest.approx(history["loss"], rel=1e-5)
+    for w1, w2 in zip(first.trainable_weights, retrained.trainable_weights):
+        torch.testing.assert_close(w1.value, w2.value)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the repaired cache was ignored: fit() ran again")
+
+    monkeypatch.setattr(kv.KerasVAE, "fit", no_training)
+    cached, _ = kv.train(digits[:128], config)  # the rewritten entry loads
+    for w1, w2 in zip(retrained.trainable_weights, cached.trainable_weights):
+        assert torch.equal(w1.value, w2.value)
 
 
 def test_protocol_view_scores_like_keras(digits):
