@@ -41,6 +41,21 @@ def test_loss_and_dataset_elbo_of_an_empty_batch_are_refused():
         train.dataset_elbo(model, torch.rand(0, 1, 8, 8))  # used to divide by zero
 
 
+def test_training_that_would_not_fit_in_memory_is_refused_before_the_first_step(monkeypatch):
+    """fit() counts weights, gradients and Adam's two moments (4x the weights), not the weights only:
+    with memory for twice the weights the model builds, and training is refused with its size."""
+    from vaecourse import validation
+
+    model = VAE(hidden=16, latent_dim=2)
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    monkeypatch.setattr(validation, "memory_bytes", lambda device=None: 2 * weight_bytes)
+    VAE(hidden=16, latent_dim=2)  # building checks the weights alone: it fits
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"training this VAE \(weights, gradients and Adam's two moments"):
+        train.fit(model, torch.rand(8, 1, 28, 28), train.TrainConfig(epochs=1, batch_size=4))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # not a step taken
+
+
 def test_a_float16_kl_is_computed_in_float32():
     mu, cov = torch.zeros(2, dtype=torch.float16), torch.eye(2, dtype=torch.float16)
     value = kl.kl_gaussians(mu, cov, mu + 1, 2 * cov)  # used to raise NotImplementedError (Half cholesky)

@@ -218,12 +218,17 @@ def fit(model, train, config: TrainConfig | None = None, test=None, *, checkpoin
     Shapes: ``train``, ``test`` images ``(N, *data_shape)`` in [0, 1] (or ``(images, labels)``);
     ``test`` optional.
 
-    Raises ``ValueError`` on bad data, :class:`NonFiniteLossError` when the loss becomes NaN or inf
+    Raises ``ValueError`` on bad data or when training would not fit in the device's memory (weights,
+    gradients and Adam's moments), :class:`NonFiniteLossError` when the loss becomes NaN or inf
     (the last good checkpoint is left in place), :class:`vaecourse.checkpoints.CheckpointError` for
     a bad resume file.
     """
     config = config or TrainConfig()
     device = default_device(config.device)
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    # weights, their gradients and Adam's two moments: four numbers per parameter (activations aside)
+    validation.require_memory(4 * weight_bytes, f"training this {type(model).__name__} (weights, gradients and "
+                              f"Adam's two moments, 4 x {weight_bytes / 1e9:.2f} GB)", device)
     model.to(device)
     x_train = images_of(train)
     _check_images(x_train, model, "train", config)
