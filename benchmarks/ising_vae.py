@@ -1,4 +1,4 @@
-"""The Ising-VAE experiment of chapter 10 (issue 8): correlation with the magnetisation and T_c.
+"""The Ising-VAE experiment of book/ising.md (issue 8): correlation with the magnetisation and T_c.
 
 Runs the steps of ``book/ising.md`` (:mod:`vaecourse.ising.vae_analysis`,
 :mod:`vaecourse.ising.critical_temperature`) for a 1-D and a 2-D latent space on the course's

@@ -1,4 +1,4 @@
-"""The Ising lattice that runs in the page (vaecourse.widgets.ising_lattice, chapter 10), in headless Chromium.
+"""The Ising lattice that runs in the page (vaecourse.widgets.ising_lattice, book/ising.md), in headless Chromium.
 
 - The JavaScript checkerboard Metropolis sampler's mean |m| and energy per spin at two temperatures
   below T_c agree with Onsager's exact results (vaecourse.ising) within Monte Carlo error (plus a

@@ -1,4 +1,4 @@
-"""The posterior pad (vaecourse.widgets.posterior_pad, chapter 9): the page's numbers against torch's.
+"""The posterior pad (vaecourse.widgets.posterior_pad, book/latent_space.md): the page's numbers against torch's.
 
 In headless Chromium (Debian's chromium via playwright, a blank page on 127.0.0.1, every other host
 blocked), the widget's own ES module is imported and, for binarised test images of a small trained

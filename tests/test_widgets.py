@@ -1,4 +1,4 @@
-"""The latent-space widgets (vaecourse.widgets, chapter 9).
+"""The latent-space widgets (vaecourse.widgets, book/latent_space.md).
 
 - The decoder that runs in the browser (vaecourse/js/mlp_decoder.js, inside the widget's own ES
   module) gives the same pixels as torch's decoder_mean for the same latent points, within 1e-5,

@@ -1,4 +1,4 @@
-// A drawing pad for the posterior pad (book chapter 9): mouse, pen and touch (Pointer Events), a
+// A drawing pad for the posterior pad (book/latent_space.md): mouse, pen and touch (Pointer Events), a
 // clear button, and MNIST-style preprocessing of the ink (LeCun et al. 1998, "The MNIST database"):
 // crop to the ink's bounding box, scale it (keeping its aspect ratio) to fit a 20 x 20 box, and place
 // it in the 28 x 28 image so that its centre of mass sits at the image centre.

@@ -1,4 +1,4 @@
-// IsingLattice front end (vaecourse.widgets.ising_lattice.IsingLattice, book chapter 10). Needs
+// IsingLattice front end (vaecourse.widgets.ising_lattice.IsingLattice, book/ising.md). Needs
 // mlp_decoder.js, mlp_encoder.js, drawing.js and ising_sampler.js in front of it. Every animation
 // frame: a few checkerboard Metropolis sweeps at the slider's temperature, the lattice drawn, the
 // configuration encoded in the browser, and its point (T, latent value) moved on the plot of the

@@ -1,4 +1,4 @@
-// The 2-D Ising model sampled in the browser (book chapter 10, ``book/ising.md``): an L x L periodic
+// The 2-D Ising model sampled in the browser (book/ising.md): an L x L periodic
 // lattice of spins s = +-1 with E = -sum_<ij> s_i s_j (J = k_B = 1), updated by checkerboard
 // Metropolis sweeps: all sites of one colour (i + j even), then the other, each flipped with
 // probability min(1, exp(-dE / T)), dE = 2 s_i sum_{j nb i} s_j (Metropolis et al. 1953). The two

@@ -1,5 +1,5 @@
-// The MLP encoder of vaecourse.models.VAE run in the browser (book chapter 9, "Exploring the latent
-// space"; chapter 10 for the Ising lattice). Python (vaecourse/widgets/posterior_pad.py, export_encoder) sends
+// The MLP encoder of vaecourse.models.VAE run in the browser (book/latent_space.md;
+// book/ising.md for the Ising lattice). Python (vaecourse/widgets/posterior_pad.py, export_encoder) sends
 // the encoder's nn.Linear weights as one little-endian buffer (float16 or float32) plus a JSON spec;
 // this file rebuilds
 //   a_0 = x,  a_l = relu(W_l a_{l-1} + b_l)  (the body),  mu = W_mu a_L + b_mu,

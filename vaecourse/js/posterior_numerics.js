@@ -1,4 +1,4 @@
-// The numbers of the posterior pad (vaecourse.widgets.posterior_pad.PosteriorPad, book chapter 9), computed in
+// The numbers of the posterior pad (vaecourse.widgets.posterior_pad.PosteriorPad, book/latent_space.md), computed in
 // the browser for one input x of a 2-D Bernoulli VAE. Needs mlp_decoder.js and mlp_encoder.js in
 // front of it. The algorithm (vaePosterior) and the encoder run on the page; the decoder passes run
 // in Web Workers (posterior_worker.js) or, failing that, on the page.
@@ -10,7 +10,7 @@
 //   D[Q || p(h|x)] ~ sum_ij Q(h_ij|x) D1 D2 [log Q - log p(h|x)]     the same rectangle rule
 //   ELBO = mean_s log p(x|h_s) - D[Q || N(0, I)]                    MC reconstruction, closed-form KL
 //   IWAE_K = log (1/K) sum_k p(x, h_k) / Q(h_k|x)                   the pool of S samples in S/K groups
-// (Kingma & Welling 2013; Burda, Grosse & Salakhutdinov 2015; book chapters elbo and latent_space.)
+// (Kingma & Welling 2013; Burda, Grosse & Salakhutdinov 2015; book/elbo.md and book/latent_space.md.)
 // The decoder runs on a batch of latent points at a time: Float32Array matrices, four points times
 // two output units per inner loop, so each weight is read once per four points.
 

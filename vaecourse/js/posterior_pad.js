@@ -1,4 +1,4 @@
-// PosteriorPad front end (vaecourse.widgets.posterior_pad.PosteriorPad, book chapter 9). Needs mlp_decoder.js,
+// PosteriorPad front end (vaecourse.widgets.posterior_pad.PosteriorPad, book/latent_space.md). Needs mlp_decoder.js,
 // mlp_encoder.js, posterior_numerics.js, posterior_worker.js, drawing.js and drawing_pad.js in front
 // of it. The reader draws a digit or picks a test image; the page encodes it, puts the true posterior
 // on a local grid around Q, and shows log p(x), the ELBO, IWAE_K, the gap and D[Q || p(h|x)].

@@ -1,5 +1,5 @@
 // Spread the posterior pad's decoder passes over Web Workers, so that drawing stays smooth and the
-// grids of one update run on every core (book chapter 9). The page runs the algorithm
+// grids of one update run on every core (book/latent_space.md). The page runs the algorithm
 // (vaePosterior in posterior_numerics.js) and the encoder; each worker holds the decoder and answers
 // "log p(x|h) for these points". A batch of points is cut into pieces of at most VAE_PIECE points and
 // each worker holds at most VAE_AHEAD of them at a time, so a newer input waits for at most that many

@@ -47,7 +47,7 @@ def axis_projection(latent) -> tuple[np.ndarray, np.ndarray]:
 
 
 class IsingLattice(anywidget.AnyWidget):
-    """A live 2-D Ising lattice with a temperature slider, encoded by the chapter's VAE. Chapter 10.
+    """A live 2-D Ising lattice with a temperature slider, encoded by the chapter's VAE. book/ising.md.
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """Draw a digit, see its posterior: the encoder, the true posterior and the bounds, in the browser.
 
-Book chapter 9 (``book/latent_space.md``), the central equation of ``book/elbo.md`` (label
+``book/latent_space.md``, the central equation of ``book/elbo.md`` (label
 ``eq:central``; Kingma & Welling 2013, eq. 2-3; Burda, Grosse & Salakhutdinov 2015 for the IWAE bound).
 :class:`PosteriorPad` is an ``anywidget`` whose front end (``vaecourse/js/posterior_pad.js``) runs the
 2-D model's MLP **encoder and decoder in JavaScript**, so on the static website, with no kernel, the
@@ -63,7 +63,7 @@ def mlp_encoder_layers(model) -> tuple[list[tuple[torch.Tensor, torch.Tensor, st
     The body $\\mathbf{a}_l = \\mathrm{relu}(W_l\\mathbf{a}_{l-1} + b_l)$, then the heads
     $\\boldsymbol\\mu = W_\\mu\\mathbf{a} + b_\\mu$ and $\\log\\boldsymbol\\sigma = W_\\sigma\\mathbf{a} + b_\\sigma$
     (head ``"log_sigma"``, :class:`vaecourse.models.Encoder`); the last two entries are the heads.
-    Checked against ``model.encode`` on random inputs. Book chapter 9.
+    Checked against ``model.encode`` on random inputs. book/latent_space.md.
 
     Raises ``ValueError`` when the encoder is not ``vaecourse.models.Encoder``-shaped or the rebuilt
     network disagrees with ``model.encode``.
@@ -145,7 +145,7 @@ def _means(model, x: torch.Tensor) -> torch.Tensor:
 
 
 class PosteriorPad(anywidget.AnyWidget):
-    """Draw a digit (or pick a test image); the page shows Q(h|x), p(h|x) and the bounds. Chapter 9.
+    """Draw a digit (or pick a test image); the page shows Q(h|x), p(h|x) and the bounds. book/latent_space.md.
 
     Parameters
     ----------
