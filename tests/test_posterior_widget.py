@@ -11,7 +11,8 @@ blocked), the widget's own ES module is imported and, for binarised test images 
 - the ELBO, the IWAE bound for several K and the gap agree with vaecourse.elbo within Monte Carlo
   error, the gap equals D[Q || p(h|x)] on the grid, and ELBO <= IWAE_K <= log p(x);
 - the drawing pad's MNIST preprocessing puts the ink into a 20 x 20 box centred by its centre of
-  mass; strokes on the rendered widget change Q, the image and the numbers; the K slider moves
+  mass; strokes on the rendered widget (mouse, and a finger: touch events) change Q, the image and
+  the numbers without scrolling the page; the K slider moves
   IWAE towards log p(x); the update time after a stroke is reported (its 100 ms goal is measured
   in benchmarks/bench_posterior_pad.py, not asserted here).
 """
@@ -346,6 +347,45 @@ def test_pad_front_end_responds_to_strokes(page, pad, output_dir):
     values = page.evaluate("() => ({x: window.vaeWidget.model.values.x.byteLength, b: window.vaeWidget.model.values.browser})")
     assert values["x"] == 784 and math.isfinite(values["b"]["log_px"])
     assert page.errors == []
+
+
+@pytest.mark.slow
+def test_pad_draws_with_a_finger(page, pad, blank_site):
+    """A touch drag (a phone or tablet: Chromium's touch events, turned into pointer events) draws
+    on the pad and updates the numbers, and does not scroll the page underneath."""
+    from urllib.parse import urlparse
+
+    context = page.context.browser.new_context(viewport={"width": 900, "height": 700}, has_touch=True)
+    try:
+        touch = context.new_page()
+        errors = []
+        touch.on("pageerror", lambda error: errors.append(str(error)))
+        touch.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+        touch.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).hostname == "127.0.0.1"
+                    else route.abort())
+        touch.goto(blank_site)
+        render_pad(touch, pad)
+        touch.evaluate("() => { document.body.style.minHeight = '3000px'; }")  # room to scroll
+        root = ".vae-posterior-pad"
+        wait_for_update(touch, root, 1)
+        touch.locator(f"{root} button.vae-clear").tap()
+        image0 = pad_pixels(touch, root, "canvas.vae-image")
+        updates = int(touch.evaluate(f"() => document.querySelector('{root}').dataset.updates"))
+        scroll0 = touch.evaluate("() => window.scrollY")
+        box = touch.locator(f"{root} canvas.vae-pad").first.bounding_box()
+        at = lambda u, v: {"x": box["x"] + u * box["width"], "y": box["y"] + v * box["height"]}  # noqa: E731
+        cdp = context.new_cdp_session(touch)
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [at(0.5, 0.9)]})
+        for v in np.linspace(0.9, 0.1, 12)[1:]:  # a "1", drawn upwards: a swipe that would scroll down
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [at(0.5, float(v))]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        result = wait_for_update(touch, root, updates + 1)
+        assert pad_pixels(touch, root, "canvas.vae-image") != image0, "the touch stroke drew nothing"
+        assert math.isfinite(result["logPx"]) and result["elbo"] - 3 * result["elboError"] <= result["logPx"] + 0.05
+        assert touch.evaluate("() => window.scrollY") == scroll0, "the touch stroke scrolled the page"
+        assert errors == []
+    finally:
+        context.close()
 
 
 def test_input_from_a_live_page_reaches_python(pad, trained):
