@@ -52,28 +52,35 @@ def check_lattice_responds(page, root: str = ".vae-ising-lattice") -> None:
     assert after[0] > first[0] and after[1] == pytest.approx(float(target)) and after[2] != first[2]
 
 
-@pytest.mark.slow
-def test_static_page_runs_pad_and_lattice_without_a_kernel(page, blank_site, output_dir):
+def static_page(blank_site: str, views: list, name: str) -> str:
+    """Write `views` as a static page (widget state embedded, the website's loader) beside the blank
+    site; return its URL."""
     from ipywidgets.embed import dependency_state, embed_data
 
+    state = dependency_state(views, drop_defaults=False)
+    data = embed_data(views=views, drop_defaults=False, state=state)
+    body = "".join(f'<p><script type="application/vnd.jupyter.widget-view+json">{json.dumps(v)}</script></p>'
+                   for v in data["view_specs"])
+    site = Path(blank_site_dir(blank_site))
+    (site / "_static").mkdir(exist_ok=True)
+    (site / "_static" / "site-widgets.js").write_text(SITE_JS.read_text())
+    (site / name).write_text(
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<script type='application/vnd.jupyter.widget-state+json'>{json.dumps(data['manager_state'])}</script>"
+        "<script src='_static/site-widgets.js'></script></head>"
+        f"<body>{body}</body></html>")
+    return blank_site.replace("index.html", name)
+
+
+@pytest.mark.slow
+def test_static_page_runs_pad_and_lattice_without_a_kernel(page, blank_site, output_dir):
     model, x, y = trained_model(steps=300)
     decoder = widgets.export_decoder(model)
     pad = posterior_pad.PosteriorPad(model, x, y, decoder=decoder, n_points=300, n_images=6)
     lattice, _ = ising_widget(L=16, T=2.8)
-    state = dependency_state([pad, lattice], drop_defaults=False)
-    data = embed_data(views=[pad, lattice], drop_defaults=False, state=state)
-    views = "".join(f'<p><script type="application/vnd.jupyter.widget-view+json">{json.dumps(v)}</script></p>'
-                    for v in data["view_specs"])
-    site = Path(blank_site_dir(blank_site))
-    (site / "_static").mkdir(exist_ok=True)
-    (site / "_static" / "site-widgets.js").write_text(SITE_JS.read_text())
-    (site / "pad.html").write_text(
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<script type='application/vnd.jupyter.widget-state+json'>{json.dumps(data['manager_state'])}</script>"
-        "<script src='_static/site-widgets.js'></script></head>"
-        f"<body>{views}</body></html>")
     page.set_viewport_size({"width": 1280, "height": 1600})
-    page.goto(blank_site.replace("index.html", "pad.html"))
+    page.goto(static_page(blank_site, [pad, lattice], "pad.html"))
     shots = output_dir / "screenshots"
     shots.mkdir(exist_ok=True)
     check_pad_responds(page, ".vae-posterior-pad", shots / "posterior_pad_static.png")
@@ -81,6 +88,47 @@ def test_static_page_runs_pad_and_lattice_without_a_kernel(page, blank_site, out
     check_lattice_responds(page)
     assert page.errors == []
     page.goto(blank_site)
+
+
+_OVERFLOW = """() => {
+  // widget elements whose right edge passes the viewport (none inside a scrolling box)
+  const W = document.documentElement.clientWidth, out = [];
+  for (const e of document.querySelectorAll('.vae-widget, .vae-widget *')) {
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 || r.right <= W + 1) continue;
+    let q = e.parentElement, scrolls = false;
+    while (q && !scrolls) { scrolls = ['auto', 'scroll'].includes(getComputedStyle(q).overflowX); q = q.parentElement; }
+    if (!scrolls) out.push(`${e.tagName.toLowerCase()}.${[...e.classList].join('.')} to ${Math.round(r.right)} px`);
+  }
+  return {overflow: out, scrollWidth: document.documentElement.scrollWidth, width: W};
+}"""
+
+
+@pytest.mark.slow
+def test_every_widget_fits_a_phone_screen_and_the_pad_still_draws(page, blank_site, output_dir):
+    """At 390 CSS pixels (a phone), no widget is wider than the page, and the pad, its canvases
+    shrunk, still maps a stroke to the numbers (pointer positions scale with the displayed size)."""
+    model, x, y = trained_model(steps=300)
+    decoder = widgets.export_decoder(model)
+    views = [widgets.LatentExplorer(model, x, y, n_points=200, decoder=decoder),
+             widgets.Interpolation(model, x, y, decoder=decoder),
+             widgets.PosteriorExplorer(model, x[:8], grid_size=21),
+             posterior_pad.PosteriorPad(model, x, y, decoder=decoder, n_points=300, n_images=6),
+             ising_widget(L=16, T=2.8)[0]]
+    url = static_page(blank_site, views, "phone.html")
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        page.goto(url)
+        page.wait_for_function("() => document.querySelectorAll('.vae-widget').length >= 5", timeout=30_000)
+        page.wait_for_function("() => Number(document.querySelector('.vae-posterior-pad').dataset.updates || 0) >= 1",
+                               timeout=30_000)
+        found = page.evaluate(_OVERFLOW)
+        assert found["overflow"] == [] and found["scrollWidth"] <= found["width"], found
+        check_pad_responds(page, ".vae-posterior-pad", output_dir / "screenshots" / "posterior_pad_phone.png")
+        assert page.errors == []
+    finally:
+        page.set_viewport_size({"width": 1000, "height": 800})
+        page.goto(blank_site)
 
 
 def _unexpected(record):
