@@ -67,11 +67,13 @@ MATHJAX_SKIP = {
 HTML_MANAGER_SKIP_SUFFIXES = (".map",)
 HTML_MANAGER_SKIP = {"embed.js", "libembed-amd.js"}
 
-# Our own small site scripts (source of truth in book/_static/site/), copied next to the vendored files.
+# Our own small site scripts and style sheet (source of truth in book/_static/site/), copied next to
+# the vendored files.
 SITE_SCRIPTS = {
     "widgets.js": "vaecourse-site/widgets.js",
     "widgets-config.js": "vaecourse-site/widgets-config.js",
     "mathjax-bridge.js": "vaecourse-site/mathjax-bridge.js",
+    "course.css": "vaecourse-site/course.css",
 }
 
 

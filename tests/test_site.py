@@ -104,6 +104,18 @@ def wait_for_mathjax(page, name: str) -> None:
     page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
 
 
+PHONE_OVERFLOW = """() => {
+  const W = document.documentElement.clientWidth, out = [];
+  for (const e of document.querySelectorAll('.bd-article *')) {
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 || r.right <= W + 1) continue;
+    let q = e.parentElement, scrolls = false;
+    while (q && !scrolls) { scrolls = ['auto', 'scroll', 'hidden'].includes(getComputedStyle(q).overflowX); q = q.parentElement; }
+    if (!scrolls) out.push(`${e.tagName.toLowerCase()}.${[...e.classList].join('.')}: ${e.textContent.slice(0, 50)}`);
+  }
+  return out.slice(0, 8);
+}"""
+
 PAGES = toc_files()
 
 
@@ -153,6 +165,13 @@ def test_page_in_a_real_browser(site, browser, output_dir, name):
         assert unexpected == [], f"{name}: page or console errors {unexpected}"
         needed = [u for u in record["blocked"] if re.search(r"\.(js|css|woff2?)(\?|$)", u)]
         assert needed == [], f"{name}: scripts/styles requested from other hosts {needed}"
+
+        # On a phone (390 CSS pixels) nothing in the chapter is wider than the screen, except inside
+        # boxes that scroll on their own (code cells, wide tables).
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_timeout(300)
+        wide = page.evaluate(PHONE_OVERFLOW)
+        assert wide == [], f"{name}: wider than a phone screen: {wide}"
     finally:
         context.close()
 
