@@ -32,9 +32,16 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
+# The pages hold the package's output (the widgets carry its JavaScript), but Sphinx redoes only the
+# .md files that changed: when vaecourse/ changed since the last build, every page is built again.
+BUILT := _build/.vaecourse-stamp
 book: setup
 	$(PY) scripts/vendor_assets.py
+	@if [ -d _build/.doctrees ] && { [ ! -f $(BUILT) ] || [ -n "$$(find vaecourse -newer $(BUILT) -type f ! -name '*.pyc' | head -n 1)" ]; }; then \
+	  echo "vaecourse/ changed since the last build: building every page again"; \
+	  rm -rf _build/.doctrees _build/jupyter_execute; fi
 	$(BIN)/jupyter-book build . -W --keep-going
+	@touch $(BUILT)
 	@echo ""
 	@echo "The course website: $(CURDIR)/_build/html/index.html"
 
