@@ -353,17 +353,11 @@ def test_pad_front_end_responds_to_strokes(page, pad, output_dir):
 def test_pad_draws_with_a_finger(page, pad, blank_site):
     """A touch drag (a phone or tablet: Chromium's touch events, turned into pointer events) draws
     on the pad and updates the numbers, and does not scroll the page underneath."""
-    from urllib.parse import urlparse
+    from test_widgets import open_blank
 
     context = page.context.browser.new_context(viewport={"width": 900, "height": 700}, has_touch=True)
     try:
-        touch = context.new_page()
-        errors = []
-        touch.on("pageerror", lambda error: errors.append(str(error)))
-        touch.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-        touch.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).hostname == "127.0.0.1"
-                    else route.abort())
-        touch.goto(blank_site)
+        touch = open_blank(context, blank_site)
         render_pad(touch, pad)
         touch.evaluate("() => { document.body.style.minHeight = '3000px'; }")  # room to scroll
         root = ".vae-posterior-pad"
@@ -383,7 +377,7 @@ def test_pad_draws_with_a_finger(page, pad, blank_site):
         assert pad_pixels(touch, root, "canvas.vae-image") != image0, "the touch stroke drew nothing"
         assert math.isfinite(result["logPx"]) and result["elbo"] - 3 * result["elboError"] <= result["logPx"] + 0.05
         assert touch.evaluate("() => window.scrollY") == scroll0, "the touch stroke scrolled the page"
-        assert errors == []
+        assert touch.errors == []
     finally:
         context.close()
 

@@ -123,17 +123,21 @@ def page(blank_site):
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1000, "height": 800})
-        page = context.new_page()
-        errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-        page.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).hostname == "127.0.0.1"
-                   else route.abort())
-        page.goto(blank_site)
-        page.errors = errors
-        yield page
+        yield open_blank(browser.new_context(viewport={"width": 1000, "height": 800}), blank_site)
         browser.close()
+
+
+def open_blank(context, blank_site: str):
+    """A new page of `context` on the blank site: other hosts aborted, errors in ``page.errors``."""
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    page.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).hostname == "127.0.0.1"
+               else route.abort())
+    page.goto(blank_site)
+    page.errors = errors
+    return page
 
 
 def _b64(data: bytes) -> str:
