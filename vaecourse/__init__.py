@@ -16,7 +16,8 @@ The package behind the book. One module per concept (a folder, ``name/``, for a 
 - :mod:`~vaecourse.marginal`     p(x) and p(h|x) by numerics: quadrature, importance weights, the grid posterior
 - :mod:`~vaecourse.models`       the lecture's MLP VAE and the Keras example's ConvVAE, in PyTorch
 - :mod:`~vaecourse.keras_vae`    the Keras example on Keras 3's torch backend
-- :mod:`~vaecourse.train`        the training loop: ``TrainConfig``, ``History``, ``fit``
+- :mod:`~vaecourse.config`       ``TrainConfig``: the training settings, and which of them change the weights
+- :mod:`~vaecourse.train`        the training loop: ``History``, ``fit`` (``TrainConfig`` from ``config``)
 - :mod:`~vaecourse.checkpoints`  checkpoint files and the trained-model cache (``load_or_train``)
 - :mod:`~vaecourse.recipes`      the chapters' named models (``recipe``, ``load_or_train_recipe``)
 - :mod:`~vaecourse.cli`          the command line: ``python -m vaecourse info|check|train|evaluate``
@@ -52,6 +53,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "settings",
+    "config",
     "device",
     "validation",
     "kl",

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from vaecourse import settings
+from vaecourse.config import TrainConfig
 from vaecourse.data import images_of
 from vaecourse.device import default_device
 from vaecourse.models import ModelConfig, build_model
@@ -106,8 +107,6 @@ def _check_fields(ckpt: dict, path: Path) -> None:
     :func:`vaecourse.models.build_model` before any weight is made).
     """
     from dataclasses import fields
-
-    from vaecourse.train import TrainConfig
 
     for name, kind in _REQUIRED.items():
         if not isinstance(ckpt.get(name), kind):
@@ -197,7 +196,7 @@ def data_fingerprint(*tensors) -> str:
 def cache_key(model_config: ModelConfig, train_config, data_id: str) -> str:
     """SHA-256 of the model configuration, the training configuration (without the device), the data
     identity and the package version."""
-    blob = json.dumps({"model": model_config.to_dict(), "train": train_config.cache_key_dict(),
+    blob = json.dumps({"model": model_config.to_dict(), "train": train_config.fields_that_change_weights(),
                        "data": data_id, "version": _package_version()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -24,68 +24,25 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from vaecourse import settings, validation
+from vaecourse.config import BINARIZATIONS, TrainConfig
 from vaecourse.checkpoints import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from vaecourse.data import dynamic_binarize, images_of, static_binarize
 from vaecourse.device import default_device
 from vaecourse.elbo import elbo_terms
 
-BINARIZATIONS = ("dynamic", "static", "grey")
 # Seed of the one fixed binarisation of the test set, so test ELBOs compare across runs and seeds.
 TEST_BINARIZATION_SEED = 20240423
 
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; the message names the epoch and the batch."""
-
-@dataclass
-class TrainConfig:
-    """Hyper-parameters of :func:`fit` (all of them key the trained-model cache, except ``device``).
-
-    >>> TrainConfig(epochs=2).batch_size
-    128
-    """
-
-    # Passes over the training set.
-    epochs: int = 10
-    # Images per gradient step; 128 as in the Keras and pytorch/examples code.
-    batch_size: int = 128
-    # Adam learning rate; 1e-3 as in both examples.
-    lr: float = 1e-3
-    # "dynamic" (fresh Bernoulli draw per use), "static" (one fixed draw) or "grey" (no binarisation).
-    binarize: str = "dynamic"
-    # Monte Carlo samples L of h per image in the training ELBO (the lecture takes L = 1).
-    n_samples: int = 1
-    # Seed of the batch order, the binarisation and the noise eps: same seed, same history.
-    seed: int = 0
-    # Images per forward pass when evaluating the test ELBO (memory only, no effect on results).
-    eval_batch_size: int = 1000
-    # "cpu", "cuda", "mps" or None for vaecourse.device.default_device(); not part of the cache key.
-    device: str | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "n_samples", "eval_batch_size"):
-            validation.require_count(getattr(self, name), name, minimum=0 if name == "epochs" else 1)
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
-        if self.binarize not in BINARIZATIONS:
-            raise ValueError(f"binarize must be one of {BINARIZATIONS}, got {self.binarize!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def cache_key_dict(self) -> dict:
-        """The fields that change the trained weights (the device is left out)."""
-        out = asdict(self)
-        out.pop("device")
-        out.pop("eval_batch_size")
-        return out
 
 
 @dataclass
@@ -247,8 +204,10 @@ def fit(model, train, config: TrainConfig | None = None, test=None, *, checkpoin
         if ckpt["model_config"] != model.config.to_dict():
             raise CheckpointError(f"cannot resume from {str(checkpoint)!r}: it holds another model "
                                   f"({ckpt['model_config']}, not {model.config.to_dict()})")
-        saved = {k: v for k, v in ckpt["train_config"].items() if k not in ("device", "epochs", "eval_batch_size")}
-        mine = {k: v for k, v in config.to_dict().items() if k not in ("device", "epochs", "eval_batch_size")}
+        # more epochs may be asked for on resume; every other setting that changes the weights must agree
+        saved = {k: v for k, v in TrainConfig(**ckpt["train_config"]).fields_that_change_weights().items()
+                 if k != "epochs"}
+        mine = {k: v for k, v in config.fields_that_change_weights().items() if k != "epochs"}
         if saved != mine:
             raise CheckpointError(f"cannot resume from {str(checkpoint)!r}: it was trained with {saved}, not {mine}")
         model.load_state_dict(ckpt["model_state"])

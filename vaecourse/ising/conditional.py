@@ -245,7 +245,7 @@ def _cache_path(config: ConditionalConfig, train_config, rows: torch.Tensor):
     from vaecourse import settings
     from vaecourse.checkpoints import data_fingerprint
 
-    blob = json.dumps({"model": config.to_dict(), "train": train_config.cache_key_dict(),
+    blob = json.dumps({"model": config.to_dict(), "train": train_config.fields_that_change_weights(),
                        "data": data_fingerprint(rows), "kind": "ConditionalVAE-2"}, sort_keys=True)
     key = hashlib.sha256(blob.encode()).hexdigest()[:16]
     return settings.cache_dir("models") / f"ising-cvae-{config.decoder}-{config.latent_dim}d-{key}.pt"
