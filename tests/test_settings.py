@@ -77,6 +77,26 @@ def test_device_override(monkeypatch):
             device.default_device("cuda")
 
 
+def test_placement_is_the_device_and_dtype_of_the_parameters():
+    import torch
+
+    model = torch.nn.Linear(3, 2).double()
+    assert device.placement(model) == (torch.device("cpu"), torch.float64)
+    assert device.of(model) == torch.device("cpu")
+    assert device.placement(torch.nn.ReLU()) == (torch.device("cpu"), torch.get_default_dtype())
+
+
+def test_no_module_reads_the_device_from_the_first_parameter():
+    """device.placement is the one place that looks at a model's parameters for its device/dtype."""
+    offenders = [
+        f"{path.relative_to(PACKAGE)}: {line.strip()}"
+        for path in PACKAGE.rglob("*.py") if path.name != "device.py"
+        for line in path.read_text().splitlines()
+        if re.search(r"next\((iter\()?(self|model)\.parameters\(\)", line)
+    ]
+    assert offenders == []
+
+
 def test_import_is_light():
     """`import vaecourse` must not pull in plotting, widgets, keras or torch."""
     code = (

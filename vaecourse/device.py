@@ -1,8 +1,9 @@
 """Automatic choice of the compute device: CUDA, then Apple MPS, then the CPU.
 
 No module of the course hard-codes a device; they all ask :func:`default_device`, and every model
-and tensor is moved with ``.to(device)``; :func:`of` is the device a model already lives on. ``VAECOURSE_DEVICE`` (read in :mod:`vaecourse.settings`)
-or an explicit argument overrides the choice.
+and tensor is moved with ``.to(device)``; :func:`of` is the device a model already lives on,
+:func:`placement` its device and dtype. ``VAECOURSE_DEVICE`` (read in :mod:`vaecourse.settings`) or
+an explicit argument overrides the choice.
 """
 
 from __future__ import annotations
@@ -54,10 +55,21 @@ def default_device(override: str | None = None):
 
 def of(model):
     """The ``torch.device`` a model's parameters live on (the CPU for a model without parameters)."""
+    return placement(model)[0]
+
+
+def placement(model):
+    """``(device, dtype)`` of a model's parameters: where its inputs must go and in which float type.
+
+    The one place that answers it (no caller reads ``next(model.parameters())``). A model without
+    parameters is taken to live on the CPU in torch's default dtype.
+    """
     import torch
 
     parameter = next(iter(model.parameters()), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
+    if parameter is None:
+        return torch.device("cpu"), torch.get_default_dtype()
+    return parameter.device, parameter.dtype
 
 
 def _mps_available() -> bool:
