@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from scripts.chapters import toc_files
 from vaecourse import checks, cli, kl
 from vaecourse.checks import _core
-
-from scripts.chapters import toc_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
