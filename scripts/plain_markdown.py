@@ -227,7 +227,8 @@ def read_bibliography(path: Path) -> dict[str, Reference]:
         people = item.persons.get("author", []) or item.persons.get("editor", [])
         last = [_latex_to_text(" ".join(p.prelast_names + p.last_names)) for p in people]
         first = [_latex_to_text(" ".join(p.first_names + p.middle_names)) for p in people]
-        authors = " and ".join(f"{lastname}, {firstname}".strip(", ") for lastname, firstname in zip(last, first, strict=True))
+        names = zip(last, first, strict=True)
+        authors = " and ".join(f"{lastname}, {firstname}".strip(", ") for lastname, firstname in names)
         fields = {name.lower(): _latex_to_text(value) for name, value in item.fields.items()}
         refs[key] = Reference(key, last or [key], fields.get("year", "n.d."), _entry(authors, fields, key))
     return refs
