@@ -49,7 +49,7 @@ test: setup
 	VAECOURSE_SMOKE=1 $(PY) -m pytest
 
 notebooks: setup
-	VAECOURSE_SMOKE=1 $(PY) scripts/make_notebooks.py
+	VAECOURSE_SMOKE=1 $(PY) -m scripts.make_notebooks
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

@@ -6,11 +6,9 @@ Set before any vaecourse module reads them; the notebook kernels that nbval star
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))  # for scripts.chapters
 
 os.environ["VAECOURSE_SMOKE"] = "1"
 # Tests never reach the internet: downloads are forbidden unless a test serves files on 127.0.0.1.

@@ -11,7 +11,7 @@ Each chapter listed in _toc.yml that is a jupytext notebook becomes two files wi
   executed in smoke mode, keeping the text outputs nbval compares and dropping what it never compares
   (images, widget state). ``pytest`` runs them; they are test data, not for reading.
 
-``python scripts/make_notebooks.py --no-execute`` rewrites the student copies, and the reference copies'
+``python -m scripts.make_notebooks --no-execute`` rewrites the student copies, and the reference copies'
 Markdown where their code is unchanged, in seconds (no execution). Neither folder is edited by hand; tests/test_layout.py fails when one is
 out of date with book/.
 """
@@ -24,10 +24,7 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from scripts.chapters import chapter_sources, to_notebook  # noqa: E402
+from scripts.chapters import ROOT, chapter_sources, to_notebook
 
 STUDENT_DIR = ROOT / "notebooks"
 REFERENCE_DIR = ROOT / "tests" / "notebooks"
