@@ -7,11 +7,12 @@ STAMP  := $(VENV)/.installed-stamp
 # Run every tool from the virtual environment (and its Jupyter kernel) first.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup book test notebooks lab check clean
+.PHONY: help setup book test notebooks bundles lab check clean
 
 help:
 	@echo "make book       set up .venv, execute every chapter, build the website (full mode)"
 	@echo "make test       set up .venv, run every test (smoke mode)"
+	@echo "make bundles    rebuild the widgets' JavaScript bundles (vaecourse/js/bundles/) from vaecourse/js/src/ with esbuild"
 	@echo "make lab        JupyterLab on notebooks/"
 	@echo "make notebooks  regenerate notebooks/ from book/ (no outputs) and tests/notebooks/ (smoke-mode outputs for nbval)"
 	@echo "make check      run the lecture's derivation checks"
@@ -50,6 +51,11 @@ test: setup
 
 notebooks: setup
 	VAECOURSE_SMOKE=1 $(PY) -m scripts.make_notebooks
+
+# The widgets' front ends: ES modules in vaecourse/js/src/, bundled by esbuild (pinned, from npm) into the
+# committed vaecourse/js/bundles/ (the wheel ships them; tests/test_bundles.py checks they are current).
+bundles: setup
+	$(PY) scripts/build_bundles.py
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

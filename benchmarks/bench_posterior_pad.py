@@ -41,7 +41,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from test_posterior_widget import _RENDER_PAD, draw_stroke, trained_model  # noqa: E402
 from test_widgets import _state  # noqa: E402
 
-from vaecourse import widgets  # noqa: E402
+from vaecourse import frontend, widgets  # noqa: E402
 from vaecourse.widgets import posterior_pad  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -79,7 +79,7 @@ def main() -> None:
     torch.set_num_threads(1)
     model, x, y = trained_model()
     decoder32, decoder16 = widgets.export_decoder(model), widgets.export_decoder(model, dtype="float16")
-    encoder16, encoder32 = posterior_pad.export_encoder(model), posterior_pad.export_encoder(model, dtype="float32")
+    encoder16, encoder32 = widgets.export_encoder(model), widgets.export_encoder(model, dtype="float32")
     pad = posterior_pad.PosteriorPad(model, x, y, decoder=decoder32, encoder=encoder16, n_points=2000, n_images=20)
     xs = x[:10].reshape(10, -1)
 
@@ -96,9 +96,10 @@ def main() -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto((Path(tmp) / "index.html").as_uri())
-        page.evaluate("""async (esm) => { window.vaePad = await import(URL.createObjectURL(new Blob([esm], {type: "text/javascript"}))); }""",
-                      pad._esm + "\nexport { vaeLogLikelihoodBatch, decodeInto, VaeIsingLattice };\n"
-                      + posterior_pad.bundle("ising_sampler.js"))
+        page.evaluate("""async ([pad, ising]) => {
+          const load = (esm) => import(URL.createObjectURL(new Blob([esm], {type: "text/javascript"})));
+          window.vaePad = { ...(await load(ising)), ...(await load(pad)) };
+        }""", [pad._esm, frontend.bundle("ising_lattice").read_text()])
         timings = page.evaluate(_TIMINGS, {"dspec": decoder32.spec, "dw": _B64(decoder32.weights), "dw16": "",
                                            "espec": encoder16.spec, "ew": _B64(encoder16.weights),
                                            "xs": xs.tolist()})
@@ -176,7 +177,7 @@ def agreement(n_images: int = 8) -> None:
     torch.set_num_threads(1)
     model, x, y = trained_model()
     pad = posterior_pad.PosteriorPad(model, x, y, n_points=50, n_images=4,
-                                     encoder=posterior_pad.export_encoder(model, dtype="float32"))
+                                     encoder=widgets.export_encoder(model, dtype="float32"))
     xs = x[:n_images].reshape(n_images, -1)
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         (Path(tmp) / "index.html").write_text("<!doctype html><html><body></body></html>")
@@ -212,7 +213,7 @@ def ising_check() -> None:
 
     from vaecourse import ising
 
-    source = posterior_pad.bundle("ising_sampler.js") + "\nexport { vaeIsingAverages };\n"
+    source = frontend.bundle("ising_lattice").read_text()  # exports vaeIsingAverages
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         (Path(tmp) / "index.html").write_text("<!doctype html><html><body></body></html>")
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])

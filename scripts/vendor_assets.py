@@ -89,7 +89,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _npm_pack(spec: str, sha256: str, workdir: Path) -> Path:
+def npm_pack(spec: str, sha256: str, workdir: Path) -> Path:
     """Download one package tarball with ``npm pack`` into workdir; check its SHA-256; return it."""
     npm = shutil.which("npm")
     if npm is None:
@@ -111,7 +111,7 @@ def _npm_pack(spec: str, sha256: str, workdir: Path) -> Path:
     return tarball
 
 
-def _extract(tarball: Path, dest: Path) -> Path:
+def extract_package(tarball: Path, dest: Path) -> Path:
     """Extract an npm tarball into dest; return its ``package/`` folder."""
     with tarfile.open(tarball) as archive:
         archive.extractall(dest, filter="data")
@@ -207,7 +207,7 @@ def vendor(force: bool = False) -> bool:
             for key, (spec, sha256) in PACKAGES.items():
                 workdir = Path(tmp) / key
                 workdir.mkdir()
-                package = _extract(_npm_pack(spec, sha256, workdir), workdir / "x")
+                package = extract_package(npm_pack(spec, sha256, workdir), workdir / "x")
                 _install_package(key, package)
         fetched = True
     # Always refresh the small local files (cheap; they follow the installed anywidget and our sources).

@@ -72,10 +72,10 @@ _ENCODE = """({spec, weights, L, T}) => {
 def test_js_encoder_of_lattice_matches_torch(page, dtype, atol):
     from test_widgets import _b64
 
-    from vaecourse.widgets import posterior_pad
+    from vaecourse import widgets
 
     widget, model = _widget(latent_dim=2)
-    encoder = posterior_pad.export_encoder(model, dtype=dtype)
+    encoder = widgets.export_encoder(model, dtype=dtype)
     page.evaluate(_IMPORT, widget._esm)
     r = page.evaluate(_ENCODE, {"spec": encoder.spec, "weights": _b64(encoder.weights), "L": 16, "T": 2.2})
     x = torch.tensor(r["xs"], dtype=torch.float32).reshape(5, 1, 16, 16)

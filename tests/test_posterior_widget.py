@@ -28,7 +28,7 @@ import torch
 
 from test_widgets import _b64, _render, blank_site, page  # noqa: F401 -- the shared browser fixtures
 
-from vaecourse import elbo, models
+from vaecourse import elbo, models, widgets
 from vaecourse.widgets import posterior_pad
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -67,7 +67,7 @@ def pad(trained):
     model, x, y = trained
     # float32 weights: the page and torch then run the same numbers (float16 is measured separately)
     return posterior_pad.PosteriorPad(model, x, y, n_points=500, n_images=12,
-                                      encoder=posterior_pad.export_encoder(model, dtype="float32"))
+                                      encoder=widgets.export_encoder(model, dtype="float32"))
 
 
 _IMPORT = """async (esm) => {
@@ -109,7 +109,7 @@ def page_numbers(page, widget, xs, **options):
 def test_browser_encoder_matches_torch(page, trained, dtype, atol):
     model, x, y = trained
     widget = posterior_pad.PosteriorPad(model, x, y, n_points=50, n_images=4,
-                                        encoder=posterior_pad.export_encoder(model, dtype=dtype))
+                                        encoder=widgets.export_encoder(model, dtype=dtype))
     results = page_numbers(page, widget, x[:6].reshape(6, -1), samples=1, gridSize=3)
     q = model.encode(x[:6])
     mu, sigma = q.mean.detach().numpy(), q.stddev.detach().numpy()
@@ -123,7 +123,6 @@ def test_float16_decoder_pixels_stay_close_to_float32(page, trained):
     """float16 storage of the decoder changes no pixel by more than 1/255 (one grey level)."""
     from test_widgets import browser_decode
 
-    from vaecourse import widgets
 
     model, x, y = trained
     explorer = widgets.LatentExplorer(model, x, y, n_points=20, decoder=widgets.export_decoder(model, dtype="float16"))
@@ -406,9 +405,9 @@ def test_pad_refuses_what_it_cannot_show():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         posterior_pad.PosteriorPad(model, 2 * x)
     with pytest.raises(ValueError, match="dtype"):
-        posterior_pad.export_encoder(model, dtype="int8")
+        widgets.export_encoder(model, dtype="int8")
     with pytest.raises(ValueError, match="not the course's MLP encoder"):
-        posterior_pad.export_encoder(models.ConvVAE())
+        widgets.export_encoder(models.ConvVAE())
     pad = posterior_pad.PosteriorPad(model, x)
     with pytest.raises(traitlets.TraitError, match="power of 2"):
         pad.k = 5

@@ -37,8 +37,10 @@ The package behind the book. One module per concept (a folder, ``name/``, for a 
 - :mod:`~vaecourse.plotting`     static figures of any model (reconstructions, samples, latent manifold)
 - :mod:`~vaecourse.widgets`      ``widgets/``: the latent-space widgets, ``latent_explorer``, ``interpolation``,
   ``posterior_explorer``, ``posterior_pad`` (draw a digit: encoder, true posterior and bounds in the
-  browser), ``ising_lattice`` (an Ising lattice simulated and encoded in the page); ``_base`` the decoder
-  they run in the browser (front ends in ``vaecourse/js/``)
+  browser), ``ising_lattice`` (an Ising lattice simulated and encoded in the page); ``browser`` the
+  models as the browser runs them, ``common`` the shared checks
+- :mod:`~vaecourse.frontend`     where the widgets' JavaScript lives: ES modules in ``js/src/``, bundled by
+  esbuild into ``js/bundles/`` (``make bundles``)
 
 Importing ``vaecourse`` is cheap: torch, matplotlib, ipywidgets and keras are imported only by the
 submodules that need them, and submodules are loaded on first attribute access. The website's loader
@@ -64,6 +66,7 @@ _SUBMODULES = {
     "checks",
     "kl_fits",
     "marginal",
+    "frontend",
     "models",
     "keras_vae",
     "train",

@@ -1,7 +1,7 @@
 """Latent interpolation: decode the straight line between the codes of two test images, in the browser.
 
 book/latent_space.md. A slider $t$ walks $\\mathbf{h}(t) = (1-t)\\,\\boldsymbol\\mu(\\mathbf{x}_a) +
-t\\,\\boldsymbol\\mu(\\mathbf{x}_b)$ and ``vaecourse/js/mlp_decoder.js`` decodes the path.
+t\\,\\boldsymbol\\mu(\\mathbf{x}_b)$ and ``vaecourse/js/src/mlp_decoder.js`` decodes the path.
 """
 
 from __future__ import annotations
@@ -10,11 +10,17 @@ import numpy as np
 import traitlets
 
 from vaecourse import models
-from vaecourse.widgets._base import (BrowserDecoder, _bundle, _check_images, _check_labels, _DecodingWidget, _to_uint8,
-                                     in_range)
+from vaecourse.widgets.browser import BrowserDecoder, bundle
+from vaecourse.widgets.common import (
+    DecodingWidget,
+    check_images,
+    check_labels,
+    in_range,
+    to_uint8,
+)
 
 
-class Interpolation(_DecodingWidget):
+class Interpolation(DecodingWidget):
     """Slide between the latent codes of two test images; the decoded path is drawn in the browser.
 
     $\\mathbf{h}(t) = (1-t)\\,\\boldsymbol\\mu(\\mathbf{x}_a) + t\\,\\boldsymbol\\mu(\\mathbf{x}_b)$,
@@ -29,7 +35,7 @@ class Interpolation(_DecodingWidget):
     steps outside 1..32, or a model the widget cannot show.
     """
 
-    _esm = _bundle("mlp_decoder.js", "drawing.js", "interpolation.js")
+    _esm = bundle("interpolation")
     images = traitlets.Bytes().tag(sync=True)  # (n_images, H*W) uint8
     codes = traitlets.Bytes().tag(sync=True)  # (n_images, latent_dim) float32
     image_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
@@ -41,7 +47,7 @@ class Interpolation(_DecodingWidget):
     def __init__(self, model, x, labels=None, *, decoder: BrowserDecoder | None = None,
                  n_images: int = 12, index_a: int = 0, index_b: int = 1, t: float = 0.5,
                  steps: int = 8, n_points: int = 1000, **kwargs):
-        x = _check_images(model, x)
+        x = check_images(model, x)
         n_images = min(int(n_images), len(x))
         if n_images < 2:
             raise ValueError(f"x: Interpolation needs at least 2 test images, got {n_images}")
@@ -53,9 +59,9 @@ class Interpolation(_DecodingWidget):
             raise ValueError(f"steps: must lie in 1..32, got {steps}")
         super().__init__(**kwargs)
         self._attach(model, decoder)
-        label_values = _check_labels(labels, n_images)
+        label_values = check_labels(labels, n_images)
         codes = models.encoder_means(model, x[:n_images]).cpu().numpy().astype("<f4")  # (n_images, latent_dim)
-        self.images = _to_uint8(x[:n_images].reshape(n_images, -1))
+        self.images = to_uint8(x[:n_images].reshape(n_images, -1))
         self.codes = codes.tobytes()
         self.image_names = [
             f"#{i}" + (f" (label {label_values[i]})" if len(label_values) else "") for i in range(n_images)

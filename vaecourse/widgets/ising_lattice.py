@@ -1,11 +1,11 @@
 """An Ising lattice that runs in the page, encoded live by the chapter's VAE (``book/ising.md``).
 
-:class:`IsingLattice` is an ``anywidget`` whose front end (``vaecourse/js/ising_sampler.js``,
+:class:`IsingLattice` is an ``anywidget`` whose front end (``vaecourse/js/src/ising_sampler.js``,
 ``ising_lattice.js``) simulates the 2-D Ising model in JavaScript -- checkerboard Metropolis sweeps on
 the chapter's $L\\times L$ periodic lattice, $E = -\\sum_{\\langle ij\\rangle} s_i s_j$, acceptance
 $\\min(1, e^{-\\Delta E/T})$ (Metropolis et al. 1953) -- with a temperature slider, draws the lattice
 live, encodes every configuration $\\mathbf{x} = (\\mathbf{s} + 1)/2$ with the trained MLP encoder in the
-browser (the :class:`vaecourse.widgets.posterior_pad.BrowserEncoder`, float16 by default), and moves its point
+browser (the :class:`vaecourse.widgets.BrowserEncoder`, float16 by default), and moves its point
 on the latent-vs-T plot of the held-out configurations, next to Onsager's $\\pm M(T)$ (Yang 1952) and
 the chapter's $T_c$ estimate. Works on the static website and live in JupyterLab.
 
@@ -24,7 +24,7 @@ import ipywidgets
 import numpy as np
 import traitlets
 
-from vaecourse.widgets.posterior_pad import BrowserEncoder, bundle, export_encoder
+from vaecourse.widgets.browser import STYLE, BrowserEncoder, bundle, export_encoder
 
 
 def axis_projection(latent) -> tuple[np.ndarray, np.ndarray]:
@@ -62,8 +62,8 @@ class IsingLattice(anywidget.AnyWidget):
     Raises ``ValueError`` for a model whose data are not an L x L lattice or mismatched arrays.
     """
 
-    _esm = bundle("mlp_decoder.js", "mlp_encoder.js", "drawing.js", "ising_sampler.js", "ising_lattice.js")
-    _css = bundle("widgets.css")
+    _esm = bundle("ising_lattice")
+    _css = STYLE
     encoder = traitlets.Instance(BrowserEncoder, allow_none=True).tag(sync=True, **ipywidgets.widget_serialization)
     L = traitlets.Int(28).tag(sync=True)
     T = traitlets.Float(2.0).tag(sync=True)

@@ -3,7 +3,7 @@
 book/latent_space.md (Kingma & Welling 2013, figure 4). The scatter of encoder means
 $\\boldsymbol\\mu(\\mathbf{x})$ of test images; pointing at or dragging over a point $\\mathbf{h}$
 shows the decoder mean $\\mathbb{E}[\\mathbf{x}\\mid\\mathbf{h}]$ at once, computed by
-``vaecourse/js/mlp_decoder.js``. For ``latent_dim > 2`` there is one slider per latent dimension.
+``vaecourse/js/src/mlp_decoder.js``. For ``latent_dim > 2`` there is one slider per latent dimension.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import math
 import numpy as np
 import traitlets
 
-from vaecourse.widgets._base import BrowserDecoder, _bundle, _check_images, _DecodingWidget, _latent_dim
+from vaecourse.widgets.browser import BrowserDecoder, bundle, latent_dim_of
+from vaecourse.widgets.common import DecodingWidget, check_images
 
 #: The most latent dimensions :class:`LatentExplorer` shows as sliders.
 MAX_SLIDERS = 16
 
 
-class LatentExplorer(_DecodingWidget):
+class LatentExplorer(DecodingWidget):
     """Point at the latent plane, see the decoded image (decoder runs in the browser); book/latent_space.md.
 
     ``model`` is a trained MLP VAE (the course's protocol: ``latent_dim``, ``encode``, ``decoder.net``,
@@ -34,14 +35,14 @@ class LatentExplorer(_DecodingWidget):
     Raises ``ValueError`` for a model the widget cannot show or images and labels that do not fit it.
     """
 
-    _esm = _bundle("mlp_decoder.js", "drawing.js", "latent_explorer.js")
+    _esm = bundle("latent_explorer")
     h = traitlets.List(traitlets.Float()).tag(sync=True)
     label_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
     follow_pointer = traitlets.Bool(True).tag(sync=True)
 
     def __init__(self, model, x, labels=None, *, decoder: BrowserDecoder | None = None,
                  n_points: int = 2000, label_names=None, h=None, **kwargs):
-        latent_dim = _latent_dim(model)
+        latent_dim = latent_dim_of(model)
         if latent_dim < 2:
             raise ValueError(
                 f"model: LatentExplorer needs latent_dim >= 2 for its plane, got {latent_dim}; use "
@@ -52,7 +53,7 @@ class LatentExplorer(_DecodingWidget):
                 f"model: LatentExplorer shows at most {MAX_SLIDERS} latent dimensions as sliders, got "
                 f"latent_dim={latent_dim}; train a smaller latent space or use Interpolation"
             )
-        x = _check_images(model, x)
+        x = check_images(model, x)
         super().__init__(**kwargs)
         self._attach(model, decoder)
         self._scatter(x, labels, n_points)

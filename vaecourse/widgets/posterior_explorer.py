@@ -15,9 +15,10 @@ import anywidget
 import torch
 import traitlets
 
+from vaecourse import device, marginal
 from vaecourse import elbo as _elbo
-from vaecourse import marginal
-from vaecourse.widgets._base import _bundle, _check_images, _latent_dim, _to_uint8, _where, _widget_repr, image_shape, in_range
+from vaecourse.widgets.browser import STYLE, bundle, image_shape, latent_dim_of
+from vaecourse.widgets.common import check_images, in_range, to_uint8, widget_repr
 
 
 class PosteriorExplorer(anywidget.AnyWidget):
@@ -38,9 +39,9 @@ class PosteriorExplorer(anywidget.AnyWidget):
     limit <= 0 or n_samples < 1.
     """
 
-    __repr__ = _widget_repr
-    _esm = _bundle("mlp_decoder.js", "drawing.js", "posterior.js")
-    _css = _bundle("widgets.css")
+    __repr__ = widget_repr
+    _esm = bundle("posterior_explorer")
+    _css = STYLE
     index = traitlets.Int(0).tag(sync=True)
     n_images = traitlets.Int(1).tag(sync=True)
     grid_size = traitlets.Int(41).tag(sync=True)
@@ -54,14 +55,14 @@ class PosteriorExplorer(anywidget.AnyWidget):
 
     def __init__(self, model, x, *, index: int = 0, grid_size: int = 41, limit: float = 4.0,
                  n_samples: int = 100, seed: int = 0, **kwargs):
-        latent_dim = _latent_dim(model)
+        latent_dim = latent_dim_of(model)
         if latent_dim != 2:
             raise ValueError(
                 f"model: PosteriorExplorer computes p(h|x) on a 2-D grid and needs latent_dim == 2, got "
                 f"{latent_dim}"
             )
         image_shape(model)
-        x = _check_images(model, x)
+        x = check_images(model, x)
         if not 0 <= index < len(x):
             raise ValueError(f"index: must lie in 0..{len(x) - 1}, got {index}")
         if grid_size < 3 or limit <= 0 or n_samples < 1:
@@ -95,7 +96,7 @@ class PosteriorExplorer(anywidget.AnyWidget):
 
         Shapes: "image" (H*W,), "log_posterior" and "log_q" (grid_size, grid_size), "mu", "sigma" 2 floats.
         """
-        on, dtype = _where(self.model)
+        on, dtype = device.placement(self.model)
         x = self.x[index:index + 1].to(device=on, dtype=dtype)  # (1, ...)
         with torch.no_grad():
             centre = torch.zeros(1, 2, device=on, dtype=dtype)  # (1, 2)
@@ -123,7 +124,7 @@ class PosteriorExplorer(anywidget.AnyWidget):
     def _update(self) -> None:
         start = time.perf_counter()
         result = self.compute(self.index)
-        self.image = _to_uint8(result["image"])
+        self.image = to_uint8(result["image"])
         self.log_posterior = result["log_posterior"].astype("<f4").tobytes()
         self.log_q = result["log_q"].astype("<f4").tobytes()
         gap = result["log_px"] - result["elbo"]

@@ -2,7 +2,7 @@
 
 ``book/latent_space.md``, the central equation of ``book/elbo.md`` (label
 ``eq:central``; Kingma & Welling 2013, eq. 2-3; Burda, Grosse & Salakhutdinov 2015 for the IWAE bound).
-:class:`PosteriorPad` is an ``anywidget`` whose front end (``vaecourse/js/posterior_pad.js``) runs the
+:class:`PosteriorPad` is an ``anywidget`` whose front end (``vaecourse/js/src/posterior_pad.js``) runs the
 2-D model's MLP **encoder and decoder in JavaScript**, so on the static website, with no kernel, the
 reader draws a digit (or picks a test image) and the page computes, for that input $\\mathbf{x}$:
 
@@ -30,7 +30,6 @@ with a ``ValueError``. Imports ``anywidget`` when imported; ``import vaecourse``
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import anywidget
 import ipywidgets
@@ -38,93 +37,17 @@ import numpy as np
 import torch
 import traitlets
 
+from vaecourse import device
 from vaecourse.marginal import kl_q_posterior_on_grid, q_log_density_on_grid
-from vaecourse.widgets._base import BrowserDecoder, _bundle, export_decoder, image_shape
-
-#: The most encoder weight bytes accepted by default, as for the decoder (a 784-256-256-2 encoder takes
-#: 1.07 MB as float32, 0.53 MB as float16).
-MAX_ENCODER_BYTES = 1_450_000
-_NUMERICS = ("mlp_decoder.js", "mlp_encoder.js", "posterior_numerics.js", "posterior_worker.js")
-
-
-@lru_cache(maxsize=None)
-def bundle(*names: str) -> str:
-    """The front-end files ``names`` from vaecourse/js as one ES module, read once per process."""
-    return _bundle(*names)
-
-
-# --------------------------------------------------------------------------------------------------
-# The encoder, as the browser will run it
-
-
-def mlp_encoder_layers(model) -> tuple[list[tuple[torch.Tensor, torch.Tensor, str]], str]:
-    """Read the MLP encoder as ``[(W (n_out, n_in), b (n_out,), activation), ...]`` and its head.
-
-    The body $\\mathbf{a}_l = \\mathrm{relu}(W_l\\mathbf{a}_{l-1} + b_l)$, then the heads
-    $\\boldsymbol\\mu = W_\\mu\\mathbf{a} + b_\\mu$ and $\\log\\boldsymbol\\sigma = W_\\sigma\\mathbf{a} + b_\\sigma$
-    (head ``"log_sigma"``, :class:`vaecourse.models.Encoder`); the last two entries are the heads.
-    Checked against ``model.encode`` on random inputs. book/latent_space.md.
-
-    Raises ``ValueError`` when the encoder is not ``vaecourse.models.Encoder``-shaped or the rebuilt
-    network disagrees with ``model.encode``.
-    """
-    encoder = getattr(model, "encoder", None)
-    names = ("linear1", "linear2", "enc_mu", "enc_log_sigma")
-    if not all(isinstance(getattr(encoder, name, None), torch.nn.Linear) for name in names):
-        raise ValueError(
-            f"model: {type(model).__name__}'s encoder is not the course's MLP encoder (linear1, linear2, "
-            "enc_mu, enc_log_sigma of vaecourse.models.Encoder); the in-browser encoder cannot run it"
-        )
-    layers = [(getattr(encoder, name).weight.detach(), getattr(encoder, name).bias.detach(), act)
-              for name, act in zip(names, ("relu", "relu", "none", "none"))]
-    parameter = next(iter(model.parameters()))
-    x = torch.rand(4, layers[0][0].shape[1], generator=torch.Generator().manual_seed(0))  # (4, D)
-    x = x.to(parameter)
-    with torch.no_grad():
-        a = torch.relu(torch.relu(x @ layers[0][0].T + layers[0][1]) @ layers[1][0].T + layers[1][1])
-        mu, log_sigma = a @ layers[2][0].T + layers[2][1], a @ layers[3][0].T + layers[3][1]  # (4, k)
-        q = model.encode(x.reshape(4, *model.data_shape))
-    if not (torch.allclose(q.mean, mu, atol=1e-5) and torch.allclose(q.stddev, log_sigma.exp(), rtol=1e-4)):
-        raise ValueError("model.encode(x) is not N(enc_mu(a), exp(enc_log_sigma(a))) of its MLP body; "
-                         "the in-browser encoder cannot reproduce it")
-    return layers, "log_sigma"
-
-
-class BrowserEncoder(anywidget.AnyWidget):
-    """The encoder's weights in the widget state, shared by the widgets that show one model.
-
-    ``spec``: ``data_dim``, ``latent_dim``, ``head``, ``dtype`` and the layers (``n_in``, ``n_out``,
-    ``activation``); ``weights``: layer after layer $W$ (n_out, n_in) row-major then $b$, little-endian
-    ``dtype``. No view of its own. Build it with :func:`export_encoder`.
-    """
-
-    _esm = "export default {};\n"
-    spec = traitlets.Dict().tag(sync=True)
-    weights = traitlets.Bytes().tag(sync=True)
-
-
-def export_encoder(model, dtype: str = "float16", max_bytes: int = MAX_ENCODER_BYTES) -> BrowserEncoder:
-    """Put ``model``'s MLP encoder into a :class:`BrowserEncoder` (``dtype`` "float16" or "float32").
-
-    Raises ``ValueError`` for an encoder the browser cannot run (:func:`mlp_encoder_layers`), a weight
-    float16 cannot hold, another ``dtype``, or weights heavier than ``max_bytes``.
-    """
-    if dtype not in ("float16", "float32"):
-        raise ValueError(f"dtype: expected 'float16' or 'float32', got {dtype!r}")
-    layers, head = mlp_encoder_layers(model)
-    stored = "<f2" if dtype == "float16" else "<f4"
-    chunks = [t.to("cpu", torch.float32).numpy().astype(stored).ravel() for w, b, _ in layers for t in (w, b)]
-    flat = np.concatenate(chunks)
-    if not np.isfinite(flat).all():
-        raise ValueError("model: an encoder weight overflows float16 (|w| > 65504); use dtype='float32'")
-    weights = flat.tobytes()
-    if len(weights) > max_bytes:
-        raise ValueError(f"model: the encoder's weights take {len(weights) / 1e6:.2f} MB, more than "
-                         f"max_bytes={max_bytes / 1e6:.2f} MB; use dtype='float16' or pass a larger max_bytes")
-    spec = {"data_dim": int(layers[0][0].shape[1]), "latent_dim": int(layers[-1][0].shape[0]), "head": head,
-            "dtype": dtype,
-            "layers": [{"n_in": int(w.shape[1]), "n_out": int(w.shape[0]), "activation": a} for w, _, a in layers]}
-    return BrowserEncoder(spec=spec, weights=weights)
+from vaecourse.widgets.browser import (
+    STYLE,
+    BrowserDecoder,
+    BrowserEncoder,
+    bundle,
+    export_decoder,
+    export_encoder,
+    image_shape,
+)
 
 
 def _images(x, shape, name="x") -> torch.Tensor:
@@ -139,9 +62,9 @@ def _images(x, shape, name="x") -> torch.Tensor:
 
 
 def _means(model, x: torch.Tensor) -> torch.Tensor:
-    parameter = next(iter(model.parameters()))
+    on, dtype = device.placement(model)
     with torch.no_grad():
-        return torch.cat([model.encode(c.to(parameter)).mean.float().cpu() for c in x.split(2048)])  # (N, 2)
+        return torch.cat([model.encode(c.to(device=on, dtype=dtype)).mean.float().cpu() for c in x.split(2048)])  # (N, 2)
 
 
 class PosteriorPad(anywidget.AnyWidget):
@@ -162,8 +85,8 @@ class PosteriorPad(anywidget.AnyWidget):
     Raises ``ValueError`` for a model the pad cannot run and for bad sizes.
     """
 
-    _esm = bundle(*_NUMERICS, "drawing.js", "drawing_pad.js", "posterior_pad.js")
-    _css = bundle("widgets.css", "posterior_pad.css")
+    _esm = bundle("posterior_pad")
+    _css = STYLE
     decoder = traitlets.Instance(BrowserDecoder, allow_none=True).tag(sync=True, **ipywidgets.widget_serialization)
     encoder = traitlets.Instance(BrowserEncoder, allow_none=True).tag(sync=True, **ipywidgets.widget_serialization)
     points = traitlets.Bytes(b"").tag(sync=True)  # (N, 2) float32 encoder means

@@ -4,33 +4,18 @@
 // "log p(x|h) for these points". A batch of points is cut into pieces of at most VAE_PIECE points and
 // each worker holds at most VAE_AHEAD of them at a time, so a newer input waits for at most that many
 // pieces per worker before its own work starts: the older request is dropped where it stands.
-// The workers are built from the very functions of this bundle (their source text,
-// Function.prototype.toString) and a blob URL, so nothing is fetched and the page and the workers
-// run the same code. Without Worker support everything runs on the page. Needs mlp_decoder.js,
-// mlp_encoder.js and posterior_numerics.js in front of it.
+// The workers run the bundle of posterior_worker.js (built by esbuild with everything it imports, so
+// complete by construction), embedded here as text and started from a blob URL: nothing is fetched.
+// Without Worker support everything runs on the page.
 
-const VAE_WORKER_FUNCTIONS = [vaeAsTyped, vaeAsFloat32, vaeAsUint8, vaeFromFloat16, unpackDecoder,
-  vaeDenseBatch, vaeLogLikelihoodBatch];
+import WORKER_SOURCE from "../bundles/posterior_worker.js" with { type: "text" };
+import { asUint8 } from "./buffers.js";
+import { unpackDecoder } from "./mlp_decoder.js";
+import { unpackEncoder } from "./mlp_encoder.js";
+import { vaeLogLikelihoodBatch, vaePosterior } from "./posterior_numerics.js";
+
 const VAE_PIECE = 16;  // points per message: about 2 ms of one idle core for the 2-256-256-784 decoder
 const VAE_AHEAD = 2;  // pieces queued at a worker at once
-
-function vaeWorkerMain() {
-  // A worker's message loop: "init" unpacks the decoder once; "piece" answers log p(x|h) for its points.
-  let decoder = null;
-  self.onmessage = (event) => {
-    const message = event.data;
-    try {
-      if (message.type === "init") {
-        decoder = unpackDecoder(message.spec, message.weights);
-      } else if (message.type === "piece") {
-        const logLik = vaeLogLikelihoodBatch(decoder, message.x, message.H, message.n);
-        self.postMessage({ type: "piece", job: message.job, offset: message.offset, logLik }, [logLik.buffer]);
-      }
-    } catch (error) {
-      self.postMessage({ type: "error", job: message.job, message: String((error && error.stack) || error) });
-    }
-  };
-}
 
 class VaeSuperseded extends Error {}
 
@@ -40,7 +25,7 @@ function vaeWorkerCount() {
   return Math.max(1, Math.min(4, cores));
 }
 
-class VaePosteriorEngine {
+export class VaePosteriorEngine {
   // request(x, options, onResult): onResult(result) is called with the numbers on Q's grid, then with
   // the final numbers (result.final true); a newer request supersedes an older one.
   constructor(decoderSpec, decoderWeights, encoderSpec, encoderWeights, workers = vaeWorkerCount()) {
@@ -52,15 +37,13 @@ class VaePosteriorEngine {
     this.job = null;  // the batch being evaluated: {request, serial, pieces, waiting, out, resolve, reject}
     this.serial = 0;
     try {
-      const source = VAE_WORKER_FUNCTIONS.map((f) => f.toString()).join("\n")
-        + "\nlet VAE_HALF_TABLE = null;\n(" + vaeWorkerMain.toString() + ")();\n";
-      const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+      const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
       for (let w = 0; w < workers; w++) {
         const worker = new Worker(url);
         const slot = { worker, busy: 0 };  // busy: pieces handed out, not yet returned
         worker.onmessage = (event) => this.receive(slot, event.data);
         worker.onerror = (event) => this.fail(`a posterior worker failed (${event.message})`);
-        worker.postMessage({ type: "init", spec: decoderSpec, weights: vaeAsUint8(decoderWeights) });
+        worker.postMessage({ type: "init", spec: decoderSpec, weights: asUint8(decoderWeights) });
         this.workers.push(slot);
       }
       URL.revokeObjectURL(url);

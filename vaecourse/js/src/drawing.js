@@ -1,18 +1,16 @@
 // Drawing helpers shared by the vaecourse widgets (book/latent_space.md): grey images on a canvas, a latent
 // plane with the label-coloured scatter of encoded test images, and small DOM builders.
-// Plain declarations, concatenated before each widget module.
 
-const VAE_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+import { LABEL_COLOURS } from "./palette.js";
 
-function vaeElement(tag, className, text) {
+export function vaeElement(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
   if (text !== undefined) node.textContent = text;
   return node;
 }
 
-function vaeImageCanvas(dataShape, cssSize, label) {
+export function vaeImageCanvas(dataShape, cssSize, label) {
   // A canvas with one pixel per image pixel, scaled up by CSS (image-rendering: pixelated).
   const [height, width] = dataShape.slice(-2);
   const canvas = vaeElement("canvas", "vae-image");
@@ -25,7 +23,7 @@ function vaeImageCanvas(dataShape, cssSize, label) {
   return canvas;
 }
 
-function vaeDrawImage(canvas, pixels) {
+export function vaeDrawImage(canvas, pixels) {
   // pixels: width*height values in [0, 1] (clipped), drawn white-on-black like MNIST.
   const ctx = canvas.getContext("2d");
   const image = ctx.createImageData(canvas.width, canvas.height);
@@ -39,7 +37,7 @@ function vaeDrawImage(canvas, pixels) {
   ctx.putImageData(image, 0, 0);
 }
 
-class VaePlane {
+export class VaePlane {
   // A square latent plane [-limit, limit]^2 (h_1 to the right, h_2 up) over a cached scatter layer.
   constructor(size, limit, points, labels, axisNames) {
     this.size = size;
@@ -100,7 +98,7 @@ class VaePlane {
     ctx.globalAlpha = 0.6;
     for (let i = 0; i < n; i++) {
       const [x, y] = this.toPixel(points[2 * i], points[2 * i + 1]);
-      ctx.fillStyle = labels.length === n ? VAE_PALETTE[labels[i] % 10] : "#555555";
+      ctx.fillStyle = labels.length === n ? LABEL_COLOURS[labels[i] % 10] : "#555555";
       ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
     }
     ctx.globalAlpha = 1;
@@ -132,25 +130,16 @@ class VaePlane {
   }
 }
 
-function vaeLegend(labelNames, labels) {
+export function vaeLegend(labelNames, labels) {
   const legend = vaeElement("div", "vae-legend");
   const present = new Set(labels);
   labelNames.forEach((name, i) => {
     if (labels.length && !present.has(i)) return;
     const item = vaeElement("span", "vae-legend-item");
     const swatch = vaeElement("span", "vae-swatch");
-    swatch.style.background = VAE_PALETTE[i % 10];
+    swatch.style.background = LABEL_COLOURS[i % 10];
     item.append(swatch, document.createTextNode(name));
     legend.append(item);
   });
   return legend;
-}
-
-function vaeSave(model) {
-  // Send changes to a live kernel; on a static page there is no kernel and nothing to send.
-  try {
-    model.save_changes();
-  } catch (error) {
-    /* static page: no comm channel */
-  }
 }

@@ -1,29 +1,15 @@
-// PosteriorExplorer front end (vaecourse.widgets.PosteriorExplorer, book/latent_space.md). Needs drawing.js
-// in front of it. The kernel computes, for one test image x, the true posterior p(h|x) on a grid
+// PosteriorExplorer front end (vaecourse.widgets.PosteriorExplorer, book/latent_space.md). The kernel computes, for one test image x, the true posterior p(h|x) on a grid
 // (quadrature, vaecourse.marginal.local_posterior_grid) and the encoder's Q(h|x) on the same grid; this file only
 // draws them. Arrays are (G, G) float32, entry [i, j] at (h_1 = grid[i], h_2 = grid[j]).
 
-const VAE_VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+import { asFloat32, asUint8 } from "./buffers.js";
+import { vaeDrawImage, vaeElement, vaeImageCanvas } from "./drawing.js";
+import { paintHeatmap } from "./palette.js";
+import { vaeSave } from "./widget_model.js";
 
 function vaeHeatmap(canvas, logDensity, G) {
-  let max = -Infinity;
-  for (const v of logDensity) if (v > max) max = v;
   const ctx = canvas.getContext("2d");
-  const image = ctx.createImageData(G, G);
-  for (let i = 0; i < G; i++) {
-    for (let j = 0; j < G; j++) {
-      const p = Math.exp(logDensity[i * G + j] - max);  // density relative to its peak, in [0, 1]
-      const x = p * (VAE_VIRIDIS.length - 1);
-      const lo = Math.min(Math.floor(x), VAE_VIRIDIS.length - 2);
-      const f = x - lo;
-      const pixel = 4 * ((G - 1 - j) * G + i);  // h_2 upwards
-      for (let c = 0; c < 3; c++) {
-        image.data[pixel + c] = Math.round((1 - f) * VAE_VIRIDIS[lo][c] + f * VAE_VIRIDIS[lo + 1][c]);
-      }
-      image.data[pixel + 3] = 255;
-    }
-  }
-  ctx.putImageData(image, 0, 0);
+  ctx.putImageData(paintHeatmap(ctx.createImageData(G, G), logDensity, G), 0, 0);
 }
 
 async function renderPosterior({ model, el }) {
@@ -64,10 +50,10 @@ async function renderPosterior({ model, el }) {
 
   function update() {
     index.value = String(model.get("index"));
-    const pixels = vaeAsUint8(model.get("image"));
+    const pixels = asUint8(model.get("image"));
     vaeDrawImage(image, Float64Array.from(pixels, (v) => v / 255));
-    vaeHeatmap(truth, vaeAsFloat32(model.get("log_posterior")), G);
-    vaeHeatmap(q, vaeAsFloat32(model.get("log_q")), G);
+    vaeHeatmap(truth, asFloat32(model.get("log_posterior")), G);
+    vaeHeatmap(q, asFloat32(model.get("log_q")), G);
     const s = model.get("stats");
     stats.textContent = Object.entries(s).map(([name, value]) => `${name.padEnd(28)} ${value}`).join("\n");
   }

@@ -1,7 +1,7 @@
-// The numbers of the posterior pad (vaecourse.widgets.posterior_pad.PosteriorPad, book/latent_space.md), computed in
-// the browser for one input x of a 2-D Bernoulli VAE. Needs mlp_decoder.js and mlp_encoder.js in
-// front of it. The algorithm (vaePosterior) and the encoder run on the page; the decoder passes run
-// in Web Workers (posterior_worker.js) or, failing that, on the page.
+// The numbers of the posterior pad (vaecourse.widgets.posterior_pad.PosteriorPad, book/latent_space.md),
+// computed in the browser for one input x of a 2-D Bernoulli VAE. The algorithm (vaePosterior) and the
+// encoder run on the page; the decoder passes run in Web Workers (posterior_engine.js,
+// posterior_worker.js) or, failing that, on the page.
 //
 //   Q(h|x) = N(mu, diag sigma^2)                                   the encoder (mlp_encoder.js)
 //   log p(x, h) = sum_d [x_d l_d - softplus(l_d)] + log N(h; 0, I)  l = decoder logits at h
@@ -14,9 +14,11 @@
 // The decoder runs on a batch of latent points at a time: Float32Array matrices, four points times
 // two output units per inner loop, so each weight is read once per four points.
 
+import { encodeQ } from "./mlp_encoder.js";
+
 const VAE_LOG_2PI = Math.log(2 * Math.PI);
 
-function vaeDenseBatch(layer, X, n, Y) {
+export function vaeDenseBatch(layer, X, n, Y) {
   // Y (n, nOut) = act(X (n, nIn) W^T + b); row-major Float32Arrays.
   const { W, b, nIn, nOut, act } = layer;
   const relu = act === "relu", tanh = act === "tanh";
@@ -59,7 +61,7 @@ function vaeDenseBatch(layer, X, n, Y) {
   return Y;
 }
 
-function vaeLogLikelihoodBatch(decoder, x, H, n) {
+export function vaeLogLikelihoodBatch(decoder, x, H, n) {
   // log p(x|h) of a Bernoulli decoder for n latent points H (n, latent_dim) -> Float64Array (n,).
   // Points go through the network in blocks of 64, so the activations stay in the cache.
   if (decoder.output !== "sigmoid") throw new Error("vaecourse: the posterior pad needs a Bernoulli (sigmoid) decoder");
@@ -171,12 +173,16 @@ function vaeGridPosterior(axes, logLik) {
   return { axis1, axis2, logJoint, logPost, logPx, cell, spacing, edge, mean: [m1, m2], std, halfWidth: axes.halfWidth };
 }
 
-function vaeNextWindow(grid, widths) {
-  // Where to put the next grid, or null when this one holds the posterior: while more than 1e-3 of
-  // it lies in the outer ring, double the window around the posterior mean; while a standard
-  // deviation spans under 0.75 cells, zoom to mean +- widths * std.
-  if (grid.edge > 1e-3) return grid.halfWidth.map((w) => 2 * w);
-  if (grid.std[0] < 0.75 * grid.spacing[0] || grid.std[1] < 0.75 * grid.spacing[1]) {
+// The window rule's constants where the widget sends none (PosteriorPad's window_rule trait, the
+// rule of vaecourse.marginal.adaptive_local_grid).
+export const WINDOW_RULE = { edgeMass: 1e-3, shiftCells: 0.75 };
+
+function vaeNextWindow(grid, widths, rule = WINDOW_RULE) {
+  // Where to put the next grid, or null when this one holds the posterior: while more than
+  // rule.edgeMass (1e-3) of it lies in the outer ring, double the window around the posterior mean;
+  // while a standard deviation spans under rule.shiftCells (0.75) cells, zoom to mean +- widths * std.
+  if (grid.edge > rule.edgeMass) return grid.halfWidth.map((w) => 2 * w);
+  if (grid.std[0] < rule.shiftCells * grid.spacing[0] || grid.std[1] < rule.shiftCells * grid.spacing[1]) {
     return grid.std.map((s, d) => Math.max(widths * s, grid.spacing[d]));
   }
   return null;
@@ -194,11 +200,11 @@ function vaeUsePosteriorGrid(result, grid, qTerm) {
   result.logPost = Float32Array.from(grid.logPost);
 }
 
-async function vaePosterior(logLikelihood, encoder, x, options, onFirst) {
+export async function vaePosterior(logLikelihood, encoder, x, options, onFirst) {
   // Everything the pad shows for one input x (data_dim numbers in [0, 1]). logLikelihood(H, n) gives
   // log p(x|h) for n latent points H (n, 2) as a Float64Array, or a promise of one (the engine spreads
   // the points over Web Workers). options: {gridSize, widths (half-width in sigmas), samples (pool
-  // size S), seed, maxWiden}. First: encode, Q's grid mu +- widths * sigma (which resolves Q) and the
+  // size S), seed, maxWiden, and optionally edgeMass and shiftCells (WINDOW_RULE)}. First: encode, Q's grid mu +- widths * sigma (which resolves Q) and the
   // Monte Carlo pool in one batch, every number with log p(x) from Q's grid, handed to onFirst; then
   // the grid follows the posterior (vaeNextWindow, at most maxWiden new grids) and the final numbers
   // are returned.
@@ -251,7 +257,8 @@ async function vaePosterior(logLikelihood, encoder, x, options, onFirst) {
   // The posterior's grid, followed from Q's.
   let grid = qGrid, steps = 0;
   while (steps < options.maxWiden) {
-    const half = vaeNextWindow(grid, options.widths);
+    const half = vaeNextWindow(grid, options.widths, {
+      edgeMass: options.edgeMass ?? WINDOW_RULE.edgeMass, shiftCells: options.shiftCells ?? WINDOW_RULE.shiftCells });
     if (!half) break;
     const axes = vaeGridAxes(grid.mean, half, G);
     grid = vaeGridPosterior(axes, await logLikelihood(axes.H, G * G));
@@ -263,7 +270,7 @@ async function vaePosterior(logLikelihood, encoder, x, options, onFirst) {
   return final;
 }
 
-function vaePosteriorNumbers(decoder, encoder, x, options) {
+export function vaePosteriorNumbers(decoder, encoder, x, options) {
   // vaePosterior on this thread (a promise of the final numbers), for tests and benchmarks.
   return vaePosterior((H, n) => vaeLogLikelihoodBatch(decoder, x, H, n), encoder, x, options);
 }

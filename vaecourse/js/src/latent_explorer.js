@@ -1,12 +1,16 @@
-// LatentExplorer front end (vaecourse.widgets.LatentExplorer, book/latent_space.md). Needs mlp_decoder.js
-// and drawing.js in front of it. Pointing at or dragging on the latent plane decodes that point in the
+// LatentExplorer front end (vaecourse.widgets.LatentExplorer, book/latent_space.md). Pointing at or dragging on the latent plane decodes that point in the
 // browser; with latent_dim > 2 there is one slider per latent dimension (the plane moves h_1 and h_2).
+
+import { asFloat32, asUint8 } from "./buffers.js";
+import { VaePlane, vaeDrawImage, vaeElement, vaeImageCanvas, vaeLegend } from "./drawing.js";
+import { decodeBatch, decodeInto, unpackDecoder, vaeLoadDecoder } from "./mlp_decoder.js";
+import { vaeSave } from "./widget_model.js";
 
 async function renderLatentExplorer({ model, el }) {
   const decoder = await vaeLoadDecoder(model);
   const k = decoder.latentDim;
-  const points = vaeAsFloat32(model.get("points"));
-  const labels = vaeAsUint8(model.get("labels"));
+  const points = asFloat32(model.get("points"));
+  const labels = asUint8(model.get("labels"));
   const limit = model.get("limit");
   let h = Float64Array.from(model.get("h"));
   const pixels = new Float64Array(decoder.dataDim);

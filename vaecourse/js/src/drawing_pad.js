@@ -3,7 +3,9 @@
 // crop to the ink's bounding box, scale it (keeping its aspect ratio) to fit a 20 x 20 box, and place
 // it in the 28 x 28 image so that its centre of mass sits at the image centre.
 // The ink lives on a finer square grid (VAE_PAD_RES per side, 4 cells per output pixel) so that a
-// stroke is smooth before it is resampled. Plain declarations; needs drawing.js.
+// stroke is smooth before it is resampled.
+
+import { vaeElement } from "./drawing.js";
 
 const VAE_PAD_RES = 112;
 
@@ -15,7 +17,7 @@ function vaeSampleBilinear(ink, n, u, v) {
   return (1 - fv) * ((1 - fu) * at(i, j) + fu * at(i, j + 1)) + fv * ((1 - fu) * at(i + 1, j) + fu * at(i + 1, j + 1));
 }
 
-function vaeMnistPreprocess(ink, n, size = 28, box = 20) {
+export function vaeMnistPreprocess(ink, n, size = 28, box = 20) {
   // ink: n x n values in [0, 1] (row-major) -> Float32Array (size * size), or null for an empty pad.
   let top = n, bottom = -1, left = n, right = -1;
   for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) {
@@ -58,7 +60,7 @@ function vaeMnistPreprocess(ink, n, size = 28, box = 20) {
   return image;
 }
 
-class VaeDrawingPad {
+export class VaeDrawingPad {
   // A square canvas of cssSize pixels; onStroke(final) is called while drawing (final = false, at
   // most once per animation frame) and when a stroke ends (final = true).
   constructor(cssSize, onStroke) {

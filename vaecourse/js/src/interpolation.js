@@ -1,14 +1,18 @@
-// Interpolation front end (vaecourse.widgets.Interpolation, book/latent_space.md). Needs mlp_decoder.js and
-// drawing.js in front of it. Two test images are encoded (their encoder means h_a, h_b travel in the
+// Interpolation front end (vaecourse.widgets.Interpolation, book/latent_space.md). Two test images are encoded (their encoder means h_a, h_b travel in the
 // widget state); the slider t walks the straight line h(t) = (1 - t) h_a + t h_b and the decoder runs
 // in the browser at every step.
+
+import { asFloat32, asUint8 } from "./buffers.js";
+import { VaePlane, vaeDrawImage, vaeElement, vaeImageCanvas } from "./drawing.js";
+import { decodeBatch, decodeInto, unpackDecoder, vaeLoadDecoder } from "./mlp_decoder.js";
+import { vaeSave } from "./widget_model.js";
 
 async function renderInterpolation({ model, el }) {
   const decoder = await vaeLoadDecoder(model);
   const k = decoder.latentDim;
   const D = decoder.dataDim;
-  const images = vaeAsUint8(model.get("images"));
-  const codes = vaeAsFloat32(model.get("codes"));
+  const images = asUint8(model.get("images"));
+  const codes = asFloat32(model.get("codes"));
   const names = model.get("image_names");
   const steps = model.get("steps");
   const size = model.get("image_size");
@@ -46,10 +50,10 @@ async function renderInterpolation({ model, el }) {
   middle.append(vaeElement("div", "vae-caption", "decoded at h(t)"), current, slider, readout);
   top.append(pick("image A", selectA, imageA), middle, pick("image B", selectB, imageB));
   let plane = null;
-  const points = vaeAsFloat32(model.get("points"));
+  const points = asFloat32(model.get("points"));
   if (k === 2 && points.length) {
     plane = new VaePlane(model.get("plane_size"), model.get("limit"), points,
-                         vaeAsUint8(model.get("labels")), ["h\u2081", "h\u2082"]);
+                         asUint8(model.get("labels")), ["h\u2081", "h\u2082"]);
     plane.canvas.setAttribute("role", "img");
     plane.canvas.setAttribute("aria-label", "latent plane with the straight path from A to B");
     top.append(plane.canvas);

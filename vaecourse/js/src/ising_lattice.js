@@ -1,8 +1,13 @@
-// IsingLattice front end (vaecourse.widgets.ising_lattice.IsingLattice, book/ising.md). Needs
-// mlp_decoder.js, mlp_encoder.js, drawing.js and ising_sampler.js in front of it. Every animation
+// IsingLattice front end (vaecourse.widgets.ising_lattice.IsingLattice, book/ising.md). Every animation
 // frame: a few checkerboard Metropolis sweeps at the slider's temperature, the lattice drawn, the
 // configuration encoded in the browser, and its point (T, latent value) moved on the plot of the
 // held-out configurations, beside Onsager's +-M(T) (scaled) and the T_c estimates.
+
+import { asFloat32 } from "./buffers.js";
+import { vaeDrawImage, vaeElement, vaeImageCanvas } from "./drawing.js";
+import { VaeIsingLattice, vaeIsingAverages, vaeOnsagerM } from "./ising_sampler.js";
+import { encodeQ, unpackEncoder, vaeLoadEncoder } from "./mlp_encoder.js";
+import { vaeSave } from "./widget_model.js";
 
 function vaeLatentPlot(canvas, state) {
   // Axes: T to the right (t_min..t_max), the latent value up (symmetric range of the background).
@@ -61,7 +66,7 @@ async function renderIsingLattice({ model, el }) {
   const encoder = await vaeLoadEncoder(model);
   const L = model.get("L");
   const lattice = new VaeIsingLattice(L, model.get("seed"), false);
-  const points = vaeAsFloat32(model.get("points"));
+  const points = asFloat32(model.get("points"));
   let yMax = 0.1;
   for (let i = 1; i < points.length; i += 2) yMax = Math.max(yMax, Math.abs(points[i]));
   const state = { points, tMin: model.get("t_min"), tMax: model.get("t_max"), yMax: 1.08 * yMax,

@@ -1,5 +1,5 @@
 // The MLP decoder of vaecourse.models.VAE run in the browser (book/latent_space.md). Python
-// (vaecourse/widgets/_base.py, export_decoder) sends the decoder's nn.Linear weights as one
+// (vaecourse/widgets/browser.py, export_decoder) sends the decoder's nn.Linear weights as one
 // little-endian float32 buffer plus a JSON spec; this file rebuilds the network and evaluates
 //   a_0 = h,  a_l = act_l(W_l a_{l-1} + b_l),  mean = out(a_L)
 // with act_l in {relu, tanh, none} and out the declared likelihood's decoder mean: sigmoid for a
@@ -7,61 +7,15 @@
 // Gaussian one.
 // Shapes: W_l is (n_out, n_in) row-major as in torch; h has latent_dim entries; the result has
 // data_dim = prod(data_shape) entries. Accumulation is in float64 (JavaScript numbers).
-// Plain declarations, no import/export: the widget modules are concatenated after this file.
 
-function vaeAsTyped(value, Type) {
-  // DataView (what the widget manager hands over for bytes traits), ArrayBuffer, typed array or
-  // plain array -> a Type (Float32Array, Uint8Array) that owns an aligned copy of the bytes; else null.
-  if (value instanceof Type) return value;
-  if (ArrayBuffer.isView(value)) {
-    return new Type(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
-  }
-  if (value instanceof ArrayBuffer) return new Type(value.slice(0));
-  if (Array.isArray(value)) return Type.from(value);
-  return null;
-}
+import { weightsOf } from "./buffers.js";
+import { referencedModel } from "./widget_model.js";
 
-function vaeAsFloat32(value) {
-  const floats = vaeAsTyped(value, Float32Array);
-  if (floats) return floats;
-  throw new Error("vaecourse: decoder weights must be bytes or an array, got " + typeof value);
-}
-
-function vaeAsUint8(value) {
-  const bytes = vaeAsTyped(value, Uint8Array);
-  if (bytes) return bytes;
-  return new Uint8Array(0);
-}
-
-// --- float16 storage (issue 19): weights sent as IEEE half floats, widened to float32 here ---------
-let VAE_HALF_TABLE = null;
-
-function vaeFromFloat16(value) {
-  // Bytes of little-endian float16 numbers -> Float32Array of the same numbers (exact: every half
-  // float is a float32). A 65536-entry table makes the conversion one lookup per number.
-  if (!VAE_HALF_TABLE) {
-    VAE_HALF_TABLE = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) {
-      const sign = h & 0x8000 ? -1 : 1, exponent = (h >> 10) & 0x1f, fraction = h & 0x3ff;
-      VAE_HALF_TABLE[h] = exponent === 0 ? sign * fraction * 2 ** -24
-        : exponent === 31 ? (fraction ? NaN : sign * Infinity)
-        : sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
-    }
-  }
-  let bytes = vaeAsUint8(value);
-  if (bytes.byteOffset % 2) bytes = bytes.slice();  // Uint16Array needs an even offset
-  const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 1);
-  const out = new Float32Array(halves.length);
-  for (let i = 0; i < halves.length; i++) out[i] = VAE_HALF_TABLE[halves[i]];
-  return out;
-}
-// --- end float16 storage ---------------------------------------------------------------------------
-
-function unpackDecoder(spec, weights) {
+export function unpackDecoder(spec, weights) {
   // spec: {latent_dim, data_shape, output, layers: [{n_in, n_out, activation}], dtype}; weights: a
   // float32 (or, with dtype "float16", float16) buffer holding, layer after layer, W (n_out*n_in)
   // then b (n_out).
-  const flat = spec.dtype === "float16" ? vaeFromFloat16(weights) : vaeAsFloat32(weights);
+  const flat = weightsOf(spec, weights);
   const layers = [];
   let offset = 0;
   for (const layer of spec.layers) {
@@ -84,7 +38,7 @@ function unpackDecoder(spec, weights) {
            input: new Float64Array(spec.latent_dim) };
 }
 
-function vaeDenseOne(layer, input, output) {
+export function vaeDenseOne(layer, input, output) {
   // output = act(W input + b) for one input vector (Float64Array in, Float64Array out).
   const { W, b, nIn, nOut, act } = layer;
   for (let o = 0; o < nOut; o++) {
@@ -105,7 +59,7 @@ function vaeDenseOne(layer, input, output) {
   return output;
 }
 
-function decodeInto(decoder, h, out) {
+export function decodeInto(decoder, h, out) {
   // One latent point h (latent_dim numbers) -> decoder mean written into out (data_dim entries).
   // Every layer reads a Float64Array (monomorphic, so the JIT keeps the loop fast); the inner product
   // runs with four partial sums.
@@ -121,7 +75,7 @@ function decodeInto(decoder, h, out) {
   return out;
 }
 
-function decodeBatch(decoder, hs, n) {
+export function decodeBatch(decoder, hs, n) {
   // hs: n*latent_dim numbers (row-major (n, latent_dim)) -> Float64Array (n, data_dim).
   const k = decoder.latentDim;
   const D = decoder.dataDim;
@@ -133,14 +87,8 @@ function decodeBatch(decoder, hs, n) {
   return result;
 }
 
-async function vaeLoadDecoder(model) {
-  // The decoder weights live in a separate, shared widget model (BrowserDecoder in widgets/_base.py) so that
-  // two widgets on one page carry them once. The "decoder" trait is a widget reference: the string
-  // "IPY_MODEL_<id>" (anywidget does not unpack references), or an unpacked model.
-  const ref = model.get("decoder");
-  const holder = typeof ref === "string"
-    ? await model.widget_manager.get_model(ref.replace(/^IPY_MODEL_/, ""))
-    : ref;
-  if (!holder) throw new Error("vaecourse: the widget has no decoder");
+export async function vaeLoadDecoder(model) {
+  // The decoder of the shared BrowserDecoder model the "decoder" trait refers to.
+  const holder = await referencedModel(model, "decoder");
   return unpackDecoder(holder.get("spec"), holder.get("weights"));
 }

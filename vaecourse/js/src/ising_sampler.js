@@ -3,9 +3,8 @@
 // Metropolis sweeps: all sites of one colour (i + j even), then the other, each flipped with
 // probability min(1, exp(-dE / T)), dE = 2 s_i sum_{j nb i} s_j (Metropolis et al. 1953). The two
 // colours do not neighbour each other, so a half-sweep is exact in any order. Seeded (mulberry32).
-// Plain declarations.
 
-class VaeIsingLattice {
+export class VaeIsingLattice {
   constructor(L, seed, ordered) {
     this.L = L;
     this.spins = new Int8Array(L * L);
@@ -60,13 +59,13 @@ class VaeIsingLattice {
   }
 }
 
-function vaeOnsagerM(T) {
+export function vaeOnsagerM(T) {
   // Onsager's (Yang's) spontaneous magnetisation per spin, (1 - sinh(2/T)^-4)^(1/8) below T_c, else 0.
   const x = 1 - Math.sinh(2 / T) ** -4;
   return x > 0 ? x ** 0.125 : 0;
 }
 
-function vaeIsingAverages(L, T, sweeps, burn, seed) {
+export function vaeIsingAverages(L, T, sweeps, burn, seed) {
   // Run a lattice at T (started ordered) and return the means of |m| and energy per spin with
   // standard errors from 20 batch means.
   const lattice = new VaeIsingLattice(L, seed, true);

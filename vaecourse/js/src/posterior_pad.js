@@ -1,9 +1,15 @@
-// PosteriorPad front end (vaecourse.widgets.posterior_pad.PosteriorPad, book/latent_space.md). Needs mlp_decoder.js,
-// mlp_encoder.js, posterior_numerics.js, posterior_worker.js, drawing.js and drawing_pad.js in front
-// of it. The reader draws a digit or picks a test image; the page encodes it, puts the true posterior
-// on a local grid around Q, and shows log p(x), the ELBO, IWAE_K, the gap and D[Q || p(h|x)].
+// PosteriorPad front end (vaecourse.widgets.posterior_pad.PosteriorPad, book/latent_space.md). The reader
+// draws a digit or picks a test image; the page encodes it, puts the true posterior on a local grid around Q, and shows log p(x), the ELBO, IWAE_K, the gap and D[Q || p(h|x)].
 
-const VAE_HEAT = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+import { asFloat32, asUint8, fromFloat16 } from "./buffers.js";
+import { VaePlane, vaeDrawImage, vaeElement, vaeImageCanvas, vaeLegend } from "./drawing.js";
+import { VaeDrawingPad, vaeMnistPreprocess } from "./drawing_pad.js";
+import { decodeBatch, decodeInto, unpackDecoder } from "./mlp_decoder.js";
+import { unpackEncoder, encodeQ } from "./mlp_encoder.js";
+import { paintHeatmap } from "./palette.js";
+import { VaePosteriorEngine } from "./posterior_engine.js";
+import { WINDOW_RULE, vaeLogLikelihoodBatch, vaePosterior, vaePosteriorNumbers } from "./posterior_numerics.js";
+import { referencedModel, vaeSave } from "./widget_model.js";
 
 function vaeEllipse(ctx, cx, cy, rx, ry, style, width) {
   ctx.strokeStyle = style;
@@ -19,16 +25,7 @@ function vaeDrawPosteriorPanel(canvas, result) {
   const small = document.createElement("canvas");
   small.width = G; small.height = G;
   const sctx = small.getContext("2d");
-  const image = sctx.createImageData(G, G);
-  let max = -Infinity;
-  for (const v of result.logPost) if (v > max) max = v;
-  for (let i = 0; i < G; i++) for (let j = 0; j < G; j++) {
-    const p = Math.exp(result.logPost[i * G + j] - max) * (VAE_HEAT.length - 1);
-    const lo = Math.min(Math.floor(p), VAE_HEAT.length - 2), f = p - lo;
-    const pixel = 4 * ((G - 1 - j) * G + i);
-    for (let c = 0; c < 3; c++) image.data[pixel + c] = Math.round((1 - f) * VAE_HEAT[lo][c] + f * VAE_HEAT[lo + 1][c]);
-    image.data[pixel + 3] = 255;
-  }
+  const image = paintHeatmap(sctx.createImageData(G, G), result.logPost, G);
   sctx.putImageData(image, 0, 0);
   const ctx = canvas.getContext("2d");
   ctx.imageSmoothingEnabled = true;
@@ -73,18 +70,27 @@ function vaeDrawBounds(canvas, result, K) {
   mark(result.logPx, "#2ca02c", "log p(x)", 12);
 }
 
-async function renderPosteriorPad({ model, el }) {
-  const holders = async (name) => {
-    const ref = model.get(name);
-    return typeof ref === "string" ? model.widget_manager.get_model(ref.replace(/^IPY_MODEL_/, "")) : ref;
+function windowOptions(model) {
+  // The local grid and its window rule (PosteriorPad's window_rule trait, the rule of
+  // vaecourse.marginal.adaptive_local_grid); the values of this front end where the widget sends none.
+  const rule = model.get("window_rule") || {};
+  return {
+    gridSize: rule.grid_size ?? model.get("grid_size"),
+    widths: rule.half_width_sigmas ?? model.get("widths"),
+    maxWiden: rule.max_steps ?? 3,
+    edgeMass: rule.edge_mass ?? WINDOW_RULE.edgeMass,
+    shiftCells: rule.shift_cells ?? WINDOW_RULE.shiftCells,
   };
-  const decoderModel = await holders("decoder"), encoderModel = await holders("encoder");
+}
+
+async function renderPosteriorPad({ model, el }) {
+  const decoderModel = await referencedModel(model, "decoder"), encoderModel = await referencedModel(model, "encoder");
   const engine = new VaePosteriorEngine(decoderModel.get("spec"), decoderModel.get("weights"),
                                         encoderModel.get("spec"), encoderModel.get("weights"));
   const D = engine.decoder.dataDim, side = Math.round(Math.sqrt(D));
-  const images = vaeAsUint8(model.get("images"));
+  const images = asUint8(model.get("images"));
   const names = model.get("image_names");
-  const labels = vaeAsUint8(model.get("labels"));
+  const labels = asUint8(model.get("labels"));
 
   el.classList.add("vae-widget", "vae-posterior-pad");
   const top = vaeElement("div", "vae-row");
@@ -108,7 +114,7 @@ async function renderPosteriorPad({ model, el }) {
   const inputCanvas = vaeImageCanvas([side, side], 112, "the input x the encoder sees (28 x 28)");
   inputBox.append(vaeElement("div", "vae-caption", "the input x"), inputCanvas);
   // 3. the latent plane with Q
-  const plane = new VaePlane(model.get("plane_size"), model.get("limit"), vaeAsFloat32(model.get("points")),
+  const plane = new VaePlane(model.get("plane_size"), model.get("limit"), asFloat32(model.get("points")),
                              labels, ["h\u2081", "h\u2082"]);
   plane.canvas.setAttribute("role", "img");
   plane.canvas.setAttribute("aria-label", "latent plane: encoded test images and Q(h|x) of the input");
@@ -208,8 +214,7 @@ async function renderPosteriorPad({ model, el }) {
     const started = performance.now();
     const id = ++requests;
     el.dataset.requested = String(id);
-    const options = { gridSize: model.get("grid_size"), widths: model.get("widths"), samples: model.get("samples"),
-                      seed: model.get("seed"), maxWiden: 3 };
+    const options = { ...windowOptions(model), samples: model.get("samples"), seed: model.get("seed") };
     engine.request(x, options, (result) => {
       draw(result, started);
       if (!result.final) {
@@ -271,5 +276,5 @@ async function renderPosteriorPad({ model, el }) {
 }
 
 export default { render: renderPosteriorPad };
-export { unpackDecoder, unpackEncoder, encodeQ, vaePosteriorNumbers, vaeMnistPreprocess, vaeFromFloat16,
-         decodeBatch, VaePosteriorEngine, vaePosterior };
+export { unpackDecoder, unpackEncoder, encodeQ, vaePosteriorNumbers, vaeMnistPreprocess, fromFloat16,
+         decodeBatch, decodeInto, VaePosteriorEngine, vaePosterior, vaeLogLikelihoodBatch };

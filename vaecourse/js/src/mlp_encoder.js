@@ -1,5 +1,5 @@
 // The MLP encoder of vaecourse.models.VAE run in the browser (book/latent_space.md;
-// book/ising.md for the Ising lattice). Python (vaecourse/widgets/posterior_pad.py, export_encoder) sends
+// book/ising.md for the Ising lattice). Python (vaecourse/widgets/browser.py, export_encoder) sends
 // the encoder's nn.Linear weights as one little-endian buffer (float16 or float32) plus a JSON spec;
 // this file rebuilds
 //   a_0 = x,  a_l = relu(W_l a_{l-1} + b_l)  (the body),  mu = W_mu a_L + b_mu,
@@ -7,17 +7,15 @@
 //   or exp(0.5 (W_s a_L + b_s)) ("log_var" head, the Keras example's z_log_var),
 // i.e. Q(h|x) = N(mu(x), diag sigma(x)^2) (Kingma & Welling 2013, appendix C.2).
 // Shapes: W is (n_out, n_in) row-major as in torch; x has data_dim entries; mu and sigma latent_dim.
-// Needs mlp_decoder.js (vaeAsFloat32, vaeFromFloat16, vaeDenseOne) in front of it. Plain declarations.
 
-function vaeWeightsOf(spec, weights) {
-  // The float32 numbers of a weight buffer stored as spec.dtype ("float16" or "float32").
-  return spec.dtype === "float16" ? vaeFromFloat16(weights) : vaeAsFloat32(weights);
-}
+import { weightsOf } from "./buffers.js";
+import { vaeDenseOne } from "./mlp_decoder.js";
+import { referencedModel } from "./widget_model.js";
 
-function unpackEncoder(spec, weights) {
+export function unpackEncoder(spec, weights) {
   // spec: {data_dim, latent_dim, dtype, head ("log_sigma" | "log_var"), layers: [{n_in, n_out,
   // activation}], the body then the mu head then the scale head}.
-  const flat = vaeWeightsOf(spec, weights);
+  const flat = weightsOf(spec, weights);
   const layers = [];
   let offset = 0;
   for (const layer of spec.layers) {
@@ -40,7 +38,7 @@ function unpackEncoder(spec, weights) {
            flat, spec };
 }
 
-function encodeQ(encoder, x) {
+export function encodeQ(encoder, x) {
   // x: data_dim numbers -> {mu, sigma}, two Float64Arrays of latent_dim entries.
   let a = Float64Array.from(x);
   for (const layer of encoder.body) a = vaeDenseOne(layer, a, new Float64Array(layer.nOut));
@@ -51,13 +49,8 @@ function encodeQ(encoder, x) {
   return { mu, sigma };
 }
 
-async function vaeLoadEncoder(model) {
-  // The encoder weights live in a shared widget model (BrowserEncoder in posterior_pad.py), referenced
-  // by the "encoder" trait as "IPY_MODEL_<id>" (or already unpacked), like the decoder's.
-  const ref = model.get("encoder");
-  const holder = typeof ref === "string"
-    ? await model.widget_manager.get_model(ref.replace(/^IPY_MODEL_/, ""))
-    : ref;
-  if (!holder) throw new Error("vaecourse: the widget has no encoder");
+export async function vaeLoadEncoder(model) {
+  // The encoder of the shared BrowserEncoder model the "encoder" trait refers to.
+  const holder = await referencedModel(model, "encoder");
   return unpackEncoder(holder.get("spec"), holder.get("weights"));
 }
