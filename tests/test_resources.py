@@ -93,6 +93,14 @@ def test_v1_container_limit_and_the_no_limit_sentinel(tmp_path):
     assert resources.memory_limit(root).source == "host RAM"
 
 
+def test_v1_a_cgroup_below_the_container_s_own(tmp_path):
+    """The mount shows the hierarchy from the container's cgroup down: its path is stripped from the own one."""
+    files = {"sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712",
+             "sys/fs/cgroup/memory/job/memory.limit_in_bytes": "536870912"}
+    root = fake_tree(tmp_path, "5:memory:/docker/abc/job\n", V1_MOUNT, files)
+    assert resources.memory_limit(root) == resources.Limit(536870912, "cgroup memory.limit_in_bytes")
+
+
 def test_v1_nested_cgroup_below_the_mount(tmp_path):
     """Without a cgroup namespace the mount shows the whole hierarchy: the own folder is below it."""
     mountinfo = "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
@@ -192,6 +200,16 @@ def test_omp_num_threads_is_respected(monkeypatch, tmp_path, fresh_threads):
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     quota(monkeypatch, tmp_path, 1)
     assert resources.size_torch_threads() == (2, "OMP_NUM_THREADS") and torch.get_num_threads() == 2
+
+
+def test_the_device_choice_sizes_the_threads(monkeypatch, tmp_path, fresh_threads):
+    from vaecourse import device
+
+    torch.set_num_threads(2)
+    quota(monkeypatch, tmp_path, 1)
+    monkeypatch.delenv("VAECOURSE_DEVICE", raising=False)
+    device.default_device("cpu")
+    assert torch.get_num_threads() == 1
 
 
 # ----------------------------------------------------------------------------- the memory guard's message

@@ -219,8 +219,11 @@ def cpu_limit(root="/", affinity: int | None = None) -> Limit:
     best = Limit(max(1, affinity if affinity is not None else _affinity()), "affinity mask")
     for folder, version in cgroup_folders("cpu", root):
         quota = _quota(folder, version)
-        if quota is not None and max(1, math.ceil(quota[0] - 1e-9)) < best.value:
-            best = Limit(max(1, math.ceil(quota[0] - 1e-9)), f"cgroup {quota[1]}")
+        if quota is None:
+            continue
+        cpus = max(1, math.ceil(quota[0] - 1e-9))  # 1.5 CPUs of time: two threads can use it
+        if cpus < best.value:
+            best = Limit(cpus, f"cgroup {quota[1]}")
     return best
 
 
