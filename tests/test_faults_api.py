@@ -44,11 +44,11 @@ def test_loss_and_dataset_elbo_of_an_empty_batch_are_refused():
 def test_training_that_would_not_fit_in_memory_is_refused_before_the_first_step(monkeypatch):
     """fit() counts weights, gradients and Adam's two moments (4x the weights), not the weights only:
     with memory for twice the weights the model builds, and training is refused with its size."""
-    from vaecourse import validation
+    from vaecourse import resources, validation
 
     model = VAE(hidden=16, latent_dim=2)
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    monkeypatch.setattr(validation, "memory_bytes", lambda device=None: 2 * weight_bytes)
+    monkeypatch.setattr(validation, "memory_limit", lambda device=None: resources.Limit(2 * weight_bytes, "host RAM"))
     VAE(hidden=16, latent_dim=2)  # building checks the weights alone: it fits
     before = [p.detach().clone() for p in model.parameters()]
     with pytest.raises(ValueError, match=r"training this VAE \(weights, gradients and Adam's two moments"):

@@ -3,6 +3,8 @@
 The package behind the book. One module per concept (a folder, ``name/``, for a concept with parts):
 
 - :mod:`~vaecourse.settings`     the smoke switch, the cache folder, offline mode (the only env reader)
+- :mod:`~vaecourse.resources`    the limits the process really has: memory (host, cgroup, RLIMIT_AS) and CPUs
+  (affinity, cgroup quota); torch's thread pool sized to them
 - :mod:`~vaecourse.device`       automatic choice of cpu / cuda / mps
 - :mod:`~vaecourse.validation`   input checks shared by the mathematics modules, and the switch that skips them
 - :mod:`~vaecourse.kl`           closed-form Gaussian KL divergences (eq:kl-gaussians, eq:kl-standard-normal)
@@ -56,6 +58,7 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "settings",
     "config",
+    "resources",
     "device",
     "validation",
     "kl",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def _count(minimum: int):
 def info(argv: list[str]) -> int:
     """``python -m vaecourse info``: version, run mode, device and cache folder."""
     import vaecourse
-    from vaecourse import device
+    from vaecourse import device, resources
 
     try:
         _Parser(prog="python -m vaecourse info", description="Version, run mode and device.").parse_args(argv)
@@ -71,9 +72,12 @@ def info(argv: list[str]) -> int:
         return _error("info", error, 2)
     except OSError as error:
         return _error("info", error, 1)
+    memory = resources.memory_limit()
     print(f"vaecourse {vaecourse.__version__}")
     print(f"mode:   {settings.mode()}")
     print(f"device: {where}")
+    print(f"cpus:   {resources.threads()}")
+    print(f"memory: {memory.value / 1e9:.1f} GB ({memory.source})")
     print(f"cache:  {cache}")
     return 0
 
@@ -338,6 +342,41 @@ def main(argv: list[str] | None = None) -> int:
         return _error(name, KeyboardInterrupt("interrupted"), 130)
     except (ValueError, OSError) as error:  # one a command did not expect (a bad device in a check, ...)
         return _error(name, error, 1)
+    except (MemoryError, RuntimeError) as error:  # torch.OutOfMemoryError is a RuntimeError
+        message = out_of_memory(error)
+        if message is None:
+            raise
+        return _error(name, MemoryError(message), 1)
 
 
-__all__ = ["UsageError", "COMMANDS", "info", "check", "train", "evaluate", "usage", "main"]
+_ALLOCATION = re.compile(r"tried to allocate (\d+) bytes|tried to allocate ([\d.]+) ([KMGT]i?B)", re.IGNORECASE)
+_UNITS = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
+
+
+def out_of_memory(error: BaseException) -> str | None:
+    """The README's one line for an allocator failure, or None when ``error`` is not one.
+
+    An allocator failure is a ``MemoryError``, a ``torch.OutOfMemoryError`` (the GPU's) or torch's
+    ``RuntimeError`` "DefaultCPUAllocator: can't allocate memory: you tried to allocate N bytes". The
+    line gives the size asked for (when the error says it) and the limit met
+    (:func:`vaecourse.validation.memory_limit`): ``"... would need about N GB, more than the M GB
+    this container may use (cgroup memory.max); choose smaller sizes"``.
+    """
+    text = str(error)
+    gpu = type(error).__name__ == "OutOfMemoryError" or "CUDA out of memory" in text
+    if not (isinstance(error, MemoryError) or gpu or "can't allocate memory" in text):
+        return None
+    limit = validation.memory_limit("cuda" if gpu else "cpu")
+    where = (f"of memory of this {'cuda' if gpu else 'cpu'}" if limit.source in ("host RAM", "cuda")
+             else limit.phrase())
+    found = _ALLOCATION.search(text)
+    if found is None:
+        return f"ran out of memory within the {limit.value / 1e9:.1f} GB {where}; choose smaller sizes"
+    nbytes = int(found[1]) if found[1] else float(found[2]) * _UNITS[found[3]]
+    if nbytes > limit.value:
+        return validation.memory_message(int(nbytes), "this run", "cuda" if gpu else "cpu", limit)
+    return (f"ran out of memory: one more allocation of about {nbytes / 1e9:.1f} GB did not fit in the "
+            f"{limit.value / 1e9:.1f} GB {where}; choose smaller sizes")
+
+
+__all__ = ["UsageError", "COMMANDS", "info", "check", "train", "evaluate", "usage", "main", "out_of_memory"]

@@ -17,8 +17,13 @@ def default_device(override: str | None = None):
     Order: the ``override`` argument, ``VAECOURSE_DEVICE``, CUDA if available, MPS if available,
     else the CPU. ``override`` is a name (``"cuda:1"``) or a ``torch.device``. A name that is not a
     device (``"gpu"``) or an unavailable choice raises ``ValueError`` saying what to use instead.
+    torch's thread pool is sized to the CPUs this process may use, once (:mod:`vaecourse.resources`).
     """
     import torch
+
+    from vaecourse import resources
+
+    resources.size_torch_threads()
 
     if isinstance(override, torch.device):
         override = str(override)

@@ -81,6 +81,16 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
+def thread_count() -> int | None:
+    """The thread count ``OMP_NUM_THREADS`` asks for (a positive whole number), or None when unset or unusable.
+
+    torch sizes its thread pool from it at start-up; :func:`vaecourse.resources.size_torch_threads`
+    then leaves the count alone.
+    """
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 class CacheRebuiltWarning(UserWarning):
     """A damaged cache entry (a truncated or corrupt file) was found, removed and rebuilt."""
 

@@ -19,6 +19,12 @@ from collections.abc import Iterator
 
 import torch
 
+from vaecourse import resources
+
+# Every module of the package that computes imports this one: its first use of torch. Size torch's
+# thread pool to the CPUs this process may really use (a cgroup quota, the affinity mask), once.
+resources.size_torch_threads()
+
 __all__ = [
     "enabled",
     "disabled",
@@ -29,7 +35,9 @@ __all__ = [
     "common_dtype",
     "require_spd",
     "check_mean_cov",
+    "memory_limit",
     "memory_bytes",
+    "memory_message",
     "require_memory",
 ]
 
@@ -154,27 +162,43 @@ def check_mean_cov(mu_name: str, mu: torch.Tensor, cov_name: str, cov: torch.Ten
     return k
 
 
-def memory_bytes(device=None) -> int:
-    """The memory of ``device`` in bytes: the GPU's for CUDA, the machine's RAM otherwise."""
-    import os
+def memory_limit(device=None) -> resources.Limit:
+    """The memory ``device`` may use, and which limit it is: the GPU's memory for CUDA, else the CPU's.
 
+    For the CPU, the memory this process may really use (:func:`vaecourse.resources.memory_limit`):
+    the host's RAM, a container's cgroup limit or ``RLIMIT_AS``, whichever is smallest.
+    """
     device = torch.device(device) if device is not None else torch.device("cpu")
     if device.type == "cuda":
-        return int(torch.cuda.get_device_properties(device).total_memory)
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):  # not a POSIX system: no guard
-        return 2**62
+        return resources.Limit(int(torch.cuda.get_device_properties(device).total_memory), "cuda")
+    return resources.memory_limit()
+
+
+def memory_bytes(device=None) -> int:
+    """The memory of ``device`` in bytes: the GPU's for CUDA, what this process may use otherwise."""
+    return memory_limit(device).value
+
+
+def memory_message(nbytes: int, what: str, device=None, limit: resources.Limit | None = None) -> str:
+    """``"WHAT would need about N GB, more than the M GB ...; choose smaller sizes"`` (the README's line).
+
+    The limit named is ``limit`` or :func:`memory_limit` of ``device``, with where it comes from
+    (``"... the 1.0 GB this container may use (cgroup memory.max)"``).
+    """
+    limit = limit or memory_limit(device)
+    where = (f"of memory of this {torch.device(device or 'cpu').type}" if limit.source in ("host RAM", "cuda")
+             else limit.phrase())
+    return (f"{what} would need about {nbytes / 1e9:.1f} GB, more than the {limit.value / 1e9:.1f} GB {where}; "
+            "choose smaller sizes")
 
 
 def require_memory(nbytes: int, what: str, device=None) -> None:
     """ValueError, before anything is allocated, when ``what`` needs more than the memory of ``device``.
 
-    The message gives the estimated size, so that a typo (``--hidden 100000``) or a forged
+    The message gives the estimated size and the limit met (the host's RAM, a container's cgroup
+    limit, ``RLIMIT_AS``, the GPU's memory), so that a typo (``--hidden 100000``) or a forged
     checkpoint is refused in milliseconds instead of swapping or being killed.
     """
-    available = memory_bytes(device)
-    if nbytes > available:
-        raise ValueError(f"{what} would need about {nbytes / 1e9:.1f} GB, more than the "
-                         f"{available / 1e9:.1f} GB of memory of this {torch.device(device or 'cpu').type}; "
-                         "choose smaller sizes")
+    limit = memory_limit(device)
+    if nbytes > limit.value:
+        raise ValueError(memory_message(nbytes, what, device, limit))
