@@ -247,3 +247,84 @@ def test_train_conditional_draws_and_steps_as_the_plain_loop():
         config, rows, T.TrainConfig(epochs=3, batch_size=16, lr=3e-3, seed=6, binarize="grey"), use_cache=False)
     assert elbos == expected
     assert same_weights(model, expected_model)
+
+
+# ----------------------------------------------------------------------------- what the three loops share
+
+
+def test_run_epoch_steps_once_per_batch_over_every_row():
+    x = torch.arange(10.0)[:, None]  # (10, 1): row i holds i
+    weight = torch.nn.Parameter(torch.ones(()))
+    seen, steps = [], []
+
+    def loss_fn(rows):
+        seen.append(rows[:, 0].tolist())
+        return (weight * rows).sum(), {"rows": rows.shape[0], "total": float(rows.sum())}
+
+    sums = T.run_epoch(loss_fn, torch.optim.SGD([weight], lr=0.0), x, 4, torch.Generator().manual_seed(0),
+                       epoch=3, on_step=lambda *args: steps.append(args))
+    assert [len(b) for b in seen] == [4, 4, 2] and sorted(sum(seen, [])) == list(range(10))
+    assert [s[:2] for s in steps] == [(3, 0), (3, 1), (3, 2)]
+    assert [s[2] for s in steps] == [sum(b) for b in seen]  # the loss of each batch
+    assert sums == {"loss": sum(sum(b) * len(b) for b in seen), "rows": 10, "total": 45.0}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="asks for CUDA where there is none")
+def test_every_loop_asks_the_courses_device(monkeypatch):
+    """VAECOURSE_DEVICE=cuda without CUDA is refused by default_device; an explicit "cpu" wins over it."""
+    monkeypatch.setenv("VAECOURSE_DEVICE", "cuda")
+    x = grey_images(20, 28, seed=0)
+    rows = rows_of_spins(20, 4, seed=0)
+    config = conditional.ConditionalConfig(L=4, hidden=8)
+    tiny = T.TrainConfig(epochs=1, batch_size=8, binarize="grey")
+    fit = objectives.FitSettings(epochs=1, batch_size=8)
+    with pytest.raises(ValueError, match="VAECOURSE_DEVICE"):
+        T.fit(small_vae(), grey_images(20, 6, seed=0), tiny)
+    with pytest.raises(ValueError, match="VAECOURSE_DEVICE"):
+        objectives.fit_together(SPECS[:1], x, fit)
+    with pytest.raises(ValueError, match="VAECOURSE_DEVICE"):
+        conditional.train_conditional(config, rows, tiny, use_cache=False)
+    (trained,) = objectives.fit_together(SPECS[:1], x, fit, device="cpu")
+    assert all(p.device.type == "cpu" for p in trained.model.parameters())
+    conditional.train_conditional(config, rows, T.TrainConfig(epochs=1, batch_size=8, binarize="grey", device="cpu"),
+                                  use_cache=False)
+
+
+def test_fit_together_names_the_model_whose_loss_diverged():
+    x = grey_images(20, 28, seed=0)
+    specs = SPECS[:2]
+    torch.manual_seed(0)
+    pairs = [objectives.build(spec) for spec in specs]
+    with torch.no_grad():
+        pairs[1][0].decoder.net[-1].bias.fill_(float("inf"))
+    with pytest.raises(T.NonFiniteLossError, match=r"epoch 1, batch 0 \(the loss of 'flow'\)\. Lower"):
+        objectives.fit_together(specs, x, objectives.FitSettings(epochs=1, batch_size=8), models=pairs)
+
+
+def test_train_conditional_reports_a_non_finite_loss_as_the_other_loops_do():
+    rows = rows_of_spins(20, 4, seed=0)
+    rows[:, 0] = float("nan")
+    with pytest.raises(T.NonFiniteLossError, match=r"became nan at epoch 1, batch 0\. Lower the learning rate"):
+        conditional.train_conditional(conditional.ConditionalConfig(L=4, hidden=8), rows,
+                                      T.TrainConfig(epochs=1, batch_size=8, binarize="grey"), use_cache=False)
+
+
+def test_the_error_pickles_with_its_message():
+    import pickle
+
+    error = T.NonFiniteLossError(float("inf"), 2, 5, "; the last good checkpoint 'c.pt' is unchanged")
+    again = pickle.loads(pickle.dumps(error))
+    assert str(again) == str(error) and (again.epoch, again.batch) == (2, 5)
+    assert isinstance(again, FloatingPointError)
+
+
+def test_every_loop_shows_the_same_progress_bar(capsys):
+    T.fit(small_vae(), grey_images(20, 6, seed=0), T.TrainConfig(epochs=1, batch_size=8, device="cpu"), progress=True)
+    objectives.fit_together(SPECS[:1], grey_images(20, 28, seed=0), objectives.FitSettings(epochs=1, batch_size=8),
+                            progress=True)
+    conditional.train_conditional(conditional.ConditionalConfig(L=4, hidden=8), rows_of_spins(20, 4, seed=0),
+                                  T.TrainConfig(epochs=1, batch_size=8, binarize="grey"), use_cache=False,
+                                  progress=True)
+    bars = capsys.readouterr().err
+    for name in ("VAE", "fit_together", "ConditionalVAE"):
+        assert f"{name}:   0%|          | 0/3 [" in bars  # 20 rows in batches of 8: 3 batches

@@ -188,7 +188,7 @@ def fit_together(specs: list[ModelSpec], train, fit: FitSettings, generative=Non
         generator = torch.Generator(device=device).manual_seed(fit.seed)
         n_batches = math.ceil(x_train.shape[0] / fit.batch_size)
         loss_fn, last_losses = _summed_loss(specs, pairs, generator, n_batches)
-        with validation.disabled(), progress_bar(progress, fit.epochs * n_batches, f"{len(specs)} models") as on_step:
+        with validation.disabled(), progress_bar(progress, fit.epochs * n_batches, "fit_together") as on_step:
             for epoch in range(1, fit.epochs + 1):
                 began = time.perf_counter()
                 try:
