@@ -142,7 +142,7 @@ def prepare_test_set(x: torch.Tensor, binarize: str, device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def dataset_elbo(model, x: torch.Tensor, batch_size: int = 1000, n_samples: int = 1) -> dict:
+def dataset_elbo(model: VAEModel, x: torch.Tensor, batch_size: int = 1000, n_samples: int = 1) -> dict:
     """Mean ELBO, reconstruction and KL (nats per image) of images ``x`` ``(N, ...)`` already prepared
     (binarised or grey). Stochastic: the reconstruction term uses sampled h, as an ELBO must."""
     if x.ndim < 2 or x.shape[0] == 0:

@@ -173,7 +173,8 @@ class ConditionalVAE(nn.Module):
 
 
 class _Conditioned:
-    """The model protocol with the condition of each row fixed: ``prior()`` is $p(\\mathbf{h}\\mid T_b)$, batch (B, k)."""
+    """A :class:`vaecourse.models.LatentVariableModel` with each row's condition fixed: ``prior()`` is
+    $p(\\mathbf{h}\\mid T_b)$, batch (B, k)."""
 
     def __init__(self, model: ConditionalVAE, rows: torch.Tensor):
         self.model, self.rows = model, rows
