@@ -174,15 +174,16 @@ def make_optimizer(model, lr: float) -> torch.optim.Adam:
 
 def run_epoch(loss_fn, optimizer, x, batch_size, generator, epoch=1,
               on_step=None):
-    """One pass over the rows of ``x`` in a random order: a gradient step per batch.
+    """One pass over ``x`` in a random order, one gradient step per batch.
 
     ``loss_fn(rows)`` returns ``(loss, terms)``: the scalar to minimise and a
-    dict of numbers to add up over the epoch. Returns their sums, with the loss
+    dict of numbers to add up over the epoch. Returns their sums, and the loss
     summed over the rows as ``"loss"``. ``on_step(epoch, batch, loss)`` runs
-    after each step. book/pytorch_vae.md. Shapes: ``x`` ``(N, ...)`` on the
-    device of ``generator``, which draws the order.
+    after each step. ``eq:training-objective``; book/pytorch_vae.md.
 
-    Raises :class:`NonFiniteLossError` when the loss becomes NaN or infinite.
+    Shapes: ``x`` ``(N, ...)``, on the device of ``generator`` (it draws the
+    order). Raises :class:`NonFiniteLossError` when the loss becomes NaN or
+    infinite.
     """
     order = torch.randperm(x.shape[0], generator=generator, device=x.device)
     sums = {"loss": 0.0}
