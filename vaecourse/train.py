@@ -1,4 +1,4 @@
-"""The training loop: maximise the ELBO by stochastic gradient ascent (config, history, ``fit``).
+"""The training loop: maximise the ELBO by stochastic gradient ascent (``run_epoch``, ``fit``, history).
 
 Each step draws a mini-batch $\\{\\mathbf{x}_b\\}$, one reparameterised sample
 $\\mathbf{h}_b = \\boldsymbol\\mu(\\mathbf{x}_b) + \\boldsymbol\\sigma(\\mathbf{x}_b)\\odot\\boldsymbol\\epsilon$
@@ -8,7 +8,10 @@ per image, and takes an Adam step on the loss
           - \\mathcal{D}[Q(\\mathbf{h}\\mid\\mathbf{x}_b)\\,\\|\\,\\mathcal{N}(0, I)]\\Big]
 
 (label ``eq:training-objective``; book/pytorch_vae.md; Kingma & Welling 2013, arXiv:1312.6114). The
-ELBO and its two terms come from :mod:`vaecourse.elbo`; nothing here re-derives them. Checkpoints
+ELBO and its two terms come from :mod:`vaecourse.elbo`; nothing here re-derives them. One epoch is
+:func:`run_epoch`, which :func:`vaecourse.objectives.fit_together` and
+:func:`vaecourse.ising.conditional.train_conditional` call too; :func:`fit` adds resume, checkpoints
+and Ctrl-C around it. Checkpoints
 and the trained-model cache are :mod:`vaecourse.checkpoints`, the chapters' named models
 :mod:`vaecourse.recipes`, the command line :mod:`vaecourse.cli`.
 
