@@ -24,7 +24,7 @@ import torch
 from vaecourse import device
 from vaecourse import elbo as _elbo
 from vaecourse import marginal as _marginal
-from vaecourse.models import decoder_floats
+from vaecourse.models import VAEModel, decoder_floats
 from vaecourse.validation import require_count
 
 
@@ -37,7 +37,7 @@ def _check(x: torch.Tensor, model) -> torch.Tensor:
 
 
 @torch.no_grad()
-def elbo_per_image(model, x: torch.Tensor, *, n_samples: int = 1, batch_size: int = 1000) -> torch.Tensor:
+def elbo_per_image(model: VAEModel, x: torch.Tensor, *, n_samples: int = 1, batch_size: int = 1000) -> torch.Tensor:
     """ELBO of each image (nats), ``(N,)``, from :func:`vaecourse.elbo.elbo` in batches of images.
 
     ``x``: ``(N, *data_shape)`` already binarised (or grey). Stochastic in h, as an ELBO must be
@@ -56,7 +56,7 @@ def elbo_per_image(model, x: torch.Tensor, *, n_samples: int = 1, batch_size: in
 
 
 @torch.no_grad()
-def iwae_per_image(model, x: torch.Tensor, k: int = 5000, *, max_elements: int = 2 ** 25) -> torch.Tensor:
+def iwae_per_image(model: VAEModel, x: torch.Tensor, k: int = 5000, *, max_elements: int = 2 ** 25) -> torch.Tensor:
     """Importance-weighted estimate $\\mathcal{L}_k$ of $\\log p(\\mathbf{x})$ per image, ``(N,)``.
 
     Images are processed a few at a time and :func:`vaecourse.elbo.iwae` chunks the k samples, so
@@ -81,7 +81,7 @@ def iwae_per_image(model, x: torch.Tensor, k: int = 5000, *, max_elements: int =
 
 
 @torch.no_grad()
-def quadrature_gap(model, x: torch.Tensor, *, grid_size: int = 201, limit: float = 6.0,
+def quadrature_gap(model: VAEModel, x: torch.Tensor, *, grid_size: int = 201, limit: float = 6.0,
                    n_samples: int = 100) -> dict:
     """For a 2-D latent: ``log_px`` by quadrature (:func:`vaecourse.marginal.log_px_quadrature`), the ELBO
     averaged over ``n_samples`` draws, and ``gap = log_px - elbo`` $= \\mathcal{D}[Q\\|p(\\mathbf{h}\\mid
@@ -123,7 +123,7 @@ class Evaluation:
         return "\n".join(lines)
 
 
-def evaluate(model, x: torch.Tensor, *, iwae_k: int = 5000, quadrature: bool | None = None,
+def evaluate(model: VAEModel, x: torch.Tensor, *, iwae_k: int = 5000, quadrature: bool | None = None,
              grey: bool = False, grid_size: int = 201) -> Evaluation:
     """Test ELBO (mean of one-sample ELBOs), IWAE log p(x) with ``iwae_k`` samples (0 skips it) and,
     for 2-D latents (``quadrature`` None means "if 2-D"), log p(x) by quadrature. ``x`` prepared

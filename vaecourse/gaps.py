@@ -17,7 +17,7 @@ The IWAE bounds sit in between: :math:`\\mathcal{L} \\le \\mathcal{L}_5 \\le \\m
 \\log p(\\mathbf{x})` in expectation (label ``eq:iwae-ordering``; Burda et al. 2015). Chapter
 book/richer_posteriors.md.
 
-Models follow the course's protocol (``log_likelihood``, ``prior``, ``latent_dim``); Q is a family of
+Models are :class:`vaecourse.models.VAEModel` (``log_likelihood``, ``prior``, ``latent_dim``); Q is a family of
 :mod:`vaecourse.posterior_families` with parameters (B, n_params).
 """
 
@@ -30,6 +30,7 @@ import torch
 
 from vaecourse import marginal
 from vaecourse import posterior_families as pf
+from vaecourse.models import VAEModel
 from vaecourse.validation import require_count
 
 __all__ = ["log_px_bernoulli_grid", "optimise_per_image", "elbo_with_se", "bound_ladder", "posterior_window", "q_log_density_on_grid",
@@ -37,7 +38,7 @@ __all__ = ["log_px_bernoulli_grid", "optimise_per_image", "elbo_with_se", "bound
 
 
 @torch.no_grad()
-def log_px_bernoulli_grid(model, x: torch.Tensor, grid_size: int = 201, limit: float = 6.0) -> torch.Tensor:
+def log_px_bernoulli_grid(model: VAEModel, x: torch.Tensor, grid_size: int = 201, limit: float = 6.0) -> torch.Tensor:
     """:func:`vaecourse.marginal.log_px_quadrature` for a Bernoulli decoder, by one matrix product per chunk of grid points.
 
     With logits :math:`\\ell(\\mathbf{h})`, :math:`\\log p(\\mathbf{x}|\\mathbf{h}) = \\mathbf{x}\\cdot\\ell(\\mathbf{h})
@@ -65,7 +66,7 @@ def log_px_bernoulli_grid(model, x: torch.Tensor, grid_size: int = 201, limit: f
     return total + 2 * math.log(float(axis[1] - axis[0]))
 
 
-def optimise_per_image(model, q_family, x: torch.Tensor, params: torch.Tensor, steps: int = 300,
+def optimise_per_image(model: VAEModel, q_family, x: torch.Tensor, params: torch.Tensor, steps: int = 300,
                        n_samples: int = 16, lr: float = 0.02) -> torch.Tensor:
     """:math:`Q^*`: the family's parameters maximising each image's ELBO, by Adam from ``params``.
 
@@ -94,7 +95,7 @@ def optimise_per_image(model, q_family, x: torch.Tensor, params: torch.Tensor, s
 
 
 @torch.no_grad()
-def elbo_with_se(model, q_family, params: torch.Tensor, x: torch.Tensor, n: int = 1000):
+def elbo_with_se(model: VAEModel, q_family, params: torch.Tensor, x: torch.Tensor, n: int = 1000):
     """Monte Carlo ELBO :math:`\\frac1n\\sum_i\\log w_i` and its standard error, per image: (B,), (B,)."""
     require_count(n, "n", minimum=2)
     chunk = marginal.chunk_size(x, n)
@@ -104,7 +105,7 @@ def elbo_with_se(model, q_family, params: torch.Tensor, x: torch.Tensor, n: int 
 
 
 @torch.no_grad()
-def bound_ladder(model, q_family, params: torch.Tensor, x: torch.Tensor, ks=(1, 5, 50), repeats: int = 100):
+def bound_ladder(model: VAEModel, q_family, params: torch.Tensor, x: torch.Tensor, ks=(1, 5, 50), repeats: int = 100):
     """Mean and standard error over ``repeats`` draws of the bound :math:`\\mathcal{L}_K` for each K: (len(ks), B) twice.
 
     K = 1 is the single-sample ELBO; ``eq:iwae-ordering``.
@@ -175,7 +176,7 @@ class Gaps:
         return self.elbo_best - self.elbo_amortised
 
 
-def gap_decomposition(model, posterior, x: torch.Tensor, steps: int = 300, n_samples: int = 16,
+def gap_decomposition(model: VAEModel, posterior, x: torch.Tensor, steps: int = 300, n_samples: int = 16,
                       n_eval: int = 2000, grid_size: int = 201, log_px: torch.Tensor | None = None,
                       lr: float = 0.05) -> Gaps:
     """Total, approximation and amortisation gaps of ``posterior`` (an encoder x -> params) on images x.

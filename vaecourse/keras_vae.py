@@ -321,7 +321,7 @@ def _sampling_seed(model: KerasVAE):
 
 
 class ProtocolView(PriorMixin):
-    """A trained :class:`KerasVAE` seen through the course's model protocol (``encode``,
+    """A trained :class:`KerasVAE` as a :class:`vaecourse.models.VAEModel` (``encode``,
     ``decoder_mean``, ``log_likelihood``, ``prior``, ...), so that :mod:`vaecourse.elbo`,
     :mod:`vaecourse.evaluate` and :mod:`vaecourse.plotting` treat it exactly like
     :class:`vaecourse.models.ConvVAE`. Read-only: it never trains.
@@ -341,7 +341,7 @@ class ProtocolView(PriorMixin):
         self.latent_dim = int(model.decoder.inputs[0].shape[-1])
 
     def parameters(self):
-        """The Keras weights as torch tensors (the protocol's helpers read the device from them)."""
+        """The Keras weights as torch tensors (:func:`vaecourse.device.placement` reads the device from them)."""
         return (w.value for w in self.model.weights)
 
     def eval(self):

@@ -19,7 +19,7 @@ the prior fails; and, on the same grid, the true posterior by Bayes' rule
 a route to :math:`\\log p(\\mathbf{x}) - \\mathcal{L}(\\mathbf{x})` that shares no code with the
 ELBO's Monte Carlo estimate (Kingma & Welling 2013; Doersch 2016; Kong 1992 for the ESS).
 
-Every function takes any model that follows the course's protocol (``latent_dim``, ``encode``,
+Every function takes any :class:`vaecourse.models.LatentVariableModel` (``latent_dim``, ``encode``,
 ``log_likelihood(x, h)`` with leading sample dims that broadcast against the batch, ``prior()``).
 Latent points are evaluated in chunks of :func:`chunk_size` so memory stays bounded.
 """
@@ -31,6 +31,7 @@ import math
 import torch
 from torch.distributions import Normal
 
+from vaecourse.models import LatentVariableModel
 from vaecourse.validation import require_batch, require_count, require_tensor
 
 __all__ = [
@@ -88,7 +89,7 @@ def log_px_discrete(log_prior: torch.Tensor, log_likelihood: torch.Tensor) -> to
     return torch.logsumexp(log_prior + log_likelihood, dim=-1)
 
 
-def importance_log_weights(model, x: torch.Tensor, proposal, n_samples: int) -> torch.Tensor:
+def importance_log_weights(model: LatentVariableModel, x: torch.Tensor, proposal, n_samples: int) -> torch.Tensor:
     """:math:`\\log w_i = \\log p(x, h_i) - \\log r(h_i)` for ``n_samples`` draws h_i from ``proposal`` r.
 
     :math:`p(x) = E_{h\\sim r}[w]` (``eq:marginal``); with the prior as proposal (the naive choice,
@@ -175,7 +176,8 @@ def _square_axis(model, x: torch.Tensor, grid_size: int, limit: float) -> torch.
     return torch.linspace(-limit, limit, grid_size, dtype=x.dtype, device=x.device)  # (G,)
 
 
-def log_px_quadrature(model, x: torch.Tensor, grid_size: int = 201, limit: float = 5.0) -> torch.Tensor:
+def log_px_quadrature(model: LatentVariableModel, x: torch.Tensor, grid_size: int = 201,
+                      limit: float = 5.0) -> torch.Tensor:
     """log p(x) by quadrature over a square grid of a 2-D latent: :math:`\\log\\sum_{ij} p(x|h_{ij})p(h_{ij})\\,\\Delta^2`.
 
     The grid has ``grid_size`` points per axis on [-limit, limit] (spacing Delta); for integrands
@@ -190,7 +192,7 @@ def log_px_quadrature(model, x: torch.Tensor, grid_size: int = 201, limit: float
     return _grid_posterior(model, x, axis, axis)[1]
 
 
-def posterior_grid(model, x: torch.Tensor, grid_size: int = 101, limit: float = 4.0):
+def posterior_grid(model: LatentVariableModel, x: torch.Tensor, grid_size: int = 101, limit: float = 4.0):
     """The true posterior p(h|x) on the square grid [-limit, limit]^2 of a 2-D latent, normalised by quadrature.
 
     :math:`\\log p(h|x) = \\log p(x|h) + \\log p(h) - \\log p(x)`, with log p(x) from the same grid
@@ -204,7 +206,8 @@ def posterior_grid(model, x: torch.Tensor, grid_size: int = 101, limit: float = 
     return axis, axis.clone(), _grid_posterior(model, x, axis, axis)[0]
 
 
-def local_posterior_grid(model, x: torch.Tensor, centre: torch.Tensor, half_width, grid_size: int = 201):
+def local_posterior_grid(model: LatentVariableModel, x: torch.Tensor, centre: torch.Tensor, half_width,
+                         grid_size: int = 201):
     """The true posterior on a square grid around ``centre``, one grid per data point, and log p(x).
 
     Grid b spans ``centre[b] +- half_width[b]`` along both latent axes with ``grid_size`` points;

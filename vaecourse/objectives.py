@@ -21,6 +21,7 @@ second build loads it. book/kl_in_practice.md, book/richer_posteriors.md.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import time
@@ -35,7 +36,7 @@ from vaecourse.autoregressive import AutoregressiveVAE
 from vaecourse.data import dynamic_binarize, images_of
 from vaecourse.device import default_device
 from vaecourse.models import VAE
-from vaecourse.train import NonFiniteLossError, make_optimizer
+from vaecourse.train import NonFiniteLossError, make_optimizer, progress_bar, run_epoch
 
 __all__ = ["Objective", "ModelSpec", "FitSettings", "Trained", "build", "batch_loss", "fit_together", "load_or_fit"]
 
@@ -157,15 +158,19 @@ def batch_loss(spec: ModelSpec, model, posterior, x: torch.Tensor, kl_scale: flo
 
 
 def fit_together(specs: list[ModelSpec], train, fit: FitSettings, generative=None,
-                 models: list | None = None) -> list[Trained]:
+                 models: list | None = None, *, device=None, progress: bool | None = None) -> list[Trained]:
     """Train every spec on the same mini-batches (one dynamic binarisation per batch, shared); return them.
 
-    Each model has its own Adam optimiser (:func:`vaecourse.train.make_optimizer`). With
-    ``generative`` the decoder is held fixed and only the encoders learn. ``models`` (optional)
-    are prebuilt (model, posterior) pairs. Shapes: ``train`` images (N, 1, 28, 28) in [0, 1].
-    Raises :class:`vaecourse.train.NonFiniteLossError` when a loss becomes NaN or inf.
+    One :func:`vaecourse.train.run_epoch` per epoch on the sum of the models' losses: the models share
+    no trainable parameter, so each one's gradient is that of its own loss, and one Adam
+    (:func:`vaecourse.train.make_optimizer`) over all of them steps each as its own Adam would. With
+    ``generative`` the decoder is held fixed and only the encoders learn. ``models`` (optional) are
+    prebuilt (model, posterior) pairs. ``device``: :func:`vaecourse.device.default_device` of it (the
+    course's device when None). ``progress``: a progress bar (default: on unless smoke mode).
+    Shapes: ``train`` images (N, 1, 28, 28) in [0, 1].
+    Raises :class:`vaecourse.train.NonFiniteLossError` when a loss becomes NaN or inf (naming the model).
     """
-    device = default_device()
+    device = default_device(device)
     x_train = images_of(train).to(device, torch.float32)
     pairs = models or []
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -175,47 +180,30 @@ def fit_together(specs: list[ModelSpec], train, fit: FitSettings, generative=Non
         for model, posterior in pairs:
             model.to(device)
             posterior.to(device)
-        optimisers = []
-        for (model, posterior) in pairs:
-            params = list(posterior.parameters()) if generative is not None else \
-                list({id(p): p for p in [*model.parameters(), *posterior.parameters()]}.values())
-            optimisers.append(make_optimizer(torch.nn.ParameterList(params), fit.lr))
+        optimiser = _one_optimiser(pairs, generative, fit.lr)
         frozen = [p for p in generative.parameters() if p.requires_grad] if generative is not None else []
         for p in frozen:
             p.requires_grad_(False)
         histories = [{"epoch": [], "loss": [], "rate": [], "distortion": [], "seconds": []} for _ in specs]
         generator = torch.Generator(device=device).manual_seed(fit.seed)
-        n = x_train.shape[0]
-        n_batches = math.ceil(n / fit.batch_size)
-        with validation.disabled():
+        n_batches = math.ceil(x_train.shape[0] / fit.batch_size)
+        loss_fn, last_losses = _summed_loss(specs, pairs, generator, n_batches)
+        with validation.disabled(), progress_bar(progress, fit.epochs * n_batches, "fit_together") as on_step:
             for epoch in range(1, fit.epochs + 1):
                 began = time.perf_counter()
-                sums = [[0.0, 0.0, 0.0] for _ in specs]
-                order = torch.randperm(n, generator=generator, device=device)
-                for batch in range(n_batches):
-                    x = dynamic_binarize(x_train[order[batch * fit.batch_size:(batch + 1) * fit.batch_size]],
-                                         generator=generator)  # (B, 1, 28, 28)
-                    step = (epoch - 1) * n_batches + batch
-                    for i, (spec, (model, posterior), opt) in enumerate(zip(specs, pairs, optimisers)):
-                        scale = rd.kl_weight(step, round(spec.objective.warmup_epochs * n_batches))
-                        loss, rate, distortion = batch_loss(spec, model, posterior, x, scale)
-                        value = float(loss.detach())
-                        if not math.isfinite(value):
-                            raise NonFiniteLossError(f"the loss of {spec.name!r} became {value} at epoch {epoch}, "
-                                                     f"batch {batch}; lower the learning rate")
-                        opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                        opt.step()
-                        sums[i][0] += value / n_batches
-                        sums[i][1] += rate / n_batches
-                        sums[i][2] += distortion / n_batches
-                seconds = time.perf_counter() - began
-                for history, (loss_mean, rate_mean, distortion_mean) in zip(histories, sums):
+                try:
+                    sums = run_epoch(loss_fn, optimiser, x_train, fit.batch_size, generator, epoch, on_step)
+                except NonFiniteLossError as error:
+                    diverged = ", ".join(repr(s.name) for s, v in zip(specs, last_losses) if not math.isfinite(v))
+                    raise NonFiniteLossError(error.value, error.epoch, error.batch,
+                                             f" (the loss of {diverged})") from None
+                seconds = (time.perf_counter() - began) / len(specs)
+                for i, history in enumerate(histories):
                     history["epoch"].append(epoch)
-                    history["loss"].append(loss_mean)
-                    history["rate"].append(rate_mean)
-                    history["distortion"].append(distortion_mean)
-                    history["seconds"].append(seconds / len(specs))
+                    history["loss"].append(sums[i, "loss"])
+                    history["rate"].append(sums[i, "rate"])
+                    history["distortion"].append(sums[i, "distortion"])
+                    history["seconds"].append(seconds)
     for p in frozen:
         p.requires_grad_(True)
     for model, posterior in pairs:
@@ -223,6 +211,46 @@ def fit_together(specs: list[ModelSpec], train, fit: FitSettings, generative=Non
         posterior.eval()
     return [Trained(spec, model, posterior, history) for spec, (model, posterior), history
             in zip(specs, pairs, histories)]
+
+
+def _one_optimiser(pairs: list, generative, lr: float) -> torch.optim.Optimizer:
+    """One Adam over every trainable parameter of the (model, posterior) pairs, each parameter once.
+
+    Adam updates each parameter from its own gradient and moments, so this is the same as one Adam per
+    model. With a fixed ``generative`` decoder only the posteriors train; a diagonal posterior is its
+    model's own encoder.
+    """
+    trainable = {}
+    for model, posterior in pairs:
+        for p in [*(model.parameters() if generative is None else []), *posterior.parameters()]:
+            trainable[id(p)] = p
+    return make_optimizer(torch.nn.ParameterList(trainable.values()), lr)
+
+
+def _summed_loss(specs: list[ModelSpec], pairs: list, generator: torch.Generator, n_batches: int):
+    """``(loss_fn, last_losses)``: the ``loss_fn`` of :func:`vaecourse.train.run_epoch` for several models.
+
+    ``loss_fn(x)`` binarises the batch once (``generator``), then returns the sum of the models' losses
+    (:func:`batch_loss`, the KL warm-up counted in steps) and, as terms keyed ``(i, name)``, each model's
+    loss, rate and distortion divided by ``n_batches`` (their sums are epoch means). ``last_losses``
+    holds each model's loss on the latest batch.
+    """
+    steps = itertools.count()
+    last_losses = [0.0] * len(specs)
+
+    def loss_fn(x: torch.Tensor):
+        x = dynamic_binarize(x, generator=generator)  # (B, 1, 28, 28), the same draw for every model
+        step, losses, terms = next(steps), [], {}
+        for i, (spec, (model, posterior)) in enumerate(zip(specs, pairs)):
+            scale = rd.kl_weight(step, round(spec.objective.warmup_epochs * n_batches))
+            loss, rate, distortion = batch_loss(spec, model, posterior, x, scale)
+            last_losses[i] = float(loss.detach())
+            losses.append(loss)
+            terms.update({(i, "loss"): last_losses[i] / n_batches, (i, "rate"): rate / n_batches,
+                          (i, "distortion"): distortion / n_batches})
+        return sum(losses), terms
+
+    return loss_fn, last_losses
 
 
 def _fingerprint(*tensors: torch.Tensor) -> str:
