@@ -224,7 +224,8 @@ def test_bernoulli_quadrature_and_posterior_are_the_direct_sum(dtype, tol):
     with torch.no_grad():
         log_joint = _direct_log_joint(model, x, h).permute(2, 0, 1)  # (B, G, G)
     log_px = torch.logsumexp(log_joint.flatten(1), 1) + 2 * math.log(float(axis[1] - axis[0]))
-    torch.testing.assert_close(marginal.log_px_quadrature(model, x, grid_size=41, limit=5.0), log_px, rtol=tol, atol=tol)
+    quadrature = marginal.log_px_quadrature(model, x, grid_size=41, limit=5.0)
+    torch.testing.assert_close(quadrature, log_px, rtol=tol, atol=tol)
     _, _, log_post = marginal.posterior_grid(model, x, grid_size=41, limit=5.0)
     torch.testing.assert_close(log_post, log_joint - log_px[:, None, None], rtol=tol, atol=tol)
     centre = torch.tensor([[0.5, -1.0]], dtype=dtype).expand(4, 2)
@@ -245,19 +246,21 @@ def test_quadrature_of_many_images_in_several_chunks_is_the_quadrature_of_each(m
     torch.testing.assert_close(marginal.log_px_quadrature(model, x, grid_size=31, limit=5.0), whole, rtol=0, atol=1e-10)
     _, _, chunked = marginal.posterior_grid(model, x, grid_size=31, limit=5.0)
     monkeypatch.undo()
-    torch.testing.assert_close(chunked, marginal.posterior_grid(model, x, grid_size=31, limit=5.0)[2], rtol=0, atol=1e-10)
+    _, _, whole_posterior = marginal.posterior_grid(model, x, grid_size=31, limit=5.0)
+    torch.testing.assert_close(chunked, whole_posterior, rtol=0, atol=1e-10)
 
 
 # ---------------------------------------------------------------------------------- any Q on the grid
 
 
 def test_grid_kl_takes_any_log_density(model_and_x):
-    """A Normal, a distribution with log_prob and a plain function give the closed-form Gaussian KL, on shared and local grids."""
+    """A Normal, a distribution with log_prob and a plain function give the closed-form Gaussian KL, on
+    shared and local grids."""
     model, x = model_and_x
     q = model.with_q(shift=0.4, scale=1.3).encode(x)  # Normal, batch (3, 2)
     post = model.posterior(x)
     exact = kl.kl_gaussians(q.mean, torch.diag_embed(q.variance), post.mean, post.covariance_matrix)
-    as_mvn = torch.distributions.MultivariateNormal(q.mean, torch.diag_embed(q.variance))  # log_prob (P, B, 2) -> (P, B)
+    as_mvn = torch.distributions.MultivariateNormal(q.mean, torch.diag_embed(q.variance))  # (P, B, 2) -> (P, B)
 
     def as_function(h):  # (P, B, 2) or (P, 1, 2) -> (P, B)
         return -0.5 * (((h - q.mean) / q.stddev) ** 2).sum(-1) - q.stddev.log().sum(-1) - math.log(2 * math.pi)
@@ -300,3 +303,17 @@ def test_adaptive_window_finds_the_exact_posterior_from_a_poor_start():
             assert final.log_posterior.shape == (21, 21) and final.axis1.shape == (21,)
     stopped = marginal.adaptive_local_grid(model, x[:1], post.mean[0], 0.3 * sd[0], grid_size=21, max_steps=0)
     assert stopped.steps == 0 and stopped.final is stopped.first
+
+
+def test_grid_numerics_live_only_in_marginal():
+    """The modules that use latent grids build none (no linspace/meshgrid) and size no chunk by hand
+    (no .split(<number>) or range(0, n, <number>)): grids, their chunking and the rectangle rule are marginal's."""
+    import re
+    from pathlib import Path
+
+    package = Path(marginal.__file__).parent
+    files = [package / "gaps.py", package / "evaluate.py", *sorted((package / "widgets").glob("*.py"))]
+    pattern = re.compile(r"\b(meshgrid|linspace)\b|\.split\(\s*\d|range\(0,[^,]+,\s*\d+\s*\)")
+    offenders = [f"{path.relative_to(package)}: {line.strip()}" for path in files
+                 for line in path.read_text().splitlines() if pattern.search(line)]
+    assert offenders == []

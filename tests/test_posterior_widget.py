@@ -510,3 +510,21 @@ def test_compute_is_the_stated_window_search(quick_pad, grid_size, max_steps):
                                    rtol=2e-5, atol=2e-4)
     assert len(widened) >= 2 or max_steps == 1, f"the digits exercised only {widened} window steps"
     pad.grid_size = 11
+
+
+def test_the_page_gets_the_window_rule_from_marginal(quick_pad):
+    """The synced trait window_rule carries marginal's window constants (the page's search reads them) and
+    follows grid_size and widths."""
+    from vaecourse import marginal
+
+    pad, _ = quick_pad
+    assert pad.trait_metadata("window_rule", "sync") is True
+    assert pad.window_rule == {"edge_mass": marginal.WINDOW_EDGE_MASS, "widen_factor": marginal.WINDOW_WIDEN_FACTOR,
+                               "shift_cells": marginal.WINDOW_SHIFT_CELLS, "max_steps": marginal.WINDOW_MAX_STEPS,
+                               "grid": pad.grid_size, "half_sigmas": pad.widths}
+    pad.grid_size, pad.widths = 9, 4.0
+    try:
+        assert (pad.window_rule["grid"], pad.window_rule["half_sigmas"]) == (9, 4.0)
+        assert "window_rule" in pad.get_state()
+    finally:
+        pad.grid_size, pad.widths = marginal.WINDOW_GRID, marginal.WINDOW_HALF_SIGMAS
