@@ -317,3 +317,18 @@ def test_grid_numerics_live_only_in_marginal():
     offenders = [f"{path.relative_to(package)}: {line.strip()}" for path in files
                  for line in path.read_text().splitlines() if pattern.search(line)]
     assert offenders == []
+
+
+def test_a_model_with_its_own_likelihood_is_not_taken_for_a_bernoulli_decoder():
+    """The matrix-product route is for the course's Bernoulli likelihood only: an override is honoured."""
+    from vaecourse import models
+
+    class Shifted(models.VAE):
+        def log_likelihood(self, x, h):
+            return super().log_likelihood(x, h) + 1.0
+
+    model, x = _bernoulli_vae()
+    shifted = Shifted(data_dim=64, hidden=16, latent_dim=2, data_shape=(1, 8, 8)).double()
+    shifted.load_state_dict(model.state_dict())
+    torch.testing.assert_close(marginal.log_px_quadrature(shifted, x, grid_size=31, limit=5.0),
+                               marginal.log_px_quadrature(model, x, grid_size=31, limit=5.0) + 1.0)
