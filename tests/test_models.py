@@ -201,3 +201,19 @@ def test_prior_samples_and_encoder_follow_the_models_device_and_dtype():
     assert encoder_means(model, torch.rand(4, 6)).dtype == torch.float64  # float32 rows are converted
     with pytest.raises(ValueError, match="x is torch.float32, the model's weights are torch.float64"):
         model.encode(torch.rand(4, 6))
+
+
+@pytest.mark.parametrize("config", [
+    ModelConfig(architecture="mlp", latent_dim=2, hidden=400),
+    ModelConfig(architecture="mlp", latent_dim=20, hidden=33, data_shape=(3, 5, 7), decoder_activation="tanh"),
+    ModelConfig(architecture="conv", latent_dim=2),
+    ModelConfig(architecture="conv", latent_dim=16),
+], ids=["mlp", "mlp-odd", "conv", "conv-16"])
+def test_parameter_estimate_is_the_built_models_count(config):
+    """The size checked before any weight is allocated is the number of weights the model then has."""
+    assert models.parameter_estimate(config) == models.count_parameters(build_model(config))
+
+
+def test_a_model_too_large_for_memory_is_refused_before_allocation():
+    with pytest.raises(ValueError, match="model"):
+        VAE(hidden=10**7)

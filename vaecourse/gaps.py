@@ -28,42 +28,29 @@ from dataclasses import dataclass
 
 import torch
 
-from vaecourse import marginal
+from vaecourse import device, marginal
 from vaecourse import posterior_families as pf
 from vaecourse.models import VAEModel
 from vaecourse.validation import require_count
 
-__all__ = ["log_px_bernoulli_grid", "optimise_per_image", "elbo_with_se", "bound_ladder", "posterior_window", "q_log_density_on_grid",
-           "kl_to_posterior_on_grid", "Gaps", "gap_decomposition"]
+__all__ = ["log_px_bernoulli_grid", "optimise_per_image", "elbo_with_se", "bound_ladder", "posterior_window",
+           "log_q_on_grid", "kl_to_posterior_on_grid", "Gaps", "gap_decomposition"]
 
 
-@torch.no_grad()
 def log_px_bernoulli_grid(model: VAEModel, x: torch.Tensor, grid_size: int = 201, limit: float = 6.0) -> torch.Tensor:
-    """:func:`vaecourse.marginal.log_px_quadrature` for a Bernoulli decoder, by one matrix product per chunk of grid points.
+    """log p(x) of a Bernoulli decoder by :func:`vaecourse.marginal.log_px_quadrature` on [-limit, limit]^2.
 
-    With logits :math:`\\ell(\\mathbf{h})`, :math:`\\log p(\\mathbf{x}|\\mathbf{h}) = \\mathbf{x}\\cdot\\ell(\\mathbf{h})
-    - \\sum_d \\log(1 + e^{\\ell_d(\\mathbf{h})})`, so the grid's likelihoods for a batch are ``x @ logits.T``
-    minus one softplus sum per point: the same rectangle rule (``eq:marginal``), without a
-    (points, images, pixels) tensor. book/richer_posteriors.md. Shapes: x (B, ...) -> (B,).
-    Raises ``ValueError`` unless the model has a 2-D latent and a Bernoulli decoder.
+    :math:`\\log p(\\mathbf{x}) \\approx \\log\\Delta^2\\sum_{ij} p(\\mathbf{x}|\\mathbf{h}_{ij})p(\\mathbf{h}_{ij})`
+    (``eq:marginal``), with x moved to the model's device and dtype; for a Bernoulli decoder the
+    rectangle rule takes one matrix product per chunk of grid points. book/richer_posteriors.md.
+    Shapes: x (B, ...) -> (B,). Raises ``ValueError`` unless the model has a 2-D latent and a Bernoulli decoder.
     """
     if getattr(model, "latent_dim", None) != 2 or getattr(model, "likelihood", None) != "bernoulli":
         raise ValueError("log_px_bernoulli_grid needs a model with latent_dim == 2 and a Bernoulli decoder; "
                          "use vaecourse.marginal.log_px_quadrature otherwise")
     require_count(grid_size, "grid_size", minimum=3)
-    p = next(model.parameters())
-    x_flat = x.reshape(x.shape[0], -1).to(p)  # (B, D)
-    axis = torch.linspace(-limit, limit, grid_size, dtype=p.dtype, device=p.device)
-    points = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)  # (P, 2)
-    prior = model.prior()
-    total = None
-    for h in points.split(4096):
-        logits = model.decoder(h).reshape(h.shape[0], -1)  # (C, D)
-        log_joint = x_flat @ logits.T - torch.nn.functional.softplus(logits).sum(-1) \
-            + prior.log_prob(h).sum(-1)  # (B, C)
-        part = torch.logsumexp(log_joint, dim=1)
-        total = part if total is None else torch.logaddexp(total, part)
-    return total + 2 * math.log(float(axis[1] - axis[0]))
+    on, dtype = device.placement(model)
+    return marginal.log_px_quadrature(model, x.to(on, dtype), grid_size, limit)
 
 
 def optimise_per_image(model: VAEModel, q_family, x: torch.Tensor, params: torch.Tensor, steps: int = 300,
@@ -129,26 +116,27 @@ def posterior_window(q_family, params: torch.Tensor, n: int = 2000, width: float
     return h.mean(0), width * h.std(0).max(-1).values
 
 
-def q_log_density_on_grid(q_family, params: torch.Tensor, grid_h1: torch.Tensor, grid_h2: torch.Tensor) -> torch.Tensor:
-    """:math:`\\log Q(\\mathbf{h}_{ij}\\mid\\mathbf{x}_b)` on one grid per image: axes (B, G) -> (B, G, G)."""
-    points = torch.stack(torch.broadcast_tensors(grid_h1[:, :, None], grid_h2[:, None, :]), -1)  # (B, G, G, 2)
-    batch, g1, g2, _ = points.shape
-    flat = points.reshape(batch, g1 * g2, 2).transpose(0, 1)  # (G*G, B, 2)
-    with torch.no_grad():
-        log_q = q_family.log_prob(params.to(flat), flat)  # (G*G, B)
-    return log_q.T.reshape(batch, g1, g2)
+def _log_prob_of(q_family, params: torch.Tensor):
+    """The density h (P, B, k) -> log Q(h) (P, B) of ``q_family`` with parameters ``params`` (B, n_params)."""
+    return lambda h: q_family.log_prob(params.to(h), h)
+
+
+def log_q_on_grid(q_family, params: torch.Tensor, grid_h1: torch.Tensor, grid_h2: torch.Tensor) -> torch.Tensor:
+    """:math:`\\log Q(\\mathbf{h}_{ij}\\mid\\mathbf{x}_b)` of a family on one grid per image: axes (B, G) -> (B, G, G).
+
+    :func:`vaecourse.marginal.q_log_density_on_grid` with Q the family's density for ``params`` (B, n_params).
+    """
+    return marginal.q_log_density_on_grid(_log_prob_of(q_family, params), grid_h1, grid_h2)
 
 
 def kl_to_posterior_on_grid(q_family, params, grid_h1, grid_h2, log_posterior) -> torch.Tensor:
     """:math:`\\mathcal{D}[Q\\|p(\\mathbf{h}|\\mathbf{x})] \\approx \\Delta_1\\Delta_2\\sum_{ij}Q(\\mathbf{h}_{ij})[\\log Q - \\log p(\\mathbf{h}_{ij}|\\mathbf{x})]`: (B,).
 
-    Any family; axes (B, G), log_posterior (B, G, G) from :func:`vaecourse.marginal.local_posterior_grid`.
+    :func:`vaecourse.marginal.kl_q_posterior_on_grid` for any family with parameters (B, n_params);
+    axes (B, G), log_posterior (B, G, G) from :func:`vaecourse.marginal.local_posterior_grid`.
     The grid must hold Q's mass and resolve it. ``eq:gap-decomposition``.
     """
-    log_q = q_log_density_on_grid(q_family, params, grid_h1, grid_h2)  # (B, G, G)
-    cell = (grid_h1[:, 1] - grid_h1[:, 0]) * (grid_h2[:, 1] - grid_h2[:, 0])  # (B,)
-    integrand = torch.exp(log_q) * (log_q - log_posterior.to(log_q))
-    return integrand.sum((-2, -1)) * cell.to(log_q)
+    return marginal.kl_q_posterior_on_grid(_log_prob_of(q_family, params), grid_h1, grid_h2, log_posterior)
 
 
 @dataclass

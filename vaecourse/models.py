@@ -70,13 +70,17 @@ class ModelConfig:
 
 
 def parameter_estimate(config: ModelConfig) -> int:
-    """Number of parameters of the model of ``config``, from the layer sizes (nothing is allocated)."""
-    k, h, d = config.latent_dim, config.hidden, math.prod(config.data_shape)
-    if config.architecture == "conv":
-        encoder = 320 + 18_496 + (3136 * 16 + 16) + 2 * (16 * k + k)
-        return encoder + (k * 3136 + 3136) + 36_928 + 18_464 + 289
-    encoder = (d * h + h) + (h * h + h) + 2 * (h * k + k)
-    return encoder + (k * h + h) + (h * h + h) + (h * d + d)
+    """Number of encoder and decoder parameters of the model of ``config``.
+
+    Counted on the layers themselves, built on torch's ``meta`` device, which allocates nothing.
+    """
+    k, d = config.latent_dim, math.prod(config.data_shape)
+    with torch.device("meta"):
+        if config.architecture == "conv":
+            parts = (ConvEncoder(k), ConvDecoder(k))
+        else:
+            parts = (Encoder(d, config.hidden, k), Decoder(k, config.hidden, d, config.decoder_activation))
+    return sum(count_parameters(part) for part in parts)
 
 
 def _require_fits(config: ModelConfig) -> None:
@@ -455,13 +459,6 @@ def encoder_means(model: VAEModel, x: torch.Tensor, batch_size: int = 4096) -> t
                           for chunk in torch.as_tensor(x).split(batch_size)])
 
 
-def decoder_floats(config: ModelConfig) -> int:
-    """Floats the decoder of ``config`` holds per decoded sample (activations and output), to size batches."""
-    if config.architecture == "conv":
-        return 64 * 7 * 7 + 64 * 14 * 14 + 32 * 28 * 28 + 3 * 28 * 28
-    return 2 * config.hidden + 3 * math.prod(config.data_shape)
-
-
 __all__ = [
     "LatentVariableModel",
     "VAEModel",
@@ -470,7 +467,6 @@ __all__ = [
     "parameter_estimate",
     "count_parameters",
     "encoder_means",
-    "decoder_floats",
     "Encoder",
     "Decoder",
     "VAE",

@@ -44,7 +44,7 @@ def flow_density_integrates_to_one(ctx: Context) -> Outcome:
                         0.3 * ctx.randn(2, q_family.flow.n_params, offset=2)], -1)  # (2, P)
     axis = torch.linspace(-10, 10, settings.pick(full=401, smoke=301), dtype=ctx.dtype, device=ctx.device)
     axes = axis.expand(2, -1)
-    log_q = gaps.q_log_density_on_grid(q_family, params, axes, axes)  # (2, G, G)
+    log_q = gaps.log_q_on_grid(q_family, params, axes, axes)  # (2, G, G)
     cell = (axis[1] - axis[0]) ** 2
     mass = torch.exp(log_q).sum((-2, -1)) * cell
     return closed_outcome(ctx, mass, torch.ones_like(mass), "sum of exp(FlowPosterior.log_prob) on a grid of [-10, 10]^2",
