@@ -95,8 +95,9 @@ def page_numbers(page, widget, xs, **options):
     """vaePosteriorNumbers, run in the page, for each row of xs (N, D)."""
     keys = page.evaluate(_IMPORT, widget._esm)
     assert {"vaePosteriorNumbers", "unpackEncoder", "vaeMnistPreprocess"} <= set(keys)
-    options = {"gridSize": widget.grid_size, "widths": widget.widths, "samples": widget.samples,
-               "seed": widget.seed, "maxWiden": 3, **options}
+    grid = options.pop("grid", None)  # another grid size than the widget's, same window rule
+    options = {"samples": widget.samples, "seed": widget.seed, **options,
+               "rule": {**widget.window_rule, **({"grid": grid} if grid else {})}}
     return page.evaluate(_NUMBERS, {
         "dspec": widget.decoder.spec, "dweights": _b64(widget.decoder.weights),
         "espec": widget.encoder.spec, "eweights": _b64(widget.encoder.weights),
@@ -110,7 +111,7 @@ def test_browser_encoder_matches_torch(page, trained, dtype, atol):
     model, x, y = trained
     widget = posterior_pad.PosteriorPad(model, x, y, n_points=50, n_images=4,
                                         encoder=widgets.export_encoder(model, dtype=dtype))
-    results = page_numbers(page, widget, x[:6].reshape(6, -1), samples=1, gridSize=3)
+    results = page_numbers(page, widget, x[:6].reshape(6, -1), samples=1, grid=3)
     q = model.encode(x[:6])
     mu, sigma = q.mean.detach().numpy(), q.stddev.detach().numpy()
     np.testing.assert_allclose([r["mu"] for r in results], mu, rtol=0, atol=atol)
@@ -207,7 +208,7 @@ def test_engine_spreads_the_grids_over_workers_and_drops_superseded_inputs(page,
     of three inputs sent at once is answered (first numbers, then final); 0 workers: on the page."""
     _, x, _ = trained
     page.evaluate(_IMPORT, pad._esm)
-    options = {"gridSize": pad.grid_size, "widths": pad.widths, "samples": pad.samples, "seed": pad.seed, "maxWiden": 3}
+    options = {"samples": pad.samples, "seed": pad.seed, "rule": pad.window_rule}
     r = page.evaluate(_ENGINE, {
         "dspec": pad.decoder.spec, "dweights": _b64(pad.decoder.weights), "espec": pad.encoder.spec,
         "eweights": _b64(pad.encoder.weights), "xs": x[1:4].reshape(3, -1).tolist(), "options": options,
