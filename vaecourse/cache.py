@@ -207,15 +207,16 @@ def load_tensors(path):
     random bytes, empty, an HTML page, a pickle of other objects); ``OSError`` when it cannot be opened.
     """
     path = Path(path)
-    try:
-        with warnings.catch_warnings():  # torch's note on a pickle protocol it was not written with
-            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise CacheEntryError(f"{path.name} holds objects other than tensors, or other bytes; "
-                              "it was not unpickled") from None
-    except _UNREADABLE as error:
-        raise CacheEntryError(f"{path.name} is not a readable tensor file ({_first_line(error)})") from None
+    with open(path, "rb") as handle:  # a file that cannot be opened raises its own OSError
+        try:
+            with warnings.catch_warnings():  # torch's note on a pickle protocol it was not written with
+                warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+                return torch.load(handle, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            raise CacheEntryError(f"{path.name} holds objects other than tensors, or other bytes; "
+                                  "it was not unpickled") from None
+        except (*_UNREADABLE, OSError) as error:  # OSError: a truncated archive torch cannot seek in
+            raise CacheEntryError(f"{path.name} is not a readable tensor file ({_first_line(error)})") from None
 
 
 def read_tensors(path, fields: tuple[str, ...] = ()) -> dict:
@@ -240,13 +241,12 @@ def read_arrays(path) -> dict[str, np.ndarray]:
     Raises :class:`CacheEntryError` (naming the file) for a file that is not such an archive.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as stored:
-            return {name: stored[name] for name in stored.files}
-    except (*_UNREADABLE, OSError) as error:  # np.load raises OSError for a file that is no archive
-        if isinstance(error, (FileNotFoundError, PermissionError, IsADirectoryError)):
-            raise
-        raise CacheEntryError(f"{path.name} is not a readable cache file ({_first_line(error)})") from None
+    with open(path, "rb") as handle:  # a file that cannot be opened raises its own OSError
+        try:
+            with np.load(handle, allow_pickle=False) as stored:
+                return {name: stored[name] for name in stored.files}
+        except (*_UNREADABLE, OSError) as error:  # np.load raises OSError for a file that is no archive
+            raise CacheEntryError(f"{path.name} is not a readable array file ({_first_line(error)})") from None
 
 
 def _first_line(error: BaseException) -> str:

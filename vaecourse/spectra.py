@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from vaecourse.cache import cache_file, key, load_or_build, read_tensors
+from vaecourse.cache import CacheEntryError, cache_file, key, load_or_build, read_tensors
 
 __all__ = [
     "PARAMETERS",
@@ -143,6 +143,8 @@ def spectra_dataset(config: SpectraConfig | None = None, cache: bool = True) -> 
 
     def load(entry) -> Spectra:
         stored = read_tensors(entry, _FIELDS)
+        if tuple(stored["flux"].shape) != (int(config.n), int(config.n_pixels)):
+            raise CacheEntryError(f"{entry.name} holds another data set (shape {tuple(stored['flux'].shape)})")
         return Spectra(**{name: stored[name] for name in _FIELDS})
 
     if not cache:
