@@ -20,7 +20,6 @@ import threading
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 

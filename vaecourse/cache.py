@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import pickle
+import struct
 import tempfile
 import warnings
 import zipfile
@@ -197,7 +198,8 @@ def write_atomically(path, write: Callable[[Path], object]) -> Path:
 # ----------------------------------------------------------------------------- reading and the damage policy
 
 #: What ``torch.load(weights_only=True)`` and ``np.load`` raise for a file that is not theirs.
-_UNREADABLE = (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, zipfile.BadZipFile, UnicodeDecodeError)
+_UNREADABLE = (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, zipfile.BadZipFile, UnicodeDecodeError,
+               IndexError, KeyError, struct.error)
 
 
 def load_tensors(path):
@@ -208,6 +210,10 @@ def load_tensors(path):
     """
     path = Path(path)
     with open(path, "rb") as handle:  # a file that cannot be opened raises its own OSError
+        # torch.save writes a zip archive; other bytes can make torch's unpickler raise almost anything
+        if not zipfile.is_zipfile(handle):
+            raise CacheEntryError(f"{path.name} is not a torch archive (empty, truncated or other bytes)")
+        handle.seek(0)
         try:
             with warnings.catch_warnings():  # torch's note on a pickle protocol it was not written with
                 warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
