@@ -14,15 +14,13 @@ own :class:`Objective`:
 A model is a :class:`ModelSpec`: the lecture's MLP decoder (:class:`vaecourse.models.VAE`) with a
 posterior family. With ``generative`` given, only the encoders are trained against that fixed
 decoder (the gap decomposition of book/richer_posteriors.md). :func:`load_or_fit` keys each
-model by everything that changes its weights and keeps it in ``settings.cache_dir("models")``, so a
+model by everything that changes its weights and keeps it in the cache (:mod:`vaecourse.cache`), so a
 second build loads it. book/kl_in_practice.md, book/richer_posteriors.md.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,7 +29,7 @@ import torch
 
 from vaecourse import posterior_families as pf
 from vaecourse import rate_distortion as rd
-from vaecourse import settings, validation
+from vaecourse import cache, validation
 from vaecourse.autoregressive import AutoregressiveVAE
 from vaecourse.data import dynamic_binarize, images_of
 from vaecourse.device import default_device
@@ -253,58 +251,53 @@ def _summed_loss(specs: list[ModelSpec], pairs: list, generator: torch.Generator
     return loss_fn, last_losses
 
 
-def _fingerprint(*tensors: torch.Tensor) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    for t in tensors:
-        t = t.detach().to("cpu").contiguous()
-        digest.update(f"{tuple(t.shape)}|{t.dtype}|".encode())
-        digest.update(t.numpy().tobytes())
-    return digest.hexdigest()
+def _cache_file(spec: ModelSpec, fit: FitSettings, data_id: str, generative_id: str):
+    """The cache entry of one model: its spec, the fit settings, the data and the fixed decoder's weights."""
+    key = cache.key({"spec": spec.to_dict(), "fit": asdict(fit), "decoder": generative_id}, data=data_id)
+    return cache.cache_file("models", spec.name, key)
 
 
-def _key(spec: ModelSpec, fit: FitSettings, data_id: str, generative_id: str) -> str:
-    import vaecourse
+def _load(path, spec: ModelSpec, generative) -> Trained:
+    """The model of ``spec`` from its entry; :class:`vaecourse.cache.CacheEntryError` when it does not fit."""
+    saved = cache.read_tensors(path, ("model", "posterior", "history"))
+    model, posterior = build(spec, generative)
+    try:
+        if generative is None:
+            model.load_state_dict(saved["model"])
+        posterior.load_state_dict(saved["posterior"], strict=True)
+    except (RuntimeError, TypeError, AttributeError) as error:  # another model's arrays, or not a state dict
+        raise cache.CacheEntryError(f"{path.name} does not hold this model's weights "
+                                    f"({str(error).strip().splitlines()[0][:120]})") from None
+    device = default_device()
+    model.to(device).eval()
+    posterior.to(device).eval()
+    return Trained(spec, model, posterior, saved["history"], from_cache=True)
 
-    blob = json.dumps({"spec": spec.to_dict(), "fit": asdict(fit), "data": data_id, "decoder": generative_id,
-                       "version": vaecourse.__version__}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
 
-
-def load_or_fit(specs: list[ModelSpec], train, fit: FitSettings, generative=None) -> list[Trained]:
+def load_or_fit(specs: list[ModelSpec], train, fit: FitSettings, generative=None, force: bool = False) -> list[Trained]:
     """:func:`fit_together` for the specs missing from the cache; the others are loaded.
 
-    Each model's file is ``settings.cache_dir("models") / f"{spec.name}-{key[:16]}.pt"``, ``key`` the
-    SHA-256 of the spec, the fit settings, the data (and the fixed decoder's weights) and the package
-    version; it holds only tensors, numbers and strings (``torch.load(weights_only=True)``).
+    Each model is one entry of :mod:`vaecourse.cache` (folder "models"), keyed by the spec, the fit
+    settings, the data (and the fixed decoder's weights) and the package version; it holds only
+    tensors, numbers and strings (``torch.load(weights_only=True)``). ``force`` retrains them all. A
+    damaged entry is retrained with a :class:`vaecourse.cache.CacheRebuiltWarning` when that is cheap,
+    otherwise it raises :class:`vaecourse.cache.CacheEntryError` naming the file.
     """
     x = images_of(train)
-    data_id = _fingerprint(x)
-    generative_id = "none" if generative is None else _fingerprint(*generative.state_dict().values())
-    folder = settings.cache_dir("models")
-    paths = [folder / f"{spec.name}-{_key(spec, fit, data_id, generative_id)[:16]}.pt" for spec in specs]
-    results: list[Trained | None] = [None] * len(specs)
-    device = default_device()
-    for i, (spec, path) in enumerate(zip(specs, paths)):
-        if path.exists():
-            try:
-                saved = torch.load(path, map_location="cpu", weights_only=True)
-                model, posterior = build(spec, generative)
-                if generative is None:
-                    model.load_state_dict(saved["model"])
-                posterior.load_state_dict(saved["posterior"], strict=True)
-                model.to(device).eval()
-                posterior.to(device).eval()
-                results[i] = Trained(spec, model, posterior, saved["history"], from_cache=True)
-            except (RuntimeError, KeyError, OSError):
-                results[i] = None  # an unreadable file is trained again and overwritten
+    data_id = cache.fingerprint(x)
+    generative_id = "none" if generative is None else cache.fingerprint(*generative.state_dict().values())
+    paths = [_cache_file(spec, fit, data_id, generative_id) for spec in specs]
+    cheap = cache.cheap_to_train(fit.epochs, x.shape[0])
+    results: list[Trained | None] = [
+        cache.load_entry(path, lambda entry, spec=spec: _load(entry, spec, generative), cheap=cheap,
+                         what=f"model {spec.name!r}", force=force)
+        for spec, path in zip(specs, paths)]
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:
         trained = fit_together([specs[i] for i in missing], x, fit, generative)
         for i, t in zip(missing, trained):
             state = {"model": t.model.state_dict() if generative is None else {},
                      "posterior": t.posterior.state_dict(), "history": t.history}
-            tmp = paths[i].with_name(f".{paths[i].name}.tmp")
-            torch.save(state, tmp)
-            tmp.replace(paths[i])
+            cache.write_atomically(paths[i], lambda tmp, state=state: torch.save(state, tmp))
             results[i] = t
     return results  # type: ignore[return-value]
