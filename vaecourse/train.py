@@ -11,9 +11,9 @@ per image, and takes an Adam step on the loss
 ELBO and its two terms come from :mod:`vaecourse.elbo`; nothing here re-derives them. One epoch is
 :func:`run_epoch`, which :func:`vaecourse.objectives.fit_together` and
 :func:`vaecourse.ising.conditional.train_conditional` call too; :func:`fit` adds resume, checkpoints
-and Ctrl-C around it. Checkpoints
-and the trained-model cache are :mod:`vaecourse.checkpoints`, the chapters' named models
-:mod:`vaecourse.recipes`, the command line :mod:`vaecourse.cli`.
+and Ctrl-C around it. The checkpoint file format is :mod:`vaecourse.checkpoints`, the trained-model
+cache and the chapters' named models :mod:`vaecourse.recipes` (on :mod:`vaecourse.cache`), the
+command line :mod:`vaecourse.cli`.
 
 Data live in memory as one tensor (``(N, *data_shape)``, values in [0, 1]) and are sliced into
 batches by a random permutation -- no per-sample ``Dataset`` in the hot loop. Binarisation is
