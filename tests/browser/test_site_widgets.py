@@ -1,10 +1,10 @@
-"""The posterior pad and the Ising lattice on the static website, with no kernel (issue 19).
+"""The posterior pad and the Ising lattice on the static website, with no kernel.
 
 Two routes to the same page:
 - a page written from ipywidgets' own embedding code (widget state + view tags, as Jupyter Book
   writes it) and rendered by book/_static/site/widgets.js alone, served from 127.0.0.1 (fast; no
   book build);
-- the built book (tests/test_site.py's ``site`` fixture: the whole book built once per session):
+- the built book (tests/browser/conftest.py's ``site`` fixture: the whole book built once per session):
   book/latent_space.html and book/ising.html.
 On both: strokes change Q, the posterior image and the numbers; ELBO <= IWAE_K <= log p(x) within
 Monte Carlo error; the gap equals D[Q || p(h|x)] on the grid; the K slider moves IWAE towards
