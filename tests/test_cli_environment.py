@@ -36,7 +36,7 @@ def run(argv, env, code=None) -> subprocess.CompletedProcess:
         else:
             environment[key] = value
     command = ["-c", textwrap.dedent(code)] if code else ["-m", "vaecourse"]
-    return subprocess.run([sys.executable, "-W", "ignore", *command, *argv], capture_output=True, timeout=300,
+    return subprocess.run([sys.executable, "-W", "ignore", *command, *argv], capture_output=True, timeout=300, check=False,
                           env=environment)
 
 

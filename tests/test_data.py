@@ -209,11 +209,11 @@ def serving(handler):
     """An HTTP server on 127.0.0.1 answering every GET with ``handler(self)``; yields its base URL."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 -- the http.server name
+        def do_GET(self):  # the http.server name
             with contextlib.suppress(OSError):  # the client gave up: what it should do
                 handler(self)
 
-        def log_message(self, format, *args):  # noqa: A002
+        def log_message(self, *args):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -275,9 +275,8 @@ def test_a_body_longer_than_the_file_is_cut_off_and_refused(online, monkeypatch,
             request.wfile.write(block)
             sent.append(len(block))
 
-    with serving(endless) as url:
-        with pytest.raises(data.DataUnavailableError, match="more than the file's 1,000") as caught:
-            data.fetch("mnist", "test", mirrors=[url])
+    with serving(endless) as url, pytest.raises(data.DataUnavailableError, match="more than the file's 1,000") as caught:
+        data.fetch("mnist", "test", mirrors=[url])
     assert "more than the file's size" in caught.value.cause
     assert list(online.iterdir()) == []
     assert sum(sent) < (16 << 20)  # refused early: the server could not push more than socket buffers
@@ -290,7 +289,7 @@ def full_disk(monkeypatch, tmp_path):
     mount.mkdir()
     monkeypatch.setenv("VAECOURSE_CACHE", str(mount))
     if os.geteuid() == 0 and shutil.which("mount") and subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True).returncode == 0:
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, check=False).returncode == 0:
         try:
             yield "tmpfs"
         finally:
@@ -328,9 +327,8 @@ def test_a_full_disk_is_named_in_the_fallback_warning(online, monkeypatch, full_
         request.end_headers()
         request.wfile.write(body)
 
-    with serving(serve) as url:
-        with pytest.warns(data.OfflineSubsetWarning) as record:
-            images, _ = data.load_mnist("test", mirrors=[url, url])
+    with serving(serve) as url, pytest.warns(data.OfflineSubsetWarning) as record:
+        images, _ = data.load_mnist("test", mirrors=[url, url])
     message = str(record[0].message)
     assert "disk of the cache folder is full" in message and "could not be reached" not in message
     assert "free some space" in message and "/" not in message.replace("4,000 train / 1,000 test", "")
