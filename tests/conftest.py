@@ -48,6 +48,14 @@ def fresh(monkeypatch, tmp_path) -> Path:
     return tmp_path / "cache"
 
 
+@pytest.fixture(scope="module")
+def posterior_explorer():
+    """(widget, model, x): a PosteriorExplorer of an untrained 2-D VAE on 10 images (tests.widgets.examples)."""
+    from tests.widgets import examples
+
+    return examples.posterior_explorer()
+
+
 @pytest.fixture(scope="session")
 def output_dir() -> Path:
     """Folder for artefacts a reviewer may want to look at (screenshots, built books)."""

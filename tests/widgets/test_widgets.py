@@ -18,7 +18,6 @@ import traitlets
 from torch import nn
 
 from tests.training import grey_images, tiny_model
-from tests.widgets import examples
 from tests.widgets.examples import ProtocolVAE, protocol_model, random_images
 from vaecourse import (
     widgets,  # needs anywidget, pinned in requirements.txt: a missing one fails
@@ -167,11 +166,6 @@ def test_interpolation_path_ends_are_the_two_encoder_means():
 
 # --------------------------------------------------------------------------------------------------
 # PosteriorExplorer (kernel side)
-
-
-@pytest.fixture(scope="module")
-def posterior_explorer():
-    return examples.posterior_explorer()
 
 
 def test_posterior_explorer_numbers_agree_with_independent_routes(posterior_explorer):
