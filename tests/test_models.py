@@ -173,7 +173,7 @@ def test_every_course_model_is_a_latent_variable_model(name):
 def test_the_keras_adapter_is_a_vae_model():
     from vaecourse import keras_vae as kv
 
-    assert isinstance(kv.ProtocolView(kv.build_vae(seed=0)), models.VAEModel)
+    assert isinstance(kv.KerasAsTorchVAE(kv.build_vae(seed=0)), models.VAEModel)
 
 
 def test_a_model_missing_a_member_is_not_a_vae_model():
