@@ -163,11 +163,41 @@ def _book():
     return book, references, pages
 
 
+ANSWER_PROMPT = "**Your answer.** *Double-click this cell and write your answer here.*"
+
+
+def is_answer_cell(cell) -> bool:
+    """A code cell tagged ``answer``: the stub a student fills in below an exercise."""
+    return cell.cell_type == "code" and "answer" in cell.metadata.get("tags", [])
+
+
+def split_at_answers(text: str, metadata: dict, following) -> list:
+    """The translated Markdown of one cell, split after each exercise (plain_markdown.ANSWER_MARK), with
+    a Markdown answer cell there, unless the exercise ends the cell and an answer code cell follows."""
+    import nbformat
+
+    from scripts.plain_markdown import ANSWER_MARK
+
+    parts = [part.strip("\n") for part in ("\n" + text + "\n").split(f"\n{ANSWER_MARK}\n")]
+    cells = []
+    for i, part in enumerate(parts):
+        if part:
+            cells.append(nbformat.v4.new_markdown_cell(part, metadata=dict(metadata) if not cells else {}))
+        last = i == len(parts) - 1
+        if not last and not (i == len(parts) - 2 and not parts[-1] and following is not None
+                             and is_answer_cell(following)):
+            cells.append(nbformat.v4.new_markdown_cell(ANSWER_PROMPT, metadata={"tags": ["answer"]}))
+    return cells
+
+
 def to_notebook(path: Path, *, for_tests: bool = False):
     """The student notebook of a chapter (no outputs): the set-up cell, then the chapter's cells with
     plain-Markdown text, a caption cell under each numbered figure, and a closing References cell.
 
-    ``for_tests`` keeps nbval's markers in the code (the copy tests/notebooks/ holds, with outputs).
+    After each exercise comes an answer cell: the chapter's code cell tagged ``answer`` (a stub and its
+    check), or else an empty Markdown cell for a written answer; the solution follows, folded.
+    ``for_tests`` keeps nbval's markers in the code and leaves the answer cells out (the copy
+    tests/notebooks/ holds, with outputs: it runs the chapter, not the students' stubs).
     """
     import nbformat
 
@@ -181,10 +211,13 @@ def to_notebook(path: Path, *, for_tests: bool = False):
     setup = nbformat.v4.new_code_cell(setup_cell_source(),
                                       metadata={"jupyter": {"source_hidden": True}, "cellView": "form"})
     cells = [setup]
-    for cell in notebook.cells:
+    source_cells = list(notebook.cells)
+    for index, cell in enumerate(source_cells):
+        if is_answer_cell(cell) and for_tests:
+            continue  # the reference copies run the chapter, not the students' stubs
         if cell.cell_type == "markdown":
-            cell.source = translator.translate(cell.source)
-            cells.append(cell)
+            following = source_cells[index + 1] if index + 1 < len(source_cells) else None
+            cells += split_at_answers(translator.translate(cell.source), cell.metadata, following)
             continue
         if cell.cell_type == "code" and not for_tests:
             cell.source = strip_test_markers(cell.source)

@@ -19,8 +19,8 @@ def _cases(rng):
 
 GAP = FunctionExercise(
     label="ex-elbo-scale", chapter="elbo",
-    stub="def gap(c, k):\n    ...  # your code: log p(x) - ELBO for Q's standard deviations times c (a "
-         "tensor), k latent dimensions\n\ncheck_elbo_scale(gap)",
+    stub="def scale_gap(c, k):\n    # log p(x) - ELBO when Q's standard deviations are c times the\n"
+         "    # posterior's (c a tensor), k latent dimensions\n    ...  # your code\n\ncheck_elbo_scale(scale_gap)",
     make_cases=_cases, arguments=lambda case: [draw(case).mul(0.5).exp(), case["k"]], reference=_gap, grad_of=0,
     mistakes=[
         Mistake("the factor 1/2 is missing: each dimension contributes (1/2)(c^2 - 1 - log c^2)",

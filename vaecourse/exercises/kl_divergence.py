@@ -27,8 +27,7 @@ KL_BERNOULLI = FunctionExercise(
     label="ex-kl-bernoulli", chapter="kl_divergence",
     stub="def kl_bernoulli(q, p):\n    ...  # your code: D[Q||P] for heads probabilities q and p (tensors)\n\n"
          "check_kl_bernoulli(kl_bernoulli)\n"
-         "# then: print(kl_bernoulli(torch.tensor(0.5), torch.tensor(0.9)), kl_bernoulli(torch.tensor(0.9), "
-         "torch.tensor(0.5)))",
+         "# then the numbers: kl_bernoulli(torch.tensor(0.5), torch.tensor(0.9)), reversed",
     make_cases=lambda rng: tensor_cases(rng, [(3,), (1,), (5,)], "probabilities q and p"),
     arguments=lambda case: [_probs(case, 0), _probs(case, 1)], reference=_bernoulli, grad_of=0,
     mistakes=[
@@ -55,8 +54,8 @@ def _normal_args(case):
 
 KL_NORMAL = FunctionExercise(
     label="ex-kl-gaussian-1d", chapter="kl_divergence",
-    stub="def kl_normal(m0, s0, m1, s1):\n    ...  # your code: D[N(m0, s0^2) || N(m1, s1^2)], s0 and s1 "
-         "standard deviations\n\ncheck_kl_gaussian_1d(kl_normal)",
+    stub="def kl_normal(m0, s0, m1, s1):\n    # D[N(m0, s0^2) || N(m1, s1^2)], s0 and s1 standard deviations\n"
+         "    ...  # your code\n\ncheck_kl_gaussian_1d(kl_normal)",
     make_cases=lambda rng: tensor_cases(rng, [(3,), (1,), (4, 2)], "means and standard deviations"),
     arguments=_normal_args, reference=_normal, grad_of=1,
     mistakes=[

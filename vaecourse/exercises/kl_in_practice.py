@@ -12,7 +12,7 @@ from vaecourse.exercises._core import (
 
 HIDDEN_BETA = ValueExercise(
     label="ex-klp-hidden-beta", chapter="kl_in_practice",
-    stub="beta = ...  # the beta the tutorial trains with\n\ncheck_klp_hidden_beta(beta)",
+    stub="hidden_beta = ...  # the beta the tutorial trains with\n\ncheck_klp_hidden_beta(hidden_beta)",
     expected=784.0,
     mistakes=[Mistake("inverted: the reconstruction is divided by 784, so the KL weighs 784 times *more*: "
                       "(D/784 + R) = (D + 784 R)/784", value=1 / 784),

@@ -15,8 +15,8 @@ COUNT = ValueExercise(
 
 BIAS = ValueExercise(
     label="ex-ml-variance", chapter="marginal_likelihood",
-    stub='answer = "..."  # "below" or "above": the average over 400 seeds of log p-hat - log p(x)\n\n'
-         "check_ml_variance(answer)",
+    stub='# the average over 400 seeds of log p-hat - log p(x): "below" or "above" zero?\n'
+         'answer = "..."\n\ncheck_ml_variance(answer)',
     expected="below", choices=("below", "above"),
     mistakes=[Mistake("Jensen's inequality for the concave log: E[log p-hat] <= log E[p-hat] = log p(x), so "
                       "the average over many seeds is below; single runs land on either side", value="above")],

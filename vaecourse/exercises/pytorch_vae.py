@@ -205,8 +205,8 @@ class OwnLoss(Exercise):
 
 
 OWN_LOSS = OwnLoss(label="ex-pytorch-scratch", chapter="pytorch_vae",
-                   stub="def my_loss(model, x):\n    ...  # your code: minus the batch-mean ELBO, one "
-                        "reparameterised sample per image\n\ncheck_pytorch_scratch(my_loss)")
+                   stub="def my_loss(model, x):\n    # minus the batch-mean ELBO, one reparameterised sample per image\n"
+                        "    ...  # your code\n\ncheck_pytorch_scratch(my_loss)")
 
 
 # --- ex-pytorch-2: the IWAE bound from log weights ----------------------------------------------------

@@ -11,8 +11,8 @@ def _var(mu, sigma):
 
 VAR_SIGMA = FunctionExercise(
     label="ex-reparam-sigma", chapter="reparameterisation",
-    stub="def var_sigma(mu1, sigma1):\n    ...  # your code: the per-sample variance of d f / d sigma_1, "
-         "f(h) = sum_j h_j^2\n\ncheck_reparam_sigma(var_sigma)",
+    stub="def var_sigma(mu1, sigma1):\n    # the per-sample variance of d f / d sigma_1, f(h) = sum_j h_j^2\n"
+         "    ...  # your code\n\ncheck_reparam_sigma(var_sigma)",
     make_cases=lambda rng: tensor_cases(rng, [(3,), (1,), (5,)], "mu_1 and sigma_1"),
     arguments=lambda case: [draw(case, 0), draw(case, 1).mul(0.5).exp()], reference=_var, grad_of=None,
     mistakes=[
