@@ -171,6 +171,11 @@ def is_answer_cell(cell) -> bool:
     return cell.cell_type == "code" and "answer" in cell.metadata.get("tags", [])
 
 
+def is_student_only(cell) -> bool:
+    """An answer cell or the self-test (tagged ``self-test``): for students, not run by the reference copies."""
+    return cell.cell_type == "code" and bool({"answer", "self-test"} & set(cell.metadata.get("tags", [])))
+
+
 def split_at_answers(text: str, metadata: dict, following) -> list:
     """The translated Markdown of one cell, split after each exercise (plain_markdown.ANSWER_MARK), with
     a Markdown answer cell there, unless the exercise ends the cell and an answer code cell follows."""
@@ -196,8 +201,9 @@ def to_notebook(path: Path, *, for_tests: bool = False):
 
     After each exercise comes an answer cell: the chapter's code cell tagged ``answer`` (a stub and its
     check), or else an empty Markdown cell for a written answer; the solution follows, folded.
-    ``for_tests`` keeps nbval's markers in the code and leaves the answer cells out (the copy
-    tests/notebooks/ holds, with outputs: it runs the chapter, not the students' stubs).
+    ``for_tests`` keeps nbval's markers in the code and leaves the answer cells and the self-test out
+    (the copy tests/notebooks/ holds, with outputs: it runs the chapter, not what students fill in;
+    tests/test_answer_cells.py and tests/test_selftest.py test those).
     """
     import nbformat
 
@@ -213,8 +219,8 @@ def to_notebook(path: Path, *, for_tests: bool = False):
     cells = [setup]
     source_cells = list(notebook.cells)
     for index, cell in enumerate(source_cells):
-        if is_answer_cell(cell) and for_tests:
-            continue  # the reference copies run the chapter, not the students' stubs
+        if is_student_only(cell) and for_tests:
+            continue  # the reference copies run the chapter, not the students' stubs and self-tests
         if cell.cell_type == "markdown":
             following = source_cells[index + 1] if index + 1 < len(source_cells) else None
             cells += split_at_answers(translator.translate(cell.source), cell.metadata, following)
