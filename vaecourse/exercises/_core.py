@@ -2,9 +2,11 @@
 
 A check runs in two halves so that the grader can keep them apart (``vaecourse.exercises.grade``):
 
-- ``observe(answer, case)`` calls the student's function (or reads the student's value) at one case
-  and records what came back as plain JSON data: values, shape, dtype, whether a gradient flows,
-  gradients, or the student's exception in one line. It is the only half that touches student code.
+- ``observe_call(answer, call)`` calls the student's function (or reads the student's value) as the
+  JSON data ``call = exercise.encode_call(case)`` says (the arguments themselves, encoded), and
+  records what came back as JSON data: values, shape, dtype, whether a gradient flows, gradients,
+  or the student's exception in one line. It is the only half that touches student code, and it
+  needs nothing but this module: no reference, no expected value.
 - ``judge(cases, observations)`` compares the observations with the package's own route, computed
   afresh from the case, and names the mistake when the answer matches one of the exercise's known
   mistakes (each a wrong route written from the reference, e.g. the KL without its factor 1/2).
@@ -117,6 +119,77 @@ def fmt(values, digits: int = 4) -> str:
     return shown if len(numbers) == 1 else f"[{shown}{', ...' if len(numbers) > 3 else ''}]"
 
 
+def encode(value) -> dict:
+    """An argument as JSON data that :func:`decode` turns back into the same object: a tensor (exact,
+    its dtype kept), an int, a float, or the lecture's MLP VAE (its sizes and weights)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return {"tensor": value.detach().double().tolist(), "shape": list(value.shape),
+                "dtype": str(value.dtype).replace("torch.", "")}
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "encoder"):
+        raise TypeError(f"cannot encode {type(value).__name__}")
+    if isinstance(value, int):
+        return {"int": value}
+    if isinstance(value, float):
+        return {"float": value}
+    return {"vae": {"data_dim": value.data_dim, "hidden": value.hidden, "latent_dim": value.latent_dim,
+                    "state": {name: encode(t) for name, t in value.state_dict().items()}}}
+
+
+def decode(spec: dict):
+    """The object :func:`encode` described."""
+    import torch
+
+    if "tensor" in spec:
+        return torch.tensor(spec["tensor"], dtype=torch.float64).reshape(spec["shape"]).to(getattr(torch, spec["dtype"]))
+    if "int" in spec:
+        return int(spec["int"])
+    if "float" in spec:
+        return float(spec["float"])
+    from vaecourse import models
+
+    vae = spec["vae"]
+    model = models.VAE(data_dim=vae["data_dim"], hidden=vae["hidden"], latent_dim=vae["latent_dim"]).double()
+    model.load_state_dict({name: decode(t) for name, t in vae["state"].items()})
+    return model
+
+
+def observe_call(answer, call: dict) -> dict:
+    """Call the answer as `call` says (JSON data from :meth:`Exercise.encode_call`) and describe the result.
+
+    ``{"value": true}``: the answer is a value (called if it is a function of nothing). Otherwise
+    ``args`` (encoded), ``grad_of`` (the argument whose gradient to record), ``seed`` (torch's seed
+    just before the call) and ``project`` (``{"arg", "params": {name: direction}}``: the gradient with
+    respect to those parameters of that argument, each as its dot product with the direction).
+    """
+    import torch
+
+    if call.get("value"):
+        return describe(answer() if callable(answer) else answer)
+    args = [decode(spec) for spec in call["args"]]
+    grad_of = call.get("grad_of")
+    if grad_of is not None:
+        args[grad_of].requires_grad_(True)
+    if call.get("seed") is not None:
+        torch.manual_seed(call["seed"])
+    output = answer(*args)
+    obs = describe(output)
+    if obs["kind"] != "tensor" or not output.requires_grad:
+        return obs
+    if grad_of is not None:
+        (grad,) = torch.autograd.grad(output.sum(), args[grad_of], allow_unused=True)
+        obs["grad"] = None if grad is None else _plain(grad)
+    project = call.get("project")
+    if project:
+        owner = args[project["arg"]]
+        names = list(project["params"])
+        grads = torch.autograd.grad(output.sum(), [owner.get_parameter(n) for n in names], allow_unused=True)
+        obs["grad"] = [None if g is None else float((g.double() * decode(project["params"][n]).double()).sum())
+                       for g, n in zip(grads, names)]
+    return obs
+
+
 @dataclass
 class Mistake:
     """A known wrong route: ``route(case)`` computes what an answer with this mistake returns (or
@@ -144,7 +217,9 @@ class Exercise:
     def cases(self, seed: int) -> list[dict]:
         raise NotImplementedError
 
-    def observe(self, answer, case: dict) -> dict:
+    def encode_call(self, case: dict) -> dict:
+        """How to call the answer at a case, as JSON data (:func:`observe_call`): all the observing half
+        needs, so that the grader's sandbox holds no reference and no expected value."""
         raise NotImplementedError
 
     def judge(self, cases: list[dict], observations: list[dict]) -> Verdict:
@@ -152,13 +227,7 @@ class Exercise:
 
     def observe_all(self, answer, cases: list[dict]) -> list[dict]:
         """Observe every case; the student's exceptions are caught and kept, one line each."""
-        observations = []
-        for case in cases:
-            try:
-                observations.append(self.observe(answer, case))
-            except Exception as exc:  # noqa: BLE001 -- the student's code may raise anything
-                observations.append({"kind": "error", "error": one_line_error(exc)})
-        return observations
+        return observe_calls(answer, [self.encode_call(case) for case in cases])
 
     def run(self, answer, seed: int | None = None) -> Verdict:
         """Both halves in one process: the cases, the observations, the verdict."""
@@ -178,6 +247,17 @@ class Exercise:
         check.__name__ = self.check_name
         check.__doc__ = f"Check your answer to exercise {self.label} (book/{self.chapter}.md) and say what is wrong."
         return check
+
+
+def observe_calls(answer, calls: list[dict]) -> list[dict]:
+    """:func:`observe_call` for each call; the student's exceptions are caught and kept, one line each."""
+    observations = []
+    for call in calls:
+        try:
+            observations.append(observe_call(answer, call))
+        except Exception as exc:  # noqa: BLE001 -- the student's code may raise anything
+            observations.append({"kind": "error", "error": one_line_error(exc)})
+    return observations
 
 
 def first_problem(observations: list[dict]) -> str | None:
@@ -215,18 +295,8 @@ class FunctionExercise(Exercise):
     def cases(self, seed: int) -> list[dict]:
         return self.make_cases(random.Random(seed))
 
-    def observe(self, answer, case: dict) -> dict:
-        import torch
-
-        args = self.arguments(case)
-        if self.grad_of is not None:
-            args[self.grad_of].requires_grad_(True)
-        output = answer(*args)
-        obs = describe(output)
-        if obs["kind"] == "tensor" and self.grad_of is not None and output.requires_grad:
-            (grad,) = torch.autograd.grad(output.sum(), args[self.grad_of], allow_unused=True)
-            obs["grad"] = None if grad is None else _plain(grad)
-        return obs
+    def encode_call(self, case: dict) -> dict:
+        return {"args": [encode(a) for a in self.arguments(case)], "grad_of": self.grad_of}
 
     def expected(self, case: dict) -> tuple[list, list | None]:
         """The reference's values at a case, and its gradient with respect to argument ``grad_of``."""
@@ -296,10 +366,8 @@ class ValueExercise(Exercise):
     def cases(self, seed: int) -> list[dict]:
         return [{"describe": "your value"}]
 
-    def observe(self, answer, case: dict) -> dict:
-        if callable(answer):
-            answer = answer()
-        return describe(answer)
+    def encode_call(self, case: dict) -> dict:
+        return {"value": True}
 
     def judge(self, cases: list[dict], observations: list[dict]) -> Verdict:
         obs = observations[0]
