@@ -315,6 +315,10 @@ def run_child(cells: list[str], skip: set[int], requests: list[dict], limits: Li
                 pass
             code = child.wait()
             stdout.close()
+            try:
+                child.stdin.close()
+            except OSError:
+                pass
             for path in [package, *package.rglob("*")]:
                 path.chmod(0o755 if path.is_dir() else 0o644)  # so that the folder can be removed
             if not run.ended and not (run.ready and len(run.observations) == len(requests)):
