@@ -15,6 +15,7 @@ Importing this module is cheap (anywidget is imported by :func:`self_test`).
 
 from __future__ import annotations
 
+import functools
 import math
 
 
@@ -197,18 +198,27 @@ def questions(chapter: str) -> list[dict]:
     return QUESTIONS[chapter]
 
 
-def self_test(chapter: str):
-    """The chapter's self-test as a widget (anywidget): answer, press Check, read the feedback."""
+@functools.lru_cache(maxsize=1)
+def widget_class():
+    """The self-test widget class (anywidget): its front end is the bundle ``self_test``."""
     import anywidget
     import traitlets
 
     from vaecourse import frontend
 
     class SelfTest(anywidget.AnyWidget):
+        """A chapter's self-test: ``questions`` (this module's data), judged in the page."""
+
         _esm = frontend.bundle("self_test")
+        _css = frontend.STYLE  # the widgets' one style sheet; the front end adds its own rules
         chapter = traitlets.Unicode().tag(sync=True)
         title = traitlets.Unicode().tag(sync=True)
         questions = traitlets.List().tag(sync=True)
 
-    return SelfTest(chapter=chapter, title="Self-test: answer, then press Check (or Enter)",
-                    questions=questions(chapter))
+    return SelfTest
+
+
+def self_test(chapter: str):
+    """The chapter's self-test as a widget (anywidget): answer, press Check, read the feedback."""
+    return widget_class()(chapter=chapter, title="Self-test: answer, then press Check (or Enter)",
+                          questions=questions(chapter))
