@@ -142,3 +142,21 @@ def test_in_chromium_a_right_answer_is_accepted_and_a_wrong_one_gets_its_hint(tm
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_in_a_live_kernel_the_self_test_is_a_widget_and_a_filled_answer_cell_passes():
+    nbclient = pytest.importorskip("nbclient")
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell('from vaecourse.exercises.selftest import self_test\n\nself_test("elbo")'),
+        nbformat.v4.new_code_cell("from vaecourse.exercises import check_pytorch_3\nimport math\n\n"
+                                  "smallest_loss = 784 * math.log(2)\n\ncheck_pytorch_3(smallest_loss)"),
+        nbformat.v4.new_code_cell("check_pytorch_3(784)"),
+    ]
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    widget, passed, wrong = (cell.outputs for cell in notebook.cells)
+    assert any("application/vnd.jupyter.widget-view+json" in out.get("data", {}) for out in widget)
+    assert passed[0]["text"].startswith("PASSED [ex-pytorch-3]")
+    assert wrong[0]["text"].startswith("NOT YET [ex-pytorch-3] that is in bits")
