@@ -192,7 +192,7 @@ def observe_call(answer, call: dict) -> dict:
 
 @dataclass
 class Mistake:
-    """A known wrong route: ``route(case)`` computes what an answer with this mistake returns (or
+    """A known wrong route: ``route(*arguments)`` computes what an answer with this mistake returns (or
     ``value`` for a numeric answer), and ``message`` says, in the student's terms, what went wrong."""
 
     message: str
@@ -279,10 +279,12 @@ def first_problem(observations: list[dict]) -> str | None:
 class FunctionExercise(Exercise):
     """An exercise whose answer is a function of tensors.
 
-    ``make_cases(rng)`` draws the cases (JSON data: shapes, values, dtypes); ``arguments(case)``
-    builds the function's arguments from a case; ``reference(case)`` computes the right answer by the
-    package's own route; ``mistakes`` the known wrong routes. ``grad_of`` names the argument (its
-    position) that must receive a gradient through the answer, or None.
+    ``make_cases(rng)`` draws the cases (JSON data: seeds, shapes, dtypes); ``arguments(case)``
+    builds the function's arguments from a case; ``reference(*arguments)`` computes the right answer
+    by the package's own route; ``mistakes`` the known wrong routes, each ``route(*arguments)``.
+    ``grad_of`` names the argument (its position) that must receive a gradient through the answer
+    (compared with the reference's gradient), or None; ``shape_hint(got, expected)`` words a wrong
+    shape (the wrong axis, the batch reduced) or returns None.
     """
 
     make_cases: Callable = None

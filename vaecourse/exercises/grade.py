@@ -367,7 +367,7 @@ def grade_notebook(path: Path, limits: Limits, isolate: bool, exercises: dict) -
             continue
         observations = run.observations.get(label)
         if observations is None and run.ready and label in run.observations:
-            verdicts[label] = (0, f"no answer: `{names[label]}` is not defined by the answer cells")
+            verdicts[label] = (0, f"no answer: `{names[label]}` is not defined by the answer cells, or is still `...`")
         elif observations is None:
             verdicts[label] = (0, "not graded: the submission stopped before this answer was observed"
                                if not run.ready or run.ended else f"no answer: `{names[label]}` is not defined")
