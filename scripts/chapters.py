@@ -200,7 +200,8 @@ def to_notebook(path: Path, *, for_tests: bool = False):
     plain-Markdown text, a caption cell under each numbered figure, and a closing References cell.
 
     After each exercise comes an answer cell: the chapter's code cell tagged ``answer`` (a stub and its
-    check), or else an empty Markdown cell for a written answer; the solution follows, folded.
+    check; tagged ``experiment`` too, an empty cell to run an experiment in, followed by a Markdown cell
+    for what it shows), or else an empty Markdown cell for a written answer; the solution follows, folded.
     ``for_tests`` keeps nbval's markers in the code and leaves the answer cells and the self-test out
     (the copy tests/notebooks/ holds, with outputs: it runs the chapter, not what students fill in;
     tests/test_answer_cells.py and tests/test_selftest.py test those).
@@ -228,6 +229,9 @@ def to_notebook(path: Path, *, for_tests: bool = False):
         if cell.cell_type == "code" and not for_tests:
             cell.source = strip_test_markers(cell.source)
         cells.append(cell)
+        if is_answer_cell(cell) and "experiment" in cell.metadata.get("tags", []):
+            # an experiment: a code cell to run it, then a Markdown cell for what it shows
+            cells.append(nbformat.v4.new_markdown_cell(ANSWER_PROMPT, metadata={"tags": ["answer"]}))
         figure = (cell.metadata.get("mystnb") or {}).get("figure") or {}
         if cell.cell_type == "code" and figure.get("name") in chapter.targets:
             caption = translator.inline(" ".join(str(figure.get("caption", "")).split()))

@@ -44,8 +44,12 @@ def test_every_exercise_has_an_answer_cell_then_its_solution(source):
     cells = to_notebook(source).cells
     for i, cell in enumerate(cells):
         if cell.cell_type == "markdown" and re.search(r"^> \*\*Exercise \d+\.\d+\*\*", cell.source, re.MULTILINE):
-            answer, solution = cells[i + 1], cells[i + 2]
-            assert "answer" in answer.metadata.get("tags", []), cell.source[:80]
+            answers = 2 if "experiment" in cells[i + 1].metadata.get("tags", []) else 1
+            for answer in cells[i + 1:i + 1 + answers]:
+                assert "answer" in answer.metadata.get("tags", []), cell.source[:80]
+            if answers == 2:
+                assert (cells[i + 1].cell_type, cells[i + 2].source) == ("code", ANSWER_PROMPT)
+            solution = cells[i + 1 + answers]
             number = re.findall(r"^> \*\*Exercise (\d+\.\d+)", cell.source, re.MULTILINE)[-1]
             assert solution.source.startswith(f"<details><summary><b>Solution to Exercise {number}</b>")
             assert plain_markdown.ANSWER_MARK not in cell.source
@@ -61,7 +65,9 @@ def test_every_checked_exercise_has_its_stub_in_the_book_and_nothing_else():
     stubs = {}
     for source in SOURCES:
         for cell in read_chapter(source).cells:
-            if is_answer_cell(cell):
+            if is_answer_cell(cell) and "experiment" in cell.metadata["tags"]:
+                assert cell.source.startswith("# your experiment") and "solution" not in cell.source.lower()
+            elif is_answer_cell(cell):
                 name = re.search(r"import (check_\w+)", cell.source).group(1)
                 stubs[name] = (source.stem, cell)
     wanted = {e.check_name: e for e in exercises.EXERCISES.values()}
