@@ -204,7 +204,7 @@ def to_notebook(path: Path, *, for_tests: bool = False):
     for what it shows), or else an empty Markdown cell for a written answer; the solution follows, folded.
     ``for_tests`` keeps nbval's markers in the code and leaves the answer cells and the self-test out
     (the copy tests/notebooks/ holds, with outputs: it runs the chapter, not what students fill in;
-    tests/test_answer_cells.py and tests/test_selftest.py test those).
+    tests/book/test_answer_cells.py and tests/exercises/test_selftest.py test those).
     """
     import nbformat
 

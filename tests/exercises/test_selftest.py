@@ -101,7 +101,7 @@ window.rendered = true;
 
 
 def test_in_chromium_a_right_answer_is_accepted_and_a_wrong_one_gets_its_hint(tmp_path):
-    from system_packages import require_system
+    from tests.system_packages import require_system
 
     require_system("/usr/bin/chromium", "chromium")
     playwright = pytest.importorskip("playwright.sync_api")
