@@ -182,6 +182,19 @@ var VaePlane = class {
     }
   }
 };
+function vaeLiveRegion(className) {
+  const region = vaeElement("div", `vae-live ${className || ""}`.trim());
+  region.setAttribute("role", "status");
+  region.setAttribute("aria-live", "polite");
+  region.setAttribute("aria-atomic", "true");
+  return region;
+}
+function vaeMeanIntensity(pixels) {
+  let sum = 0;
+  for (const v of pixels) sum += Math.min(1, Math.max(0, v));
+  return pixels.length ? sum / pixels.length : 0;
+}
+var vaeSigned = (v, digits = 2) => (v < 0 ? "\u2212" : "") + Math.abs(v).toFixed(digits);
 
 // src/widget_model.js
 async function referencedModel(model, trait) {
@@ -305,6 +318,7 @@ async function renderInterpolation({ model, el }) {
   slider.setAttribute("aria-label", "interpolation parameter t");
   const current = vaeImageCanvas(decoder.dataShape, size, "decoded image at t");
   const readout = vaeElement("div", "vae-readout");
+  const live = vaeLiveRegion();
   const strip = vaeElement("div", "vae-strip");
   const stripCanvases = [];
   for (let s = 0; s <= steps; s++) {
@@ -319,7 +333,7 @@ async function renderInterpolation({ model, el }) {
     return box;
   };
   const middle = vaeElement("div", "vae-column");
-  middle.append(vaeElement("div", "vae-caption", "decoded at h(t)"), current, slider, readout);
+  middle.append(vaeElement("div", "vae-caption", "decoded at h(t)"), current, slider, readout, live);
   top.append(pick("image A", selectA, imageA), middle, pick("image B", selectB, imageB));
   let plane = null;
   const points = asFloat32(model.get("points"));
@@ -339,6 +353,15 @@ async function renderInterpolation({ model, el }) {
   const pixels = new Float64Array(D);
   const code = (i) => codes.subarray(i * k, (i + 1) * k);
   const at = (a, b, t) => Float64Array.from(a, (v, d) => (1 - t) * v + t * b[d]);
+  let said = null;
+  function describe(t, ia, ib, h) {
+    const changed = [];
+    if (said && said[1] !== ia) changed.push(`image A is now ${names[ia]}`);
+    if (said && said[2] !== ib) changed.push(`image B is now ${names[ib]}`);
+    said = [t, ia, ib];
+    const share = Math.round(100 * t);
+    return (changed.length ? `${changed.join("; ")}. ` : "") + `Position t = ${Number(t).toFixed(2)} (${share}% of the way from A = ${names[ia]} to B = ${names[ib]}): h(t) = (${Array.from(h, (v) => vaeSigned(v)).join(", ")}), decoded image mean intensity ${vaeMeanIntensity(pixels).toFixed(2)}.`;
+  }
   function update(send) {
     const ia = model.get("index_a");
     const ib = model.get("index_b");
@@ -355,6 +378,8 @@ async function renderInterpolation({ model, el }) {
     el.dataset.decodeMs = (performance.now() - start).toFixed(3);
     vaeDrawImage(current, pixels);
     readout.textContent = `t = ${Number(t).toFixed(2)}`;
+    slider.setAttribute("aria-valuetext", `t = ${Number(t).toFixed(2)}`);
+    live.textContent = describe(t, ia, ib, at(a, b, t));
     stripCanvases.forEach((c, s) => vaeDrawImage(c, decodeInto(decoder, at(a, b, s / steps), pixels)));
     if (plane) {
       const h = at(a, b, t);

@@ -143,3 +143,55 @@ export function vaeLegend(labelNames, labels) {
   });
   return legend;
 }
+
+// Accessibility (WAI-ARIA): what a widget shows, said in words.
+
+export function vaeLiveRegion(className) {
+  // A polite live region: a screen reader reads its text whenever it changes, after what it is saying.
+  const region = vaeElement("div", `vae-live ${className || ""}`.trim());
+  region.setAttribute("role", "status");
+  region.setAttribute("aria-live", "polite");
+  region.setAttribute("aria-atomic", "true");
+  return region;
+}
+
+let vaeHelpCount = 0;
+export function vaeKeyHelp(control, text) {
+  // A visible line naming the keys of `control` (a canvas with role="application"), linked to it.
+  const help = vaeElement("div", "vae-keys", text);
+  help.id = `vae-keys-${++vaeHelpCount}-${Math.random().toString(36).slice(2, 8)}`;
+  control.setAttribute("aria-describedby", help.id);
+  return help;
+}
+
+export function vaeMeanIntensity(pixels) {
+  // The mean of the pixel values (clipped to [0, 1]): how much ink the image holds.
+  let sum = 0;
+  for (const v of pixels) sum += Math.min(1, Math.max(0, v));
+  return pixels.length ? sum / pixels.length : 0;
+}
+
+export function vaeClassCentres(points, labels) {
+  // The mean (h_1, h_2) of the scatter points of each label: [{label, h1, h2}], empty without labels.
+  const n = points.length / 2;
+  if (labels.length !== n || n === 0) return [];
+  const sums = new Map();
+  for (let i = 0; i < n; i++) {
+    const s = sums.get(labels[i]) || [0, 0, 0];
+    s[0] += points[2 * i]; s[1] += points[2 * i + 1]; s[2] += 1;
+    sums.set(labels[i], s);
+  }
+  return Array.from(sums, ([label, [a, b, c]]) => ({ label, h1: a / c, h2: b / c }));
+}
+
+export function vaeNearestClass(centres, h1, h2) {
+  // The label whose class centre is nearest to (h1, h2), or null without labels.
+  let best = null, bestD = Infinity;
+  for (const c of centres) {
+    const d = (c.h1 - h1) ** 2 + (c.h2 - h2) ** 2;
+    if (d < bestD) { bestD = d; best = c.label; }
+  }
+  return best;
+}
+
+export const vaeSigned = (v, digits = 2) => (v < 0 ? "\u2212" : "") + Math.abs(v).toFixed(digits);
