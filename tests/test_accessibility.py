@@ -11,6 +11,8 @@ tested elsewhere: the widgets' keyboard paths and live regions in tests/test_wid
 latent maps' labels in tests/test_plotting_accessibility.py; the README lists what no test checks.
 """
 
+# ruff: noqa: F811 -- `site` and `browser` are pytest fixtures imported from test_site and taken as arguments
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -65,7 +67,7 @@ def test_every_built_page_is_checked(built_book):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", PAGES)
-def test_page_passes_axe(site, browser, axe_source, name):  # noqa: F811 -- pytest fixtures
+def test_page_passes_axe(site, browser, axe_source, name):
     base, _ = site
     context, page, response, _record = open_page(browser, urljoin(base, f"{name}.html"))
     try:
@@ -81,7 +83,7 @@ def test_page_passes_axe(site, browser, axe_source, name):  # noqa: F811 -- pyte
 
 
 @pytest.mark.slow
-def test_equations_carry_assistive_mathml(site, browser):  # noqa: F811 -- pytest fixtures
+def test_equations_carry_assistive_mathml(site, browser):
     """Every typeset equation has MathJax's assistive MathML (a hidden <math> a screen reader reads),
     served from the site itself like MathJax (no request leaves 127.0.0.1)."""
     base, _ = site

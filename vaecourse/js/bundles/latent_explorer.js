@@ -42,16 +42,16 @@ function weightsOf(spec, weights) {
 
 // src/palette.js
 var LABEL_COLOURS = [
-  "#1f77b4",
-  "#ff7f0e",
-  "#2ca02c",
-  "#d62728",
-  "#9467bd",
-  "#8c564b",
-  "#e377c2",
-  "#7f7f7f",
-  "#bcbd22",
-  "#17becf"
+  "#0072B2",
+  "#E69F00",
+  "#009E73",
+  "#D55E00",
+  "#CC79A7",
+  "#56B4E9",
+  "#F0E442",
+  "#000000",
+  "#999999",
+  "#882255"
 ];
 
 // src/drawing.js
@@ -85,19 +85,20 @@ function vaeDrawImage(canvas, pixels) {
   ctx.putImageData(image, 0, 0);
 }
 var VaePlane = class {
-  // A square latent plane [-limit, limit]^2 (h_1 to the right, h_2 up) over a cached scatter layer.
-  constructor(size, limit, points, labels, axisNames) {
+  // A square latent plane [-limit, limit]^2 (h_1 to the right, h_2 up) over a cached scatter layer; with
+  // labels, each class's name (labelNames, default the label number) is written at its centre (the mean
+  // of its points), so that colour is not the only cue.
+  constructor(size, limit, points, labels, axisNames, labelNames) {
     this.size = size;
     this.limit = limit;
     this.margin = 28;
     this.canvas = vaeElement("canvas", "vae-plane");
     this.canvas.width = size;
     this.canvas.height = size;
-    this.canvas.tabIndex = 0;
     this.base = document.createElement("canvas");
     this.base.width = size;
     this.base.height = size;
-    this.drawBase(points, labels, axisNames);
+    this.drawBase(points, labels, axisNames, labelNames || []);
   }
   toPixel(h1, h2) {
     const span = this.size - 2 * this.margin;
@@ -114,7 +115,7 @@ var VaePlane = class {
       clip((this.size - this.margin - py) / span * 2 * this.limit - this.limit)
     ];
   }
-  drawBase(points, labels, axisNames) {
+  drawBase(points, labels, axisNames, labelNames) {
     const ctx = this.base.getContext("2d");
     const m = this.margin;
     const s = this.size;
@@ -155,6 +156,19 @@ var VaePlane = class {
       ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
     }
     ctx.globalAlpha = 1;
+    ctx.font = "bold 15px sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.lineWidth = 4;
+    ctx.strokeStyle = "#ffffff";
+    ctx.fillStyle = "#000000";
+    for (const { label, h1, h2 } of vaeClassCentres(points, labels)) {
+      const [x, y] = this.toPixel(h1, h2);
+      const name = labelNames[label] ?? String(label);
+      ctx.strokeText(name, x, y);
+      ctx.fillText(name, x, y);
+    }
+    ctx.textBaseline = "alphabetic";
   }
   draw(marker, path) {
     const ctx = this.canvas.getContext("2d");
@@ -348,7 +362,15 @@ async function renderLatentExplorer({ model, el }) {
   el.classList.add("vae-widget", "vae-latent-explorer");
   const left = vaeElement("div", "vae-column");
   const right = vaeElement("div", "vae-column");
-  const plane = new VaePlane(model.get("plane_size"), limit, points, labels, ["h\u2081", "h\u2082"]);
+  const plane = new VaePlane(
+    model.get("plane_size"),
+    limit,
+    points,
+    labels,
+    ["h\u2081", "h\u2082"],
+    model.get("label_names")
+  );
+  plane.canvas.tabIndex = 0;
   plane.canvas.setAttribute("role", "application");
   plane.canvas.setAttribute(
     "aria-label",

@@ -42,16 +42,16 @@ function weightsOf(spec, weights) {
 
 // src/palette.js
 var LABEL_COLOURS = [
-  "#1f77b4",
-  "#ff7f0e",
-  "#2ca02c",
-  "#d62728",
-  "#9467bd",
-  "#8c564b",
-  "#e377c2",
-  "#7f7f7f",
-  "#bcbd22",
-  "#17becf"
+  "#0072B2",
+  "#E69F00",
+  "#009E73",
+  "#D55E00",
+  "#CC79A7",
+  "#56B4E9",
+  "#F0E442",
+  "#000000",
+  "#999999",
+  "#882255"
 ];
 var VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
 function paintHeatmap(image, logDensity, G) {
@@ -101,19 +101,20 @@ function vaeDrawImage(canvas, pixels) {
   ctx.putImageData(image, 0, 0);
 }
 var VaePlane = class {
-  // A square latent plane [-limit, limit]^2 (h_1 to the right, h_2 up) over a cached scatter layer.
-  constructor(size, limit, points, labels, axisNames) {
+  // A square latent plane [-limit, limit]^2 (h_1 to the right, h_2 up) over a cached scatter layer; with
+  // labels, each class's name (labelNames, default the label number) is written at its centre (the mean
+  // of its points), so that colour is not the only cue.
+  constructor(size, limit, points, labels, axisNames, labelNames) {
     this.size = size;
     this.limit = limit;
     this.margin = 28;
     this.canvas = vaeElement("canvas", "vae-plane");
     this.canvas.width = size;
     this.canvas.height = size;
-    this.canvas.tabIndex = 0;
     this.base = document.createElement("canvas");
     this.base.width = size;
     this.base.height = size;
-    this.drawBase(points, labels, axisNames);
+    this.drawBase(points, labels, axisNames, labelNames || []);
   }
   toPixel(h1, h2) {
     const span = this.size - 2 * this.margin;
@@ -130,7 +131,7 @@ var VaePlane = class {
       clip((this.size - this.margin - py) / span * 2 * this.limit - this.limit)
     ];
   }
-  drawBase(points, labels, axisNames) {
+  drawBase(points, labels, axisNames, labelNames) {
     const ctx = this.base.getContext("2d");
     const m = this.margin;
     const s = this.size;
@@ -171,6 +172,19 @@ var VaePlane = class {
       ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
     }
     ctx.globalAlpha = 1;
+    ctx.font = "bold 15px sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.lineWidth = 4;
+    ctx.strokeStyle = "#ffffff";
+    ctx.fillStyle = "#000000";
+    for (const { label, h1, h2 } of vaeClassCentres(points, labels)) {
+      const [x, y] = this.toPixel(h1, h2);
+      const name = labelNames[label] ?? String(label);
+      ctx.strokeText(name, x, y);
+      ctx.fillText(name, x, y);
+    }
+    ctx.textBaseline = "alphabetic";
   }
   draw(marker, path) {
     const ctx = this.canvas.getContext("2d");
@@ -224,6 +238,19 @@ function vaeKeyHelp(control, text) {
   help.id = `vae-keys-${++vaeHelpCount}-${Math.random().toString(36).slice(2, 8)}`;
   control.setAttribute("aria-describedby", help.id);
   return help;
+}
+function vaeClassCentres(points, labels) {
+  const n = points.length / 2;
+  if (labels.length !== n || n === 0) return [];
+  const sums = /* @__PURE__ */ new Map();
+  for (let i = 0; i < n; i++) {
+    const s = sums.get(labels[i]) || [0, 0, 0];
+    s[0] += points[2 * i];
+    s[1] += points[2 * i + 1];
+    s[2] += 1;
+    sums.set(labels[i], s);
+  }
+  return Array.from(sums, ([label, [a, b, c]]) => ({ label, h1: a / c, h2: b / c }));
 }
 var vaeSigned = (v, digits = 2) => (v < 0 ? "\u2212" : "") + Math.abs(v).toFixed(digits);
 
@@ -1064,7 +1091,8 @@ async function renderPosteriorPad({ model, el }) {
     model.get("limit"),
     asFloat32(model.get("points")),
     labels,
-    ["h\u2081", "h\u2082"]
+    ["h\u2081", "h\u2082"],
+    model.get("label_names")
   );
   plane.canvas.setAttribute("role", "img");
   plane.canvas.setAttribute("aria-label", "latent plane: encoded test images and Q(h|x) of the input");
@@ -1142,7 +1170,7 @@ async function renderPosteriorPad({ model, el }) {
     const r = lastResult;
     if (!r) return;
     const K = 2 ** Number(kSlider.value);
-    const source = select.value === "-1" ? "your drawing" : `test image ${names[Number(select.value)]}`;
+    const source = select.value === "-1" ? "your drawing" : names[Number(select.value)];
     live.textContent = `${what || source}: Q mean (${vaeSigned(r.mu[0])}, ${vaeSigned(r.mu[1])}), std (${r.sigma[0].toFixed(3)}, ${r.sigma[1].toFixed(3)}); log p(x) ${nats(r.logPx)}; ELBO ${nats(r.elbo)}; IWAE bound with K = ${K}: ${nats(r.iwae[K].value)}; gap log p(x) minus ELBO ${nats(r.gap)}; D[Q || p(h|x)] ${nats(r.klGrid)}.`;
   }
   function draw(result, started) {

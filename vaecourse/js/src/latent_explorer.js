@@ -24,7 +24,9 @@ async function renderLatentExplorer({ model, el }) {
   el.classList.add("vae-widget", "vae-latent-explorer");
   const left = vaeElement("div", "vae-column");
   const right = vaeElement("div", "vae-column");
-  const plane = new VaePlane(model.get("plane_size"), limit, points, labels, ["h\u2081", "h\u2082"]);
+  const plane = new VaePlane(model.get("plane_size"), limit, points, labels, ["h\u2081", "h\u2082"],
+                             model.get("label_names"));
+  plane.canvas.tabIndex = 0;  // the only plane that takes keys: the others are pictures (role img)
   plane.canvas.setAttribute("role", "application");
   plane.canvas.setAttribute("aria-label",
     "latent plane: point, drag or use the arrow keys to choose the latent point to decode");

@@ -119,7 +119,7 @@ async function renderPosteriorPad({ model, el }) {
   inputBox.append(vaeElement("div", "vae-caption", "the input x"), inputCanvas);
   // 3. the latent plane with Q
   const plane = new VaePlane(model.get("plane_size"), model.get("limit"), asFloat32(model.get("points")),
-                             labels, ["h\u2081", "h\u2082"]);
+                             labels, ["h\u2081", "h\u2082"], model.get("label_names"));
   plane.canvas.setAttribute("role", "img");
   plane.canvas.setAttribute("aria-label", "latent plane: encoded test images and Q(h|x) of the input");
   const planeBox = vaeElement("div", "vae-column");
@@ -189,7 +189,7 @@ async function renderPosteriorPad({ model, el }) {
     const r = lastResult;
     if (!r) return;
     const K = 2 ** Number(kSlider.value);
-    const source = select.value === "-1" ? "your drawing" : `test image ${names[Number(select.value)]}`;
+    const source = select.value === "-1" ? "your drawing" : names[Number(select.value)];
     live.textContent = `${what || source}: Q mean (${vaeSigned(r.mu[0])}, ${vaeSigned(r.mu[1])}), `
       + `std (${r.sigma[0].toFixed(3)}, ${r.sigma[1].toFixed(3)}); log p(x) ${nats(r.logPx)}; `
       + `ELBO ${nats(r.elbo)}; IWAE bound with K = ${K}: ${nats(r.iwae[K].value)}; `
