@@ -29,8 +29,8 @@ AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 OTHER_PAGES = ["genindex", "search", "prf-prf"]
 PAGES = toc_files() + OTHER_PAGES
 
-_RUN_AXE = """async (tags) => {
-  const result = await axe.run(document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]});
+_RUN_AXE = """async ([tags, context]) => {
+  const result = await axe.run(context ? document.querySelector(context) : document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]});
   return result.violations.map((v) => ({
     id: v.id, impact: v.impact, help: v.help, count: v.nodes.length,
     nodes: v.nodes.slice(0, 4).map((n) => n.target.join(" ") + " -- " + (n.failureSummary || "").split("\\n")[1]),
@@ -51,10 +51,12 @@ def axe_source() -> str:
         pytest.fail(f"axe-core could not be fetched: {error}")
 
 
-def axe_violations(page, source: str) -> list[dict]:
-    """Run the pinned axe-core on `page` (WCAG 2.0/2.1 A and AA rules); return its violations."""
-    page.add_script_tag(content=source)
-    return page.evaluate(_RUN_AXE, AXE_TAGS)
+def axe_violations(page, source: str, context: str | None = None) -> list[dict]:
+    """Run the pinned axe-core on `page` (WCAG 2.0/2.1 A and AA rules), or on the element `context`
+    (a CSS selector) and what it holds; return the violations."""
+    if not page.evaluate("() => typeof axe !== 'undefined'"):
+        page.add_script_tag(content=source)
+    return page.evaluate(_RUN_AXE, [AXE_TAGS, context])
 
 
 def test_every_built_page_is_checked(built_book):

@@ -5,7 +5,8 @@ widget manager, no kernel) in headless Chromium. For each: Tab reaches its contr
 are laid out, the focused control shows a focus ring, the documented keys change what it shows, and
 its live region (``aria-live="polite"``) says the new state and names what changed. The numbers the
 region says are checked against torch (the decoded image's mean intensity, the nearest class centre)
-or against the page's own result, not against the text's format alone.
+or against the page's own result, not against the text's format alone. Last, axe-core (WCAG 2.0/2.1 A
+and AA rules, tests/test_accessibility.py) finds no violation in the widget's markup.
 """
 
 # ruff: noqa: F811 -- `page` is the pytest fixture imported from test_widgets and taken as an argument
@@ -17,13 +18,21 @@ import re
 import numpy as np
 import pytest
 import torch
+from test_accessibility import axe_violations
 from test_posterior_widget import render_pad, wait_for_update
 from test_widgets import _images, _model, _render, blank_site, page  # noqa: F401 -- the shared browser fixtures
 
+from scripts.vendor_assets import axe_core
 from vaecourse import models, widgets
 from vaecourse.widgets import posterior_pad
 
 LIVE = "[aria-live=polite]"
+
+
+def assert_axe_clean(page, root: str) -> None:
+    """axe-core finds no WCAG 2.0/2.1 A or AA violation in the widget at `root`."""
+    violations = axe_violations(page, axe_core().read_text(), root)
+    assert violations == [], f"{root}: axe-core violations {violations}"
 
 
 def tab_until(page, selector: str, limit: int = 25) -> list[str]:
@@ -90,6 +99,7 @@ def test_latent_explorer_from_the_keyboard(page):
     page.keyboard.press("Home")
     page.wait_for_function("() => String(window.vaeWidget.model.values.h) === '0,0'", timeout=5_000)
     assert live_text(page, root).startswith("h1 = 0.00, h2 = 0.00")
+    assert_axe_clean(page, root)
     assert page.errors == []
 
 
@@ -115,6 +125,7 @@ def test_interpolation_from_the_keyboard(page):
     assert number_after(text, "decoded image mean intensity") == pytest.approx(
         float(interp.decode(h).mean()), abs=0.006)
     assert page.get_attribute(f"{root} input.vae-t", "aria-valuetext") == "t = 0.99"
+    assert_axe_clean(page, root)
     assert page.errors == []
 
 
@@ -140,6 +151,7 @@ def test_posterior_explorer_from_the_keyboard(page):
     for name, value in explorer.stats.items():
         if name != "test image":
             assert f"{name} {value}" in text, f"the region does not say {name}: {text!r}"
+    assert_axe_clean(page, root)
     assert page.errors == []
 
 
@@ -170,6 +182,7 @@ def test_ising_lattice_from_the_keyboard(page):
     assert number_after(text, "magnetisation m") == pytest.approx(m, abs=0.0006)
     latent = float(page.evaluate(f"() => document.querySelector('{root}').dataset.latent"))
     assert number_after(text, "latent value") == pytest.approx(latent, abs=0.0006)
+    assert_axe_clean(page, root)
     assert page.errors == []
 
 
@@ -213,4 +226,5 @@ def test_posterior_pad_from_the_keyboard(page):
     page.keyboard.press("ArrowDown")
     wait_for_update(page, root, n + 1)
     assert page.inner_text(numbers).startswith("test image #0")
+    assert_axe_clean(page, root)
     assert page.errors == []
