@@ -20,6 +20,9 @@ What goes where (all under ``_vendor/``)::
     vaecourse-site/mathjax-bridge.js  MathJax 2's ``MathJax.Hub.Queue`` on top of MathJax 3 (the widget
                                     library still calls the old API to typeset labels)
 
+``axe_core()`` fetches the accessibility engine axe-core the same way into ``_vendor/.axe-core/`` (a
+test tool: Sphinx does not copy dot-folders into the site; tests/test_accessibility.py uses it).
+
 npm packages are fetched with ``npm pack`` (the npm registry through its ordinary client; npm's own
 cache makes a second fetch offline) and checked against pinned SHA-256 sums. Running the script again
 when everything is in place takes a fraction of a second. ``make book`` and the book-build test run it
