@@ -41,13 +41,13 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from test_posterior_widget import _RENDER_PAD, draw_stroke, trained_model  # noqa: E402
 from test_widgets import _state  # noqa: E402
 
-from vaecourse import frontend, widgets  # noqa: E402
+from vaecourse import frontend, marginal, widgets  # noqa: E402
 from vaecourse.widgets import posterior_pad  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 _B64 = lambda b: base64.b64encode(bytes(b)).decode()  # noqa: E731
 
-_TIMINGS = """async ({dspec, dw, dw16, espec, ew, xs}) => {
+_TIMINGS = """async ({dspec, dw, dw16, espec, ew, xs, rule}) => {
   const m = window.vaePad;
   const bytes = (s) => { const b = Uint8Array.from(atob(s), (c) => c.charCodeAt(0)); return new DataView(b.buffer); };
   const decoder = m.unpackDecoder(dspec, bytes(dw));
@@ -62,7 +62,7 @@ _TIMINGS = """async ({dspec, dw, dw16, espec, ew, xs}) => {
   }
   const compute = [], decodes = [];
   for (const xi of xs) {
-    const r = await m.vaePosteriorNumbers(decoder, encoder, Float32Array.from(xi), {gridSize: 11, widths: 6, samples: 64, seed: 1, maxWiden: 3});
+    const r = await m.vaePosteriorNumbers(decoder, encoder, Float32Array.from(xi), {samples: 64, seed: 1, rule});
     compute.push(r.ms.total); decodes.push(r.decodes);
   }
   const lattice = new m.VaeIsingLattice(28, 1, false); lattice.setTemperature(2.3);
@@ -102,7 +102,7 @@ def main() -> None:
         }""", [pad._esm, frontend.bundle("ising_lattice").read_text()])
         timings = page.evaluate(_TIMINGS, {"dspec": decoder32.spec, "dw": _B64(decoder32.weights), "dw16": "",
                                            "espec": encoder16.spec, "ew": _B64(encoder16.weights),
-                                           "xs": xs.tolist()})
+                                           "xs": xs.tolist(), "rule": marginal.window_rule()})
         # float16 errors against torch float32
         hs = np.random.default_rng(0).normal(scale=1.5, size=(1000, 2))
         explorer = widgets.LatentExplorer(model, x, y, n_points=10, decoder=decoder16)

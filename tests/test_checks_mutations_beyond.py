@@ -118,7 +118,7 @@ def _flow_inverse_wrong_sign(self, params, h):
 
 
 def _grid_kl_without_cell(q_family, params, grid_h1, grid_h2, log_posterior):
-    log_q = gaps.q_log_density_on_grid(q_family, params, grid_h1, grid_h2)
+    log_q = gaps.log_q_on_grid(q_family, params, grid_h1, grid_h2)
     return (torch.exp(log_q) * (log_q - log_posterior.to(log_q))).sum((-2, -1))
 
 

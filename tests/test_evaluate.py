@@ -7,7 +7,7 @@ import torch
 
 from vaecourse import evaluate as E
 from vaecourse import train as T
-from vaecourse.models import VAE, ConvVAE, decoder_floats
+from vaecourse.models import VAE, ConvVAE
 
 
 # Tiny models and many small tensor operations: one intra-op thread (see tests/conftest.py).
@@ -53,7 +53,7 @@ def test_iwae_in_small_chunks_gives_the_same_estimate(trained):
     torch.manual_seed(2)
     x = x[:10]
     log_px = E.quadrature_gap(model, x)["log_px"]
-    tight = E.iwae_per_image(model, x, 2000, max_elements=256 * 40)  # 2 samples per chunk
+    tight = E.iwae_per_image(model, x, 2000, chunk_size=2)  # 2 samples per chunk
     loose = E.iwae_per_image(model, x, 2000)  # one chunk
     for estimate in (tight, loose):
         assert abs((estimate - log_px).mean()) < 0.05
@@ -82,13 +82,16 @@ def test_evaluate_summary_and_errors(trained):
 
 
 @pytest.mark.parametrize("make", [lambda: VAE(784, 32, 2, (1, 28, 28)), lambda: ConvVAE(2)], ids=["mlp", "conv"])
-def test_iwae_memory_stays_bounded_for_k_5000(make, monkeypatch):
-    """Every call of elbo.iwae holds at most max_elements decoder floats (chunk x images x per-sample)."""
+@pytest.mark.parametrize("n, k", [(100, 5000), (100, 50), (7, 3)])
+def test_iwae_memory_stays_bounded(make, n, k, monkeypatch):
+    """Every call of elbo.iwae holds at most 2^22 data-sized numbers (samples x images x pixels), the rule of
+    marginal.chunk_size, and every image is scored once with all k samples."""
     model = make()
     calls = []
     monkeypatch.setattr(E._elbo, "iwae", lambda m, x, k, chunk_size: calls.append((x.shape[0], k, chunk_size))
                         or torch.zeros(x.shape[0]))
-    limit = 2 ** 25
-    out = E.iwae_per_image(model, torch.rand(100, 1, 28, 28).round(), 5000, max_elements=limit)
-    assert out.shape == (100,) and sum(n for n, _, _ in calls) == 100
-    assert all(k == 5000 and n * chunk * decoder_floats(model.config) <= limit for n, k, chunk in calls)
+    out = E.iwae_per_image(model, torch.rand(n, 1, 28, 28).round(), k)
+    assert out.shape == (n,) and sum(size for size, _, _ in calls) == n
+    assert all(kk == k and 1 <= chunk <= k and size * chunk * 784 <= max(2**22, 784 * size)
+               for size, kk, chunk in calls)
+    assert calls[0][2] * calls[0][0] * 784 > 2**22 / 4 or calls[0][2] == k  # the chunks are not needlessly small

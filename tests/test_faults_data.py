@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from vaecourse import checkpoints, data, settings
+from vaecourse import cache, checkpoints, data, recipes
 from vaecourse.idx import DataFileError, read_idx, write_idx
 from vaecourse.models import ModelConfig
 from vaecourse.train import TrainConfig
@@ -43,7 +43,7 @@ def test_a_damaged_offline_copy_is_reported_once_and_rebuilt(fresh, monkeypatch,
     blob = path.read_bytes()
     path.write_bytes(blob[: len(blob) // 3] if damage == "truncate" else b"PK\x03\x04" + os.urandom(200))
     monkeypatch.setattr(data, "_decoded", {})
-    with pytest.warns(settings.CacheRebuiltWarning, match="offline MNIST subset") as record:
+    with pytest.warns(cache.CacheRebuiltWarning, match="offline MNIST subset") as record:
         again, _ = data.load_mnist("test")
     assert len(record) == 1 and torch.equal(again, images)
     assert path.read_bytes() == blob  # rebuilt on disk
@@ -65,9 +65,9 @@ def test_the_offline_warning_names_the_data_set_and_no_folder_of_this_machine(mo
 
 CONCURRENT = """
     import sys, torch
-    from vaecourse import settings
+    from vaecourse import cache
     for i in range(40):
-        settings.write_atomically(sys.argv[1], lambda tmp: torch.save({"writer": sys.argv[2], "i": i,
+        cache.write_atomically(sys.argv[1], lambda tmp: torch.save({"writer": sys.argv[2], "i": i,
                                                                        "pad": torch.zeros(20000)}, tmp))
 """
 
@@ -84,7 +84,7 @@ def test_two_writers_of_one_cache_file_use_their_own_temporary_names(tmp_path):
 
 def _tiny_cached(**kw):
     x = torch.rand(60, 1, 4, 4, generator=torch.Generator().manual_seed(0))
-    return checkpoints.load_or_train(ModelConfig("mlp", latent_dim=2, hidden=8, data_shape=(1, 4, 4)),
+    return recipes.load_or_train(ModelConfig("mlp", latent_dim=2, hidden=8, data_shape=(1, 4, 4)),
                                      TrainConfig(epochs=1, batch_size=30, binarize="grey"), x, name="tiny",
                                      progress=False, **kw), x
 
@@ -92,7 +92,7 @@ def _tiny_cached(**kw):
 def test_a_damaged_trained_model_entry_is_retrained_when_cheap(fresh):
     first, _ = _tiny_cached()
     first.path.write_bytes(first.path.read_bytes()[:100])  # truncated (a full disk, a killed copy)
-    with pytest.warns(settings.CacheRebuiltWarning, match="damaged; retraining"):
+    with pytest.warns(cache.CacheRebuiltWarning, match="damaged .*; removed and rebuilt"):
         again, _ = _tiny_cached()
     assert not again.from_cache and checkpoints.load_checkpoint(again.path)["complete"]
     assert _tiny_cached()[0].from_cache
@@ -101,7 +101,7 @@ def test_a_damaged_trained_model_entry_is_retrained_when_cheap(fresh):
 def test_a_damaged_expensive_entry_says_what_to_do(fresh, monkeypatch):
     first, _ = _tiny_cached()
     first.path.write_bytes(b"not a checkpoint")
-    monkeypatch.setattr(checkpoints, "CHEAP_IMAGES", 10)
+    monkeypatch.setattr(cache, "CHEAP_IMAGES", 10)
     with pytest.raises(checkpoints.CheckpointError, match="force=True, or delete that file"):
         _tiny_cached()
     assert not _tiny_cached(force=True)[0].from_cache

@@ -79,11 +79,39 @@ def test_bad_objectives_are_refused():
         objectives.ModelSpec("x", family="mixture")
 
 
-def test_the_fast_bernoulli_quadrature_is_the_quadrature():
+def test_the_bernoulli_quadrature_is_the_direct_sum():
+    """log p(x) = logsumexp_ij [log Bernoulli(x | decoder(h_ij)) + log N(h_ij; 0, I)] + log Delta^2, written out."""
+    import math
+
     torch.manual_seed(0)
     model = models.VAE(data_dim=784, hidden=16, latent_dim=2, data_shape=(1, 28, 28)).double()
     x = torch.bernoulli(torch.full((5, 1, 28, 28), 0.2, dtype=torch.float64))
-    torch.testing.assert_close(gaps.log_px_bernoulli_grid(model, x, grid_size=81, limit=5.0),
-                               marginal.log_px_quadrature(model, x, grid_size=81, limit=5.0))
+    axis = torch.linspace(-5, 5, 81, dtype=torch.float64)
+    h = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 1, 2)  # (P, 1, 2)
+    with torch.no_grad():
+        logits = model.decoder(h[:, 0]).unsqueeze(1)  # (P, 1, D)
+        log_joint = (torch.distributions.Bernoulli(logits=logits).log_prob(x.reshape(5, -1)).sum(-1)
+                     + torch.distributions.Normal(0.0, 1.0).log_prob(h).sum(-1))  # (P, B)
+    expected = torch.logsumexp(log_joint, 0) + 2 * math.log(float(axis[1] - axis[0]))
+    torch.testing.assert_close(gaps.log_px_bernoulli_grid(model, x, grid_size=81, limit=5.0), expected,
+                               rtol=1e-9, atol=1e-9)
     with pytest.raises(ValueError, match="Bernoulli"):
         gaps.log_px_bernoulli_grid(models.VAE(12, 8, 3), torch.rand(2, 12))
+
+
+def test_grid_kl_of_a_full_covariance_q_is_the_closed_form():
+    """gaps.kl_to_posterior_on_grid for Q = N(mu, LL^T) against the Gaussian posterior of a linear-Gaussian model."""
+    from vaecourse import kl
+    from vaecourse.linear_gaussian import LinearGaussian
+
+    model = LinearGaussian.random(data_dim=5, latent_dim=2, sigma=0.6, seed=3)
+    x, _ = model.sample(3, seed=4)
+    family = pf.FullCovarianceGaussian(2)
+    params = torch.tensor([[0.2, -0.1, -0.6, -0.4, 0.3], [0.0, 0.3, -0.3, -0.8, -0.2], [-0.4, 0.1, -0.5, -0.5, 0.0]],
+                          dtype=torch.float64)
+    g1, g2, log_post, _ = marginal.local_posterior_grid(model, x, params[:, :2], 5.0, grid_size=251)
+    got = gaps.kl_to_posterior_on_grid(family, params, g1, g2, log_post)
+    post = model.posterior(x)
+    exact = kl.kl_gaussians(params[:, :2], family.covariance(params), post.mean, post.covariance_matrix)
+    torch.testing.assert_close(got, exact, rtol=1e-6, atol=1e-6)
+    assert bool((exact > 0.1).all())

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vaecourse import keras_vae as kv
-from vaecourse import settings
+from vaecourse import cache
 from vaecourse.models import ConvVAE, count_parameters
 
 
@@ -116,8 +116,8 @@ def test_reported_loss_is_reconstruction_plus_kl(digits):
 def test_training_is_cached_by_configuration(digits, monkeypatch):
     config = kv.KerasConfig(epochs=1, batch_size=64, seed=4)
     first, history = kv.train(digits[:128], config)
-    cached = sorted(p.name for p in settings.cache_dir("keras").glob("vae-*"))
-    assert any(name.endswith(".weights.npz") for name in cached)
+    cached = sorted(p.name for p in cache.folder("keras").glob("vae-*"))
+    assert kv._cache_file(kv.to_keras_images(digits[:128]), config).name in cached
 
     def no_training(*args, **kwargs):
         raise AssertionError("the cache was ignored: fit() ran again")
@@ -144,7 +144,7 @@ def test_a_damaged_weights_cache_is_deleted_reported_and_retrained(digits, monke
     retrained from the same seed (the same weights as the first training) and stored again."""
     config = kv.KerasConfig(epochs=1, batch_size=64, seed=6)
     first, history = kv.train(digits[:128], config)
-    weights, _ = kv._cache_paths(kv.to_keras_images(digits[:128]), config)  # this configuration's entry
+    weights = kv._cache_file(kv.to_keras_images(digits[:128]), config)  # this configuration's entry
     assert weights.exists()
     if damage == "truncated":
         weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
@@ -154,10 +154,10 @@ def test_a_damaged_weights_cache_is_deleted_reported_and_retrained(digits, monke
     # handles) under the suite's "error" filter would then surface. Keep "error" for all but ours.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("error")
-        warnings.simplefilter("always", settings.CacheRebuiltWarning)
+        warnings.simplefilter("always", cache.CacheRebuiltWarning)
         retrained, again = kv.train(digits[:128], config)
-    assert [str(w.message) for w in caught] == [
-        f"the cached Keras weights ({weights.name}) were damaged; deleted, retraining"]
+    assert len(caught) == 1 and caught[0].category is cache.CacheRebuiltWarning
+    assert str(caught[0].message).startswith(f"the cached Keras model ({weights.name}) was damaged (")
     assert again["loss"] == pytest.approx(history["loss"], rel=1e-5)
     for w1, w2 in zip(first.trainable_weights, retrained.trainable_weights):
         torch.testing.assert_close(w1.value, w2.value)
@@ -210,8 +210,8 @@ def test_bad_input_is_refused(digits):
 
 
 def test_another_backend_is_refused_clearly(monkeypatch):
-    settings.use_keras_torch_backend()  # keras is already loaded with torch: nothing to do
+    kv.use_keras_torch_backend()  # keras is already loaded with torch: nothing to do
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     monkeypatch.delitem(sys.modules, "keras")  # as if keras had not been imported yet
     with pytest.raises(RuntimeError, match="KERAS_BACKEND"):
-        settings.use_keras_torch_backend()
+        kv.use_keras_torch_backend()

@@ -190,3 +190,145 @@ def test_shared_and_local_grids_agree_on_the_same_window(model_and_x):
     torch.testing.assert_close(g1, h1.expand(3, -1))
     torch.testing.assert_close(local_post, log_post, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(log_px, marginal.log_px_quadrature(model, x, grid_size=81, limit=4.0), rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------- a Bernoulli decoder
+
+
+def _bernoulli_vae(dtype=torch.float64):
+    """A random 2-D VAE with 64 Bernoulli pixels, its decoder sharpened (a non-Gaussian posterior), and 4 images."""
+    from vaecourse import models
+
+    torch.manual_seed(0)
+    model = models.VAE(data_dim=64, hidden=16, latent_dim=2, data_shape=(1, 8, 8)).to(dtype)
+    with torch.no_grad():
+        for p in model.decoder.parameters():
+            p.mul_(3.0)
+    x = torch.bernoulli(torch.full((4, 1, 8, 8), 0.4, dtype=dtype), generator=torch.Generator().manual_seed(1))
+    return model, x
+
+
+def _direct_log_joint(model, x, h):
+    """log p(x|h) + log p(h) written out with torch.distributions: h (..., 2) -> (..., B)."""
+    logits = model.decoder(h.reshape(-1, 2)).reshape(*h.shape[:-1], 1, -1)  # (..., 1, D)
+    log_lik = torch.distributions.Bernoulli(logits=logits).log_prob(x.reshape(len(x), -1)).sum(-1)  # (..., B)
+    return log_lik + Normal(0.0, 1.0).log_prob(h).sum(-1, keepdim=True)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-9), (torch.float32, 1e-5)])
+def test_bernoulli_quadrature_and_posterior_are_the_direct_sum(dtype, tol):
+    """log p(x) = logsumexp_ij log p(x, h_ij) + log Delta^2 and the grid posterior, against torch's Bernoulli."""
+    model, x = _bernoulli_vae(dtype)
+    axis = torch.linspace(-5, 5, 41, dtype=dtype)
+    h = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), -1)  # (G, G, 2)
+    with torch.no_grad():
+        log_joint = _direct_log_joint(model, x, h).permute(2, 0, 1)  # (B, G, G)
+    log_px = torch.logsumexp(log_joint.flatten(1), 1) + 2 * math.log(float(axis[1] - axis[0]))
+    quadrature = marginal.log_px_quadrature(model, x, grid_size=41, limit=5.0)
+    torch.testing.assert_close(quadrature, log_px, rtol=tol, atol=tol)
+    _, _, log_post = marginal.posterior_grid(model, x, grid_size=41, limit=5.0)
+    torch.testing.assert_close(log_post, log_joint - log_px[:, None, None], rtol=tol, atol=tol)
+    centre = torch.tensor([[0.5, -1.0]], dtype=dtype).expand(4, 2)
+    g1, g2, local_post, local_px = marginal.local_posterior_grid(model, x, centre, 2.0, grid_size=21)
+    points = torch.stack(torch.broadcast_tensors(g1[:, :, None], g2[:, None, :]), -1)  # (B, G, G, 2)
+    with torch.no_grad():
+        local_joint = torch.stack([_direct_log_joint(model, x[b:b + 1], points[b])[..., 0] for b in range(4)])
+    expected_px = torch.logsumexp(local_joint.flatten(1), 1) + math.log(float((g1[0, 1] - g1[0, 0]) ** 2))
+    torch.testing.assert_close(local_px, expected_px, rtol=tol, atol=tol)
+    torch.testing.assert_close(local_post, local_joint - expected_px[:, None, None], rtol=tol, atol=tol)
+
+
+def test_quadrature_of_many_images_in_several_chunks_is_the_quadrature_of_each(monkeypatch):
+    """Chunking the grid (the memory rule) changes no number beyond rounding."""
+    model, x = _bernoulli_vae()
+    whole = marginal.log_px_quadrature(model, x, grid_size=31, limit=5.0)
+    monkeypatch.setattr(marginal, "_NUMBERS_PER_CHUNK", 64 * 7)  # a few grid points per chunk
+    torch.testing.assert_close(marginal.log_px_quadrature(model, x, grid_size=31, limit=5.0), whole, rtol=0, atol=1e-10)
+    _, _, chunked = marginal.posterior_grid(model, x, grid_size=31, limit=5.0)
+    monkeypatch.undo()
+    _, _, whole_posterior = marginal.posterior_grid(model, x, grid_size=31, limit=5.0)
+    torch.testing.assert_close(chunked, whole_posterior, rtol=0, atol=1e-10)
+
+
+# ---------------------------------------------------------------------------------- any Q on the grid
+
+
+def test_grid_kl_takes_any_log_density(model_and_x):
+    """A Normal, a distribution with log_prob and a plain function give the closed-form Gaussian KL, on
+    shared and local grids."""
+    model, x = model_and_x
+    q = model.with_q(shift=0.4, scale=1.3).encode(x)  # Normal, batch (3, 2)
+    post = model.posterior(x)
+    exact = kl.kl_gaussians(q.mean, torch.diag_embed(q.variance), post.mean, post.covariance_matrix)
+    as_mvn = torch.distributions.MultivariateNormal(q.mean, torch.diag_embed(q.variance))  # (P, B, 2) -> (P, B)
+
+    def as_function(h):  # (P, B, 2) or (P, 1, 2) -> (P, B)
+        return -0.5 * (((h - q.mean) / q.stddev) ** 2).sum(-1) - q.stddev.log().sum(-1) - math.log(2 * math.pi)
+
+    shared = marginal.posterior_grid(model, x, grid_size=241, limit=6.0)
+    local = marginal.local_posterior_grid(model, x, q.mean, 6 * q.stddev.max(-1).values, grid_size=241)[:3]
+    for axis1, axis2, log_post in (shared, local):
+        for density in (q, as_mvn, as_function):
+            torch.testing.assert_close(marginal.kl_q_posterior_on_grid(density, axis1, axis2, log_post), exact,
+                                       rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(marginal.q_log_density_on_grid(as_function, axis1, axis2),
+                                   marginal.q_log_density_on_grid(q, axis1, axis2), rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="log_prob"):
+        marginal.q_log_density_on_grid("not a density", shared[0], shared[1])
+    with pytest.raises(ValueError, match=r"\(P, B\)"):
+        marginal.q_log_density_on_grid(lambda h: h, shared[0], shared[1])
+
+
+# ---------------------------------------------------------------------------------- the pad's adaptive window
+
+
+def test_adaptive_window_finds_the_exact_posterior_from_a_poor_start():
+    """Started far too narrow or far too wide, the window ends on the posterior: log p(x), mean and std exact."""
+    model = LinearGaussian.random(data_dim=30, latent_dim=2, sigma=0.3, seed=13)
+    x, _ = model.sample(2, seed=14)
+    post = model.posterior(x)
+    sd = post.covariance_matrix.diagonal(dim1=-2, dim2=-1).sqrt()  # (2, 2)
+    for b in range(2):
+        for half, first_move in ((0.3 * sd[b], "widen"), (60 * sd[b], "zoom")):
+            result = marginal.adaptive_local_grid(model, x[b:b + 1], post.mean[b] + 0.1 * sd[b], half,
+                                                  grid_size=21, max_steps=8)
+            first, final = result.first, result.final
+            assert 1 <= result.steps < 8
+            assert (first.edge > 1e-3) == (first_move == "widen")
+            torch.testing.assert_close(torch.as_tensor(first.half), torch.as_tensor(half, dtype=torch.float64))
+            assert final.edge <= 1e-3 and bool((final.std >= 0.75 * final.spacing).all())
+            assert final.log_px == pytest.approx(float(model.log_px(x[b:b + 1])[0]), abs=1e-4)
+            torch.testing.assert_close(final.mean, post.mean[b], rtol=0, atol=1e-3 * float(sd[b].max()))
+            torch.testing.assert_close(final.std, sd[b], rtol=1e-2, atol=0)
+            assert final.log_posterior.shape == (21, 21) and final.axis1.shape == (21,)
+    stopped = marginal.adaptive_local_grid(model, x[:1], post.mean[0], 0.3 * sd[0], grid_size=21, max_steps=0)
+    assert stopped.steps == 0 and stopped.final is stopped.first
+
+
+def test_grid_numerics_live_only_in_marginal():
+    """The modules that use latent grids build none (no linspace/meshgrid) and size no chunk by hand
+    (no .split(<number>) or range(0, n, <number>)): grids, their chunking and the rectangle rule are marginal's."""
+    import re
+    from pathlib import Path
+
+    package = Path(marginal.__file__).parent
+    files = [package / "gaps.py", package / "evaluate.py", *sorted((package / "widgets").glob("*.py"))]
+    pattern = re.compile(r"\b(meshgrid|linspace)\b|\.split\(\s*\d|range\(0,[^,]+,\s*\d+\s*\)")
+    offenders = [f"{path.relative_to(package)}: {line.strip()}" for path in files
+                 for line in path.read_text().splitlines() if pattern.search(line)]
+    assert offenders == []
+
+
+def test_a_model_with_its_own_likelihood_is_not_taken_for_a_bernoulli_decoder():
+    """The matrix-product route is for the course's Bernoulli likelihood only: an override is honoured."""
+    from vaecourse import models
+
+    class Shifted(models.VAE):
+        def log_likelihood(self, x, h):
+            return super().log_likelihood(x, h) + 1.0
+
+    model, x = _bernoulli_vae()
+    shifted = Shifted(data_dim=64, hidden=16, latent_dim=2, data_shape=(1, 8, 8)).double()
+    shifted.load_state_dict(model.state_dict())
+    torch.testing.assert_close(marginal.log_px_quadrature(shifted, x, grid_size=31, limit=5.0),
+                               marginal.log_px_quadrature(model, x, grid_size=31, limit=5.0) + 1.0)

@@ -131,3 +131,89 @@ def test_models_keep_the_config_they_were_built_from():
     assert ConvVAE(latent_dim=3).config == ModelConfig(architecture="conv", latent_dim=3)
     with pytest.raises(ValueError, match="likelihood must be one of"):
         VAE(data_dim=4, likelihood="poisson")
+
+
+def _course_models() -> dict:
+    """One instance of every model the course trains or scores, by name."""
+    from vaecourse.autoregressive import AutoregressiveVAE
+    from vaecourse.ising import conditional
+    from vaecourse.linear_gaussian import LinearGaussian
+
+    torch.manual_seed(0)
+    cvae = conditional.ConditionalVAE(conditional.ConditionalConfig(L=4, hidden=8))
+    rows = conditional.pack(torch.ones(3, 4, 4), torch.tensor([1.0, 2.0, 3.0]))
+    return {
+        "mlp": VAE(784, 16, 2, (1, 28, 28)),
+        "conv": ConvVAE(2),
+        "autoregressive": AutoregressiveVAE(hidden=8, latent_dim=2),
+        # the spectra chapter's model: the MLP VAE with a Gaussian likelihood on 1-D data
+        "spectra": build_model(ModelConfig("mlp", latent_dim=2, hidden=8, data_shape=(50,), likelihood="gaussian")),
+        "linear-gaussian": LinearGaussian.random(data_dim=5, latent_dim=2),
+        "conditioned ising": conditional.conditioned(cvae, rows),
+    }
+
+
+VAE_MODELS = ("mlp", "conv", "autoregressive", "spectra")
+
+
+@pytest.mark.parametrize("name", ["mlp", "conv", "autoregressive", "spectra", "linear-gaussian", "conditioned ising"])
+def test_every_course_model_is_a_latent_variable_model(name):
+    model = _course_models()[name]
+    assert isinstance(model, models.LatentVariableModel)
+    assert isinstance(model, models.VAEModel) == (name in VAE_MODELS)
+
+
+def test_the_keras_adapter_is_a_vae_model():
+    from vaecourse import keras_vae as kv
+
+    assert isinstance(kv.ProtocolView(kv.build_vae(seed=0)), models.VAEModel)
+
+
+def test_a_model_missing_a_member_is_not_a_vae_model():
+    class NoPrior(nn.Module):
+        latent_dim, data_shape, likelihood = 2, (4,), "bernoulli"
+
+        def encode(self, x):
+            return torch.distributions.Normal(x[:, :2], 1.0)
+
+        def log_likelihood(self, x, h):
+            return x.sum(-1)
+
+        def decoder_mean(self, h):
+            return h
+
+    assert not isinstance(NoPrior(), models.LatentVariableModel)
+    assert not isinstance(NoPrior(), models.VAEModel)
+    NoPrior.prior = lambda self: torch.distributions.Normal(torch.zeros(2), 1.0)
+    assert isinstance(NoPrior(), models.VAEModel)  # the same class with the member added
+    # the conditional Ising VAE itself has a prior per temperature (prior_at), not prior(): its
+    # conditioned() view is the model the ELBO and the quadrature take
+    from vaecourse.ising import conditional
+
+    assert not isinstance(conditional.ConditionalVAE(conditional.ConditionalConfig(L=4, hidden=8)),
+                          models.LatentVariableModel)
+
+
+def test_prior_samples_and_encoder_follow_the_models_device_and_dtype():
+    torch.manual_seed(0)
+    model = VAE(data_dim=6, hidden=5, latent_dim=2).double()
+    assert model.prior().mean.dtype == torch.float64 and model.sample(3).dtype == torch.float64
+    assert encoder_means(model, torch.rand(4, 6)).dtype == torch.float64  # float32 rows are converted
+    with pytest.raises(ValueError, match="x is torch.float32, the model's weights are torch.float64"):
+        model.encode(torch.rand(4, 6))
+
+
+@pytest.mark.parametrize("config", [
+    ModelConfig(architecture="mlp", latent_dim=2, hidden=400),
+    ModelConfig(architecture="mlp", latent_dim=20, hidden=33, data_shape=(3, 5, 7), decoder_activation="tanh"),
+    ModelConfig(architecture="conv", latent_dim=2),
+    ModelConfig(architecture="conv", latent_dim=16),
+], ids=["mlp", "mlp-odd", "conv", "conv-16"])
+def test_parameter_estimate_is_the_built_models_count(config):
+    """The size checked before any weight is allocated is the number of weights the model then has."""
+    assert models.parameter_estimate(config) == models.count_parameters(build_model(config))
+
+
+def test_a_model_too_large_for_memory_is_refused_before_allocation():
+    with pytest.raises(ValueError, match="model"):
+        VAE(hidden=10**7)

@@ -130,20 +130,20 @@ def test_every_field_is_classified_for_the_cache_key():
 @pytest.mark.parametrize("field, value", MODEL_CHANGES.items(), ids=list(MODEL_CHANGES))
 def test_every_model_field_changes_the_cache_key(field, value):
     changed = dataclasses.replace(BASE_MODEL, **{field: value})
-    assert checkpoints.cache_key(changed, BASE_TRAIN, "data") != checkpoints.cache_key(BASE_MODEL, BASE_TRAIN, "data")
+    assert recipes.cache_key(changed, BASE_TRAIN, "data") != recipes.cache_key(BASE_MODEL, BASE_TRAIN, "data")
 
 
 @pytest.mark.parametrize("field, value", TRAIN_CHANGES.items(), ids=list(TRAIN_CHANGES))
 def test_every_training_field_changes_the_cache_key(field, value):
     changed = dataclasses.replace(BASE_TRAIN, **{field: value})
-    assert checkpoints.cache_key(BASE_MODEL, changed, "data") != checkpoints.cache_key(BASE_MODEL, BASE_TRAIN, "data")
+    assert recipes.cache_key(BASE_MODEL, changed, "data") != recipes.cache_key(BASE_MODEL, BASE_TRAIN, "data")
 
 
 @pytest.mark.parametrize("field, value", [*TRAIN_NEUTRAL.items(), ("device", None)])
 def test_device_and_eval_batch_size_leave_the_cache_key_alone(field, value):
     changed = dataclasses.replace(BASE_TRAIN, **{field: value})
-    assert checkpoints.cache_key(BASE_MODEL, changed, "data") == checkpoints.cache_key(BASE_MODEL, BASE_TRAIN, "data")
-    assert checkpoints.cache_key(BASE_MODEL, BASE_TRAIN, "other data") != checkpoints.cache_key(BASE_MODEL, BASE_TRAIN, "data")
+    assert recipes.cache_key(BASE_MODEL, changed, "data") == recipes.cache_key(BASE_MODEL, BASE_TRAIN, "data")
+    assert recipes.cache_key(BASE_MODEL, BASE_TRAIN, "other data") != recipes.cache_key(BASE_MODEL, BASE_TRAIN, "data")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -160,7 +160,7 @@ def test_ctrl_c_in_cached_training_leaves_an_incomplete_entry_that_the_next_call
     model_config = ModelConfig("mlp", latent_dim=2, hidden=16, data_shape=(1, 8, 8))
     train_config = config(epochs=3)
     spy = EncoderSpy(monkeypatch, raise_at=3)  # Ctrl-C at epoch 2, batch 1
-    stopped = checkpoints.load_or_train(model_config, train_config, images, name="tiny", progress=False)
+    stopped = recipes.load_or_train(model_config, train_config, images, name="tiny", progress=False)
     assert stopped.history.interrupted and stopped.history.epoch == [1] and not stopped.from_cache
     assert "interrupted" in capsys.readouterr().err
     entries = list((tmp_path / "models").glob("tiny-*.pt"))
@@ -169,7 +169,7 @@ def test_ctrl_c_in_cached_training_leaves_an_incomplete_entry_that_the_next_call
     assert not entry["complete"] and entry["epoch"] == 1
 
     before = spy.training_calls()
-    resumed = checkpoints.load_or_train(model_config, train_config, images, name="tiny", progress=False)
+    resumed = recipes.load_or_train(model_config, train_config, images, name="tiny", progress=False)
     assert not resumed.from_cache and not resumed.history.interrupted
     assert resumed.history.epoch == [1, 2, 3]
     assert spy.training_calls() - before == 2 * 2  # epochs 2 and 3 only: resumed, not restarted
@@ -177,7 +177,7 @@ def test_ctrl_c_in_cached_training_leaves_an_incomplete_entry_that_the_next_call
     assert entry["complete"] and entry["epoch"] == 3 and resumed.path == stopped.path
 
     before = spy.training_calls()
-    hit = checkpoints.load_or_train(model_config, train_config, images, name="tiny", progress=False)
+    hit = recipes.load_or_train(model_config, train_config, images, name="tiny", progress=False)
     assert hit.from_cache and spy.training_calls() == before and hit.history.epoch == [1, 2, 3]
     assert same_state(hit.model.state_dict(), resumed.model.state_dict())
 

@@ -12,6 +12,7 @@ import torch
 
 from vaecourse import checkpoints as C
 from vaecourse import recipes as R
+from vaecourse import recipes as R
 from vaecourse import train as T
 from vaecourse.models import VAE, ConvVAE, ModelConfig
 
@@ -194,16 +195,16 @@ def test_cache_hits_and_misses(tmp_path, monkeypatch, data):
     train, test = data
     model_config = ModelConfig("mlp", latent_dim=2, hidden=32, data_shape=(1, 8, 8))
     train_config = config(epochs=2)
-    first = C.load_or_train(model_config, train_config, train, test, name="tiny")
+    first = R.load_or_train(model_config, train_config, train, test, name="tiny")
     assert not first.from_cache and first.path.parent == tmp_path / "models"
     calls = []
     real_fit = T.fit
     monkeypatch.setattr(T, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
-    again = C.load_or_train(model_config, dataclasses.replace(train_config, device=None), train, test, name="tiny")
+    again = R.load_or_train(model_config, dataclasses.replace(train_config, device=None), train, test, name="tiny")
     assert again.from_cache and calls == [] and same_weights(first.model, again.model)
     assert again.history.to_dict() == first.history.to_dict()
-    changed = C.load_or_train(model_config, dataclasses.replace(train_config, lr=1e-3), train, test, name="tiny")
-    other_data = C.load_or_train(model_config, train_config, train[:-1], test, name="tiny")
+    changed = R.load_or_train(model_config, dataclasses.replace(train_config, lr=1e-3), train, test, name="tiny")
+    other_data = R.load_or_train(model_config, train_config, train[:-1], test, name="tiny")
     assert not changed.from_cache and not other_data.from_cache and len(calls) == 2
     assert len({first.path, changed.path, other_data.path}) == 3
     assert "loaded from the cache" in repr(again)

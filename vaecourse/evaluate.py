@@ -24,8 +24,12 @@ import torch
 from vaecourse import device
 from vaecourse import elbo as _elbo
 from vaecourse import marginal as _marginal
-from vaecourse.models import decoder_floats
+from vaecourse.models import VAEModel
 from vaecourse.validation import require_count
+
+#: At least this many images share a call of elbo.iwae (their k samples drawn in chunks), so that a
+#: large k still decodes batches of many samples at once.
+_IMAGES_PER_CALL = 16
 
 
 def _check(x: torch.Tensor, model) -> torch.Tensor:
@@ -37,7 +41,7 @@ def _check(x: torch.Tensor, model) -> torch.Tensor:
 
 
 @torch.no_grad()
-def elbo_per_image(model, x: torch.Tensor, *, n_samples: int = 1, batch_size: int = 1000) -> torch.Tensor:
+def elbo_per_image(model: VAEModel, x: torch.Tensor, *, n_samples: int = 1, batch_size: int = 1000) -> torch.Tensor:
     """ELBO of each image (nats), ``(N,)``, from :func:`vaecourse.elbo.elbo` in batches of images.
 
     ``x``: ``(N, *data_shape)`` already binarised (or grey). Stochastic in h, as an ELBO must be
@@ -56,32 +60,35 @@ def elbo_per_image(model, x: torch.Tensor, *, n_samples: int = 1, batch_size: in
 
 
 @torch.no_grad()
-def iwae_per_image(model, x: torch.Tensor, k: int = 5000, *, max_elements: int = 2 ** 25) -> torch.Tensor:
+def iwae_per_image(model: VAEModel, x: torch.Tensor, k: int = 5000, *, chunk_size: int | None = None) -> torch.Tensor:
     """Importance-weighted estimate $\\mathcal{L}_k$ of $\\log p(\\mathbf{x})$ per image, ``(N,)``.
 
-    Images are processed a few at a time and :func:`vaecourse.elbo.iwae` chunks the k samples, so
-    that at most about ``max_elements`` decoder floats (k-chunk x images x the model's
-    :func:`vaecourse.models.decoder_floats` -- the activations of one decoded sample, data_dim if unknown) are held
-    at once -- k = 5000 on MNIST needs a few hundred MB at most. Raises ``ValueError`` for k < 1.
+    Images go to :func:`vaecourse.elbo.iwae` as many at a time as fit with all k samples in one chunk
+    of :func:`vaecourse.marginal.chunk_size`, and at least 16 (whose k samples are then drawn in
+    chunks of ``chunk_size`` samples, by default that same rule): at most about :math:`2^{22}`
+    data-sized numbers are held at once, so k = 5000 on MNIST fits in memory. Raises ``ValueError``
+    for k < 1 or chunk_size < 1.
     """
     require_count(k, "k")
+    if chunk_size is not None:
+        require_count(chunk_size, "chunk_size")
     _check(x, model)
     was_training = model.training
     model.eval()
     on = device.of(model)
-    per_sample = decoder_floats(model.config) if hasattr(model, "config") else math.prod(model.data_shape)
-    chunk = max(1, min(k, max_elements // (per_sample * 16)))  # samples per chunk for 16 images
-    images = max(1, min(x.shape[0], max_elements // (per_sample * chunk)))
-    out = torch.cat([
-        _elbo.iwae(model, x[i:i + images].to(on, torch.float32), k, chunk_size=chunk).cpu()
-        for i in range(0, x.shape[0], images)
-    ])
+    n = x.shape[0]
+    images = max(min(_IMAGES_PER_CALL, n), _marginal.chunk_size(x[:1], n * k) // k)
+    parts = []
+    for i in range(0, n, images):
+        batch = x[i:i + images].to(on, torch.float32)
+        chunk = chunk_size or _marginal.chunk_size(batch, k)
+        parts.append(_elbo.iwae(model, batch, k, chunk_size=chunk).cpu())
     model.train(was_training)
-    return out
+    return torch.cat(parts)
 
 
 @torch.no_grad()
-def quadrature_gap(model, x: torch.Tensor, *, grid_size: int = 201, limit: float = 6.0,
+def quadrature_gap(model: VAEModel, x: torch.Tensor, *, grid_size: int = 201, limit: float = 6.0,
                    n_samples: int = 100) -> dict:
     """For a 2-D latent: ``log_px`` by quadrature (:func:`vaecourse.marginal.log_px_quadrature`), the ELBO
     averaged over ``n_samples`` draws, and ``gap = log_px - elbo`` $= \\mathcal{D}[Q\\|p(\\mathbf{h}\\mid
@@ -90,11 +97,8 @@ def quadrature_gap(model, x: torch.Tensor, *, grid_size: int = 201, limit: float
         raise ValueError(f"quadrature needs a 2-D latent space, the model has latent_dim={model.latent_dim}; "
                          "use iwae_per_image instead")
     _check(x, model)
-    on = device.of(model)
-    log_px = torch.cat([
-        _marginal.log_px_quadrature(model, x[i:i + 50].to(on, torch.float32), grid_size=grid_size, limit=limit).cpu()
-        for i in range(0, x.shape[0], 50)
-    ])
+    log_px = _marginal.log_px_quadrature(model, x.to(device.of(model), torch.float32), grid_size=grid_size,
+                                         limit=limit).cpu()  # chunked by marginal's memory rule
     elbo = elbo_per_image(model, x, n_samples=n_samples, batch_size=100)
     return {"log_px": log_px, "elbo": elbo, "gap": log_px - elbo}
 
@@ -123,7 +127,7 @@ class Evaluation:
         return "\n".join(lines)
 
 
-def evaluate(model, x: torch.Tensor, *, iwae_k: int = 5000, quadrature: bool | None = None,
+def evaluate(model: VAEModel, x: torch.Tensor, *, iwae_k: int = 5000, quadrature: bool | None = None,
              grey: bool = False, grid_size: int = 201) -> Evaluation:
     """Test ELBO (mean of one-sample ELBOs), IWAE log p(x) with ``iwae_k`` samples (0 skips it) and,
     for 2-D latents (``quadrature`` None means "if 2-D"), log p(x) by quadrature. ``x`` prepared

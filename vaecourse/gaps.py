@@ -17,7 +17,7 @@ The IWAE bounds sit in between: :math:`\\mathcal{L} \\le \\mathcal{L}_5 \\le \\m
 \\log p(\\mathbf{x})` in expectation (label ``eq:iwae-ordering``; Burda et al. 2015). Chapter
 book/richer_posteriors.md.
 
-Models follow the course's protocol (``log_likelihood``, ``prior``, ``latent_dim``); Q is a family of
+Models are :class:`vaecourse.models.VAEModel` (``log_likelihood``, ``prior``, ``latent_dim``); Q is a family of
 :mod:`vaecourse.posterior_families` with parameters (B, n_params).
 """
 
@@ -28,44 +28,32 @@ from dataclasses import dataclass
 
 import torch
 
-from vaecourse import marginal
+from vaecourse import device, marginal
 from vaecourse import posterior_families as pf
+from vaecourse.models import VAEModel
 from vaecourse.validation import require_count
 
-__all__ = ["log_px_bernoulli_grid", "optimise_per_image", "elbo_with_se", "bound_ladder", "posterior_window", "q_log_density_on_grid",
-           "kl_to_posterior_on_grid", "Gaps", "gap_decomposition"]
+__all__ = ["log_px_bernoulli_grid", "optimise_per_image", "elbo_with_se", "bound_ladder", "posterior_window",
+           "log_q_on_grid", "kl_to_posterior_on_grid", "Gaps", "gap_decomposition"]
 
 
-@torch.no_grad()
-def log_px_bernoulli_grid(model, x: torch.Tensor, grid_size: int = 201, limit: float = 6.0) -> torch.Tensor:
-    """:func:`vaecourse.marginal.log_px_quadrature` for a Bernoulli decoder, by one matrix product per chunk of grid points.
+def log_px_bernoulli_grid(model: VAEModel, x: torch.Tensor, grid_size: int = 201, limit: float = 6.0) -> torch.Tensor:
+    """log p(x) of a Bernoulli decoder by :func:`vaecourse.marginal.log_px_quadrature` on [-limit, limit]^2.
 
-    With logits :math:`\\ell(\\mathbf{h})`, :math:`\\log p(\\mathbf{x}|\\mathbf{h}) = \\mathbf{x}\\cdot\\ell(\\mathbf{h})
-    - \\sum_d \\log(1 + e^{\\ell_d(\\mathbf{h})})`, so the grid's likelihoods for a batch are ``x @ logits.T``
-    minus one softplus sum per point: the same rectangle rule (``eq:marginal``), without a
-    (points, images, pixels) tensor. book/richer_posteriors.md. Shapes: x (B, ...) -> (B,).
-    Raises ``ValueError`` unless the model has a 2-D latent and a Bernoulli decoder.
+    :math:`\\log p(\\mathbf{x}) \\approx \\log\\Delta^2\\sum_{ij} p(\\mathbf{x}|\\mathbf{h}_{ij})p(\\mathbf{h}_{ij})`
+    (``eq:marginal``), with x moved to the model's device and dtype; for a Bernoulli decoder the
+    rectangle rule takes one matrix product per chunk of grid points. book/richer_posteriors.md.
+    Shapes: x (B, ...) -> (B,). Raises ``ValueError`` unless the model has a 2-D latent and a Bernoulli decoder.
     """
     if getattr(model, "latent_dim", None) != 2 or getattr(model, "likelihood", None) != "bernoulli":
         raise ValueError("log_px_bernoulli_grid needs a model with latent_dim == 2 and a Bernoulli decoder; "
                          "use vaecourse.marginal.log_px_quadrature otherwise")
     require_count(grid_size, "grid_size", minimum=3)
-    p = next(model.parameters())
-    x_flat = x.reshape(x.shape[0], -1).to(p)  # (B, D)
-    axis = torch.linspace(-limit, limit, grid_size, dtype=p.dtype, device=p.device)
-    points = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)  # (P, 2)
-    prior = model.prior()
-    total = None
-    for h in points.split(4096):
-        logits = model.decoder(h).reshape(h.shape[0], -1)  # (C, D)
-        log_joint = x_flat @ logits.T - torch.nn.functional.softplus(logits).sum(-1) \
-            + prior.log_prob(h).sum(-1)  # (B, C)
-        part = torch.logsumexp(log_joint, dim=1)
-        total = part if total is None else torch.logaddexp(total, part)
-    return total + 2 * math.log(float(axis[1] - axis[0]))
+    on, dtype = device.placement(model)
+    return marginal.log_px_quadrature(model, x.to(on, dtype), grid_size, limit)
 
 
-def optimise_per_image(model, q_family, x: torch.Tensor, params: torch.Tensor, steps: int = 300,
+def optimise_per_image(model: VAEModel, q_family, x: torch.Tensor, params: torch.Tensor, steps: int = 300,
                        n_samples: int = 16, lr: float = 0.02) -> torch.Tensor:
     """:math:`Q^*`: the family's parameters maximising each image's ELBO, by Adam from ``params``.
 
@@ -94,7 +82,7 @@ def optimise_per_image(model, q_family, x: torch.Tensor, params: torch.Tensor, s
 
 
 @torch.no_grad()
-def elbo_with_se(model, q_family, params: torch.Tensor, x: torch.Tensor, n: int = 1000):
+def elbo_with_se(model: VAEModel, q_family, params: torch.Tensor, x: torch.Tensor, n: int = 1000):
     """Monte Carlo ELBO :math:`\\frac1n\\sum_i\\log w_i` and its standard error, per image: (B,), (B,)."""
     require_count(n, "n", minimum=2)
     chunk = marginal.chunk_size(x, n)
@@ -104,7 +92,7 @@ def elbo_with_se(model, q_family, params: torch.Tensor, x: torch.Tensor, n: int 
 
 
 @torch.no_grad()
-def bound_ladder(model, q_family, params: torch.Tensor, x: torch.Tensor, ks=(1, 5, 50), repeats: int = 100):
+def bound_ladder(model: VAEModel, q_family, params: torch.Tensor, x: torch.Tensor, ks=(1, 5, 50), repeats: int = 100):
     """Mean and standard error over ``repeats`` draws of the bound :math:`\\mathcal{L}_K` for each K: (len(ks), B) twice.
 
     K = 1 is the single-sample ELBO; ``eq:iwae-ordering``.
@@ -128,26 +116,27 @@ def posterior_window(q_family, params: torch.Tensor, n: int = 2000, width: float
     return h.mean(0), width * h.std(0).max(-1).values
 
 
-def q_log_density_on_grid(q_family, params: torch.Tensor, grid_h1: torch.Tensor, grid_h2: torch.Tensor) -> torch.Tensor:
-    """:math:`\\log Q(\\mathbf{h}_{ij}\\mid\\mathbf{x}_b)` on one grid per image: axes (B, G) -> (B, G, G)."""
-    points = torch.stack(torch.broadcast_tensors(grid_h1[:, :, None], grid_h2[:, None, :]), -1)  # (B, G, G, 2)
-    batch, g1, g2, _ = points.shape
-    flat = points.reshape(batch, g1 * g2, 2).transpose(0, 1)  # (G*G, B, 2)
-    with torch.no_grad():
-        log_q = q_family.log_prob(params.to(flat), flat)  # (G*G, B)
-    return log_q.T.reshape(batch, g1, g2)
+def _log_prob_of(q_family, params: torch.Tensor):
+    """The density h (P, B, k) -> log Q(h) (P, B) of ``q_family`` with parameters ``params`` (B, n_params)."""
+    return lambda h: q_family.log_prob(params.to(h), h)
+
+
+def log_q_on_grid(q_family, params: torch.Tensor, grid_h1: torch.Tensor, grid_h2: torch.Tensor) -> torch.Tensor:
+    """:math:`\\log Q(\\mathbf{h}_{ij}\\mid\\mathbf{x}_b)` of a family on one grid per image: axes (B, G) -> (B, G, G).
+
+    :func:`vaecourse.marginal.q_log_density_on_grid` with Q the family's density for ``params`` (B, n_params).
+    """
+    return marginal.q_log_density_on_grid(_log_prob_of(q_family, params), grid_h1, grid_h2)
 
 
 def kl_to_posterior_on_grid(q_family, params, grid_h1, grid_h2, log_posterior) -> torch.Tensor:
     """:math:`\\mathcal{D}[Q\\|p(\\mathbf{h}|\\mathbf{x})] \\approx \\Delta_1\\Delta_2\\sum_{ij}Q(\\mathbf{h}_{ij})[\\log Q - \\log p(\\mathbf{h}_{ij}|\\mathbf{x})]`: (B,).
 
-    Any family; axes (B, G), log_posterior (B, G, G) from :func:`vaecourse.marginal.local_posterior_grid`.
+    :func:`vaecourse.marginal.kl_q_posterior_on_grid` for any family with parameters (B, n_params);
+    axes (B, G), log_posterior (B, G, G) from :func:`vaecourse.marginal.local_posterior_grid`.
     The grid must hold Q's mass and resolve it. ``eq:gap-decomposition``.
     """
-    log_q = q_log_density_on_grid(q_family, params, grid_h1, grid_h2)  # (B, G, G)
-    cell = (grid_h1[:, 1] - grid_h1[:, 0]) * (grid_h2[:, 1] - grid_h2[:, 0])  # (B,)
-    integrand = torch.exp(log_q) * (log_q - log_posterior.to(log_q))
-    return integrand.sum((-2, -1)) * cell.to(log_q)
+    return marginal.kl_q_posterior_on_grid(_log_prob_of(q_family, params), grid_h1, grid_h2, log_posterior)
 
 
 @dataclass
@@ -175,7 +164,7 @@ class Gaps:
         return self.elbo_best - self.elbo_amortised
 
 
-def gap_decomposition(model, posterior, x: torch.Tensor, steps: int = 300, n_samples: int = 16,
+def gap_decomposition(model: VAEModel, posterior, x: torch.Tensor, steps: int = 300, n_samples: int = 16,
                       n_eval: int = 2000, grid_size: int = 201, log_px: torch.Tensor | None = None,
                       lr: float = 0.05) -> Gaps:
     """Total, approximation and amortisation gaps of ``posterior`` (an encoder x -> params) on images x.

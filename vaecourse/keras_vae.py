@@ -27,11 +27,9 @@ accept ``(B, 1, 28, 28)`` or ``(B, 784)`` tensors/arrays in $[0, 1]$, like the P
 
 from __future__ import annotations
 
-import hashlib
 import json
+import sys
 import time
-import warnings
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,13 +37,47 @@ import numpy as np
 import torch
 
 from vaecourse import settings
+from vaecourse.cache import (
+    CacheEntryError,
+    cache_file,
+    cheap_to_train,
+    fingerprint,
+    key,
+    load_or_build,
+    read_arrays,
+)
 from vaecourse.models import PriorMixin
 from vaecourse.validation import require_count
 
-settings.use_keras_torch_backend()  # KERAS_BACKEND=torch, before keras is imported
 
-import keras  # noqa: E402 -- the backend must be chosen first
-from keras import layers, ops  # noqa: E402
+def use_keras_torch_backend() -> None:
+    """Make Keras 3 run on PyTorch: ``KERAS_BACKEND=torch`` unless the user already chose a backend.
+
+    Must be called before ``keras`` is first imported (Keras reads the variable once, at import);
+    importing this module calls it. Raises ``RuntimeError`` when Keras is already imported with
+    another backend, or when ``KERAS_BACKEND`` names another backend, saying what to do.
+    """
+    chosen = settings.keras_backend(default="torch")
+    loaded = sys.modules.get("keras")
+    if loaded is not None and hasattr(loaded, "backend"):
+        active = loaded.backend.backend()
+        if active != "torch":
+            raise RuntimeError(
+                f"keras was already imported with the {active!r} backend; the course's Keras code "
+                "needs the 'torch' backend. Restart the kernel and import vaecourse.keras_vae before "
+                "keras (or set KERAS_BACKEND=torch)."
+            )
+    elif chosen != "torch":
+        raise RuntimeError(
+            f"KERAS_BACKEND is set to {chosen!r}; the course's Keras code needs 'torch'. "
+            "Unset KERAS_BACKEND or set it to 'torch'."
+        )
+
+
+use_keras_torch_backend()  # KERAS_BACKEND=torch, before keras is imported
+
+import keras
+from keras import layers, ops
 
 IMAGE_SHAPE = (28, 28, 1)  # Keras is channels-last
 
@@ -229,90 +261,84 @@ class _EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def train(x, config: KerasConfig = KerasConfig(), cache: bool = True, verbose: int = 0):
+def train(x, config: KerasConfig = KerasConfig(), cache: bool = True, verbose: int = 0, force: bool = False):
     """Train the Keras example's VAE on images ``x`` with ``keras.Model.fit``; return ``(model, history)``.
 
     ``x``: ``(N, 1, 28, 28)`` or ``(N, 784)`` grey levels in [0, 1] (the example uses them unbinarised).
     ``history`` maps ``"loss"``, ``"reconstruction_loss"``, ``"kl_loss"`` and ``"seconds"`` to one value
-    per epoch. With ``cache=True`` the weights and history are stored under
-    ``settings.cache_dir("keras")``, keyed by the configuration, the data and the Keras version, and
-    loaded instead of retraining when present. ``verbose`` is passed to ``fit`` (0: silent).
+    per epoch. With ``cache=True`` the weights and history are one entry of :mod:`vaecourse.cache`
+    (folder "keras"), keyed by the configuration, the data and the Keras version, and loaded instead
+    of retraining when present; ``force`` retrains and overwrites it. A damaged entry is retrained
+    with a :class:`vaecourse.cache.CacheRebuiltWarning` when that is cheap, otherwise it raises
+    :class:`vaecourse.cache.CacheEntryError` naming the file. ``verbose`` is passed to ``fit`` (0: silent).
     """
     images = to_keras_images(x)  # (N, 28, 28, 1)
     if len(images) == 0:
         raise ValueError("x holds no images")
+
+    def build() -> tuple[KerasVAE, dict]:
+        model = _compiled(config)
+        timer = _EpochTimer()
+        fitted = model.fit(
+            images, epochs=config.epochs, batch_size=config.batch_size, shuffle=True,
+            verbose=verbose, callbacks=[timer],
+        )
+        history = {name: [float(v) for v in fitted.history.get(name, [])]
+                   for name in ("loss", "reconstruction_loss", "kl_loss")}
+        history["seconds"] = timer.seconds
+        return model, history
+
+    if not cache:
+        return build()
+    return load_or_build(_cache_file(images, config), build, _save, lambda path: _load(path, config),
+                         cheap=cheap_to_train(config.epochs, len(images)), what="Keras model", force=force)
+
+
+def _compiled(config: KerasConfig) -> KerasVAE:
     model = build_vae(config.latent_dim, seed=config.seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate))
-    weights_path, history_path = _cache_paths(images, config) if cache else (None, None)
-    if weights_path is not None and weights_path.exists() and history_path.exists():
-        try:
-            _load_weights(model, weights_path)
-            return model, json.loads(history_path.read_text())
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # truncated or corrupt
-            weights_path.unlink(missing_ok=True)
-            history_path.unlink(missing_ok=True)
-            warnings.warn(f"the cached Keras weights ({weights_path.name}) were damaged; deleted, retraining",
-                          settings.CacheRebuiltWarning, stacklevel=2)
-            model = build_vae(config.latent_dim, seed=config.seed)
-            model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate))
-    timer = _EpochTimer()
-    fitted = model.fit(
-        images, epochs=config.epochs, batch_size=config.batch_size, shuffle=True,
-        verbose=verbose, callbacks=[timer],
-    )
-    history = {name: [float(v) for v in fitted.history.get(name, [])]
-               for name in ("loss", "reconstruction_loss", "kl_loss")}
-    history["seconds"] = timer.seconds
-    if weights_path is not None:
-        _save_atomically(model, history, weights_path, history_path)
-    return model, history
+    return model
 
 
-def _cache_paths(images: np.ndarray, config: KerasConfig) -> tuple[Path, Path]:
-    digest = hashlib.sha256()
-    digest.update(json.dumps({"config": asdict(config), "keras": keras.__version__,
-                              "backend": keras.backend.backend(), "shape": images.shape}).encode())
-    digest.update(np.ascontiguousarray(images).tobytes())
-    key = digest.hexdigest()[:20]
-    folder = settings.cache_dir("keras")
-    return folder / f"vae-{key}.weights.npz", folder / f"vae-{key}.history.json"
+def _cache_file(images: np.ndarray, config: KerasConfig) -> Path:
+    """The cache entry of a training run: the configuration, the Keras version and backend, the images."""
+    fields = {"config": asdict(config), "keras": keras.__version__, "backend": keras.backend.backend()}
+    return cache_file("keras", "vae", key(fields, data=fingerprint(images)), ".npz")
 
 
-def _save_atomically(model: KerasVAE, history: dict, weights_path: Path, history_path: Path) -> None:
-    """Write to temporary files, then rename: an interrupted run never leaves a half-written cache.
+def _save(trained: tuple[KerasVAE, dict], path: Path) -> None:
+    """Write the weights and the history into one NumPy ``.npz`` (no pickles), weights in ``model.weights`` order.
 
-    The weights go to a NumPy ``.npz`` in ``model.weights`` order rather than through
-    ``model.save_weights``: with NumPy 2 that path warns (``DeprecationWarning: __array__
+    Not ``model.save_weights``: with NumPy 2 that path warns (``DeprecationWarning: __array__
     implementation doesn't accept a copy keyword``, from keras/src/backend/torch/core.py), and the
     test suite turns warnings into errors.
     """
+    model, history = trained
     arrays = {f"w{i:03d}": w.value.detach().cpu().numpy() for i, w in enumerate(model.weights)}
     # The sampling layer's generator state is not among model.weights; keep it, so that a model
     # loaded from the cache draws the same eps afterwards as the freshly trained one did.
     arrays["sampling_seed"] = _sampling_seed(model).value.detach().cpu().numpy()
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-
-    # Unique temporary names, then renames (settings.write_atomically); the history last, as the
-    # cache counts as present only when both files are.
-    settings.write_atomically(weights_path, write)
-    settings.write_atomically(history_path, lambda tmp: tmp.write_text(json.dumps(history)))
+    arrays["history"] = np.array(json.dumps(history))  # a unicode array: no pickle
+    with open(path, "wb") as handle:  # a handle: np.savez adds no second suffix
+        np.savez(handle, **arrays)
 
 
-def _load_weights(model: KerasVAE, weights_path: Path) -> None:
-    """Inverse of :func:`_save_atomically`; a file that does not fit the model raises ``ValueError``."""
-    with open(weights_path, "rb") as handle, np.load(handle) as stored:  # a handle: closed even when corrupt
-        arrays = [stored[f"w{i:03d}"] for i in range(len(model.weights)) if f"w{i:03d}" in stored.files]
-        seed = stored["sampling_seed"] if "sampling_seed" in stored.files else None
-    shapes = [tuple(w.shape) for w in model.weights]
-    if [a.shape for a in arrays] != shapes:
-        raise ValueError(f"cached Keras weights {weights_path} do not fit this model; delete the file to retrain")
-    for w, a in zip(model.weights, arrays):
-        w.assign(a)
-    if seed is not None:
-        _sampling_seed(model).assign(seed)
+def _load(path: Path, config: KerasConfig) -> tuple[KerasVAE, dict]:
+    """Inverse of :func:`_save`; raises :class:`vaecourse.cache.CacheEntryError` for a file that does not fit."""
+    stored = read_arrays(path)
+    model = _compiled(config)
+    names = [f"w{i:03d}" for i in range(len(model.weights))]
+    if any(name not in stored for name in (*names, "sampling_seed", "history")) or \
+            [stored[n].shape for n in names] != [tuple(w.shape) for w in model.weights]:
+        raise CacheEntryError(f"{path.name} does not hold this model's weights")
+    try:
+        history = json.loads(str(stored["history"]))
+    except json.JSONDecodeError as error:
+        raise CacheEntryError(f"{path.name} holds a damaged history ({error})") from None
+    for w, name in zip(model.weights, names):
+        w.assign(stored[name])
+    _sampling_seed(model).assign(stored["sampling_seed"])
+    return model, history
 
 
 def _sampling_seed(model: KerasVAE):
@@ -321,7 +347,7 @@ def _sampling_seed(model: KerasVAE):
 
 
 class ProtocolView(PriorMixin):
-    """A trained :class:`KerasVAE` seen through the course's model protocol (``encode``,
+    """A trained :class:`KerasVAE` as a :class:`vaecourse.models.VAEModel` (``encode``,
     ``decoder_mean``, ``log_likelihood``, ``prior``, ...), so that :mod:`vaecourse.elbo`,
     :mod:`vaecourse.evaluate` and :mod:`vaecourse.plotting` treat it exactly like
     :class:`vaecourse.models.ConvVAE`. Read-only: it never trains.
@@ -341,7 +367,7 @@ class ProtocolView(PriorMixin):
         self.latent_dim = int(model.decoder.inputs[0].shape[-1])
 
     def parameters(self):
-        """The Keras weights as torch tensors (the protocol's helpers read the device from them)."""
+        """The Keras weights as torch tensors (:func:`vaecourse.device.placement` reads the device from them)."""
         return (w.value for w in self.model.weights)
 
     def eval(self):
@@ -383,14 +409,14 @@ class ProtocolView(PriorMixin):
 
 
 __all__ = [
-    "Sampling",
-    "KerasVAE",
     "KerasConfig",
-    "build_encoder",
+    "KerasVAE",
+    "ProtocolView",
+    "Sampling",
     "build_decoder",
+    "build_encoder",
     "build_vae",
     "parameter_counts",
     "to_keras_images",
     "train",
-    "ProtocolView",
 ]

@@ -15,9 +15,9 @@ Everything the lecture's derivation needs is closed-form here (Tipping & Bishop 
 
 It is the ground truth for eq:marginal, eq:naive-sampling, eq:bayes-kl, eq:central, eq:exact-posterior,
 eq:single-sample and eq:training-objective (book/marginal_likelihood.md,
-book/bayes_rule.md and book/elbo.md) and implements the team's model protocol
-(``latent_dim``, ``encode``, ``log_likelihood``, ``decode``, ``decoder_mean``, ``prior``), so
-:mod:`vaecourse.elbo` runs on it unchanged.
+book/bayes_rule.md and book/elbo.md) and is a :class:`vaecourse.models.LatentVariableModel`
+(``latent_dim``, ``data_shape``, ``encode``, ``log_likelihood``, ``prior``; also ``decode`` and
+``decoder_mean``), so :mod:`vaecourse.elbo` runs on it unchanged.
 
 ``encode(x)`` returns the best *factorised* Gaussian (minimising :math:`\\mathcal{D}[Q\\|p(h|x)]`):
 the posterior mean and variances :math:`1/M_{jj}`. When the columns of ``W`` are orthogonal
@@ -169,7 +169,7 @@ class LinearGaussian:
         x = self.decoder_mean(h) + self.sigma * noise.to(device=self.W.device, dtype=self.W.dtype)
         return x, h
 
-    # ---------------------------------------------------------------- the model protocol
+    # ---------------------------------------------------------------- vaecourse.models.LatentVariableModel
     def prior(self) -> Normal:
         """p(h) = N(0, I): a ``Normal`` with batch shape (latent_dim,)."""
         zeros = torch.zeros(self.latent_dim, dtype=self.W.dtype, device=self.W.device)

@@ -1,18 +1,11 @@
 """The lecture's two VAEs in PyTorch: the MLP ``VAE`` (``Encoder`` + ``Decoder``) and the Keras example's ``ConvVAE``.
 
-Every model follows the course's model protocol (book/pytorch_vae.md):
-
-- ``model.latent_dim``: the dimension $k$ of $\\mathbf{h}$;
-- ``model.encode(x)`` returns $Q(\\mathbf{h}\\mid\\mathbf{x}) = \\mathcal{N}(\\boldsymbol\\mu(\\mathbf{x}),
-  \\operatorname{diag}\\boldsymbol\\sigma^2(\\mathbf{x}))$ as a ``torch.distributions.Normal`` of batch
-  shape ``(B, latent_dim)``;
-- ``model.decode(h)`` returns $p(\\mathbf{x}\\mid\\mathbf{h})$ as a distribution whose ``log_prob`` sums
-  over the data dimensions;
-- ``model.log_likelihood(x, h)`` is $\\log p(\\mathbf{x}\\mid\\mathbf{h})$, shape ``(S, B)`` for ``h`` of
-  shape ``(S, B, latent_dim)`` (or ``(S, 1, latent_dim)``, one latent point broadcast over the
-  batch, as on a quadrature grid) and ``(B,)`` for ``h`` of shape ``(B, latent_dim)``;
-- ``model.decoder_mean(h)`` is the mean image, shape ``(..., *data_shape)``;
-- ``model.prior()`` is $p(\\mathbf{h}) = \\mathcal{N}(0, I)$, shape ``(latent_dim,)``.
+Every model follows the course's model contract, written in code as two ``typing.Protocol`` classes
+below (the way dynamax's ``SSM`` base class states what its models provide): :class:`LatentVariableModel`
+(``latent_dim``, ``data_shape``, ``encode``, ``log_likelihood``, ``prior``: what the ELBO and the
+quadrature of :mod:`vaecourse.marginal` need, and all the exact reference model has) and
+:class:`VAEModel` (that, plus ``likelihood``, ``decoder_mean``, ``parameters`` and the ``train``/``eval``
+switch: what training, evaluation and plotting need). book/pytorch_vae.md.
 
 References: Kingma & Welling 2013 (arXiv:1312.6114); C. Doersch 2016 (arXiv:1606.05908); F. Chollet,
 "Variational AutoEncoder", keras.io (2020, updated 2023); pytorch/examples ``vae/main.py``.
@@ -22,11 +15,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Iterator, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vaecourse.device import placement
 from vaecourse.validation import require_count, require_memory
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -75,13 +70,17 @@ class ModelConfig:
 
 
 def parameter_estimate(config: ModelConfig) -> int:
-    """Number of parameters of the model of ``config``, from the layer sizes (nothing is allocated)."""
-    k, h, d = config.latent_dim, config.hidden, math.prod(config.data_shape)
-    if config.architecture == "conv":
-        encoder = 320 + 18_496 + (3136 * 16 + 16) + 2 * (16 * k + k)
-        return encoder + (k * 3136 + 3136) + 36_928 + 18_464 + 289
-    encoder = (d * h + h) + (h * h + h) + 2 * (h * k + k)
-    return encoder + (k * h + h) + (h * h + h) + (h * d + d)
+    """Number of encoder and decoder parameters of the model of ``config``.
+
+    Counted on the layers themselves, built on torch's ``meta`` device, which allocates nothing.
+    """
+    k, d = config.latent_dim, math.prod(config.data_shape)
+    with torch.device("meta"):
+        if config.architecture == "conv":
+            parts = (ConvEncoder(k), ConvDecoder(k))
+        else:
+            parts = (Encoder(d, config.hidden, k), Decoder(k, config.hidden, d, config.decoder_activation))
+    return sum(count_parameters(part) for part in parts)
 
 
 def _require_fits(config: ModelConfig) -> None:
@@ -111,6 +110,74 @@ def build_model(config: ModelConfig) -> nn.Module:
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable scalars in ``module``."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+@runtime_checkable
+class LatentVariableModel(Protocol):
+    """A latent variable model with an encoder: $p(\\mathbf{h})$, $p(\\mathbf{x}\\mid\\mathbf{h})$ and
+    $Q(\\mathbf{h}\\mid\\mathbf{x})$, all that the ELBO (:mod:`vaecourse.elbo`) and the quadrature
+    (:mod:`vaecourse.marginal`) ask of a model.
+
+    A class satisfies it by having these members (no inheritance): every :class:`VAEModel`, the exact
+    :class:`vaecourse.linear_gaussian.LinearGaussian` and :func:`vaecourse.ising.conditional.conditioned`.
+    ``isinstance(model, LatentVariableModel)`` checks that the members exist (not their signatures).
+    Kingma & Welling 2013; book/elbo.md.
+    """
+
+    #: The dimension $k$ of $\\mathbf{h}$.
+    latent_dim: int
+    #: The shape of one observation $\\mathbf{x}$, e.g. ``(1, 28, 28)``.
+    data_shape: tuple
+
+    def encode(self, x: torch.Tensor) -> torch.distributions.Normal:
+        """$Q(\\mathbf{h}\\mid\\mathbf{x}) = \\mathcal{N}(\\boldsymbol\\mu(\\mathbf{x}),
+        \\operatorname{diag}\\boldsymbol\\sigma^2(\\mathbf{x}))$: ``x`` ``(B, *data_shape)`` -> batch shape
+        ``(B, latent_dim)``."""
+        ...
+
+    def log_likelihood(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """$\\log p(\\mathbf{x}\\mid\\mathbf{h})$ summed over the data dimensions: ``h`` ``(B, latent_dim)``
+        -> ``(B,)``; ``(S, B, latent_dim)`` or ``(S, 1, latent_dim)`` (one latent point for the whole
+        batch, as on a quadrature grid) -> ``(S, B)``."""
+        ...
+
+    def prior(self) -> torch.distributions.Normal:
+        """$p(\\mathbf{h})$, batch shape ``(latent_dim,)`` ($\\mathcal{N}(0, I)$ for the VAEs)."""
+        ...
+
+
+@runtime_checkable
+class VAEModel(LatentVariableModel, Protocol):
+    """A trainable VAE of the course: a :class:`LatentVariableModel` with weights, a decoder mean and a
+    likelihood name, as :func:`vaecourse.train.fit`, :mod:`vaecourse.evaluate`, :mod:`vaecourse.plotting`
+    and the widgets use it.
+
+    :class:`VAE`, :class:`ConvVAE`, :class:`vaecourse.autoregressive.AutoregressiveVAE`, the spectra VAE
+    (a :class:`VAE` with a Gaussian likelihood) and the read-only Keras adapter
+    :class:`vaecourse.keras_vae.ProtocolView` satisfy it. The device and dtype of a model are
+    :func:`vaecourse.device.placement` (from ``parameters()``). book/pytorch_vae.md.
+    """
+
+    #: ``"bernoulli"`` (pixels in [0, 1], logits) or ``"gaussian"`` (a learned scale).
+    likelihood: str
+    #: True in training mode (``train()``), False after ``eval()``, as for a ``torch.nn.Module``.
+    training: bool
+
+    def decoder_mean(self, h: torch.Tensor) -> torch.Tensor:
+        """The mean of $p(\\mathbf{x}\\mid\\mathbf{h})$: ``h`` ``(..., latent_dim)`` -> ``(..., *data_shape)``."""
+        ...
+
+    def parameters(self) -> Iterator[torch.Tensor]:
+        """The weights (tensors); their device and dtype are the model's."""
+        ...
+
+    def train(self, mode: bool = True) -> "VAEModel":
+        """Switch training mode on (or off with ``mode=False``); return the model."""
+        ...
+
+    def eval(self) -> "VAEModel":
+        """Switch training mode off; return the model."""
+        ...
 
 
 class Encoder(nn.Module):
@@ -162,20 +229,21 @@ class PriorMixin:
 
     def prior(self) -> torch.distributions.Normal:
         """$p(\\mathbf{h}) = \\mathcal{N}(0, I)$, batch shape ``(latent_dim,)``, on the model's device."""
-        p = next(self.parameters())
-        zeros = torch.zeros(self.latent_dim, device=p.device, dtype=p.dtype)
+        device, dtype = placement(self)
+        zeros = torch.zeros(self.latent_dim, device=device, dtype=dtype)
         return torch.distributions.Normal(zeros, torch.ones_like(zeros))
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Mean images of ``n`` prior draws, shape ``(n, *data_shape)``."""
-        p = next(self.parameters())
-        h = torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
+        device, dtype = placement(self)
+        h = torch.randn(n, self.latent_dim, generator=generator, device=device, dtype=dtype)
         with torch.no_grad():
             return self.decoder_mean(h)
 
 
 class _LikelihoodMixin(PriorMixin):
-    """The model protocol for a class with an ``encoder`` (x -> Q(h|x)) and a ``decoder`` ((N, latent_dim) -> N outputs)."""
+    """The :class:`VAEModel` members for a class with an ``encoder`` (x -> Q(h|x)) and a ``decoder``
+    ((N, latent_dim) -> N outputs)."""
 
     likelihood: str
     data_shape: tuple
@@ -192,7 +260,7 @@ class _LikelihoodMixin(PriorMixin):
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x must be a tensor of shape (B, {', '.join(map(str, self.data_shape))}) or "
                              f"(B, {math.prod(self.data_shape)}) for this model, got {shape}")
-        dtype = next(self.parameters()).dtype
+        dtype = placement(self)[1]
         if x.dtype != dtype:
             hint = "divide raw pixels by 255 (x.float() / 255)" if not x.is_floating_point() else f"use x.to({dtype})"
             raise ValueError(f"x is {x.dtype}, the model's weights are {dtype}; {hint}")
@@ -374,37 +442,31 @@ class ConvVAE(_LikelihoodMixin, nn.Module):
         )
 
 
-def encoder_means(model, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+def encoder_means(model: VAEModel, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
     """The encoder means $\\boldsymbol\\mu(\\mathbf{x})$ of $Q(\\mathbf{h}\\mid\\mathbf{x})$ for every row of ``x``.
 
     In batches of ``batch_size`` rows, without gradients, on the model's device and in its dtype
-    (any model of the course's protocol); book/latent_space.md and book/ising.md read a data point's
+    (any :class:`VAEModel`); book/latent_space.md and book/ising.md read a data point's
     latent code as this mean (Wetzel 2017).
 
     Shapes: x (N, *data_shape) or (N, data_dim) -> (N, latent_dim), on the model's device.
     Raises ``ValueError`` for a batch_size < 1.
     """
     batch_size = require_count(batch_size, "batch_size")
-    p = next(model.parameters())
+    device, dtype = placement(model)
     with torch.no_grad():
-        return torch.cat([model.encode(chunk.to(p.device, p.dtype)).mean  # (b, latent_dim)
+        return torch.cat([model.encode(chunk.to(device, dtype)).mean  # (b, latent_dim)
                           for chunk in torch.as_tensor(x).split(batch_size)])
 
 
-def decoder_floats(config: ModelConfig) -> int:
-    """Floats the decoder of ``config`` holds per decoded sample (activations and output), to size batches."""
-    if config.architecture == "conv":
-        return 64 * 7 * 7 + 64 * 14 * 14 + 32 * 28 * 28 + 3 * 28 * 28
-    return 2 * config.hidden + 3 * math.prod(config.data_shape)
-
-
 __all__ = [
+    "LatentVariableModel",
+    "VAEModel",
     "ModelConfig",
     "build_model",
     "parameter_estimate",
     "count_parameters",
     "encoder_means",
-    "decoder_floats",
     "Encoder",
     "Decoder",
     "VAE",

@@ -14,14 +14,13 @@ own :class:`Objective`:
 A model is a :class:`ModelSpec`: the lecture's MLP decoder (:class:`vaecourse.models.VAE`) with a
 posterior family. With ``generative`` given, only the encoders are trained against that fixed
 decoder (the gap decomposition of book/richer_posteriors.md). :func:`load_or_fit` keys each
-model by everything that changes its weights and keeps it in ``settings.cache_dir("models")``, so a
+model by everything that changes its weights and keeps it in the cache (:mod:`vaecourse.cache`), so a
 second build loads it. book/kl_in_practice.md, book/richer_posteriors.md.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import itertools
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,12 +29,12 @@ import torch
 
 from vaecourse import posterior_families as pf
 from vaecourse import rate_distortion as rd
-from vaecourse import settings, validation
+from vaecourse import cache, validation
 from vaecourse.autoregressive import AutoregressiveVAE
 from vaecourse.data import dynamic_binarize, images_of
 from vaecourse.device import default_device
 from vaecourse.models import VAE
-from vaecourse.train import NonFiniteLossError, make_optimizer
+from vaecourse.train import NonFiniteLossError, make_optimizer, progress_bar, run_epoch
 
 __all__ = ["Objective", "ModelSpec", "FitSettings", "Trained", "build", "batch_loss", "fit_together", "load_or_fit"]
 
@@ -157,15 +156,19 @@ def batch_loss(spec: ModelSpec, model, posterior, x: torch.Tensor, kl_scale: flo
 
 
 def fit_together(specs: list[ModelSpec], train, fit: FitSettings, generative=None,
-                 models: list | None = None) -> list[Trained]:
+                 models: list | None = None, *, device=None, progress: bool | None = None) -> list[Trained]:
     """Train every spec on the same mini-batches (one dynamic binarisation per batch, shared); return them.
 
-    Each model has its own Adam optimiser (:func:`vaecourse.train.make_optimizer`). With
-    ``generative`` the decoder is held fixed and only the encoders learn. ``models`` (optional)
-    are prebuilt (model, posterior) pairs. Shapes: ``train`` images (N, 1, 28, 28) in [0, 1].
-    Raises :class:`vaecourse.train.NonFiniteLossError` when a loss becomes NaN or inf.
+    One :func:`vaecourse.train.run_epoch` per epoch on the sum of the models' losses: the models share
+    no trainable parameter, so each one's gradient is that of its own loss, and one Adam
+    (:func:`vaecourse.train.make_optimizer`) over all of them steps each as its own Adam would. With
+    ``generative`` the decoder is held fixed and only the encoders learn. ``models`` (optional) are
+    prebuilt (model, posterior) pairs. ``device``: :func:`vaecourse.device.default_device` of it (the
+    course's device when None). ``progress``: a progress bar (default: on unless smoke mode).
+    Shapes: ``train`` images (N, 1, 28, 28) in [0, 1].
+    Raises :class:`vaecourse.train.NonFiniteLossError` when a loss becomes NaN or inf (naming the model).
     """
-    device = default_device()
+    device = default_device(device)
     x_train = images_of(train).to(device, torch.float32)
     pairs = models or []
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -175,47 +178,30 @@ def fit_together(specs: list[ModelSpec], train, fit: FitSettings, generative=Non
         for model, posterior in pairs:
             model.to(device)
             posterior.to(device)
-        optimisers = []
-        for (model, posterior) in pairs:
-            params = list(posterior.parameters()) if generative is not None else \
-                list({id(p): p for p in [*model.parameters(), *posterior.parameters()]}.values())
-            optimisers.append(make_optimizer(torch.nn.ParameterList(params), fit.lr))
+        optimiser = _one_optimiser(pairs, generative, fit.lr)
         frozen = [p for p in generative.parameters() if p.requires_grad] if generative is not None else []
         for p in frozen:
             p.requires_grad_(False)
         histories = [{"epoch": [], "loss": [], "rate": [], "distortion": [], "seconds": []} for _ in specs]
         generator = torch.Generator(device=device).manual_seed(fit.seed)
-        n = x_train.shape[0]
-        n_batches = math.ceil(n / fit.batch_size)
-        with validation.disabled():
+        n_batches = math.ceil(x_train.shape[0] / fit.batch_size)
+        loss_fn, last_losses = _summed_loss(specs, pairs, generator, n_batches)
+        with validation.disabled(), progress_bar(progress, fit.epochs * n_batches, "fit_together") as on_step:
             for epoch in range(1, fit.epochs + 1):
                 began = time.perf_counter()
-                sums = [[0.0, 0.0, 0.0] for _ in specs]
-                order = torch.randperm(n, generator=generator, device=device)
-                for batch in range(n_batches):
-                    x = dynamic_binarize(x_train[order[batch * fit.batch_size:(batch + 1) * fit.batch_size]],
-                                         generator=generator)  # (B, 1, 28, 28)
-                    step = (epoch - 1) * n_batches + batch
-                    for i, (spec, (model, posterior), opt) in enumerate(zip(specs, pairs, optimisers)):
-                        scale = rd.kl_weight(step, round(spec.objective.warmup_epochs * n_batches))
-                        loss, rate, distortion = batch_loss(spec, model, posterior, x, scale)
-                        value = float(loss.detach())
-                        if not math.isfinite(value):
-                            raise NonFiniteLossError(f"the loss of {spec.name!r} became {value} at epoch {epoch}, "
-                                                     f"batch {batch}; lower the learning rate")
-                        opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                        opt.step()
-                        sums[i][0] += value / n_batches
-                        sums[i][1] += rate / n_batches
-                        sums[i][2] += distortion / n_batches
-                seconds = time.perf_counter() - began
-                for history, (loss_mean, rate_mean, distortion_mean) in zip(histories, sums):
+                try:
+                    sums = run_epoch(loss_fn, optimiser, x_train, fit.batch_size, generator, epoch, on_step)
+                except NonFiniteLossError as error:
+                    diverged = ", ".join(repr(s.name) for s, v in zip(specs, last_losses) if not math.isfinite(v))
+                    raise NonFiniteLossError(error.value, error.epoch, error.batch,
+                                             f" (the loss of {diverged})") from None
+                seconds = (time.perf_counter() - began) / len(specs)
+                for i, history in enumerate(histories):
                     history["epoch"].append(epoch)
-                    history["loss"].append(loss_mean)
-                    history["rate"].append(rate_mean)
-                    history["distortion"].append(distortion_mean)
-                    history["seconds"].append(seconds / len(specs))
+                    history["loss"].append(sums[i, "loss"])
+                    history["rate"].append(sums[i, "rate"])
+                    history["distortion"].append(sums[i, "distortion"])
+                    history["seconds"].append(seconds)
     for p in frozen:
         p.requires_grad_(True)
     for model, posterior in pairs:
@@ -225,58 +211,93 @@ def fit_together(specs: list[ModelSpec], train, fit: FitSettings, generative=Non
             in zip(specs, pairs, histories)]
 
 
-def _fingerprint(*tensors: torch.Tensor) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    for t in tensors:
-        t = t.detach().to("cpu").contiguous()
-        digest.update(f"{tuple(t.shape)}|{t.dtype}|".encode())
-        digest.update(t.numpy().tobytes())
-    return digest.hexdigest()
+def _one_optimiser(pairs: list, generative, lr: float) -> torch.optim.Optimizer:
+    """One Adam over every trainable parameter of the (model, posterior) pairs, each parameter once.
+
+    Adam updates each parameter from its own gradient and moments, so this is the same as one Adam per
+    model. With a fixed ``generative`` decoder only the posteriors train; a diagonal posterior is its
+    model's own encoder.
+    """
+    trainable = {}
+    for model, posterior in pairs:
+        for p in [*(model.parameters() if generative is None else []), *posterior.parameters()]:
+            trainable[id(p)] = p
+    return make_optimizer(torch.nn.ParameterList(trainable.values()), lr)
 
 
-def _key(spec: ModelSpec, fit: FitSettings, data_id: str, generative_id: str) -> str:
-    import vaecourse
+def _summed_loss(specs: list[ModelSpec], pairs: list, generator: torch.Generator, n_batches: int):
+    """``(loss_fn, last_losses)``: the ``loss_fn`` of :func:`vaecourse.train.run_epoch` for several models.
 
-    blob = json.dumps({"spec": spec.to_dict(), "fit": asdict(fit), "data": data_id, "decoder": generative_id,
-                       "version": vaecourse.__version__}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    ``loss_fn(x)`` binarises the batch once (``generator``), then returns the sum of the models' losses
+    (:func:`batch_loss`, the KL warm-up counted in steps) and, as terms keyed ``(i, name)``, each model's
+    loss, rate and distortion divided by ``n_batches`` (their sums are epoch means). ``last_losses``
+    holds each model's loss on the latest batch.
+    """
+    steps = itertools.count()
+    last_losses = [0.0] * len(specs)
+
+    def loss_fn(x: torch.Tensor):
+        x = dynamic_binarize(x, generator=generator)  # (B, 1, 28, 28), the same draw for every model
+        step, losses, terms = next(steps), [], {}
+        for i, (spec, (model, posterior)) in enumerate(zip(specs, pairs)):
+            scale = rd.kl_weight(step, round(spec.objective.warmup_epochs * n_batches))
+            loss, rate, distortion = batch_loss(spec, model, posterior, x, scale)
+            last_losses[i] = float(loss.detach())
+            losses.append(loss)
+            terms.update({(i, "loss"): last_losses[i] / n_batches, (i, "rate"): rate / n_batches,
+                          (i, "distortion"): distortion / n_batches})
+        return sum(losses), terms
+
+    return loss_fn, last_losses
 
 
-def load_or_fit(specs: list[ModelSpec], train, fit: FitSettings, generative=None) -> list[Trained]:
+def _cache_file(spec: ModelSpec, fit: FitSettings, data_id: str, generative_id: str):
+    """The cache entry of one model: its spec, the fit settings, the data and the fixed decoder's weights."""
+    key = cache.key({"spec": spec.to_dict(), "fit": asdict(fit), "decoder": generative_id}, data=data_id)
+    return cache.cache_file("models", spec.name, key)
+
+
+def _load(path, spec: ModelSpec, generative) -> Trained:
+    """The model of ``spec`` from its entry; :class:`vaecourse.cache.CacheEntryError` when it does not fit."""
+    saved = cache.read_tensors(path, ("model", "posterior", "history"))
+    model, posterior = build(spec, generative)
+    try:
+        if generative is None:
+            model.load_state_dict(saved["model"])
+        posterior.load_state_dict(saved["posterior"], strict=True)
+    except (RuntimeError, TypeError, AttributeError) as error:  # another model's arrays, or not a state dict
+        raise cache.CacheEntryError(f"{path.name} does not hold this model's weights "
+                                    f"({str(error).strip().splitlines()[0][:120]})") from None
+    device = default_device()
+    model.to(device).eval()
+    posterior.to(device).eval()
+    return Trained(spec, model, posterior, saved["history"], from_cache=True)
+
+
+def load_or_fit(specs: list[ModelSpec], train, fit: FitSettings, generative=None, force: bool = False) -> list[Trained]:
     """:func:`fit_together` for the specs missing from the cache; the others are loaded.
 
-    Each model's file is ``settings.cache_dir("models") / f"{spec.name}-{key[:16]}.pt"``, ``key`` the
-    SHA-256 of the spec, the fit settings, the data (and the fixed decoder's weights) and the package
-    version; it holds only tensors, numbers and strings (``torch.load(weights_only=True)``).
+    Each model is one entry of :mod:`vaecourse.cache` (folder "models"), keyed by the spec, the fit
+    settings, the data (and the fixed decoder's weights) and the package version; it holds only
+    tensors, numbers and strings (``torch.load(weights_only=True)``). ``force`` retrains them all. A
+    damaged entry is retrained with a :class:`vaecourse.cache.CacheRebuiltWarning` when that is cheap,
+    otherwise it raises :class:`vaecourse.cache.CacheEntryError` naming the file.
     """
     x = images_of(train)
-    data_id = _fingerprint(x)
-    generative_id = "none" if generative is None else _fingerprint(*generative.state_dict().values())
-    folder = settings.cache_dir("models")
-    paths = [folder / f"{spec.name}-{_key(spec, fit, data_id, generative_id)[:16]}.pt" for spec in specs]
-    results: list[Trained | None] = [None] * len(specs)
-    device = default_device()
-    for i, (spec, path) in enumerate(zip(specs, paths)):
-        if path.exists():
-            try:
-                saved = torch.load(path, map_location="cpu", weights_only=True)
-                model, posterior = build(spec, generative)
-                if generative is None:
-                    model.load_state_dict(saved["model"])
-                posterior.load_state_dict(saved["posterior"], strict=True)
-                model.to(device).eval()
-                posterior.to(device).eval()
-                results[i] = Trained(spec, model, posterior, saved["history"], from_cache=True)
-            except (RuntimeError, KeyError, OSError):
-                results[i] = None  # an unreadable file is trained again and overwritten
+    data_id = cache.fingerprint(x)
+    generative_id = "none" if generative is None else cache.fingerprint(*generative.state_dict().values())
+    paths = [_cache_file(spec, fit, data_id, generative_id) for spec in specs]
+    cheap = cache.cheap_to_train(fit.epochs, x.shape[0])
+    results: list[Trained | None] = [
+        cache.load_entry(path, lambda entry, spec=spec: _load(entry, spec, generative), cheap=cheap,
+                         what=f"model {spec.name!r}", force=force)
+        for spec, path in zip(specs, paths)]
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:
         trained = fit_together([specs[i] for i in missing], x, fit, generative)
         for i, t in zip(missing, trained):
             state = {"model": t.model.state_dict() if generative is None else {},
                      "posterior": t.posterior.state_dict(), "history": t.history}
-            tmp = paths[i].with_name(f".{paths[i].name}.tmp")
-            torch.save(state, tmp)
-            tmp.replace(paths[i])
+            cache.write_atomically(paths[i], lambda tmp, state=state: torch.save(state, tmp))
             results[i] = t
     return results  # type: ignore[return-value]

@@ -4,7 +4,7 @@ follow the Keras example's ``plot_latent_space`` and ``plot_label_clusters``, bo
 
 matplotlib is imported inside each function so that ``import vaecourse`` stays light. Every function
 labels its axes and returns the ``matplotlib.figure.Figure`` (close it with ``plt.close(fig)`` when
-you make many). Models follow the protocol of :mod:`vaecourse.models`.
+you make many). Models are :class:`vaecourse.models.VAEModel`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from vaecourse import device, models
+from vaecourse.models import VAEModel
 from vaecourse.validation import require_count
 
 #: One colour per class label, separable by colour-blind readers: Okabe & Ito's eight colours ("Color
@@ -43,7 +44,7 @@ def _as_2d_images(x: torch.Tensor, data_shape: tuple) -> torch.Tensor:
 
 
 @torch.no_grad()
-def reconstructions(model, x: torch.Tensor, *, sample: bool = False):
+def reconstructions(model: VAEModel, x: torch.Tensor, *, sample: bool = False):
     """Originals (top row) above their reconstructions $\\mathbb{E}[\\mathbf{x}\\mid\\mathbf{h}]$ at
     $\\mathbf{h} = \\boldsymbol\\mu(\\mathbf{x})$ (or a sampled $\\mathbf{h}$ if ``sample``).
 
@@ -72,7 +73,7 @@ def reconstructions(model, x: torch.Tensor, *, sample: bool = False):
 
 
 @torch.no_grad()
-def prior_samples(model, n: int = 36, seed: int = 0):
+def prior_samples(model: VAEModel, n: int = 36, seed: int = 0):
     """Decoder means of ``n`` draws $\\mathbf{h}\\sim\\mathcal{N}(0, I)$, tiled in a square grid."""
     import matplotlib.pyplot as plt
 
@@ -95,7 +96,7 @@ def prior_samples(model, n: int = 36, seed: int = 0):
 
 
 @torch.no_grad()
-def latent_manifold(model, n: int = 20, *, grid: str = "quantiles", limit: float = 1.0):
+def latent_manifold(model: VAEModel, n: int = 20, *, grid: str = "quantiles", limit: float = 1.0):
     """Decode an ``n`` x ``n`` grid of latent points (2-D latent only).
 
     ``grid="quantiles"``: $h_j = \\Phi^{-1}(p_j)$ at evenly spaced probabilities $p_j$, so each cell
@@ -134,7 +135,8 @@ def latent_manifold(model, n: int = 20, *, grid: str = "quantiles", limit: float
 
 
 @torch.no_grad()
-def plot_latent_means(model, x: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000, *, label_names=None):
+def plot_latent_means(model: VAEModel, x: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000, *,
+                      label_names=None):
     """Scatter of the encoder means $\\boldsymbol\\mu(\\mathbf{x})$ by label, for a 2-D latent space.
 
     The Keras example's ``plot_label_clusters``; book/keras_vae.md and book/latent_space.md. Colour is
@@ -199,7 +201,7 @@ def training_curves(history):
     return fig
 
 
-def write_figures(model, history, test, out) -> list[Path]:
+def write_figures(model: VAEModel, history, test, out) -> list[Path]:
     """Save the figures of a trained model as PNG files in folder ``out``; return their paths.
 
     Reconstructions, prior samples, training curves (if ``history`` has epochs) and, for a 2-D

@@ -13,7 +13,8 @@ term during training: a KL weight that rises from 0 to 1 (warm-up; Bowman et al.
 bits*, :math:`\\sum_j \\max(\\lambda, E_{\\mathbf{x}}[R_j])` over a batch (label ``eq:free-bits``;
 Kingma et al. 2016). Chapter book/kl_in_practice.md.
 
-Models follow the course's protocol (``encode(x)`` -> ``Normal`` (B, k), ``log_likelihood(x, h)``).
+Models are :class:`vaecourse.models.LatentVariableModel` (``encode(x)`` -> ``Normal`` (B, k),
+``log_likelihood(x, h)``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch.distributions import Normal
 
-from vaecourse.models import encoder_means
+from vaecourse.models import LatentVariableModel, encoder_means
 from vaecourse.validation import require_batch, require_count
 
 __all__ = ["ACTIVE_THRESHOLD", "kl_per_unit", "rate_distortion", "beta_elbo", "free_bits_rate", "kl_weight",
@@ -41,7 +42,8 @@ def kl_per_unit(q: Normal) -> torch.Tensor:
     return 0.5 * (var + q.loc.pow(2) - 1.0 - torch.log(var))
 
 
-def rate_distortion(model, x: torch.Tensor, n_samples: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+def rate_distortion(model: LatentVariableModel, x: torch.Tensor, n_samples: int = 1) -> tuple[torch.Tensor,
+                    torch.Tensor]:
     """Rate :math:`R = \\mathcal{D}[Q\\|p(\\mathbf{h})]` and distortion :math:`D = -E_Q[\\log p(\\mathbf{x}|\\mathbf{h})]` per image.
 
     ``eq:rate-distortion``: :math:`R + D = -\\mathcal{L}`; the distortion is the ``n_samples``-sample
@@ -57,7 +59,7 @@ def rate_distortion(model, x: torch.Tensor, n_samples: int = 1) -> tuple[torch.T
     return kl_per_unit(q).sum(-1), distortion
 
 
-def beta_elbo(model, x: torch.Tensor, beta: float, n_samples: int = 1) -> torch.Tensor:
+def beta_elbo(model: LatentVariableModel, x: torch.Tensor, beta: float, n_samples: int = 1) -> torch.Tensor:
     """:math:`-(D + \\beta R)` per image, the beta-VAE objective (``eq:beta-elbo``; Higgins et al. 2017).
 
     beta = 1 is the ELBO. Shapes: x (B, ...) -> (B,). Raises ``ValueError`` for beta < 0.
@@ -90,7 +92,7 @@ def kl_weight(step: int, warmup_steps: int) -> float:
     return min(1.0, step / warmup_steps)
 
 
-def unit_activity(model, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+def unit_activity(model: LatentVariableModel, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
     """:math:`A_j = \\mathrm{Var}_{\\mathbf{x}}\\big(E_{Q(\\mathbf{h}|\\mathbf{x})}[h_j]\\big)` over the images x (``eq:active-units``).
 
     The variance (divided by N) of the encoder means over the data set; Burda et al. 2015.
@@ -102,6 +104,6 @@ def unit_activity(model, x: torch.Tensor, batch_size: int = 4096) -> torch.Tenso
     return means.var(0, correction=0)
 
 
-def active_units(model, x: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
+def active_units(model: LatentVariableModel, x: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
     """The number of latent units with :func:`unit_activity` above ``threshold`` (0.01; ``eq:active-units``)."""
     return int((unit_activity(model, x) > threshold).sum())

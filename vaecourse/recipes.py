@@ -1,8 +1,11 @@
-"""The chapters' named models: a recipe (data set, sizes, both configurations) per name, trained once.
+"""Trained models, cached: :func:`load_or_train`, and the chapters' named models (a recipe per name).
 
+:func:`load_or_train` returns the model trained by :func:`vaecourse.train.fit` for two
+configurations and the data, training only when its checkpoint is missing from the cache
+(:mod:`vaecourse.cache`) or unfinished (book/pytorch_vae.md).
 ``recipe("mlp-mnist-2d")`` says how a chapter's model is built and trained, and
 :func:`load_or_train_recipe` returns it trained: it loads the recipe's data set, takes the recipe's
-fixed random subsets and calls :func:`vaecourse.checkpoints.load_or_train`, so a second call (or
+fixed random subsets and calls :func:`load_or_train`, so a second call (or
 another chapter) reads the model from the cache. Smoke mode shrinks epochs and data
 (:func:`vaecourse.settings.pick`). Used by book/elbo.md, book/pytorch_vae.md, book/latent_space.md.
 The cache key is the configuration and the data, so chapters that ask for the same recipe share one
@@ -12,15 +15,90 @@ trained model (book/elbo.md and book/latent_space.md: ``mlp-mnist-2d-h256``).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 
-from vaecourse import settings
-from vaecourse.checkpoints import TrainedModel, load_or_train
-from vaecourse.models import ModelConfig
-from vaecourse.train import TrainConfig
+from vaecourse import cache, data, settings
+from vaecourse import train as loop  # `train` names the training images below
+from vaecourse.checkpoints import (
+    CheckpointError,
+    load_checkpoint,
+    model_from_checkpoint,
+    update_checkpoint,
+)
+from vaecourse.config import TrainConfig
+from vaecourse.models import ModelConfig, build_model
 
 DATASETS = ("mnist", "fashion-mnist")
+
+
+# ----------------------------------------------------------------------------- the trained-model cache
+
+
+def cache_key(model_config: ModelConfig, train_config: TrainConfig, data_id: str) -> str:
+    """The trained model's :func:`vaecourse.cache.key`: the model configuration, the training settings
+    that change the weights (:meth:`vaecourse.config.TrainConfig.fields_that_change_weights`), the
+    data identity and the package version (SHA-256, 64 hex digits)."""
+    return cache.key({"model": model_config.to_dict(), "train": train_config.fields_that_change_weights()},
+                     data=data_id)
+
+
+@dataclass
+class TrainedModel:
+    """A trained model, its history, the checkpoint file, and whether it came from the cache."""
+
+    model: torch.nn.Module
+    history: loop.History
+    path: Path
+    from_cache: bool
+
+    def __repr__(self) -> str:  # the file name only: a notebook's output shows no machine's folders
+        source = "loaded from the cache" if self.from_cache else "trained now"
+        return f"TrainedModel({type(self.model).__name__}, {len(self.history)} epochs, {source}, file={self.path.name!r})"
+
+
+def load_or_train(model_config: ModelConfig, train_config: TrainConfig, train, test=None, *, name: str = "model",
+                  data_id: str | None = None, progress: bool | None = None, force: bool = False) -> TrainedModel:
+    """Return the trained model for these configurations and data, training only on a cache miss.
+
+    The file is ``vaecourse.cache.cache_file("models", name, key)`` where ``key`` is :func:`cache_key`
+    (``data_id`` defaults to :func:`vaecourse.cache.fingerprint` of the ``train`` and ``test`` images).
+    A run stopped half-way (Ctrl-C) resumes from its checkpoint on the next call. ``force`` retrains.
+    A damaged or foreign entry is retrained with a :class:`vaecourse.cache.CacheRebuiltWarning` when
+    that is cheap (:func:`vaecourse.cache.cheap_to_train`), otherwise it raises a
+    :class:`vaecourse.checkpoints.CheckpointError` saying to pass ``force=True`` or delete the file.
+    :func:`load_or_train_recipe` does the same for a chapter's named model.
+
+    Shapes: ``train``, ``test`` images ``(N, *data_shape)`` in [0, 1] (or ``(images, labels)``).
+    """
+    data_id = data_id or cache.fingerprint(data.images_of(train), None if test is None else data.images_of(test))
+    key = cache_key(model_config, train_config, data_id)
+    path = cache.cache_file("models", name, key)
+
+    def load(entry: Path) -> dict:
+        ckpt = load_checkpoint(entry)
+        if ckpt["complete"] and ckpt.get("extra", {}).get("cache_key") != key:
+            raise CheckpointError(f"{entry.name} holds another model (its cache key differs)")
+        return ckpt
+
+    cheap = cache.cheap_to_train(train_config.epochs, data.images_of(train).shape[0])
+    ckpt = cache.load_entry(path, load, cheap=cheap, what=f"model {name!r}", force=force)
+    if ckpt is not None and ckpt["complete"]:
+        model = model_from_checkpoint(ckpt, train_config.device)
+        model.eval()
+        return TrainedModel(model, loop.History.from_dict(ckpt["history"]), path, True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(train_config.seed)  # the initial weights depend on the seed only
+        model = build_model(model_config)
+    history = loop.fit(model, train, train_config, test, checkpoint=path, resume=ckpt is not None, progress=progress)
+    if history.interrupted:
+        return TrainedModel(model, history, path, False)
+    update_checkpoint(path, complete=True, extra={"cache_key": key, "name": name, "data_id": data_id})
+    return TrainedModel(model, history, path, False)
+
+
+# ----------------------------------------------------------------------------- the chapters' named models
 
 
 @dataclass
@@ -90,8 +168,6 @@ def load_dataset(dataset: str, split: str):
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    from vaecourse import data
-
     return data.load_mnist(split) if dataset == "mnist" else data.load_fashion_mnist(split)
 
 
@@ -110,7 +186,7 @@ def subset(pair, n: int | None, seed: int = 0):
 
 def load_or_train_recipe(name: str, *, model_config: ModelConfig | None = None, cache_name: str | None = None,
                          progress: bool | None = None, force: bool = False) -> TrainedModel:
-    """:func:`vaecourse.checkpoints.load_or_train` for the named model of :func:`recipe`, on its data set.
+    """:func:`load_or_train` for the named model of :func:`recipe`, on its data set.
 
     ``model_config`` replaces the recipe's model (e.g. a narrower decoder for the website), stored
     under ``cache_name``; the cache key holds the full configuration either way.
@@ -126,4 +202,14 @@ def load_or_train_recipe(name: str, *, model_config: ModelConfig | None = None, 
                          progress=progress, force=force)
 
 
-__all__ = ["Recipe", "recipe", "DATASETS", "load_dataset", "subset", "load_or_train_recipe"]
+__all__ = [
+    "DATASETS",
+    "Recipe",
+    "TrainedModel",
+    "cache_key",
+    "load_dataset",
+    "load_or_train",
+    "load_or_train_recipe",
+    "recipe",
+    "subset",
+]

@@ -1,6 +1,7 @@
-"""Run-wide settings: the smoke switch and the cache folder (and how files are written into it).
+"""Run-wide settings: the smoke switch, the cache folder, the device override and offline mode.
 
-This is the *only* place that reads the course's environment variables.
+This is the *only* place that reads the course's environment variables. How files are written into
+the cache folder, and how its entries are keyed and checked, is :mod:`vaecourse.cache`.
 
 ``VAECOURSE_SMOKE``
     ``1`` (or ``true``/``yes``) shrinks every expensive step -- epochs, data size, Monte Carlo
@@ -15,6 +16,9 @@ This is the *only* place that reads the course's environment variables.
 ``VAECOURSE_OFFLINE``
     ``1`` forbids every download: data loaders go straight to their offline fallback. The test
     suite sets it, so that tests never reach the internet.
+``KERAS_BACKEND``
+    Keras 3's own variable; :func:`keras_backend` sets it to ``torch`` when unset (for
+    :mod:`vaecourse.keras_vae`).
 """
 
 from __future__ import annotations
@@ -57,6 +61,15 @@ def device_override() -> str | None:
     return value or None
 
 
+def keras_backend(default: str = "torch") -> str:
+    """The backend ``KERAS_BACKEND`` names (lower case), after setting it to ``default`` when unset.
+
+    Keras reads the variable once, at import; :func:`vaecourse.keras_vae.use_keras_torch_backend` calls this.
+    """
+    os.environ.setdefault("KERAS_BACKEND", default)
+    return os.environ["KERAS_BACKEND"].strip().lower()
+
+
 def cache_dir(*parts: str) -> Path:
     """The course's cache folder (created on demand), or a subfolder of it.
 
@@ -89,90 +102,3 @@ def thread_count() -> int | None:
     """
     value = os.environ.get("OMP_NUM_THREADS", "").strip()
     return int(value) if value.isdigit() and int(value) > 0 else None
-
-
-class CacheRebuiltWarning(UserWarning):
-    """A damaged cache entry (a truncated or corrupt file) was found, removed and rebuilt."""
-
-
-def _temporaries(path: Path) -> list[Path]:
-    """The temporary files of :func:`write_atomically` for ``path``: ``.NAME.PID-TOKEN.tmp`` beside it."""
-    return list(path.parent.glob(f".{path.name}.*.tmp"))
-
-
-def remove_orphans(path) -> int:
-    """Delete the temporary files a killed write of ``path`` left behind; return how many.
-
-    A temporary file of :func:`write_atomically` is named after its writer's process id; it is an
-    orphan when that process no longer runs (a write in progress in another process is kept).
-    """
-    removed = 0
-    for tmp in _temporaries(Path(path)):
-        pid = tmp.name[len(Path(path).name) + 2:-len(".tmp")].split("-")[0]
-        try:
-            os.kill(int(pid), 0)  # signal 0: does the writer still run? (this process too: a thread)
-            continue
-        except ProcessLookupError:
-            pass
-        except (ValueError, PermissionError, OverflowError):
-            continue  # not ours to judge: a name we did not make, or another user's running process
-        tmp.unlink(missing_ok=True)
-        removed += 1
-    return removed
-
-
-def write_atomically(path, write) -> Path:
-    """Write ``path`` all at once: ``write(tmp)`` fills a unique temporary file beside it, then a rename.
-
-    Readers see the old file or the new one, never half of one; two processes writing the same path
-    each use their own temporary name (``.NAME.PID-TOKEN.tmp``), and the last rename wins. Orphaned
-    temporaries of killed earlier writes are removed first (:func:`remove_orphans`). A failed write
-    (a full disk, a file-size limit) removes its temporary file and raises ``OSError`` naming
-    ``path``, as does a folder that cannot be written.
-    """
-    import secrets
-
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OSError(f"cannot create the folder of {str(path)!r} ({error.strerror or error})") from None
-    remove_orphans(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as error:  # torch.save reports a failed write as RuntimeError
-        text = str(getattr(error, "strerror", None) or error).strip().splitlines()
-        raise OSError(f"could not write {str(path)!r} ({text[0][:120] if text else type(error).__name__}); "
-                      "check that the folder is writable and the disk has space") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def use_keras_torch_backend() -> None:
-    """Make Keras 3 run on PyTorch: ``KERAS_BACKEND=torch`` unless the user already chose a backend.
-
-    Must be called before ``keras`` is first imported (Keras reads the variable once, at import);
-    :mod:`vaecourse.keras_vae` calls it. Raises ``RuntimeError`` when Keras is already imported with
-    another backend, or when ``KERAS_BACKEND`` names another backend, saying what to do.
-    """
-    import sys
-
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    chosen = os.environ["KERAS_BACKEND"].strip().lower()
-    loaded = sys.modules.get("keras")
-    if loaded is not None and hasattr(loaded, "backend"):
-        active = loaded.backend.backend()
-        if active != "torch":
-            raise RuntimeError(
-                f"keras was already imported with the {active!r} backend; the course's Keras code "
-                "needs the 'torch' backend. Restart the kernel and import vaecourse.keras_vae before "
-                "keras (or set KERAS_BACKEND=torch)."
-            )
-    elif chosen != "torch":
-        raise RuntimeError(
-            f"KERAS_BACKEND is set to {chosen!r}; the course's Keras code needs 'torch'. "
-            "Unset KERAS_BACKEND or set it to 'torch'."
-        )

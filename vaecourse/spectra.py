@@ -16,12 +16,12 @@ is the linear baseline, :func:`recovery_r2` measures how well latents predict th
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+
+from vaecourse.cache import CacheEntryError, cache_file, key, load_or_build, read_tensors
 
 __all__ = [
     "PARAMETERS",
@@ -40,6 +40,7 @@ __all__ = [
 #: Names of the five parameters, the columns of :attr:`Spectra.params`.
 PARAMETERS = ("amplitude", "slope", "redshift", "line_strength", "line_width")
 _CACHE_VERSION = 1
+_FIELDS = ("wavelength", "flux", "clean", "params")  # of Spectra, as its cache entry stores them
 
 
 @dataclass
@@ -123,33 +124,34 @@ def spectra_dataset(config: SpectraConfig | None = None, cache: bool = True) -> 
     """Draw (or load from the cache) ``config.n`` spectra of label ``eq:spectrum`` with their parameters.
 
     Parameters uniform in ``config.ranges``, noise $\\mathcal{N}(0, \\sigma_{\\rm n}^2)$ per pixel, all from
-    ``np.random.default_rng(config.seed)``. Cached in ``settings.cache_dir("spectra")`` under a hash of
-    the configuration. ``book/spectra.md``. ``config`` defaults to :func:`default_config`.
+    ``np.random.default_rng(config.seed)``. Cached (:mod:`vaecourse.cache`, folder "spectra") under a
+    hash of the configuration; a damaged entry is regenerated with a ``CacheRebuiltWarning``.
+    ``book/spectra.md``. ``config`` defaults to :func:`default_config`.
 
     Result: a :class:`Spectra`.
     """
-    from vaecourse import settings
-
     config = config or default_config()
-    key = hashlib.sha256(json.dumps({"v": _CACHE_VERSION, **config.to_dict()}, sort_keys=True).encode()).hexdigest()[:20]
-    path = settings.cache_dir("spectra") / f"spectra-{key}.pt"
-    if cache and path.is_file():
-        try:
-            return Spectra(**torch.load(path, map_location="cpu", weights_only=True))
-        except Exception:  # noqa: BLE001 -- an unreadable cache file is regenerated, not trusted
-            path.unlink(missing_ok=True)
-    rng = np.random.default_rng(config.seed)
-    lows, highs = zip(*(config.ranges[name] for name in PARAMETERS))
-    params = rng.uniform(lows, highs, size=(int(config.n), len(PARAMETERS)))  # (N, 5)
-    wavelength = np.linspace(config.wave_min, config.wave_max, int(config.n_pixels))
-    clean = spectrum(wavelength, params, config)
-    flux = clean + config.noise * rng.standard_normal(clean.shape)
-    out = Spectra(*(torch.as_tensor(a, dtype=torch.float32) for a in (wavelength, flux, clean, params)))
-    if cache:
-        tmp = path.with_suffix(".tmp")
-        torch.save(vars(out), tmp)
-        tmp.replace(path)
-    return out
+
+    def build() -> Spectra:
+        rng = np.random.default_rng(config.seed)
+        lows, highs = zip(*(config.ranges[name] for name in PARAMETERS))
+        params = rng.uniform(lows, highs, size=(int(config.n), len(PARAMETERS)))  # (N, 5)
+        wavelength = np.linspace(config.wave_min, config.wave_max, int(config.n_pixels))
+        clean = spectrum(wavelength, params, config)
+        flux = clean + config.noise * rng.standard_normal(clean.shape)
+        return Spectra(*(torch.as_tensor(a, dtype=torch.float32) for a in (wavelength, flux, clean, params)))
+
+    def load(entry) -> Spectra:
+        stored = read_tensors(entry, _FIELDS)
+        if tuple(stored["flux"].shape) != (int(config.n), int(config.n_pixels)):
+            raise CacheEntryError(f"{entry.name} holds another data set (shape {tuple(stored['flux'].shape)})")
+        return Spectra(**{name: stored[name] for name in _FIELDS})
+
+    if not cache:
+        return build()
+    path = cache_file("spectra", "spectra", key({"v": _CACHE_VERSION, **config.to_dict()}, versioned=False))
+    return load_or_build(path, build, lambda out, tmp: torch.save(vars(out), tmp), load,
+                         cheap=True, what="spectra data set")
 
 
 def default_config() -> SpectraConfig:
@@ -179,15 +181,15 @@ def train_gaussian_vae(x_train, x_test=None, latent_dim: int = 6, hidden: int = 
                        seed: int = 0, progress: bool | None = None):
     """The course's MLP VAE with a Gaussian decoder (one learned $\\sigma$), trained or loaded from the cache.
 
-    :func:`vaecourse.checkpoints.load_or_train` with ``ModelConfig(likelihood="gaussian")``;
+    :func:`vaecourse.recipes.load_or_train` with ``ModelConfig(likelihood="gaussian")``;
     ``train_config`` defaults to 40 epochs of 64 spectra (4 in smoke mode), ``binarize="grey"``
     (fluxes are used as they are). Label ``eq:gaussian-likelihood``; ``book/spectra.md``.
 
     Shapes: ``x_train``, ``x_test`` ``(N, D)`` fluxes. Result: a
-    :class:`vaecourse.checkpoints.TrainedModel`.
+    :class:`vaecourse.recipes.TrainedModel`.
     """
     from vaecourse import settings
-    from vaecourse.checkpoints import load_or_train
+    from vaecourse.recipes import load_or_train
     from vaecourse.models import ModelConfig
     from vaecourse.train import TrainConfig
 

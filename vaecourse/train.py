@@ -1,4 +1,4 @@
-"""The training loop: maximise the ELBO by stochastic gradient ascent (config, history, ``fit``).
+"""The training loop: maximise the ELBO by stochastic gradient ascent (``run_epoch``, ``fit``, history).
 
 Each step draws a mini-batch $\\{\\mathbf{x}_b\\}$, one reparameterised sample
 $\\mathbf{h}_b = \\boldsymbol\\mu(\\mathbf{x}_b) + \\boldsymbol\\sigma(\\mathbf{x}_b)\\odot\\boldsymbol\\epsilon$
@@ -8,9 +8,12 @@ per image, and takes an Adam step on the loss
           - \\mathcal{D}[Q(\\mathbf{h}\\mid\\mathbf{x}_b)\\,\\|\\,\\mathcal{N}(0, I)]\\Big]
 
 (label ``eq:training-objective``; book/pytorch_vae.md; Kingma & Welling 2013, arXiv:1312.6114). The
-ELBO and its two terms come from :mod:`vaecourse.elbo`; nothing here re-derives them. Checkpoints
-and the trained-model cache are :mod:`vaecourse.checkpoints`, the chapters' named models
-:mod:`vaecourse.recipes`, the command line :mod:`vaecourse.cli`.
+ELBO and its two terms come from :mod:`vaecourse.elbo`; nothing here re-derives them. One epoch is
+:func:`run_epoch`, which :func:`vaecourse.objectives.fit_together` and
+:func:`vaecourse.ising.conditional.train_conditional` call too; :func:`fit` adds resume, checkpoints
+and Ctrl-C around it. The checkpoint file format is :mod:`vaecourse.checkpoints`, the trained-model
+cache and the chapters' named models :mod:`vaecourse.recipes` (on :mod:`vaecourse.cache`), the
+command line :mod:`vaecourse.cli`.
 
 Data live in memory as one tensor (``(N, *data_shape)``, values in [0, 1]) and are sliced into
 batches by a random permutation -- no per-sample ``Dataset`` in the hot loop. Binarisation is
@@ -24,6 +27,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -36,13 +40,26 @@ from vaecourse.checkpoints import CheckpointError, load_checkpoint, rng_state, s
 from vaecourse.data import dynamic_binarize, images_of, static_binarize
 from vaecourse.device import default_device
 from vaecourse.elbo import elbo_terms
+from vaecourse.models import VAEModel
 
 # Seed of the one fixed binarisation of the test set, so test ELBOs compare across runs and seeds.
 TEST_BINARIZATION_SEED = 20240423
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; the message names the epoch and the batch."""
+    """The training loss became NaN or infinite (``value``) at ``epoch`` (from 1), ``batch`` (from 0).
+
+    ``note`` adds what the caller knows (the last good checkpoint, the model that diverged); the
+    message says what to do.
+    """
+
+    def __init__(self, value: float, epoch: int, batch: int, note: str = ""):
+        super().__init__(value, epoch, batch, note)  # the arguments, so that the error pickles
+        self.value, self.epoch, self.batch, self.note = value, epoch, batch, note
+
+    def __str__(self) -> str:
+        return (f"the training loss became {self.value} at epoch {self.epoch}, batch {self.batch}{self.note}. "
+                "Lower the learning rate (lr) or check the data for extreme values.")
 
 
 @dataclass
@@ -128,7 +145,7 @@ def prepare_test_set(x: torch.Tensor, binarize: str, device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def dataset_elbo(model, x: torch.Tensor, batch_size: int = 1000, n_samples: int = 1) -> dict:
+def dataset_elbo(model: VAEModel, x: torch.Tensor, batch_size: int = 1000, n_samples: int = 1) -> dict:
     """Mean ELBO, reconstruction and KL (nats per image) of images ``x`` ``(N, ...)`` already prepared
     (binarised or grey). Stochastic: the reconstruction term uses sampled h, as an ELBO must."""
     if x.ndim < 2 or x.shape[0] == 0:
@@ -158,19 +175,86 @@ def make_optimizer(model, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(model.parameters(), lr=lr)
 
 
-def fit(model, train, config: TrainConfig | None = None, test=None, *, checkpoint=None, resume: bool = False,
-        progress: bool | None = None, callback: Callable[[int, int, float], None] | None = None) -> History:
-    """Train ``model`` (a :mod:`vaecourse.models` model) by maximising the ELBO; return the :class:`History`.
+def run_epoch(loss_fn, optimizer, x, batch_size, generator, epoch=1,
+              on_step=None):
+    """One pass over ``x`` in a random order, one gradient step per batch.
+
+    ``loss_fn(rows)`` returns ``(loss, terms)``: the scalar to minimise and a
+    dict of numbers to add up over the epoch. Returns their sums, and the loss
+    summed over the rows as ``"loss"``. ``on_step(epoch, batch, loss)`` runs
+    after each step. ``eq:training-objective``; book/pytorch_vae.md.
+
+    Shapes: ``x`` ``(N, ...)``, on the device of ``generator`` (it draws the
+    order). Raises :class:`NonFiniteLossError` when the loss becomes NaN or
+    infinite.
+    """
+    order = torch.randperm(x.shape[0], generator=generator, device=x.device)
+    sums = {"loss": 0.0}
+    for batch, start in enumerate(range(0, x.shape[0], batch_size)):
+        rows = x[order[start:start + batch_size]]  # (B, ...)
+        loss, terms = loss_fn(rows)
+        # the loss as a float, the one CPU-GPU sync of a step: a NaN or inf
+        # (diverged weights) is caught at its batch, before a step spreads it
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise NonFiniteLossError(value, epoch, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        sums["loss"] += value * rows.shape[0]
+        for name, term in terms.items():
+            sums[name] = sums.get(name, 0) + term
+        if on_step is not None:
+            on_step(epoch, batch, value)
+    return sums
+
+
+@contextmanager
+def progress_bar(show: bool | None, total: int, name: str,
+                 callback: Callable[[int, int, float], None] | None = None):
+    """The ``on_step`` hook of :func:`run_epoch` for a whole run: a progress bar, then ``callback``.
+
+    With ``show`` (None: unless smoke mode) a ``tqdm.auto`` bar of ``total`` batches named ``name``
+    advances one batch per step and shows the epoch and the loss; ``callback(epoch, batch, loss)``
+    (if given) runs after it. The bar is closed when the ``with`` block ends, however it ends.
+    """
+    show = (not settings.is_smoke()) if show is None else show
+    bar = None
+    if show and total > 0:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, unit="batch", leave=False, desc=name)
+
+    def on_step(epoch: int, batch: int, loss: float) -> None:
+        if bar is not None:
+            bar.update(1)
+            if batch % 20 == 0:
+                bar.set_postfix(epoch=epoch, loss=f"{loss:.2f}", refresh=False)
+        if callback is not None:
+            callback(epoch, batch, loss)
+
+    try:
+        yield on_step
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def fit(model: VAEModel, train, config: TrainConfig | None = None, test=None, *, checkpoint=None,
+        resume: bool = False, progress: bool | None = None,
+        callback: Callable[[int, int, float], None] | None = None) -> History:
+    """Train ``model`` (a :class:`vaecourse.models.VAEModel`) by maximising the ELBO; return the :class:`History`.
 
     Minimises $\\ell$ of the module docstring (``eq:training-objective``; book/pytorch_vae.md;
-    Kingma & Welling 2013) with Adam. The model moves to ``config.device`` (default: the course's
-    device); ``config`` None means ``TrainConfig()``. ``checkpoint`` is a path written after every
-    epoch (atomically), on Ctrl-C and at the end; ``resume`` continues from it if it exists (same seed:
-    the same history as an uninterrupted run). ``progress`` shows a ``tqdm.auto`` bar (default: on
-    unless smoke mode); ``callback(epoch, batch, loss)`` runs after every step (1-based epoch, 0-based
-    batch). The steps run with :func:`vaecourse.validation.disabled`: divergence is detected from the
-    loss itself. On ``KeyboardInterrupt`` a checkpoint is saved (if ``checkpoint`` is set) and the
-    history so far is returned with ``history.interrupted = True``.
+    Kingma & Welling 2013) with Adam, one :func:`run_epoch` per epoch. The model moves to
+    ``config.device`` (default: the course's device); ``config`` None means ``TrainConfig()``.
+    ``checkpoint`` is a path written after every epoch (atomically), on Ctrl-C and at the end;
+    ``resume`` continues from it if it exists (same seed: the same history as an uninterrupted run).
+    ``progress`` shows a ``tqdm.auto`` bar (default: on unless smoke mode); ``callback(epoch, batch,
+    loss)`` runs after every step (1-based epoch, 0-based batch). The steps run with
+    :func:`vaecourse.validation.disabled`: divergence is detected from the loss itself. On
+    ``KeyboardInterrupt`` a checkpoint is saved (if ``checkpoint`` is set) and the history so far is
+    returned with ``history.interrupted = True``.
 
     Shapes: ``train``, ``test`` images ``(N, *data_shape)`` in [0, 1] (or ``(images, labels)``);
     ``test`` optional.
@@ -182,142 +266,137 @@ def fit(model, train, config: TrainConfig | None = None, test=None, *, checkpoin
     """
     config = config or TrainConfig()
     device = default_device(config.device)
-    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    # weights, their gradients and Adam's two moments: four numbers per parameter (activations aside)
-    validation.require_memory(4 * weight_bytes, f"training this {type(model).__name__} (weights, gradients and "
-                              f"Adam's two moments, 4 x {weight_bytes / 1e9:.2f} GB)", device)
+    _require_training_memory(model, device)
     model.to(device)
-    x_train = images_of(train)
-    _check_images(x_train, model, "train", config)
-    x_test = None
-    if test is not None:
-        x_test = images_of(test)
-        _check_images(x_test, model, "test", config)
-    progress = (not settings.is_smoke()) if progress is None else progress
+    x_train = _checked_images(train, model, "train", config)
+    x_test = _checked_images(test, model, "test", config) if test is not None else None
     checkpoint = Path(checkpoint) if checkpoint is not None else None
 
     optimizer = make_optimizer(model, config.lr)
     generator = torch.Generator(device=device)
     history, start_epoch, rng = History(), 0, None
     if resume and checkpoint is not None and checkpoint.exists():
-        ckpt = load_checkpoint(checkpoint, expect=type(model).__name__)
-        if ckpt["model_config"] != model.config.to_dict():
-            raise CheckpointError(f"cannot resume from {str(checkpoint)!r}: it holds another model "
-                                  f"({ckpt['model_config']}, not {model.config.to_dict()})")
-        # more epochs may be asked for on resume; every other setting that changes the weights must agree
-        saved = {k: v for k, v in TrainConfig(**ckpt["train_config"]).fields_that_change_weights().items()
-                 if k != "epochs"}
-        mine = {k: v for k, v in config.fields_that_change_weights().items() if k != "epochs"}
-        if saved != mine:
-            raise CheckpointError(f"cannot resume from {str(checkpoint)!r}: it was trained with {saved}, not {mine}")
-        model.load_state_dict(ckpt["model_state"])
-        if ckpt["optimizer_state"] is not None:
-            optimizer.load_state_dict(ckpt["optimizer_state"])
-        history, start_epoch, rng = History.from_dict(ckpt["history"]), ckpt["epoch"], ckpt["rng"] or None
-        history.interrupted = False
+        history, start_epoch, rng = _resume_state(checkpoint, model, optimizer, config)
+
+    def save(epoch: int) -> None:
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, config, optimizer=optimizer, history=history, epoch=epoch,
+                            rng=rng_state(generator, device), complete=epoch == config.epochs)
+
+    def loss_fn(x: torch.Tensor):
+        if config.binarize == "dynamic":
+            x = dynamic_binarize(x, generator=generator)
+        rec, kl = elbo_terms(model, x, config.n_samples)  # (B,), (B,)
+        return (kl - rec).mean(), {"reconstruction": rec.detach().sum(), "kl": kl.detach().sum()}
 
     # The caller's global RNG is left untouched; checks in kl/elbo and torch.distributions are off for
     # the steps (the data were checked above, and a diverged model shows in the loss).
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), validation.disabled():
-        if rng:
-            set_rng_state(rng, generator, device)
-        else:
-            torch.manual_seed(config.seed)
-            generator.manual_seed(config.seed)
+        _seed(generator, device, config.seed, rng)
         x_train = _prepare(x_train, config.binarize, config.seed, device)
         x_test = prepare_test_set(x_test, config.binarize, device) if x_test is not None else None
-        n = x_train.shape[0]
-        n_batches = math.ceil(n / config.batch_size)
-        bar = None
-        if progress and config.epochs > start_epoch:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=(config.epochs - start_epoch) * n_batches, unit="batch", leave=False,
-                       desc=type(model).__name__)
-
-        def save(epoch: int, complete: bool = False) -> None:
-            if checkpoint is not None:
-                save_checkpoint(checkpoint, model, config, optimizer=optimizer, history=history, epoch=epoch,
-                                rng=rng_state(generator, device), complete=complete)
-
-        epoch = start_epoch
         # The checkpoint always holds an epoch boundary: the start now (unless resumed from it), then
         # the end of every epoch. Ctrl-C mid-epoch leaves it there, so a resume reproduces the
         # uninterrupted run exactly; the history returned is cut back to the same boundary.
-        if not (resume and rng):
-            save(start_epoch, complete=config.epochs == start_epoch)
+        if not rng:
+            save(start_epoch)
         saved_epochs = len(history)
+        total = (config.epochs - start_epoch) * math.ceil(x_train.shape[0] / config.batch_size)
         try:
-            model.train()
-            for epoch in range(start_epoch + 1, config.epochs + 1):
-                began = time.perf_counter()
-                order = torch.randperm(n, generator=generator, device=device)
-                rec_sum = torch.zeros((), device=device)
-                kl_sum = torch.zeros((), device=device)
-                for batch in range(n_batches):
-                    x = x_train[order[batch * config.batch_size:(batch + 1) * config.batch_size]]  # (B, ...)
-                    if config.binarize == "dynamic":
-                        x = dynamic_binarize(x, generator=generator)
-                    rec, kl = elbo_terms(model, x, config.n_samples)  # (B,), (B,)
-                    loss = (kl - rec).mean()
-                    # get the loss as a float: the one CPU-GPU sync point of a step, so that a NaN or
-                    # inf loss (diverged weights) is caught at its batch, before the step spreads it.
-                    value = float(loss.detach())
-                    if not math.isfinite(value):
-                        raise _non_finite(value, epoch, batch, checkpoint)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    rec_sum += rec.detach().sum()
-                    kl_sum += kl.detach().sum()
-                    if bar is not None:
-                        bar.update(1)
-                        if batch % 20 == 0:
-                            bar.set_postfix(epoch=epoch, loss=f"{value:.2f}", refresh=False)
-                    if callback is not None:
-                        callback(epoch, batch, value)
-                rec_mean, kl_mean = float(rec_sum) / n, float(kl_sum) / n
-                history.epoch.append(epoch)
-                history.train_elbo.append(rec_mean - kl_mean)
-                history.train_reconstruction.append(rec_mean)
-                history.train_kl.append(kl_mean)
-                if x_test is not None:
-                    scores = dataset_elbo(model, x_test, config.eval_batch_size)
-                    model.train()
-                    history.test_elbo.append(scores["elbo"])
-                    history.test_reconstruction.append(scores["reconstruction"])
-                    history.test_kl.append(scores["kl"])
-                else:
-                    history.test_elbo.append(None)
-                    history.test_reconstruction.append(None)
-                    history.test_kl.append(None)
-                history.seconds.append(time.perf_counter() - began)
-                save(epoch, complete=epoch == config.epochs)
-                saved_epochs = len(history)
-            epoch = config.epochs
+            with progress_bar(progress, total, type(model).__name__, callback) as on_step:
+                model.train()
+                for epoch in range(start_epoch + 1, config.epochs + 1):
+                    began = time.perf_counter()
+                    sums = run_epoch(loss_fn, optimizer, x_train, config.batch_size, generator, epoch, on_step)
+                    _record_epoch(history, epoch, sums, x_train.shape[0], model, x_test, config, began)
+                    save(epoch)
+                    saved_epochs = len(history)
         except KeyboardInterrupt:
-            history.interrupted = True
-            for column in History.COLUMNS:  # a half-recorded epoch is dropped
-                del getattr(history, column)[saved_epochs:]
-            done = history.epoch[-1] if history.epoch else start_epoch
-            where = (f"; {str(checkpoint)!r} holds the end of epoch {done} (resume=True continues exactly); "
-                     f"the model in memory holds weights from the middle of epoch {done + 1}") if checkpoint else (
-                "; no checkpoint was given, so this run cannot be resumed")
-            print(f"training interrupted during epoch {done + 1}{where}", file=sys.stderr)
-        finally:
-            if bar is not None:
-                bar.close()
+            _stop_at_the_checkpoint(history, saved_epochs, start_epoch, checkpoint)
+        except NonFiniteLossError as error:
+            last = f"; the last good checkpoint {str(checkpoint)!r} is unchanged" if checkpoint else ""
+            raise NonFiniteLossError(error.value, error.epoch, error.batch, last) from None
     model.eval()
     return history
 
 
-def _non_finite(value: float, epoch: int, batch: int, checkpoint) -> NonFiniteLossError:
-    last = f"; the last good checkpoint {str(checkpoint)!r} is unchanged" if checkpoint else ""
-    return NonFiniteLossError(
-        f"the training loss became {value} at epoch {epoch}, batch {batch}{last}. "
-        "Lower the learning rate (lr) or check the data for extreme values."
-    )
+def _seed(generator: torch.Generator, device, seed: int, rng: dict | None) -> None:
+    """Set the global RNG and ``generator``: to the checkpoint's state ``rng`` on a resume, else to ``seed``."""
+    if rng:
+        set_rng_state(rng, generator, device)
+    else:
+        torch.manual_seed(seed)
+        generator.manual_seed(seed)
 
 
-__all__ = ["TrainConfig", "History", "fit", "dataset_elbo", "NonFiniteLossError", "prepare_test_set",
-           "make_optimizer", "BINARIZATIONS", "TEST_BINARIZATION_SEED"]
+def _require_training_memory(model, device) -> None:
+    """Refuse (``ValueError``) a model whose weights, gradients and Adam's two moments exceed the device's memory."""
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    # weights, their gradients and Adam's two moments: four numbers per parameter (activations aside)
+    validation.require_memory(4 * weight_bytes, f"training this {type(model).__name__} (weights, gradients and "
+                              f"Adam's two moments, 4 x {weight_bytes / 1e9:.2f} GB)", device)
+
+
+def _checked_images(data, model, name: str, config: TrainConfig) -> torch.Tensor:
+    """The images of ``data`` (a tensor or ``(images, labels)``), checked by :func:`_check_images`."""
+    x = images_of(data)
+    _check_images(x, model, name, config)
+    return x
+
+
+def _resume_state(checkpoint: Path, model, optimizer, config: TrainConfig) -> tuple[History, int, dict | None]:
+    """Load ``checkpoint`` into ``model`` and ``optimizer``; return ``(history, epoch, rng state)`` to go on from.
+
+    Raises :class:`vaecourse.checkpoints.CheckpointError` when it holds another model or was trained
+    with other settings (more ``epochs`` may be asked for).
+    """
+    ckpt = load_checkpoint(checkpoint, expect=type(model).__name__)
+    if ckpt["model_config"] != model.config.to_dict():
+        raise CheckpointError(f"cannot resume from {str(checkpoint)!r}: it holds another model "
+                              f"({ckpt['model_config']}, not {model.config.to_dict()})")
+    # more epochs may be asked for on resume; every other setting that changes the weights must agree
+    saved = {k: v for k, v in TrainConfig(**ckpt["train_config"]).fields_that_change_weights().items()
+             if k != "epochs"}
+    mine = {k: v for k, v in config.fields_that_change_weights().items() if k != "epochs"}
+    if saved != mine:
+        raise CheckpointError(f"cannot resume from {str(checkpoint)!r}: it was trained with {saved}, not {mine}")
+    model.load_state_dict(ckpt["model_state"])
+    if ckpt["optimizer_state"] is not None:
+        optimizer.load_state_dict(ckpt["optimizer_state"])
+    history = History.from_dict(ckpt["history"])
+    history.interrupted = False
+    return history, ckpt["epoch"], ckpt["rng"] or None
+
+
+def _record_epoch(history: History, epoch: int, sums: dict, n: int, model, x_test, config: TrainConfig,
+                  began: float) -> None:
+    """Append one epoch to ``history``: the training terms as means per image, the test ELBO, the seconds."""
+    rec_mean, kl_mean = float(sums["reconstruction"]) / n, float(sums["kl"]) / n
+    history.epoch.append(epoch)
+    history.train_elbo.append(rec_mean - kl_mean)
+    history.train_reconstruction.append(rec_mean)
+    history.train_kl.append(kl_mean)
+    scores = {"elbo": None, "reconstruction": None, "kl": None}
+    if x_test is not None:
+        scores = dataset_elbo(model, x_test, config.eval_batch_size)
+        model.train()
+    history.test_elbo.append(scores["elbo"])
+    history.test_reconstruction.append(scores["reconstruction"])
+    history.test_kl.append(scores["kl"])
+    history.seconds.append(time.perf_counter() - began)
+
+
+def _stop_at_the_checkpoint(history: History, saved_epochs: int, start_epoch: int, checkpoint) -> None:
+    """After Ctrl-C: mark ``history`` interrupted, cut it back to the checkpoint's epoch, say so on stderr."""
+    history.interrupted = True
+    for column in History.COLUMNS:  # a half-recorded epoch is dropped
+        del getattr(history, column)[saved_epochs:]
+    done = history.epoch[-1] if history.epoch else start_epoch
+    where = (f"; {str(checkpoint)!r} holds the end of epoch {done} (resume=True continues exactly); "
+             f"the model in memory holds weights from the middle of epoch {done + 1}") if checkpoint else (
+        "; no checkpoint was given, so this run cannot be resumed")
+    print(f"training interrupted during epoch {done + 1}{where}", file=sys.stderr)
+
+
+__all__ = ["TrainConfig", "History", "fit", "run_epoch", "progress_bar", "dataset_elbo", "NonFiniteLossError",
+           "prepare_test_set", "make_optimizer", "BINARIZATIONS", "TEST_BINARIZATION_SEED"]

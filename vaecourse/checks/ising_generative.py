@@ -23,12 +23,14 @@ def _trained_cvae(ctx: Context):
     if "cvae" not in ctx.cache:
         from vaecourse.train import TrainConfig
 
+        # Sampled and trained on the CPU, deliberately, whatever ctx.device is: the same data and weights
+        # (so the same check numbers) on every machine; the trained model then moves to ctx.device.
         data = sampler.simulate(4, [1.5, 2.0, 2.5, 3.0], n_chains=32, n_samples=4, burn_in=20, thin=2,
                                 seed=ctx.seed, device="cpu")
         rows = conditional.pack(data.spins, data.temperature)
-        config = TrainConfig(epochs=6, batch_size=32, binarize="grey", seed=ctx.seed)
+        config = TrainConfig(epochs=6, batch_size=32, binarize="grey", seed=ctx.seed, device="cpu")
         model, _ = conditional.train_conditional(conditional.ConditionalConfig(L=4, latent_dim=2, hidden=32),
-                                                 rows, config, use_cache=False)
+                                                 rows, config, use_cache=False, progress=False)
         ctx.cache["cvae"] = (model, rows[::len(rows) // 4][:4])
     model, rows = ctx.cache["cvae"]
     return model.to(ctx.device, ctx.dtype), rows.to(ctx.device, ctx.dtype)
@@ -59,6 +61,7 @@ def cvae_iwae_vs_quadrature(ctx: Context) -> Outcome:
 
 
 def observables_vs_enumeration(ctx: Context) -> Outcome:
+    # Sampled on the CPU, deliberately: the same configurations (so the same check numbers) on every machine.
     data = sampler.simulate(4, list(_TEMPERATURES), n_chains=400, n_samples=5, burn_in=20, thin=3,
                             seed=ctx.seed, device="cpu")
     spins = data.spins.reshape(len(_TEMPERATURES), -1, 4, 4)  # (K, n, 4, 4)

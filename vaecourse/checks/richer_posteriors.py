@@ -17,6 +17,7 @@ from torch import nn
 from vaecourse import flows, gaps, marginal, models, settings
 from vaecourse import posterior_families as pf
 from vaecourse.checks._core import Z_SCORE, Check, CheckResult, Context, Outcome, closed_outcome, mc_outcome, run_checks
+from vaecourse.device import placement
 
 
 def _flow_problem(ctx: Context, batch: int = 3):
@@ -43,7 +44,7 @@ def flow_density_integrates_to_one(ctx: Context) -> Outcome:
                         0.3 * ctx.randn(2, q_family.flow.n_params, offset=2)], -1)  # (2, P)
     axis = torch.linspace(-10, 10, settings.pick(full=401, smoke=301), dtype=ctx.dtype, device=ctx.device)
     axes = axis.expand(2, -1)
-    log_q = gaps.q_log_density_on_grid(q_family, params, axes, axes)  # (2, G, G)
+    log_q = gaps.log_q_on_grid(q_family, params, axes, axes)  # (2, G, G)
     cell = (axis[1] - axis[0]) ** 2
     mass = torch.exp(log_q).sum((-2, -1)) * cell
     return closed_outcome(ctx, mass, torch.ones_like(mass), "sum of exp(FlowPosterior.log_prob) on a grid of [-10, 10]^2",
@@ -153,18 +154,19 @@ def iwae_ordering(ctx: Context) -> Outcome:
         return iwae_ordering_outcome(ctx, model, q_family, params, x, settings.pick(full=400, smoke=100))
 
 
-def on_trained(model, posterior, x: torch.Tensor, repeats: int = 50, name: str = "iwae-ordering-trained") -> CheckResult:
+def on_trained(model: models.VAEModel, posterior, x: torch.Tensor, repeats: int = 50,
+               name: str = "iwae-ordering-trained") -> CheckResult:
     """The IWAE ordering check (eq:iwae-ordering) on a trained 2-D model and its encoder, for images x."""
     with torch.no_grad():
         params = posterior(x)
-    p = next(model.parameters())
+    device, dtype = placement(model)
 
     def fn(ctx: Context) -> Outcome:
         with ctx.seeded():
             return iwae_ordering_outcome(ctx, model, posterior.family, params, x, repeats)
 
     check = Check(name, "eq:iwae-ordering", "ELBO <= IWAE_5 <= IWAE_50 <= log p(x) on a trained model", fn, seed=185)
-    return run_checks([check], dtype=torch.float32 if p.dtype == torch.float32 else torch.float64, device=p.device)[0]
+    return run_checks([check], dtype=torch.float32 if dtype == torch.float32 else torch.float64, device=device)[0]
 
 
 CHECKS = [

@@ -55,6 +55,8 @@ def _trained_gaussian_vae(ctx: Context):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(ctx.seed)
             model = models.VAE(data_dim=24, hidden=32, latent_dim=2, likelihood="gaussian")
+        # Trained on the CPU, deliberately, whatever ctx.device is: the same weights (so the same check
+        # numbers) on every machine; the trained model then moves to ctx.device.
         fit(model, x, TrainConfig(epochs=3, batch_size=32, binarize="grey", seed=ctx.seed, device="cpu"), progress=False)
         ctx.cache["spectra-vae"] = (model, x[:4])
     model, x = ctx.cache["spectra-vae"]

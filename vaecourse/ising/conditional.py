@@ -24,8 +24,6 @@ The physics of the generated configurations is measured by :mod:`vaecourse.ising
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import asdict, dataclass
 
@@ -35,8 +33,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Normal
 
+from vaecourse import cache, validation
+from vaecourse.device import default_device, placement
 from vaecourse.ising import exact
 from vaecourse.models import Encoder, count_parameters
+from vaecourse.train import make_optimizer, progress_bar, run_epoch
 
 __all__ = [
     "T_SCALE",
@@ -170,7 +171,8 @@ class ConditionalVAE(nn.Module):
 
 
 class _Conditioned:
-    """The model protocol with the condition of each row fixed: ``prior()`` is $p(\\mathbf{h}\\mid T_b)$, batch (B, k)."""
+    """A :class:`vaecourse.models.LatentVariableModel` with each row's condition fixed: ``prior()`` is
+    $p(\\mathbf{h}\\mid T_b)$, batch (B, k)."""
 
     def __init__(self, model: ConditionalVAE, rows: torch.Tensor):
         self.model, self.rows = model, rows
@@ -241,76 +243,96 @@ def pack(spins, temperature) -> torch.Tensor:
     return torch.cat([y, (t / T_SCALE)[:, None]], 1)
 
 
-def _cache_path(config: ConditionalConfig, train_config, rows: torch.Tensor):
-    from vaecourse import settings
-    from vaecourse.checkpoints import data_fingerprint
-
-    blob = json.dumps({"model": config.to_dict(), "train": train_config.fields_that_change_weights(),
-                       "data": data_fingerprint(rows), "kind": "ConditionalVAE-2"}, sort_keys=True)
-    key = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    return settings.cache_dir("models") / f"ising-cvae-{config.decoder}-{config.latent_dim}d-{key}.pt"
+def _cache_file(config: ConditionalConfig, train_config, rows: torch.Tensor):
+    """The cache entry of a trained model: both configurations (the fields that change the weights) and the rows."""
+    fields = {"model": config.to_dict(), "train": train_config.fields_that_change_weights(), "kind": "ConditionalVAE-2"}
+    key = cache.key(fields, data=cache.fingerprint(rows), versioned=False)  # "kind" says when entries go stale
+    return cache.cache_file("models", f"ising-cvae-{config.decoder}-{config.latent_dim}d", key)
 
 
-def train_conditional(config: ConditionalConfig, train_rows: torch.Tensor, train_config=None, use_cache: bool = True):
+def _load(path, config: ConditionalConfig) -> tuple[ConditionalVAE, list]:
+    """The model and training ELBOs of an entry; :class:`vaecourse.cache.CacheEntryError` when it does not fit."""
+    stored = cache.read_tensors(path, ("config", "model_state", "train_elbo"))
+    if stored["config"] != config.to_dict():
+        raise cache.CacheEntryError(f"{path.name} holds another model's configuration")
+    with torch.random.fork_rng(devices=[]):  # building draws initial weights: leave the caller's RNG alone
+        model = ConditionalVAE(config)
+    try:
+        model.load_state_dict(stored["model_state"])
+    except (RuntimeError, TypeError, AttributeError) as error:
+        raise cache.CacheEntryError(f"{path.name} does not hold this model's weights "
+                                    f"({str(error).strip().splitlines()[0][:120]})") from None
+    return model.eval(), list(stored["train_elbo"])
+
+
+def train_conditional(config: ConditionalConfig, train_rows: torch.Tensor, train_config=None, use_cache: bool = True,
+                      force: bool = False, *, progress: bool | None = None):
     """A :class:`ConditionalVAE` trained by maximising :func:`conditional_elbo`, or loaded from the cache.
 
     Adam on mini-batches of ``train_config.batch_size`` rows for ``train_config.epochs`` epochs
     (a :class:`vaecourse.train.TrainConfig`; default 40 epochs of 128 rows, 3 in smoke mode), one
-    sample of $\\mathbf{h}$ per row, seeded by ``train_config.seed``. The weights are cached in
-    ``settings.cache_dir("models") / "ising-cvae-..."``, keyed by both configurations and the rows.
-    Label ``eq:cvae-elbo``; ``book/ising_generative.md``.
+    sample of $\\mathbf{h}$ per row, seeded by ``train_config.seed``, one :func:`vaecourse.train.run_epoch`
+    per epoch on the device :func:`vaecourse.device.default_device` gives for ``train_config.device``;
+    ``progress``: a progress bar (default: on unless smoke mode). The weights are one entry of
+    :mod:`vaecourse.cache` (``ising-cvae-...`` in folder "models"), keyed by both configurations and
+    the rows; ``force`` retrains and overwrites it. Label ``eq:cvae-elbo``; ``book/ising_generative.md``.
 
     Shapes: ``train_rows`` ``(N, L*L + 1)`` from :func:`pack`. Result: ``(model, train_elbo)``, the
     model in eval mode on the CPU and the mean training ELBO of each epoch (a list of floats).
 
-    Raises ``ValueError`` when the rows do not hold ``L*L + 1`` columns, ``FloatingPointError``
-    when the loss becomes NaN or infinite.
+    Raises ``ValueError`` when the rows do not hold ``L*L + 1`` columns,
+    :class:`vaecourse.train.NonFiniteLossError` when the loss becomes NaN or infinite,
+    :class:`vaecourse.cache.CacheEntryError` for a damaged entry that is not cheap to retrain (a cheap
+    one is retrained with a ``CacheRebuiltWarning``).
     """
-    from vaecourse import settings, validation
-    from vaecourse.train import TrainConfig, make_optimizer
+    from vaecourse import settings
+    from vaecourse.train import TrainConfig
 
     if train_rows.ndim != 2 or train_rows.shape[1] != config.L ** 2 + 1:
         raise ValueError(f"rows must be (N, L*L + 1) = (N, {config.L ** 2 + 1}) from pack(); got {tuple(train_rows.shape)}")
     if train_config is None:
         train_config = TrainConfig(epochs=settings.pick(full=40, smoke=3), batch_size=128, binarize="grey")
-    path = _cache_path(config, train_config, train_rows)
-    with torch.random.fork_rng(devices=[]):
+    path = _cache_file(config, train_config, train_rows)
+    if use_cache:
+        cheap = cache.cheap_to_train(train_config.epochs, train_rows.shape[0])
+        stored = cache.load_entry(path, lambda entry: _load(entry, config), cheap=cheap,
+                                  what="conditional VAE", force=force)
+        if stored is not None:
+            return stored
+    device = default_device(train_config.device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(train_config.seed)
         model = ConditionalVAE(config)
-        if use_cache and path.exists():
-            try:
-                stored = torch.load(path, map_location="cpu", weights_only=True)
-                if stored.get("config") == config.to_dict():
-                    model.load_state_dict(stored["model_state"])
-                    return model.eval(), list(stored["train_elbo"])
-            except Exception:  # noqa: BLE001 -- an unreadable cache file is retrained, not trusted
-                path.unlink(missing_ok=True)
-        optimizer = make_optimizer(model, train_config.lr)
-        gen = torch.Generator().manual_seed(train_config.seed)
-        train_elbo = []
-        n = train_rows.shape[0]
-        with validation.disabled():
-            model.train()
-            for epoch in range(1, train_config.epochs + 1):
-                order = torch.randperm(n, generator=gen)
-                total = 0.0
-                for start in range(0, n, train_config.batch_size):
-                    batch = train_rows[order[start:start + train_config.batch_size]]
-                    loss = -conditional_elbo(model, batch).mean()
-                    value = float(loss.detach())
-                    if not math.isfinite(value):
-                        raise FloatingPointError(f"the loss became {value} at epoch {epoch}; lower the learning rate")
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    total -= value * batch.shape[0]
-                train_elbo.append(total / n)
-    model.eval()
+        train_elbo = _fit(model, train_rows, train_config, device, progress)
+    model.to("cpu").eval()  # returned on the CPU, as from the cache
     if use_cache:
-        tmp = path.with_suffix(".tmp")
-        torch.save({"config": config.to_dict(), "model_state": model.state_dict(), "train_elbo": train_elbo}, tmp)
-        tmp.replace(path)
+        stored = {"config": config.to_dict(), "model_state": model.state_dict(), "train_elbo": train_elbo}
+        cache.write_atomically(path, lambda tmp: torch.save(stored, tmp))
     return model, train_elbo
+
+
+def _fit(model: ConditionalVAE, rows: torch.Tensor, train_config, device, progress: bool | None) -> list[float]:
+    """Train ``model`` on ``rows`` on ``device`` by maximising :func:`conditional_elbo`; the mean ELBO of each epoch.
+
+    The global RNG must be seeded already (it draws $\\boldsymbol\\epsilon$); the batch order is drawn
+    from a generator seeded by ``train_config.seed``.
+    """
+    model.to(device)
+    rows = rows.to(device)
+    optimizer = make_optimizer(model, train_config.lr)
+    generator = torch.Generator(device=device).manual_seed(train_config.seed)
+    n_batches = math.ceil(rows.shape[0] / train_config.batch_size)
+
+    def loss_fn(batch: torch.Tensor):
+        return -conditional_elbo(model, batch).mean(), {}
+
+    train_elbo = []
+    with validation.disabled(), progress_bar(progress, train_config.epochs * n_batches, "ConditionalVAE") as on_step:
+        model.train()
+        for epoch in range(1, train_config.epochs + 1):
+            sums = run_epoch(loss_fn, optimizer, rows, train_config.batch_size, generator, epoch, on_step)
+            train_elbo.append(-sums["loss"] / rows.shape[0])
+    return train_elbo
 
 
 def generate(model: ConditionalVAE, temperatures, n_per_T: int, seed: int = 0, mean_only: bool = False):
@@ -332,18 +354,18 @@ def generate(model: ConditionalVAE, temperatures, n_per_T: int, seed: int = 0, m
     temps = exact._positive_temperatures(temperatures, "temperatures").reshape(-1)
     if np.any(temps > T_SCALE):
         raise ValueError(f"temperatures must be at most {T_SCALE}")
-    p = next(model.parameters())
-    gen = torch.Generator(device=p.device).manual_seed(int(seed))
-    t = torch.as_tensor(np.repeat(temps, n), dtype=p.dtype, device=p.device)  # (K*n,)
+    device, dtype = placement(model)
+    gen = torch.Generator(device=device).manual_seed(int(seed))
+    t = torch.as_tensor(np.repeat(temps, n), dtype=dtype, device=device)  # (K*n,)
     with torch.no_grad():
         prior = model.prior_at(t / T_SCALE)  # (K*n, k)
-        eps = torch.randn(t.shape[0], model.latent_dim, generator=gen, device=p.device, dtype=p.dtype)
+        eps = torch.randn(t.shape[0], model.latent_dim, generator=gen, device=device, dtype=dtype)
         h = prior.loc + prior.scale * eps  # (K*n, k) drawn from p(h | T)
         prob = torch.sigmoid(model.logits(h, t / T_SCALE))  # (K*n, L*L)
     shape = (t.shape[0], model.L, model.L)
     if mean_only:
         return (2 * prob - 1).reshape(shape).float().cpu(), t.float().cpu()
-    up = torch.rand(prob.shape, generator=gen, device=p.device, dtype=p.dtype) < prob
+    up = torch.rand(prob.shape, generator=gen, device=device, dtype=dtype) < prob
     return (2 * up.to(torch.int8) - 1).reshape(shape).cpu(), t.float().cpu()
 
 

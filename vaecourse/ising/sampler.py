@@ -13,7 +13,7 @@ is updated by a handful of tensor operations (``book/ising.md``):
   critical slowing down; cluster updates do not.
 - :func:`simulate` runs burn-in, then records every ``thin``-th step; :func:`ising_dataset` builds
   the data set of ``book/ising.md`` (after Wetzel 2017, Phys. Rev. E 96, 022140) and caches it on
-  disk under ``settings.cache_dir("ising")``, keyed by every parameter; :func:`default_dataset_config`
+  disk (:mod:`vaecourse.cache`, folder "ising"), keyed by every parameter; :func:`default_dataset_config`
   gives the course's arguments.
 
 The exact results the samplers are checked against are in :mod:`vaecourse.ising.exact`.
@@ -21,8 +21,6 @@ The exact results the samplers are checked against are in :mod:`vaecourse.ising.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -30,6 +28,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from vaecourse.cache import CacheEntryError, cache_file, key, load_or_build, read_tensors
 from vaecourse import settings, validation
 from vaecourse.validation import require_count
 from vaecourse.ising.exact import _positive_temperatures, energy_per_spin, magnetisation, temperature_grid
@@ -342,8 +341,9 @@ def ising_dataset(
 
     Uses ``ceil(n_per_T / samples_per_chain)`` independent chains per temperature (many short chains
     vectorise best) and keeps the first ``n_per_T`` configurations of each temperature. The result is
-    saved under ``settings.cache_dir("ising")`` in a file whose name hashes every argument above
-    except ``cache`` and ``device``; a later call with the same arguments loads it. This is the one
+    saved in the cache (:mod:`vaecourse.cache`, folder "ising") in a file whose name hashes every
+    argument above except ``cache`` and ``device``; a later call with the same arguments loads it, and
+    a damaged file is regenerated with a ``CacheRebuiltWarning``. This is the one
     way the course gets its Ising data: ``book/ising.md`` trains on it (after Wetzel 2017: L = 28,
     T in [1, 3.5]).
 
@@ -362,25 +362,30 @@ def ising_dataset(
         "n_per_T": n_per_T, "samples_per_chain": per_chain, "burn_in": int(burn_in),
         "thin": int(thin), "algorithm": algorithm, "seed": int(seed),
     }
-    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:20]
-    path = settings.cache_dir("ising") / f"ising-L{int(L)}-{key}.pt"
-    if cache and path.is_file():
+
+    def build() -> IsingSamples:
+        run = simulate(
+            L, temps, n_chains=n_chains, n_samples=per_chain, burn_in=burn_in, thin=thin,
+            algorithm=algorithm, seed=seed, device=device,
+        )
+        # Keep the first n_per_T of the n_chains * per_chain configurations of every temperature.
+        keep = (torch.arange(len(run)) % (n_chains * per_chain)) < n_per_T  # (N_run,)
+        return IsingSamples(**{f.name: getattr(run, f.name)[keep] for f in fields(run)})
+
+    def load(entry) -> IsingSamples:
+        stored = read_tensors(entry, ("params", "samples"))
+        if stored["params"] != params:
+            raise CacheEntryError(f"{entry.name} holds another data set")
         try:
-            stored = torch.load(path, map_location="cpu", weights_only=True)
-            if stored.get("params") == params:
-                return IsingSamples(**stored["samples"])
-        except Exception:  # noqa: BLE001 -- an unreadable cache file is regenerated, not trusted
-            path.unlink(missing_ok=True)
-    run = simulate(
-        L, temps, n_chains=n_chains, n_samples=per_chain, burn_in=burn_in, thin=thin,
-        algorithm=algorithm, seed=seed, device=device,
-    )
-    # Keep the first n_per_T of the n_chains * per_chain configurations of every temperature.
-    keep = (torch.arange(len(run)) % (n_chains * per_chain)) < n_per_T  # (N_run,)
-    samples = IsingSamples(**{f.name: getattr(run, f.name)[keep] for f in fields(run)})
-    if cache:  # a unique temporary name, then a rename: concurrent first runs do not collide
-        settings.write_atomically(path, lambda tmp: torch.save({"params": params, "samples": vars(samples)}, tmp))
-    return samples
+            return IsingSamples(**stored["samples"])
+        except TypeError as error:  # not the fields of IsingSamples
+            raise CacheEntryError(f"{entry.name} holds no Ising samples ({error})") from None
+
+    if not cache:
+        return build()
+    path = cache_file("ising", f"ising-L{int(L)}", key(params, versioned=False))
+    return load_or_build(path, build, lambda samples, tmp: torch.save(
+        {"params": params, "samples": vars(samples)}, tmp), load, cheap=True, what="Ising data set")
 
 
 def default_dataset_config() -> dict:

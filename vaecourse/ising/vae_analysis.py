@@ -111,20 +111,20 @@ def train_vae(x_train, x_test=None, latent_dim: int = 1, *, hidden: int = 256, t
 
     Maximises the ELBO (label ``eq:training-objective``) of a :class:`vaecourse.models.VAE` with
     a Bernoulli decoder, ``hidden`` units and ``latent_dim`` latent dimensions, through
-    :func:`vaecourse.checkpoints.load_or_train`, which keys the cache by both configurations and the
+    :func:`vaecourse.recipes.load_or_train`, which keys the cache by both configurations and the
     data (file ``{name}-{latent_dim}d-...``). ``train_config`` defaults to 20 epochs of batches of 128
     (10 epochs of 32 in smoke mode), no binarisation (the pixels are already 0 or 1) and ``seed``.
     Wetzel 2017 used one hidden layer of 256 units and ``latent_dim = 1``; ``book/ising.md``.
 
     Shapes: ``x_train`` ``(N_train, D)`` or ``(N_train, 1, L, L)`` pixels of
     :func:`spins_to_pixels`, ``x_test`` likewise (its ELBO is recorded each epoch) or None.
-    Result: a :class:`vaecourse.checkpoints.TrainedModel` (``.model``, ``.history``,
+    Result: a :class:`vaecourse.recipes.TrainedModel` (``.model``, ``.history``,
     ``.from_cache``).
 
     Raises ``ValueError`` when the pixels are not square lattices.
     """
     from vaecourse import settings
-    from vaecourse.checkpoints import load_or_train
+    from vaecourse.recipes import load_or_train
     from vaecourse.models import ModelConfig
     from vaecourse.train import TrainConfig
 

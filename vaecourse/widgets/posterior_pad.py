@@ -9,7 +9,8 @@ reader draws a digit (or picks a test image) and the page computes, for that inp
 - $Q(\\mathbf{h}\\mid\\mathbf{x}) = \\mathcal{N}(\\boldsymbol\\mu, \\operatorname{diag}\\boldsymbol\\sigma^2)$,
   drawn as ellipses over the label-coloured scatter of encoded test images;
 - the true posterior $p(\\mathbf{h}\\mid\\mathbf{x})$ on a local ``grid_size`` x ``grid_size`` grid,
-  found from Q's grid $\\mu_d \\pm$ ``widths`` $\\sigma_d$ (see :meth:`PosteriorPad.compute`), and
+  found from Q's grid $\\mu_d \\pm$ ``widths`` $\\sigma_d$ by :func:`vaecourse.marginal.adaptive_local_grid`
+  (whose constants the page reads from the trait ``window_rule``), and
   $\\log p(\\mathbf{x})$ by that quadrature (the numbers on Q's grid are shown first, then these);
 - the ELBO (closed-form KL plus a Monte Carlo reconstruction term over ``samples`` draws, with its
   standard error), the IWAE bound $\\mathcal{L}_K$ for $K = 1, 2, 4, \\dots$, ``samples`` (the pool in
@@ -37,8 +38,7 @@ import numpy as np
 import torch
 import traitlets
 
-from vaecourse import device
-from vaecourse.marginal import kl_q_posterior_on_grid, q_log_density_on_grid
+from vaecourse import device, marginal, models
 from vaecourse.widgets.browser import (
     STYLE,
     BrowserDecoder,
@@ -62,9 +62,7 @@ def _images(x, shape, name="x") -> torch.Tensor:
 
 
 def _means(model, x: torch.Tensor) -> torch.Tensor:
-    on, dtype = device.placement(model)
-    with torch.no_grad():
-        return torch.cat([model.encode(c.to(device=on, dtype=dtype)).mean.float().cpu() for c in x.split(2048)])  # (N, 2)
+    return models.encoder_means(model, x, batch_size=2048).float().cpu()  # (N, 2)
 
 
 class PosteriorPad(anywidget.AnyWidget):
@@ -82,6 +80,9 @@ class PosteriorPad(anywidget.AnyWidget):
     grid_size, widths, samples, seed, k : the local grid (points per axis, half-width in sigmas), the
         Monte Carlo pool, its seed, and the IWAE K shown (a power of 2 <= samples).
 
+    The trait ``window_rule`` (:func:`vaecourse.marginal.window_rule` of ``grid_size`` and ``widths``)
+    carries the constants of the window search to the page.
+
     Raises ``ValueError`` for a model the pad cannot run and for bad sizes.
     """
 
@@ -97,8 +98,10 @@ class PosteriorPad(anywidget.AnyWidget):
     image_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
     index = traitlets.Int(0).tag(sync=True)  # the test image shown first (-1: the drawing)
     binarize = traitlets.Bool(True).tag(sync=True)
-    grid_size = traitlets.Int(11).tag(sync=True)
-    widths = traitlets.Float(6.0).tag(sync=True)
+    grid_size = traitlets.Int(marginal.WINDOW_GRID).tag(sync=True)
+    widths = traitlets.Float(marginal.WINDOW_HALF_SIGMAS).tag(sync=True)
+    # the constants of marginal.adaptive_local_grid, for the page's copy of the search (kept to grid_size, widths)
+    window_rule = traitlets.Dict(marginal.window_rule()).tag(sync=True)
     samples = traitlets.Int(64).tag(sync=True)
     seed = traitlets.Int(1).tag(sync=True)
     k = traitlets.Int(16).tag(sync=True)
@@ -109,7 +112,8 @@ class PosteriorPad(anywidget.AnyWidget):
 
     def __init__(self, model, x, labels=None, *, decoder: BrowserDecoder | None = None,
                  encoder: BrowserEncoder | None = None, n_points: int = 2000, n_images: int = 20,
-                 label_names=None, binarize: bool = True, grid_size: int = 11, widths: float = 6.0,
+                 label_names=None, binarize: bool = True, grid_size: int = marginal.WINDOW_GRID,
+                 widths: float = marginal.WINDOW_HALF_SIGMAS,
                  samples: int = 64, seed: int = 1, k: int = 16, index: int = 0, **kwargs):
         if getattr(model, "latent_dim", None) != 2:
             raise ValueError(f"model: PosteriorPad needs latent_dim == 2 (a grid posterior), got "
@@ -151,34 +155,11 @@ class PosteriorPad(anywidget.AnyWidget):
             raise ValueError("x: the page has not reported an input yet (display the widget first)")
         return torch.from_numpy(np.frombuffer(self.x, np.uint8).astype(np.float32) / 255).reshape(1, -1)
 
-    def _grid(self, x, centre, half) -> dict:
-        """log p(x, h) on the G x G grid centre +- half (float64), as the page's vaeGridPosterior."""
-        model, G = self.model, self.grid_size
-        parameter = next(iter(model.parameters()))
-        unit = torch.linspace(-1, 1, G, dtype=torch.float64)
-        axis1, axis2 = centre[0] + half[0] * unit, centre[1] + half[1] * unit  # (G,) each
-        h = torch.stack(torch.meshgrid(axis1, axis2, indexing="ij"), -1).reshape(-1, 1, 2).to(parameter)  # (G*G, 1, 2)
-        with torch.no_grad():
-            log_joint = (model.log_likelihood(x, h) + model.prior().log_prob(h).sum(-1))[:, 0].double()  # (G*G,)
-        spacing = torch.stack([axis1[1] - axis1[0], axis2[1] - axis2[0]])  # (2,)
-        cell = float(spacing.prod())
-        log_px = float(torch.logsumexp(log_joint, 0)) + math.log(cell)
-        log_post = (log_joint - log_px).reshape(G, G)  # (G, G)
-        weight = log_post.exp() * cell  # (G, G)
-        ring = torch.ones(G, G, dtype=torch.bool)
-        ring[1:-1, 1:-1] = False
-        mean = torch.stack([(weight.sum(1) * axis1).sum(), (weight.sum(0) * axis2).sum()])  # (2,)
-        second = torch.stack([(weight.sum(1) * axis1**2).sum(), (weight.sum(0) * axis2**2).sum()])
-        return {"axis1": axis1, "axis2": axis2, "log_joint": log_joint.reshape(G, G), "log_px": log_px,
-                "log_posterior": log_post, "edge": float(weight[ring].sum()), "mean": mean,
-                "std": (second - mean**2).clamp(min=0).sqrt(), "spacing": spacing, "half": half, "cell": cell}
-
-    def compute(self, x, samples: int | None = None, max_steps: int = 3) -> dict:
+    def compute(self, x, samples: int | None = None, max_steps: int = marginal.WINDOW_MAX_STEPS) -> dict:
         """torch's numbers for one input x (D,) or (1, D): the same grids and estimators as the page.
 
-        Q's grid $\\mu \\pm$ ``widths`` $\\sigma$; the posterior's grid found from it (window doubled
-        while more than 1e-3 of the posterior is in its outer ring, zoomed to the posterior mean
-        $\\pm$ ``widths`` std while a std spans under 0.75 cells; at most ``max_steps`` times);
+        Q's grid $\\mu \\pm$ ``widths`` $\\sigma$; the posterior's grid found from it by
+        :func:`vaecourse.marginal.adaptive_local_grid` (at most ``max_steps`` new windows);
         $\\log p(\\mathbf{x})$ on the posterior's grid; $\\mathcal{D}[Q\\,\\|\\,p(\\mathbf{h}|\\mathbf{x})]$
         on Q's grid with that $\\log p(\\mathbf{x})$ (:func:`vaecourse.marginal.kl_q_posterior_on_grid`);
         the ELBO with ``samples`` reconstruction draws (torch's, not the page's) and its standard error.
@@ -188,37 +169,31 @@ class PosteriorPad(anywidget.AnyWidget):
         from vaecourse import elbo as elbo_module
 
         model = self.model
-        parameter = next(iter(model.parameters()))
-        x = torch.as_tensor(x, dtype=torch.float32).reshape(1, -1).to(parameter)  # (1, D)
+        on, dtype = device.placement(model)
+        x = torch.as_tensor(x, dtype=torch.float32).reshape(1, -1).to(on, dtype)  # (1, D)
         with torch.no_grad():
             q = model.encode(x.reshape(1, *model.data_shape))  # Normal (1, 2)
         mu, sigma = q.mean[0].double().cpu(), q.stddev[0].double().cpu()  # (2,) each
-        q_grid = grid = self._grid(x, mu, self.widths * sigma)
-        steps = 0
-        while steps < max_steps:
-            if grid["edge"] > 1e-3:
-                half = 2 * grid["half"]
-            elif bool((grid["std"] < 0.75 * grid["spacing"]).any()):
-                half = torch.maximum(self.widths * grid["std"], grid["spacing"])
-            else:
-                break
-            grid = self._grid(x, grid["mean"], half)
-            steps += 1
+        found = marginal.adaptive_local_grid(model, x, mu, self.widths * sigma, self.grid_size, self.widths, max_steps)
+        first, grid = found.first, found.final  # Q's window, the posterior's
         q64 = torch.distributions.Normal(mu[None], sigma[None])  # (1, 2)
-        log_post_on_q = (q_grid["log_joint"] - grid["log_px"])[None]  # (1, G, G): log p(h|x) on Q's grid
-        kl_grid = float(kl_q_posterior_on_grid(q64, q_grid["axis1"], q_grid["axis2"], log_post_on_q)[0])
-        q_mass = float(q_log_density_on_grid(q64, q_grid["axis1"], q_grid["axis2"]).exp().sum() * q_grid["cell"])
+        log_post_on_q = (first.log_joint - grid.log_px)[None]  # (1, G, G): log p(h|x) on Q's grid
+        kl_grid = float(marginal.kl_q_posterior_on_grid(q64, first.axis1, first.axis2, log_post_on_q)[0])
+        q_mass = float(marginal.q_log_density_on_grid(q64, first.axis1, first.axis2).exp().sum() * first.cell)
         n = samples or self.samples
         with torch.no_grad():
             reconstruction = model.log_likelihood(x, q.rsample((n,)))[:, 0].double()  # (n,)
             kl_prior = float(elbo_module.elbo_terms(model, x.reshape(1, *model.data_shape), 1)[1][0])
         return {
-            "log_px": grid["log_px"], "elbo": float(reconstruction.mean()) - kl_prior,
+            "log_px": grid.log_px, "elbo": float(reconstruction.mean()) - kl_prior,
             "elbo_error": float(reconstruction.std() / math.sqrt(n)), "kl_grid": kl_grid, "q_mass": q_mass,
-            "edge": grid["edge"], "widened": steps, "mu": mu.tolist(), "sigma": sigma.tolist(),
-            "axis1": grid["axis1"].numpy(), "axis2": grid["axis2"].numpy(),
-            "log_posterior": grid["log_posterior"].numpy(),
+            "edge": grid.edge, "widened": found.steps, "mu": mu.tolist(), "sigma": sigma.tolist(),
+            "axis1": grid.axis1.numpy(), "axis2": grid.axis2.numpy(), "log_posterior": grid.log_posterior.numpy(),
         }
+
+    @traitlets.observe("grid_size", "widths")
+    def _rule_follows_the_grid(self, change):
+        self.window_rule = marginal.window_rule(self.grid_size, self.widths)
 
     @traitlets.validate("k")
     def _valid_k(self, proposal):

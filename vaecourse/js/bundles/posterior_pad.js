@@ -745,11 +745,10 @@ function vaeGridPosterior(axes, logLik) {
   const std = [Math.sqrt(Math.max(v1 - m1 * m1, 0)), Math.sqrt(Math.max(v2 - m2 * m2, 0))];
   return { axis1, axis2, logJoint, logPost, logPx, cell, spacing, edge, mean: [m1, m2], std, halfWidth: axes.halfWidth };
 }
-var WINDOW_RULE = { edgeMass: 1e-3, shiftCells: 0.75 };
-function vaeNextWindow(grid, widths, rule = WINDOW_RULE) {
-  if (grid.edge > rule.edgeMass) return grid.halfWidth.map((w) => 2 * w);
-  if (grid.std[0] < rule.shiftCells * grid.spacing[0] || grid.std[1] < rule.shiftCells * grid.spacing[1]) {
-    return grid.std.map((s, d) => Math.max(widths * s, grid.spacing[d]));
+function vaeNextWindow(grid, rule) {
+  if (grid.edge > rule.edge_mass) return grid.halfWidth.map((w) => rule.widen_factor * w);
+  if (grid.std[0] < rule.shift_cells * grid.spacing[0] || grid.std[1] < rule.shift_cells * grid.spacing[1]) {
+    return grid.std.map((s, d) => Math.max(rule.half_sigmas * s, grid.spacing[d]));
   }
   return null;
 }
@@ -764,10 +763,12 @@ function vaeUsePosteriorGrid(result, grid, qTerm) {
   result.logPost = Float32Array.from(grid.logPost);
 }
 async function vaePosterior(logLikelihood, encoder, x, options, onFirst) {
+  const rule = options.rule;
+  if (!rule || !(rule.grid >= 3)) throw new Error("vaePosterior: options.rule must be PosteriorPad.window_rule");
   const t0 = performance.now();
   const { mu, sigma } = encodeQ(encoder, x);
-  const G = options.gridSize, S = options.samples, k = mu.length;
-  const qAxes = vaeGridAxes(mu, [options.widths * sigma[0], options.widths * sigma[1]], G);
+  const G = rule.grid, S = options.samples, k = mu.length;
+  const qAxes = vaeGridAxes(mu, [rule.half_sigmas * sigma[0], rule.half_sigmas * sigma[1]], G);
   const rng = vaeRandom(options.seed);
   const points = new Float32Array((G * G + S) * k);
   points.set(qAxes.H);
@@ -821,11 +822,8 @@ async function vaePosterior(logLikelihood, encoder, x, options, onFirst) {
   result.ms = { first: performance.now() - t0, total: performance.now() - t0 };
   if (onFirst) onFirst(Object.assign({}, result));
   let grid = qGrid, steps = 0;
-  while (steps < options.maxWiden) {
-    const half = vaeNextWindow(grid, options.widths, {
-      edgeMass: options.edgeMass ?? WINDOW_RULE.edgeMass,
-      shiftCells: options.shiftCells ?? WINDOW_RULE.shiftCells
-    });
+  while (steps < rule.max_steps) {
+    const half = vaeNextWindow(grid, rule);
     if (!half) break;
     const axes = vaeGridAxes(grid.mean, half, G);
     grid = vaeGridPosterior(axes, await logLikelihood(axes.H, G * G));
@@ -1042,14 +1040,7 @@ function vaeDrawBounds(canvas, result, K) {
   mark(result.logPx, "#2ca02c", "log p(x)", 12);
 }
 function windowOptions(model) {
-  const rule = model.get("window_rule") || {};
-  return {
-    gridSize: rule.grid_size ?? model.get("grid_size"),
-    widths: rule.half_width_sigmas ?? model.get("widths"),
-    maxWiden: rule.max_steps ?? 3,
-    edgeMass: rule.edge_mass ?? WINDOW_RULE.edgeMass,
-    shiftCells: rule.shift_cells ?? WINDOW_RULE.shiftCells
-  };
+  return { rule: model.get("window_rule") };
 }
 async function renderPosteriorPad({ model, el }) {
   const decoderModel = await referencedModel(model, "decoder"), encoderModel = await referencedModel(model, "encoder");

@@ -173,17 +173,15 @@ function vaeGridPosterior(axes, logLik) {
   return { axis1, axis2, logJoint, logPost, logPx, cell, spacing, edge, mean: [m1, m2], std, halfWidth: axes.halfWidth };
 }
 
-// The window rule's constants where the widget sends none (PosteriorPad's window_rule trait, the
-// rule of vaecourse.marginal.adaptive_local_grid).
-export const WINDOW_RULE = { edgeMass: 1e-3, shiftCells: 0.75 };
-
-function vaeNextWindow(grid, widths, rule = WINDOW_RULE) {
-  // Where to put the next grid, or null when this one holds the posterior: while more than
-  // rule.edgeMass (1e-3) of it lies in the outer ring, double the window around the posterior mean;
-  // while a standard deviation spans under rule.shiftCells (0.75) cells, zoom to mean +- widths * std.
-  if (grid.edge > rule.edgeMass) return grid.halfWidth.map((w) => 2 * w);
-  if (grid.std[0] < rule.shiftCells * grid.spacing[0] || grid.std[1] < rule.shiftCells * grid.spacing[1]) {
-    return grid.std.map((s, d) => Math.max(widths * s, grid.spacing[d]));
+function vaeNextWindow(grid, rule) {
+  // Where to put the next grid, or null when this one holds the posterior (the rule of
+  // vaecourse.marginal.adaptive_local_grid, its constants sent by the widget: PosteriorPad.window_rule).
+  // While more than rule.edge_mass of the posterior lies in the outer ring, widen the window by
+  // rule.widen_factor around the posterior mean; while a standard deviation spans under
+  // rule.shift_cells cells, zoom to mean +- rule.half_sigmas * std (at least one cell).
+  if (grid.edge > rule.edge_mass) return grid.halfWidth.map((w) => rule.widen_factor * w);
+  if (grid.std[0] < rule.shift_cells * grid.spacing[0] || grid.std[1] < rule.shift_cells * grid.spacing[1]) {
+    return grid.std.map((s, d) => Math.max(rule.half_sigmas * s, grid.spacing[d]));
   }
   return null;
 }
@@ -203,15 +201,18 @@ function vaeUsePosteriorGrid(result, grid, qTerm) {
 export async function vaePosterior(logLikelihood, encoder, x, options, onFirst) {
   // Everything the pad shows for one input x (data_dim numbers in [0, 1]). logLikelihood(H, n) gives
   // log p(x|h) for n latent points H (n, 2) as a Float64Array, or a promise of one (the engine spreads
-  // the points over Web Workers). options: {gridSize, widths (half-width in sigmas), samples (pool
-  // size S), seed, maxWiden, and optionally edgeMass and shiftCells (WINDOW_RULE)}. First: encode, Q's grid mu +- widths * sigma (which resolves Q) and the
-  // Monte Carlo pool in one batch, every number with log p(x) from Q's grid, handed to onFirst; then
-  // the grid follows the posterior (vaeNextWindow, at most maxWiden new grids) and the final numbers
-  // are returned.
+  // the points over Web Workers). options: {samples (pool size S), seed, rule}, where rule is the
+  // widget's window_rule (vaecourse.marginal.window_rule: grid points per axis, half_sigmas, max_steps,
+  // edge_mass, widen_factor, shift_cells). First: encode, Q's grid mu +- half_sigmas * sigma (which
+  // resolves Q) and the Monte Carlo pool in one batch, every number with log p(x) from Q's grid,
+  // handed to onFirst; then the grid follows the posterior (vaeNextWindow, at most max_steps new
+  // grids) and the final numbers are returned.
+  const rule = options.rule;
+  if (!rule || !(rule.grid >= 3)) throw new Error("vaePosterior: options.rule must be PosteriorPad.window_rule");
   const t0 = performance.now();
   const { mu, sigma } = encodeQ(encoder, x);
-  const G = options.gridSize, S = options.samples, k = mu.length;
-  const qAxes = vaeGridAxes(mu, [options.widths * sigma[0], options.widths * sigma[1]], G);
+  const G = rule.grid, S = options.samples, k = mu.length;
+  const qAxes = vaeGridAxes(mu, [rule.half_sigmas * sigma[0], rule.half_sigmas * sigma[1]], G);
   // The Monte Carlo pool: S reparameterised samples h_s = mu + sigma * eps_s, after Q's grid points.
   const rng = vaeRandom(options.seed);
   const points = new Float32Array((G * G + S) * k);
@@ -256,9 +257,8 @@ export async function vaePosterior(logLikelihood, encoder, x, options, onFirst) 
   if (onFirst) onFirst(Object.assign({}, result));
   // The posterior's grid, followed from Q's.
   let grid = qGrid, steps = 0;
-  while (steps < options.maxWiden) {
-    const half = vaeNextWindow(grid, options.widths, {
-      edgeMass: options.edgeMass ?? WINDOW_RULE.edgeMass, shiftCells: options.shiftCells ?? WINDOW_RULE.shiftCells });
+  while (steps < rule.max_steps) {
+    const half = vaeNextWindow(grid, rule);
     if (!half) break;
     const axes = vaeGridAxes(grid.mean, half, G);
     grid = vaeGridPosterior(axes, await logLikelihood(axes.H, G * G));

@@ -10,7 +10,7 @@ import { decodeBatch, decodeInto, unpackDecoder } from "./mlp_decoder.js";
 import { unpackEncoder, encodeQ } from "./mlp_encoder.js";
 import { paintHeatmap } from "./palette.js";
 import { VaePosteriorEngine } from "./posterior_engine.js";
-import { WINDOW_RULE, vaeLogLikelihoodBatch, vaePosterior, vaePosteriorNumbers } from "./posterior_numerics.js";
+import { vaeLogLikelihoodBatch, vaePosterior, vaePosteriorNumbers } from "./posterior_numerics.js";
 import { referencedModel, vaeSave } from "./widget_model.js";
 
 function vaeEllipse(ctx, cx, cy, rx, ry, style, width) {
@@ -73,16 +73,9 @@ function vaeDrawBounds(canvas, result, K) {
 }
 
 function windowOptions(model) {
-  // The local grid and its window rule (PosteriorPad's window_rule trait, the rule of
-  // vaecourse.marginal.adaptive_local_grid); the values of this front end where the widget sends none.
-  const rule = model.get("window_rule") || {};
-  return {
-    gridSize: rule.grid_size ?? model.get("grid_size"),
-    widths: rule.half_width_sigmas ?? model.get("widths"),
-    maxWiden: rule.max_steps ?? 3,
-    edgeMass: rule.edge_mass ?? WINDOW_RULE.edgeMass,
-    shiftCells: rule.shift_cells ?? WINDOW_RULE.shiftCells,
-  };
+  // The window rule (PosteriorPad's window_rule trait: vaecourse.marginal.window_rule, the constants
+  // of vaecourse.marginal.adaptive_local_grid, sent by Python so that they exist in one place).
+  return { rule: model.get("window_rule") };
 }
 
 async function renderPosteriorPad({ model, el }) {
