@@ -53,7 +53,7 @@ notebooks: setup
 	VAECOURSE_SMOKE=1 $(PY) -m scripts.make_notebooks
 
 # The widgets' front ends: ES modules in vaecourse/js/src/, bundled by esbuild (pinned, from npm) into the
-# committed vaecourse/js/bundles/ (the wheel ships them; tests/test_bundles.py checks they are current).
+# committed vaecourse/js/bundles/ (the wheel ships them; tests/widgets/test_bundles.py checks they are current).
 bundles: setup
 	$(PY) scripts/build_bundles.py
 

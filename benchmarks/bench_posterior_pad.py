@@ -7,7 +7,7 @@ Run from the repository root (needs Debian's chromium):
     VAECOURSE_SMOKE=1 .venv/bin/python benchmarks/bench_posterior_pad.py --ising      # JS sampler vs Onsager
 
 For a 2-256-256-784 Bernoulli VAE (the website's size) trained for 2,000 steps on the offline MNIST
-subset (tests/test_posterior_widget.trained_model), in headless Chromium:
+subset (tests/widgets/examples.trained_model), in headless Chromium:
 
 - decode time per latent point: the existing one-point decoder (mlp_decoder.js decodeInto) and the
   pad's batched log-likelihood (posterior_numerics.js, 4 points x 2 units per inner loop);
@@ -36,10 +36,10 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]
 
-from test_posterior_widget import _RENDER_PAD, draw_stroke, trained_model  # noqa: E402
-from test_widgets import _state  # noqa: E402
+from tests.browser.pages import RENDER_PAD, draw_stroke, widget_state  # noqa: E402
+from tests.widgets.examples import trained_model  # noqa: E402
 
 from vaecourse import frontend, marginal, widgets  # noqa: E402
 from vaecourse.widgets import posterior_pad  # noqa: E402
@@ -121,9 +121,9 @@ def main() -> None:
         mu_error = np.abs(np.array([r[0] for r in r16]) - q.mean.detach().numpy()).max()
         sigma_error = np.abs(np.log([r[1] for r in r16]) - np.log(q.stddev.detach().numpy())).max()
         # strokes on the rendered widget
-        state = _state(pad)
+        state = widget_state(pad)
         holders = {state[n]: {"spec": getattr(pad, n).spec, "weights": _B64(getattr(pad, n).weights)} for n in ("decoder", "encoder")}
-        page.evaluate(_RENDER_PAD, {"esm": pad._esm, "css": pad._css, "state": state, "holders": holders})
+        page.evaluate(RENDER_PAD, {"esm": pad._esm, "css": pad._css, "state": state, "holders": holders})
         root = ".vae-posterior-pad"
         page.wait_for_function(f"() => Number(document.querySelector('{root}').dataset.updates || 0) >= 1")
         strokes, firsts, computes, passes = [], [], [], []

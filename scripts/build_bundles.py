@@ -9,7 +9,7 @@ so a worker is complete by construction and nothing is fetched.
 
 The bundles are generated files committed to the repository (a student installing the package from git
 has no node), like ``notebooks/``: run ``make bundles`` after editing ``vaecourse/js/src/``;
-``tests/test_bundles.py`` rebuilds them and fails when they differ (esbuild's output is deterministic).
+``tests/widgets/test_bundles.py`` rebuilds them and fails when they differ (esbuild's output is deterministic).
 
 esbuild is the npm package ``esbuild-wasm`` (one tarball for every processor, run by the machine's
 node), fetched with ``npm pack`` and checked against a pinned SHA-256 by ``scripts/vendor_assets.py``'s

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from system_packages import require_system
+from tests.system_packages import require_system
 from vaecourse import data
 from vaecourse.idx import DataFileError, write_idx
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from vaecourse import evaluate as E
+from vaecourse import models
 from vaecourse import train as T
 from vaecourse.models import VAE, ConvVAE
 
@@ -84,14 +85,36 @@ def test_evaluate_summary_and_errors(trained):
 @pytest.mark.parametrize("make", [lambda: VAE(784, 32, 2, (1, 28, 28)), lambda: ConvVAE(2)], ids=["mlp", "conv"])
 @pytest.mark.parametrize("n, k", [(100, 5000), (100, 50), (7, 3)])
 def test_iwae_memory_stays_bounded(make, n, k, monkeypatch):
-    """Every call of elbo.iwae holds at most 2^22 data-sized numbers (samples x images x pixels), the rule of
-    marginal.chunk_size, and every image is scored once with all k samples."""
+    """Every call of elbo.iwae holds at most 2^22 numbers (samples x images x what one decoded sample
+    holds, the rule of marginal.chunk_size), and every image is scored once with all k samples."""
     model = make()
+    per_sample = _decoder_numbers(model)  # measured here by running the decoder
     calls = []
     monkeypatch.setattr(E._elbo, "iwae", lambda m, x, k, chunk_size: calls.append((x.shape[0], k, chunk_size))
                         or torch.zeros(x.shape[0]))
     out = E.iwae_per_image(model, torch.rand(n, 1, 28, 28).round(), k)
     assert out.shape == (n,) and sum(size for size, _, _ in calls) == n
-    assert all(kk == k and 1 <= chunk <= k and size * chunk * 784 <= max(2**22, 784 * size)
+    assert all(kk == k and 1 <= chunk <= k and size * chunk * per_sample <= max(2**22, per_sample * size)
                for size, kk, chunk in calls)
-    assert calls[0][2] * calls[0][0] * 784 > 2**22 / 4 or calls[0][2] == k  # the chunks are not needlessly small
+    # the chunks are not needlessly small
+    assert calls[0][2] * calls[0][0] * per_sample > 2**22 / 4 or calls[0][2] == k
+
+
+def _decoder_numbers(model) -> int:
+    """The numbers the decoder's layers output for one latent point, counted on a real forward pass."""
+    sizes = []
+    hooks = [m.register_forward_hook(lambda m, i, out: sizes.append(out.numel()))
+             for m in model.decoder.modules() if not list(m.children())]
+    with torch.no_grad():
+        model.decoder(torch.zeros(1, model.latent_dim))
+    for hook in hooks:
+        hook.remove()
+    return sum(sizes)
+
+
+def test_the_conv_decoder_costs_more_per_sample_than_an_image():
+    """ConvVAE's feature maps (64 x 7 x 7, 32 x 14 x 14, ...) hold many images' worth of numbers per
+    sample: the IWAE chunk rule must count them, or K = 5000 takes gigabytes."""
+    conv, mlp = ConvVAE(2), VAE(784, 32, 2, (1, 28, 28))
+    assert models.decoder_floats(conv) == _decoder_numbers(conv) > 20 * 784
+    assert models.decoder_floats(mlp) == _decoder_numbers(mlp) < 3 * 784

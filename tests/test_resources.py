@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.paths import ROOT
 from vaecourse import cli, resources, validation
 
-ROOT = Path(__file__).resolve().parent.parent
 GB = 1_000_000_000
 
 

@@ -24,7 +24,7 @@ import torch
 from vaecourse import device
 from vaecourse import elbo as _elbo
 from vaecourse import marginal as _marginal
-from vaecourse.models import VAEModel
+from vaecourse.models import VAEModel, decoder_floats
 from vaecourse.validation import require_count
 
 #: At least this many images share a call of elbo.iwae (their k samples drawn in chunks), so that a
@@ -65,8 +65,9 @@ def iwae_per_image(model: VAEModel, x: torch.Tensor, k: int = 5000, *, chunk_siz
 
     Images go to :func:`vaecourse.elbo.iwae` as many at a time as fit with all k samples in one chunk
     of :func:`vaecourse.marginal.chunk_size`, and at least 16 (whose k samples are then drawn in
-    chunks of ``chunk_size`` samples, by default that same rule): at most about :math:`2^{22}`
-    data-sized numbers are held at once, so k = 5000 on MNIST fits in memory. Raises ``ValueError``
+    chunks of ``chunk_size`` samples, by default that same rule, each sample costing the numbers its
+    decoder holds, :func:`vaecourse.models.decoder_floats`): at most about :math:`2^{22}` numbers are
+    held at once, so k = 5000 on MNIST fits in memory for the MLP and the conv decoder alike. Raises ``ValueError``
     for k < 1 or chunk_size < 1.
     """
     require_count(k, "k")
@@ -77,11 +78,12 @@ def iwae_per_image(model: VAEModel, x: torch.Tensor, k: int = 5000, *, chunk_siz
     model.eval()
     on = device.of(model)
     n = x.shape[0]
-    images = max(min(_IMAGES_PER_CALL, n), _marginal.chunk_size(x[:1], n * k) // k)
+    per_sample = decoder_floats(model)  # numbers one decoded sample holds (the conv decoder's maps)
+    images = max(min(_IMAGES_PER_CALL, n), _marginal.chunk_size(x[:1], n * k, per_sample) // k)
     parts = []
     for i in range(0, n, images):
         batch = x[i:i + images].to(on, torch.float32)
-        chunk = chunk_size or _marginal.chunk_size(batch, k)
+        chunk = chunk_size or _marginal.chunk_size(batch, k, batch.shape[0] * per_sample)
         parts.append(_elbo.iwae(model, batch, k, chunk_size=chunk).cpu())
     model.train(was_training)
     return torch.cat(parts)

@@ -83,6 +83,34 @@ def parameter_estimate(config: ModelConfig) -> int:
     return sum(count_parameters(part) for part in parts)
 
 
+def decoder_floats(model) -> int:
+    """Numbers the decoder holds for one latent point: the sum of the outputs of its layers.
+
+    Measured, not restated: the decoder is rebuilt on torch's ``meta`` device (nothing allocated) from
+    ``model.config`` and run on one point with a hook on every layer. A model without a
+    :class:`ModelConfig` (the Keras adapter, a hand-built model) counts its data size only. It is the
+    ``per_point`` cost of :func:`vaecourse.marginal.chunk_size` for the IWAE of
+    :func:`vaecourse.evaluate.iwae_per_image`, where the conv decoder's feature maps are many times
+    the size of an image.
+    """
+    config = getattr(model, "config", None)
+    if not isinstance(config, ModelConfig):
+        return math.prod(getattr(model, "data_shape", (1,)))
+    with torch.device("meta"):
+        k, d = config.latent_dim, math.prod(config.data_shape)
+        decoder = ConvDecoder(k) if config.architecture == "conv" else Decoder(k, config.hidden, d,
+                                                                                config.decoder_activation)
+        total = [0]
+        layers = [m for m in decoder.modules() if not list(m.children())]
+        hooks = [m.register_forward_hook(lambda m, i, out: total.__setitem__(0, total[0] + out.numel()))
+                 for m in layers]
+        with torch.no_grad():
+            decoder(torch.zeros(1, k))  # (1, k) -> (1, ...)
+        for hook in hooks:
+            hook.remove()
+    return max(total[0], d)
+
+
 def _require_fits(config: ModelConfig) -> None:
     """ValueError with the estimated size, before any weight is allocated, when the model would not
     fit in memory (a typo such as ``hidden=100000``, or a forged checkpoint)."""

@@ -21,7 +21,7 @@ __all__ = ["Z_SCORE", "RELATIONS", "MUST_EXCEED", "Check", "CheckResult", "CHAPT
            "names", "labels", "results_table"]
 
 # The chapters that have checks, in _toc.yml order: the one list (an installed package has no _toc.yml to
-# read; tests/test_checks.py fails when this disagrees with _toc.yml or with the files in this folder).
+# read; tests/checks/test_checks.py fails when this disagrees with _toc.yml or with the files in this folder).
 CHAPTERS: tuple[str, ...] = (
     "marginal_likelihood", "kl_divergence", "bayes_rule", "elbo", "sgd", "reparameterisation",
     "kl_in_practice", "richer_posteriors", "ising_generative", "spectra",

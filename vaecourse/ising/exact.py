@@ -6,7 +6,7 @@ pairs (label ``eq:ising-energy``), $J = k_B = 1$, Boltzmann weights $\\propto e^
 Observables per spin: magnetisation $m = \\frac{1}{L^2} \\sum_i s_i$ (``eq:ising-magnetisation``)
 and energy $u = E / L^2$. Exact results of the infinite lattice (Onsager 1944; Yang 1952):
 :data:`T_C` (``eq:onsager-tc``), :func:`onsager_energy`, :func:`spontaneous_magnetisation`
-(``eq:spontaneous-magnetisation``). ``tests/test_ising.py`` checks the samplers against them.
+(``eq:spontaneous-magnetisation``). ``tests/ising/test_sampler.py`` checks the samplers against them.
 Also the spin-spin correlation :func:`correlation_function` (``eq:correlation-function``, used by
 ``book/ising_generative.md``), the per-temperature averages :func:`observables_by_temperature`, and
 :func:`exact_enumeration`, the exact Boltzmann averages of a lattice small enough to enumerate.

@@ -12,25 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from test_posterior_widget import _IMPORT, render_pad
-from test_widgets import blank_site, page  # noqa: F401 -- the shared browser fixtures
-
-from vaecourse import ising, models
-from vaecourse.widgets import ising_lattice
-
-
-def _model(L: int = 16, latent_dim: int = 1, seed: int = 0):
-    torch.manual_seed(seed)
-    return models.VAE(data_dim=L * L, hidden=32, latent_dim=latent_dim, data_shape=(1, L, L)).eval()
-
-
-def _widget(L=16, latent_dim=1, **kwargs):
-    model = _model(L, latent_dim)
-    rng = np.random.default_rng(0)
-    temperature = rng.uniform(1.0, 3.5, 200)
-    latent = rng.normal(size=(200, latent_dim)) * np.where(temperature < ising.T_C, 1.0, 0.2)[:, None]
-    return ising_lattice.IsingLattice(model, temperature, latent, tc=(2.3, 0.05), **kwargs), model
+from tests.browser.pages import IMPORT_PAD, render_pad
+from tests.widgets.examples import lattice_widget
+from vaecourse import ising
 
 
 @pytest.mark.slow
@@ -38,8 +22,8 @@ def _widget(L=16, latent_dim=1, **kwargs):
 def test_js_sampler_matches_onsager(page, T):
     """L = 28, 1,000 sweeps of burn-in and 8,000 measured; errors from 20 batch means. The finite-size
     shift of <|m|> and the energy at these temperatures (correlation length ~1) is far below 1e-3."""
-    widget, _ = _widget()
-    page.evaluate(_IMPORT, widget._esm)
+    widget, _ = lattice_widget()
+    page.evaluate(IMPORT_PAD, widget._esm)
     r = page.evaluate("(T) => window.vaePad.vaeIsingAverages(28, T, 8000, 1000, 7)", T)
     m_exact = float(ising.spontaneous_magnetisation(np.array([T]))[0])
     e_exact = float(ising.onsager_energy(np.array([T]))[0])
@@ -71,12 +55,11 @@ _ENCODE = """({spec, weights, L, T}) => {
 @pytest.mark.parametrize("dtype,atol", [("float32", 1e-5), ("float16", 2e-2)])
 def test_js_encoder_of_lattice_matches_torch(page, dtype, atol):
     from test_widgets import _b64
-
     from vaecourse import widgets
 
-    widget, model = _widget(latent_dim=2)
+    widget, model = lattice_widget(latent_dim=2)
     encoder = widgets.export_encoder(model, dtype=dtype)
-    page.evaluate(_IMPORT, widget._esm)
+    page.evaluate(IMPORT_PAD, widget._esm)
     r = page.evaluate(_ENCODE, {"spec": encoder.spec, "weights": _b64(encoder.weights), "L": 16, "T": 2.2})
     x = torch.tensor(r["xs"], dtype=torch.float32).reshape(5, 1, 16, 16)
     assert set(np.unique(x.numpy())) == {0.0, 1.0}
@@ -88,7 +71,7 @@ def test_js_encoder_of_lattice_matches_torch(page, dtype, atol):
 
 @pytest.mark.slow
 def test_lattice_evolves_and_its_point_moves_with_temperature(page, output_dir):
-    widget, _ = _widget(L=16, T=3.0)
+    widget, _ = lattice_widget(L=16, T=3.0)
     render_pad(page, widget, holders=("encoder",))
     root = ".vae-ising-lattice"
     page.wait_for_function(f"() => Number(document.querySelector('{root}').dataset.frames || 0) >= 3", timeout=20_000)
@@ -114,23 +97,3 @@ def test_lattice_evolves_and_its_point_moves_with_temperature(page, output_dir):
     shots.mkdir(exist_ok=True)
     page.locator(root).screenshot(path=str(shots / "ising_lattice.png"))
     assert page.errors == []
-
-
-def test_axis_projection_is_the_chapters_latent_axis():
-    from vaecourse.ising import vae_analysis
-
-    rng = np.random.default_rng(1)
-    for latent in (rng.normal(size=(50, 1)), rng.normal(size=(50, 2)) @ np.array([[2.0, 0.5], [0.1, 0.3]])):
-        centre, w = ising_lattice.axis_projection(latent)
-        np.testing.assert_allclose((latent - centre) @ w, vae_analysis.latent_axis(latent), atol=1e-12)
-
-
-def test_bad_inputs_are_refused():
-    model = _model()
-    with pytest.raises(ValueError, match="the same number"):
-        ising_lattice.IsingLattice(model, np.ones(3), np.ones((4, 1)))
-    with pytest.raises(ValueError, match="columns"):
-        ising_lattice.IsingLattice(model, np.ones(4), np.ones((4, 2)))
-    flat = models.VAE(data_dim=64, hidden=8, latent_dim=1)
-    with pytest.raises(ValueError, match=r"data_shape \(1, L, L\)"):
-        ising_lattice.IsingLattice(flat, np.ones(4), np.ones((4, 1)))

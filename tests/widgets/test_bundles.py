@@ -18,16 +18,15 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from system_packages import require_system
+from tests.paths import ROOT
+from tests.system_packages import require_system
 
 from vaecourse import frontend, models
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import build_bundles  # noqa: E402 -- scripts/ is not a package
 

@@ -26,12 +26,15 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from scripts.chapters import ROOT
-from test_posterior_widget import check_pad_responds
-from test_site import CONSOLE_ALLOW, browser, open_page  # noqa: F401 (browser: a fixture)
-from test_site_posterior import check_lattice_responds
-from test_widgets import PROBE_DECODED, probe_latent_explorer
+from tests.browser.pages import (
+    CONSOLE_ALLOW,
+    PROBE_DECODED,
+    check_lattice_responds,
+    check_pad_responds,
+    open_page,
+    probe_latent_explorer,
+)
 
 NOTEBOOK = "latent_space.ipynb"
 SETTINGS = {  # JupyterLab user settings for the test: every cell in the page, no news prompts
@@ -155,7 +158,7 @@ def shoot(page, output_dir: Path, name: str, locator=None) -> None:
 
 
 @pytest.mark.slow
-def test_a_student_runs_the_latent_space_notebook_in_jupyterlab(lab, browser, output_dir):  # noqa: F811
+def test_a_student_runs_the_latent_space_notebook_in_jupyterlab(lab, browser, output_dir):
     base, token, _ = lab
     context, page, response, record = open_page(browser, f"{base}/lab/tree/{NOTEBOOK}?token={token}")
     try:

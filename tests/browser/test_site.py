@@ -8,85 +8,12 @@ screenshot of each page goes to test-output/screenshots/.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import re
-import threading
-from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
-
 from scripts.chapters import toc_files
-from system_packages import require_system
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # Chromium refuses to run as root (CI) without it
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-# Page and console errors that are known and harmless, each with its source.
-CONSOLE_ALLOW = [
-    # sphinx-thebe 0.3.1 declares `THEBE_JS_URL` in two script tags on every page.
-    re.compile(r"Identifier 'THEBE_JS_URL' has already been declared"),
-    # Requests to other hosts are aborted by this test on purpose (launch-button and repository
-    # links are anchors, not requests, so nothing the page needs is ever blocked).
-    re.compile(r"net::ERR_FAILED"),
-]
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-
-@pytest.fixture(scope="module")
-def site(built_book: Path):
-    handler = functools.partial(_QuietHandler, directory=str(built_book))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/", built_book
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_system(CHROMIUM, "chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
-def open_page(browser, url: str):
-    """Open url with every non-loopback request aborted; collect errors, console messages, blocked URLs."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    record = {"page_errors": [], "console": [], "blocked": []}
-
-    def route(route_):
-        host = urlparse(route_.request.url).hostname
-        if host in {"127.0.0.1", "localhost"} or route_.request.url.startswith(("data:", "blob:")):
-            route_.continue_()
-        else:
-            record["blocked"].append(route_.request.url)
-            route_.abort()
-
-    page.route("**/*", route)
-    page.on("pageerror", lambda error: record["page_errors"].append(str(error)))
-    page.on("console", lambda msg: msg.type == "error" and record["console"].append(msg.text))
-    response = page.goto(url, wait_until="load")
-    return context, page, response, record
+from tests.browser.pages import CONSOLE_ALLOW, open_page, probe_latent_explorer
 
 
 def wait_for_mathjax(page, name: str) -> None:
@@ -189,8 +116,6 @@ INTERPOLATED_PIXELS = """(root) => {
 @pytest.mark.slow
 def test_latent_explorer_page_responds_with_no_kernel(site, browser):
     """On the static page the decoder runs in the browser: dragging and sliding change the images."""
-    from test_widgets import probe_latent_explorer
-
     base, _ = site
     context, page, response, record = open_page(browser, urljoin(base, "book/latent_space.html"))
     try:

@@ -1,10 +1,10 @@
-"""The posterior pad and the Ising lattice on the static website, with no kernel (issue 19).
+"""The posterior pad and the Ising lattice on the static website, with no kernel.
 
 Two routes to the same page:
 - a page written from ipywidgets' own embedding code (widget state + view tags, as Jupyter Book
   writes it) and rendered by book/_static/site/widgets.js alone, served from 127.0.0.1 (fast; no
   book build);
-- the built book (tests/test_site.py's ``site`` fixture: the whole book built once per session):
+- the built book (tests/browser/conftest.py's ``site`` fixture: the whole book built once per session):
   book/latent_space.html and book/ising.html.
 On both: strokes change Q, the posterior image and the numbers; ELBO <= IWAE_K <= log p(x) within
 Monte Carlo error; the gap equals D[Q || p(h|x)] on the grid; the K slider moves IWAE towards
@@ -21,35 +21,20 @@ from urllib.parse import urljoin
 
 import numpy as np
 import pytest
-
-from test_ising_lattice import _widget as ising_widget
-from test_posterior_widget import check_pad_responds, trained_model
-from test_site import CONSOLE_ALLOW, open_page, site  # noqa: F401 -- the built-book fixtures
-from test_widgets import blank_site, blank_site_dir, page  # noqa: F401 -- the shared browser fixtures
-
+from tests.browser.pages import (
+    CONSOLE_ALLOW,
+    blank_site_dir,
+    check_lattice_responds,
+    check_pad_responds,
+    open_page,
+)
+from tests.paths import ROOT
+from tests.widgets.examples import lattice_widget as ising_widget
+from tests.widgets.examples import trained_model
 from vaecourse import widgets
 from vaecourse.widgets import posterior_pad
 
-SITE_JS = Path(__file__).resolve().parent.parent / "book" / "_static" / "site" / "widgets.js"  # the website loader
-
-
-def check_lattice_responds(page, root: str = ".vae-ising-lattice") -> None:
-    """The lattice evolves frame by frame and its point follows the temperature slider."""
-    page.locator(root).first.scroll_into_view_if_needed()
-    page.wait_for_function(f"() => Number(document.querySelector('{root}').dataset.frames || 0) >= 3", timeout=30_000)
-    read = f"() => {{ const d = document.querySelector('{root}').dataset; return [Number(d.frames), Number(d.temperature), d.latent]; }}"
-    grey = f"""() => {{ const c = document.querySelector('{root} canvas.vae-lattice');
-        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0)); }}"""
-    first, pixels = page.evaluate(read), page.evaluate(grey)
-    page.wait_for_timeout(400)
-    assert page.evaluate(grey) != pixels, "the lattice did not evolve"
-    target = "1.30" if first[1] > 2.0 else "3.20"
-    page.locator(f"{root} input.vae-temperature").first.fill(target)
-    page.wait_for_function(f"() => document.querySelector('{root}').dataset.temperature === '{float(target):.3f}'",
-                           timeout=10_000)
-    page.wait_for_timeout(400)
-    after = page.evaluate(read)
-    assert after[0] > first[0] and after[1] == pytest.approx(float(target)) and after[2] != first[2]
+SITE_JS = ROOT / "book" / "_static" / "site" / "widgets.js"  # the website loader
 
 
 def static_page(blank_site: str, views: list, name: str) -> str:

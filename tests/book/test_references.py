@@ -9,9 +9,9 @@ numbers ("equation 8") are not used: the book numbers its equations itself (a pa
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT
+
 PACKAGE = ROOT / "vaecourse"
 SOURCE_SUFFIXES = {".py", ".js"}
 

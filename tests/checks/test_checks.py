@@ -1,7 +1,7 @@
 """The derivation checks pass, are listed in book order beside their chapters, and are judged by simple rules.
 
 The mutation tests (each check fails when the formula it guards is broken) are in
-tests/test_checks_mutations.py.
+tests/checks/test_mutations.py.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import torch
 
 from scripts.chapters import toc_files
 from vaecourse import checks, cli, kl
+from tests.paths import ROOT
 from vaecourse.checks import _core
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _toc_chapters() -> list[str]:

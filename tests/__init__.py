@@ -1,0 +1,1 @@
+"""The package tests (pytest); each folder mirrors a part of the package or the repository."""

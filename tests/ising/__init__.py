@@ -1,0 +1,1 @@
+"""Tests of vaecourse.ising: exact results, the samplers, the conditional VAE and the analysis of its latents."""

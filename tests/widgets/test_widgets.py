@@ -1,0 +1,159 @@
+"""The latent-space widgets on the kernel side (vaecourse.widgets, book/latent_space.md).
+
+- The widget classes refuse models they cannot show, with a ValueError naming the problem.
+- One exported decoder serves both widgets and holds exactly the model's weights.
+- The posterior explorer's numbers agree with independent routes.
+
+The same widgets rendered in a page (headless Chromium) are tested in tests/browser/test_widgets_page.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from tests.widgets import examples
+from tests.widgets.examples import ProtocolVAE, protocol_model, random_images
+from torch import nn
+from vaecourse import (
+    widgets,  # needs anywidget, pinned in requirements.txt: a missing one fails
+)
+
+# --------------------------------------------------------------------------------------------------
+# Python side: what the widgets refuse, and what they share
+
+
+@pytest.mark.parametrize(
+    "make,widget,match",
+    [
+        (lambda: protocol_model(1), widgets.LatentExplorer, "latent_dim >= 2"),
+        (lambda: protocol_model(widgets.MAX_SLIDERS + 1), widgets.LatentExplorer, "at most"),
+        (lambda: protocol_model(3), widgets.PosteriorExplorer, "latent_dim == 2"),
+        (lambda: protocol_model(2, data_shape=(3, 8, 8)), widgets.LatentExplorer, "grey image"),
+        (lambda: protocol_model(2, data_shape=(64,)), widgets.Interpolation, "grey image"),
+        (lambda: protocol_model(2, decoder_layers=[nn.Linear(2, 16), nn.Sigmoid(), nn.Linear(16, 784)]),
+         widgets.LatentExplorer, "Sigmoid"),
+        (lambda: protocol_model(2, decoder_layers=[nn.Linear(3, 784)]), widgets.Interpolation, "expects 3 inputs"),
+        (lambda: protocol_model(2, likelihood="categorical"), widgets.LatentExplorer, "likelihood is 'categorical'"),
+        (lambda: protocol_model(2, hidden=600), widgets.LatentExplorer, "MB"),
+    ],
+    ids=["1d", "too-many-dims", "posterior-3d", "colour", "vector", "sigmoid-layer", "sizes",
+         "other-likelihood", "too-heavy"],
+)
+def test_widgets_refuse_models_they_cannot_show(make, widget, match):
+    model = make()
+    x = torch.rand(8, *model.data_shape)
+    with pytest.raises(ValueError, match=match):
+        widget(model, x)
+
+
+def test_conv_decoder_is_refused():
+    class ConvLike(ProtocolVAE):
+        def __init__(self):
+            super().__init__(2, 16)
+            self.decoder = nn.Module()
+            self.decoder.net = nn.Sequential(nn.Linear(2, 49), nn.Unflatten(1, (1, 7, 7)),
+                                             nn.ConvTranspose2d(1, 1, 4, stride=4))
+
+    with pytest.raises(ValueError, match="Unflatten"):
+        widgets.LatentExplorer(ConvLike(), torch.rand(4, 1, 28, 28))
+
+    class NoNet(ProtocolVAE):
+        def __init__(self):
+            super().__init__(2, 16)
+            self.decoder = nn.Linear(2, 784)
+
+    with pytest.raises(ValueError, match="no MLP decoder"):
+        widgets.Interpolation(NoNet(), torch.rand(4, 1, 28, 28))
+
+
+def test_bad_inputs_and_traits_are_refused():
+    import traitlets
+
+    model = protocol_model(2)
+    x, labels = random_images(20)
+    with pytest.raises(ValueError, match="x: expected test images"):
+        widgets.LatentExplorer(model, torch.rand(5, 100))
+    with pytest.raises(ValueError, match="NaN"):
+        widgets.LatentExplorer(model, torch.full((3, 784), float("nan")))
+    with pytest.raises(ValueError, match="labels"):
+        widgets.LatentExplorer(model, x, labels[:5])
+    with pytest.raises(ValueError, match="latent_dim=3"):
+        widgets.LatentExplorer(model, x, decoder=widgets.export_decoder(protocol_model(3)))
+    with pytest.raises(ValueError, match="t: must lie"):
+        widgets.Interpolation(model, x, t=1.5)
+    explorer = widgets.LatentExplorer(model, x, labels)
+    with pytest.raises(traitlets.TraitError, match="h: expected 2 finite floats"):
+        explorer.h = [0.0, 1.0, 2.0]
+    with pytest.raises(traitlets.TraitError):
+        explorer.h = [0.0, float("nan")]
+
+
+def test_shared_decoder_weights_are_the_model_weights():
+    """One BrowserDecoder serves both widgets; its float32 buffer holds exactly the decoder's tensors."""
+    model = protocol_model(2, 32)
+    x, labels = random_images(30)
+    decoder = widgets.export_decoder(model)
+    explorer = widgets.LatentExplorer(model, x, labels, decoder=decoder)
+    interp = widgets.Interpolation(model, x, labels, decoder=decoder)
+    assert explorer.decoder is interp.decoder is decoder
+    assert explorer.get_state()["decoder"] == interp.get_state()["decoder"] == f"IPY_MODEL_{decoder.model_id}"
+    from ipywidgets.embed import dependency_state
+
+    assert decoder.model_id in dependency_state([explorer])  # embedding a widget carries its decoder
+    flat = np.frombuffer(decoder.weights, dtype="<f4")
+    linears = [m for m in model.decoder.net if isinstance(m, nn.Linear)]
+    expected = np.concatenate([t.detach().numpy().ravel() for m in linears for t in (m.weight, m.bias)])
+    np.testing.assert_array_equal(flat, expected)
+    assert [layer["activation"] for layer in decoder.spec["layers"]] == ["relu", "tanh", "none"]
+    # the scatter is the encoder means of the test images (first two latent dims)
+    points = np.frombuffer(explorer.points, dtype="<f4").reshape(-1, 2)
+    np.testing.assert_allclose(points, model.encode(x).mean.detach().numpy()[:, :2], atol=1e-6)
+    assert list(np.frombuffer(explorer.labels, dtype=np.uint8)) == labels.tolist()
+
+
+
+
+# --------------------------------------------------------------------------------------------------
+# PosteriorExplorer (kernel side)
+
+
+@pytest.fixture(scope="module")
+def posterior_explorer():
+    return examples.posterior_explorer()
+
+
+def test_posterior_explorer_numbers_agree_with_independent_routes(posterior_explorer):
+    from vaecourse import marginal
+
+    explorer, model, x = posterior_explorer
+    result = explorer.compute(3)
+    # log p(x), recovered from the posterior grid by Bayes' rule, is the quadrature value on that grid.
+    reference = float(marginal.log_px_quadrature(model, x[3:4], grid_size=41, limit=4.0)[0])
+    assert result["log_px"] == pytest.approx(reference, abs=1e-3)
+    # The gap log p(x) - ELBO is KL(Q || p(h|x)) (Monte Carlo ELBO vs grid KL: loose tolerance).
+    assert result["kl_grid"] >= 0 and 0.9 < result["q_mass"] <= 1.0 + 1e-6
+    assert result["log_px"] - result["elbo"] == pytest.approx(result["kl_grid"], abs=0.5)
+    # The grids the front end draws: (G, G) log densities that integrate to 1 over the grid.
+    cell = (8.0 / 40) ** 2
+    assert np.exp(result["log_posterior"]).sum() * cell == pytest.approx(1.0, abs=1e-4)
+    assert np.exp(result["log_q"]).sum() * cell == pytest.approx(1.0, abs=0.05)
+    mu = model.encode(x[3:4]).mean[0].detach()
+    i, j = np.unravel_index(np.argmax(result["log_q"]), result["log_q"].shape)
+    assert abs(-4 + 0.2 * i - float(mu[0])) <= 0.1 and abs(-4 + 0.2 * j - float(mu[1])) <= 0.1  # [i, j] = (h1, h2)
+
+
+def test_posterior_explorer_index_change_updates(posterior_explorer):
+    """Choosing another image in a live kernel recomputes everything (its speed is measured in
+    benchmarks/bench_widgets.py, not asserted here)."""
+    explorer, model, x = posterior_explorer
+    for index in (7, 8, 9):
+        before = dict(explorer.stats)
+        explorer.index = index
+        assert explorer.stats["test image"] == f"#{index}" and explorer.stats != before
+        assert explorer.last_update_ms > 0
+    assert np.frombuffer(explorer.image, np.uint8).tolist() == (x[9].reshape(-1) * 255).round().int().tolist()
+    import traitlets
+
+    with pytest.raises(traitlets.TraitError, match="index"):
+        explorer.index = 10
