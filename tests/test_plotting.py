@@ -8,17 +8,16 @@ a colour-blind-safe list, and has a legend; the widgets' scatter uses the same c
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pytest
 import torch
 
+from tests.paths import ROOT
 from vaecourse import models, plotting
 
 matplotlib.use("Agg")
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,13 @@
 """Every widget from the keyboard alone, and what its live region says (WCAG 2.1.1, 2.4.3, 2.4.7, 4.1.3).
 
-Each widget's front end is rendered on a blank static page (tests/test_widgets.py's stand-in for the
+Each widget's front end is rendered on a blank static page (tests/browser/pages.py's stand-in for the
 widget manager, no kernel) in headless Chromium. For each: Tab reaches its controls in the order they
 are laid out, the focused control shows a focus ring, the documented keys change what it shows, and
 its live region (``aria-live="polite"``) says the new state and names what changed. The numbers the
 region says are checked against torch (the decoded image's mean intensity, the nearest class centre)
 or against the page's own result, not against the text's format alone. Last, axe-core (WCAG 2.0/2.1 A
-and AA rules, tests/test_accessibility.py) finds no violation in the widget's markup.
+and AA rules, as in tests/browser/test_accessibility.py) finds no violation in the widget's markup.
 """
-
-# ruff: noqa: F811 -- `page` is the pytest fixture imported from test_widgets and taken as an argument
 
 from __future__ import annotations
 
@@ -18,11 +16,15 @@ import re
 import numpy as np
 import pytest
 import torch
-from test_accessibility import axe_violations
-from test_posterior_widget import render_pad, wait_for_update
-from test_widgets import _images, _model, _render, blank_site, page  # noqa: F401 -- the shared browser fixtures
 
-from scripts.vendor_assets import axe_core
+from tests.browser.pages import (
+    axe_report,
+    axe_violations,
+    render_pad,
+    render_widget,
+    wait_for_update,
+)
+from tests.widgets.examples import lattice_widget, protocol_model, random_images
 from vaecourse import models, widgets
 from vaecourse.widgets import posterior_pad
 
@@ -31,19 +33,19 @@ LIVE = "[aria-live=polite]"
 
 def assert_axe_clean(page, root: str) -> None:
     """axe-core finds no WCAG 2.0/2.1 A or AA violation in the widget at `root`."""
-    violations = axe_violations(page, axe_core().read_text(), root)
-    assert violations == [], f"{root}: axe-core violations {violations}"
+    violations = axe_violations(page, root)
+    assert violations == [], f"{root}: axe-core found WCAG 2.1 A/AA violations:\n{axe_report(violations)}"
 
 
 def tab_until(page, selector: str, limit: int = 25) -> list[str]:
-    """Press Tab from the top of the page until `selector` has the focus; return the focused controls
-    on the way (tag.class). Fails when Tab never reaches it."""
+    """Press Tab from the top of the page until `selector` has the focus; return the focused
+    controls on the way (tag.class). Fails when Tab never reaches it."""
     page.evaluate("() => { document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); }")
     visited = []
     for _ in range(limit):
         page.keyboard.press("Tab")
-        visited.append(page.evaluate(
-            "() => { const e = document.activeElement; return e.tagName.toLowerCase() + '.' + [...e.classList].join('.'); }"))
+        visited.append(page.evaluate("""() => { const e = document.activeElement;
+            return e.tagName.toLowerCase() + '.' + [...e.classList].join('.'); }"""))
         if page.evaluate(f"() => document.activeElement.matches({selector!r})"):
             return visited
     pytest.fail(f"Tab never reached {selector}; focus went through {visited}")
@@ -67,10 +69,10 @@ def number_after(text: str, name: str) -> float:
 
 @pytest.mark.slow
 def test_latent_explorer_from_the_keyboard(page):
-    model = _model(2, 64)
-    x, labels = _images(300)
+    model = protocol_model(2, 64)
+    x, labels = random_images(300)
     explorer = widgets.LatentExplorer(model, x, labels)
-    _render(page, explorer)
+    render_widget(page, explorer)
     root = ".vae-latent-explorer"
     assert tab_until(page, f"{root} canvas.vae-plane") == ["canvas.vae-plane"]  # the plane comes first
     assert page.get_attribute(f"{root} canvas.vae-plane", "role") == "application"
@@ -105,10 +107,10 @@ def test_latent_explorer_from_the_keyboard(page):
 
 @pytest.mark.slow
 def test_interpolation_from_the_keyboard(page):
-    model = _model(2, 64)
-    x, labels = _images(100)
+    model = protocol_model(2, 64)
+    x, labels = random_images(100)
     interp = widgets.Interpolation(model, x, labels, index_a=2, index_b=5, t=0.0)
-    _render(page, interp)
+    render_widget(page, interp)
     root = ".vae-interpolation"
     order = tab_until(page, f"{root} select.vae-select-b")
     assert order == ["select.vae-select.vae-select-a", "input.vae-slider.vae-t", "select.vae-select.vae-select-b"]
@@ -135,7 +137,7 @@ def test_posterior_explorer_from_the_keyboard(page):
     model = models.VAE(hidden=32, latent_dim=2, data_shape=(1, 28, 28))
     x = (torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(4)) > 0.7).float()
     explorer = widgets.PosteriorExplorer(model, x, index=1, grid_size=21, limit=4.0)
-    _render(page, explorer)
+    render_widget(page, explorer)
     root = ".vae-posterior"
     tab_until(page, f"{root} input.vae-index")
     assert focus_ring(page) >= 2
@@ -157,20 +159,20 @@ def test_posterior_explorer_from_the_keyboard(page):
 
 @pytest.mark.slow
 def test_ising_lattice_from_the_keyboard(page):
-    from test_ising_lattice import _widget
-
-    widget, _ = _widget(L=16, T=2.0)
+    widget, _ = lattice_widget(L=16, T=2.0)
     render_pad(page, widget, holders=("encoder",))
     root = ".vae-ising-lattice"
-    page.wait_for_function(f"() => Number(document.querySelector('{root}').dataset.frames || 0) >= 2", timeout=20_000)
+    page.wait_for_function(f"() => Number(document.querySelector('{root}').dataset.frames || 0) >= 2",
+                           timeout=20_000)
     assert tab_until(page, f"{root} button.vae-pause") == ["input.vae-slider.vae-temperature", "button.vae-pause"]
     page.keyboard.press("Shift+Tab")
     assert focus_ring(page) >= 2
     for _ in range(3):
         page.keyboard.press("ArrowRight")
     assert page.evaluate("() => window.vaeWidget.model.values.T") == pytest.approx(2.03)
-    page.wait_for_function(f"() => document.querySelector('{root} .vae-live').textContent.startsWith('temperature changed')",
-                           timeout=5_000)
+    page.wait_for_function(
+        f"() => document.querySelector('{root} .vae-live').textContent.startsWith('temperature changed')",
+        timeout=5_000)
     text = live_text(page, root)
     assert text.startswith("temperature changed to 2.03: temperature T = 2.03, magnetisation m = ")
     page.keyboard.press("Tab")
@@ -190,7 +192,7 @@ def test_ising_lattice_from_the_keyboard(page):
 def test_posterior_pad_from_the_keyboard(page):
     torch.manual_seed(0)
     model = models.VAE(hidden=32, latent_dim=2, data_shape=(1, 28, 28)).eval()
-    x, labels = _images(60)
+    x, labels = random_images(60)
     pad = posterior_pad.PosteriorPad(model, (x > 0.5).float(), labels, n_points=60, n_images=6, samples=16, k=4)
     render_pad(page, pad)
     root = ".vae-posterior-pad"
