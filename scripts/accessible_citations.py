@@ -6,7 +6,7 @@ gives each entry ``role="doc-biblioentry"``. DPUB-ARIA 1.1 deprecates that role;
 (``aria-deprecated-role``) and, not counting a deprecated role as a list item, finds the entries' links
 directly inside the list (``aria-required-children``, critical). Here each entry is ``role="listitem"``:
 a list of items that may hold links and back-links, as WAI-ARIA requires. Checked by
-tests/test_accessibility.py on the built bibliography page.
+tests/browser/test_accessibility.py on the built bibliography page.
 
 Enabled in _config.yml under sphinx.local_extensions.
 """

@@ -21,7 +21,7 @@ What goes where (all under ``_vendor/``)::
                                     library still calls the old API to typeset labels)
 
 ``axe_core()`` fetches the accessibility engine axe-core the same way into ``_vendor/.axe-core/`` (a
-test tool: Sphinx does not copy dot-folders into the site; tests/test_accessibility.py uses it).
+test tool: Sphinx does not copy dot-folders into the site; tests/browser/test_accessibility.py uses it).
 
 npm packages are fetched with ``npm pack`` (the npm registry through its ordinary client; npm's own
 cache makes a second fetch offline) and checked against pinned SHA-256 sums. Running the script again
@@ -59,7 +59,7 @@ PACKAGES = {
                 "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"),
 }
 
-# axe-core, the accessibility engine the tests run on every built page (tests/test_accessibility.py). It is
+# axe-core, the accessibility engine the tests run on every built page (tests/browser/test_accessibility.py). It is
 # a test tool, not part of the site: it lives in the hidden folder _vendor/.axe-core/, which Sphinx does
 # not copy (html_static_path skips dot-folders). Bump both together.
 AXE_CORE = ("axe-core@4.10.3", "0f2b4d7dcdf7d1219df8d1959ad68e565f51d14c3f0d88bb71cd59abeb956292")
