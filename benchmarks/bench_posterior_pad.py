@@ -106,7 +106,7 @@ def main() -> None:
         # float16 errors against torch float32
         hs = np.random.default_rng(0).normal(scale=1.5, size=(1000, 2))
         explorer = widgets.LatentExplorer(model, x, y, n_points=10, decoder=decoder16)
-        from test_widgets import _DECODE
+        from tests.browser.pages import DECODE as _DECODE
 
         page.evaluate("""async (esm) => { window.vaeModule = await import(URL.createObjectURL(new Blob([esm], {type: "text/javascript"}))); }""",
                       explorer._esm)
@@ -169,7 +169,7 @@ def agreement(n_images: int = 8) -> None:
     import math
 
     from playwright.sync_api import sync_playwright
-    from test_posterior_widget import page_numbers
+    from tests.browser.test_posterior_pad import page_numbers
 
     from vaecourse import elbo
     from vaecourse.marginal import local_posterior_grid

@@ -3,12 +3,21 @@ and binarisation."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import hashlib
 import http.server
+import logging
+import os
+import shutil
 import socket
+import subprocess
 import threading
+import time
 import warnings
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -188,6 +197,169 @@ def test_a_verified_file_that_does_not_decode_raises_the_documented_error(online
     monkeypatch.setitem(data.MNIST_SHA256, name, sha256(folder / name))
     with pytest.raises(DataFileError, match=r"t10k-labels.*labels must be 0-9, found 12"):
         data.load_mnist("test", mirrors=[base])
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile mirrors and disks: an overall deadline, a size cap, a full disk, no logs, progress
+# ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def serving(handler):
+    """An HTTP server on 127.0.0.1 answering every GET with ``handler(self)``; yields its base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # the http.server name
+            with contextlib.suppress(OSError):  # the client gave up: what it should do
+                handler(self)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def short_deadline(monkeypatch):
+    monkeypatch.setattr(data, "DOWNLOAD_DEADLINE_S", 2.0)
+
+
+def _sized(monkeypatch, name: str, body: bytes) -> None:
+    """Pin ``name``'s sum and published size to those of ``body``."""
+    monkeypatch.setitem(data.MNIST_SHA256, name, hashlib.sha256(body).hexdigest())
+    monkeypatch.setitem(data.MNIST_BYTES, name, len(body))
+
+
+def test_a_mirror_that_trickles_one_byte_a_second_is_given_up_at_the_deadline(online, monkeypatch,
+                                                                               short_deadline):
+    body = os.urandom(200)
+    _sized(monkeypatch, "t10k-images-idx3-ubyte.gz", body)
+
+    def trickle(request):  # every read gets a byte in time: a per-read timeout never trips
+        request.send_response(200)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        for i in range(12):  # (12 s at most, so that a loader without a deadline fails instead of hanging)
+            request.wfile.write(body[i:i + 1])
+            request.wfile.flush()
+            time.sleep(1.0)
+
+    with serving(trickle) as url:
+        start = time.monotonic()
+        with pytest.raises(data.DataUnavailableError, match="not complete after 2 s") as caught:
+            data.fetch("mnist", "test", mirrors=[url])
+        assert time.monotonic() - start < 8
+    assert "timed out" in caught.value.cause and "/" not in caught.value.cause
+    assert list(online.iterdir()) == []  # no partial file
+
+
+@pytest.mark.parametrize("announce", [False, True])
+def test_a_body_longer_than_the_file_is_cut_off_and_refused(online, monkeypatch, announce):
+    body = os.urandom(1000)
+    _sized(monkeypatch, "t10k-images-idx3-ubyte.gz", body)
+    sent = []
+
+    def endless(request):  # a never-ending body (stopped at 64 MB, for a loader without a cap)
+        request.send_response(200)
+        if announce:
+            request.send_header("Content-Length", str(1 << 40))
+        request.end_headers()
+        block = b"\0" * (1 << 16)
+        for _ in range(1024):
+            request.wfile.write(block)
+            sent.append(len(block))
+
+    with serving(endless) as url, pytest.raises(data.DataUnavailableError, match="more than the file's 1,000") as caught:
+        data.fetch("mnist", "test", mirrors=[url])
+    assert "more than the file's size" in caught.value.cause
+    assert list(online.iterdir()) == []
+    assert sum(sent) < (16 << 20)  # refused early: the server could not push more than socket buffers
+
+
+@pytest.fixture
+def full_disk(monkeypatch, tmp_path):
+    """A cache on a 64 kB tmpfs mounted for the test where root allows; else ENOSPC at the download's write."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    monkeypatch.setenv("VAECOURSE_CACHE", str(mount))
+    if os.geteuid() == 0 and shutil.which("mount") and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, check=False).returncode == 0:
+        try:
+            yield "tmpfs"
+        finally:
+            subprocess.run(["umount", str(mount)], check=False)
+        return
+
+    class Full:  # a file whose every write finds the disk full
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, chunk):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def downloads_fail(file, mode="r", *args, **kwargs):  # files written into the cache's mnist folder
+        if "w" in mode and Path(file).parent == mount / "mnist":
+            return Full()
+        return open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(data, "open", downloads_fail, raising=False)  # data.py's own open
+    yield "injected"
+
+
+def test_a_full_disk_is_named_in_the_fallback_warning(online, monkeypatch, full_disk, fresh_warning):
+    body = os.urandom(300_000)  # more than the 64 kB disk holds
+    _sized(monkeypatch, "t10k-images-idx3-ubyte.gz", body)
+    asked = []
+
+    def serve(request):
+        asked.append(request.path)
+        request.send_response(200)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    with serving(serve) as url, pytest.warns(data.OfflineSubsetWarning) as record:
+        images, _ = data.load_mnist("test", mirrors=[url, url])
+    message = str(record[0].message)
+    assert "disk of the cache folder is full" in message and "could not be reached" not in message
+    assert "free some space" in message and "/" not in message.replace("4,000 train / 1,000 test", "")
+    assert images.shape == (1000, 1, 28, 28)  # the offline subset
+    assert asked == ["/t10k-images-idx3-ubyte.gz"]  # no second mirror: it cannot help a full disk
+
+
+def test_a_download_logs_nothing_and_shows_progress_only_outside_smoke_mode(online, mirror, monkeypatch,
+                                                                            capsys, tmp_path):
+    import pooch
+
+    base, _, _ = mirror
+    records = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append
+    pooch.get_logger().addHandler(handler)
+    try:
+        monkeypatch.setenv("VAECOURSE_SMOKE", "1")
+        data.fetch("mnist", "test", mirrors=[base])
+        smoke = capsys.readouterr()
+        for name in MNIST_NAMES["test"]:
+            (online / name).unlink()
+        monkeypatch.setenv("VAECOURSE_SMOKE", "0")
+        data.fetch("mnist", "test", mirrors=[base])
+        full = capsys.readouterr()
+    finally:
+        pooch.get_logger().removeHandler(handler)
+    assert [r.getMessage() for r in records] == []  # pooch's "Downloading data from ... to file PATH"
+    assert smoke.out == smoke.err == "" and full.out == ""
+    assert "t10k-images-idx3-ubyte.gz" in full.err and "B/s" in full.err  # the bar, with the file's name
+    assert str(tmp_path) not in full.err
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import math
 
+import hypothesis
+import hypothesis.extra.numpy as hnp
+import numpy as np
 import pytest
 import torch
+from hypothesis import strategies as st
+from scipy.special import logsumexp
 from torch.distributions import Normal
 
 from vaecourse import elbo, kl, marginal
@@ -230,3 +235,31 @@ def test_bounds_and_quadrature_agree_on_a_neural_vae():
     elbo.loss(vae, x).backward()
     assert all(p.grad is not None for p in vae.encoder.parameters())
     assert all(p.grad is not None for p in vae.decoder.parameters())
+
+
+# ----------------------------------------------------------------------------- log_mean_exp: edge cases, fuzzing
+
+
+@pytest.mark.parametrize("shape, dim", [((0,), 0), ((3, 0), 1), ((0, 4), 0), ((2, 0, 3), -2)])
+def test_log_mean_exp_over_an_empty_dimension_is_refused(shape, dim):
+    with pytest.raises(ValueError, match=f"dimension {dim} of log_w .* is empty"):
+        elbo.log_mean_exp(torch.zeros(shape), dim=dim)
+
+
+@hypothesis.settings(derandomize=True, database=None, max_examples=80, deadline=None)
+@hypothesis.given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5),
+                             elements=st.one_of(st.floats(-700, 700), st.just(-math.inf))),
+                  st.integers(0, 2), st.booleans())
+def test_log_mean_exp_agrees_with_scipy_logsumexp_in_float64(log_w, axis, single):
+    """The float64 numpy route: scipy's logsumexp minus log K; float32 input within float32's precision."""
+    axis = axis % log_w.ndim
+    reference = logsumexp(log_w, axis=axis) - math.log(log_w.shape[axis])
+    dtype, tol = (torch.float32, 1e-4) if single else (torch.float64, 1e-10)
+    if single:
+        log_w = log_w.astype(np.float32).astype(np.float64)  # the float32 input, exactly
+        reference = logsumexp(log_w, axis=axis) - math.log(log_w.shape[axis])
+    ours = elbo.log_mean_exp(torch.from_numpy(log_w).to(dtype), dim=axis).double().numpy()
+    assert ours.shape == reference.shape
+    assert np.array_equal(np.isneginf(ours), np.isneginf(reference))  # all weights zero: -inf, as it should
+    finite = np.isfinite(reference)
+    assert np.all(np.abs(ours[finite] - reference[finite]) <= tol * (1 + np.abs(reference[finite])))

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import math
 
+import hypothesis
+import hypothesis.extra.numpy as hnp
+import numpy as np
 import pytest
 import torch
+from hypothesis import strategies as st
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 from vaecourse import kl
@@ -155,3 +159,57 @@ def test_kl_gaussians_gradients_match_torch():
         if g.dim() == 3:
             g, r = (g + g.transpose(-2, -1)) / 2, (r + r.transpose(-2, -1)) / 2
         torch.testing.assert_close(g, r, rtol=1e-8, atol=1e-10)
+
+
+# ----------------------------------------------------------------------------- empty batches, fuzzing
+
+#: Property-based tests: reproducible (no random seed, no example database) and few examples (CI time).
+FUZZ = hypothesis.settings(derandomize=True, database=None, max_examples=60, deadline=None)
+
+
+def test_an_empty_batch_gives_an_empty_kl():
+    mu, cov = torch.zeros(0, 3, dtype=torch.float64), torch.eye(3, dtype=torch.float64).expand(0, 3, 3)
+    prior_mu, prior_cov = torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64)
+    for result in (kl.kl_gaussians(mu, cov, prior_mu, prior_cov), kl.kl_gaussians(prior_mu, prior_cov, mu, cov),
+                   kl.kl_standard_normal_full(mu, cov), kl.kl_standard_normal(mu, torch.zeros(0, 3))):
+        assert result.shape == (0,)
+
+
+@st.composite
+def gaussians(draw, min_batch=0):
+    """(mu, cov) float64 with cov = A A^T + d I: entries of A in [-3, 3], d in [0.05, 3], |mu| <= 5."""
+    k = draw(st.integers(1, 4))
+    batch = draw(st.integers(min_batch, 3))
+    entries = st.floats(-3, 3, allow_nan=False)
+    a = draw(hnp.arrays(np.float64, (batch, k, k), elements=entries))
+    d = draw(st.floats(0.05, 3))
+    mu = draw(hnp.arrays(np.float64, (batch, k), elements=st.floats(-5, 5, allow_nan=False)))
+    cov = a @ np.swapaxes(a, -1, -2) + d * np.eye(k)
+    return torch.from_numpy(mu), torch.from_numpy(cov)
+
+
+@FUZZ
+@hypothesis.given(st.data())
+def test_kl_gaussians_agrees_with_torch_distributions_on_fuzzed_gaussians(data):
+    mu0, cov0 = data.draw(gaussians())
+    k, batch = mu0.shape[-1], mu0.shape[0]
+    mu1, cov1 = data.draw(gaussians(min_batch=1).filter(lambda g: g[0].shape[-1] == k))
+    mu1, cov1 = mu1[:1].expand(batch, k), cov1[:1].expand(batch, k, k)  # one second Gaussian per row
+    ours = kl.kl_gaussians(mu0, cov0, mu1, cov1)
+    assert ours.shape == (batch,)
+    if batch:
+        reference = kl_divergence(MultivariateNormal(mu0, cov0), MultivariateNormal(mu1, cov1))
+        # condition numbers are at most (36 k + 3) / 0.05: float64 leaves far more than 8 digits
+        torch.testing.assert_close(ours, reference, rtol=1e-8, atol=1e-8)
+
+
+@FUZZ
+@hypothesis.given(gaussians())
+def test_kl_standard_normal_full_agrees_with_torch_distributions_on_fuzzed_gaussians(gaussian):
+    mu, cov = gaussian
+    ours = kl.kl_standard_normal_full(mu, cov)
+    assert ours.shape == mu.shape[:1]
+    if mu.shape[0]:
+        k = mu.shape[-1]
+        prior = MultivariateNormal(torch.zeros(k, dtype=torch.float64), torch.eye(k, dtype=torch.float64))
+        torch.testing.assert_close(ours, kl_divergence(MultivariateNormal(mu, cov), prior), rtol=1e-8, atol=1e-8)

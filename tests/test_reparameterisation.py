@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import math
 
+import hypothesis
+import hypothesis.extra.numpy as hnp
+import numpy as np
 import pytest
 import torch
+from hypothesis import strategies as st
 
 from vaecourse import reparameterisation
 
@@ -65,3 +69,34 @@ def test_reparameterise_full_has_the_right_covariance():
     assert torch.all((sample_cov - cov).abs() < 5 * se)
     with pytest.raises(ValueError, match="cov is not positive definite"):
         reparameterisation.reparameterise_full(mu, -cov, torch.zeros(3, dtype=torch.float64))
+
+
+#: Property-based tests: reproducible (no random seed, no example database) and few examples (CI time).
+FUZZ = hypothesis.settings(derandomize=True, database=None, max_examples=60, deadline=None)
+
+
+def test_reparameterise_full_of_an_empty_batch_is_empty():
+    mu, cov = torch.zeros(0, 2, dtype=torch.float64), torch.eye(2, dtype=torch.float64).expand(0, 2, 2)
+    assert reparameterisation.reparameterise_full(mu, cov, torch.zeros(0, 2, dtype=torch.float64)).shape == (0, 2)
+    one_mu, one_cov = torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)
+    no_draws = torch.zeros(0, 2, dtype=torch.float64)
+    assert reparameterisation.reparameterise_full(one_mu, one_cov, no_draws).shape == (0, 2)
+
+
+@FUZZ
+@hypothesis.given(st.data())
+def test_reparameterise_full_is_mu_plus_a_square_root_of_cov_times_eps(data):
+    """The definition h = mu + S eps with S S^T = cov: h is affine in eps, and its columns S e_j square to cov."""
+    k = data.draw(st.integers(1, 4))
+    a = data.draw(hnp.arrays(np.float64, (k, k), elements=st.floats(-3, 3, allow_nan=False)))
+    cov = torch.from_numpy(a @ a.T + data.draw(st.floats(0.05, 3)) * np.eye(k))
+    mu = torch.from_numpy(data.draw(hnp.arrays(np.float64, (k,), elements=st.floats(-5, 5, allow_nan=False))))
+    eps = torch.from_numpy(data.draw(hnp.arrays(np.float64, (data.draw(st.integers(0, 3)), k),
+                                                elements=st.floats(-4, 4, allow_nan=False))))
+    basis = torch.eye(k, dtype=torch.float64)
+    root = (reparameterisation.reparameterise_full(mu, cov, basis) - mu).T  # column j: h(e_j) - mu = S e_j
+    scale = float(cov.abs().max())
+    torch.testing.assert_close(root @ root.T, cov, rtol=1e-9, atol=1e-9 * scale)
+    h = reparameterisation.reparameterise_full(mu, cov, eps)
+    assert h.shape == eps.shape
+    torch.testing.assert_close(h, mu + eps @ root.T, rtol=1e-9, atol=1e-9 * scale)

@@ -125,3 +125,33 @@ def test_every_module_is_listed_for_lazy_loading():
     assert modules | packages == set(vaecourse._SUBMODULES)
     listed = set(re.findall(r":mod:`~vaecourse\.(\w+)`", vaecourse.__doc__))
     assert listed == set(vaecourse._SUBMODULES), "the module list in vaecourse/__init__.py's docstring"
+
+
+def test_cache_dir_without_a_home_folder_says_to_set_vaecourse_cache(monkeypatch):
+    """HOME unset and a user id without a passwd entry (a container run with an arbitrary uid)."""
+    import pwd
+
+    def no_entry(uid):
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    for name in ("HOME", "VAECOURSE_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    with pytest.raises(OSError, match="no home folder .* set VAECOURSE_CACHE to a folder you can write to"):
+        settings.cache_dir("mnist")
+    monkeypatch.setenv("VAECOURSE_CACHE", "~/cache")  # a "~" that cannot be expanded either
+    with pytest.raises(OSError, match="no home folder"):
+        settings.cache_dir()
+
+
+@pytest.mark.parametrize("where", ["the cache", "a parent"])
+def test_a_cache_folder_that_is_a_dangling_link_is_reported_as_one(monkeypatch, tmp_path, where):
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "gone")
+    monkeypatch.setenv("VAECOURSE_CACHE", str(link if where == "the cache" else link / "vaecourse"))
+    with pytest.raises(NotADirectoryError, match=r"'.*link' is a symbolic link to '.*gone', which does not exist"):
+        settings.cache_dir("mnist")
+    assert not (tmp_path / "gone").exists()  # nothing created behind the user's back
+    (tmp_path / "gone").write_text("a file")  # a link to a file: that file is in the way
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        settings.cache_dir("mnist")

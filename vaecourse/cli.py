@@ -15,6 +15,7 @@ diverged run, failed checks). A command imports torch and the module it runs onl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
@@ -327,8 +328,42 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def _printable_streams():
+    """Within the block, characters stdout or stderr cannot encode are printed as escapes (``\\xe9``).
+
+    An ASCII-only stdout (``PYTHONIOENCODING=ascii``, a C locale without UTF-8 mode) would otherwise
+    raise ``UnicodeEncodeError`` on printing a non-ASCII path, after the work was done: a finished
+    ``train`` would exit 1 and ``info``/``evaluate`` would lose their results. The streams' error
+    handlers are restored on leaving (``main`` may run inside a notebook's process).
+    """
+    changed = []
+    for stream in (sys.stdout, sys.stderr):
+        errors = getattr(stream, "errors", None)
+        if errors in ("strict", "surrogateescape") and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+                changed.append((stream, errors))
+            except (ValueError, OSError):  # a stream that cannot change now: leave it
+                pass
+    try:
+        yield
+    finally:
+        for stream, errors in changed:
+            with contextlib.suppress(ValueError, OSError):
+                stream.reconfigure(errors=errors)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run ``python -m vaecourse`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    """Run ``python -m vaecourse`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code.
+
+    Whatever stdout's encoding, the results are printed (characters it cannot show as escapes).
+    """
+    with _printable_streams():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"-h", "--help"}:
         print(usage())

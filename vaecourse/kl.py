@@ -57,7 +57,8 @@ def kl_gaussians(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1:
 
     Shapes: ``mu0``, ``mu1`` (..., k); ``cov0``, ``cov1`` (..., k, k). Leading (batch) dimensions
     broadcast against each other, so one prior ``(k,)``/``(k, k)`` can serve a batch. Result: the
-    broadcast leading shape (a 0-dim tensor for unbatched inputs), dtype promoted from the inputs.
+    broadcast leading shape (a 0-dim tensor for unbatched inputs; ``(0,)`` for an empty batch), dtype
+    promoted from the inputs.
 
     Raises ``ValueError`` naming the argument if a shape does not match, a value is NaN/inf, a
     covariance is not symmetric positive definite, or the batch shapes do not broadcast.
@@ -132,7 +133,8 @@ def kl_standard_normal_full(mu: torch.Tensor, cov: torch.Tensor) -> torch.Tensor
     :math:`\\tfrac12(\\operatorname{tr}\\Sigma + \\mu^\\top\\mu - k - \\log\\det\\Sigma)`, the form the
     lecture writes before restricting :math:`\\Sigma` to a diagonal. book/kl_divergence.md and book/sgd.md.
 
-    Shapes: ``mu`` (..., k), ``cov`` (..., k, k) with broadcastable leading dims; result (...,).
+    Shapes: ``mu`` (..., k), ``cov`` (..., k, k) with broadcastable leading dims; result (...,)
+    (``(0,)`` for an empty batch).
 
     Raises ``ValueError`` naming the argument on mismatched shapes, NaN/inf, or a covariance that is
     not symmetric positive definite.

@@ -149,7 +149,7 @@ def reparameterise_full(mu: torch.Tensor, cov: torch.Tensor, eps: torch.Tensor) 
     the lower Cholesky factor is the cheapest. Label ``eq:reparameterisation``; book/reparameterisation.md.
 
     Shapes: mu (..., k), cov (..., k, k), eps (..., k) with optional extra leading sample dims;
-    result has eps's shape. Raises ``ValueError`` naming ``cov`` if it is not symmetric positive
+    result has eps's shape (an empty batch gives an empty result). Raises ``ValueError`` naming ``cov`` if it is not symmetric positive
     definite, or for NaN/inf.
     """
     check_mean_cov("mu", mu, "cov", cov)

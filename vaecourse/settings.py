@@ -73,25 +73,46 @@ def keras_backend(default: str = "torch") -> str:
 def cache_dir(*parts: str) -> Path:
     """The course's cache folder (created on demand), or a subfolder of it.
 
-    ``VAECOURSE_CACHE`` overrides the platform's user cache folder.
+    ``VAECOURSE_CACHE`` overrides the platform's user cache folder. Raises ``OSError`` with one line
+    saying what to do when there is no folder to use: no home folder to put it in (``HOME`` unset and
+    a user id without a passwd entry, as in containers run with an arbitrary uid), a symbolic link to
+    nothing (a dangling link, said as such), a file in its place, or a folder that cannot be created.
     """
     root = os.environ.get("VAECOURSE_CACHE", "").strip()
-    if root:
-        base = Path(root).expanduser()
-    else:
-        from platformdirs import user_cache_dir
+    try:
+        if root:
+            base = Path(root).expanduser()
+        else:
+            from platformdirs import user_cache_dir
 
-        base = Path(user_cache_dir("vaecourse", appauthor=False))
+            base = Path(user_cache_dir("vaecourse", appauthor=False))
+    except (RuntimeError, KeyError) as error:  # "could not determine the home directory", getpwuid's KeyError
+        raise OSError(f"no cache folder: there is no home folder to put it in (HOME is not set and user id "
+                      f"{os.getuid()} has no passwd entry); set VAECOURSE_CACHE to a folder you can write to "
+                      f"[{type(error).__name__}]") from None
     path = base.joinpath(*parts)
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
+    except (FileExistsError, FileNotFoundError, NotADirectoryError):
+        link = _dangling_link(path)
+        if link is not None:
+            raise NotADirectoryError(f"the cache folder {str(link)!r} is a symbolic link to "
+                                     f"{os.readlink(link)!r}, which does not exist; create that folder, remove "
+                                     "the link, or set VAECOURSE_CACHE to another folder") from None
         raise NotADirectoryError(f"the cache folder {str(path)!r} is a file, not a folder; move the file away "
                                  "or set VAECOURSE_CACHE to another folder") from None
     except PermissionError:
         raise PermissionError(f"cannot create the cache folder {str(path)!r} (permission denied); "
                               "set VAECOURSE_CACHE to a folder you can write to") from None
     return path
+
+
+def _dangling_link(path: Path) -> Path | None:
+    """The first of ``path`` and its parents that is a symbolic link to nothing, or None."""
+    for candidate in (*reversed(path.parents), path):
+        if candidate.is_symlink() and not candidate.exists():
+            return candidate
+    return None
 
 
 def thread_count() -> int | None:

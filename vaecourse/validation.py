@@ -126,8 +126,11 @@ def common_dtype(**tensors: torch.Tensor) -> torch.dtype:
 
 
 def require_spd(name: str, cov: torch.Tensor) -> torch.Tensor:
-    """Cholesky factor of ``cov`` (..., k, k); ValueError naming ``name`` unless it is SPD (checked when enabled)."""
-    if not _enabled:
+    """Cholesky factor of ``cov`` (..., k, k); ValueError naming ``name`` unless it is SPD (checked when enabled).
+
+    An empty batch ``(0, k, k)`` has nothing to check and gives an empty factor of the same shape.
+    """
+    if not _enabled or cov.numel() == 0:  # an empty batch (0, k, k) or k = 0: nothing to check, an empty factor
         return torch.linalg.cholesky_ex(cov)[0]
     plain = cov.detach()  # the checks need no gradient
     scale = plain.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(cov.dtype).tiny)

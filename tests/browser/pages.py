@@ -13,6 +13,7 @@ import json
 import re
 from urllib.parse import urlparse
 
+import numpy as np
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
@@ -344,3 +345,36 @@ def check_lattice_responds(page, root: str = ".vae-ising-lattice") -> None:
     page.wait_for_timeout(400)
     after = page.evaluate(read)
     assert after[0] > first[0] and after[1] == pytest.approx(float(target)) and after[2] != first[2]
+
+
+# JavaScript run in the page: import a widget's ES module (the exact string the widget ships) from a
+# blob URL, as anywidget does.
+IMPORT_MODULE = """async (esm) => {
+  const url = URL.createObjectURL(new Blob([esm], {type: "text/javascript"}));
+  window.vaeModule = await import(url);
+  return Object.keys(window.vaeModule);
+}"""
+
+DECODE = """async ({spec, weights, hs, n, reps}) => {
+  const m = window.vaeModule;
+  const bytes = Uint8Array.from(atob(weights), (c) => c.charCodeAt(0));
+  const decoder = m.unpackDecoder(spec, new DataView(bytes.buffer));   // what the manager hands over
+  const out = m.decodeBatch(decoder, hs, n);
+  const h = hs.slice(0, spec.latent_dim);
+  const buffer = new Float64Array(decoder.dataDim);
+  for (let r = 0; r < 20; r++) m.decodeInto(decoder, h, buffer);         // warm up the JIT
+  const start = performance.now();
+  for (let r = 0; r < reps; r++) { h[0] = -2 + 4 * r / reps; m.decodeInto(decoder, h, buffer); }
+  return {out: Array.from(out), msPerPoint: (performance.now() - start) / reps};
+}"""
+
+
+def browser_decode(page, widget, hs: np.ndarray, reps: int = 200):
+    """Decode latent points hs (n, latent_dim) with the widget's own JS in the page."""
+    keys = page.evaluate(IMPORT_MODULE, widget._esm)
+    assert {"default", "unpackDecoder", "decodeBatch", "decodeInto"} <= set(keys)
+    result = page.evaluate(DECODE, {
+        "spec": widget.decoder.spec, "weights": b64(widget.decoder.weights),
+        "hs": hs.astype(np.float64).ravel().tolist(), "n": len(hs), "reps": reps,
+    })
+    return np.asarray(result["out"]).reshape(len(hs), -1), result["msPerPoint"]

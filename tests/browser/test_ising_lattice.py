@@ -54,7 +54,7 @@ _ENCODE = """({spec, weights, L, T}) => {
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype,atol", [("float32", 1e-5), ("float16", 2e-2)])
 def test_js_encoder_of_lattice_matches_torch(page, dtype, atol):
-    from test_widgets import _b64
+    from tests.browser.pages import b64 as _b64
     from vaecourse import widgets
 
     widget, model = lattice_widget(latent_dim=2)

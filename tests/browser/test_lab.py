@@ -261,11 +261,11 @@ def test_a_student_runs_the_latent_space_notebook_in_jupyterlab(lab, browser, ou
 def test_a_widget_whose_state_was_not_stored_says_to_run_its_cell():
     """A notebook saved without widget state shows the text/plain of the widget's output: one line
     saying what to do, not an object address."""
-    from test_widgets import _images, _model
+    from tests.widgets.examples import protocol_model, random_images
     from vaecourse import widgets
 
-    model = _model(2, 16)
-    x, labels = _images(20)
+    model = protocol_model(2, 16)
+    x, labels = random_images(20)
     explorer = widgets.LatentExplorer(model, x, labels, n_points=20)
     bundle = explorer._repr_mimebundle_()
     plain = (bundle[0] if isinstance(bundle, tuple) else bundle)["text/plain"]

@@ -94,7 +94,7 @@ def test_browser_encoder_matches_torch(page, trained, dtype, atol):
 @pytest.mark.slow
 def test_float16_decoder_pixels_stay_close_to_float32(page, trained):
     """float16 storage of the decoder changes no pixel by more than 1/255 (one grey level)."""
-    from test_widgets import browser_decode
+    from tests.browser.pages import browser_decode
 
 
     model, x, y = trained

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from tests.browser.pages import (
     PROBE_DECODED,
-    b64,
+    browser_decode,
     blank_site_dir,
     probe_latent_explorer,
     render_widget,
@@ -30,39 +30,6 @@ from tests.paths import ROOT
 from tests.widgets import examples
 from tests.widgets.examples import protocol_model, random_images
 from vaecourse import widgets
-
-# JavaScript run in the page: import a widget's ES module (the exact string the widget ships) from a
-# blob URL, as anywidget does.
-_IMPORT = """async (esm) => {
-  const url = URL.createObjectURL(new Blob([esm], {type: "text/javascript"}));
-  window.vaeModule = await import(url);
-  return Object.keys(window.vaeModule);
-}"""
-
-_DECODE = """async ({spec, weights, hs, n, reps}) => {
-  const m = window.vaeModule;
-  const bytes = Uint8Array.from(atob(weights), (c) => c.charCodeAt(0));
-  const decoder = m.unpackDecoder(spec, new DataView(bytes.buffer));   // what the manager hands over
-  const out = m.decodeBatch(decoder, hs, n);
-  const h = hs.slice(0, spec.latent_dim);
-  const buffer = new Float64Array(decoder.dataDim);
-  for (let r = 0; r < 20; r++) m.decodeInto(decoder, h, buffer);         // warm up the JIT
-  const start = performance.now();
-  for (let r = 0; r < reps; r++) { h[0] = -2 + 4 * r / reps; m.decodeInto(decoder, h, buffer); }
-  return {out: Array.from(out), msPerPoint: (performance.now() - start) / reps};
-}"""
-
-
-def browser_decode(page, widget, hs: np.ndarray, reps: int = 200):
-    """Decode latent points hs (n, latent_dim) with the widget's own JS in the page."""
-    keys = page.evaluate(_IMPORT, widget._esm)
-    assert {"default", "unpackDecoder", "decodeBatch", "decodeInto"} <= set(keys)
-    result = page.evaluate(_DECODE, {
-        "spec": widget.decoder.spec, "weights": b64(widget.decoder.weights),
-        "hs": hs.astype(np.float64).ravel().tolist(), "n": len(hs), "reps": reps,
-    })
-    return np.asarray(result["out"]).reshape(len(hs), -1), result["msPerPoint"]
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("latent_dim,hidden", [(2, 400), (5, 64)])

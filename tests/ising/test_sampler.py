@@ -12,9 +12,11 @@ from __future__ import annotations
 import itertools
 import math
 
+import hypothesis
 import numpy as np
 import pytest
 import torch
+from hypothesis import strategies as st
 from scipy import integrate
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -83,6 +85,41 @@ def test_onsager_energy_limits_and_arrays():
         ising.onsager_energy(-1.0)
 
 
+def _energy_by_double_integral(T: float) -> float:
+    """u(T) from Onsager's double integral, -beta f = ln 2 + 1/(8 pi^2) ∫∫ ln[cosh^2 2b - sinh 2b (cos x + cos y)],
+    differentiated in beta by hand and divided by cosh^2 2b (so nothing overflows at low T), by scipy's dblquad."""
+    b2 = 2.0 / T
+    t, c = math.tanh(b2), (1.0 / math.cosh(b2) if b2 < 700 else 0.0)
+
+    def integrand(x, y):
+        s = math.cos(x) + math.cos(y)
+        return (4.0 * t - 2.0 * c * s) / (1.0 - t * c * s)
+
+    return -integrate.dblquad(integrand, 0.0, math.pi, 0.0, math.pi, epsabs=1e-11, epsrel=1e-11)[0] / (2 * math.pi**2)
+
+
+@hypothesis.settings(derandomize=True, database=None, max_examples=40, deadline=None)
+@hypothesis.given(st.one_of(st.floats(1e-4, 0.05), st.floats(0.05, 50.0)))
+def test_onsager_energy_agrees_with_the_double_integral_at_fuzzed_temperatures(T):
+    assert ising.onsager_energy(T) == pytest.approx(_energy_by_double_integral(T), abs=1e-8)
+
+
+def test_onsager_energy_tends_to_minus_two_at_low_temperature():
+    cold = np.array([1e-300, 1e-6, 1e-3, 0.002, 0.0028, 0.003, 0.005, 0.01])
+    assert np.all(ising.onsager_energy(cold) == -2.0)  # (the suite turns numpy's overflow warnings into errors)
+    assert ising.onsager_energy(0.002) == -2.0
+
+
+@pytest.mark.parametrize("args, name", [
+    ((10, 1.0, math.inf), "high"), ((10, math.nan, 3.5), "low"), ((10, -math.inf, 3.5), "low"),
+    ((10, 1.0, 3.5, math.nan), "power"), ((10, 1.0, 3.5, math.inf), "power"),
+    ((math.nan, 1.0, 3.5), "n"), ((math.inf, 1.0, 3.5), "n"), ((2.5, 1.0, 3.5), "n"),
+])
+def test_temperature_grid_refuses_non_finite_arguments(args, name):
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        ising.temperature_grid(*args)
+
+
 def test_spontaneous_magnetisation_low_temperature_series_and_tc():
     for T in (0.8, 1.0, 1.2):
         series = 1 - 2 * math.exp(-8 / T)  # leading low-temperature expansion
@@ -117,6 +154,19 @@ def test_observables_of_known_configurations():
     spins = torch.stack([ordered[0], checker.float(), stripes])
     assert torch.allclose(ising.energy_per_spin(spins), torch.tensor([-2.0, 2.0, -2.0 + 2 * 2 * 6 / 36]))
     assert torch.allclose(ising.magnetisation(spins), torch.tensor([1.0, 0.0, 0.0]))
+
+
+def test_observables_by_temperature_give_an_unknown_error_for_a_single_configuration():
+    generator = torch.Generator().manual_seed(3)
+    spins = torch.where(torch.rand(4, 6, 6, generator=generator) < 0.5, -1.0, 1.0)
+    obs = ising.observables_by_temperature(spins, [2.0, 2.0, 2.0, 3.0], r_max=2)
+    assert obs["T"].tolist() == [2.0, 3.0]
+    u = ising.energy_per_spin(spins[:3]).double().numpy()
+    assert obs["u_err"][0] == pytest.approx(u.std(ddof=1) / math.sqrt(3), rel=1e-6)  # three: the usual error
+    for name in ("abs_m_err", "u_err"):
+        assert math.isnan(obs[name][1])  # one configuration: unknown, not 0
+    assert np.all(np.isnan(obs["C_err"][1])) and np.all(np.isfinite(obs["C_err"][0]))
+    assert obs["u"][1] == pytest.approx(float(ising.energy_per_spin(spins[3])))  # the mean itself is known
 
 
 @pytest.mark.parametrize("p", [0.3, 0.5, 0.8])

@@ -53,7 +53,9 @@ def onsager_energy(temperature):
 
     $K$ the complete elliptic integral of the first kind of modulus $k$ (``scipy.special.ellipk``
     takes $m = k^2$). At $T_c$ the bracket's second term is $0 \\cdot \\infty$; its limit gives
-    $u(T_c) = -\\sqrt 2$. ``book/ising.md``; Onsager 1944.
+    $u(T_c) = -\\sqrt 2$. Below $T \\approx 0.006$ the modulus is computed as the equal
+    $k = 2\\tanh(2\\beta)/\\cosh(2\\beta)$ (no overflow of $\\sinh$), so $u \\to -2$ as $T \\to 0$.
+    ``book/ising.md``; Onsager 1944.
 
     Shapes: ``temperature`` a float or an array of temperatures $> 0$; the result a float or a
     float64 array of the same shape.
@@ -64,7 +66,9 @@ def onsager_energy(temperature):
 
     t = _positive_temperatures(temperature)
     b2 = 2.0 / t
-    k = 2.0 * np.sinh(b2) / np.cosh(b2) ** 2
+    with np.errstate(over="ignore"):  # sinh and cosh overflow for 2 / T > 710; the second form does not
+        k = np.where(b2 < 350.0, 2.0 * np.sinh(np.minimum(b2, 350.0)) / np.cosh(np.minimum(b2, 350.0)) ** 2,
+                     2.0 * np.tanh(b2) / np.cosh(b2))
     with np.errstate(invalid="ignore", divide="ignore"):
         bracket = 1.0 + (2.0 / np.pi) * (2.0 * np.tanh(b2) ** 2 - 1.0) * ellipk(k**2)
         u = -bracket / np.tanh(b2)
@@ -102,10 +106,22 @@ def temperature_grid(n: int, low: float = 1.0, high: float = 3.5, power: float =
 
     Shapes: the result is float64 ``(n,)``, increasing.
 
-    Raises ``ValueError`` when ``n < 2``, ``power <= 0`` or not ``0 < low < T_c < high``.
+    Raises ``ValueError`` when ``n`` is not a whole number >= 2, ``power`` is not a finite number > 0,
+    or not ``0 < low < T_c < high`` with finite ``low`` and ``high`` (NaN and inf are refused).
     """
-    if int(n) < 2:
-        raise ValueError(f"n must be at least 2, got {n}")
+    try:
+        count = float(n)
+    except (TypeError, ValueError):
+        count = math.nan
+    if not (math.isfinite(count) and count == int(count) and count >= 2):
+        raise ValueError(f"n must be a whole number >= 2, got {n!r}")
+    for name, value in (("low", low), ("high", high), ("power", power)):
+        try:
+            finite = math.isfinite(float(value))
+        except (TypeError, ValueError):
+            finite = False
+        if not finite:
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
     if power <= 0:
         raise ValueError(f"power must be > 0, got {power}")
     if not 0 < low < T_C < high:
@@ -170,7 +186,9 @@ def observables_by_temperature(spins, temperature, r_max: int | None = None) -> 
 
     Shapes: ``spins`` ``(N, L, L)``, ``temperature`` ``(N,)``. Result: a dict of NumPy arrays:
     ``"T"`` ``(K,)``; ``"abs_m"``, ``"abs_m_err"``, ``"u"``, ``"u_err"`` ``(K,)``; ``"C"``,
-    ``"C_err"`` ``(K, r_max + 1)``.
+    ``"C_err"`` ``(K, r_max + 1)``. A standard error is the sample standard deviation (divisor
+    $n - 1$) over $\\sqrt n$ for the $n$ configurations at that temperature; with a single
+    configuration it is unknown and given as NaN (not 0: one sample says nothing about its spread).
 
     Raises ``ValueError`` on mismatched lengths.
     """
@@ -190,6 +208,7 @@ def observables_by_temperature(spins, temperature, r_max: int | None = None) -> 
         sq = np.stack([np.bincount(inverse, weights=(v[:, j] - mean[inverse, j]) ** 2)
                        for j in range(v.shape[1])], 1)
         err = np.sqrt(sq / np.maximum(counts - 1, 1)[:, None] / counts[:, None])
+        err[counts < 2] = np.nan  # one configuration: its standard error is unknown
         out[name], out[f"{name}_err"] = (mean[:, 0], err[:, 0]) if v.shape[1] == 1 else (mean, err)
     return out
 
