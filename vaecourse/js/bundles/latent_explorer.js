@@ -488,6 +488,7 @@ async function renderLatentExplorer({ model, el }) {
   const onChange = () => {
     const next = Float64Array.from(model.get("h"));
     const changed = Array.from(next.keys()).filter((d) => next[d] !== h[d]);
+    if (!changed.length) return;
     h = next;
     update(false, changed);
   };

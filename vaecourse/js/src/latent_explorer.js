@@ -132,6 +132,7 @@ async function renderLatentExplorer({ model, el }) {
   const onChange = () => {
     const next = Float64Array.from(model.get("h"));
     const changed = Array.from(next.keys()).filter((d) => next[d] !== h[d]);
+    if (!changed.length) return;  // the kernel's echo of the page's own point: nothing new to draw or say
     h = next;
     update(false, changed);
   };

@@ -105,7 +105,7 @@ async function renderPosteriorPad({ model, el }) {
   binarize.type = "checkbox";
   binarizeBox.append(binarize, document.createTextNode(" binarise"));
   tools.append(clear, select, binarizeBox);
-  padBox.append(vaeElement("div", "vae-caption", "draw a digit"), pad.canvas, padKeys, penStatus, tools);
+  padBox.append(vaeElement("div", "vae-caption", "draw a digit"), pad.canvas, tools, padKeys, penStatus);
   // 2. what the encoder sees
   const inputBox = vaeElement("div", "vae-column");
   const inputCanvas = vaeImageCanvas([side, side], 112, "the input x the encoder sees (28 x 28)");
