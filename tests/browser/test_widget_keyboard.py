@@ -97,6 +97,9 @@ def test_latent_explorer_from_the_keyboard(page):
     centres = {c: points[label == c].mean(axis=0) for c in np.unique(label)}
     nearest = min(centres, key=lambda c: np.sum((centres[c] - np.asarray(h)) ** 2))
     assert f"nearest class centre: {explorer.label_names[nearest]};" in text
+    # A live kernel echoes the point back (change:h with the same values): the region keeps what it said.
+    page.evaluate("() => { const {model} = window.vaeWidget; model.set('h', [0.1, 0.5]); model.trigger('change:h'); }")
+    assert live_text(page, root) == text
 
     page.keyboard.press("Home")
     page.wait_for_function("() => String(window.vaeWidget.model.values.h) === '0,0'", timeout=5_000)
