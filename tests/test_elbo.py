@@ -1,7 +1,8 @@
 """vaecourse.elbo and vaecourse.linear_gaussian against exact answers.
 
 The linear-Gaussian model has a closed-form log p(x) and posterior; every Monte Carlo comparison
-uses a fixed seed and a tolerance of 5 standard errors.
+uses a fixed seed and a tolerance of 5 standard errors. On a neural VAE, a wrong shape or dtype and an empty
+batch are refused by name.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from hypothesis import strategies as st
 from scipy.special import logsumexp
 from torch.distributions import Normal
 
-from vaecourse import elbo, kl, marginal
+from vaecourse import elbo, kl, marginal, train
 from vaecourse.linear_gaussian import ConditionalLinearGaussian, LinearGaussian
+from vaecourse.models import VAE
 
 
 @pytest.fixture
@@ -263,3 +265,18 @@ def test_log_mean_exp_agrees_with_scipy_logsumexp_in_float64(log_w, axis, single
     assert np.array_equal(np.isneginf(ours), np.isneginf(reference))  # all weights zero: -inf, as it should
     finite = np.isfinite(reference)
     assert np.all(np.abs(ours[finite] - reference[finite]) <= tol * (1 + np.abs(reference[finite])))
+
+
+@pytest.mark.parametrize("x, word", [(torch.rand(4, 5), "shape"), (torch.rand(4, 1, 8, 8, dtype=torch.float64), "float64"),
+                                     (torch.randint(0, 255, (4, 1, 8, 8), dtype=torch.uint8), "floating")])
+def test_elbo_with_a_wrong_shape_or_dtype_names_it(x, word):
+    with pytest.raises(ValueError, match=word):
+        elbo.elbo(VAE(64, 8, 2, (1, 8, 8)), x)
+
+
+def test_loss_and_dataset_elbo_of_an_empty_batch_are_refused():
+    model = VAE(64, 8, 2, (1, 8, 8))
+    with pytest.raises(ValueError, match="empty batch"):
+        elbo.loss(model, torch.rand(0, 1, 8, 8))  # not NaN
+    with pytest.raises(ValueError, match="non-empty"):
+        train.dataset_elbo(model, torch.rand(0, 1, 8, 8))  # not a division by zero

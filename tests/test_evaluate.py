@@ -1,25 +1,22 @@
-"""Evaluation: IWAE lies above the ELBO and converges to log p(x) computed by quadrature (2-D latent)."""
+"""vaecourse.evaluate: IWAE lies above the ELBO and converges to log p(x) computed by quadrature (2-D
+latent), its memory stays bounded, and the evaluate command scores the images a checkpoint was trained on
+(grey levels stay grey)."""
 
 from __future__ import annotations
+
+import warnings
 
 import pytest
 import torch
 
+from tests.training import EncoderSpy, config, synthetic_images
+from vaecourse import cli, data, models, recipes
 from vaecourse import evaluate as E
-from vaecourse import models
 from vaecourse import train as T
 from vaecourse.models import VAE, ConvVAE
 
-
 # Tiny models and many small tensor operations: one intra-op thread (see tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def synthetic_images(n: int, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(0)  # one "true decoder" for every seed
-    w, b = 3 * torch.randn(64, 2, generator=g), torch.randn(64, generator=g)
-    h = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
-    return torch.sigmoid(h @ w.T + b).reshape(n, 1, 8, 8)
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +115,26 @@ def test_the_conv_decoder_costs_more_per_sample_than_an_image():
     conv, mlp = ConvVAE(2), VAE(784, 32, 2, (1, 28, 28))
     assert models.decoder_floats(conv) == _decoder_numbers(conv) > 20 * 784
     assert models.decoder_floats(mlp) == _decoder_numbers(mlp) < 3 * 784
+
+
+def test_evaluate_on_a_grey_checkpoint_scores_grey_images_as_fit_did(tmp_path, monkeypatch, capsys):
+    """The evaluate command binarises as the checkpoint's training did: a grey checkpoint scores grey images."""
+    with warnings.catch_warnings():  # the offline MNIST subset announces itself; not this test's subject
+        warnings.simplefilter("ignore", data.OfflineSubsetWarning)
+        test_images, _ = recipes.load_dataset("mnist", "test")
+    x_test, x_train = test_images[:40], test_images[40:104]
+    torch.manual_seed(0)
+    model = VAE(784, 16, 3, (1, 28, 28))  # 3-D latent: no quadrature, one encoder pass per image
+    spy = EncoderSpy(monkeypatch)
+    path = tmp_path / "ckpt.pt"
+    T.fit(model, x_train, config(epochs=1, binarize="grey"), x_test, checkpoint=path, progress=False)
+    scored_by_fit = torch.cat(spy.inputs(training=False))
+    spy.calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", data.OfflineSubsetWarning)
+        code = cli.evaluate([str(path), "--dataset", "mnist", "--n-test", "40", "--iwae-k", "0", "--device", "cpu"])
+    assert code == 0, capsys.readouterr().err
+    scored_by_evaluate = torch.cat(spy.inputs(training=False))
+    assert ((scored_by_fit > 0) & (scored_by_fit < 1)).any()  # grey levels, not 0/1
+    assert torch.equal(scored_by_fit, x_test) and torch.equal(scored_by_evaluate, scored_by_fit)
+    assert "grey" in capsys.readouterr().out

@@ -124,3 +124,10 @@ def test_writer_refuses_what_idx_cannot_hold(tmp_path):
         write_idx(tmp_path / "x.idx", np.array(3, dtype=np.uint8))
     with pytest.raises(ValueError, match="dtype"):
         write_idx(tmp_path / "x.idx", np.zeros(3, dtype=np.complex64))
+
+
+def test_an_idx_header_whose_dimensions_overflow_names_the_file(tmp_path):
+    path = tmp_path / "forged-idx1-ubyte"
+    path.write_bytes(bytes([0, 0, 0x08, 4]) + (0xFFFFFFFF).to_bytes(4, "big") * 4 + b"\0" * 16)
+    with pytest.raises(DataFileError, match="forged-idx1-ubyte: truncated"):
+        read_idx(path)

@@ -176,7 +176,7 @@ def test_protocol_view_scores_like_keras(digits):
     from vaecourse import elbo
 
     model = kv.build_vae(seed=6)
-    view = kv.ProtocolView(model)
+    view = kv.KerasAsTorchVAE(model)
     assert view.latent_dim == 2 and view.data_shape == (1, 28, 28)
     x = torch.as_tensor(digits[:16])  # (16, 1, 28, 28), the course's layout
     images = kv.to_keras_images(x)

@@ -213,3 +213,10 @@ def test_kl_standard_normal_full_agrees_with_torch_distributions_on_fuzzed_gauss
         k = mu.shape[-1]
         prior = MultivariateNormal(torch.zeros(k, dtype=torch.float64), torch.eye(k, dtype=torch.float64))
         torch.testing.assert_close(ours, kl_divergence(MultivariateNormal(mu, cov), prior), rtol=1e-8, atol=1e-8)
+
+
+def test_a_float16_kl_is_computed_in_float32():
+    mu, cov = torch.zeros(2, dtype=torch.float16), torch.eye(2, dtype=torch.float16)
+    value = kl.kl_gaussians(mu, cov, mu + 1, 2 * cov)  # torch has no float16 Cholesky on the CPU
+    exact = kl.kl_gaussians(mu.double(), cov.double(), mu.double() + 1, 2 * cov.double())
+    assert value.dtype == torch.float32 and abs(float(value) - float(exact)) < 1e-5

@@ -1,4 +1,5 @@
-"""The lecture's two VAEs: architecture, parameter counts, and the model protocol."""
+"""The lecture's two VAEs (vaecourse.models): architecture, parameter counts, the model protocol, and the
+refusal of sizes and inputs they cannot take."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ import torch
 from torch import nn
 
 from vaecourse import models
-from vaecourse.models import VAE, ConvVAE, Encoder, ModelConfig, build_model, encoder_means
-
-
+from vaecourse.models import (
+    VAE,
+    ConvVAE,
+    Encoder,
+    ModelConfig,
+    build_model,
+    encoder_means,
+)
 
 # Tiny models and many small tensor operations: one intra-op thread (see tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
@@ -166,7 +173,7 @@ def test_every_course_model_is_a_latent_variable_model(name):
 def test_the_keras_adapter_is_a_vae_model():
     from vaecourse import keras_vae as kv
 
-    assert isinstance(kv.ProtocolView(kv.build_vae(seed=0)), models.VAEModel)
+    assert isinstance(kv.KerasAsTorchVAE(kv.build_vae(seed=0)), models.VAEModel)
 
 
 def test_a_model_missing_a_member_is_not_a_vae_model():
@@ -217,3 +224,16 @@ def test_parameter_estimate_is_the_built_models_count(config):
 def test_a_model_too_large_for_memory_is_refused_before_allocation():
     with pytest.raises(ValueError, match="model"):
         VAE(hidden=10**7)
+
+
+@pytest.mark.parametrize("make", [lambda: VAE(latent_dim=0), lambda: ConvVAE(latent_dim=0),
+                                  lambda: VAE(latent_dim=2.0), lambda: ConvVAE(latent_dim=2.0),
+                                  lambda: VAE(hidden=1.5)])
+def test_a_latent_dim_or_width_that_is_not_a_positive_integer_is_refused(make):
+    with pytest.raises(ValueError, match="must be a positive integer"):
+        make()
+
+
+def test_conv_encode_refuses_three_channel_images():
+    with pytest.raises(ValueError, match=r"shape \(B, 1, 28, 28\)"):
+        ConvVAE().encode(torch.rand(4, 3, 28, 28))  # not a batch of 12 one-channel images

@@ -1,4 +1,5 @@
-"""The smoke switch, the cache folder and the device choice."""
+"""vaecourse.settings and vaecourse.device: the smoke and offline switches, the cache folder and the device
+choice."""
 
 from __future__ import annotations
 
@@ -21,6 +22,19 @@ def test_pick_follows_the_smoke_switch(monkeypatch):
     assert not settings.is_smoke() and settings.pick(full=30, smoke=1) == 30
     monkeypatch.delenv("VAECOURSE_SMOKE")
     assert settings.mode() == "full"
+
+
+@pytest.mark.parametrize("variable, reader", [("VAECOURSE_SMOKE", settings.is_smoke),
+                                              ("VAECOURSE_OFFLINE", settings.offline)], ids=["smoke", "offline"])
+def test_the_switches_read_yes_and_no(variable, reader, monkeypatch):
+    for text in ("1", "true", "TRUE", " yes ", "On"):
+        monkeypatch.setenv(variable, text)
+        assert reader() is True, repr(text)
+    for text in ("0", "", "no"):
+        monkeypatch.setenv(variable, text)
+        assert reader() is False, repr(text)
+    monkeypatch.delenv(variable)
+    assert reader() is False
 
 
 def test_cache_dir_honours_the_override(monkeypatch, tmp_path):

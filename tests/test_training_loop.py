@@ -11,6 +11,7 @@ import math
 import pytest
 import torch
 
+from tests.training import same_weights
 from vaecourse import objectives
 from vaecourse import rate_distortion as rd
 from vaecourse import train as T
@@ -22,7 +23,7 @@ from vaecourse.models import VAE
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def grey_images(n: int, side: int, seed: int) -> torch.Tensor:
+def structured_images(n: int, side: int, seed: int) -> torch.Tensor:
     """Grey images in (0, 1) with some structure: a sigmoid of a random 2-D latent map."""
     g = torch.Generator().manual_seed(seed)
     w = 3 * torch.randn(side * side, 2, generator=g)
@@ -32,10 +33,6 @@ def grey_images(n: int, side: int, seed: int) -> torch.Tensor:
 
 def adam(parameters, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(parameters, lr=lr, fused=True)
-
-
-def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
 
 
 def same_numbers(a: list[float], b: list[float]) -> bool:
@@ -84,7 +81,7 @@ def small_vae(seed: int = 0) -> VAE:
 
 @pytest.fixture(scope="module")
 def images():
-    return grey_images(90, 6, seed=0), grey_images(40, 6, seed=1)
+    return structured_images(90, 6, seed=0), structured_images(40, 6, seed=1)
 
 
 @pytest.mark.parametrize("n_samples", [1, 2])
@@ -190,7 +187,7 @@ SPECS = [
 
 @pytest.mark.parametrize("fixed_decoder", [False, True])
 def test_fit_together_draws_and_steps_as_the_plain_loop(fixed_decoder):
-    x = grey_images(50, 28, seed=3)
+    x = structured_images(50, 28, seed=3)
     fit = objectives.FitSettings(epochs=2, batch_size=16, lr=3e-3, seed=5)
     specs = SPECS[1:2] + [objectives.ModelSpec("full", family="full", hidden=8)] if fixed_decoder else SPECS
 
@@ -273,13 +270,13 @@ def test_run_epoch_steps_once_per_batch_over_every_row():
 def test_every_loop_asks_the_courses_device(monkeypatch):
     """VAECOURSE_DEVICE=cuda without CUDA is refused by default_device; an explicit "cpu" wins over it."""
     monkeypatch.setenv("VAECOURSE_DEVICE", "cuda")
-    x = grey_images(20, 28, seed=0)
+    x = structured_images(20, 28, seed=0)
     rows = rows_of_spins(20, 4, seed=0)
     config = conditional.ConditionalConfig(L=4, hidden=8)
     tiny = T.TrainConfig(epochs=1, batch_size=8, binarize="grey")
     fit = objectives.FitSettings(epochs=1, batch_size=8)
     with pytest.raises(ValueError, match="VAECOURSE_DEVICE"):
-        T.fit(small_vae(), grey_images(20, 6, seed=0), tiny)
+        T.fit(small_vae(), structured_images(20, 6, seed=0), tiny)
     with pytest.raises(ValueError, match="VAECOURSE_DEVICE"):
         objectives.fit_together(SPECS[:1], x, fit)
     with pytest.raises(ValueError, match="VAECOURSE_DEVICE"):
@@ -291,7 +288,7 @@ def test_every_loop_asks_the_courses_device(monkeypatch):
 
 
 def test_fit_together_names_the_model_whose_loss_diverged():
-    x = grey_images(20, 28, seed=0)
+    x = structured_images(20, 28, seed=0)
     specs = SPECS[:2]
     torch.manual_seed(0)
     pairs = [objectives.build(spec) for spec in specs]
@@ -319,8 +316,8 @@ def test_the_error_pickles_with_its_message():
 
 
 def test_every_loop_shows_the_same_progress_bar(capsys):
-    T.fit(small_vae(), grey_images(20, 6, seed=0), T.TrainConfig(epochs=1, batch_size=8, device="cpu"), progress=True)
-    objectives.fit_together(SPECS[:1], grey_images(20, 28, seed=0), objectives.FitSettings(epochs=1, batch_size=8),
+    T.fit(small_vae(), structured_images(20, 6, seed=0), T.TrainConfig(epochs=1, batch_size=8, device="cpu"), progress=True)
+    objectives.fit_together(SPECS[:1], structured_images(20, 28, seed=0), objectives.FitSettings(epochs=1, batch_size=8),
                             progress=True)
     conditional.train_conditional(conditional.ConditionalConfig(L=4, hidden=8), rows_of_spins(20, 4, seed=0),
                                   T.TrainConfig(epochs=1, batch_size=8, binarize="grey"), use_cache=False,

@@ -346,7 +346,7 @@ def _sampling_seed(model: KerasVAE):
     return model.encoder.get_layer("sampling").seed_generator.state
 
 
-class ProtocolView(PriorMixin):
+class KerasAsTorchVAE(PriorMixin):
     """A trained :class:`KerasVAE` as a :class:`vaecourse.models.VAEModel` (``encode``,
     ``decoder_mean``, ``log_likelihood``, ``prior``, ...), so that :mod:`vaecourse.elbo`,
     :mod:`vaecourse.evaluate` and :mod:`vaecourse.plotting` treat it exactly like
@@ -404,14 +404,14 @@ class ProtocolView(PriorMixin):
 
     def __repr__(self) -> str:
         counts = parameter_counts(self.model)
-        return (f"ProtocolView(KerasVAE, latent_dim={self.latent_dim}, parameters: encoder "
+        return (f"KerasAsTorchVAE(KerasVAE, latent_dim={self.latent_dim}, parameters: encoder "
                 f"{counts['encoder']:,}, decoder {counts['decoder']:,})")
 
 
 __all__ = [
     "KerasConfig",
     "KerasVAE",
-    "ProtocolView",
+    "KerasAsTorchVAE",
     "Sampling",
     "build_decoder",
     "build_encoder",

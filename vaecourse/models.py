@@ -182,7 +182,7 @@ class VAEModel(LatentVariableModel, Protocol):
 
     :class:`VAE`, :class:`ConvVAE`, :class:`vaecourse.autoregressive.AutoregressiveVAE`, the spectra VAE
     (a :class:`VAE` with a Gaussian likelihood) and the read-only Keras adapter
-    :class:`vaecourse.keras_vae.ProtocolView` satisfy it. The device and dtype of a model are
+    :class:`vaecourse.keras_vae.KerasAsTorchVAE` satisfy it. The device and dtype of a model are
     :func:`vaecourse.device.placement` (from ``parameters()``). book/pytorch_vae.md.
     """
 
@@ -253,7 +253,7 @@ def _gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Ten
 class PriorMixin:
     """The prior $p(\\mathbf{h}) = \\mathcal{N}(0, I)$ and sampling from the model, for any class
     with ``latent_dim``, ``parameters()`` and ``decoder_mean(h)`` (the models here and
-    :class:`vaecourse.keras_vae.ProtocolView`)."""
+    :class:`vaecourse.keras_vae.KerasAsTorchVAE`)."""
 
     def prior(self) -> torch.distributions.Normal:
         """$p(\\mathbf{h}) = \\mathcal{N}(0, I)$, batch shape ``(latent_dim,)``, on the model's device."""

@@ -1,13 +1,15 @@
-"""The repository's promises: book/, _toc.yml, notebooks/ and tests/notebooks/ agree; the README states the
-commands."""
+"""The repository's promises: book/, _toc.yml, notebooks/ and tests/notebooks/ agree, stored notebooks carry
+no machine paths (and the notebook generator strips them); the README states the commands."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 
+from scripts import make_notebooks
 from scripts.chapters import ROOT, chapter_sources, is_notebook, to_notebook, toc_files
 
 
@@ -136,3 +138,28 @@ def test_stored_notebooks_carry_no_machine_paths(source: Path, folder: str):
     text = (ROOT / folder / f"{source.stem}.ipynb").read_text()
     found = re.findall(r"(?:/root/|/home/\w+|/work/|/tmp/|/Users/)\S{0,40}", text)
     assert found == [], f"{folder}/{source.stem}.ipynb stores paths of the machine that made it: {found[:3]}"
+
+
+def test_the_notebook_generator_strips_machine_paths():
+    """The repository path, the home folder and kernel temp paths, in every output kind."""
+    import nbformat
+
+    root, home = Path(make_notebooks.__file__).resolve().parent.parent, Path.home()
+    dirty = (f'File "{root}{os.sep}vaecourse{os.sep}train.py", line 3\n'
+             f"cache in {home}{os.sep}.cache{os.sep}vaecourse\n"
+             'File "/tmp/ipykernel_4242/1234567.py", line 1\n')
+    clean = (f'File "vaecourse{os.sep}train.py", line 3\n'
+             f"cache in ~{os.sep}.cache{os.sep}vaecourse\n"
+             'File "<cell>", line 1\n')
+    assert make_notebooks.strip_machine_paths(dirty) == clean
+    cell = nbformat.v4.new_code_cell("1")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text=dirty),
+        nbformat.v4.new_output("execute_result", data={"text/plain": dirty, "text/html": dirty}, execution_count=1),
+        nbformat.v4.new_output("display_data", data={"text/markdown": dirty}),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[cell])
+    make_notebooks.clean_outputs(notebook)
+    out = cell.outputs
+    assert [out[0]["text"], out[1]["data"]["text/plain"], out[1]["data"]["text/html"],
+            out[2]["data"]["text/markdown"]] == [clean] * 4

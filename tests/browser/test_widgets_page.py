@@ -27,7 +27,6 @@ from tests.browser.pages import (
     render_widget,
 )
 from tests.paths import ROOT
-from tests.widgets import examples
 from tests.widgets.examples import protocol_model, random_images
 from vaecourse import widgets
 
@@ -135,11 +134,6 @@ def test_interpolation_slider_walks_the_path(page):
     assert np.abs(at_t - at_a).max() > 10
     np.testing.assert_allclose(at_t, np.round(255 * interp.decode(interp.path([0.75])[0]).ravel()), atol=1)
     assert page.errors == []
-
-
-@pytest.fixture(scope="module")
-def posterior_explorer():
-    return examples.posterior_explorer()
 
 
 @pytest.mark.slow

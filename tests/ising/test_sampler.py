@@ -5,10 +5,14 @@ estimate, and the standard error is their standard deviation over sqrt(number of
 passes when the Monte Carlo mean lies within 4 standard errors of the exact value (all runs are
 seeded, so the outcome is reproducible), and each test also asserts that its error bar is small
 enough for the comparison to mean something.
+
+The Ising data set (ising_dataset) is cached under a name that every one of its parameters changes, and
+is small in smoke mode.
 """
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 
@@ -442,3 +446,39 @@ def test_the_package_re_exports_every_name_of_exact_and_sampler():
     """``ising.<name>`` works for every public name of ``ising.exact`` and ``ising.sampler``."""
     missing = [name for name in ising.__all__ if not hasattr(ising, name)]
     assert missing == [], f"vaecourse.ising does not re-export {missing}"
+
+
+ISING_BASE = {"L": 4, "temperatures": [1.5, 3.0], "n_per_T": 4, "samples_per_chain": 2, "burn_in": 2, "thin": 1,
+              "algorithm": "mixed", "seed": 0}
+ISING_CHANGES = {"L": 6, "temperatures": [1.5, 3.5], "n_per_T": 5, "samples_per_chain": 3, "burn_in": 3, "thin": 2,
+                 "algorithm": "metropolis", "seed": 1}
+
+
+def test_every_ising_parameter_changes_the_cache_file(tmp_path, monkeypatch):
+    parameters = set(inspect.signature(ising.ising_dataset).parameters) - {"cache", "device"}
+    assert parameters == set(ISING_BASE) == set(ISING_CHANGES)
+    monkeypatch.setenv("VAECOURSE_CACHE", str(tmp_path))
+    ising.ising_dataset(**ISING_BASE, device=CPU)
+    ising.ising_dataset(**ISING_BASE, device=CPU)  # the same arguments: the same file
+    files = {p.name for p in (tmp_path / "ising").glob("*.pt")}
+    assert len(files) == 1
+    for name, value in ISING_CHANGES.items():
+        samples = ising.ising_dataset(**(ISING_BASE | {name: value}), device=CPU)
+        now = {p.name for p in (tmp_path / "ising").glob("*.pt")}
+        assert len(now) == len(files) + 1, f"changing {name} did not give a new cache file"
+        files = now
+        expected = ISING_BASE | {name: value}
+        assert samples.spins.shape == (len(expected["temperatures"]) * expected["n_per_T"], expected["L"],
+                                       expected["L"])
+
+
+def test_the_ising_data_set_is_small_in_smoke_mode(monkeypatch):
+    monkeypatch.setenv("VAECOURSE_SMOKE", "1")
+    smoke = ising.default_dataset_config()
+    monkeypatch.setenv("VAECOURSE_SMOKE", "0")
+    full = ising.default_dataset_config()
+    assert full["L"] == 28  # Wetzel 2017's lattice
+    assert smoke["L"] <= 16 and len(smoke["temperatures"]) * smoke["n_per_T"] <= 400
+    for key in ("L", "n_per_T", "burn_in"):
+        assert smoke[key] < full[key], key
+    assert len(smoke["temperatures"]) < len(full["temperatures"])

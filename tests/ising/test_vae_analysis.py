@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy.stats import norm
 
 from vaecourse.ising import critical_temperature, vae_analysis
 
@@ -90,6 +91,24 @@ def test_chain_bootstrap_is_wider_when_configurations_within_a_chain_are_correla
     by_chain = critical_temperature.bootstrap_tc(t, v, groups=chain, seed=1)
     assert naive.value == by_chain.value
     assert by_chain.error > 2 * naive.error
+
+
+def _brute_force_steepest(t, y, bandwidth, n=100_001):
+    """argmax over a fine grid of |slope| of the piecewise-linear interpolant smoothed by N(0, b^2)."""
+    s = np.linspace(t[0] + bandwidth, t[-1] - bandwidth, n)[:, None]  # (n, 1)
+    slopes = np.diff(y) / np.diff(t)  # (K-1,)
+    weight = norm.cdf((t[1:] - s) / bandwidth) - norm.cdf((t[:-1] - s) / bandwidth)  # (n, K-1)
+    smoothed = (weight * slopes).sum(1) / weight.sum(1)
+    return float(s[np.argmax(np.abs(smoothed)), 0])
+
+
+@pytest.mark.parametrize("tc", [2.137, 2.2691853, 2.3113, 2.4419])
+def test_tc_peak_refinement_agrees_with_a_brute_force_argmax(tc):
+    """The refined peak of the steepest-change estimator, not the grid point, to 1e-4."""
+    y = 1.0 - np.tanh((GRID - tc) / 0.1)
+    bandwidth = 0.12
+    expected = _brute_force_steepest(GRID, y, bandwidth)
+    assert abs(critical_temperature.tc_from_curve(GRID, y, "steepest", bandwidth=bandwidth) - expected) < 1e-4
 
 
 def test_tc_estimator_rejects_bad_input():

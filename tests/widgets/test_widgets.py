@@ -1,8 +1,10 @@
 """The latent-space widgets on the kernel side (vaecourse.widgets, book/latent_space.md).
 
-- The widget classes refuse models they cannot show, with a ValueError naming the problem.
+- The widget classes refuse models they cannot show, with a ValueError naming the problem, and traits
+  set after construction are checked as the constructor checks them.
 - One exported decoder serves both widgets and holds exactly the model's weights.
-- The posterior explorer's numbers agree with independent routes.
+- The posterior explorer's numbers agree with independent routes; an interpolation's path ends at the
+  two encoder means.
 
 The same widgets rendered in a page (headless Chromium) are tested in tests/browser/test_widgets_page.py.
 """
@@ -12,9 +14,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tests.widgets import examples
-from tests.widgets.examples import ProtocolVAE, protocol_model, random_images
+import traitlets
 from torch import nn
+
+from tests.training import grey_images, tiny_model
+from tests.widgets.examples import ProtocolVAE, protocol_model, random_images
 from vaecourse import (
     widgets,  # needs anywidget, pinned in requirements.txt: a missing one fails
 )
@@ -113,14 +117,55 @@ def test_shared_decoder_weights_are_the_model_weights():
 
 
 
+X = torch.rand(20, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize("trait, value", [("t", 1.5), ("t", float("nan")), ("index_a", 99), ("index_b", -1),
+                                          ("steps", 0), ("steps", 100), ("limit", -1.0), ("image_size", 0)])
+def test_interpolation_traits_set_after_construction_are_checked(trait, value):
+    w = widgets.Interpolation(tiny_model(hidden=8), X, n_images=6)
+    with pytest.raises(traitlets.TraitError, match=trait):
+        setattr(w, trait, value)
+
+
+@pytest.mark.parametrize("trait, value", [("grid_size", 1), ("limit", 0.0)])
+def test_posterior_explorer_traits_set_after_construction_are_checked(trait, value):
+    w = widgets.PosteriorExplorer(tiny_model(hidden=8), X, grid_size=9, n_samples=4)
+    with pytest.raises(traitlets.TraitError, match=trait):
+        setattr(w, trait, value)
+
+
+def test_a_decoder_exported_from_another_model_is_refused():
+    other = widgets.export_decoder(tiny_model(seed=1, hidden=8))
+    with pytest.raises(ValueError, match="another model"):
+        widgets.LatentExplorer(tiny_model(seed=0, hidden=8), X, decoder=other)
+    mine = tiny_model(seed=2, hidden=8)
+    shared = widgets.export_decoder(mine)
+    widgets.LatentExplorer(mine, X, decoder=shared)
+    widgets.Interpolation(mine, X, decoder=shared)
+
+
+def test_no_images_or_zero_points_are_clear():
+    with pytest.raises(ValueError, match="no images"):
+        widgets.LatentExplorer(tiny_model(hidden=8), X[:0])
+    with pytest.raises(ValueError, match="n_points"):
+        widgets.LatentExplorer(tiny_model(hidden=8), X, n_points=0)
+
+
+def test_interpolation_path_ends_are_the_two_encoder_means():
+    """The path's ends are the means of Q for the two chosen images (not draws, not swapped)."""
+    model = tiny_model(hidden=16)
+    x = grey_images(10)
+    interp = widgets.Interpolation(model, x, index_a=2, index_b=5, n_points=0)
+    with torch.no_grad():
+        means = model.encoder(x.flatten(1)).loc  # (10, 2)
+    ends = interp.path([0.0, 1.0])
+    assert ends.shape == (2, 2)
+    np.testing.assert_allclose(ends, means[[2, 5]].numpy(), rtol=1e-6, atol=1e-7)
+
 
 # --------------------------------------------------------------------------------------------------
 # PosteriorExplorer (kernel side)
-
-
-@pytest.fixture(scope="module")
-def posterior_explorer():
-    return examples.posterior_explorer()
 
 
 def test_posterior_explorer_numbers_agree_with_independent_routes(posterior_explorer):

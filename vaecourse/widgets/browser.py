@@ -47,7 +47,7 @@ def latent_dim_of(model) -> int:
     latent_dim = getattr(model, "latent_dim", None)
     if not isinstance(latent_dim, int) or latent_dim < 1:
         raise ValueError(
-            f"model: expected a VAE with an integer `latent_dim` >= 1 (the course's model protocol), "
+            f"model: expected a VAE with an integer `latent_dim` >= 1 (a vaecourse.models.VAEModel), "
             f"got {type(model).__name__} with latent_dim={latent_dim!r}"
         )
     return latent_dim

@@ -23,7 +23,7 @@ MAX_SLIDERS = 16
 class LatentExplorer(DecodingWidget):
     """Point at the latent plane, see the decoded image (decoder runs in the browser); book/latent_space.md.
 
-    ``model`` is a trained MLP VAE (the course's protocol: ``latent_dim``, ``encode``, ``decoder.net``,
+    ``model`` is a trained MLP VAE (a :class:`vaecourse.models.VAEModel` with ``decoder.net``,
     ``decoder_mean``, ``data_shape``) with ``2 <= latent_dim <= MAX_SLIDERS``. The first ``n_points``
     test images are encoded and their means $\\boldsymbol\\mu(\\mathbf{x})$ (first two latent
     dimensions) drawn as the scatter, coloured by ``labels``; pointing at $\\mathbf{h}$ shows the
