@@ -163,11 +163,48 @@ def _book():
     return book, references, pages
 
 
+ANSWER_PROMPT = "**Your answer.** *Double-click this cell and write your answer here.*"
+
+
+def is_answer_cell(cell) -> bool:
+    """A code cell tagged ``answer``: the stub a student fills in below an exercise."""
+    return cell.cell_type == "code" and "answer" in cell.metadata.get("tags", [])
+
+
+def is_student_only(cell) -> bool:
+    """An answer cell or the self-test (tagged ``self-test``): for students, not run by the reference copies."""
+    return cell.cell_type == "code" and bool({"answer", "self-test"} & set(cell.metadata.get("tags", [])))
+
+
+def split_at_answers(text: str, metadata: dict, following) -> list:
+    """The translated Markdown of one cell, split after each exercise (plain_markdown.ANSWER_MARK), with
+    a Markdown answer cell there, unless the exercise ends the cell and an answer code cell follows."""
+    import nbformat
+
+    from scripts.plain_markdown import ANSWER_MARK
+
+    parts = [part.strip("\n") for part in ("\n" + text + "\n").split(f"\n{ANSWER_MARK}\n")]
+    cells = []
+    for i, part in enumerate(parts):
+        if part:
+            cells.append(nbformat.v4.new_markdown_cell(part, metadata=dict(metadata) if not cells else {}))
+        last = i == len(parts) - 1
+        if not last and not (i == len(parts) - 2 and not parts[-1] and following is not None
+                             and is_answer_cell(following)):
+            cells.append(nbformat.v4.new_markdown_cell(ANSWER_PROMPT, metadata={"tags": ["answer"]}))
+    return cells
+
+
 def to_notebook(path: Path, *, for_tests: bool = False):
     """The student notebook of a chapter (no outputs): the set-up cell, then the chapter's cells with
     plain-Markdown text, a caption cell under each numbered figure, and a closing References cell.
 
-    ``for_tests`` keeps nbval's markers in the code (the copy tests/notebooks/ holds, with outputs).
+    After each exercise comes an answer cell: the chapter's code cell tagged ``answer`` (a stub and its
+    check; tagged ``experiment`` too, an empty cell to run an experiment in, followed by a Markdown cell
+    for what it shows), or else an empty Markdown cell for a written answer; the solution follows, folded.
+    ``for_tests`` keeps nbval's markers in the code and leaves the answer cells and the self-test out
+    (the copy tests/notebooks/ holds, with outputs: it runs the chapter, not what students fill in;
+    tests/test_answer_cells.py and tests/test_selftest.py test those).
     """
     import nbformat
 
@@ -181,14 +218,20 @@ def to_notebook(path: Path, *, for_tests: bool = False):
     setup = nbformat.v4.new_code_cell(setup_cell_source(),
                                       metadata={"jupyter": {"source_hidden": True}, "cellView": "form"})
     cells = [setup]
-    for cell in notebook.cells:
+    source_cells = list(notebook.cells)
+    for index, cell in enumerate(source_cells):
+        if is_student_only(cell) and for_tests:
+            continue  # the reference copies run the chapter, not the students' stubs and self-tests
         if cell.cell_type == "markdown":
-            cell.source = translator.translate(cell.source)
-            cells.append(cell)
+            following = source_cells[index + 1] if index + 1 < len(source_cells) else None
+            cells += split_at_answers(translator.translate(cell.source), cell.metadata, following)
             continue
         if cell.cell_type == "code" and not for_tests:
             cell.source = strip_test_markers(cell.source)
         cells.append(cell)
+        if is_answer_cell(cell) and "experiment" in cell.metadata.get("tags", []):
+            # an experiment: a code cell to run it, then a Markdown cell for what it shows
+            cells.append(nbformat.v4.new_markdown_cell(ANSWER_PROMPT, metadata={"tags": ["answer"]}))
         figure = (cell.metadata.get("mystnb") or {}).get("figure") or {}
         if cell.cell_type == "code" and figure.get("name") in chapter.targets:
             caption = translator.inline(" ".join(str(figure.get("caption", "")).split()))

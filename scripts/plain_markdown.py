@@ -5,7 +5,9 @@ scripts/chapters.py when `make notebooks` writes them. MyST's own parser (myst-p
 configuration, the one Sphinx reads the book with) finds the directives, roles, labels and labelled
 maths; each directive and each role then has one small rule in a table:
 
-- exercises become "**Exercise N**" blockquotes, their solutions ``<details>`` blocks;
+- exercises become "**Exercise N**" blockquotes followed by an answer cell (a code cell tagged
+  ``answer`` in the chapter, or else an empty Markdown cell for a written answer), their solutions
+  ``<details>`` blocks;
 - theorems and propositions "**Theorem N** (title)" blockquotes, proofs "*Proof.* ... ∎";
 - admonitions (note, tip, warning, ...) blockquotes headed by their kind;
 - ``{cite:p}`` / ``{cite:t}`` author-year text from references.bib ("(Kingma and Welling, 2013)"),
@@ -42,6 +44,8 @@ PROOF_KINDS = {
     "axiom": "Axiom", "criterion": "Criterion", "property": "Property", "observation": "Observation",
     "assumption": "Assumption", "algorithm": "Algorithm",
 }
+# The line after each exercise where the notebook's answer cell goes (an HTML comment: invisible if kept).
+ANSWER_MARK = "<!-- answer -->"
 # Directives whose body is not Markdown: never searched for nested directives or labels.
 LITERAL_DIRECTIVES = {"literalinclude", "math", "code-block", "code", "code-cell", "include", "glossary"}
 # Where a role sits in the text; the parser decides which of these places are roles (not inline code).
@@ -495,10 +499,11 @@ def directive_math(tr: Translator, directive: Directive) -> list[str]:
 
 
 def directive_exercise(tr: Translator, directive: Directive) -> list[str]:
-    """A blockquote headed "**Exercise N** (title)"."""
+    """A blockquote headed "**Exercise N** (title)", then the ANSWER_MARK line, where the notebook's
+    answer cell goes (scripts/chapters.py splits the cell there)."""
     heading = f"**Exercise {tr.numbers.count('Exercise')}**"
     heading += f" ({tr.inline(directive.arg)})" if directive.arg else ""
-    return _quote([heading, "", *tr.block(directive.body)])
+    return [*_quote([heading, "", *tr.block(directive.body)]), "", ANSWER_MARK]
 
 
 def directive_solution(tr: Translator, directive: Directive) -> list[str]:

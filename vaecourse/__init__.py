@@ -14,6 +14,8 @@ The package behind the book. One module per concept (a folder, ``name/``, for a 
 - :mod:`~vaecourse.reparameterisation`  h = mu + sigma * eps; naive, reparameterised, score-function gradients
 - :mod:`~vaecourse.checks`       ``checks/``: one check per equation, one file per chapter with its ``CHECKS``
   list, the judge and runners in ``_core`` (``python -m vaecourse check``)
+- :mod:`~vaecourse.exercises`  ``exercises/``: ``check_<exercise>(answer)`` for every code or numeric exercise, naming
+  the mistake; one file per chapter, the machinery in ``_core``; the self-tests and the instructors' grader
 - :mod:`~vaecourse.kl_fits`      forward vs reverse KL fits of one Gaussian to a mixture
 - :mod:`~vaecourse.marginal`     p(x) and p(h|x) by numerics: quadrature, importance weights, the grid posterior
 - :mod:`~vaecourse.models`       the lecture's MLP VAE and the Keras example's ConvVAE, in PyTorch
@@ -69,6 +71,7 @@ _SUBMODULES = {
     "linear_gaussian",
     "reparameterisation",
     "checks",
+    "exercises",
     "kl_fits",
     "marginal",
     "frontend",

@@ -4,6 +4,7 @@
     check      run every derivation check of the lecture (vaecourse.checks)
     train      train a VAE, write checkpoint, history and figures (vaecourse.train)
     evaluate   test ELBO and importance-weighted log p(x) of a checkpoint (vaecourse.evaluate)
+    grade      grade a folder of submitted notebooks into a CSV table (vaecourse.exercises.grade)
 
 Each command is a function ``argv -> exit code``. A mistake the user can fix prints one line,
 ``vaecourse COMMAND: error: ...``, on stderr and never a traceback: exit code 2 for a bad argument
@@ -311,6 +312,34 @@ def evaluate(argv: list[str]) -> int:
     return 0
 
 
+def grade(argv: list[str]) -> int:
+    """``grade FOLDER --out scores.csv``: grade a folder of submitted notebooks (vaecourse.exercises.grade)."""
+    parser = _Parser(prog="python -m vaecourse grade",
+                     description="Grade every notebook under FOLDER: its answer cells run in a sandboxed process "
+                                 "each, the checks judge in this one; writes one row per student and exercise.")
+    parser.add_argument("folder", type=Path, help="the submissions: FOLDER/<student>/<chapter>.ipynb or FOLDER/*.ipynb")
+    parser.add_argument("--out", type=Path, default=Path("scores.csv"), help="the table to write (CSV)")
+    parser.add_argument("--seconds", type=float, default=120.0, help="time limit per submission (default 120)")
+    parser.add_argument("--cell-seconds", type=float, default=30.0, help="time limit per answer cell (default 30)")
+    parser.add_argument("--memory-gb", type=float, default=3.0, help="memory limit per submission (default 3)")
+    try:
+        args = parser.parse_args(argv)
+        if not args.folder.is_dir():
+            raise UsageError(f"{args.folder} is not a folder of notebooks")
+    except UsageError as error:
+        return _error("grade", error, 2)
+    from vaecourse.exercises import grade as grader
+
+    limits = grader.Limits(seconds=args.seconds, cell_seconds=args.cell_seconds,
+                           memory_bytes=int(args.memory_gb * 2**30), cpu_seconds=int(2 * args.seconds) + 10)
+    rows = grader.grade_folder(args.folder, limits, log=lambda line: print(line, file=sys.stderr))
+    grader.write_csv(rows, args.out)
+    students = {row.student for row in rows}
+    print(f"graded {len({row.notebook for row in rows})} notebooks of {len(students)} students: "
+          f"{sum(row.score for row in rows)} of {len(rows)} answers right; table in {args.out}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- dispatch
 
 # command -> (function, one-line help). Each function takes argv and returns an exit code.
@@ -319,6 +348,7 @@ COMMANDS = {
     "check": (check, "run every derivation check; non-zero exit on failure"),
     "train": (train, "train a VAE and write checkpoint, history and figures"),
     "evaluate": (evaluate, "test ELBO and IWAE log p(x) of a checkpoint"),
+    "grade": (grade, "grade a folder of submitted notebooks into a CSV table"),
 }
 
 
@@ -414,4 +444,4 @@ def out_of_memory(error: BaseException) -> str | None:
             f"{limit.value / 1e9:.1f} GB {where}; choose smaller sizes")
 
 
-__all__ = ["UsageError", "COMMANDS", "info", "check", "train", "evaluate", "usage", "main", "out_of_memory"]
+__all__ = ["COMMANDS", "UsageError", "check", "evaluate", "grade", "info", "main", "out_of_memory", "train", "usage"]

@@ -1,6 +1,6 @@
 """Where the widgets' front ends live: the ES modules, their esbuild bundles and the style sheet.
 
-book/latent_space.md, book/ising.md. The front ends are ES modules with explicit imports in
+book/latent_space.md, book/ising.md; the chapters' self-tests (vaecourse.exercises.selftest). The front ends are ES modules with explicit imports in
 ``vaecourse/js/src/``; each entry below becomes one self-contained file ``vaecourse/js/bundles/<name>.js``,
 built by esbuild (``scripts/build_bundles.py``, ``make bundles``) and committed, so the package works
 where no node is installed (a student's Colab). A widget's ``_esm`` is its bundle (:func:`bundle`).
@@ -20,7 +20,8 @@ BUNDLE_DIR = JS / "bundles"
 #: bundles embed their text).
 WORKER_BUNDLES = ("posterior_worker",)
 #: Widget entries: ``src/<name>.js`` -> ``bundles/<name>.js``, an ES module whose default export has ``render``.
-WIDGET_BUNDLES = ("latent_explorer", "interpolation", "posterior_explorer", "posterior_pad", "ising_lattice")
+WIDGET_BUNDLES = ("latent_explorer", "interpolation", "posterior_explorer", "posterior_pad", "ising_lattice",
+                  "self_test")
 #: The widgets' one style sheet.
 STYLE = JS / "widgets.css"
 

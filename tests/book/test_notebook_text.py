@@ -94,7 +94,7 @@ RULES = [
     ("math directive", "```{math}\n:label: eq:m\na=b\n```\n\nSee {eq}`eq:m`.", "$$\na=b\n\\tag{3.1}\n$$\n\nSee (3.1)."),
     ("exercise and dropdown solution",
      ":::{exercise} Warm-up\n:label: ex-a\n\nShow $x$.\n:::\n\n:::{solution} ex-a\n:class: dropdown\n\nIt is.\n:::",
-     "> **Exercise 3.1** (Warm-up)\n>\n> Show $x$.\n\n"
+     "> **Exercise 3.1** (Warm-up)\n>\n> Show $x$.\n\n<!-- answer -->\n\n"
      "<details><summary><b>Solution to Exercise 3.1</b></summary>\n\nIt is.\n\n</details>"),
     ("solution shown", ":::{solution}\nPlain.\n:::", "**Solution.**\n\nPlain."),
     ("theorem and proof", ":::{prf:theorem} Big\n:label: thm-big\n\nTrue.\n:::\n\n:::{prf:proof}\nObvious.\n:::\n\n"

@@ -170,10 +170,11 @@ def test_the_worker_reports_a_failure_as_a_message():
 
 def test_each_widget_runs_its_bundle_and_the_wheel_ships_every_bundle():
     from vaecourse import widgets
+    from vaecourse.exercises import selftest
 
     classes = {"latent_explorer": widgets.LatentExplorer, "interpolation": widgets.Interpolation,
                "posterior_explorer": widgets.PosteriorExplorer, "posterior_pad": widgets.PosteriorPad,
-               "ising_lattice": widgets.IsingLattice}
+               "ising_lattice": widgets.IsingLattice, "self_test": selftest.widget_class()}
     assert set(classes) == set(frontend.WIDGET_BUNDLES)
     for name, cls in classes.items():
         assert str(cls._esm) == frontend.bundle(name).read_text(), name
