@@ -20,6 +20,9 @@ What goes where (all under ``_vendor/``)::
     vaecourse-site/mathjax-bridge.js  MathJax 2's ``MathJax.Hub.Queue`` on top of MathJax 3 (the widget
                                     library still calls the old API to typeset labels)
 
+``axe_core()`` fetches the accessibility engine axe-core the same way into ``_vendor/.axe-core/`` (a
+test tool: Sphinx does not copy dot-folders into the site; tests/browser/test_accessibility.py uses it).
+
 npm packages are fetched with ``npm pack`` (the npm registry through its ordinary client; npm's own
 cache makes a second fetch offline) and checked against pinned SHA-256 sums. Running the script again
 when everything is in place takes a fraction of a second. ``make book`` and the book-build test run it
@@ -55,6 +58,12 @@ PACKAGES = {
     "mathjax": ("mathjax@3.2.2",
                 "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"),
 }
+
+# axe-core, the accessibility engine the tests run on every built page (tests/browser/test_accessibility.py). It is
+# a test tool, not part of the site: it lives in the hidden folder _vendor/.axe-core/, which Sphinx does
+# not copy (html_static_path skips dot-folders). Bump both together.
+AXE_CORE = ("axe-core@4.10.3", "0f2b4d7dcdf7d1219df8d1959ad68e565f51d14c3f0d88bb71cd59abeb956292")
+AXE_DIR = VENDOR / ".axe-core"
 
 # MathJax bundles the site does not use (it loads es5/tex-chtml.js); everything else in es5/ stays,
 # because tex-chtml.js loads fonts, TeX extensions (autoload), the menu and accessibility parts lazily
@@ -184,6 +193,24 @@ def _install_site_scripts() -> None:
         path = VENDOR / target
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(SITE_SOURCES / source, path)
+
+
+def axe_core() -> Path:
+    """The pinned axe-core's ``axe.min.js`` (fetched with ``npm pack`` and SHA-256-checked when missing).
+
+    Raises ``VendorError`` when npm cannot fetch it or the checksum does not match.
+    """
+    stamp = AXE_DIR / ".pinned"
+    script = AXE_DIR / "axe.min.js"
+    wanted = " ".join(AXE_CORE) + "\n"
+    if not (stamp.exists() and stamp.read_text() == wanted and script.exists()):
+        with tempfile.TemporaryDirectory(prefix="vaecourse-axe-") as tmp:
+            package = extract_package(npm_pack(*AXE_CORE, Path(tmp)), Path(tmp) / "x")
+            AXE_DIR.mkdir(parents=True, exist_ok=True)
+            for name in ("axe.min.js", "LICENSE"):
+                shutil.copyfile(package / name, AXE_DIR / name)
+        stamp.write_text(wanted)
+    return script
 
 
 def _wanted_stamp() -> dict:

@@ -17,6 +17,14 @@ from vaecourse import device, models
 from vaecourse.models import VAEModel
 from vaecourse.validation import require_count
 
+#: One colour per class label, separable by colour-blind readers: Okabe & Ito's eight colours ("Color
+#: Universal Design", 2008; Wong, Nature Methods 8, 441, 2011) and two more (grey, Tol's wine) for ten
+#: classes. The widgets' scatter uses the same list (vaecourse/js/src/palette.js, LABEL_COLOURS).
+CLASS_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7",
+                 "#56B4E9", "#F0E442", "#000000", "#999999", "#882255")
+#: One marker per class label, so that the classes differ in shape as well as colour.
+CLASS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
 
 def _grid_image(images: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
     """Tile ``images`` (rows*cols, H, W) into one (rows*H, cols*W) picture."""
@@ -127,27 +135,43 @@ def latent_manifold(model: VAEModel, n: int = 20, *, grid: str = "quantiles", li
 
 
 @torch.no_grad()
-def plot_latent_means(model: VAEModel, x: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000):
-    """Scatter of the encoder means $\\boldsymbol\\mu(\\mathbf{x})$ coloured by label, for a 2-D latent space.
+def plot_latent_means(model: VAEModel, x: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000, *,
+                      label_names=None):
+    """Scatter of the encoder means $\\boldsymbol\\mu(\\mathbf{x})$ by label, for a 2-D latent space.
 
-    The Keras example's ``plot_label_clusters``; book/keras_vae.md and book/latent_space.md.
+    The Keras example's ``plot_label_clusters``; book/keras_vae.md and book/latent_space.md. Colour is
+    never the only cue (WCAG 1.4.1): each class has its own colour (:data:`CLASS_COLOURS`, separable by
+    colour-blind readers) and marker (:data:`CLASS_MARKERS`), a legend, and its name written at the
+    centre of its cluster (the median of its encoder means). ``label_names`` names the classes
+    (default: the label numbers, the digits for MNIST).
 
     Shapes: x (N, *data_shape), labels (N,).
     Raises ``ValueError`` unless ``latent_dim == 2`` and x and labels have the same length.
     """
     import matplotlib.pyplot as plt
+    from matplotlib import patheffects
 
     if model.latent_dim != 2:
         raise ValueError(f"plot_latent_means needs a 2-D latent space, the model has latent_dim={model.latent_dim}")
     if x.shape[0] != len(labels):
         raise ValueError(f"x has {x.shape[0]} images but labels has {len(labels)} entries")
     mu = models.encoder_means(model, x, batch_size).cpu()  # (N, 2)
+    labels = torch.as_tensor(labels).cpu().reshape(-1)
     fig, ax = plt.subplots(figsize=(7, 6))
-    points = ax.scatter(mu[:, 0].numpy(), mu[:, 1].numpy(), c=torch.as_tensor(labels).cpu().numpy(), cmap="tab10", s=4)
-    fig.colorbar(points, ax=ax, label="label")
+    outline = [patheffects.withStroke(linewidth=3.5, foreground="white")]
+    for label in torch.unique(labels).tolist():
+        members = mu[labels == label]  # (n_label, 2)
+        name = str(label_names[label]) if label_names is not None else str(label)
+        ax.scatter(members[:, 0].numpy(), members[:, 1].numpy(), s=8, alpha=0.7, linewidths=0,
+                   color=CLASS_COLOURS[label % len(CLASS_COLOURS)], marker=CLASS_MARKERS[label % len(CLASS_MARKERS)],
+                   label=name)
+        centre = torch.quantile(members, 0.5, dim=0)  # the median (the mean of the middle two for an even count)
+        ax.text(float(centre[0]), float(centre[1]), name, ha="center", va="center", fontsize=15,
+                fontweight="bold", color="black", path_effects=outline)
+    ax.legend(title="label", markerscale=2.5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     ax.set_xlabel("$\\mu_1(x)$")
     ax.set_ylabel("$\\mu_2(x)$")
-    ax.set_title("Encoder means of the images, coloured by label")
+    ax.set_title("Encoder means of the images by label (name at each cluster's centre)")
     fig.tight_layout()
     return fig
 

@@ -74,6 +74,56 @@ def open_page(browser, url: str):
     return context, page, response, record
 
 
+def wait_for_mathjax(page, name: str) -> None:
+    """Wait until MathJax (served by the site itself) has typeset the page."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            "() => !document.querySelector('.math') ||"
+            " (window.MathJax && MathJax.startup && MathJax.startup.promise)",
+            timeout=20_000,
+        )
+    except PlaywrightTimeout:
+        pytest.fail(f"{name}: MathJax did not load within 20 s (is it served from the site itself?)")
+    page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+
+
+# axe-core (scripts/vendor_assets.py's axe_core(): pinned, SHA-256-checked) with the WCAG 2.0/2.1 A and AA rules.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+_RUN_AXE = """async ([tags, context]) => {
+  const result = await axe.run(context ? document.querySelector(context) : document,
+                               {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]});
+  return result.violations.map((v) => ({
+    id: v.id, impact: v.impact, help: v.help, count: v.nodes.length,
+    nodes: v.nodes.slice(0, 4).map((n) => n.target.join(" ") + " -- " + (n.failureSummary || "").split("\\n")[1]),
+  }));
+}"""
+
+
+def axe_violations(page, context: str | None = None) -> list[dict]:
+    """Run the pinned axe-core on `page` (rules tagged AXE_TAGS), or only on the element `context` (a CSS
+    selector) and what it holds; return the violations ([] when there is none).
+
+    Fails the test when axe-core cannot be fetched (npm offline with an empty cache, a checksum mismatch).
+    """
+    from scripts.vendor_assets import VendorError, axe_core
+
+    if not page.evaluate("() => typeof axe !== 'undefined'"):
+        try:
+            source = axe_core().read_text()
+        except VendorError as error:
+            pytest.fail(f"axe-core could not be fetched: {error}")
+        page.add_script_tag(content=source)
+    return page.evaluate(_RUN_AXE, [AXE_TAGS, context])
+
+
+def axe_report(violations: list[dict]) -> str:
+    """axe-core's violations, one rule per paragraph with up to four of its elements."""
+    return "\n".join(f"  {v['id']} ({v['impact']}, {v['count']} elements): {v['help']}\n    "
+                     + "\n    ".join(v["nodes"]) for v in violations)
+
+
 def open_blank(context, blank_site: str):
     """A new page of `context` on the blank site: other hosts aborted, errors in ``page.errors``."""
     page = context.new_page()

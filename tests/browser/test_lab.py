@@ -26,6 +26,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from scripts.chapters import ROOT
 from tests.browser.pages import (
     CONSOLE_ALLOW,
@@ -34,6 +35,7 @@ from tests.browser.pages import (
     check_pad_responds,
     open_page,
     probe_latent_explorer,
+    wait_for_update,
 )
 
 NOTEBOOK = "latent_space.ipynb"
@@ -206,6 +208,8 @@ def test_a_student_runs_the_latent_space_notebook_in_jupyterlab(lab, browser, ou
         assert explorer.evaluate(PROBE_DECODED) != before, "latent explorer: the arrow keys did not move the point"
         assert page.evaluate(f"() => {CURRENT}.content.activeCellIndex") == active_cell, \
             "latent explorer: the arrow keys also moved the notebook's cell selection"
+        said = explorer.locator(".vae-live").inner_text()  # the live region says what changed (accessibility)
+        assert said.startswith("h1 = ") and "Point (" in said, f"latent explorer: live region says {said!r}"
 
         # The posterior explorer: a number and Enter choose another test image (the kernel answers).
         root = page.locator(".vae-posterior").first
@@ -225,13 +229,27 @@ def test_a_student_runs_the_latent_space_notebook_in_jupyterlab(lab, browser, ou
             pytest.fail("posterior explorer: typing a number and Enter did not change the test image")
         assert root.locator(".vae-stats").inner_text().find(f"#{current + 3}") >= 0
         assert root.locator(".vae-no-kernel").inner_text().strip() == "", "the no-kernel note shown in a live kernel"
+        said = root.locator(".vae-live").inner_text()
+        assert said.startswith(f"Test image {current + 3}: "), f"posterior explorer: live region says {said!r}"
         shoot(page, output_dir, "posterior-explorer", root)
 
         # The posterior pad: strokes change Q, the images and the numbers, computed in the browser ...
         pad = page.locator(".vae-posterior-pad").first
-        pad.scroll_into_view_if_needed()
+        # the pad in the middle of the window: at its edge the notebook's toolbar covers the pad's top
+        pad.locator("canvas.vae-pad").evaluate("(c) => c.scrollIntoView({block: 'center'})")
         check_pad_responds(page, ".vae-posterior-pad")
         shoot(page, output_dir, "posterior-pad", pad)
+        # ... and from the keyboard: the pen draws a stroke, the notebook keeps its cell selection.
+        n = int(pad.get_attribute("data-updates"))
+        active_cell = page.evaluate(f"() => {CURRENT}.content.activeCellIndex")
+        pad.locator("canvas.vae-pad").focus()
+        for key in ["Space", "Shift+ArrowDown", "Shift+ArrowDown", "Space"]:
+            page.keyboard.press(key)
+        wait_for_update(page, ".vae-posterior-pad", n + 1)
+        assert page.evaluate(f"() => {CURRENT}.content.activeCellIndex") == active_cell, \
+            "posterior pad: the pen's keys also moved the notebook's cell selection"
+        said = pad.locator(".vae-live:not(.vae-pen)").inner_text()
+        assert said.startswith("your drawing: Q mean"), f"posterior pad: live region says {said!r}"
         # ... and the input and the page's numbers reach the kernel, where torch agrees on log p(x).
         sent = json.loads(run_in_kernel(page, (
             "import json\n"

@@ -12,24 +12,14 @@ import re
 from urllib.parse import urljoin, urlparse
 
 import pytest
+
 from scripts.chapters import toc_files
-from tests.browser.pages import CONSOLE_ALLOW, open_page, probe_latent_explorer
-
-
-def wait_for_mathjax(page, name: str) -> None:
-    """Wait until MathJax (served by the site itself) has typeset the page."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        page.wait_for_function(
-            "() => !document.querySelector('.math') ||"
-            " (window.MathJax && MathJax.startup && MathJax.startup.promise)",
-            timeout=20_000,
-        )
-    except PlaywrightTimeout:
-        pytest.fail(f"{name}: MathJax did not load within 20 s (is it served from the site itself?)")
-    page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
-
+from tests.browser.pages import (
+    CONSOLE_ALLOW,
+    open_page,
+    probe_latent_explorer,
+    wait_for_mathjax,
+)
 
 PHONE_OVERFLOW = """() => {
   const W = document.documentElement.clientWidth, out = [];

@@ -42,16 +42,16 @@ function weightsOf(spec, weights) {
 
 // src/palette.js
 var LABEL_COLOURS = [
-  "#1f77b4",
-  "#ff7f0e",
-  "#2ca02c",
-  "#d62728",
-  "#9467bd",
-  "#8c564b",
-  "#e377c2",
-  "#7f7f7f",
-  "#bcbd22",
-  "#17becf"
+  "#0072B2",
+  "#E69F00",
+  "#009E73",
+  "#D55E00",
+  "#CC79A7",
+  "#56B4E9",
+  "#F0E442",
+  "#000000",
+  "#999999",
+  "#882255"
 ];
 
 // src/drawing.js
@@ -85,19 +85,20 @@ function vaeDrawImage(canvas, pixels) {
   ctx.putImageData(image, 0, 0);
 }
 var VaePlane = class {
-  // A square latent plane [-limit, limit]^2 (h_1 to the right, h_2 up) over a cached scatter layer.
-  constructor(size, limit, points, labels, axisNames) {
+  // A square latent plane [-limit, limit]^2 (h_1 to the right, h_2 up) over a cached scatter layer; with
+  // labels, each class's name (labelNames, default the label number) is written at its centre (the mean
+  // of its points), so that colour is not the only cue.
+  constructor(size, limit, points, labels, axisNames, labelNames) {
     this.size = size;
     this.limit = limit;
     this.margin = 28;
     this.canvas = vaeElement("canvas", "vae-plane");
     this.canvas.width = size;
     this.canvas.height = size;
-    this.canvas.tabIndex = 0;
     this.base = document.createElement("canvas");
     this.base.width = size;
     this.base.height = size;
-    this.drawBase(points, labels, axisNames);
+    this.drawBase(points, labels, axisNames, labelNames || []);
   }
   toPixel(h1, h2) {
     const span = this.size - 2 * this.margin;
@@ -114,7 +115,7 @@ var VaePlane = class {
       clip((this.size - this.margin - py) / span * 2 * this.limit - this.limit)
     ];
   }
-  drawBase(points, labels, axisNames) {
+  drawBase(points, labels, axisNames, labelNames) {
     const ctx = this.base.getContext("2d");
     const m = this.margin;
     const s = this.size;
@@ -155,6 +156,19 @@ var VaePlane = class {
       ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
     }
     ctx.globalAlpha = 1;
+    ctx.font = "bold 15px sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.lineWidth = 4;
+    ctx.strokeStyle = "#ffffff";
+    ctx.fillStyle = "#000000";
+    for (const { label, h1, h2 } of vaeClassCentres(points, labels)) {
+      const [x, y] = this.toPixel(h1, h2);
+      const name = labelNames[label] ?? String(label);
+      ctx.strokeText(name, x, y);
+      ctx.fillText(name, x, y);
+    }
+    ctx.textBaseline = "alphabetic";
   }
   draw(marker, path) {
     const ctx = this.canvas.getContext("2d");
@@ -182,6 +196,32 @@ var VaePlane = class {
     }
   }
 };
+function vaeLiveRegion(className) {
+  const region = vaeElement("div", `vae-live ${className || ""}`.trim());
+  region.setAttribute("role", "status");
+  region.setAttribute("aria-live", "polite");
+  region.setAttribute("aria-atomic", "true");
+  return region;
+}
+function vaeMeanIntensity(pixels) {
+  let sum = 0;
+  for (const v of pixels) sum += Math.min(1, Math.max(0, v));
+  return pixels.length ? sum / pixels.length : 0;
+}
+function vaeClassCentres(points, labels) {
+  const n = points.length / 2;
+  if (labels.length !== n || n === 0) return [];
+  const sums = /* @__PURE__ */ new Map();
+  for (let i = 0; i < n; i++) {
+    const s = sums.get(labels[i]) || [0, 0, 0];
+    s[0] += points[2 * i];
+    s[1] += points[2 * i + 1];
+    s[2] += 1;
+    sums.set(labels[i], s);
+  }
+  return Array.from(sums, ([label, [a, b, c]]) => ({ label, h1: a / c, h2: b / c }));
+}
+var vaeSigned = (v, digits = 2) => (v < 0 ? "\u2212" : "") + Math.abs(v).toFixed(digits);
 
 // src/widget_model.js
 async function referencedModel(model, trait) {
@@ -305,6 +345,7 @@ async function renderInterpolation({ model, el }) {
   slider.setAttribute("aria-label", "interpolation parameter t");
   const current = vaeImageCanvas(decoder.dataShape, size, "decoded image at t");
   const readout = vaeElement("div", "vae-readout");
+  const live = vaeLiveRegion();
   const strip = vaeElement("div", "vae-strip");
   const stripCanvases = [];
   for (let s = 0; s <= steps; s++) {
@@ -319,7 +360,7 @@ async function renderInterpolation({ model, el }) {
     return box;
   };
   const middle = vaeElement("div", "vae-column");
-  middle.append(vaeElement("div", "vae-caption", "decoded at h(t)"), current, slider, readout);
+  middle.append(vaeElement("div", "vae-caption", "decoded at h(t)"), current, slider, readout, live);
   top.append(pick("image A", selectA, imageA), middle, pick("image B", selectB, imageB));
   let plane = null;
   const points = asFloat32(model.get("points"));
@@ -339,6 +380,15 @@ async function renderInterpolation({ model, el }) {
   const pixels = new Float64Array(D);
   const code = (i) => codes.subarray(i * k, (i + 1) * k);
   const at = (a, b, t) => Float64Array.from(a, (v, d) => (1 - t) * v + t * b[d]);
+  let said = null;
+  function describe(t, ia, ib, h) {
+    const changed = [];
+    if (said && said[1] !== ia) changed.push(`image A is now ${names[ia]}`);
+    if (said && said[2] !== ib) changed.push(`image B is now ${names[ib]}`);
+    said = [t, ia, ib];
+    const share = Math.round(100 * t);
+    return (changed.length ? `${changed.join("; ")}. ` : "") + `Position t = ${Number(t).toFixed(2)} (${share}% of the way from A = ${names[ia]} to B = ${names[ib]}): h(t) = (${Array.from(h, (v) => vaeSigned(v)).join(", ")}), decoded image mean intensity ${vaeMeanIntensity(pixels).toFixed(2)}.`;
+  }
   function update(send) {
     const ia = model.get("index_a");
     const ib = model.get("index_b");
@@ -355,6 +405,8 @@ async function renderInterpolation({ model, el }) {
     el.dataset.decodeMs = (performance.now() - start).toFixed(3);
     vaeDrawImage(current, pixels);
     readout.textContent = `t = ${Number(t).toFixed(2)}`;
+    slider.setAttribute("aria-valuetext", `t = ${Number(t).toFixed(2)}`);
+    live.textContent = describe(t, ia, ib, at(a, b, t));
     stripCanvases.forEach((c, s) => vaeDrawImage(c, decodeInto(decoder, at(a, b, s / steps), pixels)));
     if (plane) {
       const h = at(a, b, t);

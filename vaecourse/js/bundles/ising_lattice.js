@@ -70,6 +70,14 @@ function vaeDrawImage(canvas, pixels) {
   }
   ctx.putImageData(image, 0, 0);
 }
+function vaeLiveRegion(className) {
+  const region = vaeElement("div", `vae-live ${className || ""}`.trim());
+  region.setAttribute("role", "status");
+  region.setAttribute("aria-live", "polite");
+  region.setAttribute("aria-atomic", "true");
+  return region;
+}
+var vaeSigned = (v, digits = 2) => (v < 0 ? "\u2212" : "") + Math.abs(v).toFixed(digits);
 
 // src/ising_sampler.js
 var VaeIsingLattice = class {
@@ -340,7 +348,8 @@ async function renderIsingLattice({ model, el }) {
   sliderRow.append(document.createTextNode("T"), slider, tValue);
   const pause = vaeElement("button", "vae-pause", "pause");
   const readout = vaeElement("div", "vae-readout");
-  left.append(vaeElement("div", "vae-caption", `Metropolis in your browser, L = ${L}`), canvas, sliderRow, pause, readout);
+  const live = vaeLiveRegion();
+  left.append(vaeElement("div", "vae-caption", `Metropolis in your browser, L = ${L}`), canvas, sliderRow, pause, readout, live);
   const right = vaeElement("div", "vae-column");
   const plot = vaeElement("canvas", "vae-latent-plot");
   plot.width = 440;
@@ -350,11 +359,19 @@ async function renderIsingLattice({ model, el }) {
   right.append(vaeElement("div", "vae-caption", "its encoding, on the chapter's latent-vs-T plot"), plot);
   el.replaceChildren(left, right);
   const pixels = new Float64Array(L * L);
-  let frames = 0, visible = true, stopped = false;
-  function setT(T) {
+  let frames = 0, visible = true, stopped = false, latest = 0, announce = null;
+  function say(what) {
+    const m = lattice.magnetisation();
+    live.textContent = `${what}: temperature T = ${lattice.temperature.toFixed(2)}, magnetisation m = ${vaeSigned(m, 3)} (|m| = ${Math.abs(m).toFixed(3)}), latent value ${vaeSigned(latest, 3)}${model.get("running") ? "" : ", sampler paused"}.`;
+  }
+  function setT(T, spoken) {
     lattice.setTemperature(T);
     slider.value = String(T);
     tValue.textContent = Number(T).toFixed(2);
+    slider.setAttribute("aria-valuetext", `T = ${Number(T).toFixed(2)}`);
+    if (!spoken) return;
+    clearTimeout(announce);
+    announce = setTimeout(() => say(`temperature changed to ${Number(T).toFixed(2)}`), 500);
   }
   function frame() {
     if (stopped) return;
@@ -366,12 +383,14 @@ async function renderIsingLattice({ model, el }) {
       const { mu } = encodeQ(encoder, x);
       let value = 0;
       for (let d = 0; d < mu.length; d++) value += (mu[d] - centre[d]) * direction[d];
+      latest = value;
       state.trail.push([lattice.temperature, value]);
       if (state.trail.length > 40) state.trail.shift();
       vaeLatentPlot(plot, state);
       const m = lattice.magnetisation();
       readout.textContent = `m = ${m.toFixed(3)}, energy per spin = ${lattice.energy().toFixed(3)}, latent = ${value.toFixed(3)}`;
       frames += 1;
+      if (frames === 1) say("lattice started");
       el.dataset.frames = String(frames);
       el.dataset.latent = value.toFixed(5);
       el.dataset.temperature = lattice.temperature.toFixed(3);
@@ -381,26 +400,28 @@ async function renderIsingLattice({ model, el }) {
   }
   slider.addEventListener("input", () => {
     model.set("T", Number(slider.value));
-    setT(Number(slider.value));
+    setT(Number(slider.value), true);
     vaeSave(model);
   });
   pause.addEventListener("click", () => {
     model.set("running", !model.get("running"));
     pause.textContent = model.get("running") ? "pause" : "run";
+    say(model.get("running") ? "sampler running" : "sampler paused");
     vaeSave(model);
   });
-  const onT = () => setT(model.get("T"));
+  const onT = () => setT(model.get("T"), true);
   model.on("change:T", onT);
   if (typeof IntersectionObserver !== "undefined") {
     new IntersectionObserver((entries) => {
       visible = entries.some((e) => e.isIntersecting);
     }).observe(el);
   }
-  setT(model.get("T"));
+  setT(model.get("T"), false);
   el.vaeLattice = lattice;
   requestAnimationFrame(frame);
   return () => {
     stopped = true;
+    clearTimeout(announce);
     model.off("change:T", onT);
   };
 }

@@ -42,16 +42,16 @@ function weightsOf(spec, weights) {
 
 // src/palette.js
 var LABEL_COLOURS = [
-  "#1f77b4",
-  "#ff7f0e",
-  "#2ca02c",
-  "#d62728",
-  "#9467bd",
-  "#8c564b",
-  "#e377c2",
-  "#7f7f7f",
-  "#bcbd22",
-  "#17becf"
+  "#0072B2",
+  "#E69F00",
+  "#009E73",
+  "#D55E00",
+  "#CC79A7",
+  "#56B4E9",
+  "#F0E442",
+  "#000000",
+  "#999999",
+  "#882255"
 ];
 
 // src/drawing.js
@@ -85,19 +85,20 @@ function vaeDrawImage(canvas, pixels) {
   ctx.putImageData(image, 0, 0);
 }
 var VaePlane = class {
-  // A square latent plane [-limit, limit]^2 (h_1 to the right, h_2 up) over a cached scatter layer.
-  constructor(size, limit, points, labels, axisNames) {
+  // A square latent plane [-limit, limit]^2 (h_1 to the right, h_2 up) over a cached scatter layer; with
+  // labels, each class's name (labelNames, default the label number) is written at its centre (the mean
+  // of its points), so that colour is not the only cue.
+  constructor(size, limit, points, labels, axisNames, labelNames) {
     this.size = size;
     this.limit = limit;
     this.margin = 28;
     this.canvas = vaeElement("canvas", "vae-plane");
     this.canvas.width = size;
     this.canvas.height = size;
-    this.canvas.tabIndex = 0;
     this.base = document.createElement("canvas");
     this.base.width = size;
     this.base.height = size;
-    this.drawBase(points, labels, axisNames);
+    this.drawBase(points, labels, axisNames, labelNames || []);
   }
   toPixel(h1, h2) {
     const span = this.size - 2 * this.margin;
@@ -114,7 +115,7 @@ var VaePlane = class {
       clip((this.size - this.margin - py) / span * 2 * this.limit - this.limit)
     ];
   }
-  drawBase(points, labels, axisNames) {
+  drawBase(points, labels, axisNames, labelNames) {
     const ctx = this.base.getContext("2d");
     const m = this.margin;
     const s = this.size;
@@ -155,6 +156,19 @@ var VaePlane = class {
       ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
     }
     ctx.globalAlpha = 1;
+    ctx.font = "bold 15px sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.lineWidth = 4;
+    ctx.strokeStyle = "#ffffff";
+    ctx.fillStyle = "#000000";
+    for (const { label, h1, h2 } of vaeClassCentres(points, labels)) {
+      const [x, y] = this.toPixel(h1, h2);
+      const name = labelNames[label] ?? String(label);
+      ctx.strokeText(name, x, y);
+      ctx.fillText(name, x, y);
+    }
+    ctx.textBaseline = "alphabetic";
   }
   draw(marker, path) {
     const ctx = this.canvas.getContext("2d");
@@ -195,6 +209,50 @@ function vaeLegend(labelNames, labels) {
   });
   return legend;
 }
+function vaeLiveRegion(className) {
+  const region = vaeElement("div", `vae-live ${className || ""}`.trim());
+  region.setAttribute("role", "status");
+  region.setAttribute("aria-live", "polite");
+  region.setAttribute("aria-atomic", "true");
+  return region;
+}
+var vaeHelpCount = 0;
+function vaeKeyHelp(control, text) {
+  const help = vaeElement("div", "vae-keys", text);
+  help.id = `vae-keys-${++vaeHelpCount}-${Math.random().toString(36).slice(2, 8)}`;
+  control.setAttribute("aria-describedby", help.id);
+  return help;
+}
+function vaeMeanIntensity(pixels) {
+  let sum = 0;
+  for (const v of pixels) sum += Math.min(1, Math.max(0, v));
+  return pixels.length ? sum / pixels.length : 0;
+}
+function vaeClassCentres(points, labels) {
+  const n = points.length / 2;
+  if (labels.length !== n || n === 0) return [];
+  const sums = /* @__PURE__ */ new Map();
+  for (let i = 0; i < n; i++) {
+    const s = sums.get(labels[i]) || [0, 0, 0];
+    s[0] += points[2 * i];
+    s[1] += points[2 * i + 1];
+    s[2] += 1;
+    sums.set(labels[i], s);
+  }
+  return Array.from(sums, ([label, [a, b, c]]) => ({ label, h1: a / c, h2: b / c }));
+}
+function vaeNearestClass(centres, h1, h2) {
+  let best = null, bestD = Infinity;
+  for (const c of centres) {
+    const d = (c.h1 - h1) ** 2 + (c.h2 - h2) ** 2;
+    if (d < bestD) {
+      bestD = d;
+      best = c.label;
+    }
+  }
+  return best;
+}
+var vaeSigned = (v, digits = 2) => (v < 0 ? "\u2212" : "") + Math.abs(v).toFixed(digits);
 
 // src/widget_model.js
 async function referencedModel(model, trait) {
@@ -304,21 +362,37 @@ async function renderLatentExplorer({ model, el }) {
   el.classList.add("vae-widget", "vae-latent-explorer");
   const left = vaeElement("div", "vae-column");
   const right = vaeElement("div", "vae-column");
-  const plane = new VaePlane(model.get("plane_size"), limit, points, labels, ["h\u2081", "h\u2082"]);
+  const plane = new VaePlane(
+    model.get("plane_size"),
+    limit,
+    points,
+    labels,
+    ["h\u2081", "h\u2082"],
+    model.get("label_names")
+  );
+  plane.canvas.tabIndex = 0;
   plane.canvas.setAttribute("role", "application");
   plane.canvas.setAttribute(
     "aria-label",
-    "Latent plane: point or drag to decode a latent point; arrow keys move it."
+    "latent plane: point, drag or use the arrow keys to choose the latent point to decode"
   );
+  const keys = vaeKeyHelp(
+    plane.canvas,
+    "Keys on the plane: arrows move the point by 0.1 (Shift: 0.5), Home returns it to (0, 0)."
+  );
+  const names = model.get("label_names");
+  const centres = vaeClassCentres(points, labels);
   left.append(
     vaeElement("div", "vae-caption", "latent plane (encoder means of test images)"),
     plane.canvas,
-    vaeLegend(model.get("label_names"), labels)
+    keys,
+    vaeLegend(names, labels)
   );
   const image = vaeImageCanvas(decoder.dataShape, model.get("image_size"), "decoded image");
   const readout = vaeElement("div", "vae-readout");
   const timing = vaeElement("div", "vae-timing");
-  right.append(vaeElement("div", "vae-caption", "decoded in your browser"), image, readout, timing);
+  const live = vaeLiveRegion();
+  right.append(vaeElement("div", "vae-caption", "decoded in your browser"), image, readout, live, timing);
   const sliders = [];
   if (k > 2) {
     const box = vaeElement("div", "vae-sliders");
@@ -327,11 +401,12 @@ async function renderLatentExplorer({ model, el }) {
       const input = vaeElement("input", "vae-slider");
       Object.assign(input, { type: "range", min: -limit, max: limit, step: 0.01, value: h[d] });
       input.dataset.dim = String(d);
+      input.setAttribute("aria-label", `latent coordinate h${d + 1}`);
       const value = vaeElement("span", "vae-slider-value");
       row.append(vaeElement("span", "vae-slider-name", `h${d + 1}`), input, value);
       input.addEventListener("input", () => {
         h[d] = Number(input.value);
-        update(true);
+        update(true, [d]);
       });
       box.append(row);
       sliders.push({ input, value });
@@ -340,13 +415,21 @@ async function renderLatentExplorer({ model, el }) {
   }
   el.replaceChildren(left, right);
   let pending = false;
-  function update(send) {
+  function describe(changed) {
+    const coords = Array.from(h, (v, d) => `h${d + 1} = ${vaeSigned(v)}`);
+    const moved = changed && changed.length ? `${changed.map((d) => coords[d]).join(", ")}. ` : "";
+    const nearest = vaeNearestClass(centres, h[0], h[1]);
+    const what = nearest === null ? "" : `nearest class centre: ${names[nearest] ?? nearest}; `;
+    return `${moved}Point (${Array.from(h, (v) => vaeSigned(v)).join(", ")}): ${what}decoded image mean intensity ${vaeMeanIntensity(pixels).toFixed(2)}.`;
+  }
+  function update(send, changed) {
     const start = performance.now();
     decodeInto(decoder, h, pixels);
     const ms = performance.now() - start;
     vaeDrawImage(image, pixels);
     plane.draw([h[0], h[1]]);
     readout.textContent = "h = (" + Array.from(h, (v) => v.toFixed(2)).join(", ") + ")";
+    live.textContent = describe(changed);
     timing.textContent = `decode: ${ms.toFixed(2)} ms`;
     sliders.forEach(({ input, value }, d) => {
       input.value = h[d];
@@ -371,7 +454,7 @@ async function renderLatentExplorer({ model, el }) {
     );
     h[0] = a;
     h[1] = b;
-    update(true);
+    update(true, [0, 1]);
   }
   plane.canvas.addEventListener("pointerdown", (event) => {
     dragging = true;
@@ -385,17 +468,29 @@ async function renderLatentExplorer({ model, el }) {
     dragging = false;
   });
   plane.canvas.addEventListener("keydown", (event) => {
-    const moves = { ArrowLeft: [-0.1, 0], ArrowRight: [0.1, 0], ArrowUp: [0, 0.1], ArrowDown: [0, -0.1] };
+    const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
     const move = moves[event.key];
-    if (!move) return;
+    if (!move && event.key !== "Home") return;
     event.preventDefault();
-    h[0] = Math.max(-limit, Math.min(limit, h[0] + move[0]));
-    h[1] = Math.max(-limit, Math.min(limit, h[1] + move[1]));
-    update(true);
+    event.stopPropagation();
+    const step = event.shiftKey ? 0.5 : 0.1;
+    const round = (v) => Math.round(v * 100) / 100;
+    const before = [h[0], h[1]];
+    if (move) {
+      h[0] = round(Math.max(-limit, Math.min(limit, h[0] + step * move[0])));
+      h[1] = round(Math.max(-limit, Math.min(limit, h[1] + step * move[1])));
+    } else {
+      h[0] = 0;
+      h[1] = 0;
+    }
+    update(true, [0, 1].filter((d) => h[d] !== before[d]));
   });
   const onChange = () => {
-    h = Float64Array.from(model.get("h"));
-    update(false);
+    const next = Float64Array.from(model.get("h"));
+    const changed = Array.from(next.keys()).filter((d) => next[d] !== h[d]);
+    if (!changed.length) return;
+    h = next;
+    update(false, changed);
   };
   model.on("change:h", onChange);
   update(false);

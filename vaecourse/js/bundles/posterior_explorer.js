@@ -69,6 +69,13 @@ function vaeDrawImage(canvas, pixels) {
   }
   ctx.putImageData(image, 0, 0);
 }
+function vaeLiveRegion(className) {
+  const region = vaeElement("div", `vae-live ${className || ""}`.trim());
+  region.setAttribute("role", "status");
+  region.setAttribute("aria-live", "polite");
+  region.setAttribute("aria-atomic", "true");
+  return region;
+}
 
 // src/widget_model.js
 function vaeSave(model) {
@@ -118,7 +125,9 @@ async function renderPosterior({ model, el }) {
   const row = vaeElement("div", "vae-row");
   row.append(imageBox, truthBox, qBox);
   const noKernel = vaeElement("div", "vae-timing vae-no-kernel", "");
-  el.replaceChildren(row, axes, stats, noKernel);
+  noKernel.setAttribute("role", "status");
+  const live = vaeLiveRegion();
+  el.replaceChildren(row, axes, stats, live, noKernel);
   function update() {
     index.value = String(model.get("index"));
     const pixels = asUint8(model.get("image"));
@@ -127,6 +136,7 @@ async function renderPosterior({ model, el }) {
     vaeHeatmap(q, asFloat32(model.get("log_q")), G);
     const s = model.get("stats");
     stats.textContent = Object.entries(s).map(([name, value]) => `${name.padEnd(28)} ${value}`).join("\n");
+    live.textContent = `Test image ${model.get("index")}: ` + Object.entries(s).filter(([name]) => name !== "test image").map(([name, value]) => `${name} ${value}`).join("; ") + ".";
   }
   let waiting = null;
   function answered() {

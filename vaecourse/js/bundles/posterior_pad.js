@@ -42,16 +42,16 @@ function weightsOf(spec, weights) {
 
 // src/palette.js
 var LABEL_COLOURS = [
-  "#1f77b4",
-  "#ff7f0e",
-  "#2ca02c",
-  "#d62728",
-  "#9467bd",
-  "#8c564b",
-  "#e377c2",
-  "#7f7f7f",
-  "#bcbd22",
-  "#17becf"
+  "#0072B2",
+  "#E69F00",
+  "#009E73",
+  "#D55E00",
+  "#CC79A7",
+  "#56B4E9",
+  "#F0E442",
+  "#000000",
+  "#999999",
+  "#882255"
 ];
 var VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
 function paintHeatmap(image, logDensity, G) {
@@ -101,19 +101,20 @@ function vaeDrawImage(canvas, pixels) {
   ctx.putImageData(image, 0, 0);
 }
 var VaePlane = class {
-  // A square latent plane [-limit, limit]^2 (h_1 to the right, h_2 up) over a cached scatter layer.
-  constructor(size, limit, points, labels, axisNames) {
+  // A square latent plane [-limit, limit]^2 (h_1 to the right, h_2 up) over a cached scatter layer; with
+  // labels, each class's name (labelNames, default the label number) is written at its centre (the mean
+  // of its points), so that colour is not the only cue.
+  constructor(size, limit, points, labels, axisNames, labelNames) {
     this.size = size;
     this.limit = limit;
     this.margin = 28;
     this.canvas = vaeElement("canvas", "vae-plane");
     this.canvas.width = size;
     this.canvas.height = size;
-    this.canvas.tabIndex = 0;
     this.base = document.createElement("canvas");
     this.base.width = size;
     this.base.height = size;
-    this.drawBase(points, labels, axisNames);
+    this.drawBase(points, labels, axisNames, labelNames || []);
   }
   toPixel(h1, h2) {
     const span = this.size - 2 * this.margin;
@@ -130,7 +131,7 @@ var VaePlane = class {
       clip((this.size - this.margin - py) / span * 2 * this.limit - this.limit)
     ];
   }
-  drawBase(points, labels, axisNames) {
+  drawBase(points, labels, axisNames, labelNames) {
     const ctx = this.base.getContext("2d");
     const m = this.margin;
     const s = this.size;
@@ -171,6 +172,19 @@ var VaePlane = class {
       ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
     }
     ctx.globalAlpha = 1;
+    ctx.font = "bold 15px sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.lineWidth = 4;
+    ctx.strokeStyle = "#ffffff";
+    ctx.fillStyle = "#000000";
+    for (const { label, h1, h2 } of vaeClassCentres(points, labels)) {
+      const [x, y] = this.toPixel(h1, h2);
+      const name = labelNames[label] ?? String(label);
+      ctx.strokeText(name, x, y);
+      ctx.fillText(name, x, y);
+    }
+    ctx.textBaseline = "alphabetic";
   }
   draw(marker, path) {
     const ctx = this.canvas.getContext("2d");
@@ -211,9 +225,38 @@ function vaeLegend(labelNames, labels) {
   });
   return legend;
 }
+function vaeLiveRegion(className) {
+  const region = vaeElement("div", `vae-live ${className || ""}`.trim());
+  region.setAttribute("role", "status");
+  region.setAttribute("aria-live", "polite");
+  region.setAttribute("aria-atomic", "true");
+  return region;
+}
+var vaeHelpCount = 0;
+function vaeKeyHelp(control, text) {
+  const help = vaeElement("div", "vae-keys", text);
+  help.id = `vae-keys-${++vaeHelpCount}-${Math.random().toString(36).slice(2, 8)}`;
+  control.setAttribute("aria-describedby", help.id);
+  return help;
+}
+function vaeClassCentres(points, labels) {
+  const n = points.length / 2;
+  if (labels.length !== n || n === 0) return [];
+  const sums = /* @__PURE__ */ new Map();
+  for (let i = 0; i < n; i++) {
+    const s = sums.get(labels[i]) || [0, 0, 0];
+    s[0] += points[2 * i];
+    s[1] += points[2 * i + 1];
+    s[2] += 1;
+    sums.set(labels[i], s);
+  }
+  return Array.from(sums, ([label, [a, b, c]]) => ({ label, h1: a / c, h2: b / c }));
+}
+var vaeSigned = (v, digits = 2) => (v < 0 ? "\u2212" : "") + Math.abs(v).toFixed(digits);
 
 // src/drawing_pad.js
 var VAE_PAD_RES = 112;
+var PAD_KEYS = "Keys on the pad: arrows move the pen (Shift: 4 times as far), Space puts the pen down to draw and lifts it (the numbers follow), Escape lifts it.";
 function vaeSampleBilinear(ink, n, u, v) {
   const j = Math.floor(u - 0.5), i = Math.floor(v - 0.5);
   const fu = u - 0.5 - j, fv = v - 0.5 - i;
@@ -264,7 +307,7 @@ function vaeMnistPreprocess(ink, n, size = 28, box = 20) {
 var VaeDrawingPad = class {
   // A square canvas of cssSize pixels; onStroke(final) is called while drawing (final = false, at
   // most once per animation frame) and when a stroke ends (final = true).
-  constructor(cssSize, onStroke) {
+  constructor(cssSize, onStroke, onPen) {
     this.n = VAE_PAD_RES;
     this.ink = new Float32Array(this.n * this.n);
     this.canvas = vaeElement("canvas", "vae-pad");
@@ -272,9 +315,19 @@ var VaeDrawingPad = class {
     this.canvas.height = this.n;
     this.canvas.style.width = `${cssSize}px`;
     this.canvas.style.height = `${cssSize}px`;
-    this.canvas.setAttribute("role", "img");
-    this.canvas.setAttribute("aria-label", "drawing pad: draw a digit with the mouse, a pen or a finger");
+    this.canvas.setAttribute("role", "application");
+    this.canvas.setAttribute("aria-label", "drawing pad: draw a digit with the mouse, a pen, a finger or the keyboard");
+    this.canvas.tabIndex = 0;
     this.onStroke = onStroke;
+    this.onPen = onPen || (() => {
+    });
+    this.pen = [this.n / 2, this.n / 2];
+    this.penDown = false;
+    this.keyboard = false;
+    this.canvas.addEventListener("keydown", (event) => this.key(event));
+    this.canvas.addEventListener("blur", () => {
+      if (this.penDown) this.lift();
+    });
     this.radius = 4.2;
     this.last = null;
     this.frame = false;
@@ -305,6 +358,40 @@ var VaeDrawingPad = class {
     this.canvas.addEventListener("pointerup", end);
     this.canvas.addEventListener("pointercancel", end);
     this.draw();
+  }
+  key(event) {
+    const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    const move = moves[event.key];
+    if (!move && event.key !== " " && event.key !== "Escape") return;
+    event.preventDefault();
+    event.stopPropagation();
+    this.keyboard = true;
+    if (move) {
+      const step = (event.shiftKey ? 4 : 1) * (this.n / 28);
+      const clip = (v) => Math.max(0, Math.min(this.n - 1, v));
+      const next = [clip(this.pen[0] + step * move[0]), clip(this.pen[1] + step * move[1])];
+      if (this.penDown) this.line(this.pen, next);
+      this.pen = next;
+      if (this.penDown) this.changed(false);
+      else this.draw();
+    } else if (event.key === " " && !this.penDown) {
+      this.penDown = true;
+      this.stamp(...this.pen);
+      this.changed(false);
+    } else if (this.penDown) {
+      this.lift();
+      return;
+    }
+    this.sayPen();
+  }
+  lift() {
+    this.penDown = false;
+    this.changed(true);
+    this.sayPen();
+  }
+  sayPen() {
+    const f = 28 / this.n;
+    this.onPen(`pen ${this.penDown ? "down (drawing)" : "up"} at column ${Math.floor(this.pen[0] * f) + 1}, row ${Math.floor(this.pen[1] * f) + 1} of 28`);
   }
   stamp(x, y) {
     const r = this.radius, n = this.n;
@@ -358,6 +445,12 @@ var VaeDrawingPad = class {
       data.data[4 * p + 3] = 255;
     }
     ctx.putImageData(data, 0, 0);
+    if (this.keyboard) {
+      const r = this.radius + 2;
+      ctx.strokeStyle = this.penDown ? "#ffd700" : "#4da3ff";
+      ctx.lineWidth = 1.5;
+      ctx.strokeRect(this.pen[0] - r, this.pen[1] - r, 2 * r, 2 * r);
+    }
   }
 };
 
@@ -964,7 +1057,11 @@ async function renderPosteriorPad({ model, el }) {
   el.classList.add("vae-widget", "vae-posterior-pad");
   const top = vaeElement("div", "vae-row");
   const padBox = vaeElement("div", "vae-column");
-  const pad = new VaeDrawingPad(196, (final) => fromPad(final));
+  const penStatus = vaeLiveRegion("vae-pen");
+  const pad = new VaeDrawingPad(196, (final) => fromPad(final), (text) => {
+    penStatus.textContent = text;
+  });
+  const padKeys = vaeKeyHelp(pad.canvas, PAD_KEYS);
   const tools = vaeElement("div", "vae-pad-tools");
   const clear = vaeElement("button", "vae-clear", "clear");
   const select = vaeElement("select", "vae-select vae-test-image");
@@ -976,7 +1073,7 @@ async function renderPosteriorPad({ model, el }) {
   binarize.type = "checkbox";
   binarizeBox.append(binarize, document.createTextNode(" binarise"));
   tools.append(clear, select, binarizeBox);
-  padBox.append(vaeElement("div", "vae-caption", "draw a digit"), pad.canvas, tools);
+  padBox.append(vaeElement("div", "vae-caption", "draw a digit"), pad.canvas, tools, padKeys, penStatus);
   const inputBox = vaeElement("div", "vae-column");
   const inputCanvas = vaeImageCanvas([side, side], 112, "the input x the encoder sees (28 x 28)");
   inputBox.append(vaeElement("div", "vae-caption", "the input x"), inputCanvas);
@@ -985,7 +1082,8 @@ async function renderPosteriorPad({ model, el }) {
     model.get("limit"),
     asFloat32(model.get("points")),
     labels,
-    ["h\u2081", "h\u2082"]
+    ["h\u2081", "h\u2082"],
+    model.get("label_names")
   );
   plane.canvas.setAttribute("role", "img");
   plane.canvas.setAttribute("aria-label", "latent plane: encoded test images and Q(h|x) of the input");
@@ -1037,6 +1135,8 @@ async function renderPosteriorPad({ model, el }) {
   bounds.setAttribute("aria-label", "number line: ELBO, IWAE bound and log p(x)");
   const timing = vaeElement("div", "vae-timing");
   side2.append(kRow, bounds, timing);
+  const live = vaeLiveRegion();
+  side2.append(live);
   bottom.append(table, side2);
   el.replaceChildren(top, bottom);
   let lastResult = null, updates = 0, requests = 0;
@@ -1057,6 +1157,13 @@ async function renderPosteriorPad({ model, el }) {
     vaeDrawBounds(bounds, r, K);
     el.dataset.k = String(K);
   }
+  function say(what) {
+    const r = lastResult;
+    if (!r) return;
+    const K = 2 ** Number(kSlider.value);
+    const source = select.value === "-1" ? "your drawing" : names[Number(select.value)];
+    live.textContent = `${what || source}: Q mean (${vaeSigned(r.mu[0])}, ${vaeSigned(r.mu[1])}), std (${r.sigma[0].toFixed(3)}, ${r.sigma[1].toFixed(3)}); log p(x) ${nats(r.logPx)}; ELBO ${nats(r.elbo)}; IWAE bound with K = ${K}: ${nats(r.iwae[K].value)}; gap log p(x) minus ELBO ${nats(r.gap)}; D[Q || p(h|x)] ${nats(r.klGrid)}.`;
+  }
   function draw(result, started) {
     lastResult = result;
     plane.draw(null);
@@ -1074,7 +1181,10 @@ async function renderPosteriorPad({ model, el }) {
     const ms = performance.now() - started;
     updates += 1;
     timing.textContent = (result.final ? `last update ${ms.toFixed(0)} ms` : `first numbers after ${ms.toFixed(0)} ms; following the posterior ...`) + ` (${result.decodes} decoder passes, computed in ${result.ms.total.toFixed(0)} ms ${engine.worker ? `by ${engine.workers.length} Web Worker${engine.workers.length > 1 ? "s" : ""}` : "on the page"})`;
-    if (result.final) el.dataset.updateMs = ms.toFixed(2);
+    if (result.final) {
+      el.dataset.updateMs = ms.toFixed(2);
+      say();
+    }
     el.dataset.computeMs = result.ms.total.toFixed(2);
     el.dataset.decodes = String(result.decodes);
     el.dataset.updates = String(updates);
@@ -1158,11 +1268,14 @@ async function renderPosteriorPad({ model, el }) {
   });
   kSlider.addEventListener("input", () => {
     model.set("k", 2 ** Number(kSlider.value));
+    kSlider.setAttribute("aria-valuetext", `K = ${model.get("k")}`);
     vaeSave(model);
     showNumbers();
+    say(`IWAE samples K = ${2 ** Number(kSlider.value)}`);
   });
   const onK = () => {
     kSlider.value = String(Math.round(Math.log2(model.get("k"))));
+    kSlider.setAttribute("aria-valuetext", `K = ${model.get("k")}`);
     showNumbers();
   };
   const onIndex = () => fromIndex();
@@ -1176,6 +1289,7 @@ async function renderPosteriorPad({ model, el }) {
   model.on("change:binarize", onBinarize);
   binarize.checked = model.get("binarize");
   kSlider.value = String(Math.round(Math.log2(model.get("k"))));
+  kSlider.setAttribute("aria-valuetext", `K = ${model.get("k")}`);
   plane.draw(null);
   fromIndex();
   return () => {

@@ -38,19 +38,20 @@ export function vaeDrawImage(canvas, pixels) {
 }
 
 export class VaePlane {
-  // A square latent plane [-limit, limit]^2 (h_1 to the right, h_2 up) over a cached scatter layer.
-  constructor(size, limit, points, labels, axisNames) {
+  // A square latent plane [-limit, limit]^2 (h_1 to the right, h_2 up) over a cached scatter layer; with
+  // labels, each class's name (labelNames, default the label number) is written at its centre (the mean
+  // of its points), so that colour is not the only cue.
+  constructor(size, limit, points, labels, axisNames, labelNames) {
     this.size = size;
     this.limit = limit;
     this.margin = 28;
     this.canvas = vaeElement("canvas", "vae-plane");
     this.canvas.width = size;
     this.canvas.height = size;
-    this.canvas.tabIndex = 0;
     this.base = document.createElement("canvas");
     this.base.width = size;
     this.base.height = size;
-    this.drawBase(points, labels, axisNames);
+    this.drawBase(points, labels, axisNames, labelNames || []);
   }
   toPixel(h1, h2) {
     const span = this.size - 2 * this.margin;
@@ -63,7 +64,7 @@ export class VaePlane {
     return [clip(((px - this.margin) / span) * 2 * this.limit - this.limit),
             clip(((this.size - this.margin - py) / span) * 2 * this.limit - this.limit)];
   }
-  drawBase(points, labels, axisNames) {
+  drawBase(points, labels, axisNames, labelNames) {
     const ctx = this.base.getContext("2d");
     const m = this.margin;
     const s = this.size;
@@ -102,6 +103,19 @@ export class VaePlane {
       ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
     }
     ctx.globalAlpha = 1;
+    ctx.font = "bold 15px sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.lineWidth = 4;
+    ctx.strokeStyle = "#ffffff";
+    ctx.fillStyle = "#000000";
+    for (const { label, h1, h2 } of vaeClassCentres(points, labels)) {
+      const [x, y] = this.toPixel(h1, h2);
+      const name = labelNames[label] ?? String(label);
+      ctx.strokeText(name, x, y);
+      ctx.fillText(name, x, y);
+    }
+    ctx.textBaseline = "alphabetic";
   }
   draw(marker, path) {
     // Copy the cached scatter, then draw an optional path (list of [h1, h2]) and the marker.
@@ -143,3 +157,55 @@ export function vaeLegend(labelNames, labels) {
   });
   return legend;
 }
+
+// Accessibility (WAI-ARIA): what a widget shows, said in words.
+
+export function vaeLiveRegion(className) {
+  // A polite live region: a screen reader reads its text whenever it changes, after what it is saying.
+  const region = vaeElement("div", `vae-live ${className || ""}`.trim());
+  region.setAttribute("role", "status");
+  region.setAttribute("aria-live", "polite");
+  region.setAttribute("aria-atomic", "true");
+  return region;
+}
+
+let vaeHelpCount = 0;
+export function vaeKeyHelp(control, text) {
+  // A visible line naming the keys of `control` (a canvas with role="application"), linked to it.
+  const help = vaeElement("div", "vae-keys", text);
+  help.id = `vae-keys-${++vaeHelpCount}-${Math.random().toString(36).slice(2, 8)}`;
+  control.setAttribute("aria-describedby", help.id);
+  return help;
+}
+
+export function vaeMeanIntensity(pixels) {
+  // The mean of the pixel values (clipped to [0, 1]): how much ink the image holds.
+  let sum = 0;
+  for (const v of pixels) sum += Math.min(1, Math.max(0, v));
+  return pixels.length ? sum / pixels.length : 0;
+}
+
+export function vaeClassCentres(points, labels) {
+  // The mean (h_1, h_2) of the scatter points of each label: [{label, h1, h2}], empty without labels.
+  const n = points.length / 2;
+  if (labels.length !== n || n === 0) return [];
+  const sums = new Map();
+  for (let i = 0; i < n; i++) {
+    const s = sums.get(labels[i]) || [0, 0, 0];
+    s[0] += points[2 * i]; s[1] += points[2 * i + 1]; s[2] += 1;
+    sums.set(labels[i], s);
+  }
+  return Array.from(sums, ([label, [a, b, c]]) => ({ label, h1: a / c, h2: b / c }));
+}
+
+export function vaeNearestClass(centres, h1, h2) {
+  // The label whose class centre is nearest to (h1, h2), or null without labels.
+  let best = null, bestD = Infinity;
+  for (const c of centres) {
+    const d = (c.h1 - h1) ** 2 + (c.h2 - h2) ** 2;
+    if (d < bestD) { bestD = d; best = c.label; }
+  }
+  return best;
+}
+
+export const vaeSigned = (v, digits = 2) => (v < 0 ? "\u2212" : "") + Math.abs(v).toFixed(digits);

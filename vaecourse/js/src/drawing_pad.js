@@ -4,10 +4,15 @@
 // it in the 28 x 28 image so that its centre of mass sits at the image centre.
 // The ink lives on a finer square grid (VAE_PAD_RES per side, 4 cells per output pixel) so that a
 // stroke is smooth before it is resampled.
+// Keyboard (WAI-ARIA "application", the keys in PAD_KEYS): arrow keys move a pen one pixel of the 28 x 28
+// image (Shift: four), Space puts it down (it draws as it moves) and lifts it again, which ends the
+// stroke as a mouse button released does; Escape lifts it too. onPen(text) hears where the pen is.
 
 import { vaeElement } from "./drawing.js";
 
 const VAE_PAD_RES = 112;
+export const PAD_KEYS = "Keys on the pad: arrows move the pen (Shift: 4 times as far), Space puts the pen down "
+  + "to draw and lifts it (the numbers follow), Escape lifts it.";
 
 function vaeSampleBilinear(ink, n, u, v) {
   // The ink at the continuous position (u: column, v: row) of an n x n grid, 0 outside.
@@ -63,7 +68,7 @@ export function vaeMnistPreprocess(ink, n, size = 28, box = 20) {
 export class VaeDrawingPad {
   // A square canvas of cssSize pixels; onStroke(final) is called while drawing (final = false, at
   // most once per animation frame) and when a stroke ends (final = true).
-  constructor(cssSize, onStroke) {
+  constructor(cssSize, onStroke, onPen) {
     this.n = VAE_PAD_RES;
     this.ink = new Float32Array(this.n * this.n);
     this.canvas = vaeElement("canvas", "vae-pad");
@@ -71,9 +76,16 @@ export class VaeDrawingPad {
     this.canvas.height = this.n;
     this.canvas.style.width = `${cssSize}px`;
     this.canvas.style.height = `${cssSize}px`;
-    this.canvas.setAttribute("role", "img");
-    this.canvas.setAttribute("aria-label", "drawing pad: draw a digit with the mouse, a pen or a finger");
+    this.canvas.setAttribute("role", "application");
+    this.canvas.setAttribute("aria-label", "drawing pad: draw a digit with the mouse, a pen, a finger or the keyboard");
+    this.canvas.tabIndex = 0;
     this.onStroke = onStroke;
+    this.onPen = onPen || (() => {});
+    this.pen = [this.n / 2, this.n / 2];  // the keyboard pen, in ink cells
+    this.penDown = false;
+    this.keyboard = false;  // show the pen once a key has been used
+    this.canvas.addEventListener("keydown", (event) => this.key(event));
+    this.canvas.addEventListener("blur", () => { if (this.penDown) this.lift(); });
     this.radius = 4.2;  // brush radius in ink cells (about 1 pixel of the 28 x 28 image)
     this.last = null;
     this.frame = false;
@@ -104,6 +116,40 @@ export class VaeDrawingPad {
     this.canvas.addEventListener("pointerup", end);
     this.canvas.addEventListener("pointercancel", end);
     this.draw();
+  }
+  key(event) {
+    const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    const move = moves[event.key];
+    if (!move && event.key !== " " && event.key !== "Escape") return;
+    event.preventDefault();
+    event.stopPropagation();  // JupyterLab's notebook would take these keys for its own shortcuts
+    this.keyboard = true;
+    if (move) {
+      const step = (event.shiftKey ? 4 : 1) * (this.n / 28);
+      const clip = (v) => Math.max(0, Math.min(this.n - 1, v));
+      const next = [clip(this.pen[0] + step * move[0]), clip(this.pen[1] + step * move[1])];
+      if (this.penDown) this.line(this.pen, next);
+      this.pen = next;
+      if (this.penDown) this.changed(false); else this.draw();
+    } else if (event.key === " " && !this.penDown) {
+      this.penDown = true;
+      this.stamp(...this.pen);
+      this.changed(false);
+    } else if (this.penDown) {
+      this.lift();
+      return;
+    }
+    this.sayPen();
+  }
+  lift() {
+    this.penDown = false;
+    this.changed(true);
+    this.sayPen();
+  }
+  sayPen() {
+    const f = 28 / this.n;
+    this.onPen(`pen ${this.penDown ? "down (drawing)" : "up"} at column ${Math.floor(this.pen[0] * f) + 1}, `
+      + `row ${Math.floor(this.pen[1] * f) + 1} of 28`);
   }
   stamp(x, y) {
     // A soft round brush: full ink inside the radius, a one-cell linear edge.
@@ -150,5 +196,11 @@ export class VaeDrawingPad {
       data.data[4 * p] = v; data.data[4 * p + 1] = v; data.data[4 * p + 2] = v; data.data[4 * p + 3] = 255;
     }
     ctx.putImageData(data, 0, 0);
+    if (this.keyboard) {  // the keyboard pen: a square ring, yellow while it draws
+      const r = this.radius + 2;
+      ctx.strokeStyle = this.penDown ? "#ffd700" : "#4da3ff";
+      ctx.lineWidth = 1.5;
+      ctx.strokeRect(this.pen[0] - r, this.pen[1] - r, 2 * r, 2 * r);
+    }
   }
 }

@@ -1,9 +1,13 @@
 // Interpolation front end (vaecourse.widgets.Interpolation, book/latent_space.md). Two test images are encoded (their encoder means h_a, h_b travel in the
 // widget state); the slider t walks the straight line h(t) = (1 - t) h_a + t h_b and the decoder runs
-// in the browser at every step.
+// in the browser at every step. Keyboard: Tab reaches image A's list, the slider t (arrow keys: 0.01,
+// Page Up/Down: 0.1, Home/End: A/B) and image B's list, in the order they are laid out; a live region says
+// the position t, the point h(t) and the decoded image's mean intensity.
 
 import { asFloat32, asUint8 } from "./buffers.js";
-import { VaePlane, vaeDrawImage, vaeElement, vaeImageCanvas } from "./drawing.js";
+import {
+  VaePlane, vaeDrawImage, vaeElement, vaeImageCanvas, vaeLiveRegion, vaeMeanIntensity, vaeSigned,
+} from "./drawing.js";
 import { decodeBatch, decodeInto, unpackDecoder, vaeLoadDecoder } from "./mlp_decoder.js";
 import { vaeSave } from "./widget_model.js";
 
@@ -33,6 +37,7 @@ async function renderInterpolation({ model, el }) {
   slider.setAttribute("aria-label", "interpolation parameter t");
   const current = vaeImageCanvas(decoder.dataShape, size, "decoded image at t");
   const readout = vaeElement("div", "vae-readout");
+  const live = vaeLiveRegion();
   const strip = vaeElement("div", "vae-strip");
   const stripCanvases = [];
   for (let s = 0; s <= steps; s++) {
@@ -47,7 +52,7 @@ async function renderInterpolation({ model, el }) {
     return box;
   };
   const middle = vaeElement("div", "vae-column");
-  middle.append(vaeElement("div", "vae-caption", "decoded at h(t)"), current, slider, readout);
+  middle.append(vaeElement("div", "vae-caption", "decoded at h(t)"), current, slider, readout, live);
   top.append(pick("image A", selectA, imageA), middle, pick("image B", selectB, imageB));
   let plane = null;
   const points = asFloat32(model.get("points"));
@@ -63,6 +68,19 @@ async function renderInterpolation({ model, el }) {
   const pixels = new Float64Array(D);
   const code = (i) => codes.subarray(i * k, (i + 1) * k);
   const at = (a, b, t) => Float64Array.from(a, (v, d) => (1 - t) * v + t * b[d]);
+  let said = null;  // what the live region said last: [t, index_a, index_b]
+  function describe(t, ia, ib, h) {
+    // What changed (the position t or an end image), then where the path is and what the decoder draws.
+    const changed = [];
+    if (said && said[1] !== ia) changed.push(`image A is now ${names[ia]}`);
+    if (said && said[2] !== ib) changed.push(`image B is now ${names[ib]}`);
+    said = [t, ia, ib];
+    const share = Math.round(100 * t);
+    return (changed.length ? `${changed.join("; ")}. ` : "")
+      + `Position t = ${Number(t).toFixed(2)} (${share}% of the way from A = ${names[ia]} to B = ${names[ib]}): `
+      + `h(t) = (${Array.from(h, (v) => vaeSigned(v)).join(", ")}), `
+      + `decoded image mean intensity ${vaeMeanIntensity(pixels).toFixed(2)}.`;
+  }
   function update(send) {
     const ia = model.get("index_a");
     const ib = model.get("index_b");
@@ -79,6 +97,8 @@ async function renderInterpolation({ model, el }) {
     el.dataset.decodeMs = (performance.now() - start).toFixed(3);
     vaeDrawImage(current, pixels);
     readout.textContent = `t = ${Number(t).toFixed(2)}`;
+    slider.setAttribute("aria-valuetext", `t = ${Number(t).toFixed(2)}`);
+    live.textContent = describe(t, ia, ib, at(a, b, t));
     stripCanvases.forEach((c, s) => vaeDrawImage(c, decodeInto(decoder, at(a, b, s / steps), pixels)));
     if (plane) {
       const h = at(a, b, t);

@@ -1,10 +1,13 @@
 // IsingLattice front end (vaecourse.widgets.ising_lattice.IsingLattice, book/ising.md). Every animation
 // frame: a few checkerboard Metropolis sweeps at the slider's temperature, the lattice drawn, the
 // configuration encoded in the browser, and its point (T, latent value) moved on the plot of the
-// held-out configurations, beside Onsager's +-M(T) (scaled) and the T_c estimates.
+// held-out configurations, beside Onsager's +-M(T) (scaled) and the T_c estimates. Keyboard: the temperature
+// slider (arrow keys: 0.01, Page Up/Down: 0.1, Home/End: the ends) and the pause button; a live region
+// says the temperature, the magnetisation and the latent value once the lattice has settled after a change
+// (half a second), and when the sampler is paused or run again.
 
 import { asFloat32 } from "./buffers.js";
-import { vaeDrawImage, vaeElement, vaeImageCanvas } from "./drawing.js";
+import { vaeDrawImage, vaeElement, vaeImageCanvas, vaeLiveRegion, vaeSigned } from "./drawing.js";
 import { VaeIsingLattice, vaeIsingAverages, vaeOnsagerM } from "./ising_sampler.js";
 import { encodeQ, unpackEncoder, vaeLoadEncoder } from "./mlp_encoder.js";
 import { vaeSave } from "./widget_model.js";
@@ -86,7 +89,8 @@ async function renderIsingLattice({ model, el }) {
   sliderRow.append(document.createTextNode("T"), slider, tValue);
   const pause = vaeElement("button", "vae-pause", "pause");
   const readout = vaeElement("div", "vae-readout");
-  left.append(vaeElement("div", "vae-caption", `Metropolis in your browser, L = ${L}`), canvas, sliderRow, pause, readout);
+  const live = vaeLiveRegion();  // said after a change settles, not every frame
+  left.append(vaeElement("div", "vae-caption", `Metropolis in your browser, L = ${L}`), canvas, sliderRow, pause, readout, live);
   const right = vaeElement("div", "vae-column");
   const plot = vaeElement("canvas", "vae-latent-plot");
   plot.width = 440; plot.height = 300;
@@ -96,11 +100,22 @@ async function renderIsingLattice({ model, el }) {
   el.replaceChildren(left, right);
 
   const pixels = new Float64Array(L * L);
-  let frames = 0, visible = true, stopped = false;
-  function setT(T) {
+  let frames = 0, visible = true, stopped = false, latest = 0, announce = null;
+  function say(what) {
+    // The live region's sentence: what changed, then T, the magnetisation and the latent value now.
+    const m = lattice.magnetisation();
+    live.textContent = `${what}: temperature T = ${lattice.temperature.toFixed(2)}, magnetisation m = `
+      + `${vaeSigned(m, 3)} (|m| = ${Math.abs(m).toFixed(3)}), latent value ${vaeSigned(latest, 3)}`
+      + `${model.get("running") ? "" : ", sampler paused"}.`;
+  }
+  function setT(T, spoken) {
     lattice.setTemperature(T);
     slider.value = String(T);
     tValue.textContent = Number(T).toFixed(2);
+    slider.setAttribute("aria-valuetext", `T = ${Number(T).toFixed(2)}`);
+    if (!spoken) return;
+    clearTimeout(announce);  // wait for the lattice to settle at the new temperature
+    announce = setTimeout(() => say(`temperature changed to ${Number(T).toFixed(2)}`), 500);
   }
   function frame() {
     if (stopped) return;
@@ -112,12 +127,14 @@ async function renderIsingLattice({ model, el }) {
       const { mu } = encodeQ(encoder, x);
       let value = 0;
       for (let d = 0; d < mu.length; d++) value += (mu[d] - centre[d]) * direction[d];
+      latest = value;
       state.trail.push([lattice.temperature, value]);
       if (state.trail.length > 40) state.trail.shift();
       vaeLatentPlot(plot, state);
       const m = lattice.magnetisation();
       readout.textContent = `m = ${m.toFixed(3)}, energy per spin = ${lattice.energy().toFixed(3)}, latent = ${value.toFixed(3)}`;
       frames += 1;
+      if (frames === 1) say("lattice started");
       el.dataset.frames = String(frames);
       el.dataset.latent = value.toFixed(5);
       el.dataset.temperature = lattice.temperature.toFixed(3);
@@ -125,21 +142,26 @@ async function renderIsingLattice({ model, el }) {
     }
     requestAnimationFrame(frame);
   }
-  slider.addEventListener("input", () => { model.set("T", Number(slider.value)); setT(Number(slider.value)); vaeSave(model); });
+  slider.addEventListener("input", () => {
+    model.set("T", Number(slider.value));
+    setT(Number(slider.value), true);
+    vaeSave(model);
+  });
   pause.addEventListener("click", () => {
     model.set("running", !model.get("running"));
     pause.textContent = model.get("running") ? "pause" : "run";
+    say(model.get("running") ? "sampler running" : "sampler paused");
     vaeSave(model);
   });
-  const onT = () => setT(model.get("T"));
+  const onT = () => setT(model.get("T"), true);
   model.on("change:T", onT);
   if (typeof IntersectionObserver !== "undefined") {  // no work while the lattice is off screen
     new IntersectionObserver((entries) => { visible = entries.some((e) => e.isIntersecting); }).observe(el);
   }
-  setT(model.get("T"));
+  setT(model.get("T"), false);
   el.vaeLattice = lattice;
   requestAnimationFrame(frame);
-  return () => { stopped = true; model.off("change:T", onT); };
+  return () => { stopped = true; clearTimeout(announce); model.off("change:T", onT); };
 }
 
 export default { render: renderIsingLattice };

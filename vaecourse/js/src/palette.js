@@ -1,8 +1,9 @@
-// The colours of the vaecourse widgets (book/latent_space.md): one colour per class label (matplotlib's
-// tab10) and the viridis colour map of the heat maps (five stops, linearly interpolated).
+// The colours of the vaecourse widgets (book/latent_space.md): one colour per class label (Okabe & Ito's
+// colour-blind-safe colours, as vaecourse.plotting.CLASS_COLOURS; the plane also writes each class's name at
+// its cluster's centre) and the viridis colour map of the heat maps (five stops, linearly interpolated).
 
-export const LABEL_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                              "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+export const LABEL_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7",
+                              "#56B4E9", "#F0E442", "#000000", "#999999", "#882255"];
 
 export const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
 

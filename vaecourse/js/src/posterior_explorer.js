@@ -1,9 +1,11 @@
 // PosteriorExplorer front end (vaecourse.widgets.PosteriorExplorer, book/latent_space.md). The kernel computes, for one test image x, the true posterior p(h|x) on a grid
 // (quadrature, vaecourse.marginal.local_posterior_grid) and the encoder's Q(h|x) on the same grid; this file only
 // draws them. Arrays are (G, G) float32, entry [i, j] at (h_1 = grid[i], h_2 = grid[j]).
+// Keyboard: the number box chooses the test image (arrow keys step it, Enter commits a typed number);
+// a live region says the chosen image's numbers when the kernel answers, or that no kernel answered.
 
 import { asFloat32, asUint8 } from "./buffers.js";
-import { vaeDrawImage, vaeElement, vaeImageCanvas } from "./drawing.js";
+import { vaeDrawImage, vaeElement, vaeImageCanvas, vaeLiveRegion } from "./drawing.js";
 import { paintHeatmap } from "./palette.js";
 import { vaeSave } from "./widget_model.js";
 
@@ -46,7 +48,9 @@ async function renderPosterior({ model, el }) {
   // Shown only when a chosen image gets no answer: the static website, or a notebook whose kernel is
   // not running. In a live kernel the answer (new stats) clears it.
   const noKernel = vaeElement("div", "vae-timing vae-no-kernel", "");
-  el.replaceChildren(row, axes, stats, noKernel);
+  noKernel.setAttribute("role", "status");  // polite: a screen reader hears that no kernel answered
+  const live = vaeLiveRegion();  // the numbers in one sentence, read when a new image's numbers arrive
+  el.replaceChildren(row, axes, stats, live, noKernel);
 
   function update() {
     index.value = String(model.get("index"));
@@ -56,6 +60,9 @@ async function renderPosterior({ model, el }) {
     vaeHeatmap(q, asFloat32(model.get("log_q")), G);
     const s = model.get("stats");
     stats.textContent = Object.entries(s).map(([name, value]) => `${name.padEnd(28)} ${value}`).join("\n");
+    live.textContent = `Test image ${model.get("index")}: `
+      + Object.entries(s).filter(([name]) => name !== "test image").map(([name, value]) => `${name} ${value}`)
+        .join("; ") + ".";
   }
   let waiting = null;  // the timer that reports a missing kernel
   function answered() {

@@ -2,8 +2,10 @@
 // draws a digit or picks a test image; the page encodes it, puts the true posterior on a local grid around Q, and shows log p(x), the ELBO, IWAE_K, the gap and D[Q || p(h|x)].
 
 import { asFloat32, asUint8, fromFloat16 } from "./buffers.js";
-import { VaePlane, vaeDrawImage, vaeElement, vaeImageCanvas, vaeLegend } from "./drawing.js";
-import { VaeDrawingPad, vaeMnistPreprocess } from "./drawing_pad.js";
+import {
+  VaePlane, vaeDrawImage, vaeElement, vaeImageCanvas, vaeKeyHelp, vaeLegend, vaeLiveRegion, vaeSigned,
+} from "./drawing.js";
+import { PAD_KEYS, VaeDrawingPad, vaeMnistPreprocess } from "./drawing_pad.js";
 import { decodeBatch, decodeInto, unpackDecoder } from "./mlp_decoder.js";
 import { unpackEncoder, encodeQ } from "./mlp_encoder.js";
 import { paintHeatmap } from "./palette.js";
@@ -89,7 +91,9 @@ async function renderPosteriorPad({ model, el }) {
   const top = vaeElement("div", "vae-row");
   // 1. the pad and its tools
   const padBox = vaeElement("div", "vae-column");
-  const pad = new VaeDrawingPad(196, (final) => fromPad(final));
+  const penStatus = vaeLiveRegion("vae-pen");  // where the keyboard pen is
+  const pad = new VaeDrawingPad(196, (final) => fromPad(final), (text) => { penStatus.textContent = text; });
+  const padKeys = vaeKeyHelp(pad.canvas, PAD_KEYS);
   const tools = vaeElement("div", "vae-pad-tools");
   const clear = vaeElement("button", "vae-clear", "clear");
   const select = vaeElement("select", "vae-select vae-test-image");
@@ -101,14 +105,14 @@ async function renderPosteriorPad({ model, el }) {
   binarize.type = "checkbox";
   binarizeBox.append(binarize, document.createTextNode(" binarise"));
   tools.append(clear, select, binarizeBox);
-  padBox.append(vaeElement("div", "vae-caption", "draw a digit"), pad.canvas, tools);
+  padBox.append(vaeElement("div", "vae-caption", "draw a digit"), pad.canvas, tools, padKeys, penStatus);
   // 2. what the encoder sees
   const inputBox = vaeElement("div", "vae-column");
   const inputCanvas = vaeImageCanvas([side, side], 112, "the input x the encoder sees (28 x 28)");
   inputBox.append(vaeElement("div", "vae-caption", "the input x"), inputCanvas);
   // 3. the latent plane with Q
   const plane = new VaePlane(model.get("plane_size"), model.get("limit"), asFloat32(model.get("points")),
-                             labels, ["h\u2081", "h\u2082"]);
+                             labels, ["h\u2081", "h\u2082"], model.get("label_names"));
   plane.canvas.setAttribute("role", "img");
   plane.canvas.setAttribute("aria-label", "latent plane: encoded test images and Q(h|x) of the input");
   const planeBox = vaeElement("div", "vae-column");
@@ -150,6 +154,9 @@ async function renderPosteriorPad({ model, el }) {
   bounds.setAttribute("aria-label", "number line: ELBO, IWAE bound and log p(x)");
   const timing = vaeElement("div", "vae-timing");
   side2.append(kRow, bounds, timing);
+  // The numbers in one sentence, said when the final numbers for a new input (or another K) are shown.
+  const live = vaeLiveRegion();
+  side2.append(live);
   bottom.append(table, side2);
   el.replaceChildren(top, bottom);
 
@@ -171,6 +178,16 @@ async function renderPosteriorPad({ model, el }) {
     vaeDrawBounds(bounds, r, K);
     el.dataset.k = String(K);
   }
+  function say(what) {
+    const r = lastResult;
+    if (!r) return;
+    const K = 2 ** Number(kSlider.value);
+    const source = select.value === "-1" ? "your drawing" : names[Number(select.value)];
+    live.textContent = `${what || source}: Q mean (${vaeSigned(r.mu[0])}, ${vaeSigned(r.mu[1])}), `
+      + `std (${r.sigma[0].toFixed(3)}, ${r.sigma[1].toFixed(3)}); log p(x) ${nats(r.logPx)}; `
+      + `ELBO ${nats(r.elbo)}; IWAE bound with K = ${K}: ${nats(r.iwae[K].value)}; `
+      + `gap log p(x) minus ELBO ${nats(r.gap)}; D[Q || p(h|x)] ${nats(r.klGrid)}.`;
+  }
   function draw(result, started) {
     lastResult = result;
     plane.draw(null);
@@ -188,7 +205,10 @@ async function renderPosteriorPad({ model, el }) {
     timing.textContent = (result.final ? `last update ${ms.toFixed(0)} ms` : `first numbers after ${ms.toFixed(0)} ms; following the posterior ...`)
       + ` (${result.decodes} decoder passes, computed in ${result.ms.total.toFixed(0)} ms `
       + `${engine.worker ? `by ${engine.workers.length} Web Worker${engine.workers.length > 1 ? "s" : ""}` : "on the page"})`;
-    if (result.final) el.dataset.updateMs = ms.toFixed(2);
+    if (result.final) {
+      el.dataset.updateMs = ms.toFixed(2);
+      say();
+    }
     el.dataset.computeMs = result.ms.total.toFixed(2);
     el.dataset.decodes = String(result.decodes);
     el.dataset.updates = String(updates);
@@ -251,15 +271,21 @@ async function renderPosteriorPad({ model, el }) {
   clear.addEventListener("click", () => { pad.clear(); });
   select.addEventListener("change", () => { model.set("index", Number(select.value)); vaeSave(model); fromIndex(); });
   binarize.addEventListener("change", () => { model.set("binarize", binarize.checked); vaeSave(model); if (raw) update(prepared(raw), true); });
-  kSlider.addEventListener("input", () => { model.set("k", 2 ** Number(kSlider.value)); vaeSave(model); showNumbers(); });
-  const onK = () => { kSlider.value = String(Math.round(Math.log2(model.get("k")))); showNumbers(); };
+  kSlider.addEventListener("input", () => {
+    model.set("k", 2 ** Number(kSlider.value));
+    kSlider.setAttribute("aria-valuetext", `K = ${model.get("k")}`);
+    vaeSave(model);
+    showNumbers();
+    say(`IWAE samples K = ${2 ** Number(kSlider.value)}`);
+  });
+  const onK = () => { kSlider.value = String(Math.round(Math.log2(model.get("k")))); kSlider.setAttribute("aria-valuetext", `K = ${model.get("k")}`); showNumbers(); };
   const onIndex = () => fromIndex();
   const onBinarize = () => { if (binarize.checked === model.get("binarize")) return; binarize.checked = model.get("binarize"); if (raw) update(prepared(raw), true); };
   model.on("change:k", onK);
   model.on("change:index", onIndex);
   model.on("change:binarize", onBinarize);
   binarize.checked = model.get("binarize");
-  kSlider.value = String(Math.round(Math.log2(model.get("k"))));
+  kSlider.value = String(Math.round(Math.log2(model.get("k")))); kSlider.setAttribute("aria-valuetext", `K = ${model.get("k")}`);
   plane.draw(null);
   fromIndex();
   return () => {

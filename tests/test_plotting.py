@@ -1,0 +1,64 @@
+"""vaecourse.plotting's latent map never relies on colour alone (WCAG 1.4.1).
+
+plot_latent_means writes each class's name at the centre of its cluster (the median of its encoder
+means, computed here from the model's own encoder), gives each class its own marker and a colour from
+a colour-blind-safe list, and has a legend; the widgets' scatter uses the same colours.
+"""
+
+from __future__ import annotations
+
+import re
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+from tests.paths import ROOT
+from vaecourse import models, plotting
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def latent_map():
+    import matplotlib.pyplot as plt
+
+    torch.manual_seed(0)
+    model = models.VAE(hidden=32, latent_dim=2, data_shape=(1, 28, 28)).eval()
+    x = torch.rand(300, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    labels = torch.arange(300) % 10
+    fig = plotting.plot_latent_means(model, x, labels)
+    yield fig, model, x, labels
+    plt.close(fig)
+
+
+def test_latent_map_writes_each_class_at_its_cluster_centre(latent_map):
+    fig, model, x, labels = latent_map
+    ax = fig.axes[0]
+    written = {t.get_text(): t.get_position() for t in ax.texts}
+    assert sorted(written) == [str(d) for d in range(10)], f"one text label per class expected, got {sorted(written)}"
+    with torch.no_grad():
+        mu = model.encode(x.reshape(len(x), -1)).mean.numpy()  # (N, 2), the encoder's own means
+    for digit in range(10):
+        centre = np.median(mu[labels.numpy() == digit], axis=0)
+        np.testing.assert_allclose(written[str(digit)], centre, atol=1e-5)
+
+
+def test_latent_map_classes_differ_in_marker_and_colour_and_have_a_legend(latent_map):
+    fig, *_ = latent_map
+    ax = fig.axes[0]
+    assert len(fig.axes) == 1  # a legend, not a colour bar, names the classes
+    collections = ax.collections
+    assert len(collections) == 10
+    markers = {tuple(map(tuple, c.get_paths()[0].vertices.round(3))) for c in collections}
+    colours = {tuple(np.round(c.get_facecolor()[0][:3], 3)) for c in collections}
+    assert len(markers) == 10 and len(colours) == 10
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [str(d) for d in range(10)]
+
+
+def test_widgets_scatter_uses_the_same_colours():
+    source = (ROOT / "vaecourse" / "js" / "src" / "palette.js").read_text()
+    block = re.search(r"LABEL_COLOURS = \[(.*?)\]", source, re.DOTALL).group(1)
+    assert [c.upper() for c in re.findall(r'"(#[0-9A-Fa-f]{6})"', block)] == [c.upper() for c in plotting.CLASS_COLOURS]
+    assert "#1f77b4" not in block.lower()  # not matplotlib's tab10
