@@ -1,11 +1,13 @@
 """Colab's runtime: the notebooks' set-up cell, run in a virtual environment that holds Colab's versions
 of the packages (googlecolab/backend-info, August 2026), installs the package and only what is missing,
 changing none of the packages already there; then the latent-space chapter's widgets, built in a kernel of
-that environment, display and carry their state with ipywidgets 7.7.1 and anywidget 0.9.21.
+that environment, display and carry their state with ipywidgets 7.7.1 and anywidget 0.9.21, and in classic
+Notebook 6.5 (widgetsnbextension 3.6, a front end that speaks ipywidgets 7) they render in a headless
+chromium, answer a drag and send the new latent point back to the kernel.
 
 What this does not check: Colab's Python is 3.13, this environment's is this machine's (3.11); Colab's torch
-is 2.11, this environment's is the torch on this machine's disk (TORCH below); and no browser front end
-speaking ipywidgets 7 (classic Notebook 6.5 with widgetsnbextension 3.6) renders the widgets here.
+is 2.11, this environment's is the torch on this machine's disk (TORCH below); Colab's own front end (its
+widget manager) is not available here: classic Notebook 6.5 stands in for it.
 The environment is installed from the package index in this machine's pip configuration (a mirror or
 PyPI); where Colab's versions cannot be had from it, the tests skip and say so.
 """
@@ -14,15 +16,20 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
+import socket
 import subprocess
 import textwrap
+import time
+import urllib.request
 import venv
 from pathlib import Path
 
 import pytest
 
 from tests.book.test_launch import first_cell, repository_copy, with_source  # noqa: F401 (a fixture)
+from tests.browser.conftest import browser  # noqa: F401 (a fixture: headless chromium, skips without it)
 
 pytestmark = pytest.mark.slow
 
@@ -199,3 +206,88 @@ def test_latent_space_widgets_display_in_a_kernel_with_colabs_ipywidgets(colab_w
     for name in NAMES:
         assert summary[name]["esm"], f"{name}: no front end (_esm) in its state"
     assert summary["LatentExplorer"]["h"] == [0.5, -0.5]
+
+
+# --- a front end that speaks ipywidgets 7: classic Notebook 6.5 with widgetsnbextension 3.6 ------------
+
+CLASSIC_NOTEBOOK = "6.5.7"  # Colab's own front end is not available outside Colab; this one speaks ipywidgets 7
+
+
+@pytest.fixture(scope="module")
+def classic_notebook(colab_with_the_package, tmp_path_factory):
+    """Classic Notebook 6.5 in the Colab environment (after the package checks: it replaces Notebook 7),
+    serving a notebook that builds the four widgets; yields (base URL, token)."""
+    python, *_ = colab_with_the_package
+    installed = _installed(python)
+    keep = tmp_path_factory.mktemp("keep") / "constraints.txt"
+    keep.write_text("".join(f"{name}=={installed[name]}\n" for name in ("ipywidgets", "widgetsnbextension",
+                                                                        "anywidget", "ipykernel", "numpy")))
+    pip = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-c", str(keep),
+                          f"notebook=={CLASSIC_NOTEBOOK}"], capture_output=True, text=True, env=_pip_env(), timeout=900)
+    if pip.returncode != 0:
+        pytest.skip(f"notebook {CLASSIC_NOTEBOOK} could not be installed from this machine's package index: "
+                    f"{(pip.stderr.strip().splitlines() or ['pip failed'])[-1]}")
+    home = tmp_path_factory.mktemp("classic")
+    cells = [WIDGETS, *(f"made[{name!r}]" for name in NAMES)]
+    (home / "widgets.ipynb").write_text(json.dumps({
+        "cells": [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None}
+                  for c in cells],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(16)
+    env = _pip_env() | {"JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+                        "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    with open(home / "notebook.log", "w") as log:
+        server = subprocess.Popen([str(python.parent / "jupyter"), "notebook", "--no-browser", "--ip=127.0.0.1",
+                                   f"--port={port}", f"--NotebookApp.token={token}", f"--notebook-dir={home}",
+                                   "--allow-root"], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=home)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"{base}/api?token={token}", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"classic Notebook did not start: {(home / 'notebook.log').read_text()[-2000:]}")
+        yield base, token
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def test_widgets_render_and_answer_in_classic_notebook_with_ipywidgets_7(classic_notebook, browser):  # noqa: F811
+    """Run All in classic Notebook 6.5 (widgetsnbextension 3.6, ipywidgets 7.7.1, anywidget 0.9.21): the four
+    widgets render, a drag over the latent explorer's plane changes the image decoded in the browser, and the
+    kernel sees the new h (the front end's change reached it)."""
+    from tests.browser.pages import probe_latent_explorer
+
+    base, token = classic_notebook
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base) else route.abort())
+    page.goto(f"{base}/notebooks/widgets.ipynb?token={token}")
+    page.wait_for_function("window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel"
+                           " && Jupyter.notebook.kernel.is_connected()", timeout=120_000)
+    page.evaluate("Jupyter.notebook.execute_all_cells()")
+    page.wait_for_function("Jupyter.notebook.get_cells().every(c => typeof c.input_prompt_number === 'number')",
+                           timeout=300_000)
+    errors = page.evaluate("Array.from(document.querySelectorAll('.output_error, .output_stderr'))"
+                           ".map(e => e.innerText.slice(0, 500))")
+    assert not errors, errors
+    for root in (".vae-latent-explorer", ".vae-interpolation", ".vae-posterior", ".vae-posterior-pad"):
+        page.wait_for_selector(root, timeout=30_000)
+    probe = probe_latent_explorer(page)
+    assert probe["before"] != probe["after"], "the drag changed nothing: the decoder did not run in the browser"
+    page.evaluate("Jupyter.notebook.insert_cell_at_bottom('code').set_text('print(made[\"LatentExplorer\"].h)')")
+    page.evaluate("Jupyter.notebook.execute_cells([Jupyter.notebook.ncells() - 1])")
+    page.wait_for_function("Jupyter.notebook.get_cell(Jupyter.notebook.ncells() - 1).output_area.outputs.length > 0",
+                           timeout=60_000)
+    printed = page.evaluate("Jupyter.notebook.get_cell(Jupyter.notebook.ncells() - 1).output_area.outputs"
+                            ".map(o => o.text).join('')")
+    h = json.loads(printed)
+    assert len(h) == 2 and h != [0.5, -0.5], f"the kernel's h after the drag: {printed!r}"
+    page.close()
