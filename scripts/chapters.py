@@ -95,22 +95,40 @@ def install_source() -> str:
     return f"git+{url}@{branch}"
 
 
+# The set-up cell never replaces the packages it names where it finds them installed (Colab's torch,
+# numpy and ipywidgets 7 above all: ipywidgets 8 breaks Colab's widget display, googlecolab/colabtools#3020).
+# It pins each one found to its installed version in a pip constraints file: pip then adds only what is
+# missing, and fails (saying so) rather than replace one. pyproject.toml's ranges admit Colab's versions
+# (tests/book/test_colab_environment.py runs the cell in an environment holding them).
 SETUP_CELL = '''\
 #@title Set-up: installs the course package where it is missing (Colab, a hub); locally it does nothing
-# It installs from the course repository and keeps the packages already there (no versions forced).
+# It installs from the course repository only what is missing: the torch, numpy, ipywidgets, ... already
+# there are kept as they are (pinned for pip by a constraints file).
 SOURCE = "{source}"
 try:
     import vaecourse
 except ImportError:
-    import importlib, subprocess, sys
+    import importlib, importlib.metadata, os, subprocess, sys, tempfile
     print(f"vaecourse is not installed here: installing it from {{SOURCE}} ...", flush=True)
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+    kept = []
+    for name in ("torch", "numpy", "scipy", "matplotlib", "scikit-learn", "keras", "ipywidgets",
+                 "widgetsnbextension", "jupyterlab-widgets", "anywidget", "ipykernel", "ipython", "traitlets"):
+        try:
+            kept.append(f"{{name}}=={{importlib.metadata.version(name)}}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
+        constraints.write("\\n".join(kept) + "\\n")
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--constraint", constraints.name,
                           f"vaecourse[plot,widgets,keras] @ {{SOURCE}}"], capture_output=True, text=True)
+    os.unlink(constraints.name)
     if pip.returncode != 0:
         said = [line for line in pip.stderr.splitlines() if line.startswith("ERROR")]
         print("\\n".join(said[-2:] or pip.stderr.strip().splitlines()[-2:]))
-        raise RuntimeError(f"could not install vaecourse from {{SOURCE}} (pip's words above): this "
-                           "machine may be offline; connect it, or install the package by hand") from None
+        why = ("it needs versions other than those installed here, which this cell does not replace"
+               if "ResolutionImpossible" in pip.stderr else "this machine may be offline; connect it")
+        raise RuntimeError(f"could not install vaecourse from {{SOURCE}} (pip's words above): {{why}}, "
+                           "or install the package by hand") from None
     importlib.invalidate_caches()
     import vaecourse
     print(f"installed vaecourse {{vaecourse.__version__}} and only the dependencies that were missing")'''

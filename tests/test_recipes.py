@@ -38,9 +38,9 @@ def test_recipe_follows_the_smoke_switch(monkeypatch):
     monkeypatch.setenv("VAECOURSE_SMOKE", "0")
     full = R.recipe("mlp-mnist-2d")
     assert smoke.n_train is not None and full.n_train is None
-    # Smoke: one epoch whatever the data; full: epochs from the image budget, 10..50.
+    # Smoke: one epoch whatever the data; full: epochs from the image budget, 1..50.
     assert smoke.epochs_for(1000) == 1 and smoke.epochs_for(60_000) == 1
-    assert full.epochs_for(4000) == 50 and full.epochs_for(60_000) == 10
+    assert full.epochs_for(4000) == 50 and full.epochs_for(60_000) == 3
     assert full.epochs_for(4000) > full.epochs_for(10_000) > full.epochs_for(60_000)
     assert R.recipe("conv-mnist-keras").model.architecture == "conv"
     assert R.recipe("conv-mnist-keras").train.binarize == "grey"
@@ -85,3 +85,49 @@ def test_latent_space_and_elbo_chapters_share_one_trained_model(tmp_path, monkey
     assert elbo_chapter.model.hidden == 256 and base.model.hidden == 400
 
 
+
+
+def _planned_run(monkeypatch, tmp_path, n_images: int, name: str = "mlp-mnist-2d", budget: int | None = None):
+    """(epochs, training images) that load_or_train_recipe hands to load_or_train in full mode, for a
+    stand-in data set of n_images (no download, no training)."""
+    monkeypatch.setenv("VAECOURSE_SMOKE", "0")
+    monkeypatch.setenv("VAECOURSE_CACHE", str(tmp_path))
+    blank = torch.zeros(1, 1, 28, 28)  # expanded: n images without n images' memory
+
+    def stand_in(dataset, split):
+        n = n_images if split == "train" else 100
+        return blank.expand(n, -1, -1, -1), torch.zeros(n, dtype=torch.long)
+
+    monkeypatch.setattr(R, "load_dataset", stand_in)
+    if budget is not None:
+        chosen = R.recipe(name)
+        monkeypatch.setattr(R, "recipe", lambda _: replace(chosen, image_budget=budget))
+    planned = {}
+
+    def fake_load_or_train(model_config, train_config, train, test=None, **kwargs):
+        planned.update(epochs=train_config.epochs, n_train=train.shape[0])
+
+    monkeypatch.setattr(R, "load_or_train", fake_load_or_train)
+    R.load_or_train_recipe(name, progress=False)
+    return planned["epochs"], planned["n_train"]
+
+
+@pytest.mark.parametrize("name", ["mlp-mnist-2d", "mlp-mnist-2d-h256", "mlp-mnist-20d", "mlp-fashion-2d"])
+def test_full_mnist_stays_within_the_image_budget(name, monkeypatch, tmp_path):
+    """Online (the full 60,000 training images) a chapter's model sees no more images than offline
+    (the 4,000-image subset): the budget, 200,000 images, not the 600,000 of a 10-epoch floor."""
+    epochs, n_train = _planned_run(monkeypatch, tmp_path, 60_000, name)
+    assert n_train == 60_000 and 1 <= epochs and epochs * n_train <= 200_000
+    assert epochs * n_train > 200_000 - 60_000  # and not far below it: the whole epochs that fit
+
+
+def test_offline_subset_trains_as_before(monkeypatch, tmp_path):
+    """The offline subset's run is unchanged (the book's numbers and the cached models): 50 epochs of
+    all 4,000 images."""
+    assert _planned_run(monkeypatch, tmp_path, 4000) == (50, 4000)
+
+
+def test_data_set_larger_than_the_budget_is_cut_to_it(monkeypatch, tmp_path):
+    """More images than the budget: one epoch over a fixed random subset of budget images (the one epoch
+    cut at the budget), not one epoch of all of them."""
+    assert _planned_run(monkeypatch, tmp_path, 60_000, budget=25_000) == (1, 25_000)

@@ -112,15 +112,34 @@ class Recipe:
     # Number of training / test images used (None = all); the smoke mode shrinks them.
     n_train: int | None = None
     n_test: int | None = None
-    # Full mode only: images to show the model in total; load_or_train_recipe turns it into epochs
-    # (between 10 and 50), so the 4,000-image offline subset gets more passes than the full 60,000.
+    # Full mode only: at most this many images shown to the model in total, whatever the data set's size
+    # (the same training time online, with the full 60,000 MNIST images, and offline, with the 4,000 of
+    # the offline subset). load_or_train_recipe turns it into epochs (train_size_for, epochs_for).
     image_budget: int | None = None
 
+    def train_size_for(self, n_images: int) -> int:
+        """Training images used out of n_images: all of them, or image_budget when there are more.
+
+        A fixed random subset of image_budget images (:func:`subset`) for one epoch is the run of one
+        epoch over all n_images cut after image_budget images, in another order.
+        """
+        if self.image_budget is None:
+            return n_images
+        return min(n_images, self.image_budget)
+
     def epochs_for(self, n_images: int) -> int:
-        """Epochs for a training set of n_images: the recipe's own, or image_budget / n_images."""
+        """Epochs for a training set of n_images: the recipe's own, or image_budget // n_images (1 to 50).
+
+        With train_size_for, the images seen, epochs_for(n) * train_size_for(n), never exceed image_budget:
+        50 epochs of the 4,000-image offline subset, 3 of the full 60,000 MNIST images.
+        """
         if self.image_budget is None:
             return self.train.epochs
-        return max(10, min(50, self.image_budget // max(n_images, 1)))
+        return max(1, min(50, self.image_budget // max(n_images, 1)))
+
+    def images_seen(self, n_images: int) -> int:
+        """Images the model is shown when trained on a data set of n_images: epochs times images used."""
+        return self.epochs_for(n_images) * self.train_size_for(n_images)
 
 
 def recipe(name: str) -> Recipe:
@@ -135,7 +154,7 @@ def recipe(name: str) -> Recipe:
     """
     pick = settings.pick
     n_train, n_test = pick(full=None, smoke=1000), pick(full=None, smoke=200)
-    # Full mode: about 200,000 images per MLP (50 epochs of the offline subset, 10 of full MNIST,
+    # Full mode: at most 200,000 images per MLP (50 epochs of the offline subset, 3 of full MNIST,
     # a few minutes on a laptop CPU); the ConvVAE is ~10x slower per image, so it sees 10,000 images.
     mlp_budget = pick(full=200_000, smoke=None)
     one_epoch = TrainConfig(epochs=1)
@@ -196,6 +215,7 @@ def load_or_train_recipe(name: str, *, model_config: ModelConfig | None = None, 
     """
     chosen = recipe(name)
     train = subset(load_dataset(chosen.dataset, "train"), chosen.n_train)
+    train = subset(train, chosen.train_size_for(train[0].shape[0]))  # all of them unless over the budget
     test = subset(load_dataset(chosen.dataset, "test"), chosen.n_test)
     config = replace(chosen.train, epochs=chosen.epochs_for(train[0].shape[0]))
     return load_or_train(model_config or chosen.model, config, train[0], test[0], name=cache_name or name,
