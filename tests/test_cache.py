@@ -370,13 +370,18 @@ def test_a_damaged_link_at_the_entry_is_removed_not_its_target(fresh):
     assert _same(again, first)
 
 
-def test_a_write_to_an_existing_link_replaces_the_link_not_its_target(tmp_path):
+@pytest.mark.parametrize("dangling", [False, True])
+def test_a_write_to_an_existing_link_is_refused_naming_the_file(tmp_path, dangling):
     victim = tmp_path / "victim.txt"
-    victim.write_text("keep me")
+    if not dangling:
+        victim.write_text("keep me")
     target = tmp_path / "entry.pt"
     target.symlink_to(victim)
-    cache.write_atomically(target, lambda tmp: torch.save({"a": torch.ones(2)}, tmp))
-    assert victim.read_text() == "keep me" and not target.is_symlink()
+    with pytest.raises(FileExistsError, match=r"entry\.pt' is a symbolic link.*remove the link"):
+        cache.write_atomically(target, lambda tmp: torch.save({"a": torch.ones(2)}, tmp))
+    assert target.is_symlink() and os.readlink(target) == str(victim)
+    assert (victim.read_text() == "keep me") if not dangling else not victim.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
 def _full_disk(obj, tmp, *args, **kwargs):  # torch.save on a full disk
