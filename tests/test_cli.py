@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.limits import GB, cgroup, run_child, was_oom_killed
 from tests.training import config
 from vaecourse import checkpoints, cli, evaluate, plotting, recipes, train
 from vaecourse.models import VAE, ConvVAE
@@ -390,3 +391,18 @@ def test_a_huge_learning_rate_ends_in_the_non_finite_loss_error_with_its_hint(tm
     one_line(err, "the training loss became", "Lower the learning rate")
     # the checkpoint it names exists and holds the start of the run (epoch 0), as the message says
     assert checkpoints.load_checkpoint(tmp_path / "lr" / "checkpoint.pt")["epoch"] == 0
+
+
+def test_train_too_large_for_a_1_gb_container_says_one_line_not_killed(tmp_path):
+    """In a real 1 GB cgroup (Binder, a hub): the guard sees the container's limit, not the host's RAM."""
+    with cgroup(GB) as (join, version):
+        run = run_child(["-m", "vaecourse", "train", "--hidden", "8000", "--epochs", "1", "--n-train", "100",
+                         "--n-test", "10", "--no-figures", "--no-progress", "--out", str(tmp_path / "out")],
+                        preexec_fn=join, env={"VAECOURSE_SMOKE": "1", "VAECOURSE_OFFLINE": "1"})
+    name = "memory.max" if version == "v2" else "memory.limit_in_bytes"
+    assert not was_oom_killed(run) and run.returncode == 1, run
+    assert run.stderr.strip().splitlines() == [
+        "vaecourse train: error: training this VAE (weights, gradients and Adam's two moments, 4 x 0.56 GB) would "
+        f"need about 2.2 GB, more than the 1.0 GB this container may use (cgroup {name}); choose smaller sizes"]
+    assert not (tmp_path / "out" / "checkpoint.pt").exists()
+
