@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -79,20 +80,38 @@ def make_cgroup(memory: int, cpus: int | None = None) -> tuple[list[Path], str]:
     return folders, "v1"
 
 
-@contextlib.contextmanager
-def cgroup(memory: int, cpus: int | None = None):
-    """A fresh cgroup (:func:`make_cgroup`) for the block; yields ``(preexec_fn, version)``: a child started
-    with that ``preexec_fn`` joins it. Removed afterwards."""
-    folders, version = make_cgroup(memory, cpus)
+@dataclass
+class Cgroup:
+    """A cgroup made by :func:`cgroup`: ``join`` is the ``preexec_fn`` that puts a child in it."""
 
-    def join():
-        for folder in folders:
+    folders: list[Path]
+    version: str
+
+    def join(self) -> None:
+        for folder in self.folders:
             (folder / "cgroup.procs").write_text(str(os.getpid()))
 
+    @property
+    def limit_file(self) -> str:
+        return "memory.max" if self.version == "v2" else "memory.limit_in_bytes"
+
+    def peak(self) -> int | None:
+        """The most memory its processes held at once, in bytes (None where the kernel does not say)."""
+        name = "memory.peak" if self.version == "v2" else "memory.max_usage_in_bytes"
+        for folder in self.folders:
+            with contextlib.suppress(OSError, ValueError):
+                return int((folder / name).read_text())
+        return None
+
+
+@contextlib.contextmanager
+def cgroup(memory: int, cpus: int | None = None):
+    """A fresh cgroup (:func:`make_cgroup`) for the block, as a :class:`Cgroup`; removed afterwards."""
+    made = Cgroup(*make_cgroup(memory, cpus))
     try:
-        yield join, version
+        yield made
     finally:
-        for folder in folders:
+        for folder in made.folders:
             folder.rmdir()
 
 

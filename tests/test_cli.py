@@ -395,11 +395,11 @@ def test_a_huge_learning_rate_ends_in_the_non_finite_loss_error_with_its_hint(tm
 
 def test_train_too_large_for_a_1_gb_container_says_one_line_not_killed(tmp_path):
     """In a real 1 GB cgroup (Binder, a hub): the guard sees the container's limit, not the host's RAM."""
-    with cgroup(GB) as (join, version):
+    with cgroup(GB) as made:
         run = run_child(["-m", "vaecourse", "train", "--hidden", "8000", "--epochs", "1", "--n-train", "100",
                          "--n-test", "10", "--no-figures", "--no-progress", "--out", str(tmp_path / "out")],
-                        preexec_fn=join, env={"VAECOURSE_SMOKE": "1", "VAECOURSE_OFFLINE": "1"})
-    name = "memory.max" if version == "v2" else "memory.limit_in_bytes"
+                        preexec_fn=made.join, env={"VAECOURSE_SMOKE": "1", "VAECOURSE_OFFLINE": "1"})
+    name = made.limit_file
     assert not was_oom_killed(run) and run.returncode == 1, run
     assert run.stderr.strip().splitlines() == [
         "vaecourse train: error: training this VAE (weights, gradients and Adam's two moments, 4 x 0.56 GB) would "

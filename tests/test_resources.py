@@ -273,10 +273,11 @@ def test_train_under_an_address_space_limit_says_one_line(tmp_path, limit_gb, wo
 
 
 def test_a_child_in_a_real_1_gb_1_cpu_cgroup_sees_its_limits():
-    with cgroup(GB, cpus=1) as (join, version):
+    with cgroup(GB, cpus=1) as made:
         code = ("import torch; from vaecourse import kl; print('threads', torch.get_num_threads()); "
                 "from vaecourse import cli; cli.main(['info'])")
-        run = run_child(["-c", code], preexec_fn=join)
+        run = run_child(["-c", code], preexec_fn=made.join)
+    version = made.version
     assert run.returncode == 0, run.stderr
     out = run.stdout
     assert "threads 1\n" in out, out  # validation (imported by kl) sized torch's pool on import

@@ -427,9 +427,9 @@ def test_the_memory_guard_counts_at_least_what_a_run_allocates(L, n_samples):
 
 def test_a_lattice_too_large_for_a_1_gb_container_is_refused_not_killed():
     code = "from vaecourse.ising import sampler; sampler.simulate(6000, [2.0], device='cpu')"
-    with cgroup(GB) as (join, version):
-        run = run_child(["-c", code], preexec_fn=join, env={"VAECOURSE_DEVICE": "cpu"})
-    name = "memory.max" if version == "v2" else "memory.limit_in_bytes"
+    with cgroup(GB) as made:
+        run = run_child(["-c", code], preexec_fn=made.join, env={"VAECOURSE_DEVICE": "cpu"})
+    name = made.limit_file
     assert run.returncode == 1 and run.stderr.strip().splitlines()[-1].startswith("ValueError: an Ising run of 1 "
                                                                                    "chains of 6000x6000"), run.stderr
     assert f"would need about 5.4 GB, more than the 1.0 GB this container may use (cgroup {name})" in run.stderr
