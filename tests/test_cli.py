@@ -406,3 +406,17 @@ def test_train_too_large_for_a_1_gb_container_says_one_line_not_killed(tmp_path)
         f"need about 2.2 GB, more than the 1.0 GB this container may use (cgroup {name}); choose smaller sizes"]
     assert not (tmp_path / "out" / "checkpoint.pt").exists()
 
+
+def test_train_refuses_a_link_planted_at_a_figure_s_name_in_one_line(tmp_path, capsys):
+    """In a shared --out, a link at prior_samples.png once made train overwrite the file it points to."""
+    out, victim = tmp_path / "out", tmp_path / "victim.txt"
+    out.mkdir()
+    victim.write_text("keep me")
+    (out / "prior_samples.png").symlink_to(victim)
+    argv = [a for a in TINY if a != "--no-figures"] + ["--epochs", "1", "--out", str(out)]
+    capsys.readouterr()
+    with quiet_data():
+        code = cli.train(argv)
+    assert code == 1 and victim.read_text() == "keep me" and (out / "prior_samples.png").is_symlink()
+    _one_error_line(capsys, "prior_samples.png' is a symbolic link", "vaecourse train: error: ")
+
