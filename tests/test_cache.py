@@ -370,13 +370,18 @@ def test_a_damaged_link_at_the_entry_is_removed_not_its_target(fresh):
     assert _same(again, first)
 
 
-def test_a_write_to_an_existing_link_replaces_the_link_not_its_target(tmp_path):
+@pytest.mark.parametrize("dangling", [False, True])
+def test_a_write_to_an_existing_link_is_refused_naming_the_file(tmp_path, dangling):
     victim = tmp_path / "victim.txt"
-    victim.write_text("keep me")
+    if not dangling:
+        victim.write_text("keep me")
     target = tmp_path / "entry.pt"
     target.symlink_to(victim)
-    cache.write_atomically(target, lambda tmp: torch.save({"a": torch.ones(2)}, tmp))
-    assert victim.read_text() == "keep me" and not target.is_symlink()
+    with pytest.raises(FileExistsError, match=r"entry\.pt' is a symbolic link.*remove the link"):
+        cache.write_atomically(target, lambda tmp: torch.save({"a": torch.ones(2)}, tmp))
+    assert target.is_symlink() and os.readlink(target) == str(victim)
+    assert (victim.read_text() == "keep me") if not dangling else not victim.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
 def _full_disk(obj, tmp, *args, **kwargs):  # torch.save on a full disk
@@ -498,3 +503,69 @@ def test_every_cache_module_goes_through_the_cache_module():
         assert "vaecourse.cache" in text or "from vaecourse import cache" in text or \
             re.search(r"from vaecourse import [^\n]*\bcache\b", text), name
         assert not re.search(r"torch\.load\(\w+,|np\.load\(", text), name  # cache reads without pickles
+
+
+# ----------------------------------------------------------------------------- every write goes through the writer
+
+#: A call that writes a file (or moves one into place).
+WRITE_CALLS = re.compile(r"""\bopen\([^)]*["'][wax]b?\+?["']|\.write_(text|bytes)\(|\.savefig\("""
+                         r"""|\bnp\.save(z|z_compressed|txt)?\(|\btorch\.save\(|\bjson\.dump\(|\bpickle\.dump\(|\.tofile\(|\bshutil\.(copy\w*|move)\("""
+                         r"""|\bos\.(replace|rename)\(|\burlretrieve\(""")
+
+#: Writes that do not go through cache.write_atomically, each with the reason it is safe: (file, text) -> why.
+UNGUARDED_WRITES_ALLOWED = {
+    ("data.py", 'with open(output_file, "wb") as handle:'):
+        "pooch's downloader fills pooch's own temporary file (tempfile, created exclusively), which pooch "
+        "moves into place once its SHA-256 matched; fetch refuses a link at the final name before",
+}
+
+
+def _unguarded_writes(text: str) -> list[tuple[int, str]]:
+    """(line number, line) of each write in ``text`` outside cache.write_atomically.
+
+    A write is guarded when its line hands it to ``write_atomically``/``load_or_build``, or when it
+    fills ``tmp`` -- the temporary file those pass to their write callback -- on its line or the line
+    before (``with open(tmp, "wb") as handle:`` then ``np.savez(handle, ...)``).
+    """
+    lines = text.splitlines()
+    found = []
+    for i, line in enumerate(lines):
+        code = line.split("#")[0]
+        if not WRITE_CALLS.search(code) or code.lstrip().startswith(('"', "'")):
+            continue
+        context = code + (lines[i - 1].split("#")[0] if i else "")
+        if re.search(r"\bwrite_atomically\(|\bload_or_build\(|(?<![.\w])tmp\b", context):
+            continue
+        found.append((i + 1, line.strip()))
+    return found
+
+
+def test_no_write_in_the_package_bypasses_the_atomic_writer():
+    """Figures, checkpoints, histories, caches and downloads: a unique temporary file, then a rename."""
+    offenders, allowed_seen = [], set()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for number, line in _unguarded_writes(path.read_text()):
+            allowed = [k for k in UNGUARDED_WRITES_ALLOWED if k[0] == path.name and k[1] in line]
+            if allowed:
+                allowed_seen.update(allowed)
+            else:
+                offenders.append(f"{path.relative_to(PACKAGE)}:{number}: {line}")
+    assert offenders == [], "write through vaecourse.cache.write_atomically (or list the exception with its reason)"
+    assert allowed_seen == set(UNGUARDED_WRITES_ALLOWED), "an allowed exception no longer exists: remove it"
+
+
+def test_the_write_guard_sees_direct_writes_and_passes_the_writer_s_callbacks():
+    text = textwrap.dedent("""
+        fig.savefig(out / filename, dpi=100)
+        path.write_bytes(payload)
+        with open(path, "wb") as handle:
+            np.savez(handle, **arrays)
+        torch.save(state, path.with_suffix(".tmp"))
+        cache.write_atomically(path, lambda tmp: torch.save(payload, tmp))
+        with open(tmp, "wb") as handle:
+            np.savez(handle, images=images)
+        return load_or_build(path, build, lambda out, tmp: torch.save(vars(out), tmp), load,
+        with open(path, "rb") as handle:
+    """)
+    assert [n for n, _ in _unguarded_writes(text)] == [2, 3, 4, 5, 6]
+

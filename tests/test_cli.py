@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.limits import GB, cgroup, run_child, was_oom_killed
 from tests.training import config
 from vaecourse import checkpoints, cli, evaluate, plotting, recipes, train
 from vaecourse.models import VAE, ConvVAE
@@ -390,3 +391,32 @@ def test_a_huge_learning_rate_ends_in_the_non_finite_loss_error_with_its_hint(tm
     one_line(err, "the training loss became", "Lower the learning rate")
     # the checkpoint it names exists and holds the start of the run (epoch 0), as the message says
     assert checkpoints.load_checkpoint(tmp_path / "lr" / "checkpoint.pt")["epoch"] == 0
+
+
+def test_train_too_large_for_a_1_gb_container_says_one_line_not_killed(tmp_path):
+    """In a real 1 GB cgroup (Binder, a hub): the guard sees the container's limit, not the host's RAM."""
+    with cgroup(GB) as made:
+        run = run_child(["-m", "vaecourse", "train", "--hidden", "8000", "--epochs", "1", "--n-train", "100",
+                         "--n-test", "10", "--no-figures", "--no-progress", "--out", str(tmp_path / "out")],
+                        preexec_fn=made.join, env={"VAECOURSE_SMOKE": "1", "VAECOURSE_OFFLINE": "1"})
+    name = made.limit_file
+    assert not was_oom_killed(run) and run.returncode == 1, run
+    assert run.stderr.strip().splitlines() == [
+        "vaecourse train: error: training this VAE (weights, gradients and Adam's two moments, 4 x 0.56 GB) would "
+        f"need about 2.2 GB, more than the 1.0 GB this container may use (cgroup {name}); choose smaller sizes"]
+    assert not (tmp_path / "out" / "checkpoint.pt").exists()
+
+
+def test_train_refuses_a_link_planted_at_a_figure_s_name_in_one_line(tmp_path, capsys):
+    """In a shared --out, a link at prior_samples.png once made train overwrite the file it points to."""
+    out, victim = tmp_path / "out", tmp_path / "victim.txt"
+    out.mkdir()
+    victim.write_text("keep me")
+    (out / "prior_samples.png").symlink_to(victim)
+    argv = [a for a in TINY if a != "--no-figures"] + ["--epochs", "1", "--out", str(out)]
+    capsys.readouterr()
+    with quiet_data():
+        code = cli.train(argv)
+    assert code == 1 and victim.read_text() == "keep me" and (out / "prior_samples.png").is_symlink()
+    _one_error_line(capsys, "prior_samples.png' is a symbolic link", "vaecourse train: error: ")
+

@@ -146,6 +146,31 @@ def test_the_module_mirror_list_is_used_by_default(online, mirror, monkeypatch):
     assert torch.equal(labels, torch.from_numpy(arrays["test"][1]))
 
 
+@pytest.mark.parametrize("planted", ["a folder", "dangling"])
+def test_a_link_planted_at_a_download_s_name_is_refused_not_written_through(online, mirror, tmp_path, planted):
+    """pooch moves a finished download onto its name: into the folder a link there points to."""
+    base, _, _ = mirror
+    elsewhere = tmp_path / "elsewhere"
+    if planted == "a folder":
+        elsewhere.mkdir()
+    online.mkdir(parents=True)
+    link = online / MNIST_NAMES["train"][0]
+    link.symlink_to(elsewhere)
+    with pytest.raises(FileExistsError, match=f"{MNIST_NAMES['train'][0]}' is a symbolic link.*remove the link"):
+        data.fetch("mnist", "train", mirrors=[base])
+    assert link.is_symlink() and (list(elsewhere.iterdir()) == [] if planted == "a folder" else not elsewhere.exists())
+
+
+def test_a_link_to_the_right_file_is_read_not_downloaded_again(online, mirror, tmp_path):
+    base, served, _ = mirror
+    online.mkdir(parents=True)
+    for name in MNIST_NAMES["test"]:
+        (online / name).symlink_to(served / name)  # an instructor's shared copy
+    QuietHandler.requests_seen.clear()
+    assert data.fetch("mnist", "test", mirrors=[base]) == tuple(online / name for name in MNIST_NAMES["test"])
+    assert QuietHandler.requests_seen == []
+
+
 def test_a_download_with_the_wrong_hash_is_refused_and_not_cached(online, mirror, monkeypatch,
                                                                     fresh_warning):
     base, folder, _ = mirror

@@ -9,8 +9,9 @@ import warnings
 import pytest
 import torch
 
+from tests.limits import GB, cgroup, run_child, was_oom_killed
 from tests.training import EncoderSpy, config, synthetic_images
-from vaecourse import cli, data, models, recipes
+from vaecourse import checkpoints, cli, data, models, recipes
 from vaecourse import evaluate as E
 from vaecourse import train as T
 from vaecourse.models import VAE, ConvVAE
@@ -138,3 +139,32 @@ def test_evaluate_on_a_grey_checkpoint_scores_grey_images_as_fit_did(tmp_path, m
     assert ((scored_by_fit > 0) & (scored_by_fit < 1)).any()  # grey levels, not 0/1
     assert torch.equal(scored_by_fit, x_test) and torch.equal(scored_by_evaluate, scored_by_fit)
     assert "grey" in capsys.readouterr().out
+
+
+FULL_TEST_SET = """
+import torch
+from vaecourse.evaluate import evaluate
+from vaecourse.models import VAE
+torch.manual_seed(0)
+x = torch.bernoulli(torch.full((10_000, 1, 28, 28), 0.13))  # as many images as MNIST's test set
+print(evaluate(VAE(784, 400, 2, (1, 28, 28)), x, iwae_k=0))  # the full-mode 201 x 201 quadrature
+"""
+
+
+@pytest.mark.parametrize("what", ["cli", "10,000 images"])
+def test_evaluate_with_the_full_mode_defaults_fits_a_1_gb_container(tmp_path, what):
+    """A 2-D latent scored as in full mode (a 201 x 201 quadrature, IWAE k = 5000) in a real 1 GB cgroup:
+    finished, not killed, and its processes never held more than 700 MB (the torch process alone ~250 MB;
+    a quadrature holding the whole grid for 10,000 images held 4.2 GB)."""
+    torch.manual_seed(0)
+    path = checkpoints.save_checkpoint(tmp_path / "ckpt.pt", VAE(784, 400, 2, (1, 28, 28)), T.TrainConfig(epochs=1),
+                                       epoch=1, complete=True, extra={"dataset": "mnist"})
+    argv = (["-m", "vaecourse", "evaluate", str(path), "--n-test", "20", "--device", "cpu"] if what == "cli"
+            else ["-c", FULL_TEST_SET])
+    with cgroup(GB) as made:
+        run = run_child(argv, preexec_fn=made.join, env={"VAECOURSE_SMOKE": "0", "VAECOURSE_OFFLINE": "1"})
+        peak = made.peak()
+    assert not was_oom_killed(run) and run.returncode == 0, run
+    assert "quadrature" in run.stdout and ("IWAE k=5000" in run.stdout or what != "cli")
+    if peak is not None:
+        assert peak < 700e6, f"the evaluation held {peak / 1e6:.0f} MB"

@@ -131,3 +131,12 @@ def test_an_idx_header_whose_dimensions_overflow_names_the_file(tmp_path):
     path.write_bytes(bytes([0, 0, 0x08, 4]) + (0xFFFFFFFF).to_bytes(4, "big") * 4 + b"\0" * 16)
     with pytest.raises(DataFileError, match="forged-idx1-ubyte: truncated"):
         read_idx(path)
+
+
+def test_write_idx_refuses_a_link_at_its_path_and_keeps_the_target(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "a.idx").symlink_to(victim)
+    with pytest.raises(FileExistsError, match=r"a\.idx' is a symbolic link"):
+        write_idx(tmp_path / "a.idx", np.arange(3, dtype=np.uint8))
+    assert victim.read_text() == "keep me"

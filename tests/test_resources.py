@@ -8,19 +8,14 @@ machine allows it (root, a writable cgroup hierarchy), a child process is also r
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
-import uuid
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.paths import ROOT
+from tests.limits import GB, address_space, cgroup, run_child
 from vaecourse import cli, resources, validation
-
-GB = 1_000_000_000
 
 
 def fake_tree(tmp_path: Path, cgroup: str, mountinfo: str, files: dict[str, str], ram_gb: int = 8) -> Path:
@@ -259,22 +254,6 @@ def test_main_prints_one_line_for_an_allocator_failure_and_reraises_other_errors
 # ----------------------------------------------------------------------------- real limits, child processes
 
 
-def run_child(argv: list[str], preexec_fn=None, env=None) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    environment.pop("OMP_NUM_THREADS", None)
-    return subprocess.run([sys.executable, "-W", "ignore", *argv], check=False, capture_output=True, text=True,
-                          timeout=300, preexec_fn=preexec_fn, env=environment, cwd=ROOT)
-
-
-def address_space(nbytes: int):
-    def limit():
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (nbytes, nbytes))
-
-    return limit
-
-
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="RLIMIT_AS needs Linux")
 @pytest.mark.parametrize("limit_gb, words", [
     # the guard: training --hidden 8000 needs about 2.2 GB (weights, gradients, Adam's moments)
@@ -293,52 +272,12 @@ def test_train_under_an_address_space_limit_says_one_line(tmp_path, limit_gb, wo
         assert word in lines[0], lines[0]
 
 
-def _make_cgroup(memory: int, cpus: int) -> tuple[list[Path], str]:
-    """Cgroup folders (v2: one; v1: memory and cpu) limiting ``memory`` bytes and ``cpus`` CPUs, made below the
-    test's own cgroups (so no limit of the machine is escaped). Skips, saying why, where that is not possible."""
-    if os.geteuid() != 0:
-        pytest.skip("making a cgroup needs root")
-    name = f"vaecourse-test-{uuid.uuid4().hex[:8]}"
-    v2 = [(f, v) for f, v in resources.cgroup_folders("memory") if v == "v2"][:1]
-    if v2 and {"memory", "cpu"} <= set((v2[0][0] / "cgroup.controllers").read_text().split()):
-        own = v2[0][0]
-        try:
-            (own / "cgroup.subtree_control").write_text("+memory +cpu")
-            folder = own / name
-            folder.mkdir()
-        except OSError as error:
-            pytest.skip(f"cannot make a cgroup v2 below {own} ({error.strerror})")
-        (folder / "memory.max").write_text(str(memory))
-        (folder / "cpu.max").write_text(f"{cpus * 100000} 100000")
-        return [folder], "v2"
-    v1 = {c: [f for f, v in resources.cgroup_folders(c) if v == "v1"][:1] for c in ("memory", "cpu")}
-    if not (v1["memory"] and v1["cpu"]):
-        pytest.skip("neither a cgroup v2 with the memory and cpu controllers nor v1 memory and cpu hierarchies")
-    folders = [v1["memory"][0] / name, v1["cpu"][0] / name]
-    try:
-        for folder in folders:
-            folder.mkdir()
-    except OSError as error:
-        pytest.skip(f"cannot make a cgroup v1 ({error.strerror})")
-    (folders[0] / "memory.limit_in_bytes").write_text(str(memory))
-    (folders[1] / "cpu.cfs_period_us").write_text("100000")
-    (folders[1] / "cpu.cfs_quota_us").write_text(str(cpus * 100000))
-    return folders, "v1"
-
-
 def test_a_child_in_a_real_1_gb_1_cpu_cgroup_sees_its_limits():
-    folders, version = _make_cgroup(GB, 1)
-    try:
-        def join():
-            for folder in folders:
-                (folder / "cgroup.procs").write_text(str(os.getpid()))
-
+    with cgroup(GB, cpus=1) as made:
         code = ("import torch; from vaecourse import kl; print('threads', torch.get_num_threads()); "
                 "from vaecourse import cli; cli.main(['info'])")
-        run = run_child(["-c", code], preexec_fn=join)
-    finally:
-        for folder in folders:
-            folder.rmdir()
+        run = run_child(["-c", code], preexec_fn=made.join)
+    version = made.version
     assert run.returncode == 0, run.stderr
     out = run.stdout
     assert "threads 1\n" in out, out  # validation (imported by kl) sized torch's pool on import

@@ -53,6 +53,7 @@ __all__ = [
     "load_tensors",
     "read_arrays",
     "read_tensors",
+    "refuse_link",
     "remove_orphans",
     "write_atomically",
 ]
@@ -160,18 +161,33 @@ def remove_orphans(path) -> int:
     return removed
 
 
+def refuse_link(path) -> None:
+    """Raise ``FileExistsError`` naming ``path`` when it is a symbolic link (dangling or not); else nothing.
+
+    Every write of the package calls it before writing ``path``: a link planted at a file's name (in a
+    shared cache, an output folder) would otherwise make the write replace or fill a file elsewhere.
+    """
+    if os.path.islink(path):
+        raise FileExistsError(f"{str(path)!r} is a symbolic link; vaecourse does not write through links "
+                              "(one planted there could overwrite another file): remove the link and run again")
+
+
 def write_atomically(path, write: Callable[[Path], object]) -> Path:
     """Write ``path`` all at once: ``write(tmp)`` fills a new temporary file beside it, then a rename.
 
     Readers see the old file or the new one, never half of one. The temporary file is made by
     ``tempfile.mkstemp`` (``.NAME.PID-RANDOM.tmp``, created exclusively: two writers never share one,
-    and a link planted at a temporary name is never followed); the rename replaces a link at ``path``
-    itself, not the file it points to. The last rename wins. Orphaned temporaries of killed earlier
-    writes are removed first (:func:`remove_orphans`). A failed write (a full disk, a file-size limit,
-    a folder that cannot be written) removes its temporary file, keeps the old ``path`` and raises
-    ``OSError`` naming ``path``.
+    and a link planted at a temporary name is never followed). A symbolic link at ``path`` itself is
+    refused (:func:`refuse_link`): in a shared folder it may have been planted to make this write
+    land elsewhere. The last rename wins. Orphaned temporaries of killed earlier writes are removed
+    first (:func:`remove_orphans`). A failed write (a full disk, a file-size limit, a folder that
+    cannot be written) removes its temporary file, keeps the old ``path`` and raises ``OSError``
+    naming ``path``.
+
+    Raises ``FileExistsError`` (an ``OSError``) naming ``path`` when it is a symbolic link.
     """
     path = Path(path)
+    refuse_link(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -215,7 +215,9 @@ def fetch(source: str, split: str, mirrors: Sequence[str] | None = None) -> tupl
     Raises ``ValueError`` for an unknown ``source`` or ``split``, and :class:`DataUnavailableError`
     when ``settings.offline()`` forbids the download, no mirror delivered a file with the right sum
     (the message lists each mirror's error), or the cache folder cannot hold the file (a full disk,
-    a read-only folder: then no other mirror is tried). Its ``cause`` says which.
+    a read-only folder: then no other mirror is tried). Its ``cause`` says which. A symbolic link at
+    a file's name is read when it points to the right file and refused otherwise (``FileExistsError``
+    naming it: a download is never written through a link).
     """
     sources = {"mnist": _MNIST, "fashion-mnist": _FASHION}
     if source not in sources:
@@ -234,6 +236,7 @@ def fetch(source: str, split: str, mirrors: Sequence[str] | None = None) -> tupl
             if settings.offline():
                 raise DataUnavailableError(f"{path} is missing and downloads are off (VAECOURSE_OFFLINE is set)",
                                            cause="downloads are off (VAECOURSE_OFFLINE)")
+            cache.refuse_link(path)  # pooch's shutil.move would move the download into a linked folder
             _download(fname, sha256, spec, folder, mirrors)
         paths.append(path)
     return paths[0], paths[1]

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vaecourse.cache import write_atomically
+
 __all__ = ["DataFileError", "IDX_TYPES", "read_idx", "write_idx"]
 
 #: IDX type code -> NumPy dtype (big-endian, as the format stores it).
@@ -135,7 +137,8 @@ def write_idx(path, array) -> Path:
     gives the same bytes (and the same SHA-256 sum). Returns ``path``.
 
     Shapes: ``array`` any shape with at least one dimension, of a dtype listed in :data:`IDX_TYPES`.
-    Raises ``ValueError`` for a zero-dimensional array or a dtype the format cannot store.
+    Written atomically (:func:`vaecourse.cache.write_atomically`): ``FileExistsError`` for a symbolic
+    link at ``path``. Raises ``ValueError`` for a zero-dimensional array or a dtype the format cannot store.
     """
     path = Path(path)
     array = np.asarray(array)
@@ -152,5 +155,4 @@ def write_idx(path, array) -> Path:
     payload = header + np.ascontiguousarray(array, dtype=IDX_TYPES[code]).tobytes()
     if path.name.endswith(".gz"):
         payload = gzip.compress(payload, mtime=0)
-    path.write_bytes(payload)
-    return path
+    return write_atomically(path, lambda tmp: tmp.write_bytes(payload))

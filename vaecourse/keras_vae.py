@@ -306,8 +306,10 @@ def _cache_file(images: np.ndarray, config: KerasConfig) -> Path:
     return cache_file("keras", "vae", key(fields, data=fingerprint(images)), ".npz")
 
 
-def _save(trained: tuple[KerasVAE, dict], path: Path) -> None:
+def _save(trained: tuple[KerasVAE, dict], tmp: Path) -> None:
     """Write the weights and the history into one NumPy ``.npz`` (no pickles), weights in ``model.weights`` order.
+
+    ``tmp`` is the temporary file of :func:`vaecourse.cache.write_atomically` (via ``load_or_build``).
 
     Not ``model.save_weights``: with NumPy 2 that path warns (``DeprecationWarning: __array__
     implementation doesn't accept a copy keyword``, from keras/src/backend/torch/core.py), and the
@@ -319,7 +321,7 @@ def _save(trained: tuple[KerasVAE, dict], path: Path) -> None:
     # loaded from the cache draws the same eps afterwards as the freshly trained one did.
     arrays["sampling_seed"] = _sampling_seed(model).value.detach().cpu().numpy()
     arrays["history"] = np.array(json.dumps(history))  # a unicode array: no pickle
-    with open(path, "wb") as handle:  # a handle: np.savez adds no second suffix
+    with open(tmp, "wb") as handle:  # a handle: np.savez adds no second suffix
         np.savez(handle, **arrays)
 
 

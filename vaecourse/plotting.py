@@ -206,9 +206,13 @@ def write_figures(model: VAEModel, history, test, out) -> list[Path]:
 
     Reconstructions, prior samples, training curves (if ``history`` has epochs) and, for a 2-D
     latent, the manifold and the latent means of up to 2,000 ``test`` images ``(images, labels)``.
-    What ``python -m vaecourse train`` writes.
+    What ``python -m vaecourse train`` writes. Each file is written atomically
+    (:func:`vaecourse.cache.write_atomically`); a symbolic link at a figure's name is refused with
+    ``FileExistsError`` naming it, never written through.
     """
     import matplotlib
+
+    from vaecourse import cache
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -226,10 +230,13 @@ def write_figures(model: VAEModel, history, test, out) -> list[Path]:
         figs["latent_manifold.png"] = latent_manifold(model, n=15)
         figs["latent_means.png"] = plot_latent_means(model, images, labels[:2000])
     paths = []
-    for filename, fig in figs.items():
-        fig.savefig(out / filename, dpi=100)
-        plt.close(fig)
-        paths.append(out / filename)
+    try:
+        for filename, fig in figs.items():
+            cache.write_atomically(out / filename, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=100))
+            paths.append(out / filename)
+    finally:
+        for fig in figs.values():
+            plt.close(fig)
     return paths
 
 

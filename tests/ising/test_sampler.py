@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
+from pathlib import Path
 
 import hypothesis
 import numpy as np
@@ -25,7 +26,8 @@ from scipy import integrate
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from vaecourse import ising, settings, validation
+from tests.limits import GB, cgroup, run_child
+from vaecourse import ising, resources, settings, validation
 
 CPU = torch.device("cpu")
 SIGMAS = 4.0
@@ -394,6 +396,50 @@ def test_the_value_checks_are_off_inside_validation_disabled():
 def test_a_lattice_too_large_for_memory_is_refused_with_its_size():
     with pytest.raises(ValueError, match=r"would need about [\d.]+ GB"):
         ising.simulate(20_000, [2.0], n_chains=200, n_samples=1, burn_in=0, device="cpu")
+
+
+MEASURE_PEAK = """
+import resource, sys, torch
+torch.set_num_threads(1)
+from vaecourse import validation
+from vaecourse.ising import sampler
+counted = []
+real = validation.require_memory
+validation.require_memory = lambda nbytes, *args: counted.append(nbytes) or real(nbytes, *args)
+sampler.simulate(8, [2.0], burn_in=1, thin=1)  # libraries loaded and warm
+with open("/proc/self/statm") as statm:  # resident now (the peak so far may be an import's, since freed)
+    before = int(statm.read().split()[1]) * resource.getpagesize()
+sampler.simulate(int(sys.argv[1]), [2.0, 3.0], n_samples=int(sys.argv[2]), burn_in=1, thin=1, device="cpu")
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before, counted[-1])
+"""
+
+
+@pytest.mark.parametrize("L, n_samples", [(700, 1), (300, 30)])
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads the resident memory from /proc (Linux)")
+def test_the_memory_guard_counts_at_least_what_a_run_allocates(L, n_samples):
+    """The guard's estimate is at least the peak resident memory the run adds (measured in a fresh process)."""
+    run = run_child(["-c", MEASURE_PEAK, str(L), str(n_samples)], env={"VAECOURSE_DEVICE": "cpu"})
+    assert run.returncode == 0, run.stderr
+    peak, counted = map(int, run.stdout.split())
+    assert peak > 2 * L * L * n_samples  # the measurement sees the run (at least its int8 record)
+    assert counted >= peak, f"the guard counted {counted / 1e6:.0f} MB, the run added {peak / 1e6:.0f} MB"
+
+
+def test_a_lattice_too_large_for_a_1_gb_container_is_refused_not_killed():
+    code = "from vaecourse.ising import sampler; sampler.simulate(6000, [2.0], device='cpu')"
+    with cgroup(GB) as made:
+        run = run_child(["-c", code], preexec_fn=made.join, env={"VAECOURSE_DEVICE": "cpu"})
+    name = made.limit_file
+    assert run.returncode == 1 and run.stderr.strip().splitlines()[-1].startswith("ValueError: an Ising run of 1 "
+                                                                                   "chains of 6000x6000"), run.stderr
+    assert f"would need about 5.4 GB, more than the 1.0 GB this container may use (cgroup {name})" in run.stderr
+
+
+def test_the_data_set_builder_checks_memory_before_simulating(monkeypatch, fresh):
+    monkeypatch.setattr(validation, "memory_limit", lambda device=None: resources.Limit(GB, "cgroup memory.max"))
+    with pytest.raises(ValueError, match=r"an Ising run of 4 chains of 1000x1000 .* would need about 1\.4 GB"):
+        ising.ising_dataset(1000, [2.0, 2.5], n_per_T=20, samples_per_chain=10, burn_in=0, thin=1, device="cpu")
+    assert not list(fresh.rglob("*.pt"))
 
 
 def test_an_unavailable_or_misspelt_device_is_a_clear_error(monkeypatch):
