@@ -113,8 +113,10 @@ def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
     Raises ``ValueError`` when ``dim`` is empty (K = 0: a mean of no weights is undefined).
     """
     if log_w.shape[dim] == 0:
-        raise ValueError(f"log_mean_exp: dimension {dim} of log_w (shape {tuple(log_w.shape)}) is empty; "
-                         "a mean needs at least one log weight")
+        raise ValueError(
+            f"log_mean_exp: dimension {dim} of log_w (shape {tuple(log_w.shape)}) is empty; "
+            "a mean needs at least one log weight"
+        )
     return torch.logsumexp(log_w, dim=dim) - math.log(log_w.shape[dim])
 
 

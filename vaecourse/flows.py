@@ -61,13 +61,15 @@ class CouplingFlow:
         if params.dim() != 2 or params.shape[-1] != self.n_params:
             raise ValueError(f"params must have shape (B, {self.n_params}), got {tuple(params.shape)}")
         if h.shape[-1] != 2 or h.dim() < 2 or h.shape[-2] != params.shape[0]:
-            raise ValueError(f"points must have shape (..., {params.shape[0]}, 2) to match params, got {tuple(h.shape)}")
+            raise ValueError(
+                f"points must have shape (..., {params.shape[0]}, 2) to match params, got {tuple(h.shape)}"
+            )
 
     def _conditioner(self, params: torch.Tensor, layer: int, a: torch.Tensor):
         """s(a), t(a) of one layer: a (..., B) -> two tensors (..., B)."""
         m = self.hidden
-        p = params[:, layer * self.params_per_layer:(layer + 1) * self.params_per_layer]  # (B, 4m + 2)
-        u, v, w_s, w_t = p[:, :m], p[:, m:2 * m], p[:, 2 * m:3 * m], p[:, 3 * m:4 * m]  # (B, m) each
+        p = params[:, layer * self.params_per_layer : (layer + 1) * self.params_per_layer]  # (B, 4m + 2)
+        u, v, w_s, w_t = p[:, :m], p[:, m : 2 * m], p[:, 2 * m : 3 * m], p[:, 3 * m : 4 * m]  # (B, m) each
         b_s, b_t = p[:, 4 * m], p[:, 4 * m + 1]  # (B,)
         hidden = torch.tanh(a.unsqueeze(-1) * u + v)  # (..., B, m)
         return (hidden * w_s).sum(-1) + b_s, (hidden * w_t).sum(-1) + b_t  # (..., B) each

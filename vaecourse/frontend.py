@@ -20,8 +20,14 @@ BUNDLE_DIR = JS / "bundles"
 #: bundles embed their text).
 WORKER_BUNDLES = ("posterior_worker",)
 #: Widget entries: ``src/<name>.js`` -> ``bundles/<name>.js``, an ES module whose default export has ``render``.
-WIDGET_BUNDLES = ("latent_explorer", "interpolation", "posterior_explorer", "posterior_pad", "ising_lattice",
-                  "self_test")
+WIDGET_BUNDLES = (
+    "latent_explorer",
+    "interpolation",
+    "posterior_explorer",
+    "posterior_pad",
+    "ising_lattice",
+    "self_test",
+)
 #: The widgets' one style sheet.
 STYLE = JS / "widgets.css"
 

@@ -242,7 +242,9 @@ class KerasConfig:
         for name in ("latent_dim", "epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < (0 if name == "epochs" else 1):
-                raise ValueError(f"{name} must be a {'non-negative' if name == 'epochs' else 'positive'} integer, got {value!r}")
+                raise ValueError(
+                    f"{name} must be a {'non-negative' if name == 'epochs' else 'positive'} integer, got {value!r}"
+                )
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
 
@@ -280,18 +282,31 @@ def train(x, config: KerasConfig = KerasConfig(), cache: bool = True, verbose: i
         model = _compiled(config)
         timer = _EpochTimer()
         fitted = model.fit(
-            images, epochs=config.epochs, batch_size=config.batch_size, shuffle=True,
-            verbose=verbose, callbacks=[timer],
+            images,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            shuffle=True,
+            verbose=verbose,
+            callbacks=[timer],
         )
-        history = {name: [float(v) for v in fitted.history.get(name, [])]
-                   for name in ("loss", "reconstruction_loss", "kl_loss")}
+        history = {
+            name: [float(v) for v in fitted.history.get(name, [])]
+            for name in ("loss", "reconstruction_loss", "kl_loss")
+        }
         history["seconds"] = timer.seconds
         return model, history
 
     if not cache:
         return build()
-    return load_or_build(_cache_file(images, config), build, _save, lambda path: _load(path, config),
-                         cheap=cheap_to_train(config.epochs, len(images)), what="Keras model", force=force)
+    return load_or_build(
+        _cache_file(images, config),
+        build,
+        _save,
+        lambda path: _load(path, config),
+        cheap=cheap_to_train(config.epochs, len(images)),
+        what="Keras model",
+        force=force,
+    )
 
 
 def _compiled(config: KerasConfig) -> KerasVAE:
@@ -328,8 +343,9 @@ def _load(path: Path, config: KerasConfig) -> tuple[KerasVAE, dict]:
     stored = read_arrays(path)
     model = _compiled(config)
     names = [f"w{i:03d}" for i in range(len(model.weights))]
-    if any(name not in stored for name in (*names, "sampling_seed", "history")) or \
-            [stored[n].shape for n in names] != [tuple(w.shape) for w in model.weights]:
+    if any(name not in stored for name in (*names, "sampling_seed", "history")) or [stored[n].shape for n in names] != [
+        tuple(w.shape) for w in model.weights
+    ]:
         raise CacheEntryError(f"{path.name} does not hold this model's weights")
     try:
         history = json.loads(str(stored["history"]))
@@ -404,8 +420,10 @@ class KerasAsTorchVAE(PriorMixin):
 
     def __repr__(self) -> str:
         counts = parameter_counts(self.model)
-        return (f"KerasAsTorchVAE(KerasVAE, latent_dim={self.latent_dim}, parameters: encoder "
-                f"{counts['encoder']:,}, decoder {counts['decoder']:,})")
+        return (
+            f"KerasAsTorchVAE(KerasVAE, latent_dim={self.latent_dim}, parameters: encoder "
+            f"{counts['encoder']:,}, decoder {counts['decoder']:,})"
+        )
 
 
 __all__ = [

@@ -30,7 +30,14 @@ from __future__ import annotations
 
 import torch
 
-from vaecourse.validation import check_mean_cov, common_dtype, require_count, require_finite, require_spd, require_tensor
+from vaecourse.validation import (
+    check_mean_cov,
+    common_dtype,
+    require_count,
+    require_finite,
+    require_spd,
+    require_tensor,
+)
 
 __all__ = [
     "kl_gaussians",
@@ -102,8 +109,7 @@ def _check_mean_logvar(mu: torch.Tensor, logvar: torch.Tensor) -> None:
     require_tensor("logvar", logvar, min_dim=1)
     if mu.shape != logvar.shape:
         raise ValueError(
-            f"mu and logvar must have the same shape (..., latent_dim); got {tuple(mu.shape)} and "
-            f"{tuple(logvar.shape)}"
+            f"mu and logvar must have the same shape (..., latent_dim); got {tuple(mu.shape)} and {tuple(logvar.shape)}"
         )
     common_dtype(mu=mu, logvar=logvar)
     require_finite("mu", mu)

@@ -150,8 +150,9 @@ def fit_forward_kl(p: MixtureSameFamily) -> tuple[float, float]:
     return float(mean), float(var.sqrt())
 
 
-def fit_reverse_kl(p: MixtureSameFamily, init_mean: float, init_std: float = 1.0,
-                   steps: int = 100, n_nodes: int = 80) -> tuple[float, float]:
+def fit_reverse_kl(
+    p: MixtureSameFamily, init_mean: float, init_std: float = 1.0, steps: int = 100, n_nodes: int = 80
+) -> tuple[float, float]:
     """A Gaussian $Q$ at a local minimum of $\\mathcal{D}[Q\\,\\|\\,p]$, found by L-BFGS from a start.
 
     Optimises $(m, \\log s)$ from ``(init_mean, init_std)``. The reverse divergence of a bimodal
@@ -168,8 +169,14 @@ def fit_reverse_kl(p: MixtureSameFamily, init_mean: float, init_std: float = 1.0
         raise ValueError(f"steps must be >= 1, got {steps}")
     mean = torch.tensor(float(init_mean), dtype=_DTYPE, requires_grad=True)
     log_std = torch.tensor(math.log(init_std), dtype=_DTYPE, requires_grad=True)
-    opt = torch.optim.LBFGS([mean, log_std], lr=1.0, max_iter=steps, tolerance_grad=1e-10,
-                            tolerance_change=1e-14, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [mean, log_std],
+        lr=1.0,
+        max_iter=steps,
+        tolerance_grad=1e-10,
+        tolerance_change=1e-14,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad()

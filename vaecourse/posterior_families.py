@@ -29,8 +29,18 @@ from vaecourse.elbo import log_mean_exp
 from vaecourse.flows import CouplingFlow
 from vaecourse.validation import require_count
 
-__all__ = ["FAMILIES", "DiagonalGaussian", "FullCovarianceGaussian", "FlowPosterior", "family",
-           "AmortisedPosterior", "EncoderPosterior", "log_weights", "elbo_of", "iwae_of"]
+__all__ = [
+    "FAMILIES",
+    "DiagonalGaussian",
+    "FullCovarianceGaussian",
+    "FlowPosterior",
+    "family",
+    "AmortisedPosterior",
+    "EncoderPosterior",
+    "log_weights",
+    "elbo_of",
+    "iwae_of",
+]
 
 FAMILIES = ("diagonal", "full", "flow")
 _LOG_2PI = math.log(2 * math.pi)
@@ -55,7 +65,7 @@ class DiagonalGaussian:
 
     def _split(self, params):
         k = self.latent_dim
-        return params[..., :k], params[..., k:2 * k]  # mu, log_sigma (B, k)
+        return params[..., :k], params[..., k : 2 * k]  # mu, log_sigma (B, k)
 
     def sample(self, params: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """n reparameterised draws and their log density: (n, B, k), (n, B)."""
@@ -90,10 +100,10 @@ class FullCovarianceGaussian(DiagonalGaussian):
     def scale_tril(self, params: torch.Tensor) -> torch.Tensor:
         """The Cholesky factor L (B, k, k): :math:`e^{\\ell_j}` on the diagonal, free entries below it."""
         k = self.latent_dim
-        log_diag = params[..., k:2 * k]  # (B, k)
+        log_diag = params[..., k : 2 * k]  # (B, k)
         rows, cols = torch.tril_indices(k, k, offset=-1)
         tril = torch.zeros(*params.shape[:-1], k, k, dtype=params.dtype, device=params.device)
-        tril[..., rows, cols] = params[..., 2 * k:]
+        tril[..., rows, cols] = params[..., 2 * k :]
         return tril + torch.diag_embed(torch.exp(log_diag))
 
     def covariance(self, params: torch.Tensor) -> torch.Tensor:
@@ -107,7 +117,7 @@ class FullCovarianceGaussian(DiagonalGaussian):
         mu, tril = params[..., :k], self.scale_tril(params)
         eps = torch.randn(n, *mu.shape, dtype=mu.dtype, device=mu.device)  # (n, B, k)
         h = mu + (tril @ eps.unsqueeze(-1)).squeeze(-1)  # (n, B, k)
-        return h, _standard_normal_log_prob(eps) - params[..., k:2 * k].sum(-1)
+        return h, _standard_normal_log_prob(eps) - params[..., k : 2 * k].sum(-1)
 
     def log_prob(self, params: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """:math:`\\log Q(\\mathbf{h})` with :math:`\\boldsymbol\\epsilon = L^{-1}(\\mathbf{h}-\\boldsymbol\\mu)`: (..., B, k) -> (..., B)."""
@@ -115,7 +125,7 @@ class FullCovarianceGaussian(DiagonalGaussian):
         mu, tril = params[..., :k], self.scale_tril(params)
         diff = (h - mu).unsqueeze(-1)  # (..., B, k, 1)
         eps = torch.linalg.solve_triangular(tril.expand(*diff.shape[:-2], k, k), diff, upper=False).squeeze(-1)
-        return _standard_normal_log_prob(eps) - params[..., k:2 * k].sum(-1)
+        return _standard_normal_log_prob(eps) - params[..., k : 2 * k].sum(-1)
 
 
 class FlowPosterior(DiagonalGaussian):
@@ -144,8 +154,8 @@ class FlowPosterior(DiagonalGaussian):
         flow = self.flow
         for layer in range(flow.n_layers):
             start = 4 + layer * flow.params_per_layer
-            params[:, start:start + flow.hidden] = 1.0
-            params[:, start + flow.hidden:start + 2 * flow.hidden] = torch.linspace(-1.5, 1.5, flow.hidden)
+            params[:, start : start + flow.hidden] = 1.0
+            params[:, start + flow.hidden : start + 2 * flow.hidden] = torch.linspace(-1.5, 1.5, flow.hidden)
         return params
 
     def sample(self, params: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,14 +195,16 @@ class AmortisedPosterior(nn.Module):
         with torch.no_grad():
             self.head.weight.mul_(0.1)
             self.head.bias.zero_()
-            self.head.bias[latent_dim:2 * latent_dim] = -1.0
+            self.head.bias[latent_dim : 2 * latent_dim] = -1.0
             if family_name == "flow":  # u = 1 so the tanh units see h; w = 0 so the flow starts as the identity
                 flow = self.family.flow
                 for layer in range(flow.n_layers):
                     start = 4 + layer * flow.params_per_layer
-                    self.head.weight[start + 2 * flow.hidden:start + flow.params_per_layer] = 0.0
-                    self.head.bias[start:start + flow.hidden] = 1.0
-                    self.head.bias[start + flow.hidden:start + 2 * flow.hidden] = torch.linspace(-1.5, 1.5, flow.hidden)
+                    self.head.weight[start + 2 * flow.hidden : start + flow.params_per_layer] = 0.0
+                    self.head.bias[start : start + flow.hidden] = 1.0
+                    self.head.bias[start + flow.hidden : start + 2 * flow.hidden] = torch.linspace(
+                        -1.5, 1.5, flow.hidden
+                    )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.net(x.flatten(1)))  # (B, n_params)

@@ -25,8 +25,16 @@ from torch.distributions import Normal
 from vaecourse.models import LatentVariableModel, encoder_means
 from vaecourse.validation import require_batch, require_count
 
-__all__ = ["ACTIVE_THRESHOLD", "kl_per_unit", "rate_distortion", "beta_elbo", "free_bits_rate", "kl_weight",
-           "unit_activity", "active_units"]
+__all__ = [
+    "ACTIVE_THRESHOLD",
+    "kl_per_unit",
+    "rate_distortion",
+    "beta_elbo",
+    "free_bits_rate",
+    "kl_weight",
+    "unit_activity",
+    "active_units",
+]
 
 # Burda, Grosse & Salakhutdinov 2015, section 5.2: a unit is active when Var_x E_Q[h_j] > 0.01.
 ACTIVE_THRESHOLD = 0.01
@@ -42,8 +50,9 @@ def kl_per_unit(q: Normal) -> torch.Tensor:
     return 0.5 * (var + q.loc.pow(2) - 1.0 - torch.log(var))
 
 
-def rate_distortion(model: LatentVariableModel, x: torch.Tensor, n_samples: int = 1) -> tuple[torch.Tensor,
-                    torch.Tensor]:
+def rate_distortion(
+    model: LatentVariableModel, x: torch.Tensor, n_samples: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Rate :math:`R = \\mathcal{D}[Q\\|p(\\mathbf{h})]` and distortion :math:`D = -E_Q[\\log p(\\mathbf{x}|\\mathbf{h})]` per image.
 
     ``eq:rate-distortion``: :math:`R + D = -\\mathcal{L}`; the distortion is the ``n_samples``-sample

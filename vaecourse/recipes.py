@@ -40,8 +40,9 @@ def cache_key(model_config: ModelConfig, train_config: TrainConfig, data_id: str
     """The trained model's :func:`vaecourse.cache.key`: the model configuration, the training settings
     that change the weights (:meth:`vaecourse.config.TrainConfig.fields_that_change_weights`), the
     data identity and the package version (SHA-256, 64 hex digits)."""
-    return cache.key({"model": model_config.to_dict(), "train": train_config.fields_that_change_weights()},
-                     data=data_id)
+    return cache.key(
+        {"model": model_config.to_dict(), "train": train_config.fields_that_change_weights()}, data=data_id
+    )
 
 
 @dataclass
@@ -55,11 +56,22 @@ class TrainedModel:
 
     def __repr__(self) -> str:  # the file name only: a notebook's output shows no machine's folders
         source = "loaded from the cache" if self.from_cache else "trained now"
-        return f"TrainedModel({type(self.model).__name__}, {len(self.history)} epochs, {source}, file={self.path.name!r})"
+        return (
+            f"TrainedModel({type(self.model).__name__}, {len(self.history)} epochs, {source}, file={self.path.name!r})"
+        )
 
 
-def load_or_train(model_config: ModelConfig, train_config: TrainConfig, train, test=None, *, name: str = "model",
-                  data_id: str | None = None, progress: bool | None = None, force: bool = False) -> TrainedModel:
+def load_or_train(
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    train,
+    test=None,
+    *,
+    name: str = "model",
+    data_id: str | None = None,
+    progress: bool | None = None,
+    force: bool = False,
+) -> TrainedModel:
     """Return the trained model for these configurations and data, training only on a cache miss.
 
     The file is ``vaecourse.cache.cache_file("models", name, key)`` where ``key`` is :func:`cache_key`
@@ -140,17 +152,24 @@ def recipe(name: str) -> Recipe:
     mlp_budget = pick(full=200_000, smoke=None)
     one_epoch = TrainConfig(epochs=1)
     recipes = {
-        "mlp-mnist-2d": Recipe(name, "mnist", ModelConfig("mlp", latent_dim=2),
-                               one_epoch, n_train, n_test, mlp_budget),
-        "mlp-mnist-2d-h256": Recipe(name, "mnist", ModelConfig("mlp", latent_dim=2, hidden=256),
-                                    one_epoch, n_train, n_test, mlp_budget),
-        "mlp-mnist-20d": Recipe(name, "mnist", ModelConfig("mlp", latent_dim=20),
-                                one_epoch, n_train, n_test, mlp_budget),
-        "conv-mnist-keras": Recipe(name, "mnist", ModelConfig("conv", latent_dim=2),
-                                   TrainConfig(epochs=pick(full=10, smoke=1), binarize="grey"),
-                                   pick(full=10_000, smoke=1000), n_test),
-        "mlp-fashion-2d": Recipe(name, "fashion-mnist", ModelConfig("mlp", latent_dim=2),
-                                 one_epoch, n_train, n_test, mlp_budget),
+        "mlp-mnist-2d": Recipe(name, "mnist", ModelConfig("mlp", latent_dim=2), one_epoch, n_train, n_test, mlp_budget),
+        "mlp-mnist-2d-h256": Recipe(
+            name, "mnist", ModelConfig("mlp", latent_dim=2, hidden=256), one_epoch, n_train, n_test, mlp_budget
+        ),
+        "mlp-mnist-20d": Recipe(
+            name, "mnist", ModelConfig("mlp", latent_dim=20), one_epoch, n_train, n_test, mlp_budget
+        ),
+        "conv-mnist-keras": Recipe(
+            name,
+            "mnist",
+            ModelConfig("conv", latent_dim=2),
+            TrainConfig(epochs=pick(full=10, smoke=1), binarize="grey"),
+            pick(full=10_000, smoke=1000),
+            n_test,
+        ),
+        "mlp-fashion-2d": Recipe(
+            name, "fashion-mnist", ModelConfig("mlp", latent_dim=2), one_epoch, n_train, n_test, mlp_budget
+        ),
     }
     if name not in recipes:
         raise ValueError(f"unknown model name {name!r}; choose one of {', '.join(recipes)}")
@@ -184,8 +203,14 @@ def subset(pair, n: int | None, seed: int = 0):
     return images[keep], labels[keep]
 
 
-def load_or_train_recipe(name: str, *, model_config: ModelConfig | None = None, cache_name: str | None = None,
-                         progress: bool | None = None, force: bool = False) -> TrainedModel:
+def load_or_train_recipe(
+    name: str,
+    *,
+    model_config: ModelConfig | None = None,
+    cache_name: str | None = None,
+    progress: bool | None = None,
+    force: bool = False,
+) -> TrainedModel:
     """:func:`load_or_train` for the named model of :func:`recipe`, on its data set.
 
     ``model_config`` replaces the recipe's model (e.g. a narrower decoder for the website), stored
@@ -198,8 +223,9 @@ def load_or_train_recipe(name: str, *, model_config: ModelConfig | None = None, 
     train = subset(load_dataset(chosen.dataset, "train"), chosen.n_train)
     test = subset(load_dataset(chosen.dataset, "test"), chosen.n_test)
     config = replace(chosen.train, epochs=chosen.epochs_for(train[0].shape[0]))
-    return load_or_train(model_config or chosen.model, config, train[0], test[0], name=cache_name or name,
-                         progress=progress, force=force)
+    return load_or_train(
+        model_config or chosen.model, config, train[0], test[0], name=cache_name or name, progress=progress, force=force
+    )
 
 
 __all__ = [

@@ -19,8 +19,8 @@ Samples use the global torch random state (seed it for reproducible numbers).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -160,8 +160,9 @@ def reparameterise_full(mu: torch.Tensor, cov: torch.Tensor, eps: torch.Tensor) 
     return mu + (chol @ eps.unsqueeze(-1)).squeeze(-1)
 
 
-def naive_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, sigma: torch.Tensor,
-                   n_samples: int) -> GradientEstimate:
+def naive_gradient(
+    f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, sigma: torch.Tensor, n_samples: int
+) -> GradientEstimate:
     """Differentiate f(h) for h drawn *without* a path to (mu, sigma): the wrong (zero) gradient.
 
     This is what happens when a sample is taken with ``Normal(mu, sigma).sample()`` (or
@@ -177,8 +178,9 @@ def naive_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, 
     return _grads(value, mu_s, sigma_s)
 
 
-def reparameterised_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, sigma: torch.Tensor,
-                             n_samples: int) -> GradientEstimate:
+def reparameterised_gradient(
+    f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, sigma: torch.Tensor, n_samples: int
+) -> GradientEstimate:
     """Per-sample gradients :math:`\\nabla_{\\mu,\\sigma} f(\\mu + \\sigma\\epsilon)`, :math:`\\epsilon\\sim\\mathcal{N}(0, I)`: unbiased, low variance.
 
     Label ``eq:reparameterisation``; book/reparameterisation.md; Kingma & Welling 2013, section 2.4.
@@ -193,8 +195,13 @@ def reparameterised_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torc
     return _grads(f(h), mu_s, sigma_s)
 
 
-def score_function_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, sigma: torch.Tensor,
-                            n_samples: int, baseline: float = 0.0) -> GradientEstimate:
+def score_function_gradient(
+    f: Callable[[torch.Tensor], torch.Tensor],
+    mu: torch.Tensor,
+    sigma: torch.Tensor,
+    n_samples: int,
+    baseline: float = 0.0,
+) -> GradientEstimate:
     """Per-sample REINFORCE gradients :math:`(f(h) - b)\\,\\nabla\\log\\mathcal{N}(h;\\mu,\\sigma^2)`, h detached.
 
     Unbiased for any constant ``baseline`` b (since :math:`E[\\nabla\\log q] = 0`); needs only values

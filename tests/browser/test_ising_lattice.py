@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from tests.browser.pages import IMPORT_PAD, render_pad
 from tests.widgets.examples import lattice_widget
 from vaecourse import ising
