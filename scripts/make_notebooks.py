@@ -12,8 +12,8 @@ Each chapter listed in _toc.yml that is a jupytext notebook becomes two files wi
   (images, widget state). ``pytest`` runs them; they are test data, not for reading.
 
 ``python -m scripts.make_notebooks --no-execute`` rewrites the student copies, and the reference copies'
-Markdown where their code is unchanged, in seconds (no execution). Neither folder is edited by hand; tests/book/test_layout.py fails when one is
-out of date with book/.
+Markdown where their code is unchanged, in seconds (no execution). Neither folder is edited by hand;
+tests/book/test_layout.py fails when one is out of date with book/.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""vaecourse.marginal: log p(x) and the posterior p(h|x) by numerics, against the linear-Gaussian model's closed forms."""
+"""vaecourse.marginal: log p(x) and the posterior p(h|x) by numerics.
+
+Against the linear-Gaussian model's closed forms.
+"""
 
 from __future__ import annotations
 

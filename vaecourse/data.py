@@ -25,9 +25,9 @@ Fashion-MNIST (Xiao, Rasul, Vollgraf 2017, arXiv:1708.07747), :func:`load_fashio
     There is no offline subset: without any of the three, :class:`DataUnavailableError` says how to
     get the files.
 
-The decoded bytes are kept in memory (keyed by the files they came from), so a second call costs
-only the conversion to float. Binarisation -- the Bernoulli decoder of book/pytorch_vae.md (``eq:bernoulli-likelihood``) models binary
-pixels -- is :func:`dynamic_binarize` (a fresh sample every epoch, as Burda et al. 2015) or
+The decoded bytes are kept in memory (keyed by the files they came from), so a second call costs only the
+conversion to float. Binarisation -- the Bernoulli decoder of book/pytorch_vae.md (``eq:bernoulli-likelihood``)
+models binary pixels -- is :func:`dynamic_binarize` (a fresh sample every epoch, as Burda et al. 2015) or
 :func:`static_binarize` (one fixed sample, as Salakhutdinov & Murray 2008).
 """
 

@@ -75,7 +75,9 @@ class CouplingFlow:
         return (hidden * w_s).sum(-1) + b_s, (hidden * w_t).sum(-1) + b_t  # (..., B) each
 
     def forward(self, params: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:math:`\\mathbf{h} = T(\\mathbf{h}_0)` and :math:`\\log|\\det\\partial T/\\partial\\mathbf{h}_0| = \\sum_l s_l`.
+        """:math:`\\mathbf{h} = T(\\mathbf{h}_0)` and its log-determinant.
+
+        :math:`\\log|\\det\\partial T/\\partial\\mathbf{h}_0| = \\sum_l s_l`.
 
         Label ``eq:change-of-variables``; book/richer_posteriors.md; Dinh et al. 2017.
         Shapes: params (B, n_params), h0 (..., B, 2) -> h (..., B, 2), log_det (..., B).
@@ -93,7 +95,9 @@ class CouplingFlow:
         return h, log_det
 
     def inverse(self, params: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:math:`\\mathbf{h}_0 = T^{-1}(\\mathbf{h})` and :math:`\\log|\\det\\partial T^{-1}/\\partial\\mathbf{h}| = -\\sum_l s_l`.
+        """:math:`\\mathbf{h}_0 = T^{-1}(\\mathbf{h})` and its log-determinant.
+
+        :math:`\\log|\\det\\partial T^{-1}/\\partial\\mathbf{h}| = -\\sum_l s_l`.
 
         The layers undone in reverse order, :math:`h_d = (h'_d - t(h_c))\\,e^{-s(h_c)}`.
         Shapes: params (B, n_params), h (..., B, 2) -> h0 (..., B, 2), log_det (..., B).

@@ -112,7 +112,9 @@ def elbo_with_se(model: VAEModel, q_family, params: torch.Tensor, x: torch.Tenso
 
 @torch.no_grad()
 def bound_ladder(model: VAEModel, q_family, params: torch.Tensor, x: torch.Tensor, ks=(1, 5, 50), repeats: int = 100):
-    """Mean and standard error over ``repeats`` draws of the bound :math:`\\mathcal{L}_K` for each K: (len(ks), B) twice.
+    """Mean and standard error over ``repeats`` draws of the bound :math:`\\mathcal{L}_K` for each K.
+
+    Both (len(ks), B).
 
     K = 1 is the single-sample ELBO; ``eq:iwae-ordering``.
     """
@@ -149,7 +151,10 @@ def log_q_on_grid(q_family, params: torch.Tensor, grid_h1: torch.Tensor, grid_h2
 
 
 def kl_to_posterior_on_grid(q_family, params, grid_h1, grid_h2, log_posterior) -> torch.Tensor:
-    """:math:`\\mathcal{D}[Q\\|p(\\mathbf{h}|\\mathbf{x})] \\approx \\Delta_1\\Delta_2\\sum_{ij}Q(\\mathbf{h}_{ij})[\\log Q - \\log p(\\mathbf{h}_{ij}|\\mathbf{x})]`: (B,).
+    """The KL divergence D[Q || p(h|x)] on a grid, by the rectangle rule: (B,).
+
+    :math:`\\mathcal{D}[Q\\|p(\\mathbf{h}|\\mathbf{x})] \\approx
+    \\Delta_1\\Delta_2\\sum_{ij}Q(\\mathbf{h}_{ij})[\\log Q - \\log p(\\mathbf{h}_{ij}|\\mathbf{x})]`.
 
     :func:`vaecourse.marginal.kl_q_posterior_on_grid` for any family with parameters (B, n_params);
     axes (B, G), log_posterior (B, G, G) from :func:`vaecourse.marginal.local_posterior_grid`.

@@ -53,7 +53,9 @@ __all__ = [
 
 
 def kl_gaussians(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1: torch.Tensor) -> torch.Tensor:
-    """KL divergence :math:`\\mathcal{D}[\\mathcal{N}(\\mu_0,\\Sigma_0)\\|\\mathcal{N}(\\mu_1,\\Sigma_1)]` in closed form.
+    """KL divergence of two Gaussians in closed form.
+
+    :math:`\\mathcal{D}[\\mathcal{N}(\\mu_0,\\Sigma_0)\\|\\mathcal{N}(\\mu_1,\\Sigma_1)]`.
 
     Formula (lecture, "More on the SGD"; label ``eq:kl-gaussians``)::
 

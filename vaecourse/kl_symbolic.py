@@ -51,7 +51,9 @@ def lecture_kl_standard_normal(mu, cov, k: int):
 
 @dataclass
 class SymbolicDerivation:
-    """``eq:kl-standard-normal`` derived from ``eq:kl-gaussians``, for a chapter to display (``sp.latex(d.substituted)``).
+    """``eq:kl-standard-normal`` derived from ``eq:kl-gaussians``, for a chapter to display.
+
+    A chapter shows ``sp.latex(d.substituted)``.
 
     ``general``: eq:kl-gaussians with symbolic mu0, Sigma0, mu1, Sigma1; ``substituted``: mu1 = 0,
     Sigma1 = I; ``lecture``: the lecture's eq:kl-standard-normal; ``difference``:

@@ -9,7 +9,8 @@ Everything the lecture's derivation needs is closed-form here (Tipping & Bishop 
 *Pattern Recognition and Machine Learning*, section 12.2):
 
 - evidence :math:`p(\\mathbf{x}) = \\mathcal{N}(\\mathbf{b}, WW^\\top + \\sigma^2 I)`;
-- posterior :math:`p(\\mathbf{h}\\mid\\mathbf{x}) = \\mathcal{N}(M^{-1}W^\\top(\\mathbf{x}-\\mathbf{b})/\\sigma^2, M^{-1})`
+- posterior :math:`p(\\mathbf{h}\\mid\\mathbf{x}) =
+  \\mathcal{N}(M^{-1}W^\\top(\\mathbf{x}-\\mathbf{b})/\\sigma^2, M^{-1})`
   with precision :math:`M = I + W^\\top W/\\sigma^2`;
 - :math:`E_Q[\\log p(\\mathbf{x}\\mid\\mathbf{h})]` and its single-sample variance for Gaussian Q.
 

@@ -14,7 +14,8 @@ the prior fails; and, on the same grid, the true posterior by Bayes' rule
 :func:`kl_q_posterior_on_grid` measures the gap of the central equation (label ``eq:central``),
 
 .. math:: \\mathcal{D}[Q(\\mathbf{h}|\\mathbf{x})\\|p(\\mathbf{h}|\\mathbf{x})] \\approx \\Delta^2\\sum_{ij}
-          Q(\\mathbf{h}_{ij}|\\mathbf{x})\\big[\\log Q(\\mathbf{h}_{ij}|\\mathbf{x}) - \\log p(\\mathbf{h}_{ij}|\\mathbf{x})\\big],
+          Q(\\mathbf{h}_{ij}|\\mathbf{x})\\big[\\log Q(\\mathbf{h}_{ij}|\\mathbf{x})
+          - \\log p(\\mathbf{h}_{ij}|\\mathbf{x})\\big],
 
 a route to :math:`\\log p(\\mathbf{x}) - \\mathcal{L}(\\mathbf{x})` that shares no code with the
 ELBO's Monte Carlo estimate (Kingma & Welling 2013; Doersch 2016; Kong 1992 for the ESS). Q may be
@@ -243,7 +244,9 @@ def _square_axis(model, x: torch.Tensor, grid_size: int, limit: float) -> torch.
 def log_px_quadrature(
     model: LatentVariableModel, x: torch.Tensor, grid_size: int = 201, limit: float = 5.0
 ) -> torch.Tensor:
-    """log p(x) by quadrature over a square grid of a 2-D latent: :math:`\\log\\sum_{ij} p(x|h_{ij})p(h_{ij})\\,\\Delta^2`.
+    """log p(x) by quadrature over a square grid of a 2-D latent.
+
+    :math:`\\log\\sum_{ij} p(x|h_{ij})p(h_{ij})\\,\\Delta^2`.
 
     The grid has ``grid_size`` points per axis on [-limit, limit] (spacing Delta); for integrands
     that are smooth on the scale of Delta this rectangle rule converges faster than any power of
@@ -368,7 +371,10 @@ def q_log_density_on_grid(q, grid_h1: torch.Tensor, grid_h2: torch.Tensor) -> to
 def kl_q_posterior_on_grid(
     q: Normal, grid_h1: torch.Tensor, grid_h2: torch.Tensor, log_posterior: torch.Tensor
 ) -> torch.Tensor:
-    """:math:`\\mathcal{D}[Q\\|p(h|x)] \\approx \\Delta_1\\Delta_2\\sum_{ij} Q(h_{ij})[\\log Q(h_{ij}) - \\log p(h_{ij}|x)]`, the rectangle rule.
+    """The KL divergence D[Q || p(h|x)] on a grid, by the rectangle rule.
+
+    :math:`\\mathcal{D}[Q\\|p(h|x)] \\approx
+    \\Delta_1\\Delta_2\\sum_{ij} Q(h_{ij})[\\log Q(h_{ij}) - \\log p(h_{ij}|x)]`.
 
     By ``eq:central`` this equals log p(x) minus the ELBO (book/elbo.md), and for the best Q of a
     family the approximation gap (``eq:gap-decomposition``, book/richer_posteriors.md). Q is any

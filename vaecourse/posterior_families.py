@@ -52,7 +52,10 @@ def _standard_normal_log_prob(eps: torch.Tensor) -> torch.Tensor:
 
 
 class DiagonalGaussian:
-    """:math:`\\mathcal{N}(\\boldsymbol\\mu, \\mathrm{diag}\\,e^{2\\log\\boldsymbol\\sigma})`; params = [mu (k), log sigma (k)]."""
+    """:math:`\\mathcal{N}(\\boldsymbol\\mu, \\mathrm{diag}\\,e^{2\\log\\boldsymbol\\sigma})`.
+
+    params = [mu (k), log sigma (k)].
+    """
 
     name = "diagonal"
 
@@ -112,7 +115,10 @@ class FullCovarianceGaussian(DiagonalGaussian):
         return tril @ tril.transpose(-2, -1)
 
     def sample(self, params: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """:math:`\\mathbf{h} = \\boldsymbol\\mu + L\\boldsymbol\\epsilon` (``eq:full-covariance``) and log Q: (n, B, k), (n, B)."""
+        """:math:`\\mathbf{h} = \\boldsymbol\\mu + L\\boldsymbol\\epsilon` (``eq:full-covariance``) and log Q.
+
+        (n, B, k), (n, B).
+        """
         k = self.latent_dim
         mu, tril = params[..., :k], self.scale_tril(params)
         eps = torch.randn(n, *mu.shape, dtype=mu.dtype, device=mu.device)  # (n, B, k)
@@ -120,7 +126,10 @@ class FullCovarianceGaussian(DiagonalGaussian):
         return h, _standard_normal_log_prob(eps) - params[..., k : 2 * k].sum(-1)
 
     def log_prob(self, params: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """:math:`\\log Q(\\mathbf{h})` with :math:`\\boldsymbol\\epsilon = L^{-1}(\\mathbf{h}-\\boldsymbol\\mu)`: (..., B, k) -> (..., B)."""
+        """:math:`\\log Q(\\mathbf{h})` with :math:`\\boldsymbol\\epsilon = L^{-1}(\\mathbf{h}-\\boldsymbol\\mu)`.
+
+        (..., B, k) -> (..., B).
+        """
         k = self.latent_dim
         mu, tril = params[..., :k], self.scale_tril(params)
         diff = (h - mu).unsqueeze(-1)  # (..., B, k, 1)
@@ -159,13 +168,19 @@ class FlowPosterior(DiagonalGaussian):
         return params
 
     def sample(self, params: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draws :math:`\\mathbf{h} = T(\\mathbf{h}_0)`, :math:`\\mathbf{h}_0\\sim Q_0`, and log Q: (n, B, 2), (n, B)."""
+        """Draws :math:`\\mathbf{h} = T(\\mathbf{h}_0)`, :math:`\\mathbf{h}_0\\sim Q_0`, and log Q.
+
+        (n, B, 2), (n, B).
+        """
         h0, log_q0 = super().sample(params[..., :4], n)
         h, log_det = self.flow.forward(params[..., 4:], h0)
         return h, log_q0 - log_det
 
     def log_prob(self, params: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """:math:`\\log Q_0(T^{-1}(\\mathbf{h})) + \\log|\\det\\partial T^{-1}/\\partial\\mathbf{h}|`: (..., B, 2) -> (..., B)."""
+        """:math:`\\log Q_0(T^{-1}(\\mathbf{h})) + \\log|\\det\\partial T^{-1}/\\partial\\mathbf{h}|`.
+
+        (..., B, 2) -> (..., B).
+        """
         h0, log_det_inverse = self.flow.inverse(params[..., 4:], h)
         return super().log_prob(params[..., :4], h0) + log_det_inverse
 
@@ -225,7 +240,10 @@ class EncoderPosterior(nn.Module):
 
 
 def log_weights(model, q_family, params: torch.Tensor, x: torch.Tensor, n: int) -> torch.Tensor:
-    """:math:`\\log w_i = \\log p(\\mathbf{x}\\mid\\mathbf{h}_i) + \\log p(\\mathbf{h}_i) - \\log Q(\\mathbf{h}_i\\mid\\mathbf{x})`, h_i ~ Q.
+    """The importance log-weights of n draws h_i ~ Q.
+
+    :math:`\\log w_i = \\log p(\\mathbf{x}\\mid\\mathbf{h}_i) + \\log p(\\mathbf{h}_i)
+    - \\log Q(\\mathbf{h}_i\\mid\\mathbf{x})`.
 
     ``model``: any course model (its ``log_likelihood`` and ``prior``); ``q_family`` and ``params``
     (B, n_params) say what Q is. Reparameterised, so differentiable in params and the model.

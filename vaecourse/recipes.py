@@ -138,10 +138,10 @@ class Recipe:
 def recipe(name: str) -> Recipe:
     """The course's training set-up for a named chapter model; smoke mode shrinks epochs and data.
 
-    Names: ``"mlp-mnist-2d"`` (the lecture's MLP, 2-D latent, dynamic binarisation),
-    ``"mlp-mnist-2d-h256"`` (the same with 256 hidden units: book/latent_space.md's website model, which
-    book/elbo.md shares, so that it is trained once), ``"mlp-mnist-20d"`` (20-D latent), ``"conv-mnist-keras"`` (the Keras example: ConvVAE, 2-D latent,
-    grey levels), ``"mlp-fashion-2d"`` (Fashion-MNIST).
+    Names: ``"mlp-mnist-2d"`` (the lecture's MLP, 2-D latent, dynamic binarisation), ``"mlp-mnist-2d-h256"``
+    (the same with 256 hidden units: book/latent_space.md's website model, which book/elbo.md shares, so that it
+    is trained once), ``"mlp-mnist-20d"`` (20-D latent), ``"conv-mnist-keras"`` (the Keras example: ConvVAE, 2-D
+    latent, grey levels), ``"mlp-fashion-2d"`` (Fashion-MNIST).
 
     Raises ``ValueError`` for another name.
     """

@@ -148,9 +148,9 @@ def reparameterise_full(mu: torch.Tensor, cov: torch.Tensor, eps: torch.Tensor) 
     Any matrix square root :math:`S` with :math:`SS^\\top = \\Sigma` gives :math:`h\\sim\\mathcal{N}(\\mu,\\Sigma)`;
     the lower Cholesky factor is the cheapest. Label ``eq:reparameterisation``; book/reparameterisation.md.
 
-    Shapes: mu (..., k), cov (..., k, k), eps (..., k) with optional extra leading sample dims;
-    result has eps's shape (an empty batch gives an empty result). Raises ``ValueError`` naming ``cov`` if it is not symmetric positive
-    definite, or for NaN/inf.
+    Shapes: mu (..., k), cov (..., k, k), eps (..., k) with optional extra leading sample dims; result has eps's
+    shape (an empty batch gives an empty result). Raises ``ValueError`` naming ``cov`` if it is not symmetric
+    positive definite, or for NaN/inf.
     """
     check_mean_cov("mu", mu, "cov", cov)
     require_tensor("eps", eps, min_dim=1)
@@ -181,7 +181,9 @@ def naive_gradient(
 def reparameterised_gradient(
     f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, sigma: torch.Tensor, n_samples: int
 ) -> GradientEstimate:
-    """Per-sample gradients :math:`\\nabla_{\\mu,\\sigma} f(\\mu + \\sigma\\epsilon)`, :math:`\\epsilon\\sim\\mathcal{N}(0, I)`: unbiased, low variance.
+    """Per-sample reparameterised gradients: unbiased, low variance.
+
+    :math:`\\nabla_{\\mu,\\sigma} f(\\mu + \\sigma\\epsilon)`, :math:`\\epsilon\\sim\\mathcal{N}(0, I)`.
 
     Label ``eq:reparameterisation``; book/reparameterisation.md; Kingma & Welling 2013, section 2.4.
 

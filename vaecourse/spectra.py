@@ -256,7 +256,9 @@ def pca_reconstruct(x_train, x, n_components: int) -> tuple[np.ndarray, np.ndarr
 
 
 def recovery_r2(latent_train, params_train, latent_test, params_test, method: str = "knn") -> np.ndarray:
-    """How well the latents predict each true parameter: $R^2 = 1 - \\sum (p - \\hat p)^2 / \\sum (p - \\bar p)^2$ on test data.
+    """How well the latents predict each true parameter, on test data.
+
+    $R^2 = 1 - \\sum (p - \\hat p)^2 / \\sum (p - \\bar p)^2$.
 
     The regressor from latents to parameters is fitted on the training set: ``"linear"`` (least
     squares) or ``"knn"`` (the mean of the 10 nearest neighbours on standardised latents, which can

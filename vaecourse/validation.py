@@ -5,10 +5,10 @@ that a bad input never turns into a silent NaN: a count that is not a positive i
 non-tensor or integer tensor, too few dimensions, NaN or inf, tensors on different devices, a
 covariance that is not symmetric positive definite, a mean and covariance whose shapes disagree.
 
-The value checks cost a device sync each. As ``torch.distributions`` has ``validate_args``, the
-switch :func:`disabled` skips them, and torch.distributions' argument checks, on a hot path
-(``train.fit`` runs its steps inside it and detects divergence from the loss itself); :func:`enabled` says whether they run. Shape and count checks,
-which cost nothing, always run.
+The value checks cost a device sync each. As ``torch.distributions`` has ``validate_args``, the switch
+:func:`disabled` skips them, and torch.distributions' argument checks, on a hot path (``train.fit`` runs its
+steps inside it and detects divergence from the loss itself); :func:`enabled` says whether they run. Shape and
+count checks, which cost nothing, always run.
 """
 
 from __future__ import annotations
@@ -111,7 +111,10 @@ def require_batch(name: str, value) -> torch.Tensor:
 
 
 def common_dtype(**tensors: torch.Tensor) -> torch.dtype:
-    """The promoted floating dtype of several tensors (at least float32); ValueError if they live on different devices."""
+    """The promoted floating dtype of several tensors (at least float32).
+
+    Raises ``ValueError`` if they live on different devices.
+    """
     devices = {t.device for t in tensors.values()}
     if len(devices) > 1:
         names = ", ".join(f"{n} on {t.device}" for n, t in tensors.items())

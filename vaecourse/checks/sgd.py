@@ -240,7 +240,8 @@ CHECKS = [
     Check(
         "kl-gaussians-vs-torch",
         "eq:kl-gaussians",
-        "kl.kl_gaussians = torch.distributions.kl_divergence(MultivariateNormal, MultivariateNormal), batch (5, 3), k = 4",
+        "kl.kl_gaussians = torch.distributions.kl_divergence(MultivariateNormal, MultivariateNormal), "
+        "batch (5, 3), k = 4",
         kl_gaussians_vs_torch,
         seed=91,
     ),
@@ -255,14 +256,16 @@ CHECKS = [
     Check(
         "kl-standard-normal-vs-sympy",
         "eq:kl-standard-normal",
-        "kl.kl_standard_normal_full = eq:kl-gaussians at mu1 = 0, Sigma1 = I evaluated from the sympy expression (k = 3)",
+        "kl.kl_standard_normal_full = eq:kl-gaussians at mu1 = 0, Sigma1 = I evaluated from the sympy "
+        "expression (k = 3)",
         kl_standard_normal_vs_sympy,
         seed=95,
     ),
     Check(
         "kl-standard-normal-vs-torch",
         "eq:kl-standard-normal",
-        "kl.kl_standard_normal(mu, logvar) = sum_j kl_divergence(Normal(mu_j, e^(logvar_j/2)), Normal(0, 1)), batch (8, 5)",
+        "kl.kl_standard_normal(mu, logvar) = sum_j kl_divergence(Normal(mu_j, e^(logvar_j/2)), Normal(0, 1)), "
+        "batch (8, 5)",
         kl_standard_normal_vs_torch,
         seed=97,
     ),

@@ -181,6 +181,7 @@ class OwnLoss(Exercise):
         bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
         mu, sigma = q.loc, q.scale
         kl = 0.5 * (sigma**2 + mu**2 - 1 - 2 * sigma.log()).sum(-1)
+        bce_of_probabilities = F.binary_cross_entropy_with_logits(logits.sigmoid(), x, reduction="none").sum(-1)
         wrong = {
             "the sign is flipped: return minus the ELBO, (KL - log p(x|h)).mean(), which training minimises": -right,
             "you summed over the batch: the loss is the batch *mean* of -ELBO (.mean(), not .sum())": (bce + kl).sum(),
@@ -190,12 +191,8 @@ class OwnLoss(Exercise):
             "2 log sigma)": (bce + 0.5 * (sigma**2 + mu**2 - 1 - sigma.log()).sum(-1)).mean(),
             "the factor 1/2 of the KL is missing": (bce + 2 * kl).mean(),
             "you passed probabilities where logits are expected: the decoder returns logits, so use "
-            "binary_cross_entropy_with_logits(logits, x) without a sigmoid (or binary_cross_entropy(sigmoid))": F.binary_cross_entropy_with_logits(
-                logits.sigmoid(), x, reduction="none"
-            )
-            .sum(-1)
-            .add(kl)
-            .mean(),
+            "binary_cross_entropy_with_logits(logits, x) without a sigmoid "
+            "(or binary_cross_entropy(sigmoid))": (bce_of_probabilities + kl).mean(),
             "the KL enters with the wrong sign: minus the ELBO is reconstruction loss *plus* KL": (bce - kl).mean(),
         }
         out = {"right": (right, _projections(right, model, case))}

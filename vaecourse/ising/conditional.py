@@ -206,7 +206,9 @@ def conditioned(model: ConditionalVAE, rows: torch.Tensor):
 
 
 def conditional_elbo(model: ConditionalVAE, rows: torch.Tensor, n_samples: int = 1) -> torch.Tensor:
-    """The conditional ELBO $E_Q[\\log p(\\mathbf{y}|\\mathbf{h},T)] - \\mathcal{D}[Q(\\mathbf{h}|\\mathbf{y},T)\\|p(\\mathbf{h}|T)]$.
+    """The conditional ELBO of a batch of rows.
+
+    $E_Q[\\log p(\\mathbf{y}|\\mathbf{h},T)] - \\mathcal{D}[Q(\\mathbf{h}|\\mathbf{y},T)\\|p(\\mathbf{h}|T)]$.
 
     Reconstruction by ``n_samples`` reparameterised draws of $\\mathbf{h}$; the KL of two diagonal
     Gaussians in closed form, $\\frac12\\sum_j[\\sigma_j^2/s_j^2 + (\\mu_j - m_j)^2/s_j^2 - 1

@@ -157,7 +157,9 @@ def magnetisation(spins: torch.Tensor) -> torch.Tensor:
 
 
 def correlation_function(spins: torch.Tensor, r_max: int | None = None) -> torch.Tensor:
-    """Spin-spin correlation $C(r) = \\frac{1}{2L^2}\\sum_i s_i (s_{i + r\\hat x} + s_{i + r\\hat y})$ per configuration.
+    """Spin-spin correlation $C(r)$ per configuration.
+
+    $C(r) = \\frac{1}{2L^2}\\sum_i s_i (s_{i + r\\hat x} + s_{i + r\\hat y})$.
 
     Periodic boundaries, label ``eq:correlation-function``; $C(0) = 1$ and the energy per spin is
     $u = -2\\,C(1)$. Averaged over configurations at one temperature it is $\\langle s_0 s_r\\rangle$,

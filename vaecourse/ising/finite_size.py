@@ -184,7 +184,10 @@ def binder_crossing(small, large, n_boot: int = 200, seed: int = 0):
 
 @dataclass(frozen=True)
 class Extrapolation:
-    """The fit $T_c(L) = T_c + a L^{-1/\\nu}$: ``tc`` and ``a`` with standard errors, $\\chi^2$ and degrees of freedom."""
+    """The fit $T_c(L) = T_c + a L^{-1/\\nu}$.
+
+    ``tc`` and ``a`` with standard errors, $\\chi^2$ and degrees of freedom.
+    """
 
     tc: float
     tc_error: float

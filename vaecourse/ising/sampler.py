@@ -410,8 +410,8 @@ def default_dataset_config() -> dict:
     Full: ``L = 28`` as Wetzel 2017, 40 temperatures in $[1, 3.5]$ denser near $T_c$
     (:func:`temperature_grid`), 625 configurations each (25,000 in all) from 25 chains per
     temperature, 100 burn-in steps, 3 steps between samples (twice as many moved the VAE's
-    correlation with m by < 0.01 and its T_c by < 0.02: benchmarks/RESULTS.md, issue 16). Smoke: ``L = 16``, 8 temperatures,
-    50 configurations each (400), in seconds.
+    correlation with m by < 0.01 and its T_c by < 0.02: benchmarks/RESULTS.md, issue 16). Smoke: ``L = 16``, 8
+    temperatures, 50 configurations each (400), in seconds.
     """
     n_temps = settings.pick(full=40, smoke=8)
     return {

@@ -1,12 +1,12 @@
 """The models as the browser runs them: their weights in the widget state, and the front ends' bundles.
 
-book/latent_space.md, book/ising.md. The in-browser widgets run an MLP VAE's decoder and encoder in
-JavaScript: :func:`export_decoder` puts the weights of an MLP decoder
-$\\mathbf{a}_l = g_l(W_l \\mathbf{a}_{l-1} + b_l)$ into one buffer (a :class:`BrowserDecoder`, shared by
-every widget of one model, so a page carries them once), :func:`export_encoder` does the same for the
-encoder (a :class:`BrowserEncoder`), and ``vaecourse/js/src/mlp_decoder.js`` and ``mlp_encoder.js``
-evaluate them. Each widget's front end is one file, ``vaecourse/js/bundles/<name>.js`` (:func:`~vaecourse.frontend.bundle`,
-re-exported here with the entry lists), built by esbuild from the ES modules in ``vaecourse/js/src/``.
+book/latent_space.md, book/ising.md. The in-browser widgets run an MLP VAE's decoder and encoder in JavaScript:
+:func:`export_decoder` puts the weights of an MLP decoder $\\mathbf{a}_l = g_l(W_l \\mathbf{a}_{l-1} + b_l)$
+into one buffer (a :class:`BrowserDecoder`, shared by every widget of one model, so a page carries them once),
+:func:`export_encoder` does the same for the encoder (a :class:`BrowserEncoder`), and
+``vaecourse/js/src/mlp_decoder.js`` and ``mlp_encoder.js`` evaluate them. Each widget's front end is one file,
+``vaecourse/js/bundles/<name>.js`` (:func:`~vaecourse.frontend.bundle`, re-exported here with the entry lists),
+built by esbuild from the ES modules in ``vaecourse/js/src/``.
 """
 
 from __future__ import annotations
