@@ -57,7 +57,9 @@ _TIMINGS = """async ({dspec, dw, dw16, espec, ew, xs, rule}) => {
   for (let r = 0; r < 5; r++) {
     let t = performance.now(); m.vaeLogLikelihoodBatch(decoder, x, H, n); batch.push((performance.now() - t) / n);
     const out = new Float64Array(784);
-    t = performance.now(); for (let p = 0; p < 200; p++) m.decodeInto(decoder, [H[2 * p], H[2 * p + 1]], out); single.push((performance.now() - t) / 200);
+    t = performance.now();
+    for (let p = 0; p < 200; p++) m.decodeInto(decoder, [H[2 * p], H[2 * p + 1]], out);
+    single.push((performance.now() - t) / 200);
   }
   const compute = [], decodes = [];
   for (const xi of xs) {
@@ -65,8 +67,10 @@ _TIMINGS = """async ({dspec, dw, dw16, espec, ew, xs, rule}) => {
     compute.push(r.ms.total); decodes.push(r.decodes);
   }
   const lattice = new m.VaeIsingLattice(28, 1, false); lattice.setTemperature(2.3);
-  let t = performance.now(); for (let s = 0; s < 1000; s++) lattice.sweep(); const sweep = (performance.now() - t) / 1000;
-  t = performance.now(); for (let s = 0; s < 100; s++) m.encodeQ(encoder, lattice.pixels()); const enc = (performance.now() - t) / 100;
+  let t = performance.now(); for (let s = 0; s < 1000; s++) lattice.sweep();
+  const sweep = (performance.now() - t) / 1000;
+  t = performance.now(); for (let s = 0; s < 100; s++) m.encodeQ(encoder, lattice.pixels());
+  const enc = (performance.now() - t) / 100;
   const med = (v) => v.slice().sort((a, b) => a - b)[Math.floor(v.length / 2)];
   return {batch: med(batch), single: med(single), compute, decodes, sweep, enc};
 }"""
@@ -127,7 +131,8 @@ def main() -> None:
         from tests.browser.pages import DECODE as _DECODE
 
         page.evaluate(
-            """async (esm) => { window.vaeModule = await import(URL.createObjectURL(new Blob([esm], {type: "text/javascript"}))); }""",
+            """async (esm) => {
+            window.vaeModule = await import(URL.createObjectURL(new Blob([esm], {type: "text/javascript"}))); }""",
             explorer._esm,
         )
         out = page.evaluate(
@@ -143,7 +148,8 @@ def main() -> None:
         pixel_error = np.abs(np.asarray(out["out"]).reshape(1000, -1) - explorer.decode(hs).reshape(1000, -1))
         r16 = page.evaluate(
             """({espec, ew, xs}) => { const m = window.vaePad;
-            const b = Uint8Array.from(atob(ew), (c) => c.charCodeAt(0)); const e = m.unpackEncoder(espec, new DataView(b.buffer));
+            const b = Uint8Array.from(atob(ew), (c) => c.charCodeAt(0));
+            const e = m.unpackEncoder(espec, new DataView(b.buffer));
             return xs.map((x) => { const q = m.encodeQ(e, x); return [Array.from(q.mu), Array.from(q.sigma)]; }); }""",
             {"espec": encoder16.spec, "ew": _B64(encoder16.weights), "xs": xs.tolist()},
         )
@@ -272,7 +278,8 @@ def ising_check() -> None:
         page = browser.new_page()
         page.goto((Path(tmp) / "index.html").as_uri())
         page.evaluate(
-            """async (esm) => { window.m = await import(URL.createObjectURL(new Blob([esm], {type: "text/javascript"}))); }""",
+            """async (esm) => {
+            window.m = await import(URL.createObjectURL(new Blob([esm], {type: "text/javascript"}))); }""",
             source,
         )
         print("| T | <abs m> JS | Onsager M(T) | energy per spin JS | Onsager u(T) |")

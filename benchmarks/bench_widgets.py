@@ -74,7 +74,9 @@ def browser_ms_per_point(explorers: dict) -> dict:
                         for (let r = 0; r < 50; r++) m.decodeInto(dec, h, out);
                         for (let run = 0; run < 5; run++) {
                             const start = performance.now();
-                            for (let i = 0; i < 500; i++) { h[0] = -3 + 6 * i / 500; h[1] = 1; m.decodeInto(dec, h, out); }
+                            for (let i = 0; i < 500; i++) {
+                                h[0] = -3 + 6 * i / 500; h[1] = 1; m.decodeInto(dec, h, out);
+                            }
                             runs.push((performance.now() - start) / 500);
                         }
                         runs.sort((a, b) => a - b);
@@ -135,7 +137,10 @@ def main() -> None:
         python = python_update_ms(model, x, labels)
         try:
             size = page_bytes(model, x, labels)
-            size_text = f"{size['state'] / 1e6:.2f} MB (decoder {size['decoder'] / 1e6:.2f} MB) + loader {size['loader'] / 1e3:.1f} kB"
+            size_text = (
+                f"{size['state'] / 1e6:.2f} MB (decoder {size['decoder'] / 1e6:.2f} MB) "
+                f"+ loader {size['loader'] / 1e3:.1f} kB"
+            )
         except ValueError as error:  # over the page budget: export_decoder refuses it
             size_text = f"refused by export_decoder: {str(error).split(';')[0]}"
         ms = browser.get(hidden)

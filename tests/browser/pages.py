@@ -148,7 +148,9 @@ def b64(data: bytes) -> str:
 # Widgets rendered with a stand-in for the widget manager
 
 RENDER_WIDGET = """async ({esm, css, state, holder}) => {
-  const decode64 = (s) => { const b = Uint8Array.from(atob(s), (c) => c.charCodeAt(0)); return new DataView(b.buffer); };
+  const decode64 = (s) => {
+    const b = Uint8Array.from(atob(s), (c) => c.charCodeAt(0)); return new DataView(b.buffer);
+  };
   const make = (values) => {
     const handlers = {};
     return {
@@ -164,7 +166,10 @@ RENDER_WIDGET = """async ({esm, css, state, holder}) => {
   for (const [k, v] of Object.entries(state)) if (v && v.__b64__ !== undefined) state[k] = decode64(v.__b64__);
   const weights = holder ? make({spec: holder.spec, weights: decode64(holder.weights)}) : null;
   const model = make(state);
-  model.widget_manager = { get_model: async (id) => { if ("IPY_MODEL_" + id !== state.decoder) throw new Error("unknown model " + id); return weights; } };
+  model.widget_manager = { get_model: async (id) => {
+    if ("IPY_MODEL_" + id !== state.decoder) throw new Error("unknown model " + id);
+    return weights;
+  } };
   const style = document.createElement("style"); style.textContent = css; document.head.append(style);
   const el = document.createElement("div"); document.body.replaceChildren(el);
   const url = URL.createObjectURL(new Blob([esm], {type: "text/javascript"}));
@@ -197,7 +202,10 @@ def widget_state(widget) -> dict:
 
 
 def render_widget(page, widget):
-    """Render `widget` with its own ES module in `page` against a stand-in for the widget manager; return its number of canvases."""
+    """Render `widget` with its own ES module in `page` against a stand-in for the widget manager.
+
+    Returns its number of canvases.
+    """
     decoder = getattr(widget, "decoder", None)
     return page.evaluate(
         RENDER_WIDGET,
@@ -243,11 +251,15 @@ IMPORT_PAD = """async (esm) => {
 }"""
 
 RENDER_PAD = """async ({esm, css, state, holders}) => {
-  const decode64 = (s) => { const b = Uint8Array.from(atob(s), (c) => c.charCodeAt(0)); return new DataView(b.buffer); };
+  const decode64 = (s) => {
+    const b = Uint8Array.from(atob(s), (c) => c.charCodeAt(0)); return new DataView(b.buffer);
+  };
   const make = (values) => {
     const handlers = {};
-    return { values, sent: 0, get(n) { return values[n]; }, set(n, v) { values[n] = v; }, save_changes() { this.sent += 1; },
-             on(n, f) { (handlers[n] = handlers[n] || []).push(f); }, off() {}, trigger(n) { (handlers[n] || []).forEach((f) => f()); } };
+    return { values, sent: 0, get(n) { return values[n]; }, set(n, v) { values[n] = v; },
+             save_changes() { this.sent += 1; },
+             on(n, f) { (handlers[n] = handlers[n] || []).push(f); }, off() {},
+             trigger(n) { (handlers[n] || []).forEach((f) => f()); } };
   };
   for (const [k, v] of Object.entries(state)) if (v && v.__b64__ !== undefined) state[k] = decode64(v.__b64__);
   const models = {};
@@ -300,7 +312,8 @@ def draw_stroke(page, root: str, points) -> None:
 def pad_pixels(page, root: str, selector: str):
     """The red channel of the canvas `selector` inside the pad at `root`."""
     return page.evaluate(f"""() => {{ const c = document.querySelector('{root} {selector}');
-        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0)); }}""")
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return Array.from(data.filter((_, i) => i % 4 === 0)); }}""")
 
 
 def check_pad_responds(page, root: str, shots=None) -> dict:
@@ -344,9 +357,13 @@ def check_lattice_responds(page, root: str = ".vae-ising-lattice") -> None:
     """The lattice evolves frame by frame and its point follows the temperature slider."""
     page.locator(root).first.scroll_into_view_if_needed()
     page.wait_for_function(f"() => Number(document.querySelector('{root}').dataset.frames || 0) >= 3", timeout=30_000)
-    read = f"() => {{ const d = document.querySelector('{root}').dataset; return [Number(d.frames), Number(d.temperature), d.latent]; }}"
+    read = (
+        f"() => {{ const d = document.querySelector('{root}').dataset; "
+        "return [Number(d.frames), Number(d.temperature), d.latent]; }"
+    )
     grey = f"""() => {{ const c = document.querySelector('{root} canvas.vae-lattice');
-        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0)); }}"""
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return Array.from(data.filter((_, i) => i % 4 === 0)); }}"""
     first, pixels = page.evaluate(read), page.evaluate(grey)
     page.wait_for_timeout(400)
     assert page.evaluate(grey) != pixels, "the lattice did not evolve"

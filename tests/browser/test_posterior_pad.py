@@ -173,7 +173,8 @@ _ENGINE = """async ({dspec, dweights, espec, eweights, xs, options, workers}) =>
   });
   const last = await done;
   await new Promise((resolve) => setTimeout(resolve, 200));  // a superseded request would answer by now
-  const alone = await m.vaePosteriorNumbers(m.unpackDecoder(dspec, bytes(dweights)), m.unpackEncoder(espec, bytes(eweights)),
+  const alone = await m.vaePosteriorNumbers(m.unpackDecoder(dspec, bytes(dweights)),
+                                            m.unpackEncoder(espec, bytes(eweights)),
                                             Float32Array.from(xs[xs.length - 1]), options);
   const strip = (r) => ({ logPx: r.logPx, elbo: r.elbo, iwae: r.iwae, klGrid: r.klGrid, widened: r.widened,
                          decodes: r.decodes, logPost: Array.from(r.logPost) });

@@ -154,7 +154,9 @@ def test_posterior_explorer_front_end_draws_both_densities(page, posterior_explo
         const c = document.querySelectorAll(".vae-posterior canvas.vae-heatmap")[1];
         const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
         let best = -1, at = 0;
-        for (let p = 0; p < d.length / 4; p++) { const v = d[4 * p] + d[4 * p + 1] + d[4 * p + 2]; if (v > best) { best = v; at = p; } }
+        for (let p = 0; p < d.length / 4; p++) {
+          const v = d[4 * p] + d[4 * p + 1] + d[4 * p + 2]; if (v > best) { best = v; at = p; }
+        }
         return [at % c.width, Math.floor(at / c.width), c.width];
     }""")
     column, row, size = peak
