@@ -82,7 +82,7 @@ def main() -> None:
     torch.set_num_threads(1)
     model, x, y = trained_model()
     decoder32, decoder16 = widgets.export_decoder(model), widgets.export_decoder(model, dtype="float16")
-    encoder16, encoder32 = widgets.export_encoder(model), widgets.export_encoder(model, dtype="float32")
+    encoder16 = widgets.export_encoder(model)
     pad = posterior_pad.PosteriorPad(model, x, y, decoder=decoder32, encoder=encoder16, n_points=2000, n_images=20)
     xs = x[:10].reshape(10, -1)
 
@@ -167,7 +167,7 @@ def main() -> None:
         page.wait_for_function(f"() => Number(document.querySelector('{root}').dataset.updates || 0) >= 1")
         strokes, firsts, computes, passes = [], [], [], []
         rng = np.random.default_rng(1)
-        for s in range(20):
+        for _ in range(20):
             page.locator(f"{root} button.vae-clear").click()
             a, b = rng.uniform(0.2, 0.8, 2)
             draw_stroke(page, root, [(a, 0.15), (0.5, 0.5), (b, 0.85)])

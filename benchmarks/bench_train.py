@@ -202,9 +202,7 @@ def budget_run(
         import io
 
         with contextlib.redirect_stderr(io.StringIO()):
-            history = T.fit(
-                model, train_x, T.TrainConfig(**{**config.to_dict(), "epochs": 1000}), progress=False, callback=stop
-            )
+            T.fit(model, train_x, T.TrainConfig(**{**config.to_dict(), "epochs": 1000}), progress=False, callback=stop)
         epochs = progress[0]  # epochs trained, the one the budget cut short included
     seconds = time.perf_counter() - began
     x = T.prepare_test_set(test_x[:n_eval], "dynamic", torch.device("cpu"))  # scored on binarised images

@@ -76,8 +76,8 @@ def use_keras_torch_backend() -> None:
 
 use_keras_torch_backend()  # KERAS_BACKEND=torch, before keras is imported
 
-import keras
-from keras import layers, ops
+import keras  # noqa: E402 -- keras reads KERAS_BACKEND when first imported, so it comes after the call above
+from keras import layers, ops  # noqa: E402 -- likewise
 
 IMAGE_SHAPE = (28, 28, 1)  # Keras is channels-last
 

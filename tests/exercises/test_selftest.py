@@ -56,7 +56,7 @@ def test_every_right_answer_is_accepted_and_every_wrong_one_gets_its_hint():
     verdicts = judge_in_node(pairs)
     for (question, answer), verdict in zip(pairs[: len(ALL)], verdicts[: len(ALL)]):
         assert verdict["correct"], (question["id"], answer, verdict)
-    for (question, answer), verdict in zip(pairs[len(ALL) :], verdicts[len(ALL) :]):
+    for (question, _answer), verdict in zip(pairs[len(ALL) :], verdicts[len(ALL) :]):
         assert not verdict["correct"] and f"Hint: {question['hint']}" in verdict["message"], (question["id"], verdict)
 
 

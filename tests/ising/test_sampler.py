@@ -72,7 +72,10 @@ def test_onsager_energy_is_the_derivative_of_the_free_energy(T):
 
     def minus_beta_f(beta):
         kappa = 2 * math.sinh(2 * beta) / math.cosh(2 * beta) ** 2
-        integrand = lambda phi: math.log(0.5 * (1 + math.sqrt(1 - (kappa * math.sin(phi)) ** 2)))
+
+        def integrand(phi):
+            return math.log(0.5 * (1 + math.sqrt(1 - (kappa * math.sin(phi)) ** 2)))
+
         return math.log(2 * math.cosh(2 * beta)) + integrate.quad(integrand, 0, math.pi)[0] / (2 * math.pi)
 
     beta, d = 1 / T, 1e-5

@@ -212,7 +212,7 @@ class OwnLoss(Exercise):
         if problem:
             return Verdict(self.label, False, problem)
         routes = [self.routes(case) for case in cases]
-        for case, obs, route in zip(cases, observations, routes):
+        for case, obs in zip(cases, observations):
             if obs["shape"] == [case["batch"]]:
                 return Verdict(self.label, False, "your loss has one value per image: return the batch mean, a scalar")
             if len(obs["shape"]) > 1 or (obs["shape"] and obs["shape"] != [1]):
