@@ -336,10 +336,8 @@ class FunctionExercise(Exercise):
         (grad,) = torch.autograd.grad(value.sum(), args[self.grad_of])
         return _plain(value), _plain(grad)
 
-    def judge(self, cases: list[dict], observations: list[dict]) -> Verdict:
-        problem = first_problem(observations)
-        if problem:
-            return Verdict(self.label, False, problem)
+    def _value_problem(self, cases: list[dict], observations: list[dict], wanted: list) -> str | None:
+        """What is wrong with the values: a known mistake's message, a shape or a value; None if right."""
 
         def matches(route) -> bool:
             for case, obs in zip(cases, observations):
@@ -348,47 +346,50 @@ class FunctionExercise(Exercise):
                     return False
             return True
 
-        wanted = [self.expected(case) for case in cases]
         right = all(
             obs["shape"] == shape_of(want) and close(obs["values"], want)
             for obs, (want, _) in zip(observations, wanted)
         )
-        if not right:
-            for mistake in self.mistakes:
-                if matches(mistake.route):
-                    return Verdict(self.label, False, mistake.message)
-            for case, obs, (want, _) in zip(cases, observations, wanted):
-                got, expected = obs["shape"], shape_of(want)
-                if got != expected:
-                    hint = self.shape_hint(got, expected) if self.shape_hint else None
-                    return Verdict(
-                        self.label,
-                        False,
-                        hint or f"your answer has shape {tuple(got)}; expected {tuple(expected)} at {case['describe']}",
-                    )
-                if not close(obs["values"], want):
-                    return Verdict(
-                        self.label,
-                        False,
-                        f"at {case['describe']} your answer is {fmt(obs['values'])}, the right value is {fmt(want)}",
-                    )
-        if self.grad_of is not None:
-            for obs, (_, grad) in zip(observations, wanted):
-                if obs["kind"] != "tensor" or not obs.get("requires_grad") or obs.get("grad") is None:
-                    return Verdict(
-                        self.label,
-                        False,
-                        "the values are right, but no gradient flows through your "
-                        "answer: drop `.detach()`, `.item()`, `torch.no_grad()` or "
-                        "the detour through numpy/math",
-                    )
-                if not close(obs["grad"], grad, rtol=1e-3, atol=1e-6):
-                    return Verdict(
-                        self.label,
-                        False,
-                        "the values are right, but the gradient is not: is part of "
-                        "the formula detached or computed from a copy?",
-                    )
+        if right:
+            return None
+        for mistake in self.mistakes:
+            if matches(mistake.route):
+                return mistake.message
+        for case, obs, (want, _) in zip(cases, observations, wanted):
+            got, expected = obs["shape"], shape_of(want)
+            if got != expected:
+                hint = self.shape_hint(got, expected) if self.shape_hint else None
+                return hint or f"your answer has shape {tuple(got)}; expected {tuple(expected)} at {case['describe']}"
+            if not close(obs["values"], want):
+                return f"at {case['describe']} your answer is {fmt(obs['values'])}, the right value is {fmt(want)}"
+        return None
+
+    def _gradient_problem(self, observations: list[dict], wanted: list) -> str | None:
+        """What is wrong with the gradient of right values (exercises with ``grad_of``); None if right."""
+        if self.grad_of is None:
+            return None
+        for obs, (_, grad) in zip(observations, wanted):
+            if obs["kind"] != "tensor" or not obs.get("requires_grad") or obs.get("grad") is None:
+                return (
+                    "the values are right, but no gradient flows through your "
+                    "answer: drop `.detach()`, `.item()`, `torch.no_grad()` or "
+                    "the detour through numpy/math"
+                )
+            if not close(obs["grad"], grad, rtol=1e-3, atol=1e-6):
+                return (
+                    "the values are right, but the gradient is not: is part of "
+                    "the formula detached or computed from a copy?"
+                )
+        return None
+
+    def judge(self, cases: list[dict], observations: list[dict]) -> Verdict:
+        problem = first_problem(observations)
+        if problem:
+            return Verdict(self.label, False, problem)
+        wanted = [self.expected(case) for case in cases]
+        problem = self._value_problem(cases, observations, wanted) or self._gradient_problem(observations, wanted)
+        if problem:
+            return Verdict(self.label, False, problem)
         return Verdict(self.label, True, f"correct at {len(cases)} inputs of different shapes and dtypes")
 
 
