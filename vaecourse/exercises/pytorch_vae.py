@@ -231,33 +231,33 @@ class OwnLoss(Exercise):
                 f"package's elbo.loss gives {fmt(_plain(route['right'][0]))} with the "
                 f"same seed (draw h with q.rsample(), once per image)",
             )
+        problem = self._gradient_problem(observations, routes)
+        if problem:
+            return Verdict(self.label, False, problem)
+        return Verdict(self.label, True, "right: the value and the gradients match elbo.loss for two batches")
+
+    @staticmethod
+    def _gradient_problem(observations, routes) -> str | None:
+        """What is wrong with the gradients of a loss whose value is right; None if they are right."""
         for obs, route in zip(observations, routes):
             grad = obs.get("grad")
             if not obs.get("requires_grad") or grad is None:
-                return Verdict(
-                    self.label,
-                    False,
+                return (
                     "the value is right, but your loss is detached: no gradient can "
-                    "train the model (drop .detach(), .item(), torch.no_grad())",
+                    "train the model (drop .detach(), .item(), torch.no_grad())"
                 )
             right, sample = route["right"][1], route["sample"][1]
             if grad[0] is None or not close(grad[0], right[0], rtol=1e-4, atol=1e-8):
                 if grad[0] is not None and close(grad[0], sample[0], rtol=1e-4, atol=1e-8):
-                    return Verdict(
-                        self.label,
-                        False,
+                    return (
                         "the value is right, but no gradient of the reconstruction "
                         "reaches the encoder: you sampled without the "
-                        "reparameterisation (q.sample()); use q.rsample()",
+                        "reparameterisation (q.sample()); use q.rsample()"
                     )
-                return Verdict(
-                    self.label,
-                    False,
-                    "the value is right, but the encoder's gradient is not: is h detached from mu and sigma?",
-                )
+                return "the value is right, but the encoder's gradient is not: is h detached from mu and sigma?"
             if grad[1] is None or not close(grad[1], right[1], rtol=1e-4, atol=1e-8):
-                return Verdict(self.label, False, "the value is right, but the decoder's gradient is not")
-        return Verdict(self.label, True, "right: the value and the gradients match elbo.loss for two batches")
+                return "the value is right, but the decoder's gradient is not"
+        return None
 
 
 OWN_LOSS = OwnLoss(
