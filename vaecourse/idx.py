@@ -65,6 +65,23 @@ def _raw_bytes(path: Path) -> bytes:
         ) from error
 
 
+def _check_expected(path: Path, dims: tuple[int, ...], file_dtype: np.dtype, shape, dtype) -> None:
+    """Raise :class:`DataFileError` unless the file's shape and type are the ones the caller expects.
+
+    ``shape`` has ``None`` for any size along an axis (``shape=None`` accepts any shape); ``dtype`` is
+    compared by kind and size, ignoring byte order (``dtype=None`` accepts any type).
+    """
+    if shape is not None:
+        shape = tuple(shape)
+        if len(shape) != len(dims) or any(s is not None and s != n for s, n in zip(shape, dims)):
+            wanted = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+            raise DataFileError(f"{path}: holds an array of shape {dims}, expected {wanted}")
+    if dtype is not None:
+        want = np.dtype(dtype)
+        if (want.kind, want.itemsize) != (file_dtype.kind, file_dtype.itemsize):
+            raise DataFileError(f"{path}: holds {file_dtype.newbyteorder('=').name} values, expected {want.name}")
+
+
 def read_idx(path, shape: Sequence[int | None] | None = None, dtype=None) -> np.ndarray:
     """Read an IDX file (optionally gzip-compressed) into a NumPy array of its declared shape.
 
@@ -102,15 +119,7 @@ def read_idx(path, shape: Sequence[int | None] | None = None, dtype=None) -> np.
         raise DataFileError(f"{path}: truncated: dimensions {dims} need {expected} bytes, the file has {len(data)}")
     if len(data) > expected:
         raise DataFileError(f"{path}: corrupt: {len(data) - expected} unexpected bytes after the data of shape {dims}")
-    if shape is not None:
-        shape = tuple(shape)
-        if len(shape) != ndim or any(s is not None and s != n for s, n in zip(shape, dims)):
-            wanted = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
-            raise DataFileError(f"{path}: holds an array of shape {dims}, expected {wanted}")
-    if dtype is not None:
-        want = np.dtype(dtype)
-        if (want.kind, want.itemsize) != (file_dtype.kind, file_dtype.itemsize):
-            raise DataFileError(f"{path}: holds {file_dtype.newbyteorder('=').name} values, expected {want.name}")
+    _check_expected(path, dims, file_dtype, shape, dtype)
     array = np.frombuffer(data, dtype=file_dtype, offset=header).reshape(dims)
     if file_dtype.itemsize > 1:
         array = array.astype(file_dtype.newbyteorder("="))
