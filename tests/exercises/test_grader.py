@@ -16,6 +16,7 @@ import nbformat
 import pytest
 
 from vaecourse.exercises import grade
+from vaecourse.exercises._core import Verdict
 
 BERNOULLI_RIGHT = """from vaecourse.exercises import check_kl_bernoulli
 import torch
@@ -246,3 +247,45 @@ def test_the_command_writes_the_table(graded, tmp_path):
         check=False,
     )
     assert bad.returncode == 2 and "not a folder" in bad.stderr and "Traceback" not in bad.stderr
+
+
+class _Judge:
+    """An exercise whose judge passes one-element observations of value 1 and raises on anything else."""
+
+    def judge(self, cases, observations):
+        if observations[0]["values"] != 1:
+            raise ZeroDivisionError
+        return Verdict("ex-stub", True, "right")
+
+
+STUB_CASES = [{"describe": "one case"}]
+
+
+@pytest.mark.parametrize(
+    ("run", "score", "message"),
+    [
+        (grade.Run(ended="time"), 0, "not graded: the submission stopped before this answer was observed"),
+        (
+            grade.Run(ready=True, observations={"ex-stub": None}),
+            0,
+            "no answer: `f` is not defined by the answer cells, or is still `...`",
+        ),
+        (grade.Run(ready=True), 0, "no answer: `f` is not defined"),
+        (
+            grade.Run(ready=True, observations={"ex-stub": [{"kind": "error", "error": "KeyError: 3"}, {}]}),
+            0,
+            "your code raised KeyError: 3",
+        ),
+        (grade.Run(ready=True, observations={"ex-stub": "forged"}), 0, "the answer could not be observed"),
+        (
+            grade.Run(ready=True, observations={"ex-stub": [{"values": 2}]}),
+            0,
+            "the answer could not be judged (ZeroDivisionError)",
+        ),
+        (grade.Run(ready=True, observations={"ex-stub": [{"values": 1}]}), 1, "right"),
+    ],
+)
+def test_each_answer_earns_a_mark_only_from_a_judged_observation_and_says_why(run, score, message):
+    got_score, got_message = grade._verdict("ex-stub", _Judge(), "f", STUB_CASES, run)
+    assert got_score == score
+    assert got_message == message

@@ -252,6 +252,69 @@ def _child_setup(limits: Limits, isolate: bool):
     return setup
 
 
+def _receive(run: Run, line: bytes, child: subprocess.Popen, pending: list[dict], requests: list[dict]) -> None:
+    """Take in one line from the child's channel; once it is ready, send it the `pending` requests."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return
+    if not isinstance(message, dict):
+        return
+    kind = message.get("type")
+    if kind == "cell" and not run.ready:
+        run.last_cell = message.get("index")
+    elif kind == "cell_error" and not run.ready:
+        run.cell_errors[message.get("index")] = str(message.get("error"))[:200]
+    elif kind == "ready" and not run.ready:
+        run.ready, run.last_cell = True, None
+        for request in pending:
+            child.stdin.write((json.dumps(request) + "\n").encode())
+        child.stdin.close()
+    elif kind == "observations" and run.ready:
+        label = message.get("label")
+        if label in {r["label"] for r in requests} and label not in run.observations:
+            run.observations[label] = message.get("observations")
+
+
+def _end_reason(code: int) -> str:
+    """Why the child ended, from its exit code."""
+    return (
+        "reached the CPU time limit"
+        if code == -signal.SIGXCPU
+        else f"ended with exit code {code}"
+        if code >= 0
+        else f"was killed by signal {-code}"
+    )
+
+
+def _serve(run: Run, child: subprocess.Popen, read_fd: int, deadline: float, requests: list[dict]) -> None:
+    """Read the child's channel until it has answered every request, has ended, or the deadline has passed."""
+    buffer = b""
+    pending = list(requests)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            run.ended = "time"
+            break
+        ready, _, _ = select.select([read_fd], [], [], min(left, 1.0))
+        if not ready:
+            if child.poll() is not None:
+                break
+            continue
+        chunk = os.read(read_fd, 65536)
+        if not chunk:
+            break
+        buffer += chunk
+        if len(buffer) > 32 * 2**20:
+            run.ended = "too much output on the grader's channel"
+            break
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            _receive(run, line, child, pending, requests)
+        if run.ready and len(run.observations) == len(requests):
+            break
+
+
 def run_child(
     cells: list[str], skip: set[int], requests: list[dict], limits: Limits, isolate: bool, check_names: list[str]
 ) -> Run:
@@ -302,49 +365,7 @@ def run_child(
                 ).encode()
             )
             child.stdin.flush()
-            buffer = b""
-            pending = list(requests)
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    run.ended = "time"
-                    break
-                ready, _, _ = select.select([read_fd], [], [], min(left, 1.0))
-                if not ready:
-                    if child.poll() is not None:
-                        break
-                    continue
-                chunk = os.read(read_fd, 65536)
-                if not chunk:
-                    break
-                buffer += chunk
-                if len(buffer) > 32 * 2**20:
-                    run.ended = "too much output on the grader's channel"
-                    break
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    try:
-                        message = json.loads(line)
-                    except ValueError:
-                        continue
-                    if not isinstance(message, dict):
-                        continue
-                    kind = message.get("type")
-                    if kind == "cell" and not run.ready:
-                        run.last_cell = message.get("index")
-                    elif kind == "cell_error" and not run.ready:
-                        run.cell_errors[message.get("index")] = str(message.get("error"))[:200]
-                    elif kind == "ready" and not run.ready:
-                        run.ready, run.last_cell = True, None
-                        for request in pending:
-                            child.stdin.write((json.dumps(request) + "\n").encode())
-                        child.stdin.close()
-                    elif kind == "observations" and run.ready:
-                        label = message.get("label")
-                        if label in {r["label"] for r in requests} and label not in run.observations:
-                            run.observations[label] = message.get("observations")
-                if run.ready and len(run.observations) == len(requests):
-                    break
+            _serve(run, child, read_fd, deadline, requests)
         except (BrokenPipeError, OSError):
             pass
         finally:
@@ -362,14 +383,43 @@ def run_child(
             for path in [package, *package.rglob("*")]:
                 path.chmod(0o755 if path.is_dir() else 0o644)  # so that the folder can be removed
             if not run.ended and not (run.ready and len(run.observations) == len(requests)):
-                run.ended = (
-                    "reached the CPU time limit"
-                    if code == -signal.SIGXCPU
-                    else f"ended with exit code {code}"
-                    if code >= 0
-                    else f"was killed by signal {-code}"
-                )
+                run.ended = _end_reason(code)
     return run
+
+
+def _verdict(label: str, exercise, name: str, cases: list, run: Run) -> tuple[int, str]:
+    """(score, message) for the answer to `label`, named `name`, from what the child observed of it."""
+    observations = run.observations.get(label)
+    if observations is None and run.ready and label in run.observations:
+        return (0, f"no answer: `{name}` is not defined by the answer cells, or is still `...`")
+    if observations is None:
+        return (
+            0,
+            "not graded: the submission stopped before this answer was observed"
+            if not run.ready or run.ended
+            else f"no answer: `{name}` is not defined",
+        )
+    if (
+        not isinstance(observations, list)
+        or len(observations) != len(cases)
+        or not all(isinstance(o, dict) for o in observations)
+    ):
+        first = (
+            observations[0]
+            if isinstance(observations, list) and observations and isinstance(observations[0], dict)
+            else {}
+        )
+        return (
+            0,
+            f"your code raised {first['error']}"
+            if first.get("kind") == "error"
+            else "the answer could not be observed",
+        )
+    try:
+        verdict = exercise.judge(cases, observations)
+        return (int(verdict.passed), verdict.message)
+    except Exception as error:  # noqa: BLE001 -- malformed observations earn nothing
+        return (0, f"the answer could not be judged ({type(error).__name__})")
 
 
 def grade_notebook(path: Path, limits: Limits, isolate: bool, exercises: dict) -> tuple[dict, list[str]]:
@@ -420,42 +470,11 @@ def grade_notebook(path: Path, limits: Limits, isolate: bool, exercises: dict) -
         if run.ended and not run.ready:
             notes.append(f"the submission {run.ended}")
         break
-    verdicts = {}
-    for label, exercise in exercises.items():
-        if label not in names:
-            continue
-        observations = run.observations.get(label)
-        if observations is None and run.ready and label in run.observations:
-            verdicts[label] = (0, f"no answer: `{names[label]}` is not defined by the answer cells, or is still `...`")
-        elif observations is None:
-            verdicts[label] = (
-                0,
-                "not graded: the submission stopped before this answer was observed"
-                if not run.ready or run.ended
-                else f"no answer: `{names[label]}` is not defined",
-            )
-        elif (
-            not isinstance(observations, list)
-            or len(observations) != len(cases[label])
-            or not all(isinstance(o, dict) for o in observations)
-        ):
-            first = (
-                observations[0]
-                if isinstance(observations, list) and observations and isinstance(observations[0], dict)
-                else {}
-            )
-            verdicts[label] = (
-                0,
-                f"your code raised {first['error']}"
-                if first.get("kind") == "error"
-                else "the answer could not be observed",
-            )
-        else:
-            try:
-                verdict = exercise.judge(cases[label], observations)
-                verdicts[label] = (int(verdict.passed), verdict.message)
-            except Exception as error:  # noqa: BLE001 -- malformed observations earn nothing
-                verdicts[label] = (0, f"the answer could not be judged ({type(error).__name__})")
+    verdicts = {
+        label: _verdict(label, exercise, names[label], cases[label], run)
+        for label, exercise in exercises.items()
+        if label in names
+    }
     return verdicts, notes
 
 
