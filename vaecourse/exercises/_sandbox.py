@@ -71,7 +71,7 @@ class CellTimeout(BaseException):
     """A cell ran past its time: raised in it by the interval timer."""
 
 
-def install_guard(workdir: str, forbidden: list[str] = ()) -> None:
+def install_guard(workdir: str, forbidden: list[str] = ()) -> None:  # noqa: C901 -- every rule of the sandbox in one hook, read in one place
     """The audit hook: no network, no processes, no ctypes; writes only in `workdir`; no course text and
     nothing under the `forbidden` folders (the grader's own package, the book, the tests) read."""
     root = os.path.realpath(workdir) + os.sep
