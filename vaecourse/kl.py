@@ -119,16 +119,19 @@ def _check_mean_logvar(mu: torch.Tensor, logvar: torch.Tensor) -> None:
 
 
 def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL divergence of a diagonal Gaussian from :math:`\\mathcal{N}(0, I)`, summed over the last dim.
+    """KL divergence of a diagonal Gaussian from :math:`\\mathcal{N}(0, I)`.
 
-    Formula (lecture, "Simplification", diagonal form; label ``eq:kl-standard-normal``):
-    :math:`\\tfrac12\\sum_j \\big(e^{\\mathrm{logvar}_j} + \\mu_j^2 - 1 - \\mathrm{logvar}_j\\big)`.
-    This is the KL term of the training loss (Kingma & Welling 2013, appendix B; book/sgd.md).
+    Summed over the last dim. Formula (lecture, "Simplification", diagonal
+    form; label ``eq:kl-standard-normal``): :math:`\\tfrac12\\sum_j
+    \\big(e^{\\mathrm{logvar}_j} + \\mu_j^2 - 1 - \\mathrm{logvar}_j\\big)`.
+    This is the KL term of the training loss (Kingma & Welling 2013,
+    appendix B; book/sgd.md).
 
-    Shapes: ``mu`` and ``logvar`` (..., latent_dim), equal shapes; result (...,) (0-dim for a
-    single vector). Differentiable in both arguments.
+    Shapes: ``mu`` and ``logvar`` (..., latent_dim), equal shapes; result
+    (...,) (0-dim for a single vector). Differentiable in both arguments.
 
-    Raises ``ValueError`` naming the argument on mismatched shapes or NaN/inf values.
+    Raises ``ValueError`` naming the argument on mismatched shapes or NaN/inf
+    values.
     """
     _check_mean_logvar(mu, logvar)
     return 0.5 * (torch.exp(logvar) + mu.pow(2) - 1.0 - logvar).sum(-1)

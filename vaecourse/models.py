@@ -212,17 +212,22 @@ class VAEModel(LatentVariableModel, Protocol):
 
 
 class Encoder(nn.Module):
-    """The lecture's PyTorch encoder $Q(\\mathbf{h}\\mid\\mathbf{x})$, with its layer names.
+    """The lecture's PyTorch encoder, with its layer names.
 
-    $\\mathbf{a} = \\mathrm{ReLU}(W_2\\,\\mathrm{ReLU}(W_1\\mathbf{x}+b_1)+b_2)$,
-    $\\boldsymbol\\mu = W_\\mu\\mathbf{a}+b_\\mu$, $\\log\\boldsymbol\\sigma = W_\\sigma\\mathbf{a}+b_\\sigma$.
+    $Q(\\mathbf{h}\\mid\\mathbf{x})$:
+    $\\mathbf{a} = \\mathrm{ReLU}(W_2\\,
+    \\mathrm{ReLU}(W_1\\mathbf{x}+b_1)+b_2)$,
+    $\\boldsymbol\\mu = W_\\mu\\mathbf{a}+b_\\mu$,
+    $\\log\\boldsymbol\\sigma = W_\\sigma\\mathbf{a}+b_\\sigma$.
 
     Input ``(B, D_in)`` (or ``(B, *data_shape)``, flattened here); returns
-    ``Normal(loc=mu, scale=sigma)`` of batch shape ``(B, latent_size)``. Note the head predicts
-    $\\log\\sigma$, not $\\log\\sigma^2$ (the Keras example predicts ``z_log_var``).
+    ``Normal(loc=mu, scale=sigma)`` of batch shape ``(B, latent_size)``. Note
+    the head predicts $\\log\\sigma$, not $\\log\\sigma^2$ (the Keras example
+    predicts ``z_log_var``).
     """
 
-    def __init__(self, D_in: int, H: int, latent_size: int):  # noqa: N803 -- the lecture's names
+    # D_in and H: the lecture's names
+    def __init__(self, D_in: int, H: int, latent_size: int):  # noqa: N803
         super().__init__()
         self.linear1 = nn.Linear(D_in, H)
         self.linear2 = nn.Linear(H, H)
@@ -344,17 +349,30 @@ class _LikelihoodMixin(PriorMixin):
 
 
 class Decoder(nn.Module):
-    """MLP decoder $\\mathbf{h}\\mapsto$ logits (or Gaussian means) of $p(\\mathbf{x}\\mid\\mathbf{h})$.
+    """MLP decoder $\\mathbf{h}\\mapsto$ logits (or Gaussian means).
 
-    ``net`` = Linear(latent_dim, H) -> act -> Linear(H, H) -> act -> Linear(H, data_dim), only
-    ``nn.Linear``/``nn.ReLU``/``nn.Tanh`` layers (the in-browser decoder reproduces it). Input
-    ``(N, latent_dim)``, output ``(N, data_dim)``.
+    The logits or means of $p(\\mathbf{x}\\mid\\mathbf{h})$. ``net`` =
+    Linear(latent_dim, H) -> act -> Linear(H, H) -> act -> Linear(H, data_dim),
+    only ``nn.Linear``/``nn.ReLU``/``nn.Tanh`` layers (the in-browser decoder
+    reproduces it). Input ``(N, latent_dim)``, output ``(N, data_dim)``.
     """
 
-    def __init__(self, latent_dim: int, H: int, data_dim: int, activation: str = "relu"):  # noqa: N803
+    def __init__(
+        self,
+        latent_dim: int,
+        H: int,  # noqa: N803
+        data_dim: int,
+        activation: str = "relu",
+    ):
         super().__init__()
         act = nn.ReLU if activation == "relu" else nn.Tanh
-        self.net = nn.Sequential(nn.Linear(latent_dim, H), act(), nn.Linear(H, H), act(), nn.Linear(H, data_dim))
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, H),
+            act(),
+            nn.Linear(H, H),
+            act(),
+            nn.Linear(H, data_dim),
+        )
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.net(h)

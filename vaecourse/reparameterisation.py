@@ -132,12 +132,19 @@ def _grads(value: torch.Tensor, mu_s: torch.Tensor, sigma_s: torch.Tensor) -> Gr
     return GradientEstimate(grad_mu.detach(), grad_sigma.detach())
 
 
-def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-    """The reparameterisation :math:`h = \\mu + e^{\\mathrm{logvar}/2}\\,\\epsilon` (diagonal Sigma^(1/2)).
+def reparameterise(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    eps: torch.Tensor,
+) -> torch.Tensor:
+    """The reparameterisation with a diagonal Sigma^(1/2).
 
-    Label ``eq:reparameterisation``; book/reparameterisation.md; Kingma & Welling 2013, section 2.4.
-    Shapes: mu, logvar (..., latent_dim); eps (..., latent_dim) with optional extra leading sample
-    dims; result has eps's shape. No checks (the formula alone, as the chapter shows it).
+    :math:`h = \\mu + e^{\\mathrm{logvar}/2}\\,\\epsilon`.
+    Label ``eq:reparameterisation``; book/reparameterisation.md;
+    Kingma & Welling 2013, section 2.4.
+    Shapes: mu, logvar (..., latent_dim); eps (..., latent_dim) with optional
+    extra leading sample dims; result has eps's shape. No checks (the formula
+    alone, as the chapter shows it).
     """
     return mu + torch.exp(0.5 * logvar) * eps
 

@@ -190,7 +190,15 @@ def make_optimizer(model, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(model.parameters(), lr=lr)
 
 
-def run_epoch(loss_fn, optimizer, x, batch_size, generator, epoch=1, on_step=None):
+def run_epoch(
+    loss_fn,
+    optimizer,
+    x,
+    batch_size,
+    generator,
+    epoch=1,
+    on_step=None,
+):
     """One pass over ``x`` in a random order, one gradient step per batch.
 
     ``loss_fn(rows)`` returns ``(loss, terms)``: the scalar to minimise and a
