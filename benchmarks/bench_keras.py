@@ -28,10 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from vaecourse import keras_vae as kv  # noqa: E402 -- chooses Keras's torch back end before keras is imported
+
+# isort: split
 import keras  # noqa: E402
 import torch  # noqa: E402
 
-from vaecourse import keras_vae as kv  # noqa: E402 -- chooses Keras's torch back end before keras is imported
 from vaecourse import train as T  # noqa: E402
 from vaecourse.models import ConvVAE  # noqa: E402
 

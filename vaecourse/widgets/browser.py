@@ -18,6 +18,9 @@ import traitlets
 
 from vaecourse import device
 
+# Re-exported: the widgets import the front ends' entries from here.
+from vaecourse.frontend import BUNDLE_DIR, JS, JS_SOURCES, STYLE, WIDGET_BUNDLES, WORKER_BUNDLES, bundle  # noqa: F401
+
 #: The most decoder weight bytes a widget accepts by default: the page budget is 2 MB and the state
 #: is stored base64-encoded (4/3 of the raw size).
 MAX_DECODER_BYTES = 1_450_000
