@@ -29,10 +29,10 @@ class PosteriorExplorer(anywidget.AnyWidget):
     $\\log p(\\mathbf{x})$ by quadrature on that grid (the value :func:`vaecourse.marginal.log_px_quadrature`
     gives; one update decodes the grid once), the ELBO (:func:`vaecourse.elbo.elbo`, ``n_samples``
     reparameterised samples, seeded) and the gap $\\log p(\\mathbf{x}) - \\mathcal{L}$, with the grid estimate
-    of $\\mathcal{D}[Q\\,\\|\\,p(\\mathbf{h}\\mid\\mathbf{x})]$ that the gap must equal (Kingma & Welling 2013,
-    eq. 2-3; book/elbo.md). Computed in Python: changing ``index`` needs a live kernel (the static website shows
-    the image it was built with; the widget says so when no kernel answers). ``last_update_ms`` is the time the
-    last update took in Python.
+    of $\\mathcal{D}[Q\\,\\|\\,p(\\mathbf{h}\\mid\\mathbf{x})]$ that the gap must equal
+    (Kingma & Welling 2013, eq. 2-3; book/elbo.md). Computed in Python: changing ``index`` needs a live kernel
+    (the static website shows the image it was built with; the widget says so when no kernel answers).
+    ``last_update_ms`` is the time the last update took in Python.
 
     Shapes: x (N, 1, H, W) or (N, H*W); the grids are (grid_size, grid_size).
     Raises ``ValueError`` unless ``model.latent_dim == 2``, or for an index outside 0..N-1, grid_size < 3,
