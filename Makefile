@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 
 help:
 	@echo "make book       set up .venv, execute every chapter, build the website (full mode)"
-	@echo "make test       set up .venv, run every test (smoke mode)"
+	@echo "make test       set up .venv, run the linter (ruff) and every test (smoke mode)"
 	@echo "make bundles    rebuild the widgets' JavaScript bundles (vaecourse/js/bundles/) from vaecourse/js/src/ with esbuild"
 	@echo "make lab        JupyterLab on notebooks/"
 	@echo "make notebooks  regenerate notebooks/ from book/ (no outputs) and tests/notebooks/ (smoke-mode outputs for nbval)"
@@ -47,6 +47,8 @@ book: setup
 	@echo "The course website: $(CURDIR)/_build/html/index.html"
 
 test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	VAECOURSE_SMOKE=1 $(PY) -m pytest
 
 notebooks: setup

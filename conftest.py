@@ -19,6 +19,8 @@ os.environ.setdefault("VAECOURSE_CACHE", str(ROOT / "test-output" / "cache"))
 
 def pytest_addoption(parser):
     parser.addoption(
-        "--built-book", default=None, metavar="DIR",
+        "--built-book",
+        default=None,
+        metavar="DIR",
         help="reuse a book already built into DIR (its _build/html) instead of building it again",
     )

@@ -55,13 +55,11 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     device = default_device(args.device)
     print(f"device: {describe(device)}, torch {torch.__version__}, {args.chains} chains\n")
-    print("| L | Metropolis sweeps, T=2.27 | Swendsen-Wang, T=1.5 | Swendsen-Wang, T=2.27 | "
-          "Swendsen-Wang, T=3.5 |")
+    print("| L | Metropolis sweeps, T=2.27 | Swendsen-Wang, T=1.5 | Swendsen-Wang, T=2.27 | Swendsen-Wang, T=3.5 |")
     print("| --- | --- | --- | --- | --- |")
     for L in args.sizes:
         metro = rate(ising.metropolis_sweep, L, args.chains, ising.T_C, 5 * args.repeats, device)
-        sw = [rate(ising.swendsen_wang_update, L, args.chains, T, args.repeats, device)
-              for T in (1.5, ising.T_C, 3.5)]
+        sw = [rate(ising.swendsen_wang_update, L, args.chains, T, args.repeats, device) for T in (1.5, ising.T_C, 3.5)]
         print(f"| {L} | {metro:,.0f} | " + " | ".join(f"{r:,.0f}" for r in sw) + " |", flush=True)
     if args.dataset:
         from vaecourse import settings
@@ -73,9 +71,11 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         samples = ising.ising_dataset(**config, cache=False, device=device)
         seconds = time.perf_counter() - start
-        print(f"\nfull-mode data set: {len(samples):,} configurations of {config['L']}x{config['L']} "
-              f"at {len(config['temperatures'])} temperatures in {seconds:.1f} s "
-              f"({len(samples) / seconds:,.0f} recorded configurations/s)")
+        print(
+            f"\nfull-mode data set: {len(samples):,} configurations of {config['L']}x{config['L']} "
+            f"at {len(config['temperatures'])} temperatures in {seconds:.1f} s "
+            f"({len(samples) / seconds:,.0f} recorded configurations/s)"
+        )
     return 0
 
 

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vaecourse import keras_vae as kv  # noqa: E402 -- chooses Keras's torch back end before keras is imported
 
+# isort: split
 import keras  # noqa: E402
 import torch  # noqa: E402
 
@@ -122,16 +123,20 @@ def main(argv=None) -> int:
 
     images, _ = data.load_mnist("train")
     x = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[: args.images]]
-    print(f"torch {torch.__version__}, Keras {keras.__version__} ({keras.backend.backend()} back end), "
-          f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
-          f"{len(x)} images per epoch")
+    print(
+        f"torch {torch.__version__}, Keras {keras.__version__} ({keras.backend.backend()} back end), "
+        f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
+        f"{len(x)} images per epoch"
+    )
     for b in args.batch_sizes:
         out = compare(x, b, args.rounds)
         runs = {name: ", ".join(f"{v:.0f}" for v in out["all"][name]) for name in out["all"]}
-        print(f"batch {b:4d}: Keras {out['keras']:6.0f} images/s (runs {runs['keras']}), package ConvVAE "
-              f"{out['package']:6.0f} images/s (runs {runs['package']}): package / Keras "
-              f"{out['package'] / out['keras']:.2f}x; channels-first ConvVAE {out['channels_first']:6.0f} "
-              f"images/s (runs {runs['channels_first']}): {out['channels_first'] / out['keras']:.2f}x")
+        print(
+            f"batch {b:4d}: Keras {out['keras']:6.0f} images/s (runs {runs['keras']}), package ConvVAE "
+            f"{out['package']:6.0f} images/s (runs {runs['package']}): package / Keras "
+            f"{out['package'] / out['keras']:.2f}x; channels-first ConvVAE {out['channels_first']:6.0f} "
+            f"images/s (runs {runs['channels_first']}): {out['channels_first'] / out['keras']:.2f}x"
+        )
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 

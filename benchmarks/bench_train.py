@@ -37,7 +37,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vaecourse import train as T  # noqa: E402
 from vaecourse.models import VAE, ConvVAE  # noqa: E402
 
-
 # ----------------------------------------------------------------------------- the reference loop
 
 
@@ -94,7 +93,7 @@ def training_flops_per_image(model, batch: int = 128) -> float:
     with FlopCounterMode(display=False) as counter:
         q = model.encode(x)
         h = q.rsample()
-        loss = (-model.log_likelihood(x, h) + 0.5 * (q.scale ** 2 + q.loc ** 2 - 1 - 2 * q.scale.log()).sum(-1)).mean()
+        loss = (-model.log_likelihood(x, h) + 0.5 * (q.scale**2 + q.loc**2 - 1 - 2 * q.scale.log()).sum(-1)).mean()
         loss.backward()
     model.zero_grad(set_to_none=True)
     return counter.get_total_flops() / batch
@@ -103,8 +102,11 @@ def training_flops_per_image(model, batch: int = 128) -> float:
 def matmul_rate() -> dict:
     """Best float32 matmul rate (FLOP/s) for the model's shapes and for a large square product."""
     out = {}
-    for name, (m, k, n) in {"128x784x400": (128, 784, 400), "128x400x400": (128, 400, 400),
-                            "1024^3": (1024, 1024, 1024)}.items():
+    for name, (m, k, n) in {
+        "128x784x400": (128, 784, 400),
+        "128x400x400": (128, 400, 400),
+        "1024^3": (1024, 1024, 1024),
+    }.items():
         a, b = torch.randn(m, k), torch.randn(k, n)
         reps = max(3, int(2e9 / (2 * m * k * n)))
         best = math.inf
@@ -144,16 +146,20 @@ def throughput(make_model, images_uint8, labels, rounds: int, n_images: int) -> 
     x = images_uint8[:n_images].float().div(255)
     grey = T.TrainConfig(epochs=1, batch_size=128, binarize="grey", device="cpu")
     dynamic = T.TrainConfig(epochs=1, batch_size=128, binarize="dynamic", device="cpu")
-    loader = torch.utils.data.DataLoader(PerSampleMNIST(images_uint8[:n_images], labels[:n_images]),
-                                         batch_size=128, shuffle=True)
+    loader = torch.utils.data.DataLoader(
+        PerSampleMNIST(images_uint8[:n_images], labels[:n_images]), batch_size=128, shuffle=True
+    )
     rates = {"package_grey": [], "package_dynamic": [], "reference": []}
     torch.manual_seed(0)
     models = {name: make_model() for name in rates}
     ref_opt = torch.optim.Adam(models["reference"].parameters(), lr=1e-3)  # as pytorch/examples
     # warm-up (first-call costs: allocator, lazy imports in the optimiser)
     T.fit(models["package_grey"], x[:256], grey, progress=False)
-    reference_epoch(models["reference"], torch.utils.data.DataLoader(
-        PerSampleMNIST(images_uint8[:256], labels[:256]), batch_size=128), ref_opt)
+    reference_epoch(
+        models["reference"],
+        torch.utils.data.DataLoader(PerSampleMNIST(images_uint8[:256], labels[:256]), batch_size=128),
+        ref_opt,
+    )
     for _ in range(rounds):
         for name in rates:
             began = time.perf_counter()
@@ -166,8 +172,9 @@ def throughput(make_model, images_uint8, labels, rounds: int, n_images: int) -> 
     return {name: statistics.median(values) for name, values in rates.items()} | {"all": rates}
 
 
-def budget_run(budget_s: float, make_model, train_x, test_x, config: T.TrainConfig, reference: bool,
-               iwae_k: int, n_eval: int) -> dict:
+def budget_run(
+    budget_s: float, make_model, train_x, test_x, config: T.TrainConfig, reference: bool, iwae_k: int, n_eval: int
+) -> dict:
     """Train for ``budget_s`` seconds (both loops stop at the first batch past it), then score the test
     set: ELBO and IWAE log p(x) on dynamically binarised test images."""
     from vaecourse import evaluate as E
@@ -195,14 +202,17 @@ def budget_run(budget_s: float, make_model, train_x, test_x, config: T.TrainConf
         import io
 
         with contextlib.redirect_stderr(io.StringIO()):
-            history = T.fit(model, train_x, T.TrainConfig(**{**config.to_dict(), "epochs": 1000}), progress=False,
-                            callback=stop)
+            T.fit(model, train_x, T.TrainConfig(**{**config.to_dict(), "epochs": 1000}), progress=False, callback=stop)
         epochs = progress[0]  # epochs trained, the one the budget cut short included
     seconds = time.perf_counter() - began
     x = T.prepare_test_set(test_x[:n_eval], "dynamic", torch.device("cpu"))  # scored on binarised images
     torch.manual_seed(1)
-    return {"epochs": epochs, "seconds": seconds, "elbo": float(E.elbo_per_image(model, x).mean()),
-            "log_px": float(E.iwae_per_image(model, x, iwae_k).mean())}
+    return {
+        "epochs": epochs,
+        "seconds": seconds,
+        "elbo": float(E.elbo_per_image(model, x).mean()),
+        "log_px": float(E.iwae_per_image(model, x, iwae_k).mean()),
+    }
 
 
 # ----------------------------------------------------------------------------- main
@@ -228,14 +238,17 @@ def main(argv=None) -> int:
     u8 = (images * 255).round().to(torch.uint8)
     while u8.shape[0] < args.images:  # the offline subset is small: repeat it (timing only)
         u8, labels = torch.cat([u8, u8]), torch.cat([labels, labels])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
     rate = matmul_rate()
     peak = max(rate.values())
     print("float32 matmul: " + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in rate.items()))
 
-    runs = [("MLP 784-400-400-20 (lecture Encoder + mirrored decoder)", lambda: VAE(784, 400, 20, (1, 28, 28)),
-             args.images)]
+    runs = [
+        ("MLP 784-400-400-20 (lecture Encoder + mirrored decoder)", lambda: VAE(784, 400, 20, (1, 28, 28)), args.images)
+    ]
     if not args.skip_conv:
         runs.append(("ConvVAE (Keras example, latent 2)", lambda: ConvVAE(2), args.conv_images))
     for label, make, n in runs:
@@ -243,27 +256,39 @@ def main(argv=None) -> int:
         result = throughput(make, u8, labels, args.rounds, n)
         bare = bare_rate(make)
         print(f"\n{label}: {flops / 1e6:.2f} MFLOP per training image (forward + backward)")
-        print(f"  {'bare fwd+bwd':16s} {bare:8.0f} images/s  ({bare * flops / 1e9:6.1f} GFLOP/s = "
-              f"{100 * bare * flops / peak:5.1f}% of the best matmul rate; no optimiser, no data handling)")
+        print(
+            f"  {'bare fwd+bwd':16s} {bare:8.0f} images/s  ({bare * flops / 1e9:6.1f} GFLOP/s = "
+            f"{100 * bare * flops / peak:5.1f}% of the best matmul rate; no optimiser, no data handling)"
+        )
         for name in ("package_grey", "package_dynamic", "reference"):
             r = result[name]
-            print(f"  {name:16s} {r:8.0f} images/s  ({r * flops / 1e9:6.1f} GFLOP/s = "
-                  f"{100 * r * flops / peak:5.1f}% of the best matmul rate)   runs: "
-                  + ", ".join(f"{v:.0f}" for v in result["all"][name]))
-        print(f"  package / reference: grey {result['package_grey'] / result['reference']:.2f}x, "
-              f"dynamic {result['package_dynamic'] / result['reference']:.2f}x")
+            print(
+                f"  {name:16s} {r:8.0f} images/s  ({r * flops / 1e9:6.1f} GFLOP/s = "
+                f"{100 * r * flops / peak:5.1f}% of the best matmul rate)   runs: "
+                + ", ".join(f"{v:.0f}" for v in result["all"][name])
+            )
+        print(
+            f"  package / reference: grey {result['package_grey'] / result['reference']:.2f}x, "
+            f"dynamic {result['package_dynamic'] / result['reference']:.2f}x"
+        )
 
     if args.budget > 0:
         train_x, _ = data.load_fashion_mnist("train")
         test_x, _ = data.load_fashion_mnist("test")
         make = lambda: VAE(784, 400, 20, (1, 28, 28))  # noqa: E731
-        print(f"\nFashion-MNIST, {args.budget:.0f} s budget each, test log p(x) by IWAE k={args.iwae_k} "
-              f"on {args.n_eval} dynamically binarised test images:")
-        for name, reference in (("package defaults (dynamic binarisation)", False),
-                                ("reference (grey levels, per-sample DataLoader)", True)):
+        print(
+            f"\nFashion-MNIST, {args.budget:.0f} s budget each, test log p(x) by IWAE k={args.iwae_k} "
+            f"on {args.n_eval} dynamically binarised test images:"
+        )
+        for name, reference in (
+            ("package defaults (dynamic binarisation)", False),
+            ("reference (grey levels, per-sample DataLoader)", True),
+        ):
             out = budget_run(args.budget, make, train_x, test_x, T.TrainConfig(), reference, args.iwae_k, args.n_eval)
-            print(f"  {name:48s} {out['epochs']:5.2f} epochs in {out['seconds']:.0f} s: "
-                  f"test ELBO {out['elbo']:.2f}, log p(x) {out['log_px']:.2f} nats")
+            print(
+                f"  {name:48s} {out['epochs']:5.2f} epochs in {out['seconds']:.0f} s: "
+                f"test ELBO {out['elbo']:.2f}, log p(x) {out['log_px']:.2f} nats"
+            )
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
     return 0
 

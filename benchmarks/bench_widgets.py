@@ -57,8 +57,9 @@ def browser_ms_per_point(explorers: dict) -> dict:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         results = {}
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                        args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
+            )
             page = browser.new_page()
             page.route("**/*", lambda r: r.continue_() if "127.0.0.1" in r.request.url else r.abort())
             page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
@@ -73,14 +74,19 @@ def browser_ms_per_point(explorers: dict) -> dict:
                         for (let r = 0; r < 50; r++) m.decodeInto(dec, h, out);
                         for (let run = 0; run < 5; run++) {
                             const start = performance.now();
-                            for (let i = 0; i < 500; i++) { h[0] = -3 + 6 * i / 500; h[1] = 1; m.decodeInto(dec, h, out); }
+                            for (let i = 0; i < 500; i++) {
+                                h[0] = -3 + 6 * i / 500; h[1] = 1; m.decodeInto(dec, h, out);
+                            }
                             runs.push((performance.now() - start) / 500);
                         }
                         runs.sort((a, b) => a - b);
                         return runs[2];
                     }""",
-                    {"esm": explorer._esm, "spec": explorer.decoder.spec,
-                     "weights": base64.b64encode(explorer.decoder.weights).decode()},
+                    {
+                        "esm": explorer._esm,
+                        "spec": explorer.decoder.spec,
+                        "weights": base64.b64encode(explorer.decoder.weights).decode(),
+                    },
                 )
             browser.close()
         server.shutdown()
@@ -131,12 +137,19 @@ def main() -> None:
         python = python_update_ms(model, x, labels)
         try:
             size = page_bytes(model, x, labels)
-            size_text = f"{size['state'] / 1e6:.2f} MB (decoder {size['decoder'] / 1e6:.2f} MB) + loader {size['loader'] / 1e3:.1f} kB"
+            size_text = (
+                f"{size['state'] / 1e6:.2f} MB (decoder {size['decoder'] / 1e6:.2f} MB) "
+                f"+ loader {size['loader'] / 1e3:.1f} kB"
+            )
         except ValueError as error:  # over the page budget: export_decoder refuses it
             size_text = f"refused by export_decoder: {str(error).split(';')[0]}"
         ms = browser.get(hidden)
-        rows.append(f"| 2-{hidden}-{hidden}-784 | {ms:.2f} ms | {python['posterior']:.0f} ms | "
-                    f"{python['h']:.3f} ms | {size_text} |" if ms is not None else "| no chromium |")
+        rows.append(
+            f"| 2-{hidden}-{hidden}-784 | {ms:.2f} ms | {python['posterior']:.0f} ms | "
+            f"{python['h']:.3f} ms | {size_text} |"
+            if ms is not None
+            else "| no chromium |"
+        )
     print(f"device for Python timings: {device.describe()}, torch {torch.__version__}")
     print("| decoder | browser decode / point | PosteriorExplorer update | set LatentExplorer.h | page bytes added |")
     print("| --- | --- | --- | --- | --- |")

@@ -63,8 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         began = time.perf_counter()
         result = experiment(data, latent_dim)
         seconds = time.perf_counter() - began
-        print(f"latent_dim = {latent_dim}: |corr(latent, m)| = {result['corr_latent']:.3f}, "
-              f"T_c = {result['tc']} and {result['tc_loss']}", flush=True)
+        print(
+            f"latent_dim = {latent_dim}: |corr(latent, m)| = {result['corr_latent']:.3f}, "
+            f"T_c = {result['tc']} and {result['tc_loss']}",
+            flush=True,
+        )
         rows.append((result, seconds))
 
     print()
@@ -79,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Markov chains (200 resamples). Onsager: T_c = {ising.T_C:.4f}."
     )
     print()
-    print("| latent_dim | \\|corr(latent, m)\\| | \\|corr(PC1, m)\\| | T_c from <\\|latent\\|>(T) "
-          "| T_c from loss(T) | train + analyse (s) |")
+    print(
+        "| latent_dim | \\|corr(latent, m)\\| | \\|corr(PC1, m)\\| | T_c from <\\|latent\\|>(T) "
+        "| T_c from loss(T) | train + analyse (s) |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     for result, seconds in rows:
         print(

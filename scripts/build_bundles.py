@@ -72,8 +72,13 @@ def build(out_dir: Path = BUNDLE_DIR) -> list[Path]:
     env = {**os.environ, "PWD": str(JS_SOURCES.parent)}
     for names, form in ((WORKER_BUNDLES, "iife"), (WIDGET_BUNDLES, "esm")):
         entries = [f"src/{name}.js" for name in names]
-        result = subprocess.run([node, str(script), *entries, f"--format={form}", *common],
-                                cwd=JS_SOURCES.parent, env=env, capture_output=True, text=True)
+        result = subprocess.run(
+            [node, str(script), *entries, f"--format={form}", *common],
+            cwd=JS_SOURCES.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
             raise VendorError(f"esbuild failed on {', '.join(entries)}:\n{result.stderr.strip()}")
     return [out_dir / f"{name}.js" for name in (*WORKER_BUNDLES, *WIDGET_BUNDLES)]

@@ -61,8 +61,6 @@ def chapter_sources() -> list[Path]:
     return [path for path in paths if path.exists() and is_notebook(path)]
 
 
-
-
 # ---------------------------------------------------------------------------------------------------
 # The student notebooks (notebooks/): plain Markdown that reads well with no extension (JupyterLab,
 # Colab, GitHub), a first cell that installs the package where it is missing, no outputs.
@@ -100,7 +98,7 @@ def install_source() -> str:
 # It pins each one found to its installed version in a pip constraints file: pip then adds only what is
 # missing, and fails (saying so) rather than replace one. pyproject.toml's ranges admit Colab's versions
 # (tests/book/test_colab_environment.py runs the cell in an environment holding them).
-SETUP_CELL = '''\
+SETUP_CELL = """\
 #@title Set-up: installs the course package where it is missing (Colab, a hub); locally it does nothing
 # It installs from the course repository only what is missing: the torch, numpy, ipywidgets, ... already
 # there are kept as they are (pinned for pip by a constraints file).
@@ -131,7 +129,7 @@ except ImportError:
                            "or install the package by hand") from None
     importlib.invalidate_caches()
     import vaecourse
-    print(f"installed vaecourse {{vaecourse.__version__}} and only the dependencies that were missing")'''
+    print(f"installed vaecourse {{vaecourse.__version__}} and only the dependencies that were missing")"""
 
 
 def setup_cell_source(source: str | None = None) -> str:
@@ -162,7 +160,8 @@ def _book():
     for path in chapter_sources():
         notebook = read_chapter(path)
         book[path.stem] = plain_markdown.scan_chapter(
-            path.stem, [(c.cell_type, c.source, c.metadata) for c in notebook.cells],
+            path.stem,
+            [(c.cell_type, c.source, c.metadata) for c in notebook.cells],
             number=chapter_numbers().get(path.stem),
         )
     references = plain_markdown.read_bibliography(ROOT / "references.bib")
@@ -175,8 +174,9 @@ def _book():
         if path.stem not in book and path.exists() and "{bibliography}" in path.read_text():
             pages[path.stem] = ("References", "#References")  # each notebook ends with its own
         elif path.stem not in book and path.exists():
-            title = next((line[2:].strip() for line in path.read_text().splitlines() if line.startswith("# ")),
-                         path.stem)
+            title = next(
+                (line[2:].strip() for line in path.read_text().splitlines() if line.startswith("# ")), path.stem
+            )
             pages[path.stem] = (title, f"{url}/blob/{branch}/{name}.md")
     return book, references, pages
 
@@ -207,8 +207,9 @@ def split_at_answers(text: str, metadata: dict, following) -> list:
         if part:
             cells.append(nbformat.v4.new_markdown_cell(part, metadata=dict(metadata) if not cells else {}))
         last = i == len(parts) - 1
-        if not last and not (i == len(parts) - 2 and not parts[-1] and following is not None
-                             and is_answer_cell(following)):
+        if not last and not (
+            i == len(parts) - 2 and not parts[-1] and following is not None and is_answer_cell(following)
+        ):
             cells.append(nbformat.v4.new_markdown_cell(ANSWER_PROMPT, metadata={"tags": ["answer"]}))
     return cells
 
@@ -233,8 +234,9 @@ def to_notebook(path: Path, *, for_tests: bool = False):
     translator = plain_markdown.Translator(chapter, book, references, source_dir=path.parent, pages=pages)
     notebook = read_chapter(path)
     # Folded: JupyterLab shows a one-line placeholder, Colab the #@title line (a "form").
-    setup = nbformat.v4.new_code_cell(setup_cell_source(),
-                                      metadata={"jupyter": {"source_hidden": True}, "cellView": "form"})
+    setup = nbformat.v4.new_code_cell(
+        setup_cell_source(), metadata={"jupyter": {"source_hidden": True}, "cellView": "form"}
+    )
     cells = [setup]
     source_cells = list(notebook.cells)
     for index, cell in enumerate(source_cells):
@@ -253,8 +255,9 @@ def to_notebook(path: Path, *, for_tests: bool = False):
         figure = (cell.metadata.get("mystnb") or {}).get("figure") or {}
         if cell.cell_type == "code" and figure.get("name") in chapter.targets:
             caption = translator.inline(" ".join(str(figure.get("caption", "")).split()))
-            cells.append(nbformat.v4.new_markdown_cell(
-                f"**{chapter.targets[figure['name']].text}.** {caption}".rstrip()))
+            cells.append(
+                nbformat.v4.new_markdown_cell(f"**{chapter.targets[figure['name']].text}.** {caption}".rstrip())
+            )
     closing = translator.references_cell()
     if closing:
         cells.append(nbformat.v4.new_markdown_cell(closing))

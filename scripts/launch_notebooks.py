@@ -36,8 +36,9 @@ def point_launch_buttons(app, pagename, templatename, context, doctree):
     theme_path = f"{prefix + '/' if prefix else ''}{pagename}{suffix}"
     target = notebook_path(pagename)
     if not (Path(app.srcdir) / target).exists():
-        LOGGER.warning(f"{pagename}: no {target} for its launch buttons (run `make notebooks`); "
-                       "the buttons are left out")
+        LOGGER.warning(
+            f"{pagename}: no {target} for its launch buttons (run `make notebooks`); the buttons are left out"
+        )
         buttons.remove(group)
         return
     for button in group.get("buttons", []):

@@ -12,8 +12,8 @@ Each chapter listed in _toc.yml that is a jupytext notebook becomes two files wi
   (images, widget state). ``pytest`` runs them; they are test data, not for reading.
 
 ``python -m scripts.make_notebooks --no-execute`` rewrites the student copies, and the reference copies'
-Markdown where their code is unchanged, in seconds (no execution). Neither folder is edited by hand; tests/book/test_layout.py fails when one is
-out of date with book/.
+Markdown where their code is unchanged, in seconds (no execution). Neither folder is edited by hand;
+tests/book/test_layout.py fails when one is out of date with book/.
 """
 
 from __future__ import annotations
@@ -29,8 +29,13 @@ from scripts.chapters import ROOT, chapter_sources, to_notebook
 STUDENT_DIR = ROOT / "notebooks"
 REFERENCE_DIR = ROOT / "tests" / "notebooks"
 # Output data nbval never compares (nbval.plugin skip_compare): not worth storing in the reference.
-NOT_COMPARED = ("image/png", "image/jpeg", "image/svg+xml", "application/vnd.jupyter.widget-view+json",
-                "application/vnd.jupyter.widget-state+json")
+NOT_COMPARED = (
+    "image/png",
+    "image/jpeg",
+    "image/svg+xml",
+    "application/vnd.jupyter.widget-view+json",
+    "application/vnd.jupyter.widget-state+json",
+)
 
 
 def strip_machine_paths(text: str) -> str:
@@ -89,8 +94,11 @@ def refresh_text(source: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-execute", action="store_true",
-                        help="no execution: the student copies, and the references' Markdown where code is unchanged")
+    parser.add_argument(
+        "--no-execute",
+        action="store_true",
+        help="no execution: the student copies, and the references' Markdown where code is unchanged",
+    )
     args = parser.parse_args(argv)
 
     wanted = {path.stem for path in chapter_sources()}
@@ -113,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["VAECOURSE_OFFLINE"] = "1"
     for source in chapter_sources():
         notebook = to_notebook(source, for_tests=True)
-        client = NotebookClient(notebook, timeout=600, kernel_name="python3",
-                                resources={"metadata": {"path": str(STUDENT_DIR)}})
+        client = NotebookClient(
+            notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(STUDENT_DIR)}}
+        )
         client.execute()
         clean_outputs(notebook)
         write(notebook, REFERENCE_DIR / f"{source.stem}.ipynb")

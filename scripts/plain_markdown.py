@@ -34,15 +34,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ADMONITIONS = {
-    "note": "Note", "tip": "Tip", "hint": "Hint", "important": "Important", "warning": "Warning",
-    "caution": "Caution", "attention": "Attention", "danger": "Danger", "error": "Error",
-    "seealso": "See also", "admonition": "",
+    "note": "Note",
+    "tip": "Tip",
+    "hint": "Hint",
+    "important": "Important",
+    "warning": "Warning",
+    "caution": "Caution",
+    "attention": "Attention",
+    "danger": "Danger",
+    "error": "Error",
+    "seealso": "See also",
+    "admonition": "",
 }
 PROOF_KINDS = {
-    "theorem": "Theorem", "proposition": "Proposition", "lemma": "Lemma", "corollary": "Corollary",
-    "definition": "Definition", "remark": "Remark", "example": "Example", "conjecture": "Conjecture",
-    "axiom": "Axiom", "criterion": "Criterion", "property": "Property", "observation": "Observation",
-    "assumption": "Assumption", "algorithm": "Algorithm",
+    "theorem": "Theorem",
+    "proposition": "Proposition",
+    "lemma": "Lemma",
+    "corollary": "Corollary",
+    "definition": "Definition",
+    "remark": "Remark",
+    "example": "Example",
+    "conjecture": "Conjecture",
+    "axiom": "Axiom",
+    "criterion": "Criterion",
+    "property": "Property",
+    "observation": "Observation",
+    "assumption": "Assumption",
+    "algorithm": "Algorithm",
 }
 # The line after each exercise where the notebook's answer cell goes (an HTML comment: invisible if kept).
 ANSWER_MARK = "<!-- answer -->"
@@ -56,6 +74,7 @@ OPTION = re.compile(r"^:(?P<key>[\w-]+):\s*(?P<value>.*)$")
 # ---------------------------------------------------------------------------------------------------
 # Parsing: MyST's markdown-it parser, with the book's extensions (_config.yml, parse:)
 # ---------------------------------------------------------------------------------------------------
+
 
 @functools.lru_cache(maxsize=1)
 def _parser():
@@ -140,8 +159,12 @@ def blocks(markdown: str) -> Iterator[Block]:
 
 def inline_roles(text: str) -> list[tuple[str, str]]:
     """The roles of one line of inline text (a directive's argument, a caption), in order."""
-    return [(t.meta["name"], t.content) for token in _parser().parseInline(text) for t in token.children or []
-            if t.type == "myst_role"]
+    return [
+        (t.meta["name"], t.content)
+        for token in _parser().parseInline(text)
+        for t in token.children or []
+        if t.type == "myst_role"
+    ]
 
 
 def replace_roles(text: str, roles: list[tuple[str, str]], render: Callable[[str, str], str]) -> str:
@@ -180,6 +203,7 @@ def _anchor(heading: str) -> str:
 # The bibliography
 # ---------------------------------------------------------------------------------------------------
 
+
 def _latex_to_text(text: str) -> str:
     text = re.sub(r"\\[a-zA-Z]+\{([^{}]*)\}", r"\1", text)  # \emph{x} -> x
     text = text.replace("--", "\u2013").replace("~", " ")
@@ -210,11 +234,15 @@ def _entry(authors: str, fields: dict[str, str], key: str) -> str:
     venue = fields.get("journal") or fields.get("booktitle") or fields.get("howpublished") or fields.get("publisher")
     parts = [f"{authors} ({year}).", f"*{fields.get('title', key)}*."]
     if venue:
-        volume = fields.get("volume", "") + (f"({fields['number']})" if fields.get("volume") and fields.get("number")
-                                             else "")
+        volume = fields.get("volume", "") + (
+            f"({fields['number']})" if fields.get("volume") and fields.get("number") else ""
+        )
         parts.append(", ".join(part for part in (venue, volume, fields.get("pages", "")) if part) + ".")
-    links = (("eprint", "[arXiv:{}](https://arxiv.org/abs/{})."), ("doi", "[doi:{}](https://doi.org/{})."),
-             ("url", "<{}>."))
+    links = (
+        ("eprint", "[arXiv:{}](https://arxiv.org/abs/{})."),
+        ("doi", "[doi:{}](https://doi.org/{})."),
+        ("url", "<{}>."),
+    )
     link = next((form.format(fields[name], fields[name]) for name, form in links if fields.get(name)), None)
     parts += [link] if link else []
     if fields.get("note") and not fields.get("eprint"):
@@ -242,6 +270,7 @@ def read_bibliography(path: Path) -> dict[str, Reference]:
 # What one chapter defines (labels, numbers, titles): collected first, so references can point forward
 # and into other chapters
 # ---------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Target:
@@ -315,11 +344,18 @@ def scan_chapter(name: str, cells: list[tuple[str, str, dict]], number: int | No
 # The translation: one rule per role, one per directive
 # ---------------------------------------------------------------------------------------------------
 
+
 class Translator:
     """Translate the markdown cells of one chapter; `book` maps every chapter name to its Chapter."""
 
-    def __init__(self, chapter: Chapter, book: dict[str, Chapter], references: dict[str, Reference],
-                 source_dir: Path, pages: dict[str, tuple[str, str]] | None = None):
+    def __init__(
+        self,
+        chapter: Chapter,
+        book: dict[str, Chapter],
+        references: dict[str, Reference],
+        source_dir: Path,
+        pages: dict[str, tuple[str, str]] | None = None,
+    ):
         self.chapter, self.book, self.references = chapter, book, references
         self.pages = pages or {}  # pages that are not notebooks (notation, glossary): (title, url)
         self.source_dir = source_dir
@@ -363,7 +399,8 @@ class Translator:
                 out += [*block.lines[:-1], *tag, "$$"]
             elif block.directive:
                 rule = DIRECTIVES.get(block.directive.name) or (
-                    directive_statement if block.directive.name[4:] in PROOF_KINDS else directive_other)
+                    directive_statement if block.directive.name[4:] in PROOF_KINDS else directive_other
+                )
                 out += rule(self, block.directive)
             else:
                 out += replace_roles("\n".join(block.lines), block.roles, self.role).split("\n")
@@ -381,6 +418,7 @@ class Translator:
 
 
 # --- roles: rule(translator, content, name) -> Markdown ---------------------------------------------
+
 
 def _cite(tr: Translator, keys: str, textual: bool) -> str:
     shown = []
@@ -469,6 +507,7 @@ ROLES: dict[str, Callable[[Translator, str, str], str]] = {
 
 # --- directives: rule(translator, directive) -> lines of Markdown -----------------------------------
 
+
 def _dropdown(directive: Directive) -> bool:
     return "dropdown" in directive.options.get("class", "").split()
 
@@ -507,7 +546,7 @@ def directive_exercise(tr: Translator, directive: Directive) -> list[str]:
 
 
 def directive_solution(tr: Translator, directive: Directive) -> list[str]:
-    """"Solution to Exercise N", folded (``<details>``) when the website folds it."""
+    """ "Solution to Exercise N", folded (``<details>``) when the website folds it."""
     _, found = tr.find(directive.arg)
     heading = f"Solution to {found.text}" if found else "Solution"
     inner = tr.block(directive.body)
@@ -515,7 +554,7 @@ def directive_solution(tr: Translator, directive: Directive) -> list[str]:
 
 
 def directive_proof(tr: Translator, directive: Directive) -> list[str]:
-    """"*Proof.* ... ∎", folded when the website folds it."""
+    """ "*Proof.* ... ∎", folded when the website folds it."""
     body = _end_with(tr.block(directive.body), "\u220e")
     if _dropdown(directive):
         return _details("Proof", body)
@@ -567,6 +606,7 @@ DIRECTIVES: dict[str, Callable[[Translator, Directive], list[str]]] = {
 
 # --- layout helpers ---------------------------------------------------------------------------------
 
+
 def _starts_with_text(lines: list[str]) -> bool:
     """The lines open with a paragraph of running text (not maths, code, a list, a table, HTML)."""
     first = next(blocks("\n".join(lines)), None)
@@ -590,8 +630,9 @@ DISPLAY_MATHS = re.compile(r"(?ms)^[ \t]*(\$\$.*?\$\$|\\begin\{([\w*]+)\}.*?\\en
 def _quote(lines: list[str]) -> list[str]:
     """A Markdown blockquote. Display maths goes on one line: JupyterLab takes the maths out before it
     reads the Markdown, so a "> " on a continuation line would become part of the formula."""
-    text = DISPLAY_MATHS.sub(lambda m: " ".join(line.strip() for line in m[0].splitlines() if line.strip()),
-                             "\n".join(lines))
+    text = DISPLAY_MATHS.sub(
+        lambda m: " ".join(line.strip() for line in m[0].splitlines() if line.strip()), "\n".join(lines)
+    )
     return [("> " + line).rstrip() for line in text.split("\n")]
 
 
@@ -615,8 +656,9 @@ def _python_object(source: str, dotted: str) -> str:
     nodes = ast.parse(source).body
     node = None
     for part in dotted.split("."):
-        node = next(n for n in nodes if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                    and n.name == part)
+        node = next(
+            n for n in nodes if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == part
+        )
         nodes = node.body
     lines = source.splitlines()
-    return "\n".join(lines[node.lineno - 1:node.end_lineno])
+    return "\n".join(lines[node.lineno - 1 : node.end_lineno])

@@ -19,8 +19,10 @@ def render_footer(template: str, version: str, repository_url: str, branch: str)
     Raises ValueError when the template has no ``{version}`` (the footer would not show it).
     """
     if PLACEHOLDER not in template:
-        raise ValueError(f"_config.yml: html.extra_footer must contain {PLACEHOLDER} (the footer shows the "
-                         f"course's version, vaecourse.__version__); it is {template!r}")
+        raise ValueError(
+            f"_config.yml: html.extra_footer must contain {PLACEHOLDER} (the footer shows the "
+            f"course's version, vaecourse.__version__); it is {template!r}"
+        )
     repository = f"{repository_url.rstrip('/')}/blob/{branch}"
     return template.replace(PLACEHOLDER, version).replace("{repository}", repository)
 
@@ -29,9 +31,12 @@ def fill_footer(app, config):
     import vaecourse
 
     options = dict(config.html_theme_options or {})
-    options["extra_footer"] = render_footer(options.get("extra_footer", ""), vaecourse.__version__,
-                                            options.get("repository_url", ""),
-                                            options.get("repository_branch", "main"))
+    options["extra_footer"] = render_footer(
+        options.get("extra_footer", ""),
+        vaecourse.__version__,
+        options.get("repository_url", ""),
+        options.get("repository_branch", "main"),
+    )
     config.html_theme_options = options
     config.version = config.release = vaecourse.__version__
 

@@ -44,9 +44,11 @@ def choose(index: str, system: str, nvidia: bool, is_reachable) -> tuple[list[st
         return [], "torch: an NVIDIA GPU is present, so the default (CUDA) build is installed"
     if is_reachable(index):
         return ["--extra-index-url", index], f"torch: the CPU build from {index} (no NVIDIA GPU here)"
-    return [], (f"torch: {index} did not answer, so torch comes from pip's default index (on PyPI, "
-                "torch for Linux is the CUDA build, several GB; the line below says which build was "
-                "installed); `rm -rf .venv && make setup` retries when that index is reachable")
+    return [], (
+        f"torch: {index} did not answer, so torch comes from pip's default index (on PyPI, "
+        "torch for Linux is the CUDA build, several GB; the line below says which build was "
+        "installed); `rm -rf .venv && make setup` retries when that index is reachable"
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -51,12 +51,12 @@ SITE_SOURCES = ROOT / "book" / "_static" / "site"  # the website's own scripts (
 
 # (npm spec, SHA-256 of the tarball npm pack downloads). Bump both together.
 PACKAGES = {
-    "requirejs": ("requirejs@2.3.8",
-                  "777158e89275e16bd51aec3ef714fbcb5dc45789e7078659933bc814916d7dec"),
-    "html-manager": ("@jupyter-widgets/html-manager@1.0.15",
-                     "2b9d65cb7913e1c7d671757a10008b32c9c2448d4429513371e55c07d6107638"),
-    "mathjax": ("mathjax@3.2.2",
-                "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"),
+    "requirejs": ("requirejs@2.3.8", "777158e89275e16bd51aec3ef714fbcb5dc45789e7078659933bc814916d7dec"),
+    "html-manager": (
+        "@jupyter-widgets/html-manager@1.0.15",
+        "2b9d65cb7913e1c7d671757a10008b32c9c2448d4429513371e55c07d6107638",
+    ),
+    "mathjax": ("mathjax@3.2.2", "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"),
 }
 
 # axe-core, the accessibility engine the tests run on every built page (tests/browser/test_accessibility.py). It is
@@ -69,8 +69,15 @@ AXE_DIR = VENDOR / ".axe-core"
 # because tex-chtml.js loads fonts, TeX extensions (autoload), the menu and accessibility parts lazily
 # from its own folder.
 MATHJAX_SKIP = {
-    "tex-chtml-full.js", "tex-chtml-full-speech.js", "tex-mml-chtml.js", "tex-mml-svg.js",
-    "tex-svg.js", "tex-svg-full.js", "mml-chtml.js", "mml-svg.js", "node-main.js",
+    "tex-chtml-full.js",
+    "tex-chtml-full-speech.js",
+    "tex-mml-chtml.js",
+    "tex-mml-svg.js",
+    "tex-svg.js",
+    "tex-svg-full.js",
+    "mml-chtml.js",
+    "mml-svg.js",
+    "node-main.js",
 }
 # Files of the html-manager's dist/ the page does not need (other bundles, source maps).
 HTML_MANAGER_SKIP_SUFFIXES = (".map",)
@@ -105,7 +112,9 @@ def npm_pack(spec: str, sha256: str, workdir: Path) -> Path:
         raise VendorError("npm is not installed: install Node.js/npm (Debian: apt-get install npm)")
     result = subprocess.run(
         [npm, "pack", spec, "--silent", "--json", "--pack-destination", str(workdir)],
-        capture_output=True, text=True, cwd=workdir,
+        capture_output=True,
+        text=True,
+        cwd=workdir,
     )
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
@@ -161,7 +170,8 @@ def _install_package(key: str, package: Path) -> None:
         shutil.copyfile(package / "require.js", dst / "require.js")
     elif key == "html-manager":
         _copy_tree(
-            package / "dist", dst,
+            package / "dist",
+            dst,
             skip=lambda rel: rel.name in HTML_MANAGER_SKIP or rel.name.endswith(HTML_MANAGER_SKIP_SUFFIXES),
         )
     elif key == "mathjax":

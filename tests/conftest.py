@@ -74,19 +74,22 @@ def built_book(tmp_path_factory, request) -> Path:
     if reuse:
         return Path(reuse) / "_build" / "html"
     out = tmp_path_factory.mktemp("book")
-    vendor = subprocess.run([sys.executable, str(ROOT / "scripts" / "vendor_assets.py")],
-                            capture_output=True, text=True)
+    vendor = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "vendor_assets.py")], capture_output=True, text=True
+    )
     assert vendor.returncode == 0, f"scripts/vendor_assets.py failed: {vendor.stdout}\n{vendor.stderr}"
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     env = dict(os.environ, VAECOURSE_SMOKE="1")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     result = subprocess.run(
         [str(jupyter_book), "build", str(ROOT), "--path-output", str(out), "-W", "--keep-going"],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     log = out / "build.log"
     log.write_text(result.stdout + "\n" + result.stderr)
-    assert result.returncode == 0, f"book build failed (log in {log}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    assert result.returncode == 0, (
+        f"book build failed (log in {log}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
     return out / "_build" / "html"
-
-

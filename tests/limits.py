@@ -23,12 +23,21 @@ def run_child(argv: list[str], preexec_fn=None, env=None, timeout: int = 300) ->
     """``python -W ignore ARGV`` from the repository root, with this package on the path; output captured."""
     environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     environment.pop("OMP_NUM_THREADS", None)
-    return subprocess.run([sys.executable, "-W", "ignore", *argv], check=False, capture_output=True, text=True,
-                          timeout=timeout, preexec_fn=preexec_fn, env=environment, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-W", "ignore", *argv],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=preexec_fn,
+        env=environment,
+        cwd=ROOT,
+    )
 
 
 def address_space(nbytes: int):
     """A ``preexec_fn`` setting ``RLIMIT_AS`` (``ulimit -v``) to ``nbytes`` in the child."""
+
     def limit():
         import resource
 

@@ -42,9 +42,14 @@ PACKAGE = Path(cache.__file__).parent
 
 def _models(variant: int = 0, force: bool = False):
     x = torch.rand(60, 1, 4, 4, generator=torch.Generator().manual_seed(0))
-    trained = recipes.load_or_train(ModelConfig("mlp", latent_dim=2, hidden=8 + variant, data_shape=(1, 4, 4)),
-                                    TrainConfig(epochs=1, batch_size=30, binarize="grey"), x, name="tiny",
-                                    progress=False, force=force)
+    trained = recipes.load_or_train(
+        ModelConfig("mlp", latent_dim=2, hidden=8 + variant, data_shape=(1, 4, 4)),
+        TrainConfig(epochs=1, batch_size=30, binarize="grey"),
+        x,
+        name="tiny",
+        progress=False,
+        force=force,
+    )
     return trained.model.state_dict()
 
 
@@ -61,8 +66,12 @@ def _rows():
 
 
 def _conditional(variant: int = 0, force: bool = False):
-    model, _ = conditional.train_conditional(conditional.ConditionalConfig(L=4, hidden=8 + variant), _rows(),
-                                             TrainConfig(epochs=1, batch_size=8, binarize="grey"), force=force)
+    model, _ = conditional.train_conditional(
+        conditional.ConditionalConfig(L=4, hidden=8 + variant),
+        _rows(),
+        TrainConfig(epochs=1, batch_size=8, binarize="grey"),
+        force=force,
+    )
     return model.state_dict()
 
 
@@ -79,8 +88,11 @@ def _spectra(variant: int = 0, force: bool = False):
 
 
 def _ising(variant: int = 0, force: bool = False):
-    return vars(sampler.ising_dataset(L=4, temperatures=[1.5, 3.0], n_per_T=4, samples_per_chain=2, burn_in=2,
-                                      thin=1, seed=variant, device="cpu"))
+    return vars(
+        sampler.ising_dataset(
+            L=4, temperatures=[1.5, 3.0], n_per_T=4, samples_per_chain=2, burn_in=2, thin=1, seed=variant, device="cpu"
+        )
+    )
 
 
 # name: (call, folder, file-name prefix, cheap to rebuild whatever CHEAP_IMAGES says)
@@ -100,8 +112,9 @@ def _entry(root: Path, kind: str, prefix: str) -> Path:
 
 
 def _same(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(torch.as_tensor(a[k]).cpu(), torch.as_tensor(b[k]).cpu())
-                                        for k in a)
+    return a.keys() == b.keys() and all(
+        torch.equal(torch.as_tensor(a[k]).cpu(), torch.as_tensor(b[k]).cpu()) for k in a
+    )
 
 
 class _Evil:
@@ -186,9 +199,15 @@ def test_entries_already_on_disk_keep_their_names(fresh):
     _ising()
     _conditional()
     names = sorted(p.name for kind in ("models", "spectra", "ising") for p in (fresh / kind).iterdir())
-    assert names == sorted(["tiny-1b295cd804667f43.pt", "t-beta-47ecd7c2debcc5d9.pt",
-                            "spectra-5347d1258086b1757719.pt", "ising-L4-0536a0d45b24c342c2a6.pt",
-                            "ising-cvae-mlp-2d-963aed82b5e05f05.pt"])
+    assert names == sorted(
+        [
+            "tiny-1b295cd804667f43.pt",
+            "t-beta-47ecd7c2debcc5d9.pt",
+            "spectra-5347d1258086b1757719.pt",
+            "ising-L4-0536a0d45b24c342c2a6.pt",
+            "ising-cvae-mlp-2d-963aed82b5e05f05.pt",
+        ]
+    )
 
 
 TRAIN_CHANGES = {"epochs": 3, "batch_size": 16, "lr": 2e-3, "binarize": "static", "n_samples": 2, "seed": 1}
@@ -208,8 +227,12 @@ def test_the_conditional_key_follows_the_settings_that_change_the_weights(fresh)
 
 BASE_MODEL = ModelConfig("mlp", latent_dim=2, hidden=32, data_shape=(1, 28, 28))
 MODEL_CHANGES = {  # one changed value per ModelConfig field
-    "architecture": "conv", "latent_dim": 3, "hidden": 16, "data_shape": (1, 8, 8),
-    "likelihood": "gaussian", "decoder_activation": "tanh",
+    "architecture": "conv",
+    "latent_dim": 3,
+    "hidden": 16,
+    "data_shape": (1, 8, 8),
+    "likelihood": "gaussian",
+    "decoder_activation": "tanh",
 }
 BASE_TRAIN = TrainConfig(epochs=2, batch_size=32, lr=3e-3, device="cpu")
 
@@ -245,8 +268,17 @@ def test_device_and_eval_batch_size_leave_the_cache_key_alone(field, value):
 def test_the_key_hashes_the_fields_the_data_and_the_version(monkeypatch):
     base = cache.key({"a": 1, "b": [1, 2]}, data="d")
     assert base == cache.key({"b": [1, 2], "a": 1}, data="d")  # order of the fields does not matter
-    assert len({base, cache.key({"a": 2, "b": [1, 2]}, data="d"), cache.key({"a": 1, "b": [1, 2]}, data="e"),
-                cache.key({"a": 1, "b": [1, 2]}, data="d", versioned=False)}) == 4
+    assert (
+        len(
+            {
+                base,
+                cache.key({"a": 2, "b": [1, 2]}, data="d"),
+                cache.key({"a": 1, "b": [1, 2]}, data="e"),
+                cache.key({"a": 1, "b": [1, 2]}, data="d", versioned=False),
+            }
+        )
+        == 4
+    )
     monkeypatch.setattr(cache, "__version__", "99.0")
     assert cache.key({"a": 1, "b": [1, 2]}, data="d") != base
 
@@ -271,8 +303,9 @@ def test_two_threads_writing_one_entry_never_collide(tmp_path):
     def writer(name):
         try:
             for i in range(30):
-                cache.write_atomically(target, lambda tmp, i=i: torch.save({"writer": name, "i": i,
-                                                                             "pad": torch.zeros(20000)}, tmp))
+                cache.write_atomically(
+                    target, lambda tmp, i=i: torch.save({"writer": name, "i": i, "pad": torch.zeros(20000)}, tmp)
+                )
         except Exception as error:  # noqa: BLE001 -- reported by the assertion below
             errors.append(error)
 
@@ -298,8 +331,12 @@ CONCURRENT = """
 def test_two_writers_of_one_cache_file_use_their_own_temporary_names(tmp_path):
     """Two processes (not threads) writing one entry: each its own temporary name, one whole file left."""
     target = tmp_path / "shared.pt"
-    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(CONCURRENT), str(target), name],
-                              stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(CONCURRENT), str(target), name], stderr=subprocess.PIPE, text=True
+        )
+        for name in ("a", "b")
+    ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
     assert torch.load(target, weights_only=True)["i"] == 39  # a whole file from one of them
@@ -315,8 +352,16 @@ def test_two_builders_of_one_entry_leave_one_whole_entry(tmp_path):
         return {"value": torch.full((5000,), float(value))}
 
     def worker(value):
-        results.append(cache.load_or_build(target, lambda: build(value), lambda r, tmp: torch.save(r, tmp),
-                                           cache.read_tensors, cheap=True, what="test entry"))
+        results.append(
+            cache.load_or_build(
+                target,
+                lambda: build(value),
+                lambda r, tmp: torch.save(r, tmp),
+                cache.read_tensors,
+                cheap=True,
+                what="test entry",
+            )
+        )
 
     threads = [threading.Thread(target=worker, args=(v,)) for v in (1, 2)]
     for t in threads:
@@ -400,6 +445,7 @@ def test_a_failed_write_keeps_the_old_entry_and_names_the_file(fresh, monkeypatc
         if fault == "full disk":
             patch.setattr(torch, "save", _full_disk)
         elif os.geteuid() == 0:  # root writes into a chmod-ed folder anyway: the refusal mkstemp would meet
+
             def refused(*args, **kwargs):
                 raise PermissionError(13, "Permission denied")
 
@@ -437,8 +483,9 @@ def _import_graph() -> dict[str, set[str]]:
                 base = node.module or ""
                 if node.level:
                     base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], base]).strip(".")
-                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
-                           for alias in node.names]
+                targets = [
+                    f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names
+                ]
             else:
                 continue
             graph[name] |= {t for t in targets if t in modules and t != name}
@@ -454,7 +501,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str]:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         stack.pop()
@@ -491,32 +538,50 @@ def test_the_key_fingerprint_and_atomic_write_code_exists_once():
         if path.name == "cache.py":
             continue
         text = path.read_text()
-        offenders += [f"{path.relative_to(PACKAGE)}: {what}" for what, pattern in KEY_AND_WRITE_CODE.items()
-                      if re.search(pattern, text)]
+        offenders += [
+            f"{path.relative_to(PACKAGE)}: {what}"
+            for what, pattern in KEY_AND_WRITE_CODE.items()
+            if re.search(pattern, text)
+        ]
     assert offenders == [], "use vaecourse.cache (key, fingerprint, cache_file, write_atomically, load_or_build)"
 
 
 def test_every_cache_module_goes_through_the_cache_module():
-    for name in ("objectives.py", "ising/conditional.py", "keras_vae.py", "spectra.py", "ising/sampler.py",
-                 "recipes.py", "checkpoints.py", "data.py"):
+    for name in (
+        "objectives.py",
+        "ising/conditional.py",
+        "keras_vae.py",
+        "spectra.py",
+        "ising/sampler.py",
+        "recipes.py",
+        "checkpoints.py",
+        "data.py",
+    ):
         text = (PACKAGE / name).read_text()
-        assert "vaecourse.cache" in text or "from vaecourse import cache" in text or \
-            re.search(r"from vaecourse import [^\n]*\bcache\b", text), name
+        assert (
+            "vaecourse.cache" in text
+            or "from vaecourse import cache" in text
+            or re.search(r"from vaecourse import [^\n]*\bcache\b", text)
+        ), name
         assert not re.search(r"torch\.load\(\w+,|np\.load\(", text), name  # cache reads without pickles
 
 
 # ----------------------------------------------------------------------------- every write goes through the writer
 
 #: A call that writes a file (or moves one into place).
-WRITE_CALLS = re.compile(r"""\bopen\([^)]*["'][wax]b?\+?["']|\.write_(text|bytes)\(|\.savefig\("""
-                         r"""|\bnp\.save(z|z_compressed|txt)?\(|\btorch\.save\(|\bjson\.dump\(|\bpickle\.dump\(|\.tofile\(|\bshutil\.(copy\w*|move)\("""
-                         r"""|\bos\.(replace|rename)\(|\burlretrieve\(""")
+WRITE_CALLS = re.compile(
+    r"""\bopen\([^)]*["'][wax]b?\+?["']|\.write_(text|bytes)\(|\.savefig\("""
+    r"""|\bnp\.save(z|z_compressed|txt)?\(|\btorch\.save\(|\bjson\.dump\(|\bpickle\.dump\(|\.tofile\(|\bshutil\.(copy\w*|move)\("""
+    r"""|\bos\.(replace|rename)\(|\burlretrieve\("""
+)
 
 #: Writes that do not go through cache.write_atomically, each with the reason it is safe: (file, text) -> why.
 UNGUARDED_WRITES_ALLOWED = {
-    ("data.py", 'with open(output_file, "wb") as handle:'):
-        "pooch's downloader fills pooch's own temporary file (tempfile, created exclusively), which pooch "
-        "moves into place once its SHA-256 matched; fetch refuses a link at the final name before",
+    (
+        "data.py",
+        'with open(output_file, "wb") as handle:',
+    ): "pooch's downloader fills pooch's own temporary file (tempfile, created exclusively), which pooch "
+    "moves into place once its SHA-256 matched; fetch refuses a link at the final name before",
 }
 
 
@@ -568,4 +633,3 @@ def test_the_write_guard_sees_direct_writes_and_passes_the_writer_s_callbacks():
         with open(path, "rb") as handle:
     """)
     assert [n for n, _ in _unguarded_writes(text)] == [2, 3, 4, 5, 6]
-

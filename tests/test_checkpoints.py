@@ -52,8 +52,11 @@ def test_checkpoint_round_trip(tmp_path, synthetic_data):
     assert not list(path.parent.glob(".*.tmp"))  # the temporary file was renamed away
 
 
-@pytest.mark.parametrize("make", [lambda: VAE(64, 16, 2, (1, 8, 8), likelihood="gaussian"),
-                                  lambda: ConvVAE(2, likelihood="gaussian")], ids=["mlp", "conv"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: VAE(64, 16, 2, (1, 8, 8), likelihood="gaussian"), lambda: ConvVAE(2, likelihood="gaussian")],
+    ids=["mlp", "conv"],
+)
 def test_gaussian_models_round_trip_through_a_checkpoint(make, tmp_path):
     """The stored model config keeps the likelihood, and the learned sigma loads."""
     torch.manual_seed(0)
@@ -129,8 +132,13 @@ def test_a_checkpoint_write_killed_by_sigkill_leaves_an_orphan_that_the_next_wri
         torch.save = killed
         checkpoints.save_checkpoint({str(path)!r}, VAE(64, 8, 2, (1, 8, 8)), TrainConfig(epochs=1))
     """
-    run = subprocess.run([sys.executable, "-W", "ignore", "-c", textwrap.dedent(code)], capture_output=True,
-                         text=True, timeout=120, check=False)
+    run = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == -signal.SIGKILL
     orphans = list(tmp_path.glob(".ckpt.pt.*.tmp"))
     assert len(orphans) == 1 and not path.exists()
@@ -191,20 +199,19 @@ def test_cache_hits_and_misses(tmp_path, monkeypatch, synthetic_data):
     calls = []
     real_fit = T.fit
     monkeypatch.setattr(T, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
-    again = recipes.load_or_train(model_config, dataclasses.replace(train_config, device=None), train, test,
-                                  name="tiny")
+    again = recipes.load_or_train(
+        model_config, dataclasses.replace(train_config, device=None), train, test, name="tiny"
+    )
     assert again.from_cache and calls == [] and same_weights(first.model, again.model)
     assert again.history.to_dict() == first.history.to_dict()
-    changed = recipes.load_or_train(model_config, dataclasses.replace(train_config, lr=1e-3), train, test,
-                                    name="tiny")
+    changed = recipes.load_or_train(model_config, dataclasses.replace(train_config, lr=1e-3), train, test, name="tiny")
     other_data = recipes.load_or_train(model_config, train_config, train[:-1], test, name="tiny")
     assert not changed.from_cache and not other_data.from_cache and len(calls) == 2
     assert len({first.path, changed.path, other_data.path}) == 3
     assert "loaded from the cache" in repr(again)
 
 
-def test_ctrl_c_in_cached_training_leaves_an_incomplete_entry_that_the_next_call_resumes(tmp_path, monkeypatch,
-                                                                                        capsys):
+def test_ctrl_c_in_cached_training_leaves_an_incomplete_entry_that_the_next_call_resumes(tmp_path, monkeypatch, capsys):
     """The interrupted entry is not marked complete, not served as a hit, and resumed, not restarted."""
     monkeypatch.setenv("VAECOURSE_CACHE", str(tmp_path))
     images = grey_images(64)  # 2 batches of 32 per epoch
@@ -235,9 +242,14 @@ def test_ctrl_c_in_cached_training_leaves_an_incomplete_entry_that_the_next_call
 
 def _tiny_cached(**kw):
     x = torch.rand(60, 1, 4, 4, generator=torch.Generator().manual_seed(0))
-    return recipes.load_or_train(ModelConfig("mlp", latent_dim=2, hidden=8, data_shape=(1, 4, 4)),
-                                 T.TrainConfig(epochs=1, batch_size=30, binarize="grey"), x, name="tiny",
-                                 progress=False, **kw), x
+    return recipes.load_or_train(
+        ModelConfig("mlp", latent_dim=2, hidden=8, data_shape=(1, 4, 4)),
+        T.TrainConfig(epochs=1, batch_size=30, binarize="grey"),
+        x,
+        name="tiny",
+        progress=False,
+        **kw,
+    ), x
 
 
 def test_a_damaged_trained_model_entry_is_retrained_when_cheap(fresh):

@@ -49,8 +49,27 @@ def _one_error_line(capsys, word: str, start: str) -> None:
 def trained_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     with quiet_data():
-        code = cli.train(["--model", "mlp", "--dataset", "mnist", "--latent-dim", "2", "--hidden", "32",
-                          "--epochs", "2", "--n-train", "400", "--n-test", "60", "--out", str(out), "--no-progress"])
+        code = cli.train(
+            [
+                "--model",
+                "mlp",
+                "--dataset",
+                "mnist",
+                "--latent-dim",
+                "2",
+                "--hidden",
+                "32",
+                "--epochs",
+                "2",
+                "--n-train",
+                "400",
+                "--n-test",
+                "60",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
     return code, out
 
 
@@ -60,8 +79,14 @@ def test_train_writes_checkpoint_history_and_figures(trained_run, capsys):
     history = json.loads((out / "history.json").read_text())
     assert history["epoch"] == [1, 2] and len(history["test_elbo"]) == 2
     assert (out / "history.csv").read_text().splitlines()[0].startswith("epoch,train_elbo")
-    for name in ("checkpoint.pt", "training_curves.png", "reconstructions.png", "prior_samples.png",
-                 "latent_manifold.png", "latent_means.png"):
+    for name in (
+        "checkpoint.pt",
+        "training_curves.png",
+        "reconstructions.png",
+        "prior_samples.png",
+        "latent_manifold.png",
+        "latent_means.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     ckpt = checkpoints.load_checkpoint(out / "checkpoint.pt")
     assert ckpt["extra"]["dataset"] == "mnist" and ckpt["model_config"]["hidden"] == 32
@@ -76,14 +101,17 @@ def test_evaluate_prints_elbo_and_log_px(trained_run, capsys):
     assert code == 0 and "ELBO" in text and "IWAE k=20" in text and "quadrature" in text
 
 
-@pytest.mark.parametrize("argv, word", [
-    (["--model", "transformer", "--out", "x"], "--model"),
-    (["--epochs", "-3", "--out", "x"], "--epochs"),
-    (["--latent-dim", "0", "--out", "x"], "latent"),
-    (["--dataset", "cifar", "--out", "x"], "--dataset"),
-    (["--model", "mlp"], "--out"),
-    (["--lr", "nan", "--out", "x"], "lr"),
-])
+@pytest.mark.parametrize(
+    "argv, word",
+    [
+        (["--model", "transformer", "--out", "x"], "--model"),
+        (["--epochs", "-3", "--out", "x"], "--epochs"),
+        (["--latent-dim", "0", "--out", "x"], "latent"),
+        (["--dataset", "cifar", "--out", "x"], "--dataset"),
+        (["--model", "mlp"], "--out"),
+        (["--lr", "nan", "--out", "x"], "lr"),
+    ],
+)
 def test_train_bad_arguments_give_one_line(argv, word, capsys):
     assert cli.train(argv) == 2
     _one_error_line(capsys, word, "vaecourse train: error:")
@@ -107,16 +135,34 @@ def test_evaluate_refuses_bad_checkpoints(trained_run, tmp_path, capsys):
 def test_resume_from_another_models_checkpoint_is_refused(trained_run, tmp_path, capsys):
     _, out = trained_run
     with quiet_data():
-        code = cli.train(["--model", "mlp", "--hidden", "16", "--epochs", "3", "--n-train", "100", "--n-test", "20",
-                          "--out", str(out), "--resume", "--no-progress", "--no-figures"])
+        code = cli.train(
+            [
+                "--model",
+                "mlp",
+                "--hidden",
+                "16",
+                "--epochs",
+                "3",
+                "--n-train",
+                "100",
+                "--n-test",
+                "20",
+                "--out",
+                str(out),
+                "--resume",
+                "--no-progress",
+                "--no-figures",
+            ]
+        )
     assert code == 1
     _one_error_line(capsys, "another model", "vaecourse train: error:")
 
 
 def test_entry_point_has_no_traceback():
     """The real `python -m vaecourse` route: one line on stderr, non-zero exit."""
-    run = subprocess.run([sys.executable, "-m", "vaecourse", "evaluate", "no-such-file.pt"],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "vaecourse", "evaluate", "no-such-file.pt"], capture_output=True, text=True
+    )
     assert run.returncode == 2 and "does not exist" in run.stderr and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
 
@@ -128,13 +174,25 @@ def test_every_figure_labels_its_axes_and_returns_a_figure():
     torch.manual_seed(0)
     model = VAE(784, 16, 2, (1, 28, 28))
     x, labels = torch.rand(30, 1, 28, 28), torch.arange(30) % 10
-    history = train.History(epoch=[1, 2], train_elbo=[-200.0, -150.0], train_reconstruction=[-190.0, -140.0],
-                            train_kl=[10.0, 10.0], test_elbo=[-210.0, -160.0], test_reconstruction=[-200.0, -150.0],
-                            test_kl=[10.0, 10.0], seconds=[1.0, 1.0])
-    figures = [plotting.reconstructions(model, x[:6]), plotting.prior_samples(model, 10),
-               plotting.latent_manifold(model, 6), plotting.latent_manifold(model, 6, grid="keras"),
-               plotting.plot_latent_means(model, x, labels), plotting.training_curves(history),
-               plotting.reconstructions(ConvVAE(), x[:3])]
+    history = train.History(
+        epoch=[1, 2],
+        train_elbo=[-200.0, -150.0],
+        train_reconstruction=[-190.0, -140.0],
+        train_kl=[10.0, 10.0],
+        test_elbo=[-210.0, -160.0],
+        test_reconstruction=[-200.0, -150.0],
+        test_kl=[10.0, 10.0],
+        seconds=[1.0, 1.0],
+    )
+    figures = [
+        plotting.reconstructions(model, x[:6]),
+        plotting.prior_samples(model, 10),
+        plotting.latent_manifold(model, 6),
+        plotting.latent_manifold(model, 6, grid="keras"),
+        plotting.plot_latent_means(model, x, labels),
+        plotting.training_curves(history),
+        plotting.reconstructions(ConvVAE(), x[:3]),
+    ]
     for fig in figures:
         assert isinstance(fig, Figure)
         for ax in fig.axes:
@@ -183,8 +241,9 @@ def test_the_train_command_line_defaults_follow_the_smoke_switch(tmp_path, monke
 
 def test_the_evaluate_command_line_defaults_follow_the_smoke_switch(tmp_path, monkeypatch, capsys):
     torch.manual_seed(0)
-    path = checkpoints.save_checkpoint(tmp_path / "c.pt", VAE(784, 8, 2, (1, 28, 28)), config(epochs=2),
-                                       extra={"dataset": "mnist"})
+    path = checkpoints.save_checkpoint(
+        tmp_path / "c.pt", VAE(784, 8, 2, (1, 28, 28)), config(epochs=2), extra={"dataset": "mnist"}
+    )
     monkeypatch.setattr(recipes, "load_dataset", lambda name, split: (torch.rand(300, 1, 28, 28), torch.zeros(300)))
     seen = []
 
@@ -202,8 +261,7 @@ def test_the_evaluate_command_line_defaults_follow_the_smoke_switch(tmp_path, mo
     assert full["grid_size"] > smoke["grid_size"]
 
 
-TINY = ["--hidden", "16", "--n-train", "200", "--n-test", "20", "--batch-size", "50", "--no-figures",
-        "--no-progress"]
+TINY = ["--hidden", "16", "--n-train", "200", "--n-test", "20", "--batch-size", "50", "--no-figures", "--no-progress"]
 
 
 def run_train(capsys, *argv) -> tuple[int, str]:
@@ -223,9 +281,16 @@ def one_line(err: str, *words: str) -> None:
 
 def child(code: str, *, env=None, preexec_fn=None, user=None, timeout=120) -> subprocess.CompletedProcess:
     """Run Python ``code`` in a child process (for file-size limits)."""
-    return subprocess.run([sys.executable, "-W", "ignore", "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})}, preexec_fn=preexec_fn,
-                          user=user, check=False)
+    return subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        preexec_fn=preexec_fn,
+        user=user,
+        check=False,
+    )
 
 
 # ----------------------------------------------------------------------------- data loss
@@ -265,14 +330,18 @@ def test_cli_resume_keeps_the_optimiser_and_reproduces_the_uninterrupted_run(tmp
 # ----------------------------------------------------------------------------- tracebacks
 
 
-@pytest.mark.parametrize("command", [["info"], ["check", "--only", "eq:kl-standard-normal"], ["train"],
-                                     ["evaluate", "x.pt"]])
+@pytest.mark.parametrize(
+    "command", [["info"], ["check", "--only", "eq:kl-standard-normal"], ["train"], ["evaluate", "x.pt"]]
+)
 def test_a_misspelt_device_is_one_line_in_every_command(command, tmp_path, capsys):
     if command == ["train"]:
         command = [*TINY, "--out", str(tmp_path / "x")]
     if command == ["evaluate", "x.pt"]:
         command = ["evaluate", str(_forge(tmp_path / "x.pt"))]
-    name, rest = command[0] if command[0] in cli.COMMANDS else "train", command[1:] if command[0] in cli.COMMANDS else command
+    name, rest = (
+        command[0] if command[0] in cli.COMMANDS else "train",
+        command[1:] if command[0] in cli.COMMANDS else command,
+    )
     tries = [({"VAECOURSE_DEVICE": "gpu"}, rest)] + ([({}, [*rest, "--device", "gpu"])] if name != "info" else [])
     for env, argv in tries:
         with pytest.MonkeyPatch.context() as patch:
@@ -308,7 +377,7 @@ def test_a_full_disk_while_saving_is_one_line_and_leaves_no_temporary_file(tmp_p
         import resource, sys
         from vaecourse import cli
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
-        sys.exit(cli.train({[*TINY, '--epochs', '1', '--out', str(out)]!r}))
+        sys.exit(cli.train({[*TINY, "--epochs", "1", "--out", str(out)]!r}))
     """
     run = child(code)
     assert run.returncode == 1, run.stderr
@@ -334,8 +403,9 @@ def _forge(path: Path, **changes) -> Path:
     from vaecourse.models import VAE
     from vaecourse.train import TrainConfig
 
-    checkpoints.save_checkpoint(path, VAE(64, 8, 2, (1, 8, 8)), TrainConfig(epochs=1), epoch=1, complete=True,
-                                extra={"dataset": "mnist"})
+    checkpoints.save_checkpoint(
+        path, VAE(64, 8, 2, (1, 8, 8)), TrainConfig(epochs=1), epoch=1, complete=True, extra={"dataset": "mnist"}
+    )
     ckpt = torch.load(path, weights_only=True)
     for key, value in changes.items():
         ckpt[key] = value(ckpt[key]) if callable(value) else value
@@ -343,14 +413,17 @@ def _forge(path: Path, **changes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"model_config": lambda c: {**c, "hidden": 100_000, "data_shape": [1, 28, 28]}}, ["GB"]),
-    ({"model_config": lambda c: {k: v for k, v in c.items() if k != "data_shape"}}, ["missing", "data_shape"]),
-    ({"model_config": lambda c: {**c, "depth": 3}}, ["unknown", "depth"]),
-    ({"train_config": lambda c: {**c, "momentum": 0.9}}, ["unknown", "momentum"]),
-    ({"model_config": lambda c: {**c, "latent_dim": "two"}}, ["latent_dim"]),
-    ({"epoch": None}, ["epoch"]),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"model_config": lambda c: {**c, "hidden": 100_000, "data_shape": [1, 28, 28]}}, ["GB"]),
+        ({"model_config": lambda c: {k: v for k, v in c.items() if k != "data_shape"}}, ["missing", "data_shape"]),
+        ({"model_config": lambda c: {**c, "depth": 3}}, ["unknown", "depth"]),
+        ({"train_config": lambda c: {**c, "momentum": 0.9}}, ["unknown", "momentum"]),
+        ({"model_config": lambda c: {**c, "latent_dim": "two"}}, ["latent_dim"]),
+        ({"epoch": None}, ["epoch"]),
+    ],
+)
 def test_forged_or_damaged_checkpoints_are_one_line_errors(tmp_path, capsys, change, words):
     path = _forge(tmp_path / "forged.pt", **change)
     with pytest.raises(checkpoints.CheckpointError):
@@ -396,14 +469,33 @@ def test_a_huge_learning_rate_ends_in_the_non_finite_loss_error_with_its_hint(tm
 def test_train_too_large_for_a_1_gb_container_says_one_line_not_killed(tmp_path):
     """In a real 1 GB cgroup (Binder, a hub): the guard sees the container's limit, not the host's RAM."""
     with cgroup(GB) as made:
-        run = run_child(["-m", "vaecourse", "train", "--hidden", "8000", "--epochs", "1", "--n-train", "100",
-                         "--n-test", "10", "--no-figures", "--no-progress", "--out", str(tmp_path / "out")],
-                        preexec_fn=made.join, env={"VAECOURSE_SMOKE": "1", "VAECOURSE_OFFLINE": "1"})
+        run = run_child(
+            [
+                "-m",
+                "vaecourse",
+                "train",
+                "--hidden",
+                "8000",
+                "--epochs",
+                "1",
+                "--n-train",
+                "100",
+                "--n-test",
+                "10",
+                "--no-figures",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "out"),
+            ],
+            preexec_fn=made.join,
+            env={"VAECOURSE_SMOKE": "1", "VAECOURSE_OFFLINE": "1"},
+        )
     name = made.limit_file
     assert not was_oom_killed(run) and run.returncode == 1, run
     assert run.stderr.strip().splitlines() == [
         "vaecourse train: error: training this VAE (weights, gradients and Adam's two moments, 4 x 0.56 GB) would "
-        f"need about 2.2 GB, more than the 1.0 GB this container may use (cgroup {name}); choose smaller sizes"]
+        f"need about 2.2 GB, more than the 1.0 GB this container may use (cgroup {name}); choose smaller sizes"
+    ]
     assert not (tmp_path / "out" / "checkpoint.pt").exists()
 
 
@@ -419,4 +511,3 @@ def test_train_refuses_a_link_planted_at_a_figure_s_name_in_one_line(tmp_path, c
         code = cli.train(argv)
     assert code == 1 and victim.read_text() == "keep me" and (out / "prior_samples.png").is_symlink()
     _one_error_line(capsys, "prior_samples.png' is a symbolic link", "vaecourse train: error: ")
-

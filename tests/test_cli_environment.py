@@ -10,8 +10,20 @@ import textwrap
 
 import pytest
 
-TINY = ["--hidden", "16", "--n-train", "100", "--n-test", "20", "--batch-size", "50", "--epochs", "1",
-        "--no-figures", "--no-progress"]
+TINY = [
+    "--hidden",
+    "16",
+    "--n-train",
+    "100",
+    "--n-test",
+    "20",
+    "--batch-size",
+    "50",
+    "--epochs",
+    "1",
+    "--no-figures",
+    "--no-progress",
+]
 
 # A user id without a passwd entry: what os.path.expanduser and platformdirs meet in a container run
 # with an arbitrary uid (OpenShift, `docker run --user 12345`).
@@ -36,8 +48,13 @@ def run(argv, env, code=None) -> subprocess.CompletedProcess:
         else:
             environment[key] = value
     command = ["-c", textwrap.dedent(code)] if code else ["-m", "vaecourse"]
-    return subprocess.run([sys.executable, "-W", "ignore", *command, *argv], capture_output=True, timeout=300, check=False,
-                          env=environment)
+    return subprocess.run(
+        [sys.executable, "-W", "ignore", *command, *argv],
+        capture_output=True,
+        timeout=300,
+        check=False,
+        env=environment,
+    )
 
 
 def one_line(err: bytes, command: str, *words: str) -> str:
@@ -70,8 +87,7 @@ def test_train_and_evaluate_on_an_ascii_stdout_print_non_ascii_paths_and_exit_0(
     text = trained.stdout.decode("ascii")  # ASCII indeed, the path escaped
     assert "trained VAE" in text and f"wrote {tmp_path}/r\\xe9sum\\xe9/checkpoint.pt" in text
 
-    scored = run(["evaluate", str(out / "checkpoint.pt"), "--iwae-k", "3", "--n-test", "10", "--grid-size", "5"],
-                 ASCII)
+    scored = run(["evaluate", str(out / "checkpoint.pt"), "--iwae-k", "3", "--n-test", "10", "--grid-size", "5"], ASCII)
     assert scored.returncode == 0, scored.stderr.decode()
     text = scored.stdout.decode("ascii")
     assert "r\\xe9sum\\xe9" in text and "log p(x), IWAE k=3" in text and "ELBO" in text  # the results

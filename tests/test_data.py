@@ -171,8 +171,7 @@ def test_a_link_to_the_right_file_is_read_not_downloaded_again(online, mirror, t
     assert QuietHandler.requests_seen == []
 
 
-def test_a_download_with_the_wrong_hash_is_refused_and_not_cached(online, mirror, monkeypatch,
-                                                                    fresh_warning):
+def test_a_download_with_the_wrong_hash_is_refused_and_not_cached(online, mirror, monkeypatch, fresh_warning):
     base, folder, _ = mirror
     name = MNIST_NAMES["test"][1]
     # The server now sends different content under the same name: its sum is not the pinned one.
@@ -190,8 +189,7 @@ def test_a_download_with_the_wrong_hash_is_refused_and_not_cached(online, mirror
     assert len(images) == 1000 and not (online / name).exists()
 
 
-def test_a_corrupted_cached_file_is_deleted_and_never_returned(online, mirror, monkeypatch,
-                                                                fresh_warning):
+def test_a_corrupted_cached_file_is_deleted_and_never_returned(online, mirror, monkeypatch, fresh_warning):
     base, _, arrays = mirror
     data.load_mnist("test", mirrors=[base])  # fills the cache
     name = MNIST_NAMES["test"][0]
@@ -212,8 +210,7 @@ def test_a_corrupted_cached_file_is_deleted_and_never_returned(online, mirror, m
     assert sha256(online / name) == data.MNIST_SHA256[name]
 
 
-def test_a_verified_file_that_does_not_decode_raises_the_documented_error(online, mirror,
-                                                                          monkeypatch):
+def test_a_verified_file_that_does_not_decode_raises_the_documented_error(online, mirror, monkeypatch):
     """A file with the right sum but the wrong content (a mislabelled pin) is still refused."""
     base, folder, _ = mirror
     name = MNIST_NAMES["test"][0]
@@ -268,8 +265,7 @@ def _sized(monkeypatch, name: str, body: bytes) -> None:
     monkeypatch.setitem(data.MNIST_BYTES, name, len(body))
 
 
-def test_a_mirror_that_trickles_one_byte_a_second_is_given_up_at_the_deadline(online, monkeypatch,
-                                                                               short_deadline):
+def test_a_mirror_that_trickles_one_byte_a_second_is_given_up_at_the_deadline(online, monkeypatch, short_deadline):
     body = os.urandom(200)
     _sized(monkeypatch, "t10k-images-idx3-ubyte.gz", body)
 
@@ -278,7 +274,7 @@ def test_a_mirror_that_trickles_one_byte_a_second_is_given_up_at_the_deadline(on
         request.send_header("Content-Length", str(len(body)))
         request.end_headers()
         for i in range(12):  # (12 s at most, so that a loader without a deadline fails instead of hanging)
-            request.wfile.write(body[i:i + 1])
+            request.wfile.write(body[i : i + 1])
             request.wfile.flush()
             time.sleep(1.0)
 
@@ -307,7 +303,10 @@ def test_a_body_longer_than_the_file_is_cut_off_and_refused(online, monkeypatch,
             request.wfile.write(block)
             sent.append(len(block))
 
-    with serving(endless) as url, pytest.raises(data.DataUnavailableError, match="more than the file's 1,000") as caught:
+    with (
+        serving(endless) as url,
+        pytest.raises(data.DataUnavailableError, match="more than the file's 1,000") as caught,
+    ):
         data.fetch("mnist", "test", mirrors=[url])
     assert "more than the file's size" in caught.value.cause
     assert list(online.iterdir()) == []
@@ -320,8 +319,14 @@ def full_disk(monkeypatch, tmp_path):
     mount = tmp_path / "tiny"
     mount.mkdir()
     monkeypatch.setenv("VAECOURSE_CACHE", str(mount))
-    if os.geteuid() == 0 and shutil.which("mount") and subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, check=False).returncode == 0:
+    if (
+        os.geteuid() == 0
+        and shutil.which("mount")
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, check=False
+        ).returncode
+        == 0
+    ):
         try:
             yield "tmpfs"
         finally:
@@ -368,8 +373,9 @@ def test_a_full_disk_is_named_in_the_fallback_warning(online, monkeypatch, full_
     assert asked == ["/t10k-images-idx3-ubyte.gz"]  # no second mirror: it cannot help a full disk
 
 
-def test_a_download_logs_nothing_and_shows_progress_only_outside_smoke_mode(online, mirror, monkeypatch,
-                                                                            capsys, tmp_path):
+def test_a_download_logs_nothing_and_shows_progress_only_outside_smoke_mode(
+    online, mirror, monkeypatch, capsys, tmp_path
+):
     import pooch
 
     base, _, _ = mirror
@@ -437,8 +443,12 @@ def test_the_offline_warning_names_the_data_set_and_no_folder_of_this_machine(mo
     with pytest.warns(data.OfflineSubsetWarning) as record:
         data.load_mnist("test")
     text = str(record[0].message)
-    assert "MNIST" in text and "5,000" in text and str(tmp_path) not in text and "/" not in text.replace(
-        "4,000 train / 1,000 test", "")
+    assert (
+        "MNIST" in text
+        and "5,000" in text
+        and str(tmp_path) not in text
+        and "/" not in text.replace("4,000 train / 1,000 test", "")
+    )
 
 
 def _offline_copy(cache_folder):
@@ -540,9 +550,7 @@ def test_fashion_mnist_downloads_when_not_installed(online, monkeypatch, tmp_pat
     for name, array in ((MNIST_NAMES["test"][0], images[:100]), (MNIST_NAMES["test"][1], labels[:100])):
         monkeypatch.setitem(data.FASHION_SHA256, name, sha256(write_idx(folder / name, array.astype(np.uint8))))
     monkeypatch.setattr(data, "_SIZES", {"train": 100, "test": 100})
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder))
-    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         x, y = data.load_fashion_mnist("test", mirrors=[f"http://127.0.0.1:{server.server_port}/"])
@@ -582,8 +590,15 @@ def test_static_binarize_is_fixed_by_its_seed():
     assert 0.3 < a[mid].mean() < 0.7
 
 
-@pytest.mark.parametrize("bad", [torch.tensor([0.5, 1.2]), torch.tensor([-0.1]), torch.tensor([float("nan")]),
-                                 torch.tensor([0, 255], dtype=torch.uint8)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        torch.tensor([0.5, 1.2]),
+        torch.tensor([-0.1]),
+        torch.tensor([float("nan")]),
+        torch.tensor([0, 255], dtype=torch.uint8),
+    ],
+)
 def test_binarize_refuses_values_outside_the_unit_interval(bad):
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         data.dynamic_binarize(bad)

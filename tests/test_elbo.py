@@ -16,7 +16,6 @@ import pytest
 import torch
 from hypothesis import strategies as st
 from scipy.special import logsumexp
-from torch.distributions import Normal
 
 from vaecourse import elbo, kl, marginal, train
 from vaecourse.linear_gaussian import ConditionalLinearGaussian, LinearGaussian
@@ -151,7 +150,9 @@ def test_elbo_is_below_log_px_by_the_posterior_kl(exact_model):
     values = elbo.elbo(model, x.repeat(400, 1), n_samples=50).reshape(400, 4)
     mean, se = values.mean(0), values.std(0) / 20
     q, post = model.encode(x), model.posterior(x)
-    expected = model.log_px(x) - kl.kl_gaussians(q.mean, torch.diag_embed(q.variance), post.mean, post.covariance_matrix)
+    expected = model.log_px(x) - kl.kl_gaussians(
+        q.mean, torch.diag_embed(q.variance), post.mean, post.covariance_matrix
+    )
     assert torch.all((mean - expected).abs() < 5 * se)
     assert torch.all(expected < model.log_px(x) - 0.1)
 
@@ -182,8 +183,9 @@ def test_iwae_with_exact_posterior_is_log_px_whatever_the_chunks(exact_model, ch
     x = _x(exact_model)
     torch.manual_seed(0)
     k = 5000 if chunk_size != 1 else 20
-    torch.testing.assert_close(elbo.iwae(exact_model, x, k=k, chunk_size=chunk_size), exact_model.log_px(x),
-                               rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        elbo.iwae(exact_model, x, k=k, chunk_size=chunk_size), exact_model.log_px(x), rtol=1e-10, atol=1e-10
+    )
 
 
 def test_iwae_chunking_does_not_change_the_distribution(exact_model):
@@ -249,9 +251,15 @@ def test_log_mean_exp_over_an_empty_dimension_is_refused(shape, dim):
 
 
 @hypothesis.settings(derandomize=True, database=None, max_examples=80, deadline=None)
-@hypothesis.given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5),
-                             elements=st.one_of(st.floats(-700, 700), st.just(-math.inf))),
-                  st.integers(0, 2), st.booleans())
+@hypothesis.given(
+    hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5),
+        elements=st.one_of(st.floats(-700, 700), st.just(-math.inf)),
+    ),
+    st.integers(0, 2),
+    st.booleans(),
+)
 def test_log_mean_exp_agrees_with_scipy_logsumexp_in_float64(log_w, axis, single):
     """The float64 numpy route: scipy's logsumexp minus log K; float32 input within float32's precision."""
     axis = axis % log_w.ndim
@@ -267,8 +275,14 @@ def test_log_mean_exp_agrees_with_scipy_logsumexp_in_float64(log_w, axis, single
     assert np.all(np.abs(ours[finite] - reference[finite]) <= tol * (1 + np.abs(reference[finite])))
 
 
-@pytest.mark.parametrize("x, word", [(torch.rand(4, 5), "shape"), (torch.rand(4, 1, 8, 8, dtype=torch.float64), "float64"),
-                                     (torch.randint(0, 255, (4, 1, 8, 8), dtype=torch.uint8), "floating")])
+@pytest.mark.parametrize(
+    "x, word",
+    [
+        (torch.rand(4, 5), "shape"),
+        (torch.rand(4, 1, 8, 8, dtype=torch.float64), "float64"),
+        (torch.randint(0, 255, (4, 1, 8, 8), dtype=torch.uint8), "floating"),
+    ],
+)
 def test_elbo_with_a_wrong_shape_or_dtype_names_it(x, word):
     with pytest.raises(ValueError, match=word):
         elbo.elbo(VAE(64, 8, 2, (1, 8, 8)), x)

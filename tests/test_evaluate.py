@@ -38,8 +38,10 @@ def test_iwae_lies_between_elbo_and_quadrature_and_converges(trained):
     log_px = E.quadrature_gap(model, x, grid_size=301, limit=6.0)["log_px"]  # (N,)
     elbo = E.elbo_per_image(model, x, n_samples=200)  # accurate ELBO, (N,)
     repeats = {1: 100, 10: 20, 5000: 1}  # average out the noise of the small-k estimates
-    gaps = {k: (log_px - torch.stack([E.iwae_per_image(model, x, k) for _ in range(r)]).mean(0)).mean().item()
-            for k, r in repeats.items()}
+    gaps = {
+        k: (log_px - torch.stack([E.iwae_per_image(model, x, k) for _ in range(r)]).mean(0)).mean().item()
+        for k, r in repeats.items()
+    }
     # The ELBO's gap is KL(Q || p(h|x)) >= 0; IWAE_k closes it as k grows (Burda et al. 2015).
     assert (log_px - elbo).mean() > 0.05
     assert E.iwae_per_image(model, x, 50).mean() > elbo.mean()
@@ -88,12 +90,17 @@ def test_iwae_memory_stays_bounded(make, n, k, monkeypatch):
     model = make()
     per_sample = _decoder_numbers(model)  # measured here by running the decoder
     calls = []
-    monkeypatch.setattr(E._elbo, "iwae", lambda m, x, k, chunk_size: calls.append((x.shape[0], k, chunk_size))
-                        or torch.zeros(x.shape[0]))
+    monkeypatch.setattr(
+        E._elbo,
+        "iwae",
+        lambda m, x, k, chunk_size: calls.append((x.shape[0], k, chunk_size)) or torch.zeros(x.shape[0]),
+    )
     out = E.iwae_per_image(model, torch.rand(n, 1, 28, 28).round(), k)
     assert out.shape == (n,) and sum(size for size, _, _ in calls) == n
-    assert all(kk == k and 1 <= chunk <= k and size * chunk * per_sample <= max(2**22, per_sample * size)
-               for size, kk, chunk in calls)
+    assert all(
+        kk == k and 1 <= chunk <= k and size * chunk * per_sample <= max(2**22, per_sample * size)
+        for size, kk, chunk in calls
+    )
     # the chunks are not needlessly small
     assert calls[0][2] * calls[0][0] * per_sample > 2**22 / 4 or calls[0][2] == k
 
@@ -101,8 +108,11 @@ def test_iwae_memory_stays_bounded(make, n, k, monkeypatch):
 def _decoder_numbers(model) -> int:
     """The numbers the decoder's layers output for one latent point, counted on a real forward pass."""
     sizes = []
-    hooks = [m.register_forward_hook(lambda m, i, out: sizes.append(out.numel()))
-             for m in model.decoder.modules() if not list(m.children())]
+    hooks = [
+        m.register_forward_hook(lambda m, i, out: sizes.append(out.numel()))
+        for m in model.decoder.modules()
+        if not list(m.children())
+    ]
     with torch.no_grad():
         model.decoder(torch.zeros(1, model.latent_dim))
     for hook in hooks:
@@ -157,10 +167,19 @@ def test_evaluate_with_the_full_mode_defaults_fits_a_1_gb_container(tmp_path, wh
     finished, not killed, and its processes never held more than 700 MB (the torch process alone ~250 MB;
     a quadrature holding the whole grid for 10,000 images held 4.2 GB)."""
     torch.manual_seed(0)
-    path = checkpoints.save_checkpoint(tmp_path / "ckpt.pt", VAE(784, 400, 2, (1, 28, 28)), T.TrainConfig(epochs=1),
-                                       epoch=1, complete=True, extra={"dataset": "mnist"})
-    argv = (["-m", "vaecourse", "evaluate", str(path), "--n-test", "20", "--device", "cpu"] if what == "cli"
-            else ["-c", FULL_TEST_SET])
+    path = checkpoints.save_checkpoint(
+        tmp_path / "ckpt.pt",
+        VAE(784, 400, 2, (1, 28, 28)),
+        T.TrainConfig(epochs=1),
+        epoch=1,
+        complete=True,
+        extra={"dataset": "mnist"},
+    )
+    argv = (
+        ["-m", "vaecourse", "evaluate", str(path), "--n-test", "20", "--device", "cpu"]
+        if what == "cli"
+        else ["-c", FULL_TEST_SET]
+    )
     with cgroup(GB) as made:
         run = run_child(argv, preexec_fn=made.join, env={"VAECOURSE_SMOKE": "0", "VAECOURSE_OFFLINE": "1"})
         peak = made.peak()

@@ -44,9 +44,11 @@ def test_the_total_gap_is_the_grid_divergence_of_the_encoders_q():
 def test_load_or_fit_trains_once_then_loads(tmp_path, monkeypatch):
     monkeypatch.setenv("VAECOURSE_CACHE", str(tmp_path))
     images = torch.rand(64, 1, 28, 28)
-    specs = [objectives.ModelSpec("t-flow", family="flow", hidden=8),
-             objectives.ModelSpec("t-beta", hidden=8, objective=objectives.Objective(beta=2.0, free_bits=0.1)),
-             objectives.ModelSpec("t-iwae", hidden=8, objective=objectives.Objective("iwae", k=3))]
+    specs = [
+        objectives.ModelSpec("t-flow", family="flow", hidden=8),
+        objectives.ModelSpec("t-beta", hidden=8, objective=objectives.Objective(beta=2.0, free_bits=0.1)),
+        objectives.ModelSpec("t-iwae", hidden=8, objective=objectives.Objective("iwae", k=3)),
+    ]
     fit = objectives.FitSettings(epochs=1, batch_size=32)
     first = objectives.load_or_fit(specs, images, fit)
     second = objectives.load_or_fit(specs, images, fit)
@@ -62,9 +64,12 @@ def test_a_fixed_decoder_stays_fixed(tmp_path, monkeypatch):
     torch.manual_seed(0)
     decoder = models.VAE(784, 8, 2, (1, 28, 28))
     before = {k: v.clone() for k, v in decoder.state_dict().items()}
-    (trained,) = objectives.load_or_fit([objectives.ModelSpec("t-enc", family="full", hidden=8)],
-                                        torch.rand(64, 1, 28, 28), objectives.FitSettings(epochs=1, batch_size=32),
-                                        generative=decoder)
+    (trained,) = objectives.load_or_fit(
+        [objectives.ModelSpec("t-enc", family="full", hidden=8)],
+        torch.rand(64, 1, 28, 28),
+        objectives.FitSettings(epochs=1, batch_size=32),
+        generative=decoder,
+    )
     assert trained.model is decoder
     assert all(torch.equal(v.cpu(), before[k]) for k, v in decoder.state_dict().items())
     assert all(p.requires_grad for p in decoder.parameters())
@@ -90,11 +95,13 @@ def test_the_bernoulli_quadrature_is_the_direct_sum():
     h = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 1, 2)  # (P, 1, 2)
     with torch.no_grad():
         logits = model.decoder(h[:, 0]).unsqueeze(1)  # (P, 1, D)
-        log_joint = (torch.distributions.Bernoulli(logits=logits).log_prob(x.reshape(5, -1)).sum(-1)
-                     + torch.distributions.Normal(0.0, 1.0).log_prob(h).sum(-1))  # (P, B)
+        log_joint = torch.distributions.Bernoulli(logits=logits).log_prob(x.reshape(5, -1)).sum(
+            -1
+        ) + torch.distributions.Normal(0.0, 1.0).log_prob(h).sum(-1)  # (P, B)
     expected = torch.logsumexp(log_joint, 0) + 2 * math.log(float(axis[1] - axis[0]))
-    torch.testing.assert_close(gaps.log_px_bernoulli_grid(model, x, grid_size=81, limit=5.0), expected,
-                               rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(
+        gaps.log_px_bernoulli_grid(model, x, grid_size=81, limit=5.0), expected, rtol=1e-9, atol=1e-9
+    )
     with pytest.raises(ValueError, match="Bernoulli"):
         gaps.log_px_bernoulli_grid(models.VAE(12, 8, 3), torch.rand(2, 12))
 
@@ -107,8 +114,9 @@ def test_grid_kl_of_a_full_covariance_q_is_the_closed_form():
     model = LinearGaussian.random(data_dim=5, latent_dim=2, sigma=0.6, seed=3)
     x, _ = model.sample(3, seed=4)
     family = pf.FullCovarianceGaussian(2)
-    params = torch.tensor([[0.2, -0.1, -0.6, -0.4, 0.3], [0.0, 0.3, -0.3, -0.8, -0.2], [-0.4, 0.1, -0.5, -0.5, 0.0]],
-                          dtype=torch.float64)
+    params = torch.tensor(
+        [[0.2, -0.1, -0.6, -0.4, 0.3], [0.0, 0.3, -0.3, -0.8, -0.2], [-0.4, 0.1, -0.5, -0.5, 0.0]], dtype=torch.float64
+    )
     g1, g2, log_post, _ = marginal.local_posterior_grid(model, x, params[:, :2], 5.0, grid_size=251)
     got = gaps.kl_to_posterior_on_grid(family, params, g1, g2, log_post)
     post = model.posterior(x)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from vaecourse import keras_vae as kv
 from vaecourse import cache
+from vaecourse import keras_vae as kv
 from vaecourse.models import ConvVAE, count_parameters
 
 
@@ -130,7 +130,8 @@ def test_training_is_cached_by_configuration(digits, monkeypatch):
     # The sampler continues where training left it: evaluate() prints the same number either way.
     test = kv.to_keras_images(digits[128:192])
     assert float(second.evaluate(test, verbose=0, return_dict=True)["loss"]) == pytest.approx(
-        float(first.evaluate(test, verbose=0, return_dict=True)["loss"]), rel=1e-6)
+        float(first.evaluate(test, verbose=0, return_dict=True)["loss"]), rel=1e-6
+    )
     # Another configuration, or other data, is a cache miss.
     with pytest.raises(AssertionError, match="cache was ignored"):
         kv.train(digits[:128], kv.KerasConfig(epochs=1, batch_size=64, seed=5))

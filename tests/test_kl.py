@@ -41,8 +41,9 @@ def test_kl_gaussians_float32_and_broadcast_prior():
     mu0, cov0, _, _ = _pairs((5,), 3, seed=1, dtype=torch.float32)
     mu1, cov1 = torch.zeros(3), 2.0 * torch.eye(3)  # one unbatched Gaussian for the whole batch
     ours = kl.kl_gaussians(mu0, cov0, mu1, cov1)
-    reference = kl_divergence(MultivariateNormal(mu0.double(), cov0.double()),
-                              MultivariateNormal(mu1.double(), cov1.double()))
+    reference = kl_divergence(
+        MultivariateNormal(mu0.double(), cov0.double()), MultivariateNormal(mu1.double(), cov1.double())
+    )
     assert ours.shape == (5,) and ours.dtype == torch.float32
     torch.testing.assert_close(ours.double(), reference, rtol=1e-5, atol=1e-5)
 
@@ -118,7 +119,10 @@ ZERO = torch.zeros(2, dtype=torch.float64)
         ((torch.zeros(3, dtype=torch.float64), EYE, ZERO, EYE), "cov0 must have shape"),
         ((ZERO, EYE, ZERO, torch.eye(3, dtype=torch.float64)), "cov1 must have shape"),
         ((ZERO, torch.tensor([[1.0, 0.5], [0.0, 1.0]], dtype=torch.float64), ZERO, EYE), "cov0 is not symmetric"),
-        ((ZERO, EYE, ZERO, torch.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=torch.float64)), "cov1 is not positive definite"),
+        (
+            (ZERO, EYE, ZERO, torch.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=torch.float64)),
+            "cov1 is not positive definite",
+        ),
         ((ZERO, torch.diag(torch.tensor([1.0, -0.5], dtype=torch.float64)), ZERO, EYE), "negative or zero variance"),
         ((torch.tensor([float("nan"), 0.0], dtype=torch.float64), EYE, ZERO, EYE), "mu0 contains NaN"),
         ((ZERO, EYE, ZERO, torch.diag(torch.tensor([math.inf, 1.0], dtype=torch.float64))), "cov1 contains inf"),
@@ -170,8 +174,12 @@ FUZZ = hypothesis.settings(derandomize=True, database=None, max_examples=60, dea
 def test_an_empty_batch_gives_an_empty_kl():
     mu, cov = torch.zeros(0, 3, dtype=torch.float64), torch.eye(3, dtype=torch.float64).expand(0, 3, 3)
     prior_mu, prior_cov = torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64)
-    for result in (kl.kl_gaussians(mu, cov, prior_mu, prior_cov), kl.kl_gaussians(prior_mu, prior_cov, mu, cov),
-                   kl.kl_standard_normal_full(mu, cov), kl.kl_standard_normal(mu, torch.zeros(0, 3))):
+    for result in (
+        kl.kl_gaussians(mu, cov, prior_mu, prior_cov),
+        kl.kl_gaussians(prior_mu, prior_cov, mu, cov),
+        kl.kl_standard_normal_full(mu, cov),
+        kl.kl_standard_normal(mu, torch.zeros(0, 3)),
+    ):
         assert result.shape == (0,)
 
 

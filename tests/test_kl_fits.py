@@ -33,8 +33,12 @@ def test_gauss_hermite_broadcasts_over_means_and_stds():
 def test_single_component_divergences_match_torch_closed_form():
     p = kl_fits.gaussian_mixture([1.0], [0.4], [1.3])
     q_mean, q_std = -0.6, 0.7
-    exact_rev = kl_divergence(Normal(torch.tensor(q_mean), torch.tensor(q_std)), Normal(torch.tensor(0.4), torch.tensor(1.3)))
-    exact_fwd = kl_divergence(Normal(torch.tensor(0.4), torch.tensor(1.3)), Normal(torch.tensor(q_mean), torch.tensor(q_std)))
+    exact_rev = kl_divergence(
+        Normal(torch.tensor(q_mean), torch.tensor(q_std)), Normal(torch.tensor(0.4), torch.tensor(1.3))
+    )
+    exact_fwd = kl_divergence(
+        Normal(torch.tensor(0.4), torch.tensor(1.3)), Normal(torch.tensor(q_mean), torch.tensor(q_std))
+    )
     assert kl_fits.reverse_kl(q_mean, q_std, p).item() == pytest.approx(exact_rev.item(), rel=1e-6)
     assert kl_fits.forward_kl(p, q_mean, q_std).item() == pytest.approx(exact_fwd.item(), rel=1e-6)
 
@@ -43,7 +47,7 @@ def test_forward_kl_matches_monte_carlo(bimodal):
     torch.manual_seed(0)
     x = bimodal.sample((400_000,))
     q = Normal(torch.tensor(0.2, dtype=torch.float64), torch.tensor(2.0, dtype=torch.float64))
-    mc = (bimodal.log_prob(x) - q.log_prob(x))
+    mc = bimodal.log_prob(x) - q.log_prob(x)
     # statistical tolerance: 5 standard errors of the Monte Carlo mean
     tol = 5 * mc.std().item() / math.sqrt(x.numel())
     assert kl_fits.forward_kl(bimodal, 0.2, 2.0).item() == pytest.approx(mc.mean().item(), abs=tol)

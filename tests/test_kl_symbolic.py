@@ -23,8 +23,11 @@ def test_the_one_dimensional_case_by_hand():
 
 
 def test_a_broken_lecture_formula_is_noticed(monkeypatch):
-    monkeypatch.setattr(kl_symbolic, "lecture_kl_standard_normal",
-                        lambda mu, cov, k: cov.trace() + (mu.T * mu)[0, 0] - k - sp.log(cov.det()))
+    monkeypatch.setattr(
+        kl_symbolic,
+        "lecture_kl_standard_normal",
+        lambda mu, cov, k: cov.trace() + (mu.T * mu)[0, 0] - k - sp.log(cov.det()),
+    )
     assert not kl_symbolic.symbolic_kl_standard_normal(2).holds
 
 

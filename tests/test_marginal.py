@@ -1,4 +1,7 @@
-"""vaecourse.marginal: log p(x) and the posterior p(h|x) by numerics, against the linear-Gaussian model's closed forms."""
+"""vaecourse.marginal: log p(x) and the posterior p(h|x) by numerics.
+
+Against the linear-Gaussian model's closed forms.
+"""
 
 from __future__ import annotations
 
@@ -137,8 +140,9 @@ def test_log_px_discrete_matches_torch_mixture():
     means = torch.randn(5, 3, generator=gen, dtype=torch.float64)
     x = torch.randn(4, 3, generator=gen, dtype=torch.float64)
     log_lik = Normal(means, 0.8).log_prob(x.unsqueeze(1)).sum(-1)  # (B, H)
-    mixture = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(logits=logits),
-                                                    torch.distributions.Independent(Normal(means, 0.8), 1))
+    mixture = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(logits=logits), torch.distributions.Independent(Normal(means, 0.8), 1)
+    )
     torch.testing.assert_close(marginal.log_px_discrete(torch.log_softmax(logits, -1), log_lik), mixture.log_prob(x))
 
 
@@ -186,10 +190,14 @@ def test_shared_and_local_grids_agree_on_the_same_window(model_and_x):
     """posterior_grid on [-4, 4]^2 and local_posterior_grid centred at 0 with half-width 4: one numerics."""
     model, x = model_and_x
     h1, _, log_post = marginal.posterior_grid(model, x, grid_size=81, limit=4.0)
-    g1, g2, local_post, log_px = marginal.local_posterior_grid(model, x, torch.zeros(3, 2, dtype=x.dtype), 4.0, grid_size=81)
+    g1, g2, local_post, log_px = marginal.local_posterior_grid(
+        model, x, torch.zeros(3, 2, dtype=x.dtype), 4.0, grid_size=81
+    )
     torch.testing.assert_close(g1, h1.expand(3, -1))
     torch.testing.assert_close(local_post, log_post, rtol=1e-10, atol=1e-10)
-    torch.testing.assert_close(log_px, marginal.log_px_quadrature(model, x, grid_size=81, limit=4.0), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        log_px, marginal.log_px_quadrature(model, x, grid_size=81, limit=4.0), rtol=1e-12, atol=1e-12
+    )
 
 
 # ---------------------------------------------------------------------------------- a Bernoulli decoder
@@ -232,7 +240,7 @@ def test_bernoulli_quadrature_and_posterior_are_the_direct_sum(dtype, tol):
     g1, g2, local_post, local_px = marginal.local_posterior_grid(model, x, centre, 2.0, grid_size=21)
     points = torch.stack(torch.broadcast_tensors(g1[:, :, None], g2[:, None, :]), -1)  # (B, G, G, 2)
     with torch.no_grad():
-        local_joint = torch.stack([_direct_log_joint(model, x[b:b + 1], points[b])[..., 0] for b in range(4)])
+        local_joint = torch.stack([_direct_log_joint(model, x[b : b + 1], points[b])[..., 0] for b in range(4)])
     expected_px = torch.logsumexp(local_joint.flatten(1), 1) + math.log(float((g1[0, 1] - g1[0, 0]) ** 2))
     torch.testing.assert_close(local_px, expected_px, rtol=tol, atol=tol)
     torch.testing.assert_close(local_post, local_joint - expected_px[:, None, None], rtol=tol, atol=tol)
@@ -269,10 +277,15 @@ def test_grid_kl_takes_any_log_density(model_and_x):
     local = marginal.local_posterior_grid(model, x, q.mean, 6 * q.stddev.max(-1).values, grid_size=241)[:3]
     for axis1, axis2, log_post in (shared, local):
         for density in (q, as_mvn, as_function):
-            torch.testing.assert_close(marginal.kl_q_posterior_on_grid(density, axis1, axis2, log_post), exact,
-                                       rtol=1e-6, atol=1e-6)
-        torch.testing.assert_close(marginal.q_log_density_on_grid(as_function, axis1, axis2),
-                                   marginal.q_log_density_on_grid(q, axis1, axis2), rtol=1e-10, atol=1e-10)
+            torch.testing.assert_close(
+                marginal.kl_q_posterior_on_grid(density, axis1, axis2, log_post), exact, rtol=1e-6, atol=1e-6
+            )
+        torch.testing.assert_close(
+            marginal.q_log_density_on_grid(as_function, axis1, axis2),
+            marginal.q_log_density_on_grid(q, axis1, axis2),
+            rtol=1e-10,
+            atol=1e-10,
+        )
     with pytest.raises(ValueError, match="log_prob"):
         marginal.q_log_density_on_grid("not a density", shared[0], shared[1])
     with pytest.raises(ValueError, match=r"\(P, B\)"):
@@ -290,14 +303,15 @@ def test_adaptive_window_finds_the_exact_posterior_from_a_poor_start():
     sd = post.covariance_matrix.diagonal(dim1=-2, dim2=-1).sqrt()  # (2, 2)
     for b in range(2):
         for half, first_move in ((0.3 * sd[b], "widen"), (60 * sd[b], "zoom")):
-            result = marginal.adaptive_local_grid(model, x[b:b + 1], post.mean[b] + 0.1 * sd[b], half,
-                                                  grid_size=21, max_steps=8)
+            result = marginal.adaptive_local_grid(
+                model, x[b : b + 1], post.mean[b] + 0.1 * sd[b], half, grid_size=21, max_steps=8
+            )
             first, final = result.first, result.final
             assert 1 <= result.steps < 8
             assert (first.edge > 1e-3) == (first_move == "widen")
             torch.testing.assert_close(torch.as_tensor(first.half), torch.as_tensor(half, dtype=torch.float64))
             assert final.edge <= 1e-3 and bool((final.std >= 0.75 * final.spacing).all())
-            assert final.log_px == pytest.approx(float(model.log_px(x[b:b + 1])[0]), abs=1e-4)
+            assert final.log_px == pytest.approx(float(model.log_px(x[b : b + 1])[0]), abs=1e-4)
             torch.testing.assert_close(final.mean, post.mean[b], rtol=0, atol=1e-3 * float(sd[b].max()))
             torch.testing.assert_close(final.std, sd[b], rtol=1e-2, atol=0)
             assert final.log_posterior.shape == (21, 21) and final.axis1.shape == (21,)
@@ -314,8 +328,12 @@ def test_grid_numerics_live_only_in_marginal():
     package = Path(marginal.__file__).parent
     files = [package / "gaps.py", package / "evaluate.py", *sorted((package / "widgets").glob("*.py"))]
     pattern = re.compile(r"\b(meshgrid|linspace)\b|\.split\(\s*\d|range\(0,[^,]+,\s*\d+\s*\)")
-    offenders = [f"{path.relative_to(package)}: {line.strip()}" for path in files
-                 for line in path.read_text().splitlines() if pattern.search(line)]
+    offenders = [
+        f"{path.relative_to(package)}: {line.strip()}"
+        for path in files
+        for line in path.read_text().splitlines()
+        if pattern.search(line)
+    ]
     assert offenders == []
 
 
@@ -330,5 +348,7 @@ def test_a_model_with_its_own_likelihood_is_not_taken_for_a_bernoulli_decoder():
     model, x = _bernoulli_vae()
     shifted = Shifted(data_dim=64, hidden=16, latent_dim=2, data_shape=(1, 8, 8)).double()
     shifted.load_state_dict(model.state_dict())
-    torch.testing.assert_close(marginal.log_px_quadrature(shifted, x, grid_size=31, limit=5.0),
-                               marginal.log_px_quadrature(model, x, grid_size=31, limit=5.0) + 1.0)
+    torch.testing.assert_close(
+        marginal.log_px_quadrature(shifted, x, grid_size=31, limit=5.0),
+        marginal.log_px_quadrature(model, x, grid_size=31, limit=5.0) + 1.0,
+    )

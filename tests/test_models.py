@@ -96,19 +96,24 @@ def test_mlp_decoder_net_is_plain_linear_layers():
 
 
 def test_config_builds_and_round_trips():
-    for config in (ModelConfig("mlp", latent_dim=3, hidden=16, data_shape=(1, 8, 8), decoder_activation="tanh"),
-                   ModelConfig("conv", latent_dim=2)):
+    for config in (
+        ModelConfig("mlp", latent_dim=3, hidden=16, data_shape=(1, 8, 8), decoder_activation="tanh"),
+        ModelConfig("conv", latent_dim=2),
+    ):
         model = build_model(config)
         assert model.config == config
         assert type(model) is (VAE if config.architecture == "mlp" else ConvVAE)
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"architecture": "rnn"}, "architecture"),
-    ({"latent_dim": 0}, "latent_dim"),
-    ({"likelihood": "poisson"}, "likelihood"),
-    ({"architecture": "conv", "data_shape": (1, 16, 16)}, "ConvVAE"),
-])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"architecture": "rnn"}, "architecture"),
+        ({"latent_dim": 0}, "latent_dim"),
+        ({"likelihood": "poisson"}, "likelihood"),
+        ({"architecture": "conv", "data_shape": (1, 16, 16)}, "ConvVAE"),
+    ],
+)
 def test_config_refuses_bad_values(kwargs, word):
     with pytest.raises(ValueError, match=word):
         ModelConfig(**kwargs)
@@ -133,8 +138,9 @@ def test_encoder_means_in_batches_are_the_means_of_one_pass():
 
 def test_models_keep_the_config_they_were_built_from():
     mlp = VAE(data_dim=6, hidden=5, latent_dim=2, data_shape=(2, 3), likelihood="gaussian", decoder_activation="tanh")
-    assert mlp.config == ModelConfig(architecture="mlp", latent_dim=2, hidden=5, data_shape=(2, 3),
-                                     likelihood="gaussian", decoder_activation="tanh")
+    assert mlp.config == ModelConfig(
+        architecture="mlp", latent_dim=2, hidden=5, data_shape=(2, 3), likelihood="gaussian", decoder_activation="tanh"
+    )
     assert ConvVAE(latent_dim=3).config == ModelConfig(architecture="conv", latent_dim=3)
     with pytest.raises(ValueError, match="likelihood must be one of"):
         VAE(data_dim=4, likelihood="poisson")
@@ -197,8 +203,9 @@ def test_a_model_missing_a_member_is_not_a_vae_model():
     # conditioned() view is the model the ELBO and the quadrature take
     from vaecourse.ising import conditional
 
-    assert not isinstance(conditional.ConditionalVAE(conditional.ConditionalConfig(L=4, hidden=8)),
-                          models.LatentVariableModel)
+    assert not isinstance(
+        conditional.ConditionalVAE(conditional.ConditionalConfig(L=4, hidden=8)), models.LatentVariableModel
+    )
 
 
 def test_prior_samples_and_encoder_follow_the_models_device_and_dtype():
@@ -210,12 +217,16 @@ def test_prior_samples_and_encoder_follow_the_models_device_and_dtype():
         model.encode(torch.rand(4, 6))
 
 
-@pytest.mark.parametrize("config", [
-    ModelConfig(architecture="mlp", latent_dim=2, hidden=400),
-    ModelConfig(architecture="mlp", latent_dim=20, hidden=33, data_shape=(3, 5, 7), decoder_activation="tanh"),
-    ModelConfig(architecture="conv", latent_dim=2),
-    ModelConfig(architecture="conv", latent_dim=16),
-], ids=["mlp", "mlp-odd", "conv", "conv-16"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        ModelConfig(architecture="mlp", latent_dim=2, hidden=400),
+        ModelConfig(architecture="mlp", latent_dim=20, hidden=33, data_shape=(3, 5, 7), decoder_activation="tanh"),
+        ModelConfig(architecture="conv", latent_dim=2),
+        ModelConfig(architecture="conv", latent_dim=16),
+    ],
+    ids=["mlp", "mlp-odd", "conv", "conv-16"],
+)
 def test_parameter_estimate_is_the_built_models_count(config):
     """The size checked before any weight is allocated is the number of weights the model then has."""
     assert models.parameter_estimate(config) == models.count_parameters(build_model(config))
@@ -226,9 +237,16 @@ def test_a_model_too_large_for_memory_is_refused_before_allocation():
         VAE(hidden=10**7)
 
 
-@pytest.mark.parametrize("make", [lambda: VAE(latent_dim=0), lambda: ConvVAE(latent_dim=0),
-                                  lambda: VAE(latent_dim=2.0), lambda: ConvVAE(latent_dim=2.0),
-                                  lambda: VAE(hidden=1.5)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: VAE(latent_dim=0),
+        lambda: ConvVAE(latent_dim=0),
+        lambda: VAE(latent_dim=2.0),
+        lambda: ConvVAE(latent_dim=2.0),
+        lambda: VAE(hidden=1.5),
+    ],
+)
 def test_a_latent_dim_or_width_that_is_not_a_positive_integer_is_refused(make):
     with pytest.raises(ValueError, match="must be a positive integer"):
         make()

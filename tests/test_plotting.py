@@ -78,8 +78,11 @@ def model_and_test():
 def test_the_figures_are_whole_png_files_and_no_temporary_is_left(tmp_path, model_and_test):
     model, test = model_and_test
     paths = plotting.write_figures(model, train.History(), test, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths) == [
-        "latent_manifold.png", "latent_means.png", "prior_samples.png", "reconstructions.png"]
+    assert (
+        sorted(p.name for p in tmp_path.iterdir())
+        == sorted(p.name for p in paths)
+        == ["latent_manifold.png", "latent_means.png", "prior_samples.png", "reconstructions.png"]
+    )
     assert all(p.read_bytes().startswith(PNG) and p.stat().st_size > 1000 for p in paths)
 
 

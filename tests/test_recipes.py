@@ -73,18 +73,19 @@ def test_latent_space_and_elbo_chapters_share_one_trained_model(tmp_path, monkey
     """book/latent_space.md asks for mlp-mnist-2d with hidden=256 under the cache name
     mlp-mnist-2d-h256, book/elbo.md for the recipe mlp-mnist-2d-h256: the same file, trained once."""
     monkeypatch.setenv("VAECOURSE_CACHE", str(tmp_path))
-    images = {split: torch.rand(300, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
-              for split, seed in (("train", 0), ("test", 1))}
+    images = {
+        split: torch.rand(300, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+        for split, seed in (("train", 0), ("test", 1))
+    }
     monkeypatch.setattr(R, "load_dataset", lambda name, split: (images[split], torch.zeros(300, dtype=torch.long)))
     base = R.recipe("mlp-mnist-2d")
-    latent_space = R.load_or_train_recipe("mlp-mnist-2d", model_config=replace(base.model, hidden=256),
-                                          cache_name="mlp-mnist-2d-h256", progress=False)
+    latent_space = R.load_or_train_recipe(
+        "mlp-mnist-2d", model_config=replace(base.model, hidden=256), cache_name="mlp-mnist-2d-h256", progress=False
+    )
     elbo_chapter = R.load_or_train_recipe("mlp-mnist-2d-h256", progress=False)
     assert not latent_space.from_cache and elbo_chapter.from_cache
     assert elbo_chapter.path == latent_space.path and same_weights(latent_space.model, elbo_chapter.model)
     assert elbo_chapter.model.hidden == 256 and base.model.hidden == 400
-
-
 
 
 def _planned_run(monkeypatch, tmp_path, n_images: int, name: str = "mlp-mnist-2d", budget: int | None = None):

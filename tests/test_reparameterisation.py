@@ -21,8 +21,11 @@ def test_gradient_estimators_shapes_and_naive_is_zero():
         return h.pow(2).sum(-1)
 
     torch.manual_seed(0)
-    for estimator in (reparameterisation.naive_gradient, reparameterisation.reparameterised_gradient,
-                      reparameterisation.score_function_gradient):
+    for estimator in (
+        reparameterisation.naive_gradient,
+        reparameterisation.reparameterised_gradient,
+        reparameterisation.score_function_gradient,
+    ):
         est = estimator(f, mu, sigma, 64)
         assert est.per_sample_mu.shape == (64, 2) and est.mean_sigma.shape == (2,)
     naive = reparameterisation.naive_gradient(f, mu, sigma, 64)
@@ -91,8 +94,9 @@ def test_reparameterise_full_is_mu_plus_a_square_root_of_cov_times_eps(data):
     a = data.draw(hnp.arrays(np.float64, (k, k), elements=st.floats(-3, 3, allow_nan=False)))
     cov = torch.from_numpy(a @ a.T + data.draw(st.floats(0.05, 3)) * np.eye(k))
     mu = torch.from_numpy(data.draw(hnp.arrays(np.float64, (k,), elements=st.floats(-5, 5, allow_nan=False))))
-    eps = torch.from_numpy(data.draw(hnp.arrays(np.float64, (data.draw(st.integers(0, 3)), k),
-                                                elements=st.floats(-4, 4, allow_nan=False))))
+    eps = torch.from_numpy(
+        data.draw(hnp.arrays(np.float64, (data.draw(st.integers(0, 3)), k), elements=st.floats(-4, 4, allow_nan=False)))
+    )
     basis = torch.eye(k, dtype=torch.float64)
     root = (reparameterisation.reparameterise_full(mu, cov, basis) - mu).T  # column j: h(e_j) - mu = S e_j
     scale = float(cov.abs().max())

@@ -55,21 +55,26 @@ V1_CGROUP = """
 
 
 def test_v2_memory_max_of_the_own_cgroup_is_the_limit(tmp_path):
-    root = fake_tree(tmp_path, V2_SESSION, V2_MOUNT, {f"{LEAF}/memory.max": "1000000000",
-                                                      f"{PARENT}/memory.max": "max"})
+    root = fake_tree(
+        tmp_path, V2_SESSION, V2_MOUNT, {f"{LEAF}/memory.max": "1000000000", f"{PARENT}/memory.max": "max"}
+    )
     assert resources.memory_limit(root) == resources.Limit(GB, "cgroup memory.max")
 
 
 def test_v2_a_parent_cgroup_limit_binds_its_children(tmp_path):
-    root = fake_tree(tmp_path, V2_SESSION, V2_MOUNT, {f"{LEAF}/memory.max": "max",
-                                                      f"{PARENT}/memory.max": "2000000000",
-                                                      "sys/fs/cgroup/memory.max": "max"})
+    root = fake_tree(
+        tmp_path,
+        V2_SESSION,
+        V2_MOUNT,
+        {f"{LEAF}/memory.max": "max", f"{PARENT}/memory.max": "2000000000", "sys/fs/cgroup/memory.max": "max"},
+    )
     assert resources.memory_limit(root) == resources.Limit(2 * GB, "cgroup memory.max")
 
 
 def test_v2_max_everywhere_leaves_the_host_ram(tmp_path):
-    root = fake_tree(tmp_path, V2_SESSION, V2_MOUNT, {f"{LEAF}/memory.max": "max", f"{PARENT}/memory.max": "max"},
-                     ram_gb=8)
+    root = fake_tree(
+        tmp_path, V2_SESSION, V2_MOUNT, {f"{LEAF}/memory.max": "max", f"{PARENT}/memory.max": "max"}, ram_gb=8
+    )
     assert resources.memory_limit(root) == resources.Limit(8 * GB // 1024 * 1024, "host RAM")
 
 
@@ -79,9 +84,11 @@ def test_a_cgroup_limit_above_the_host_ram_is_not_the_limit(tmp_path):
 
 
 def test_v1_container_limit_and_the_no_limit_sentinel(tmp_path):
-    files = {"sys/fs/cgroup/memory/memory.limit_in_bytes": "536870912",
-             "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "-1",
-             "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000"}
+    files = {
+        "sys/fs/cgroup/memory/memory.limit_in_bytes": "536870912",
+        "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "-1",
+        "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000",
+    }
     root = fake_tree(tmp_path, V1_CGROUP, V1_MOUNT, files)
     assert resources.memory_limit(root) == resources.Limit(536870912, "cgroup memory.limit_in_bytes")
     (root / "sys/fs/cgroup/memory/memory.limit_in_bytes").write_text("9223372036854771712\n")  # v1's "none"
@@ -90,8 +97,10 @@ def test_v1_container_limit_and_the_no_limit_sentinel(tmp_path):
 
 def test_v1_a_cgroup_below_the_container_s_own(tmp_path):
     """The mount shows the hierarchy from the container's cgroup down: its path is stripped from the own one."""
-    files = {"sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712",
-             "sys/fs/cgroup/memory/job/memory.limit_in_bytes": "536870912"}
+    files = {
+        "sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712",
+        "sys/fs/cgroup/memory/job/memory.limit_in_bytes": "536870912",
+    }
     root = fake_tree(tmp_path, "5:memory:/docker/abc/job\n", V1_MOUNT, files)
     assert resources.memory_limit(root) == resources.Limit(536870912, "cgroup memory.limit_in_bytes")
 
@@ -99,12 +108,17 @@ def test_v1_a_cgroup_below_the_container_s_own(tmp_path):
 def test_v1_nested_cgroup_below_the_mount(tmp_path):
     """Without a cgroup namespace the mount shows the whole hierarchy: the own folder is below it."""
     mountinfo = "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
-    files = {"sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712",
-             "sys/fs/cgroup/memory/jobs/memory.limit_in_bytes": "3000000000",
-             "sys/fs/cgroup/memory/jobs/42/memory.limit_in_bytes": "9223372036854771712"}
+    files = {
+        "sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712",
+        "sys/fs/cgroup/memory/jobs/memory.limit_in_bytes": "3000000000",
+        "sys/fs/cgroup/memory/jobs/42/memory.limit_in_bytes": "9223372036854771712",
+    }
     root = fake_tree(tmp_path, "4:memory:/jobs/42\n", mountinfo, files)
     assert [f.relative_to(root).as_posix() for f, _ in resources.cgroup_folders("memory", root)] == [
-        "sys/fs/cgroup/memory/jobs/42", "sys/fs/cgroup/memory/jobs", "sys/fs/cgroup/memory"]
+        "sys/fs/cgroup/memory/jobs/42",
+        "sys/fs/cgroup/memory/jobs",
+        "sys/fs/cgroup/memory",
+    ]
     assert resources.memory_limit(root) == resources.Limit(3 * GB, "cgroup memory.limit_in_bytes")
 
 
@@ -127,27 +141,33 @@ def test_no_cgroup_means_host_ram_and_the_affinity_mask(tmp_path, cgroup):
 # ----------------------------------------------------------------------------- CPUs, fake trees
 
 
-@pytest.mark.parametrize("cpu_max, affinity, expected", [
-    ("50000 100000", 8, resources.Limit(1, "cgroup cpu.max")),     # half a CPU: still one thread
-    ("150000 100000", 8, resources.Limit(2, "cgroup cpu.max")),    # 1.5 CPUs: two
-    ("100000 100000", 8, resources.Limit(1, "cgroup cpu.max")),
-    ("400000 100000", 2, resources.Limit(2, "affinity mask")),     # the mask is smaller than the quota
-    ("max 100000", 8, resources.Limit(8, "affinity mask")),
-])
+@pytest.mark.parametrize(
+    "cpu_max, affinity, expected",
+    [
+        ("50000 100000", 8, resources.Limit(1, "cgroup cpu.max")),  # half a CPU: still one thread
+        ("150000 100000", 8, resources.Limit(2, "cgroup cpu.max")),  # 1.5 CPUs: two
+        ("100000 100000", 8, resources.Limit(1, "cgroup cpu.max")),
+        ("400000 100000", 2, resources.Limit(2, "affinity mask")),  # the mask is smaller than the quota
+        ("max 100000", 8, resources.Limit(8, "affinity mask")),
+    ],
+)
 def test_v2_cpu_max_against_the_affinity_mask(tmp_path, cpu_max, affinity, expected):
     root = fake_tree(tmp_path, V2_SESSION, V2_MOUNT, {f"{LEAF}/cpu.max": cpu_max})
     assert resources.cpu_limit(root, affinity=affinity) == expected
 
 
 def test_v2_a_parent_cpu_quota_binds(tmp_path):
-    root = fake_tree(tmp_path, V2_SESSION, V2_MOUNT, {f"{LEAF}/cpu.max": "max 100000",
-                                                      f"{PARENT}/cpu.max": "200000 100000"})
+    root = fake_tree(
+        tmp_path, V2_SESSION, V2_MOUNT, {f"{LEAF}/cpu.max": "max 100000", f"{PARENT}/cpu.max": "200000 100000"}
+    )
     assert resources.cpu_limit(root, affinity=64) == resources.Limit(2, "cgroup cpu.max")
 
 
 def test_v1_cfs_quota(tmp_path):
-    files = {"sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "150000",
-             "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000"}
+    files = {
+        "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "150000",
+        "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000",
+    }
     root = fake_tree(tmp_path, V1_CGROUP, V1_MOUNT, files)
     assert resources.cpu_limit(root, affinity=16) == resources.Limit(2, "cgroup cpu.cfs_quota_us")
     (root / "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us").write_text("-1\n")  # v1's "no quota"
@@ -215,20 +235,28 @@ def test_the_guard_names_the_container_limit(monkeypatch):
     assert validation.memory_bytes() == GB
     with pytest.raises(ValueError) as caught:
         validation.require_memory(3 * GB, "the model")
-    assert str(caught.value) == ("the model would need about 3.0 GB, more than the 1.0 GB this container may use "
-                                 "(cgroup memory.max); choose smaller sizes")
+    assert str(caught.value) == (
+        "the model would need about 3.0 GB, more than the 1.0 GB this container may use "
+        "(cgroup memory.max); choose smaller sizes"
+    )
     validation.require_memory(GB // 2, "the model")  # fits: no error
 
 
 def test_allocator_failures_become_the_one_line(monkeypatch):
     monkeypatch.setattr(resources, "memory_limit", lambda: resources.Limit(2 * GB, "RLIMIT_AS"))
-    cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
-                       "you tried to allocate 320000000000 bytes. Error code 12 (Cannot allocate memory)")
-    assert cli.out_of_memory(cpu) == ("this run would need about 320.0 GB, more than the 2.0 GB this process may "
-                                      "use (RLIMIT_AS, ulimit -v); choose smaller sizes")
+    cpu = RuntimeError(
+        "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+        "you tried to allocate 320000000000 bytes. Error code 12 (Cannot allocate memory)"
+    )
+    assert cli.out_of_memory(cpu) == (
+        "this run would need about 320.0 GB, more than the 2.0 GB this process may "
+        "use (RLIMIT_AS, ulimit -v); choose smaller sizes"
+    )
     small = RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 500000000 bytes.")
-    assert cli.out_of_memory(small) == ("ran out of memory: one more allocation of about 0.5 GB did not fit in the "
-                                        "2.0 GB this process may use (RLIMIT_AS, ulimit -v); choose smaller sizes")
+    assert cli.out_of_memory(small) == (
+        "ran out of memory: one more allocation of about 0.5 GB did not fit in the "
+        "2.0 GB this process may use (RLIMIT_AS, ulimit -v); choose smaller sizes"
+    )
     assert cli.out_of_memory(MemoryError()).startswith("ran out of memory within the 2.0 GB this process may use")
     assert cli.out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) is None
 
@@ -255,16 +283,37 @@ def test_main_prints_one_line_for_an_allocator_failure_and_reraises_other_errors
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="RLIMIT_AS needs Linux")
-@pytest.mark.parametrize("limit_gb, words", [
-    # the guard: training --hidden 8000 needs about 2.2 GB (weights, gradients, Adam's moments)
-    (2, ["training this VAE", "would need about 2.2 GB, more than the 2.0 GB this process may use (RLIMIT_AS"]),
-    # the allocator: the 0.6 GB of weights pass the guard but not the address space torch already holds
-    (1, ["ran out of memory: one more allocation of about 0.", "the 1.0 GB this process may use (RLIMIT_AS"]),
-])
+@pytest.mark.parametrize(
+    "limit_gb, words",
+    [
+        # the guard: training --hidden 8000 needs about 2.2 GB (weights, gradients, Adam's moments)
+        (2, ["training this VAE", "would need about 2.2 GB, more than the 2.0 GB this process may use (RLIMIT_AS"]),
+        # the allocator: the 0.6 GB of weights pass the guard but not the address space torch already holds
+        (1, ["ran out of memory: one more allocation of about 0.", "the 1.0 GB this process may use (RLIMIT_AS"]),
+    ],
+)
 def test_train_under_an_address_space_limit_says_one_line(tmp_path, limit_gb, words):
-    run = run_child(["-m", "vaecourse", "train", "--hidden", "8000", "--epochs", "1", "--n-train", "100",
-                     "--n-test", "10", "--no-figures", "--no-progress", "--out", str(tmp_path / "out")],
-                    preexec_fn=address_space(limit_gb * GB), env={"VAECOURSE_SMOKE": "1", "VAECOURSE_OFFLINE": "1"})
+    run = run_child(
+        [
+            "-m",
+            "vaecourse",
+            "train",
+            "--hidden",
+            "8000",
+            "--epochs",
+            "1",
+            "--n-train",
+            "100",
+            "--n-test",
+            "10",
+            "--no-figures",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        preexec_fn=address_space(limit_gb * GB),
+        env={"VAECOURSE_SMOKE": "1", "VAECOURSE_OFFLINE": "1"},
+    )
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 1 and len(lines) == 1 and "Traceback" not in run.stderr, run.stderr
     assert lines[0].startswith("vaecourse train: error: ") and lines[0].endswith("choose smaller sizes")
@@ -274,8 +323,10 @@ def test_train_under_an_address_space_limit_says_one_line(tmp_path, limit_gb, wo
 
 def test_a_child_in_a_real_1_gb_1_cpu_cgroup_sees_its_limits():
     with cgroup(GB, cpus=1) as made:
-        code = ("import torch; from vaecourse import kl; print('threads', torch.get_num_threads()); "
-                "from vaecourse import cli; cli.main(['info'])")
+        code = (
+            "import torch; from vaecourse import kl; print('threads', torch.get_num_threads()); "
+            "from vaecourse import cli; cli.main(['info'])"
+        )
         run = run_child(["-c", code], preexec_fn=made.join)
     version = made.version
     assert run.returncode == 0, run.stderr

@@ -24,8 +24,11 @@ def test_pick_follows_the_smoke_switch(monkeypatch):
     assert settings.mode() == "full"
 
 
-@pytest.mark.parametrize("variable, reader", [("VAECOURSE_SMOKE", settings.is_smoke),
-                                              ("VAECOURSE_OFFLINE", settings.offline)], ids=["smoke", "offline"])
+@pytest.mark.parametrize(
+    "variable, reader",
+    [("VAECOURSE_SMOKE", settings.is_smoke), ("VAECOURSE_OFFLINE", settings.offline)],
+    ids=["smoke", "offline"],
+)
 def test_the_switches_read_yes_and_no(variable, reader, monkeypatch):
     for text in ("1", "true", "TRUE", " yes ", "On"):
         monkeypatch.setenv(variable, text)
@@ -104,7 +107,8 @@ def test_no_module_reads_the_device_from_the_first_parameter():
     """device.placement is the one place that looks at a model's parameters for its device/dtype."""
     offenders = [
         f"{path.relative_to(PACKAGE)}: {line.strip()}"
-        for path in PACKAGE.rglob("*.py") if path.name != "device.py"
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "device.py"
         for line in path.read_text().splitlines()
         if re.search(r"next\((iter\()?(self|model)\.parameters\(\)", line)
     ]

@@ -147,7 +147,7 @@ def test_fit_uses_every_image_each_epoch(monkeypatch):
     batches = spy.inputs(training=True)
     assert [len(x) for x in batches] == [32, 32, 32, 4] * 2
     for epoch in range(2):
-        seen = torch.cat([x.flatten(1)[:, 0] for x in batches[4 * epoch:4 * epoch + 4]])
+        seen = torch.cat([x.flatten(1)[:, 0] for x in batches[4 * epoch : 4 * epoch + 4]])
         torch.testing.assert_close(seen.sort().values, values, rtol=0, atol=1e-7)
 
 
@@ -193,8 +193,15 @@ def _fit(path, resume=False):
     x = torch.rand(200, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     torch.manual_seed(0)
     model = VAE(64, 16, 2, (1, 8, 8))
-    return T.fit(model, x, T.TrainConfig(epochs=3, batch_size=40, lr=1e-2, binarize="grey"), x[:40],
-                 checkpoint=path, resume=resume, progress=False)
+    return T.fit(
+        model,
+        x,
+        T.TrainConfig(epochs=3, batch_size=40, lr=1e-2, binarize="grey"),
+        x[:40],
+        checkpoint=path,
+        resume=resume,
+        progress=False,
+    )
 
 
 INTERRUPTED = """
@@ -220,8 +227,13 @@ def test_sigint_mid_epoch_leaves_the_last_epoch_boundary_and_resume_is_exact(tmp
     whole = tmp_path / "whole.pt"
     _fit(whole)
     paths = [tmp_path / "stop1.pt", tmp_path / "stop2.pt"]
-    run = subprocess.run([sys.executable, "-W", "ignore", "-c", textwrap.dedent(INTERRUPTED), *map(str, paths)],
-                         capture_output=True, text=True, timeout=120, check=False)
+    run = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", textwrap.dedent(INTERRUPTED), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == 0 and run.stdout.split() == ["True", "[]", "True", "[1]"], (run.stdout, run.stderr)
     for stop_epoch, path in zip((1, 2), paths):
         assert f"holds the end of epoch {stop_epoch - 1}" in run.stderr

@@ -60,7 +60,7 @@ def plain_fit(model, x, x_test, epochs: int, batch_size: int, lr: float, seed: i
             order = torch.randperm(n, generator=generator)
             rec_sum = kl_sum = torch.zeros(())
             for start in range(0, n, batch_size):
-                batch = dynamic_binarize(x[order[start:start + batch_size]], generator=generator)
+                batch = dynamic_binarize(x[order[start : start + batch_size]], generator=generator)
                 rec, kl = elbo_terms(model, batch, n_samples)
                 loss = (kl - rec).mean()
                 optimizer.zero_grad()
@@ -69,8 +69,16 @@ def plain_fit(model, x, x_test, epochs: int, batch_size: int, lr: float, seed: i
                 rec_sum = rec_sum + rec.detach().sum()
                 kl_sum = kl_sum + kl.detach().sum()
             test = T.dataset_elbo(model, scored_test)
-            rows.append((float(rec_sum) / n - float(kl_sum) / n, float(rec_sum) / n, float(kl_sum) / n,
-                         test["elbo"], test["reconstruction"], test["kl"]))
+            rows.append(
+                (
+                    float(rec_sum) / n - float(kl_sum) / n,
+                    float(rec_sum) / n,
+                    float(kl_sum) / n,
+                    test["elbo"],
+                    test["reconstruction"],
+                    test["kl"],
+                )
+            )
     return rows
 
 
@@ -92,8 +100,16 @@ def test_fit_draws_and_steps_as_the_plain_loop(images, n_samples):
     expected = plain_fit(expected_model, x, x_test, epochs=3, batch_size=25, lr=3e-3, seed=4, n_samples=n_samples)
     config = T.TrainConfig(epochs=3, batch_size=25, lr=3e-3, seed=4, n_samples=n_samples, device="cpu")
     history = T.fit(fitted, x, config, x_test, progress=False)
-    got = list(zip(history.train_elbo, history.train_reconstruction, history.train_kl,
-                   history.test_elbo, history.test_reconstruction, history.test_kl))
+    got = list(
+        zip(
+            history.train_elbo,
+            history.train_reconstruction,
+            history.train_kl,
+            history.test_elbo,
+            history.test_reconstruction,
+            history.test_kl,
+        )
+    )
     assert got == expected
     assert same_weights(fitted, expected_model)
 
@@ -158,7 +174,7 @@ def plain_fit_together(specs, x, fit, generative=None):
             sums = [[0.0, 0.0, 0.0] for _ in specs]
             order = torch.randperm(n, generator=generator)
             for start in range(0, n, fit.batch_size):
-                batch = dynamic_binarize(x[order[start:start + fit.batch_size]], generator=generator)
+                batch = dynamic_binarize(x[order[start : start + fit.batch_size]], generator=generator)
                 for i, (spec, (model, posterior), optimiser) in enumerate(zip(specs, pairs, optimisers)):
                     scale = rd.kl_weight(step, round(spec.objective.warmup_epochs * n_batches))
                     loss, rate, distortion = objectives.batch_loss(spec, model, posterior, batch, scale)
@@ -178,8 +194,7 @@ def plain_fit_together(specs, x, fit, generative=None):
 
 
 SPECS = [
-    objectives.ModelSpec("beta", hidden=8, objective=objectives.Objective(beta=2.0, warmup_epochs=1.5,
-                                                                             free_bits=0.1)),
+    objectives.ModelSpec("beta", hidden=8, objective=objectives.Objective(beta=2.0, warmup_epochs=1.5, free_bits=0.1)),
     objectives.ModelSpec("flow", family="flow", hidden=8),
     objectives.ModelSpec("iwae", hidden=8, objective=objectives.Objective("iwae", k=3)),
 ]
@@ -226,7 +241,7 @@ def plain_train_conditional(config, rows, epochs: int, batch_size: int, lr: floa
             order = torch.randperm(n, generator=generator)
             total = 0.0
             for start in range(0, n, batch_size):
-                batch = rows[order[start:start + batch_size]]
+                batch = rows[order[start : start + batch_size]]
                 loss = -conditional.conditional_elbo(model, batch).mean()
                 optimizer.zero_grad()
                 loss.backward()
@@ -241,7 +256,8 @@ def test_train_conditional_draws_and_steps_as_the_plain_loop():
     config = conditional.ConditionalConfig(L=4, hidden=8)
     expected_model, expected = plain_train_conditional(config, rows, epochs=3, batch_size=16, lr=3e-3, seed=6)
     model, elbos = conditional.train_conditional(
-        config, rows, T.TrainConfig(epochs=3, batch_size=16, lr=3e-3, seed=6, binarize="grey"), use_cache=False)
+        config, rows, T.TrainConfig(epochs=3, batch_size=16, lr=3e-3, seed=6, binarize="grey"), use_cache=False
+    )
     assert elbos == expected
     assert same_weights(model, expected_model)
 
@@ -258,8 +274,15 @@ def test_run_epoch_steps_once_per_batch_over_every_row():
         seen.append(rows[:, 0].tolist())
         return (weight * rows).sum(), {"rows": rows.shape[0], "total": float(rows.sum())}
 
-    sums = T.run_epoch(loss_fn, torch.optim.SGD([weight], lr=0.0), x, 4, torch.Generator().manual_seed(0),
-                       epoch=3, on_step=lambda *args: steps.append(args))
+    sums = T.run_epoch(
+        loss_fn,
+        torch.optim.SGD([weight], lr=0.0),
+        x,
+        4,
+        torch.Generator().manual_seed(0),
+        epoch=3,
+        on_step=lambda *args: steps.append(args),
+    )
     assert [len(b) for b in seen] == [4, 4, 2] and sorted(sum(seen, [])) == list(range(10))
     assert [s[:2] for s in steps] == [(3, 0), (3, 1), (3, 2)]
     assert [s[2] for s in steps] == [sum(b) for b in seen]  # the loss of each batch
@@ -283,8 +306,9 @@ def test_every_loop_asks_the_courses_device(monkeypatch):
         conditional.train_conditional(config, rows, tiny, use_cache=False)
     (trained,) = objectives.fit_together(SPECS[:1], x, fit, device="cpu")
     assert all(p.device.type == "cpu" for p in trained.model.parameters())
-    conditional.train_conditional(config, rows, T.TrainConfig(epochs=1, batch_size=8, binarize="grey", device="cpu"),
-                                  use_cache=False)
+    conditional.train_conditional(
+        config, rows, T.TrainConfig(epochs=1, batch_size=8, binarize="grey", device="cpu"), use_cache=False
+    )
 
 
 def test_fit_together_names_the_model_whose_loss_diverged():
@@ -302,8 +326,12 @@ def test_train_conditional_reports_a_non_finite_loss_as_the_other_loops_do():
     rows = rows_of_spins(20, 4, seed=0)
     rows[:, 0] = float("nan")
     with pytest.raises(T.NonFiniteLossError, match=r"became nan at epoch 1, batch 0\. Lower the learning rate"):
-        conditional.train_conditional(conditional.ConditionalConfig(L=4, hidden=8), rows,
-                                      T.TrainConfig(epochs=1, batch_size=8, binarize="grey"), use_cache=False)
+        conditional.train_conditional(
+            conditional.ConditionalConfig(L=4, hidden=8),
+            rows,
+            T.TrainConfig(epochs=1, batch_size=8, binarize="grey"),
+            use_cache=False,
+        )
 
 
 def test_the_error_pickles_with_its_message():
@@ -316,12 +344,22 @@ def test_the_error_pickles_with_its_message():
 
 
 def test_every_loop_shows_the_same_progress_bar(capsys):
-    T.fit(small_vae(), structured_images(20, 6, seed=0), T.TrainConfig(epochs=1, batch_size=8, device="cpu"), progress=True)
-    objectives.fit_together(SPECS[:1], structured_images(20, 28, seed=0), objectives.FitSettings(epochs=1, batch_size=8),
-                            progress=True)
-    conditional.train_conditional(conditional.ConditionalConfig(L=4, hidden=8), rows_of_spins(20, 4, seed=0),
-                                  T.TrainConfig(epochs=1, batch_size=8, binarize="grey"), use_cache=False,
-                                  progress=True)
+    T.fit(
+        small_vae(),
+        structured_images(20, 6, seed=0),
+        T.TrainConfig(epochs=1, batch_size=8, device="cpu"),
+        progress=True,
+    )
+    objectives.fit_together(
+        SPECS[:1], structured_images(20, 28, seed=0), objectives.FitSettings(epochs=1, batch_size=8), progress=True
+    )
+    conditional.train_conditional(
+        conditional.ConditionalConfig(L=4, hidden=8),
+        rows_of_spins(20, 4, seed=0),
+        T.TrainConfig(epochs=1, batch_size=8, binarize="grey"),
+        use_cache=False,
+        progress=True,
+    )
     bars = capsys.readouterr().err
     for name in ("VAE", "fit_together", "ConditionalVAE"):
         assert f"{name}:   0%|          | 0/3 [" in bars  # 20 rows in batches of 8: 3 batches

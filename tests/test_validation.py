@@ -18,14 +18,17 @@ def test_require_count_accepts_integers_and_returns_an_int(value):
     assert got == value and type(got) is int
 
 
-@pytest.mark.parametrize("value, minimum, message", [
-    (0, 1, "n must be a positive integer, got 0"),
-    (True, 1, "n must be a positive integer, got True"),
-    (2.0, 1, "n must be a positive integer, got 2.0"),
-    ("3", 1, "n must be a positive integer, got '3'"),
-    (2, 3, "n must be an integer >= 3, got 2"),
-    (-1, 0, "n must be an integer >= 0, got -1"),
-])
+@pytest.mark.parametrize(
+    "value, minimum, message",
+    [
+        (0, 1, "n must be a positive integer, got 0"),
+        (True, 1, "n must be a positive integer, got True"),
+        (2.0, 1, "n must be a positive integer, got 2.0"),
+        ("3", 1, "n must be a positive integer, got '3'"),
+        (2, 3, "n must be an integer >= 3, got 2"),
+        (-1, 0, "n must be an integer >= 0, got -1"),
+    ],
+)
 def test_require_count_names_the_argument_and_the_bound(value, minimum, message):
     with pytest.raises(ValueError, match=f"^{message}$"):
         validation.require_count(value, "n", minimum=minimum)
@@ -66,8 +69,9 @@ def test_disabled_keeps_the_shape_and_count_checks():
             kl.kl_standard_normal(torch.zeros(2), torch.zeros(3))
         with pytest.raises(ValueError, match="n_samples must be a positive integer"):
             elbo.elbo(model, x, n_samples=0)
-        torch.testing.assert_close(validation.require_spd("cov", torch.eye(2, dtype=torch.float64)),
-                                   torch.eye(2, dtype=torch.float64))
+        torch.testing.assert_close(
+            validation.require_spd("cov", torch.eye(2, dtype=torch.float64)), torch.eye(2, dtype=torch.float64)
+        )
 
 
 def test_disabled_gives_the_same_numbers():

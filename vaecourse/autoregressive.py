@@ -39,7 +39,10 @@ class AutoregressiveVAE(VAE):
         return x_flat @ (self.pixel_weights * self.mask).T  # (B, 784): pixel d sees pixels e < d
 
     def logits(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """:math:`\\ell_d(\\mathbf{h}, \\mathbf{x}_{<d})` (``eq:autoregressive-decoder``): x (B, ...), h (..., B, k) -> (..., B, 784)."""
+        """:math:`\\ell_d(\\mathbf{h}, \\mathbf{x}_{<d})` (``eq:autoregressive-decoder``).
+
+        x (B, ...), h (..., B, k) -> (..., B, 784).
+        """
         x_flat = x.reshape(x.shape[0], 784)  # (B, 784)
         logits = self.decoder(h.reshape(-1, self.latent_dim)).reshape(*h.shape[:-1], 784)  # (..., B, 784)
         return logits + self._autoregressive_logits(x_flat)  # broadcast over sample dims

@@ -119,7 +119,7 @@ def cache_file(kind: str, name: str, entry_key: str, suffix: str = ".pt") -> Pat
 
     ``digits`` is 16 in "models" and 20 elsewhere (the names of the entries already on disk).
     """
-    return folder(kind) / f"{name}-{entry_key[:_KEY_DIGITS.get(kind, _DEFAULT_DIGITS)]}{suffix}"
+    return folder(kind) / f"{name}-{entry_key[: _KEY_DIGITS.get(kind, _DEFAULT_DIGITS)]}{suffix}"
 
 
 # ----------------------------------------------------------------------------- atomic writes
@@ -148,7 +148,7 @@ def remove_orphans(path) -> int:
     """
     removed = 0
     for tmp in _temporaries(Path(path)):
-        pid = tmp.name[len(Path(path).name) + 2:-len(".tmp")].split("-")[0]
+        pid = tmp.name[len(Path(path).name) + 2 : -len(".tmp")].split("-")[0]
         try:
             os.kill(int(pid), 0)  # signal 0: does the writer still run? (this process too: a thread)
             continue
@@ -168,8 +168,10 @@ def refuse_link(path) -> None:
     shared cache, an output folder) would otherwise make the write replace or fill a file elsewhere.
     """
     if os.path.islink(path):
-        raise FileExistsError(f"{str(path)!r} is a symbolic link; vaecourse does not write through links "
-                              "(one planted there could overwrite another file): remove the link and run again")
+        raise FileExistsError(
+            f"{str(path)!r} is a symbolic link; vaecourse does not write through links "
+            "(one planted there could overwrite another file): remove the link and run again"
+        )
 
 
 def write_atomically(path, write: Callable[[Path], object]) -> Path:
@@ -203,8 +205,10 @@ def write_atomically(path, write: Callable[[Path], object]) -> Path:
         os.replace(tmp, path)
     except (OSError, RuntimeError) as error:  # torch.save reports a failed write as RuntimeError
         text = str(getattr(error, "strerror", None) or error).strip().splitlines()
-        raise OSError(f"could not write {str(path)!r} ({text[0][:120] if text else type(error).__name__}); "
-                      "check that the folder is writable and the disk has space") from None
+        raise OSError(
+            f"could not write {str(path)!r} ({text[0][:120] if text else type(error).__name__}); "
+            "check that the folder is writable and the disk has space"
+        ) from None
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
@@ -214,8 +218,17 @@ def write_atomically(path, write: Callable[[Path], object]) -> Path:
 # ----------------------------------------------------------------------------- reading and the damage policy
 
 #: What ``torch.load(weights_only=True)`` and ``np.load`` raise for a file that is not theirs.
-_UNREADABLE = (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, zipfile.BadZipFile, UnicodeDecodeError,
-               IndexError, KeyError, struct.error)
+_UNREADABLE = (
+    pickle.UnpicklingError,
+    EOFError,
+    RuntimeError,
+    ValueError,
+    zipfile.BadZipFile,
+    UnicodeDecodeError,
+    IndexError,
+    KeyError,
+    struct.error,
+)
 
 
 def load_tensors(path):
@@ -235,8 +248,9 @@ def load_tensors(path):
                 warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
                 return torch.load(handle, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError:
-            raise CacheEntryError(f"{path.name} holds objects other than tensors, or other bytes; "
-                                  "it was not unpickled") from None
+            raise CacheEntryError(
+                f"{path.name} holds objects other than tensors, or other bytes; it was not unpickled"
+            ) from None
         except (*_UNREADABLE, OSError) as error:  # OSError: a truncated archive torch cannot seek in
             raise CacheEntryError(f"{path.name} is not a readable tensor file ({_first_line(error)})") from None
 
@@ -298,15 +312,27 @@ def load_entry(path, load: Callable[[Path], T], *, cheap: bool, what: str, force
         if not cheap:
             raise type(error)(
                 f"the cached {what} ({path.name}) is damaged ({error}); rebuild it with force=True, or "
-                "delete that file from the cache folder (python -m vaecourse info prints the folder)") from None
+                "delete that file from the cache folder (python -m vaecourse info prints the folder)"
+            ) from None
         path.unlink(missing_ok=True)
-        warnings.warn(f"the cached {what} ({path.name}) was damaged ({error}); removed and rebuilt",
-                      CacheRebuiltWarning, stacklevel=3)
+        warnings.warn(
+            f"the cached {what} ({path.name}) was damaged ({error}); removed and rebuilt",
+            CacheRebuiltWarning,
+            stacklevel=3,
+        )
         return None
 
 
-def load_or_build(path, build: Callable[[], T], save: Callable[[T, Path], object], load: Callable[[Path], T], *,
-                  cheap: bool, what: str, force: bool = False) -> T:
+def load_or_build(
+    path,
+    build: Callable[[], T],
+    save: Callable[[T, Path], object],
+    load: Callable[[Path], T],
+    *,
+    cheap: bool,
+    what: str,
+    force: bool = False,
+) -> T:
     """The entry at ``path``: loaded when present and sound, else ``build()`` and written atomically.
 
     ``save(result, tmp)`` writes the result into a temporary file (:func:`write_atomically`);

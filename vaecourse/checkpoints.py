@@ -28,8 +28,18 @@ class CheckpointError(cache.CacheEntryError):
     """A checkpoint that is missing, is not a vaecourse checkpoint, or belongs to another model."""
 
 
-def save_checkpoint(path, model, config, *, optimizer=None, history=None, epoch: int = 0, rng: dict | None = None,
-                    complete: bool = False, extra: dict | None = None) -> Path:
+def save_checkpoint(
+    path,
+    model,
+    config,
+    *,
+    optimizer=None,
+    history=None,
+    epoch: int = 0,
+    rng: dict | None = None,
+    complete: bool = False,
+    extra: dict | None = None,
+) -> Path:
     """Write a checkpoint atomically (:func:`vaecourse.cache.write_atomically`).
 
     ``config`` is the :class:`vaecourse.train.TrainConfig`, ``history`` a
@@ -76,16 +86,25 @@ def load_checkpoint(path, expect: str | None = None) -> dict:
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a vaecourse checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
     if ckpt.get("format_version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{str(path)!r} has checkpoint format {ckpt.get('format_version')}, "
-                              f"this vaecourse reads format {CHECKPOINT_VERSION}")
+        raise CheckpointError(
+            f"{str(path)!r} has checkpoint format {ckpt.get('format_version')}, "
+            f"this vaecourse reads format {CHECKPOINT_VERSION}"
+        )
     if expect is not None and ckpt.get("model_class") != expect:
         raise CheckpointError(f"{str(path)!r} holds a {ckpt.get('model_class')} checkpoint, not a {expect}")
     _check_fields(ckpt, path)
     return ckpt
 
 
-_REQUIRED = {"model_class": str, "model_config": dict, "train_config": dict, "model_state": dict,
-             "epoch": int, "history": dict, "complete": bool}
+_REQUIRED = {
+    "model_class": str,
+    "model_config": dict,
+    "train_config": dict,
+    "model_state": dict,
+    "epoch": int,
+    "history": dict,
+    "complete": bool,
+}
 
 
 def _check_fields(ckpt: dict, path: Path) -> None:
@@ -97,15 +116,19 @@ def _check_fields(ckpt: dict, path: Path) -> None:
     """
     for name, kind in _REQUIRED.items():
         if not isinstance(ckpt.get(name), kind):
-            raise CheckpointError(f"{str(path)!r} is damaged: its field {name!r} is missing or not a "
-                                  f"{kind.__name__}; retrain (or delete the file)")
+            raise CheckpointError(
+                f"{str(path)!r} is damaged: its field {name!r} is missing or not a "
+                f"{kind.__name__}; retrain (or delete the file)"
+            )
     for name, cls in (("model_config", ModelConfig), ("train_config", TrainConfig)):
         known = {f.name for f in fields(cls)}
         given = set(ckpt[name])
         if given - known or (name == "model_config" and known - given):
             odd = sorted(given - known) or sorted(known - given)
-            raise CheckpointError(f"{str(path)!r} has {'unknown' if given - known else 'missing'} {name} "
-                                  f"field(s) {odd}; it was written by another vaecourse version: retrain it")
+            raise CheckpointError(
+                f"{str(path)!r} has {'unknown' if given - known else 'missing'} {name} "
+                f"field(s) {odd}; it was written by another vaecourse version: retrain it"
+            )
         try:
             cls(**ckpt[name])
         except (TypeError, ValueError) as error:

@@ -99,8 +99,13 @@ def check(argv: list[str]) -> int:
     from vaecourse import checks
 
     parser = _Parser(prog="python -m vaecourse check", description="Run the lecture's derivation checks.")
-    parser.add_argument("--only", action="append", default=[], metavar="KEY",
-                        help="run only this check name or equation label (repeatable)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="run only this check name or equation label (repeatable)",
+    )
     parser.add_argument("--float32", action="store_true", help="run in float32 instead of float64")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     parser.add_argument("--device", default=None, help="device (default: the course's automatic choice)")
@@ -126,8 +131,10 @@ def check(argv: list[str]) -> int:
     print(checks.results_table(results, verbose=args.verbose))
     failed = [r.name for r in results if not r.passed]
     seconds = time.perf_counter() - start
-    print(f"\n{len(results) - len(failed)}/{len(results)} checks passed in {seconds:.1f} s "
-          f"({settings.mode()} mode, {str(dtype).replace('torch.', '')}, seed {args.seed})")
+    print(
+        f"\n{len(results) - len(failed)}/{len(results)} checks passed in {seconds:.1f} s "
+        f"({settings.mode()} mode, {str(dtype).replace('torch.', '')}, seed {args.seed})"
+    )
     if failed:
         print("FAILED: " + ", ".join(failed))
         return 1
@@ -149,8 +156,12 @@ def _train_parser() -> _Parser:
     p.add_argument("--epochs", type=_count(0), default=settings.pick(full=10, smoke=1))
     p.add_argument("--batch-size", type=_count(1), default=128)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--binarize", choices=list(BINARIZATIONS), default=None,
-                   help="default: dynamic for the MLP, grey for the ConvVAE (as in the Keras example)")
+    p.add_argument(
+        "--binarize",
+        choices=list(BINARIZATIONS),
+        default=None,
+        help="default: dynamic for the MLP, grey for the ConvVAE (as in the Keras example)",
+    )
     p.add_argument("--n-train", type=_count(1), default=None, help="use a fixed random subset of N training images")
     p.add_argument("--n-test", type=_count(1), default=None, help="use a fixed random subset of N test images")
     p.add_argument("--seed", type=int, default=0)
@@ -183,10 +194,15 @@ def _usable_out(out: Path, resume: bool, force: bool) -> Path:
         except CheckpointError as error:
             raise UsageError(f"{error}; pass --force to overwrite it, or choose another --out") from None
         if not resume:
-            state = (f"a finished run ({ckpt['epoch']} epochs)" if ckpt["complete"]
-                     else f"an unfinished run (stopped after epoch {ckpt['epoch']})")
-            raise UsageError(f"--out {str(out)!r} already holds {state}; pass --resume to continue it "
-                             "(with a larger --epochs), --force to overwrite it, or choose another --out")
+            state = (
+                f"a finished run ({ckpt['epoch']} epochs)"
+                if ckpt["complete"]
+                else f"an unfinished run (stopped after epoch {ckpt['epoch']})"
+            )
+            raise UsageError(
+                f"--out {str(out)!r} already holds {state}; pass --resume to continue it "
+                "(with a larger --epochs), --force to overwrite it, or choose another --out"
+            )
     elif resume and not force:
         raise UsageError(f"--resume: there is no {str(checkpoint)!r} to continue; drop --resume to start a run")
     try:  # a read-only or full disk is found now, not after an epoch of training
@@ -214,8 +230,14 @@ def train(argv: list[str]) -> int:
     try:
         args = _train_parser().parse_args(argv)
         binarize = args.binarize or ("grey" if args.model == "conv" else "dynamic")
-        train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, binarize=binarize,
-                                   seed=args.seed, device=args.device)
+        train_config = TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            binarize=binarize,
+            seed=args.seed,
+            device=args.device,
+        )
         default_device(args.device)
         # Every data set of the command line holds 28x28 grey images: the model is sized (and refused
         # when too large for memory) before any data is loaded or file written.
@@ -230,13 +252,21 @@ def train(argv: list[str]) -> int:
     try:
         train_set = subset(load_dataset(args.dataset, "train"), args.n_train)
         test_set = subset(load_dataset(args.dataset, "test"), args.n_test)
-        history = fit(model, train_set[0], train_config, test_set[0], checkpoint=checkpoint, resume=args.resume,
-                      progress=not args.no_progress)
+        history = fit(
+            model,
+            train_set[0],
+            train_config,
+            test_set[0],
+            checkpoint=checkpoint,
+            resume=args.resume,
+            progress=not args.no_progress,
+        )
         # Remember which data the checkpoint was trained on, for `vaecourse evaluate` (keeping the
         # optimiser and RNG states: a later --resume continues exactly).
         update_checkpoint(checkpoint, extra={"dataset": args.dataset, "n_test": args.n_test})
-        cache.write_atomically(out / "history.json",
-                               lambda tmp: tmp.write_text(json.dumps(history.to_dict(), indent=1)))
+        cache.write_atomically(
+            out / "history.json", lambda tmp: tmp.write_text(json.dumps(history.to_dict(), indent=1))
+        )
         cache.write_atomically(out / "history.csv", lambda tmp: tmp.write_text(history.to_csv()))
         figures = []
         if not args.no_figures:
@@ -246,16 +276,25 @@ def train(argv: list[str]) -> int:
     except (ValueError, OSError, NonFiniteLossError) as error:  # also a --resume of another model
         return _error("train", error, 1)
     except KeyboardInterrupt:
-        return _error("train", KeyboardInterrupt("interrupted; the checkpoint in --out holds the last finished "
-                                                 "epoch (--resume continues)"), 130)
+        return _error(
+            "train",
+            KeyboardInterrupt(
+                "interrupted; the checkpoint in --out holds the last finished epoch (--resume continues)"
+            ),
+            130,
+        )
     last = len(history) - 1
-    print(f"trained {type(model).__name__} ({args.model}, latent_dim={args.latent_dim}) on {args.dataset}: "
-          f"{len(history)} epochs, {sum(history.seconds):.1f} s")
+    print(
+        f"trained {type(model).__name__} ({args.model}, latent_dim={args.latent_dim}) on {args.dataset}: "
+        f"{len(history)} epochs, {sum(history.seconds):.1f} s"
+    )
     if last >= 0:
         test_elbo = history.test_elbo[last]
-        print(f"train ELBO {history.train_elbo[last]:.2f} nats/image"
-              + (f", test ELBO {test_elbo:.2f}" if test_elbo is not None else "")
-              + (" (grey levels: not a log-likelihood)" if binarize == "grey" else ""))
+        print(
+            f"train ELBO {history.train_elbo[last]:.2f} nats/image"
+            + (f", test ELBO {test_elbo:.2f}" if test_elbo is not None else "")
+            + (" (grey levels: not a log-likelihood)" if binarize == "grey" else "")
+        )
     print(f"wrote {checkpoint}, history.json, history.csv" + (f", {len(figures)} figures" if figures else ""))
     return 130 if history.interrupted else 0
 
@@ -278,14 +317,24 @@ def evaluate(argv: list[str]) -> int:
     parser = _Parser(prog="python -m vaecourse evaluate", description="Test ELBO and IWAE log p(x) of a checkpoint.")
     parser.add_argument("checkpoint")
     parser.add_argument("--iwae-k", type=_count(0), default=settings.pick(full=5000, smoke=50))
-    parser.add_argument("--n-test", type=_count(1), default=settings.pick(full=None, smoke=100),
-                        help="evaluate on the first N test images (default: all)")
-    parser.add_argument("--expect", choices=["VAE", "ConvVAE"], default=None,
-                        help="refuse a checkpoint of another model")
-    parser.add_argument("--dataset", choices=list(DATASETS), default=None,
-                        help="default: the data set recorded in the checkpoint")
-    parser.add_argument("--grid-size", type=_count(3), default=settings.pick(full=201, smoke=61),
-                        help="quadrature points per latent axis (2-D latents only)")
+    parser.add_argument(
+        "--n-test",
+        type=_count(1),
+        default=settings.pick(full=None, smoke=100),
+        help="evaluate on the first N test images (default: all)",
+    )
+    parser.add_argument(
+        "--expect", choices=["VAE", "ConvVAE"], default=None, help="refuse a checkpoint of another model"
+    )
+    parser.add_argument(
+        "--dataset", choices=list(DATASETS), default=None, help="default: the data set recorded in the checkpoint"
+    )
+    parser.add_argument(
+        "--grid-size",
+        type=_count(3),
+        default=settings.pick(full=201, smoke=61),
+        help="quadrature points per latent axis (2-D latents only)",
+    )
     parser.add_argument("--device", default=None)
     try:
         args = parser.parse_args(argv)
@@ -299,7 +348,7 @@ def evaluate(argv: list[str]) -> int:
     try:
         images, _ = load_dataset(dataset, "test")
         if args.n_test is not None:
-            images = images[:args.n_test]
+            images = images[: args.n_test]
         binarize = ckpt["train_config"]["binarize"]
         x = prepare_test_set(images, binarize, device.of(model))
         result = score(model, x, iwae_k=args.iwae_k, grey=binarize == "grey", grid_size=args.grid_size)
@@ -314,9 +363,11 @@ def evaluate(argv: list[str]) -> int:
 
 def grade(argv: list[str]) -> int:
     """``grade FOLDER --out scores.csv``: grade a folder of submitted notebooks (vaecourse.exercises.grade)."""
-    parser = _Parser(prog="python -m vaecourse grade",
-                     description="Grade every notebook under FOLDER: its answer cells run in a sandboxed process "
-                                 "each, the checks judge in this one; writes one row per student and exercise.")
+    parser = _Parser(
+        prog="python -m vaecourse grade",
+        description="Grade every notebook under FOLDER: its answer cells run in a sandboxed process "
+        "each, the checks judge in this one; writes one row per student and exercise.",
+    )
     parser.add_argument("folder", type=Path, help="the submissions: FOLDER/<student>/<chapter>.ipynb or FOLDER/*.ipynb")
     parser.add_argument("--out", type=Path, default=Path("scores.csv"), help="the table to write (CSV)")
     parser.add_argument("--seconds", type=float, default=120.0, help="time limit per submission (default 120)")
@@ -330,13 +381,19 @@ def grade(argv: list[str]) -> int:
         return _error("grade", error, 2)
     from vaecourse.exercises import grade as grader
 
-    limits = grader.Limits(seconds=args.seconds, cell_seconds=args.cell_seconds,
-                           memory_bytes=int(args.memory_gb * 2**30), cpu_seconds=int(2 * args.seconds) + 10)
+    limits = grader.Limits(
+        seconds=args.seconds,
+        cell_seconds=args.cell_seconds,
+        memory_bytes=int(args.memory_gb * 2**30),
+        cpu_seconds=int(2 * args.seconds) + 10,
+    )
     rows = grader.grade_folder(args.folder, limits, log=lambda line: print(line, file=sys.stderr))
     grader.write_csv(rows, args.out)
     students = {row.student for row in rows}
-    print(f"graded {len({row.notebook for row in rows})} notebooks of {len(students)} students: "
-          f"{sum(row.score for row in rows)} of {len(rows)} answers right; table in {args.out}")
+    print(
+        f"graded {len({row.notebook for row in rows})} notebooks of {len(students)} students: "
+        f"{sum(row.score for row in rows)} of {len(rows)} answers right; table in {args.out}"
+    )
     return 0
 
 
@@ -432,16 +489,17 @@ def out_of_memory(error: BaseException) -> str | None:
     if not (isinstance(error, MemoryError) or gpu or "can't allocate memory" in text):
         return None
     limit = validation.memory_limit("cuda" if gpu else "cpu")
-    where = (f"of memory of this {'cuda' if gpu else 'cpu'}" if limit.source in ("host RAM", "cuda")
-             else limit.phrase())
+    where = f"of memory of this {'cuda' if gpu else 'cpu'}" if limit.source in ("host RAM", "cuda") else limit.phrase()
     found = _ALLOCATION.search(text)
     if found is None:
         return f"ran out of memory within the {limit.value / 1e9:.1f} GB {where}; choose smaller sizes"
     nbytes = int(found[1]) if found[1] else float(found[2]) * _UNITS[found[3]]
     if nbytes > limit.value:
         return validation.memory_message(int(nbytes), "this run", "cuda" if gpu else "cpu", limit)
-    return (f"ran out of memory: one more allocation of about {nbytes / 1e9:.1f} GB did not fit in the "
-            f"{limit.value / 1e9:.1f} GB {where}; choose smaller sizes")
+    return (
+        f"ran out of memory: one more allocation of about {nbytes / 1e9:.1f} GB did not fit in the "
+        f"{limit.value / 1e9:.1f} GB {where}; choose smaller sizes"
+    )
 
 
 __all__ = ["COMMANDS", "UsageError", "check", "evaluate", "grade", "info", "main", "out_of_memory", "train", "usage"]

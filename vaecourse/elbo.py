@@ -55,16 +55,24 @@ def _log_prior(model: LatentVariableModel, h: torch.Tensor) -> torch.Tensor:
     return model.prior().log_prob(h).sum(-1)
 
 
-def elbo_terms(model: LatentVariableModel, x: torch.Tensor, n_samples: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """The two terms of the ELBO: (reconstruction, kl), with elbo = reconstruction - kl.
+def elbo_terms(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    n_samples: int = 1,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two terms of the ELBO: (reconstruction, kl).
+
+    The ELBO is reconstruction - kl.
 
     reconstruction: the ``n_samples``-sample reparameterised estimate of
-    :math:`E_{h\\sim Q}[\\log p(x|h)]` (``eq:single-sample``); kl: the closed form
-    :math:`\\mathcal{D}[Q(h|x)\\|\\mathcal{N}(0,I)]` of :func:`vaecourse.kl.kl_standard_normal`
-    (``eq:kl-standard-normal``). book/elbo.md.
+    :math:`E_{h\\sim Q}[\\log p(x|h)]` (``eq:single-sample``); kl: the
+    closed form :math:`\\mathcal{D}[Q(h|x)\\|\\mathcal{N}(0,I)]` of
+    :func:`vaecourse.kl.kl_standard_normal` (``eq:kl-standard-normal``).
+    book/elbo.md.
 
-    Shapes: x (B, ...) -> two tensors (B,). Differentiable with respect to the model's parameters.
-    Raises ``ValueError`` for NaN/inf in x or a non-positive ``n_samples``.
+    Shapes: x (B, ...) -> two tensors (B,). Differentiable with respect to the
+    model's parameters. Raises ``ValueError`` for NaN/inf in x or a
+    non-positive ``n_samples``.
     """
     _check_x_and_count(x, n_samples, "n_samples")
     q = model.encode(x)  # Normal, batch (B, k)
@@ -113,8 +121,10 @@ def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
     Raises ``ValueError`` when ``dim`` is empty (K = 0: a mean of no weights is undefined).
     """
     if log_w.shape[dim] == 0:
-        raise ValueError(f"log_mean_exp: dimension {dim} of log_w (shape {tuple(log_w.shape)}) is empty; "
-                         "a mean needs at least one log weight")
+        raise ValueError(
+            f"log_mean_exp: dimension {dim} of log_w (shape {tuple(log_w.shape)}) is empty; "
+            "a mean needs at least one log weight"
+        )
     return torch.logsumexp(log_w, dim=dim) - math.log(log_w.shape[dim])
 
 

@@ -51,10 +51,12 @@ def elbo_per_image(model: VAEModel, x: torch.Tensor, *, n_samples: int = 1, batc
     was_training = model.training
     model.eval()
     on = device.of(model)
-    out = torch.cat([
-        _elbo.elbo(model, x[i:i + batch_size].to(on, torch.float32), n_samples=n_samples).cpu()
-        for i in range(0, x.shape[0], batch_size)
-    ])
+    out = torch.cat(
+        [
+            _elbo.elbo(model, x[i : i + batch_size].to(on, torch.float32), n_samples=n_samples).cpu()
+            for i in range(0, x.shape[0], batch_size)
+        ]
+    )
     model.train(was_training)
     return out
 
@@ -82,7 +84,7 @@ def iwae_per_image(model: VAEModel, x: torch.Tensor, k: int = 5000, *, chunk_siz
     images = max(min(_IMAGES_PER_CALL, n), _marginal.chunk_size(x[:1], n * k, per_sample) // k)
     parts = []
     for i in range(0, n, images):
-        batch = x[i:i + images].to(on, torch.float32)
+        batch = x[i : i + images].to(on, torch.float32)
         chunk = chunk_size or _marginal.chunk_size(batch, k, batch.shape[0] * per_sample)
         parts.append(_elbo.iwae(model, batch, k, chunk_size=chunk).cpu())
     model.train(was_training)
@@ -90,17 +92,21 @@ def iwae_per_image(model: VAEModel, x: torch.Tensor, k: int = 5000, *, chunk_siz
 
 
 @torch.no_grad()
-def quadrature_gap(model: VAEModel, x: torch.Tensor, *, grid_size: int = 201, limit: float = 6.0,
-                   n_samples: int = 100) -> dict:
+def quadrature_gap(
+    model: VAEModel, x: torch.Tensor, *, grid_size: int = 201, limit: float = 6.0, n_samples: int = 100
+) -> dict:
     """For a 2-D latent: ``log_px`` by quadrature (:func:`vaecourse.marginal.log_px_quadrature`), the ELBO
     averaged over ``n_samples`` draws, and ``gap = log_px - elbo`` $= \\mathcal{D}[Q\\|p(\\mathbf{h}\\mid
     \\mathbf{x})]$ per image; each ``(N,)``. Raises ``ValueError`` unless ``model.latent_dim == 2``."""
     if model.latent_dim != 2:
-        raise ValueError(f"quadrature needs a 2-D latent space, the model has latent_dim={model.latent_dim}; "
-                         "use iwae_per_image instead")
+        raise ValueError(
+            f"quadrature needs a 2-D latent space, the model has latent_dim={model.latent_dim}; "
+            "use iwae_per_image instead"
+        )
     _check(x, model)
-    log_px = _marginal.log_px_quadrature(model, x.to(device.of(model), torch.float32), grid_size=grid_size,
-                                         limit=limit).cpu()  # chunked by marginal's memory rule
+    log_px = _marginal.log_px_quadrature(
+        model, x.to(device.of(model), torch.float32), grid_size=grid_size, limit=limit
+    ).cpu()  # chunked by marginal's memory rule
     elbo = elbo_per_image(model, x, n_samples=n_samples, batch_size=100)
     return {"log_px": log_px, "elbo": elbo, "gap": log_px - elbo}
 
@@ -117,8 +123,10 @@ class Evaluation:
     grey: bool = False
 
     def __repr__(self) -> str:
-        lines = [f"Evaluation on {self.n_images} test images (nats per image)",
-                 f"  ELBO                   {self.elbo:10.2f}"]
+        lines = [
+            f"Evaluation on {self.n_images} test images (nats per image)",
+            f"  ELBO                   {self.elbo:10.2f}",
+        ]
         if self.log_px_iwae is not None:
             lines.append(f"  log p(x), IWAE k={self.iwae_k:<5d} {self.log_px_iwae:10.2f}")
         if self.log_px_quadrature is not None:
@@ -129,8 +137,15 @@ class Evaluation:
         return "\n".join(lines)
 
 
-def evaluate(model: VAEModel, x: torch.Tensor, *, iwae_k: int = 5000, quadrature: bool | None = None,
-             grey: bool = False, grid_size: int = 201) -> Evaluation:
+def evaluate(
+    model: VAEModel,
+    x: torch.Tensor,
+    *,
+    iwae_k: int = 5000,
+    quadrature: bool | None = None,
+    grey: bool = False,
+    grid_size: int = 201,
+) -> Evaluation:
     """Test ELBO (mean of one-sample ELBOs), IWAE log p(x) with ``iwae_k`` samples (0 skips it) and,
     for 2-D latents (``quadrature`` None means "if 2-D"), log p(x) by quadrature. ``x`` prepared
     (binarised or grey), ``(N, *data_shape)``."""

@@ -61,19 +61,23 @@ class CouplingFlow:
         if params.dim() != 2 or params.shape[-1] != self.n_params:
             raise ValueError(f"params must have shape (B, {self.n_params}), got {tuple(params.shape)}")
         if h.shape[-1] != 2 or h.dim() < 2 or h.shape[-2] != params.shape[0]:
-            raise ValueError(f"points must have shape (..., {params.shape[0]}, 2) to match params, got {tuple(h.shape)}")
+            raise ValueError(
+                f"points must have shape (..., {params.shape[0]}, 2) to match params, got {tuple(h.shape)}"
+            )
 
     def _conditioner(self, params: torch.Tensor, layer: int, a: torch.Tensor):
         """s(a), t(a) of one layer: a (..., B) -> two tensors (..., B)."""
         m = self.hidden
-        p = params[:, layer * self.params_per_layer:(layer + 1) * self.params_per_layer]  # (B, 4m + 2)
-        u, v, w_s, w_t = p[:, :m], p[:, m:2 * m], p[:, 2 * m:3 * m], p[:, 3 * m:4 * m]  # (B, m) each
+        p = params[:, layer * self.params_per_layer : (layer + 1) * self.params_per_layer]  # (B, 4m + 2)
+        u, v, w_s, w_t = p[:, :m], p[:, m : 2 * m], p[:, 2 * m : 3 * m], p[:, 3 * m : 4 * m]  # (B, m) each
         b_s, b_t = p[:, 4 * m], p[:, 4 * m + 1]  # (B,)
         hidden = torch.tanh(a.unsqueeze(-1) * u + v)  # (..., B, m)
         return (hidden * w_s).sum(-1) + b_s, (hidden * w_t).sum(-1) + b_t  # (..., B) each
 
     def forward(self, params: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:math:`\\mathbf{h} = T(\\mathbf{h}_0)` and :math:`\\log|\\det\\partial T/\\partial\\mathbf{h}_0| = \\sum_l s_l`.
+        """:math:`\\mathbf{h} = T(\\mathbf{h}_0)` and its log-determinant.
+
+        :math:`\\log|\\det\\partial T/\\partial\\mathbf{h}_0| = \\sum_l s_l`.
 
         Label ``eq:change-of-variables``; book/richer_posteriors.md; Dinh et al. 2017.
         Shapes: params (B, n_params), h0 (..., B, 2) -> h (..., B, 2), log_det (..., B).
@@ -91,7 +95,9 @@ class CouplingFlow:
         return h, log_det
 
     def inverse(self, params: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:math:`\\mathbf{h}_0 = T^{-1}(\\mathbf{h})` and :math:`\\log|\\det\\partial T^{-1}/\\partial\\mathbf{h}| = -\\sum_l s_l`.
+        """:math:`\\mathbf{h}_0 = T^{-1}(\\mathbf{h})` and its log-determinant.
+
+        :math:`\\log|\\det\\partial T^{-1}/\\partial\\mathbf{h}| = -\\sum_l s_l`.
 
         The layers undone in reverse order, :math:`h_d = (h'_d - t(h_c))\\,e^{-s(h_c)}`.
         Shapes: params (B, n_params), h (..., B, 2) -> h0 (..., B, 2), log_det (..., B).

@@ -1,10 +1,11 @@
 """Where the widgets' front ends live: the ES modules, their esbuild bundles and the style sheet.
 
-book/latent_space.md, book/ising.md; the chapters' self-tests (vaecourse.exercises.selftest). The front ends are ES modules with explicit imports in
-``vaecourse/js/src/``; each entry below becomes one self-contained file ``vaecourse/js/bundles/<name>.js``,
-built by esbuild (``scripts/build_bundles.py``, ``make bundles``) and committed, so the package works
-where no node is installed (a student's Colab). A widget's ``_esm`` is its bundle (:func:`bundle`).
-Light on purpose (no torch, no anywidget): the build script reads the entries from here.
+book/latent_space.md, book/ising.md; the chapters' self-tests (vaecourse.exercises.selftest). The front ends are
+ES modules with explicit imports in ``vaecourse/js/src/``; each entry below becomes one self-contained file
+``vaecourse/js/bundles/<name>.js``, built by esbuild (``scripts/build_bundles.py``, ``make bundles``) and
+committed, so the package works where no node is installed (a student's Colab). A widget's ``_esm`` is its
+bundle (:func:`bundle`). Light on purpose (no torch, no anywidget): the build script reads the entries from
+here.
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ BUNDLE_DIR = JS / "bundles"
 #: bundles embed their text).
 WORKER_BUNDLES = ("posterior_worker",)
 #: Widget entries: ``src/<name>.js`` -> ``bundles/<name>.js``, an ES module whose default export has ``render``.
-WIDGET_BUNDLES = ("latent_explorer", "interpolation", "posterior_explorer", "posterior_pad", "ising_lattice",
-                  "self_test")
+WIDGET_BUNDLES = (
+    "latent_explorer",
+    "interpolation",
+    "posterior_explorer",
+    "posterior_pad",
+    "ising_lattice",
+    "self_test",
+)
 #: The widgets' one style sheet.
 STYLE = JS / "widgets.css"
 

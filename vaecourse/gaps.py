@@ -33,8 +33,17 @@ from vaecourse import posterior_families as pf
 from vaecourse.models import VAEModel
 from vaecourse.validation import require_count
 
-__all__ = ["log_px_bernoulli_grid", "optimise_per_image", "elbo_with_se", "bound_ladder", "posterior_window",
-           "log_q_on_grid", "kl_to_posterior_on_grid", "Gaps", "gap_decomposition"]
+__all__ = [
+    "log_px_bernoulli_grid",
+    "optimise_per_image",
+    "elbo_with_se",
+    "bound_ladder",
+    "posterior_window",
+    "log_q_on_grid",
+    "kl_to_posterior_on_grid",
+    "Gaps",
+    "gap_decomposition",
+]
 
 
 def log_px_bernoulli_grid(model: VAEModel, x: torch.Tensor, grid_size: int = 201, limit: float = 6.0) -> torch.Tensor:
@@ -46,15 +55,24 @@ def log_px_bernoulli_grid(model: VAEModel, x: torch.Tensor, grid_size: int = 201
     Shapes: x (B, ...) -> (B,). Raises ``ValueError`` unless the model has a 2-D latent and a Bernoulli decoder.
     """
     if getattr(model, "latent_dim", None) != 2 or getattr(model, "likelihood", None) != "bernoulli":
-        raise ValueError("log_px_bernoulli_grid needs a model with latent_dim == 2 and a Bernoulli decoder; "
-                         "use vaecourse.marginal.log_px_quadrature otherwise")
+        raise ValueError(
+            "log_px_bernoulli_grid needs a model with latent_dim == 2 and a Bernoulli decoder; "
+            "use vaecourse.marginal.log_px_quadrature otherwise"
+        )
     require_count(grid_size, "grid_size", minimum=3)
     on, dtype = device.placement(model)
     return marginal.log_px_quadrature(model, x.to(on, dtype), grid_size, limit)
 
 
-def optimise_per_image(model: VAEModel, q_family, x: torch.Tensor, params: torch.Tensor, steps: int = 300,
-                       n_samples: int = 16, lr: float = 0.02) -> torch.Tensor:
+def optimise_per_image(
+    model: VAEModel,
+    q_family,
+    x: torch.Tensor,
+    params: torch.Tensor,
+    steps: int = 300,
+    n_samples: int = 16,
+    lr: float = 0.02,
+) -> torch.Tensor:
     """:math:`Q^*`: the family's parameters maximising each image's ELBO, by Adam from ``params``.
 
     Each image has its own parameters, so the batch sum optimises every image at once. The model is
@@ -86,14 +104,17 @@ def elbo_with_se(model: VAEModel, q_family, params: torch.Tensor, x: torch.Tenso
     """Monte Carlo ELBO :math:`\\frac1n\\sum_i\\log w_i` and its standard error, per image: (B,), (B,)."""
     require_count(n, "n", minimum=2)
     chunk = marginal.chunk_size(x, n)
-    log_w = torch.cat([pf.log_weights(model, q_family, params, x, min(chunk, n - start))
-                       for start in range(0, n, chunk)])  # (n, B), drawn in chunks to bound memory
+    log_w = torch.cat(
+        [pf.log_weights(model, q_family, params, x, min(chunk, n - start)) for start in range(0, n, chunk)]
+    )  # (n, B), drawn in chunks to bound memory
     return log_w.mean(0), log_w.std(0) / math.sqrt(n)
 
 
 @torch.no_grad()
 def bound_ladder(model: VAEModel, q_family, params: torch.Tensor, x: torch.Tensor, ks=(1, 5, 50), repeats: int = 100):
-    """Mean and standard error over ``repeats`` draws of the bound :math:`\\mathcal{L}_K` for each K: (len(ks), B) twice.
+    """Mean and standard error over ``repeats`` draws of the bound :math:`\\mathcal{L}_K` for each K.
+
+    Both (len(ks), B).
 
     K = 1 is the single-sample ELBO; ``eq:iwae-ordering``.
     """
@@ -130,7 +151,10 @@ def log_q_on_grid(q_family, params: torch.Tensor, grid_h1: torch.Tensor, grid_h2
 
 
 def kl_to_posterior_on_grid(q_family, params, grid_h1, grid_h2, log_posterior) -> torch.Tensor:
-    """:math:`\\mathcal{D}[Q\\|p(\\mathbf{h}|\\mathbf{x})] \\approx \\Delta_1\\Delta_2\\sum_{ij}Q(\\mathbf{h}_{ij})[\\log Q - \\log p(\\mathbf{h}_{ij}|\\mathbf{x})]`: (B,).
+    """The KL divergence D[Q || p(h|x)] on a grid, by the rectangle rule: (B,).
+
+    :math:`\\mathcal{D}[Q\\|p(\\mathbf{h}|\\mathbf{x})] \\approx
+    \\Delta_1\\Delta_2\\sum_{ij}Q(\\mathbf{h}_{ij})[\\log Q - \\log p(\\mathbf{h}_{ij}|\\mathbf{x})]`.
 
     :func:`vaecourse.marginal.kl_q_posterior_on_grid` for any family with parameters (B, n_params);
     axes (B, G), log_posterior (B, G, G) from :func:`vaecourse.marginal.local_posterior_grid`.
@@ -164,9 +188,17 @@ class Gaps:
         return self.elbo_best - self.elbo_amortised
 
 
-def gap_decomposition(model: VAEModel, posterior, x: torch.Tensor, steps: int = 300, n_samples: int = 16,
-                      n_eval: int = 2000, grid_size: int = 201, log_px: torch.Tensor | None = None,
-                      lr: float = 0.05) -> Gaps:
+def gap_decomposition(
+    model: VAEModel,
+    posterior,
+    x: torch.Tensor,
+    steps: int = 300,
+    n_samples: int = 16,
+    n_eval: int = 2000,
+    grid_size: int = 201,
+    log_px: torch.Tensor | None = None,
+    lr: float = 0.05,
+) -> Gaps:
     """Total, approximation and amortisation gaps of ``posterior`` (an encoder x -> params) on images x.
 
     ``eq:gap-decomposition``: :math:`Q^*` by :func:`optimise_per_image` from the encoder's parameters and
@@ -182,8 +214,9 @@ def gap_decomposition(model: VAEModel, posterior, x: torch.Tensor, steps: int = 
     # two starts, the encoder's Q and the prior, so that an encoder far off (near another, minor mode)
     # does not leave Q* in a local optimum; per image the start with the higher ELBO wins
     from_encoder = optimise_per_image(model, q_family, x, params_a, steps, n_samples, lr)
-    from_prior = optimise_per_image(model, q_family, x, q_family.initial(x.shape[0], params_a.dtype, params_a.device),
-                                    steps, n_samples, lr)
+    from_prior = optimise_per_image(
+        model, q_family, x, q_family.initial(x.shape[0], params_a.dtype, params_a.device), steps, n_samples, lr
+    )
     elbo_e, se_e = elbo_with_se(model, q_family, from_encoder, x, n_eval)
     elbo_p, se_p = elbo_with_se(model, q_family, from_prior, x, n_eval)
     better = (elbo_p > elbo_e)[:, None]  # (B, 1)

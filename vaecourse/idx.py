@@ -67,6 +67,23 @@ def _raw_bytes(path: Path) -> bytes:
         ) from error
 
 
+def _check_expected(path: Path, dims: tuple[int, ...], file_dtype: np.dtype, shape, dtype) -> None:
+    """Raise :class:`DataFileError` unless the file's shape and type are the ones the caller expects.
+
+    ``shape`` has ``None`` for any size along an axis (``shape=None`` accepts any shape); ``dtype`` is
+    compared by kind and size, ignoring byte order (``dtype=None`` accepts any type).
+    """
+    if shape is not None:
+        shape = tuple(shape)
+        if len(shape) != len(dims) or any(s is not None and s != n for s, n in zip(shape, dims)):
+            wanted = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+            raise DataFileError(f"{path}: holds an array of shape {dims}, expected {wanted}")
+    if dtype is not None:
+        want = np.dtype(dtype)
+        if (want.kind, want.itemsize) != (file_dtype.kind, file_dtype.itemsize):
+            raise DataFileError(f"{path}: holds {file_dtype.newbyteorder('=').name} values, expected {want.name}")
+
+
 def read_idx(path, shape: Sequence[int | None] | None = None, dtype=None) -> np.ndarray:
     """Read an IDX file (optionally gzip-compressed) into a NumPy array of its declared shape.
 
@@ -88,9 +105,7 @@ def read_idx(path, shape: Sequence[int | None] | None = None, dtype=None) -> np.
     if len(data) < 4:
         raise DataFileError(f"{path}: only {len(data)} bytes, too short for an IDX header")
     if data[0] != 0 or data[1] != 0:
-        raise DataFileError(
-            f"{path}: bad magic number 0x{data[:4].hex()} (an IDX file starts with two zero bytes)"
-        )
+        raise DataFileError(f"{path}: bad magic number 0x{data[:4].hex()} (an IDX file starts with two zero bytes)")
     type_code, ndim = data[2], data[3]
     if type_code not in IDX_TYPES:
         raise DataFileError(f"{path}: unknown IDX type code 0x{type_code:02x} in the magic number")
@@ -98,31 +113,15 @@ def read_idx(path, shape: Sequence[int | None] | None = None, dtype=None) -> np.
         raise DataFileError(f"{path}: the magic number declares zero dimensions")
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise DataFileError(
-            f"{path}: truncated header ({len(data)} bytes, {header} needed for {ndim} dimensions)"
-        )
+        raise DataFileError(f"{path}: truncated header ({len(data)} bytes, {header} needed for {ndim} dimensions)")
     dims = tuple(int(n) for n in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     file_dtype = IDX_TYPES[type_code]
     expected = header + file_dtype.itemsize * math.prod(dims)  # Python ints: no overflow for forged headers
     if len(data) < expected:
-        raise DataFileError(
-            f"{path}: truncated: dimensions {dims} need {expected} bytes, the file has {len(data)}"
-        )
+        raise DataFileError(f"{path}: truncated: dimensions {dims} need {expected} bytes, the file has {len(data)}")
     if len(data) > expected:
-        raise DataFileError(
-            f"{path}: corrupt: {len(data) - expected} unexpected bytes after the data of shape {dims}"
-        )
-    if shape is not None:
-        shape = tuple(shape)
-        if len(shape) != ndim or any(s is not None and s != n for s, n in zip(shape, dims)):
-            wanted = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
-            raise DataFileError(f"{path}: holds an array of shape {dims}, expected {wanted}")
-    if dtype is not None:
-        want = np.dtype(dtype)
-        if (want.kind, want.itemsize) != (file_dtype.kind, file_dtype.itemsize):
-            raise DataFileError(
-                f"{path}: holds {file_dtype.newbyteorder('=').name} values, expected {want.name}"
-            )
+        raise DataFileError(f"{path}: corrupt: {len(data) - expected} unexpected bytes after the data of shape {dims}")
+    _check_expected(path, dims, file_dtype, shape, dtype)
     array = np.frombuffer(data, dtype=file_dtype, offset=header).reshape(dims)
     if file_dtype.itemsize > 1:
         array = array.astype(file_dtype.newbyteorder("="))
@@ -148,8 +147,7 @@ def write_idx(path, array) -> Path:
     code = codes.get((array.dtype.kind, array.dtype.itemsize))
     if code is None:
         raise ValueError(
-            f"array: dtype {array.dtype} cannot be stored in IDX; use uint8, int8, int16, int32, "
-            "float32 or float64"
+            f"array: dtype {array.dtype} cannot be stored in IDX; use uint8, int8, int16, int32, float32 or float64"
         )
     header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
     payload = header + np.ascontiguousarray(array, dtype=IDX_TYPES[code]).tobytes()

@@ -76,16 +76,20 @@ def use_keras_torch_backend() -> None:
 
 use_keras_torch_backend()  # KERAS_BACKEND=torch, before keras is imported
 
-import keras
-from keras import layers, ops
+import keras  # noqa: E402 -- keras reads KERAS_BACKEND when first imported, so it comes after the call above
+from keras import layers, ops  # noqa: E402 -- likewise
 
 IMAGE_SHAPE = (28, 28, 1)  # Keras is channels-last
 
 
 class Sampling(layers.Layer):
-    """The reparameterisation $\\mathbf{h} = \\boldsymbol\\mu + e^{\\text{logvar}/2}\\odot\\boldsymbol\\epsilon$,
-    $\\boldsymbol\\epsilon\\sim\\mathcal{N}(0, I)$ (``eq:reparameterisation``; Kingma & Welling 2013;
-    book/reparameterisation.md). Inputs ``[mu, logvar]``, each ``(B, latent_dim)``; output ``(B, latent_dim)``.
+    """The reparameterisation of ``[mu, logvar]``, as a Keras layer.
+
+    $\\mathbf{h} = \\boldsymbol\\mu
+    + e^{\\text{logvar}/2}\\odot\\boldsymbol\\epsilon$,
+    $\\boldsymbol\\epsilon\\sim\\mathcal{N}(0, I)$ (``eq:reparameterisation``;
+    Kingma & Welling 2013; book/reparameterisation.md). Inputs ``[mu, logvar]``,
+    each ``(B, latent_dim)``; output ``(B, latent_dim)``.
     """
 
     def __init__(self, seed: int | None = None, **kwargs):
@@ -94,19 +98,23 @@ class Sampling(layers.Layer):
 
     def call(self, inputs):
         mu, logvar = inputs
-        eps = keras.random.normal(ops.shape(mu), seed=self.seed_generator)  # (B, latent_dim)
+        # (B, latent_dim)
+        eps = keras.random.normal(ops.shape(mu), seed=self.seed_generator)
         return mu + ops.exp(0.5 * logvar) * eps
 
 
 def build_encoder(latent_dim: int = 2, seed: int | None = None) -> keras.Model:
-    """The example's encoder: ``(B, 28, 28, 1)`` -> ``[mu, logvar, h]``, each ``(B, latent_dim)``.
+    """The example's encoder: ``(B, 28, 28, 1)`` -> ``[mu, logvar, h]``.
 
-    69,076 parameters for ``latent_dim=2`` (the same count as :class:`vaecourse.models.ConvEncoder`).
+    Each output is ``(B, latent_dim)``. 69,076 parameters for ``latent_dim=2``
+    (the same count as :class:`vaecourse.models.ConvEncoder`).
     """
     latent_dim = require_count(latent_dim, "latent_dim")
     x = keras.Input(shape=IMAGE_SHAPE, name="x")
-    a = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)  # (B, 14, 14, 32)
-    a = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(a)  # (B, 7, 7, 64)
+    # (B, 14, 14, 32)
+    a = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)
+    # (B, 7, 7, 64)
+    a = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(a)
     a = layers.Flatten()(a)  # (B, 3136)
     a = layers.Dense(16, activation="relu")(a)  # (B, 16)
     mu = layers.Dense(latent_dim, name="z_mean")(a)  # (B, latent_dim)
@@ -116,17 +124,35 @@ def build_encoder(latent_dim: int = 2, seed: int | None = None) -> keras.Model:
 
 
 def build_decoder(latent_dim: int = 2) -> keras.Model:
-    """The example's decoder: ``(N, latent_dim)`` -> mean image ``(N, 28, 28, 1)`` in (0, 1).
+    """The example's decoder: ``(N, latent_dim)`` -> mean image.
 
-    65,089 parameters for ``latent_dim=2`` (the same count as :class:`vaecourse.models.ConvDecoder`).
+    The mean image is ``(N, 28, 28, 1)``, in (0, 1). 65,089 parameters for
+    ``latent_dim=2`` (the same count as :class:`vaecourse.models.ConvDecoder`).
     """
     latent_dim = require_count(latent_dim, "latent_dim")
     h = keras.Input(shape=(latent_dim,), name="h")
     a = layers.Dense(7 * 7 * 64, activation="relu")(h)  # (N, 3136)
     a = layers.Reshape((7, 7, 64))(a)  # (N, 7, 7, 64)
-    a = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(a)  # (N, 14, 14, 64)
-    a = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(a)  # (N, 28, 28, 32)
-    x_mean = layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid")(a)  # (N, 28, 28, 1)
+    a = layers.Conv2DTranspose(
+        64,
+        3,
+        strides=2,
+        padding="same",
+        activation="relu",
+    )(a)  # (N, 14, 14, 64)
+    a = layers.Conv2DTranspose(
+        32,
+        3,
+        strides=2,
+        padding="same",
+        activation="relu",
+    )(a)  # (N, 28, 28, 32)
+    x_mean = layers.Conv2DTranspose(
+        1,
+        3,
+        padding="same",
+        activation="sigmoid",
+    )(a)  # (N, 28, 28, 1)
     return keras.Model(h, x_mean, name="decoder")
 
 
@@ -157,17 +183,26 @@ class KerasVAE(keras.Model):
         return self.decoder(h, training=training)
 
     def loss_terms(self, x, training=False):
-        """``(loss, reconstruction, kl)``, each a scalar averaged over the batch ``x`` ``(B, 28, 28, 1)``."""
-        mu, logvar, h = self.encoder(x, training=training)  # (B, latent_dim) each
+        """``(loss, reconstruction, kl)``, scalars averaged over the batch.
+
+        ``x`` is ``(B, 28, 28, 1)``.
+        """
+        # (B, latent_dim) each
+        mu, logvar, h = self.encoder(x, training=training)
         x_mean = self.decoder(h, training=training)  # (B, 28, 28, 1)
-        # binary_crossentropy averages over the last (channel) axis, of size 1; sum over the pixels.
+        # binary_crossentropy averages over the last (channel) axis, of size 1;
+        # sum over the pixels.
         bce = keras.losses.binary_crossentropy(x, x_mean)  # (B, 28, 28)
         reconstruction = ops.mean(ops.sum(bce, axis=(1, 2)))
-        kl = ops.mean(ops.sum(0.5 * (ops.exp(logvar) + ops.square(mu) - 1.0 - logvar), axis=1))
+        kl_per_unit = 0.5 * (ops.exp(logvar) + ops.square(mu) - 1.0 - logvar)
+        kl = ops.mean(ops.sum(kl_per_unit, axis=1))
         return reconstruction + kl, reconstruction, kl
 
     def train_step(self, data):
-        """One optimiser step, the PyTorch way (the example's ``tf.GradientTape`` step, rewritten)."""
+        """One optimiser step, the PyTorch way.
+
+        The example's ``tf.GradientTape`` step, rewritten.
+        """
         x = data[0] if isinstance(data, (tuple, list)) else data
         self.zero_grad()  # clear the .grad left by the previous step
         loss, reconstruction, kl = self.loss_terms(x, training=True)
@@ -242,7 +277,9 @@ class KerasConfig:
         for name in ("latent_dim", "epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < (0 if name == "epochs" else 1):
-                raise ValueError(f"{name} must be a {'non-negative' if name == 'epochs' else 'positive'} integer, got {value!r}")
+                raise ValueError(
+                    f"{name} must be a {'non-negative' if name == 'epochs' else 'positive'} integer, got {value!r}"
+                )
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
 
@@ -280,18 +317,31 @@ def train(x, config: KerasConfig = KerasConfig(), cache: bool = True, verbose: i
         model = _compiled(config)
         timer = _EpochTimer()
         fitted = model.fit(
-            images, epochs=config.epochs, batch_size=config.batch_size, shuffle=True,
-            verbose=verbose, callbacks=[timer],
+            images,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            shuffle=True,
+            verbose=verbose,
+            callbacks=[timer],
         )
-        history = {name: [float(v) for v in fitted.history.get(name, [])]
-                   for name in ("loss", "reconstruction_loss", "kl_loss")}
+        history = {
+            name: [float(v) for v in fitted.history.get(name, [])]
+            for name in ("loss", "reconstruction_loss", "kl_loss")
+        }
         history["seconds"] = timer.seconds
         return model, history
 
     if not cache:
         return build()
-    return load_or_build(_cache_file(images, config), build, _save, lambda path: _load(path, config),
-                         cheap=cheap_to_train(config.epochs, len(images)), what="Keras model", force=force)
+    return load_or_build(
+        _cache_file(images, config),
+        build,
+        _save,
+        lambda path: _load(path, config),
+        cheap=cheap_to_train(config.epochs, len(images)),
+        what="Keras model",
+        force=force,
+    )
 
 
 def _compiled(config: KerasConfig) -> KerasVAE:
@@ -330,8 +380,9 @@ def _load(path: Path, config: KerasConfig) -> tuple[KerasVAE, dict]:
     stored = read_arrays(path)
     model = _compiled(config)
     names = [f"w{i:03d}" for i in range(len(model.weights))]
-    if any(name not in stored for name in (*names, "sampling_seed", "history")) or \
-            [stored[n].shape for n in names] != [tuple(w.shape) for w in model.weights]:
+    if any(name not in stored for name in (*names, "sampling_seed", "history")) or [stored[n].shape for n in names] != [
+        tuple(w.shape) for w in model.weights
+    ]:
         raise CacheEntryError(f"{path.name} does not hold this model's weights")
     try:
         history = json.loads(str(stored["history"]))
@@ -406,8 +457,10 @@ class KerasAsTorchVAE(PriorMixin):
 
     def __repr__(self) -> str:
         counts = parameter_counts(self.model)
-        return (f"KerasAsTorchVAE(KerasVAE, latent_dim={self.latent_dim}, parameters: encoder "
-                f"{counts['encoder']:,}, decoder {counts['decoder']:,})")
+        return (
+            f"KerasAsTorchVAE(KerasVAE, latent_dim={self.latent_dim}, parameters: encoder "
+            f"{counts['encoder']:,}, decoder {counts['decoder']:,})"
+        )
 
 
 __all__ = [

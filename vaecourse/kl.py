@@ -30,7 +30,14 @@ from __future__ import annotations
 
 import torch
 
-from vaecourse.validation import check_mean_cov, common_dtype, require_count, require_finite, require_spd, require_tensor
+from vaecourse.validation import (
+    check_mean_cov,
+    common_dtype,
+    require_count,
+    require_finite,
+    require_spd,
+    require_tensor,
+)
 
 __all__ = [
     "kl_gaussians",
@@ -46,7 +53,9 @@ __all__ = [
 
 
 def kl_gaussians(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1: torch.Tensor) -> torch.Tensor:
-    """KL divergence :math:`\\mathcal{D}[\\mathcal{N}(\\mu_0,\\Sigma_0)\\|\\mathcal{N}(\\mu_1,\\Sigma_1)]` in closed form.
+    """KL divergence of two Gaussians in closed form.
+
+    :math:`\\mathcal{D}[\\mathcal{N}(\\mu_0,\\Sigma_0)\\|\\mathcal{N}(\\mu_1,\\Sigma_1)]`.
 
     Formula (lecture, "More on the SGD"; label ``eq:kl-gaussians``)::
 
@@ -102,8 +111,7 @@ def _check_mean_logvar(mu: torch.Tensor, logvar: torch.Tensor) -> None:
     require_tensor("logvar", logvar, min_dim=1)
     if mu.shape != logvar.shape:
         raise ValueError(
-            f"mu and logvar must have the same shape (..., latent_dim); got {tuple(mu.shape)} and "
-            f"{tuple(logvar.shape)}"
+            f"mu and logvar must have the same shape (..., latent_dim); got {tuple(mu.shape)} and {tuple(logvar.shape)}"
         )
     common_dtype(mu=mu, logvar=logvar)
     require_finite("mu", mu)
@@ -111,16 +119,19 @@ def _check_mean_logvar(mu: torch.Tensor, logvar: torch.Tensor) -> None:
 
 
 def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL divergence of a diagonal Gaussian from :math:`\\mathcal{N}(0, I)`, summed over the last dim.
+    """KL divergence of a diagonal Gaussian from :math:`\\mathcal{N}(0, I)`.
 
-    Formula (lecture, "Simplification", diagonal form; label ``eq:kl-standard-normal``):
-    :math:`\\tfrac12\\sum_j \\big(e^{\\mathrm{logvar}_j} + \\mu_j^2 - 1 - \\mathrm{logvar}_j\\big)`.
-    This is the KL term of the training loss (Kingma & Welling 2013, appendix B; book/sgd.md).
+    Summed over the last dim. Formula (lecture, "Simplification", diagonal
+    form; label ``eq:kl-standard-normal``): :math:`\\tfrac12\\sum_j
+    \\big(e^{\\mathrm{logvar}_j} + \\mu_j^2 - 1 - \\mathrm{logvar}_j\\big)`.
+    This is the KL term of the training loss (Kingma & Welling 2013,
+    appendix B; book/sgd.md).
 
-    Shapes: ``mu`` and ``logvar`` (..., latent_dim), equal shapes; result (...,) (0-dim for a
-    single vector). Differentiable in both arguments.
+    Shapes: ``mu`` and ``logvar`` (..., latent_dim), equal shapes; result
+    (...,) (0-dim for a single vector). Differentiable in both arguments.
 
-    Raises ``ValueError`` naming the argument on mismatched shapes or NaN/inf values.
+    Raises ``ValueError`` naming the argument on mismatched shapes or NaN/inf
+    values.
     """
     _check_mean_logvar(mu, logvar)
     return 0.5 * (torch.exp(logvar) + mu.pow(2) - 1.0 - logvar).sum(-1)

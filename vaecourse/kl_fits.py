@@ -106,18 +106,27 @@ def gaussian_expectation(fn, mean, std, n_nodes: int = 80) -> torch.Tensor:
     return (w * fn(nodes)).sum(0) / math.sqrt(math.pi)  # S
 
 
-def reverse_kl(mean, std, p: MixtureSameFamily, n_nodes: int = 80) -> torch.Tensor:
-    """Reverse divergence $\\mathcal{D}[Q\\,\\|\\,p] = E_Q[\\log Q - \\log p]$, $Q = \\mathcal{N}(m, s^2)$.
+def reverse_kl(
+    mean,
+    std,
+    p: MixtureSameFamily,
+    n_nodes: int = 80,
+) -> torch.Tensor:
+    """Reverse divergence $\\mathcal{D}[Q\\,\\|\\,p]$ of a Gaussian $Q$.
 
-    $= -\\tfrac12\\log(2\\pi e s^2) - E_Q[\\log p]$ (the Gaussian entropy is closed form; the
-    expectation is done by :func:`gaussian_expectation`). book/kl_divergence.md.
-    ``mean``/``std`` are scalars or tensors of one shape S (differentiable); returns shape S.
+    For $Q = \\mathcal{N}(m, s^2)$,
+    $\\mathcal{D}[Q\\,\\|\\,p] = E_Q[\\log Q - \\log p]
+    = -\\tfrac12\\log(2\\pi e s^2) - E_Q[\\log p]$ (the Gaussian entropy
+    is closed form; the expectation is done by :func:`gaussian_expectation`).
+    book/kl_divergence.md. ``mean``/``std`` are scalars or tensors of one
+    shape S (differentiable); returns shape S.
     """
     _components(p)
     mean = torch.as_tensor(mean, dtype=_DTYPE)
     std = torch.as_tensor(std, dtype=_DTYPE)
     _check_std(std.detach(), "std")
-    cross = gaussian_expectation(p.log_prob, mean, std, n_nodes)  # E_Q[log p], shape S
+    # E_Q[log p], shape S
+    cross = gaussian_expectation(p.log_prob, mean, std, n_nodes)
     entropy = 0.5 * torch.log(2 * math.pi * math.e * std**2)
     return -entropy - cross
 
@@ -139,10 +148,12 @@ def forward_kl(p: MixtureSameFamily, mean, std, n_nodes: int = 80) -> torch.Tens
 
 
 def fit_forward_kl(p: MixtureSameFamily) -> tuple[float, float]:
-    """The Gaussian $Q$ minimising $\\mathcal{D}[p\\,\\|\\,Q]$: moment matching, in closed form.
+    """The Gaussian $Q$ minimising $\\mathcal{D}[p\\,\\|\\,Q]$: moment matching.
 
-    $m = \\sum_j w_j\\mu_j$, $s^2 = \\sum_j w_j(\\sigma_j^2 + \\mu_j^2) - m^2$ (setting the
-    derivatives of $-E_p[\\log Q]$ to zero). book/kl_divergence.md. Returns (m, s) as floats.
+    In closed form: $m = \\sum_j w_j\\mu_j$,
+    $s^2 = \\sum_j w_j(\\sigma_j^2 + \\mu_j^2) - m^2$ (setting the derivatives
+    of $-E_p[\\log Q]$ to zero). book/kl_divergence.md. Returns (m, s) as
+    floats.
     """
     w, mu, sd = _components(p)
     mean = (w * mu).sum()
@@ -150,8 +161,9 @@ def fit_forward_kl(p: MixtureSameFamily) -> tuple[float, float]:
     return float(mean), float(var.sqrt())
 
 
-def fit_reverse_kl(p: MixtureSameFamily, init_mean: float, init_std: float = 1.0,
-                   steps: int = 100, n_nodes: int = 80) -> tuple[float, float]:
+def fit_reverse_kl(
+    p: MixtureSameFamily, init_mean: float, init_std: float = 1.0, steps: int = 100, n_nodes: int = 80
+) -> tuple[float, float]:
     """A Gaussian $Q$ at a local minimum of $\\mathcal{D}[Q\\,\\|\\,p]$, found by L-BFGS from a start.
 
     Optimises $(m, \\log s)$ from ``(init_mean, init_std)``. The reverse divergence of a bimodal
@@ -168,8 +180,14 @@ def fit_reverse_kl(p: MixtureSameFamily, init_mean: float, init_std: float = 1.0
         raise ValueError(f"steps must be >= 1, got {steps}")
     mean = torch.tensor(float(init_mean), dtype=_DTYPE, requires_grad=True)
     log_std = torch.tensor(math.log(init_std), dtype=_DTYPE, requires_grad=True)
-    opt = torch.optim.LBFGS([mean, log_std], lr=1.0, max_iter=steps, tolerance_grad=1e-10,
-                            tolerance_change=1e-14, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [mean, log_std],
+        lr=1.0,
+        max_iter=steps,
+        tolerance_grad=1e-10,
+        tolerance_change=1e-14,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad()

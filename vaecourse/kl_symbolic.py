@@ -34,8 +34,9 @@ def symbolic_kl_gaussians(mu0, cov0, mu1, cov1, k: int):
 
     diff = mu1 - mu0
     inverse = cov1.inv()
-    return sp.Rational(1, 2) * ((inverse * cov0).trace() + (diff.T * inverse * diff)[0, 0] - k
-                                + sp.log(cov1.det() / cov0.det()))
+    return sp.Rational(1, 2) * (
+        (inverse * cov0).trace() + (diff.T * inverse * diff)[0, 0] - k + sp.log(cov1.det() / cov0.det())
+    )
 
 
 def lecture_kl_standard_normal(mu, cov, k: int):
@@ -50,7 +51,9 @@ def lecture_kl_standard_normal(mu, cov, k: int):
 
 @dataclass
 class SymbolicDerivation:
-    """``eq:kl-standard-normal`` derived from ``eq:kl-gaussians``, for a chapter to display (``sp.latex(d.substituted)``).
+    """``eq:kl-standard-normal`` derived from ``eq:kl-gaussians``, for a chapter to display.
+
+    A chapter shows ``sp.latex(d.substituted)``.
 
     ``general``: eq:kl-gaussians with symbolic mu0, Sigma0, mu1, Sigma1; ``substituted``: mu1 = 0,
     Sigma1 = I; ``lecture``: the lecture's eq:kl-standard-normal; ``difference``:
@@ -91,8 +94,7 @@ def symbolic_kl_standard_normal(k: int = 2) -> SymbolicDerivation:
     mu0, cov0 = _symbols(k, "Sigma", "mu")
     mu1, cov1 = _symbols(k, "S", "m")
     general = symbolic_kl_gaussians(mu0, cov0, mu1, cov1, k)
-    at_prior = {**{mu1[i]: 0 for i in range(k)},
-                **{cov1[i, j]: int(i == j) for i in range(k) for j in range(k)}}
+    at_prior = {**{mu1[i]: 0 for i in range(k)}, **{cov1[i, j]: int(i == j) for i in range(k) for j in range(k)}}
     substituted = general.subs(at_prior)
     lecture = lecture_kl_standard_normal(mu0, cov0, k)
     difference = sp.simplify(sp.expand_log(substituted - lecture, force=True))
@@ -101,5 +103,6 @@ def symbolic_kl_standard_normal(k: int = 2) -> SymbolicDerivation:
     diagonal = sp.expand_log(lecture.subs(diagonal_sub), force=True)
     training = sp.Rational(1, 2) * sum(sp.exp(logvar[j]) + mu0[j] ** 2 - 1 - logvar[j] for j in range(k))
     diagonal_difference = sp.simplify(diagonal - training)
-    return SymbolicDerivation(k, mu0, cov0, general, substituted, lecture, difference, diagonal, training,
-                              diagonal_difference)
+    return SymbolicDerivation(
+        k, mu0, cov0, general, substituted, lecture, difference, diagonal, training, diagonal_difference
+    )

@@ -9,7 +9,8 @@ Everything the lecture's derivation needs is closed-form here (Tipping & Bishop 
 *Pattern Recognition and Machine Learning*, section 12.2):
 
 - evidence :math:`p(\\mathbf{x}) = \\mathcal{N}(\\mathbf{b}, WW^\\top + \\sigma^2 I)`;
-- posterior :math:`p(\\mathbf{h}\\mid\\mathbf{x}) = \\mathcal{N}(M^{-1}W^\\top(\\mathbf{x}-\\mathbf{b})/\\sigma^2, M^{-1})`
+- posterior :math:`p(\\mathbf{h}\\mid\\mathbf{x}) =
+  \\mathcal{N}(M^{-1}W^\\top(\\mathbf{x}-\\mathbf{b})/\\sigma^2, M^{-1})`
   with precision :math:`M = I + W^\\top W/\\sigma^2`;
 - :math:`E_Q[\\log p(\\mathbf{x}\\mid\\mathbf{h})]` and its single-sample variance for Gaussian Q.
 
@@ -32,7 +33,7 @@ posterior. ``with_q(shift, scale)`` gives a deliberately imperfect Q; ``with_enc
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch.distributions import Independent, MultivariateNormal, Normal
@@ -121,7 +122,7 @@ class LinearGaussian:
         seed: int = 0,
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
-    ) -> "LinearGaussian":
+    ) -> LinearGaussian:
         """A random model with a fixed ``seed``; orthogonal columns of W make :meth:`encode` exact.
 
         Column norms are drawn in [0.5, 2] so that the posterior is neither the prior nor a point.
@@ -141,15 +142,15 @@ class LinearGaussian:
         b = 0.5 * torch.randn(data_dim, generator=gen, dtype=torch.float64)
         return cls(W.to(device=device, dtype=dtype), b.to(device=device, dtype=dtype), sigma)
 
-    def with_q(self, shift: float = 0.0, scale: float = 1.0) -> "LinearGaussian":
+    def with_q(self, shift: float = 0.0, scale: float = 1.0) -> LinearGaussian:
         """The same model whose :meth:`encode` is off by ``shift`` in the mean and ``scale`` in the std."""
         return LinearGaussian(self.W, self.b, self.sigma, q_shift=shift, q_scale=scale)
 
-    def with_encoder(self, encoder: Callable[[torch.Tensor], Normal]) -> "LinearGaussian":
+    def with_encoder(self, encoder: Callable[[torch.Tensor], Normal]) -> LinearGaussian:
         """The same model with an arbitrary Q: ``encoder(x)`` must return a ``Normal`` (..., latent_dim)."""
         return LinearGaussian(self.W, self.b, self.sigma, encoder=encoder)
 
-    def to(self, device=None, dtype=None) -> "LinearGaussian":
+    def to(self, device=None, dtype=None) -> LinearGaussian:
         """A copy on another device / in another floating dtype."""
         return LinearGaussian(
             self.W.to(device=device, dtype=dtype),
@@ -267,7 +268,7 @@ class LinearGaussian:
         a = x - self.decoder_mean(q.mean)  # (..., D)
         A = self.W * q.stddev.unsqueeze(-2)  # (..., D, k)
         gram = A.transpose(-2, -1) @ A  # (..., k, k)
-        quad = (2 * gram.pow(2).sum((-2, -1)) + 4 * (a.unsqueeze(-2) @ A).pow(2).sum((-2, -1)))
+        quad = 2 * gram.pow(2).sum((-2, -1)) + 4 * (a.unsqueeze(-2) @ A).pow(2).sum((-2, -1))
         return quad / (4 * self.sigma**4)
 
     def prior_sampling_ess_fraction(self, x: torch.Tensor) -> torch.Tensor:
@@ -306,16 +307,30 @@ class ConditionalLinearGaussian:
         self.sigma = _positive_scalar("sigma", sigma, W)
 
     @classmethod
-    def random(cls, x_dim: int = 3, y_dim: int = 5, latent_dim: int = 2, sigma: float = 0.7, seed: int = 0,
-               dtype: torch.dtype = torch.float64, device=None) -> "ConditionalLinearGaussian":
+    def random(
+        cls,
+        x_dim: int = 3,
+        y_dim: int = 5,
+        latent_dim: int = 2,
+        sigma: float = 0.7,
+        seed: int = 0,
+        dtype: torch.dtype = torch.float64,
+        device=None,
+    ) -> ConditionalLinearGaussian:
         """A random conditional model with a fixed ``seed``."""
         gen = torch.Generator().manual_seed(seed)
 
         def draw(*shape):
             return torch.randn(*shape, generator=gen, dtype=torch.float64).to(device=device, dtype=dtype)
 
-        return cls(draw(y_dim, latent_dim), 0.5 * draw(y_dim, x_dim), 0.5 * draw(latent_dim, x_dim),
-                   0.3 * draw(y_dim), 0.3 * draw(latent_dim), sigma)
+        return cls(
+            draw(y_dim, latent_dim),
+            0.5 * draw(y_dim, x_dim),
+            0.5 * draw(latent_dim, x_dim),
+            0.3 * draw(y_dim),
+            0.3 * draw(latent_dim),
+            sigma,
+        )
 
     def prior_mean(self, x: torch.Tensor) -> torch.Tensor:
         """E[h | x] = C x + c: (..., x_dim) -> (..., latent_dim)."""

@@ -14,7 +14,8 @@ the prior fails; and, on the same grid, the true posterior by Bayes' rule
 :func:`kl_q_posterior_on_grid` measures the gap of the central equation (label ``eq:central``),
 
 .. math:: \\mathcal{D}[Q(\\mathbf{h}|\\mathbf{x})\\|p(\\mathbf{h}|\\mathbf{x})] \\approx \\Delta^2\\sum_{ij}
-          Q(\\mathbf{h}_{ij}|\\mathbf{x})\\big[\\log Q(\\mathbf{h}_{ij}|\\mathbf{x}) - \\log p(\\mathbf{h}_{ij}|\\mathbf{x})\\big],
+          Q(\\mathbf{h}_{ij}|\\mathbf{x})\\big[\\log Q(\\mathbf{h}_{ij}|\\mathbf{x})
+          - \\log p(\\mathbf{h}_{ij}|\\mathbf{x})\\big],
 
 a route to :math:`\\log p(\\mathbf{x}) - \\mathcal{L}(\\mathbf{x})` that shares no code with the
 ELBO's Monte Carlo estimate (Kingma & Welling 2013; Doersch 2016; Kong 1992 for the ESS). Q may be
@@ -185,8 +186,11 @@ def _log_joint_chunks(model, x: torch.Tensor, points: torch.Tensor):
             h = h.to(x)
             if logits_of is not None:
                 logits = logits_of(h)  # (C, D)
-                log_joint = logits @ x_flat.T - F.softplus(logits).sum(-1, keepdim=True) \
-                    + prior.log_prob(h).sum(-1, keepdim=True)  # (C, B)
+                log_joint = (
+                    logits @ x_flat.T
+                    - F.softplus(logits).sum(-1, keepdim=True)
+                    + prior.log_prob(h).sum(-1, keepdim=True)
+                )  # (C, B)
             else:
                 if h.dim() == 2:
                     h = h.unsqueeze(1)  # (C, 1, 2)
@@ -237,9 +241,12 @@ def _square_axis(model, x: torch.Tensor, grid_size: int, limit: float) -> torch.
     return torch.linspace(-limit, limit, grid_size, dtype=x.dtype, device=x.device)  # (G,)
 
 
-def log_px_quadrature(model: LatentVariableModel, x: torch.Tensor, grid_size: int = 201,
-                      limit: float = 5.0) -> torch.Tensor:
-    """log p(x) by quadrature over a square grid of a 2-D latent: :math:`\\log\\sum_{ij} p(x|h_{ij})p(h_{ij})\\,\\Delta^2`.
+def log_px_quadrature(
+    model: LatentVariableModel, x: torch.Tensor, grid_size: int = 201, limit: float = 5.0
+) -> torch.Tensor:
+    """log p(x) by quadrature over a square grid of a 2-D latent.
+
+    :math:`\\log\\sum_{ij} p(x|h_{ij})p(h_{ij})\\,\\Delta^2`.
 
     The grid has ``grid_size`` points per axis on [-limit, limit] (spacing Delta); for integrands
     that are smooth on the scale of Delta this rectangle rule converges faster than any power of
@@ -271,8 +278,9 @@ def posterior_grid(model: LatentVariableModel, x: torch.Tensor, grid_size: int =
     return axis, axis.clone(), _grid_posterior(model, x, axis, axis)[0]
 
 
-def local_posterior_grid(model: LatentVariableModel, x: torch.Tensor, centre: torch.Tensor, half_width,
-                         grid_size: int = 201):
+def local_posterior_grid(
+    model: LatentVariableModel, x: torch.Tensor, centre: torch.Tensor, half_width, grid_size: int = 201
+):
     """The true posterior on a square grid around ``centre``, one grid per data point, and log p(x).
 
     Grid b spans ``centre[b] +- half_width[b]`` along both latent axes with ``grid_size`` points;
@@ -311,8 +319,10 @@ def local_posterior_grid(model: LatentVariableModel, x: torch.Tensor, centre: to
 def _check_axes(grid_h1: torch.Tensor, grid_h2: torch.Tensor) -> None:
     for name, axis in (("grid_h1", grid_h1), ("grid_h2", grid_h2)):
         if not isinstance(axis, torch.Tensor) or axis.dim() not in (1, 2) or axis.shape[-1] < 3:
-            raise ValueError(f"{name} must be a tensor (G,) or (B, G) of at least 3 evenly spaced grid points, "
-                             "e.g. from marginal.posterior_grid or marginal.local_posterior_grid")
+            raise ValueError(
+                f"{name} must be a tensor (G,) or (B, G) of at least 3 evenly spaced grid points, "
+                "e.g. from marginal.posterior_grid or marginal.local_posterior_grid"
+            )
 
 
 def q_log_density_on_grid(q, grid_h1: torch.Tensor, grid_h2: torch.Tensor) -> torch.Tensor:
@@ -341,22 +351,30 @@ def q_log_density_on_grid(q, grid_h1: torch.Tensor, grid_h2: torch.Tensor) -> to
         return log_q1.unsqueeze(-1) + log_q2.unsqueeze(-2)  # (B, G1, G2)
     log_prob = getattr(q, "log_prob", None) or (q if callable(q) else None)
     if log_prob is None:
-        raise ValueError(f"q must be a Normal of batch shape (B, 2), an object with log_prob(h) or a function "
-                         f"h -> log Q(h), got {type(q).__name__}")
+        raise ValueError(
+            f"q must be a Normal of batch shape (B, 2), an object with log_prob(h) or a function "
+            f"h -> log Q(h), got {type(q).__name__}"
+        )
     points = _grid_points(grid_h1, grid_h2)  # (P, 2) or (P, B, 2)
     if points.dim() == 2:
         points = points.unsqueeze(1)  # (P, 1, 2)
     with torch.no_grad():
         log_q = log_prob(points)
     if not isinstance(log_q, torch.Tensor) or log_q.dim() != 2 or log_q.shape[0] != points.shape[0]:
-        raise ValueError(f"log Q of the grid points (P, B, 2) must be (P, B) with P = {points.shape[0]}, got "
-                         f"{tuple(getattr(log_q, 'shape', ()))}")
+        raise ValueError(
+            f"log Q of the grid points (P, B, 2) must be (P, B) with P = {points.shape[0]}, got "
+            f"{tuple(getattr(log_q, 'shape', ()))}"
+        )
     return log_q.T.reshape(log_q.shape[1], grid_h1.shape[-1], grid_h2.shape[-1])  # (B, G1, G2)
 
 
-def kl_q_posterior_on_grid(q: Normal, grid_h1: torch.Tensor, grid_h2: torch.Tensor,
-                           log_posterior: torch.Tensor) -> torch.Tensor:
-    """:math:`\\mathcal{D}[Q\\|p(h|x)] \\approx \\Delta_1\\Delta_2\\sum_{ij} Q(h_{ij})[\\log Q(h_{ij}) - \\log p(h_{ij}|x)]`, the rectangle rule.
+def kl_q_posterior_on_grid(
+    q: Normal, grid_h1: torch.Tensor, grid_h2: torch.Tensor, log_posterior: torch.Tensor
+) -> torch.Tensor:
+    """The KL divergence D[Q || p(h|x)] on a grid, by the rectangle rule.
+
+    :math:`\\mathcal{D}[Q\\|p(h|x)] \\approx
+    \\Delta_1\\Delta_2\\sum_{ij} Q(h_{ij})[\\log Q(h_{ij}) - \\log p(h_{ij}|x)]`.
 
     By ``eq:central`` this equals log p(x) minus the ELBO (book/elbo.md), and for the best Q of a
     family the approximation gap (``eq:gap-decomposition``, book/richer_posteriors.md). Q is any
@@ -369,8 +387,10 @@ def kl_q_posterior_on_grid(q: Normal, grid_h1: torch.Tensor, grid_h2: torch.Tens
     """
     log_q = q_log_density_on_grid(q, grid_h1, grid_h2)  # (B, G1, G2)
     if log_posterior.shape != log_q.shape:
-        raise ValueError(f"log_posterior must have shape {tuple(log_q.shape)} to match q and the grid, "
-                         f"got {tuple(log_posterior.shape)}")
+        raise ValueError(
+            f"log_posterior must have shape {tuple(log_q.shape)} to match q and the grid, "
+            f"got {tuple(log_posterior.shape)}"
+        )
     if bool(torch.isnan(log_posterior).any()):
         raise ValueError("log_posterior contains NaN")
     cell = (grid_h1[..., 1] - grid_h1[..., 0]) * (grid_h2[..., 1] - grid_h2[..., 0])  # Delta^2, () or (B,)
@@ -404,8 +424,14 @@ def window_rule(grid_size: int = WINDOW_GRID, half_sigmas: float = WINDOW_HALF_S
     ``shift_cells`` (:data:`WINDOW_SHIFT_CELLS`), ``max_steps`` (:data:`WINDOW_MAX_STEPS`), ``grid``
     (points per axis) and ``half_sigmas`` (half-width in standard deviations). book/latent_space.md.
     """
-    return {"edge_mass": WINDOW_EDGE_MASS, "widen_factor": WINDOW_WIDEN_FACTOR, "shift_cells": WINDOW_SHIFT_CELLS,
-            "max_steps": WINDOW_MAX_STEPS, "grid": int(grid_size), "half_sigmas": float(half_sigmas)}
+    return {
+        "edge_mass": WINDOW_EDGE_MASS,
+        "widen_factor": WINDOW_WIDEN_FACTOR,
+        "shift_cells": WINDOW_SHIFT_CELLS,
+        "max_steps": WINDOW_MAX_STEPS,
+        "grid": int(grid_size),
+        "half_sigmas": float(half_sigmas),
+    }
 
 
 @dataclass(frozen=True)
@@ -452,8 +478,19 @@ def _window(model, x: torch.Tensor, centre: torch.Tensor, half: torch.Tensor, gr
     ring[1:-1, 1:-1] = False
     mean = torch.stack([(weight.sum(1) * axis1).sum(), (weight.sum(0) * axis2).sum()])  # (2,)
     second = torch.stack([(weight.sum(1) * axis1**2).sum(), (weight.sum(0) * axis2**2).sum()])  # (2,)
-    return Window(axis1, axis2, log_joint[0], log_posterior[0], float(log_px[0]), float(weight[ring].sum()), mean,
-                  (second - mean**2).clamp(min=0).sqrt(), spacing, half, cell)
+    return Window(
+        axis1,
+        axis2,
+        log_joint[0],
+        log_posterior[0],
+        float(log_px[0]),
+        float(weight[ring].sum()),
+        mean,
+        (second - mean**2).clamp(min=0).sqrt(),
+        spacing,
+        half,
+        cell,
+    )
 
 
 def _next_half(window: Window, half_sigmas: float) -> torch.Tensor | None:
@@ -465,8 +502,15 @@ def _next_half(window: Window, half_sigmas: float) -> torch.Tensor | None:
     return None
 
 
-def adaptive_local_grid(model, x: torch.Tensor, centre, half_widths, grid_size: int = WINDOW_GRID,
-                        half_sigmas: float = WINDOW_HALF_SIGMAS, max_steps: int = WINDOW_MAX_STEPS) -> AdaptiveGrid:
+def adaptive_local_grid(
+    model,
+    x: torch.Tensor,
+    centre,
+    half_widths,
+    grid_size: int = WINDOW_GRID,
+    half_sigmas: float = WINDOW_HALF_SIGMAS,
+    max_steps: int = WINDOW_MAX_STEPS,
+) -> AdaptiveGrid:
     """A small grid that follows the true posterior of one data point, from a first window centre +- half_widths.
 
     Each window is the posterior of :func:`local_posterior_grid` on ``grid_size`` x ``grid_size``
@@ -492,8 +536,9 @@ def adaptive_local_grid(model, x: torch.Tensor, centre, half_widths, grid_size: 
     centre = torch.as_tensor(centre).to("cpu", torch.float64)
     half = torch.as_tensor(half_widths).to("cpu", torch.float64)
     if centre.shape != (2,) or half.shape != (2,):
-        raise ValueError(f"centre and half_widths must have shape (2,), got {tuple(centre.shape)} and "
-                         f"{tuple(half.shape)}")
+        raise ValueError(
+            f"centre and half_widths must have shape (2,), got {tuple(centre.shape)} and {tuple(half.shape)}"
+        )
     if not bool(torch.isfinite(half).all()) or bool((half <= 0).any()):
         raise ValueError(f"half_widths must be positive and finite, got {half.tolist()}")
     require_count(grid_size, "grid_size", minimum=3)

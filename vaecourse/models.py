@@ -14,8 +14,9 @@ References: Kingma & Welling 2013 (arXiv:1312.6114); C. Doersch 2016 (arXiv:1606
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -98,12 +99,14 @@ def decoder_floats(model) -> int:
         return math.prod(getattr(model, "data_shape", (1,)))
     with torch.device("meta"):
         k, d = config.latent_dim, math.prod(config.data_shape)
-        decoder = ConvDecoder(k) if config.architecture == "conv" else Decoder(k, config.hidden, d,
-                                                                                config.decoder_activation)
+        decoder = (
+            ConvDecoder(k) if config.architecture == "conv" else Decoder(k, config.hidden, d, config.decoder_activation)
+        )
         total = [0]
         layers = [m for m in decoder.modules() if not list(m.children())]
-        hooks = [m.register_forward_hook(lambda m, i, out: total.__setitem__(0, total[0] + out.numel()))
-                 for m in layers]
+        hooks = [
+            m.register_forward_hook(lambda m, i, out: total.__setitem__(0, total[0] + out.numel())) for m in layers
+        ]
         with torch.no_grad():
             decoder(torch.zeros(1, k))  # (1, k) -> (1, ...)
         for hook in hooks:
@@ -199,27 +202,32 @@ class VAEModel(LatentVariableModel, Protocol):
         """The weights (tensors); their device and dtype are the model's."""
         ...
 
-    def train(self, mode: bool = True) -> "VAEModel":
+    def train(self, mode: bool = True) -> VAEModel:
         """Switch training mode on (or off with ``mode=False``); return the model."""
         ...
 
-    def eval(self) -> "VAEModel":
+    def eval(self) -> VAEModel:
         """Switch training mode off; return the model."""
         ...
 
 
 class Encoder(nn.Module):
-    """The lecture's PyTorch encoder $Q(\\mathbf{h}\\mid\\mathbf{x})$, with its layer names.
+    """The lecture's PyTorch encoder, with its layer names.
 
-    $\\mathbf{a} = \\mathrm{ReLU}(W_2\\,\\mathrm{ReLU}(W_1\\mathbf{x}+b_1)+b_2)$,
-    $\\boldsymbol\\mu = W_\\mu\\mathbf{a}+b_\\mu$, $\\log\\boldsymbol\\sigma = W_\\sigma\\mathbf{a}+b_\\sigma$.
+    $Q(\\mathbf{h}\\mid\\mathbf{x})$:
+    $\\mathbf{a} = \\mathrm{ReLU}(W_2\\,
+    \\mathrm{ReLU}(W_1\\mathbf{x}+b_1)+b_2)$,
+    $\\boldsymbol\\mu = W_\\mu\\mathbf{a}+b_\\mu$,
+    $\\log\\boldsymbol\\sigma = W_\\sigma\\mathbf{a}+b_\\sigma$.
 
     Input ``(B, D_in)`` (or ``(B, *data_shape)``, flattened here); returns
-    ``Normal(loc=mu, scale=sigma)`` of batch shape ``(B, latent_size)``. Note the head predicts
-    $\\log\\sigma$, not $\\log\\sigma^2$ (the Keras example predicts ``z_log_var``).
+    ``Normal(loc=mu, scale=sigma)`` of batch shape ``(B, latent_size)``. Note
+    the head predicts $\\log\\sigma$, not $\\log\\sigma^2$ (the Keras example
+    predicts ``z_log_var``).
     """
 
-    def __init__(self, D_in: int, H: int, latent_size: int):  # noqa: N803 -- the lecture's names
+    # D_in and H: the lecture's names
+    def __init__(self, D_in: int, H: int, latent_size: int):  # noqa: N803
         super().__init__()
         self.linear1 = nn.Linear(D_in, H)
         self.linear2 = nn.Linear(H, H)
@@ -286,8 +294,10 @@ class _LikelihoodMixin(PriorMixin):
         """
         if not isinstance(x, torch.Tensor) or x.ndim < 2 or math.prod(x.shape[1:]) != math.prod(self.data_shape):
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must be a tensor of shape (B, {', '.join(map(str, self.data_shape))}) or "
-                             f"(B, {math.prod(self.data_shape)}) for this model, got {shape}")
+            raise ValueError(
+                f"x must be a tensor of shape (B, {', '.join(map(str, self.data_shape))}) or "
+                f"(B, {math.prod(self.data_shape)}) for this model, got {shape}"
+            )
         dtype = placement(self)[1]
         if x.dtype != dtype:
             hint = "divide raw pixels by 255 (x.float() / 255)" if not x.is_floating_point() else f"use x.to({dtype})"
@@ -339,18 +349,29 @@ class _LikelihoodMixin(PriorMixin):
 
 
 class Decoder(nn.Module):
-    """MLP decoder $\\mathbf{h}\\mapsto$ logits (or Gaussian means) of $p(\\mathbf{x}\\mid\\mathbf{h})$.
+    """MLP decoder $\\mathbf{h}\\mapsto$ logits (or Gaussian means).
 
-    ``net`` = Linear(latent_dim, H) -> act -> Linear(H, H) -> act -> Linear(H, data_dim), only
-    ``nn.Linear``/``nn.ReLU``/``nn.Tanh`` layers (the in-browser decoder reproduces it). Input
-    ``(N, latent_dim)``, output ``(N, data_dim)``.
+    The logits or means of $p(\\mathbf{x}\\mid\\mathbf{h})$. ``net`` =
+    Linear(latent_dim, H) -> act -> Linear(H, H) -> act -> Linear(H, data_dim),
+    only ``nn.Linear``/``nn.ReLU``/``nn.Tanh`` layers (the in-browser decoder
+    reproduces it). Input ``(N, latent_dim)``, output ``(N, data_dim)``.
     """
 
-    def __init__(self, latent_dim: int, H: int, data_dim: int, activation: str = "relu"):  # noqa: N803
+    def __init__(
+        self,
+        latent_dim: int,
+        H: int,  # noqa: N803
+        data_dim: int,
+        activation: str = "relu",
+    ):
         super().__init__()
         act = nn.ReLU if activation == "relu" else nn.Tanh
         self.net = nn.Sequential(
-            nn.Linear(latent_dim, H), act(), nn.Linear(H, H), act(), nn.Linear(H, data_dim)
+            nn.Linear(latent_dim, H),
+            act(),
+            nn.Linear(H, H),
+            act(),
+            nn.Linear(H, data_dim),
         )
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -377,8 +398,14 @@ class VAE(_LikelihoodMixin, nn.Module):
         data_shape = tuple(data_shape) if data_shape is not None else (data_dim,)
         if math.prod(data_shape) != data_dim:
             raise ValueError(f"data_shape {data_shape} does not hold data_dim={data_dim} values")
-        self.config = ModelConfig(architecture="mlp", latent_dim=latent_dim, hidden=hidden, data_shape=data_shape,
-                                  likelihood=likelihood, decoder_activation=decoder_activation)
+        self.config = ModelConfig(
+            architecture="mlp",
+            latent_dim=latent_dim,
+            hidden=hidden,
+            data_shape=data_shape,
+            likelihood=likelihood,
+            decoder_activation=decoder_activation,
+        )
         _require_fits(self.config)
         self.data_dim, self.hidden, self.latent_dim = data_dim, hidden, latent_dim
         self.data_shape, self.likelihood = self.config.data_shape, likelihood
@@ -483,8 +510,12 @@ def encoder_means(model: VAEModel, x: torch.Tensor, batch_size: int = 4096) -> t
     batch_size = require_count(batch_size, "batch_size")
     device, dtype = placement(model)
     with torch.no_grad():
-        return torch.cat([model.encode(chunk.to(device, dtype)).mean  # (b, latent_dim)
-                          for chunk in torch.as_tensor(x).split(batch_size)])
+        return torch.cat(
+            [
+                model.encode(chunk.to(device, dtype)).mean  # (b, latent_dim)
+                for chunk in torch.as_tensor(x).split(batch_size)
+            ]
+        )
 
 
 __all__ = [

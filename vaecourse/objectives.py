@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from vaecourse import cache, validation
 from vaecourse import posterior_families as pf
 from vaecourse import rate_distortion as rd
-from vaecourse import cache, validation
 from vaecourse.autoregressive import AutoregressiveVAE
 from vaecourse.data import dynamic_binarize, images_of
 from vaecourse.device import default_device
@@ -155,8 +155,16 @@ def batch_loss(spec: ModelSpec, model, posterior, x: torch.Tensor, kl_scale: flo
     return loss, float(exact_rate.detach().mean()), float(distortion.detach().mean())
 
 
-def fit_together(specs: list[ModelSpec], train, fit: FitSettings, generative=None,
-                 models: list | None = None, *, device=None, progress: bool | None = None) -> list[Trained]:
+def fit_together(
+    specs: list[ModelSpec],
+    train,
+    fit: FitSettings,
+    generative=None,
+    models: list | None = None,
+    *,
+    device=None,
+    progress: bool | None = None,
+) -> list[Trained]:
     """Train every spec on the same mini-batches (one dynamic binarisation per batch, shared); return them.
 
     One :func:`vaecourse.train.run_epoch` per epoch on the sum of the models' losses: the models share
@@ -193,8 +201,9 @@ def fit_together(specs: list[ModelSpec], train, fit: FitSettings, generative=Non
                     sums = run_epoch(loss_fn, optimiser, x_train, fit.batch_size, generator, epoch, on_step)
                 except NonFiniteLossError as error:
                     diverged = ", ".join(repr(s.name) for s, v in zip(specs, last_losses) if not math.isfinite(v))
-                    raise NonFiniteLossError(error.value, error.epoch, error.batch,
-                                             f" (the loss of {diverged})") from None
+                    raise NonFiniteLossError(
+                        error.value, error.epoch, error.batch, f" (the loss of {diverged})"
+                    ) from None
                 seconds = (time.perf_counter() - began) / len(specs)
                 for i, history in enumerate(histories):
                     history["epoch"].append(epoch)
@@ -207,8 +216,9 @@ def fit_together(specs: list[ModelSpec], train, fit: FitSettings, generative=Non
     for model, posterior in pairs:
         model.eval()
         posterior.eval()
-    return [Trained(spec, model, posterior, history) for spec, (model, posterior), history
-            in zip(specs, pairs, histories)]
+    return [
+        Trained(spec, model, posterior, history) for spec, (model, posterior), history in zip(specs, pairs, histories)
+    ]
 
 
 def _one_optimiser(pairs: list, generative, lr: float) -> torch.optim.Optimizer:
@@ -244,8 +254,13 @@ def _summed_loss(specs: list[ModelSpec], pairs: list, generator: torch.Generator
             loss, rate, distortion = batch_loss(spec, model, posterior, x, scale)
             last_losses[i] = float(loss.detach())
             losses.append(loss)
-            terms.update({(i, "loss"): last_losses[i] / n_batches, (i, "rate"): rate / n_batches,
-                          (i, "distortion"): distortion / n_batches})
+            terms.update(
+                {
+                    (i, "loss"): last_losses[i] / n_batches,
+                    (i, "rate"): rate / n_batches,
+                    (i, "distortion"): distortion / n_batches,
+                }
+            )
         return sum(losses), terms
 
     return loss_fn, last_losses
@@ -266,8 +281,9 @@ def _load(path, spec: ModelSpec, generative) -> Trained:
             model.load_state_dict(saved["model"])
         posterior.load_state_dict(saved["posterior"], strict=True)
     except (RuntimeError, TypeError, AttributeError) as error:  # another model's arrays, or not a state dict
-        raise cache.CacheEntryError(f"{path.name} does not hold this model's weights "
-                                    f"({str(error).strip().splitlines()[0][:120]})") from None
+        raise cache.CacheEntryError(
+            f"{path.name} does not hold this model's weights ({str(error).strip().splitlines()[0][:120]})"
+        ) from None
     device = default_device()
     model.to(device).eval()
     posterior.to(device).eval()
@@ -289,15 +305,24 @@ def load_or_fit(specs: list[ModelSpec], train, fit: FitSettings, generative=None
     paths = [_cache_file(spec, fit, data_id, generative_id) for spec in specs]
     cheap = cache.cheap_to_train(fit.epochs, x.shape[0])
     results: list[Trained | None] = [
-        cache.load_entry(path, lambda entry, spec=spec: _load(entry, spec, generative), cheap=cheap,
-                         what=f"model {spec.name!r}", force=force)
-        for spec, path in zip(specs, paths)]
+        cache.load_entry(
+            path,
+            lambda entry, spec=spec: _load(entry, spec, generative),
+            cheap=cheap,
+            what=f"model {spec.name!r}",
+            force=force,
+        )
+        for spec, path in zip(specs, paths)
+    ]
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:
         trained = fit_together([specs[i] for i in missing], x, fit, generative)
         for i, t in zip(missing, trained):
-            state = {"model": t.model.state_dict() if generative is None else {},
-                     "posterior": t.posterior.state_dict(), "history": t.history}
+            state = {
+                "model": t.model.state_dict() if generative is None else {},
+                "posterior": t.posterior.state_dict(),
+                "history": t.history,
+            }
             cache.write_atomically(paths[i], lambda tmp, state=state: torch.save(state, tmp))
             results[i] = t
     return results  # type: ignore[return-value]

@@ -20,8 +20,18 @@ from vaecourse.validation import require_count
 #: One colour per class label, separable by colour-blind readers: Okabe & Ito's eight colours ("Color
 #: Universal Design", 2008; Wong, Nature Methods 8, 441, 2011) and two more (grey, Tol's wine) for ten
 #: classes. The widgets' scatter uses the same list (vaecourse/js/src/palette.js, LABEL_COLOURS).
-CLASS_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7",
-                 "#56B4E9", "#F0E442", "#000000", "#999999", "#882255")
+CLASS_COLOURS = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#CC79A7",
+    "#56B4E9",
+    "#F0E442",
+    "#000000",
+    "#999999",
+    "#882255",
+)
 #: One marker per class label, so that the classes differ in shape as well as colour.
 CLASS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 
@@ -80,7 +90,7 @@ def prior_samples(model: VAEModel, n: int = 36, seed: int = 0):
     require_count(n, "n")
     generator = torch.Generator(device=device.of(model)).manual_seed(seed)
     images = _as_2d_images(model.sample(n, generator=generator), model.data_shape)  # (n, H, W)
-    cols = int(n ** 0.5) or 1
+    cols = int(n**0.5) or 1
     rows = -(-n // cols)
     padded = torch.zeros(rows * cols, *images.shape[1:])
     padded[:n] = images
@@ -135,8 +145,9 @@ def latent_manifold(model: VAEModel, n: int = 20, *, grid: str = "quantiles", li
 
 
 @torch.no_grad()
-def plot_latent_means(model: VAEModel, x: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000, *,
-                      label_names=None):
+def plot_latent_means(
+    model: VAEModel, x: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000, *, label_names=None
+):
     """Scatter of the encoder means $\\boldsymbol\\mu(\\mathbf{x})$ by label, for a 2-D latent space.
 
     The Keras example's ``plot_label_clusters``; book/keras_vae.md and book/latent_space.md. Colour is
@@ -162,12 +173,28 @@ def plot_latent_means(model: VAEModel, x: torch.Tensor, labels: torch.Tensor, ba
     for label in torch.unique(labels).tolist():
         members = mu[labels == label]  # (n_label, 2)
         name = str(label_names[label]) if label_names is not None else str(label)
-        ax.scatter(members[:, 0].numpy(), members[:, 1].numpy(), s=8, alpha=0.7, linewidths=0,
-                   color=CLASS_COLOURS[label % len(CLASS_COLOURS)], marker=CLASS_MARKERS[label % len(CLASS_MARKERS)],
-                   label=name)
+        ax.scatter(
+            members[:, 0].numpy(),
+            members[:, 1].numpy(),
+            s=8,
+            alpha=0.7,
+            linewidths=0,
+            color=CLASS_COLOURS[label % len(CLASS_COLOURS)],
+            marker=CLASS_MARKERS[label % len(CLASS_MARKERS)],
+            label=name,
+        )
         centre = torch.quantile(members, 0.5, dim=0)  # the median (the mean of the middle two for an even count)
-        ax.text(float(centre[0]), float(centre[1]), name, ha="center", va="center", fontsize=15,
-                fontweight="bold", color="black", path_effects=outline)
+        ax.text(
+            float(centre[0]),
+            float(centre[1]),
+            name,
+            ha="center",
+            va="center",
+            fontsize=15,
+            fontweight="bold",
+            color="black",
+            path_effects=outline,
+        )
     ax.legend(title="label", markerscale=2.5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     ax.set_xlabel("$\\mu_1(x)$")
     ax.set_ylabel("$\\mu_2(x)$")
@@ -240,5 +267,11 @@ def write_figures(model: VAEModel, history, test, out) -> list[Path]:
     return paths
 
 
-__all__ = ["reconstructions", "prior_samples", "latent_manifold", "plot_latent_means", "training_curves",
-           "write_figures"]
+__all__ = [
+    "reconstructions",
+    "prior_samples",
+    "latent_manifold",
+    "plot_latent_means",
+    "training_curves",
+    "write_figures",
+]

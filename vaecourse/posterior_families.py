@@ -29,8 +29,18 @@ from vaecourse.elbo import log_mean_exp
 from vaecourse.flows import CouplingFlow
 from vaecourse.validation import require_count
 
-__all__ = ["FAMILIES", "DiagonalGaussian", "FullCovarianceGaussian", "FlowPosterior", "family",
-           "AmortisedPosterior", "EncoderPosterior", "log_weights", "elbo_of", "iwae_of"]
+__all__ = [
+    "FAMILIES",
+    "DiagonalGaussian",
+    "FullCovarianceGaussian",
+    "FlowPosterior",
+    "family",
+    "AmortisedPosterior",
+    "EncoderPosterior",
+    "log_weights",
+    "elbo_of",
+    "iwae_of",
+]
 
 FAMILIES = ("diagonal", "full", "flow")
 _LOG_2PI = math.log(2 * math.pi)
@@ -42,7 +52,10 @@ def _standard_normal_log_prob(eps: torch.Tensor) -> torch.Tensor:
 
 
 class DiagonalGaussian:
-    """:math:`\\mathcal{N}(\\boldsymbol\\mu, \\mathrm{diag}\\,e^{2\\log\\boldsymbol\\sigma})`; params = [mu (k), log sigma (k)]."""
+    """:math:`\\mathcal{N}(\\boldsymbol\\mu, \\mathrm{diag}\\,e^{2\\log\\boldsymbol\\sigma})`.
+
+    params = [mu (k), log sigma (k)].
+    """
 
     name = "diagonal"
 
@@ -55,7 +68,7 @@ class DiagonalGaussian:
 
     def _split(self, params):
         k = self.latent_dim
-        return params[..., :k], params[..., k:2 * k]  # mu, log_sigma (B, k)
+        return params[..., :k], params[..., k : 2 * k]  # mu, log_sigma (B, k)
 
     def sample(self, params: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """n reparameterised draws and their log density: (n, B, k), (n, B)."""
@@ -90,10 +103,10 @@ class FullCovarianceGaussian(DiagonalGaussian):
     def scale_tril(self, params: torch.Tensor) -> torch.Tensor:
         """The Cholesky factor L (B, k, k): :math:`e^{\\ell_j}` on the diagonal, free entries below it."""
         k = self.latent_dim
-        log_diag = params[..., k:2 * k]  # (B, k)
+        log_diag = params[..., k : 2 * k]  # (B, k)
         rows, cols = torch.tril_indices(k, k, offset=-1)
         tril = torch.zeros(*params.shape[:-1], k, k, dtype=params.dtype, device=params.device)
-        tril[..., rows, cols] = params[..., 2 * k:]
+        tril[..., rows, cols] = params[..., 2 * k :]
         return tril + torch.diag_embed(torch.exp(log_diag))
 
     def covariance(self, params: torch.Tensor) -> torch.Tensor:
@@ -102,20 +115,26 @@ class FullCovarianceGaussian(DiagonalGaussian):
         return tril @ tril.transpose(-2, -1)
 
     def sample(self, params: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """:math:`\\mathbf{h} = \\boldsymbol\\mu + L\\boldsymbol\\epsilon` (``eq:full-covariance``) and log Q: (n, B, k), (n, B)."""
+        """:math:`\\mathbf{h} = \\boldsymbol\\mu + L\\boldsymbol\\epsilon` (``eq:full-covariance``) and log Q.
+
+        (n, B, k), (n, B).
+        """
         k = self.latent_dim
         mu, tril = params[..., :k], self.scale_tril(params)
         eps = torch.randn(n, *mu.shape, dtype=mu.dtype, device=mu.device)  # (n, B, k)
         h = mu + (tril @ eps.unsqueeze(-1)).squeeze(-1)  # (n, B, k)
-        return h, _standard_normal_log_prob(eps) - params[..., k:2 * k].sum(-1)
+        return h, _standard_normal_log_prob(eps) - params[..., k : 2 * k].sum(-1)
 
     def log_prob(self, params: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """:math:`\\log Q(\\mathbf{h})` with :math:`\\boldsymbol\\epsilon = L^{-1}(\\mathbf{h}-\\boldsymbol\\mu)`: (..., B, k) -> (..., B)."""
+        """:math:`\\log Q(\\mathbf{h})` with :math:`\\boldsymbol\\epsilon = L^{-1}(\\mathbf{h}-\\boldsymbol\\mu)`.
+
+        (..., B, k) -> (..., B).
+        """
         k = self.latent_dim
         mu, tril = params[..., :k], self.scale_tril(params)
         diff = (h - mu).unsqueeze(-1)  # (..., B, k, 1)
         eps = torch.linalg.solve_triangular(tril.expand(*diff.shape[:-2], k, k), diff, upper=False).squeeze(-1)
-        return _standard_normal_log_prob(eps) - params[..., k:2 * k].sum(-1)
+        return _standard_normal_log_prob(eps) - params[..., k : 2 * k].sum(-1)
 
 
 class FlowPosterior(DiagonalGaussian):
@@ -144,18 +163,24 @@ class FlowPosterior(DiagonalGaussian):
         flow = self.flow
         for layer in range(flow.n_layers):
             start = 4 + layer * flow.params_per_layer
-            params[:, start:start + flow.hidden] = 1.0
-            params[:, start + flow.hidden:start + 2 * flow.hidden] = torch.linspace(-1.5, 1.5, flow.hidden)
+            params[:, start : start + flow.hidden] = 1.0
+            params[:, start + flow.hidden : start + 2 * flow.hidden] = torch.linspace(-1.5, 1.5, flow.hidden)
         return params
 
     def sample(self, params: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draws :math:`\\mathbf{h} = T(\\mathbf{h}_0)`, :math:`\\mathbf{h}_0\\sim Q_0`, and log Q: (n, B, 2), (n, B)."""
+        """Draws :math:`\\mathbf{h} = T(\\mathbf{h}_0)`, :math:`\\mathbf{h}_0\\sim Q_0`, and log Q.
+
+        (n, B, 2), (n, B).
+        """
         h0, log_q0 = super().sample(params[..., :4], n)
         h, log_det = self.flow.forward(params[..., 4:], h0)
         return h, log_q0 - log_det
 
     def log_prob(self, params: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """:math:`\\log Q_0(T^{-1}(\\mathbf{h})) + \\log|\\det\\partial T^{-1}/\\partial\\mathbf{h}|`: (..., B, 2) -> (..., B)."""
+        """:math:`\\log Q_0(T^{-1}(\\mathbf{h})) + \\log|\\det\\partial T^{-1}/\\partial\\mathbf{h}|`.
+
+        (..., B, 2) -> (..., B).
+        """
         h0, log_det_inverse = self.flow.inverse(params[..., 4:], h)
         return super().log_prob(params[..., :4], h0) + log_det_inverse
 
@@ -185,14 +210,16 @@ class AmortisedPosterior(nn.Module):
         with torch.no_grad():
             self.head.weight.mul_(0.1)
             self.head.bias.zero_()
-            self.head.bias[latent_dim:2 * latent_dim] = -1.0
+            self.head.bias[latent_dim : 2 * latent_dim] = -1.0
             if family_name == "flow":  # u = 1 so the tanh units see h; w = 0 so the flow starts as the identity
                 flow = self.family.flow
                 for layer in range(flow.n_layers):
                     start = 4 + layer * flow.params_per_layer
-                    self.head.weight[start + 2 * flow.hidden:start + flow.params_per_layer] = 0.0
-                    self.head.bias[start:start + flow.hidden] = 1.0
-                    self.head.bias[start + flow.hidden:start + 2 * flow.hidden] = torch.linspace(-1.5, 1.5, flow.hidden)
+                    self.head.weight[start + 2 * flow.hidden : start + flow.params_per_layer] = 0.0
+                    self.head.bias[start : start + flow.hidden] = 1.0
+                    self.head.bias[start + flow.hidden : start + 2 * flow.hidden] = torch.linspace(
+                        -1.5, 1.5, flow.hidden
+                    )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.net(x.flatten(1)))  # (B, n_params)
@@ -213,7 +240,10 @@ class EncoderPosterior(nn.Module):
 
 
 def log_weights(model, q_family, params: torch.Tensor, x: torch.Tensor, n: int) -> torch.Tensor:
-    """:math:`\\log w_i = \\log p(\\mathbf{x}\\mid\\mathbf{h}_i) + \\log p(\\mathbf{h}_i) - \\log Q(\\mathbf{h}_i\\mid\\mathbf{x})`, h_i ~ Q.
+    """The importance log-weights of n draws h_i ~ Q.
+
+    :math:`\\log w_i = \\log p(\\mathbf{x}\\mid\\mathbf{h}_i) + \\log p(\\mathbf{h}_i)
+    - \\log Q(\\mathbf{h}_i\\mid\\mathbf{x})`.
 
     ``model``: any course model (its ``log_likelihood`` and ``prior``); ``q_family`` and ``params``
     (B, n_params) say what Q is. Reparameterised, so differentiable in params and the model.

@@ -25,8 +25,16 @@ from torch.distributions import Normal
 from vaecourse.models import LatentVariableModel, encoder_means
 from vaecourse.validation import require_batch, require_count
 
-__all__ = ["ACTIVE_THRESHOLD", "kl_per_unit", "rate_distortion", "beta_elbo", "free_bits_rate", "kl_weight",
-           "unit_activity", "active_units"]
+__all__ = [
+    "ACTIVE_THRESHOLD",
+    "kl_per_unit",
+    "rate_distortion",
+    "beta_elbo",
+    "free_bits_rate",
+    "kl_weight",
+    "unit_activity",
+    "active_units",
+]
 
 # Burda, Grosse & Salakhutdinov 2015, section 5.2: a unit is active when Var_x E_Q[h_j] > 0.01.
 ACTIVE_THRESHOLD = 0.01
@@ -42,9 +50,12 @@ def kl_per_unit(q: Normal) -> torch.Tensor:
     return 0.5 * (var + q.loc.pow(2) - 1.0 - torch.log(var))
 
 
-def rate_distortion(model: LatentVariableModel, x: torch.Tensor, n_samples: int = 1) -> tuple[torch.Tensor,
-                    torch.Tensor]:
-    """Rate :math:`R = \\mathcal{D}[Q\\|p(\\mathbf{h})]` and distortion :math:`D = -E_Q[\\log p(\\mathbf{x}|\\mathbf{h})]` per image.
+def rate_distortion(
+    model: LatentVariableModel, x: torch.Tensor, n_samples: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rate and distortion per image.
+
+    Rate :math:`R = \\mathcal{D}[Q\\|p(\\mathbf{h})]`, distortion :math:`D = -E_Q[\\log p(\\mathbf{x}|\\mathbf{h})]`.
 
     ``eq:rate-distortion``: :math:`R + D = -\\mathcal{L}`; the distortion is the ``n_samples``-sample
     reparameterised estimate, the rate is in closed form (:func:`kl_per_unit` summed). Alemi et al. 2018;
@@ -71,7 +82,9 @@ def beta_elbo(model: LatentVariableModel, x: torch.Tensor, beta: float, n_sample
 
 
 def free_bits_rate(q: Normal, free_bits: float) -> torch.Tensor:
-    """The free-bits rate of a batch: :math:`R_j` replaced by :math:`\\lambda` wherever the batch mean of :math:`R_j` is below :math:`\\lambda`.
+    """The free-bits rate of a batch.
+
+    :math:`R_j` replaced by :math:`\\lambda` wherever the batch mean of :math:`R_j` is below :math:`\\lambda`.
 
     Its batch mean is :math:`\\sum_j \\max(\\lambda, \\frac1B\\sum_b R_{bj})` (``eq:free-bits``;
     Kingma et al. 2016, appendix C); a unit below the floor gets no gradient from the rate term.
@@ -86,14 +99,19 @@ def free_bits_rate(q: Normal, free_bits: float) -> torch.Tensor:
 
 
 def kl_weight(step: int, warmup_steps: int) -> float:
-    """The KL warm-up weight :math:`\\min(1, \\mathrm{step}/\\mathrm{warmup\\_steps})` (Bowman et al. 2016); 1 without warm-up."""
+    """The KL warm-up weight :math:`\\min(1, \\mathrm{step}/\\mathrm{warmup\\_steps})`; 1 without warm-up.
+
+    Bowman et al. 2016.
+    """
     if warmup_steps <= 0:
         return 1.0
     return min(1.0, step / warmup_steps)
 
 
 def unit_activity(model: LatentVariableModel, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    """:math:`A_j = \\mathrm{Var}_{\\mathbf{x}}\\big(E_{Q(\\mathbf{h}|\\mathbf{x})}[h_j]\\big)` over the images x (``eq:active-units``).
+    """The activity of each latent unit over the images x (``eq:active-units``).
+
+    :math:`A_j = \\mathrm{Var}_{\\mathbf{x}}\\big(E_{Q(\\mathbf{h}|\\mathbf{x})}[h_j]\\big)`.
 
     The variance (divided by N) of the encoder means over the data set; Burda et al. 2015.
     Shapes: x (N, ...) with N >= 2 -> (k,). Raises ``ValueError`` for fewer than two images.

@@ -40,8 +40,9 @@ def cache_key(model_config: ModelConfig, train_config: TrainConfig, data_id: str
     """The trained model's :func:`vaecourse.cache.key`: the model configuration, the training settings
     that change the weights (:meth:`vaecourse.config.TrainConfig.fields_that_change_weights`), the
     data identity and the package version (SHA-256, 64 hex digits)."""
-    return cache.key({"model": model_config.to_dict(), "train": train_config.fields_that_change_weights()},
-                     data=data_id)
+    return cache.key(
+        {"model": model_config.to_dict(), "train": train_config.fields_that_change_weights()}, data=data_id
+    )
 
 
 @dataclass
@@ -55,11 +56,22 @@ class TrainedModel:
 
     def __repr__(self) -> str:  # the file name only: a notebook's output shows no machine's folders
         source = "loaded from the cache" if self.from_cache else "trained now"
-        return f"TrainedModel({type(self.model).__name__}, {len(self.history)} epochs, {source}, file={self.path.name!r})"
+        return (
+            f"TrainedModel({type(self.model).__name__}, {len(self.history)} epochs, {source}, file={self.path.name!r})"
+        )
 
 
-def load_or_train(model_config: ModelConfig, train_config: TrainConfig, train, test=None, *, name: str = "model",
-                  data_id: str | None = None, progress: bool | None = None, force: bool = False) -> TrainedModel:
+def load_or_train(
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    train,
+    test=None,
+    *,
+    name: str = "model",
+    data_id: str | None = None,
+    progress: bool | None = None,
+    force: bool = False,
+) -> TrainedModel:
     """Return the trained model for these configurations and data, training only on a cache miss.
 
     The file is ``vaecourse.cache.cache_file("models", name, key)`` where ``key`` is :func:`cache_key`
@@ -145,10 +157,10 @@ class Recipe:
 def recipe(name: str) -> Recipe:
     """The course's training set-up for a named chapter model; smoke mode shrinks epochs and data.
 
-    Names: ``"mlp-mnist-2d"`` (the lecture's MLP, 2-D latent, dynamic binarisation),
-    ``"mlp-mnist-2d-h256"`` (the same with 256 hidden units: book/latent_space.md's website model, which
-    book/elbo.md shares, so that it is trained once), ``"mlp-mnist-20d"`` (20-D latent), ``"conv-mnist-keras"`` (the Keras example: ConvVAE, 2-D latent,
-    grey levels), ``"mlp-fashion-2d"`` (Fashion-MNIST).
+    Names: ``"mlp-mnist-2d"`` (the lecture's MLP, 2-D latent, dynamic binarisation), ``"mlp-mnist-2d-h256"``
+    (the same with 256 hidden units: book/latent_space.md's website model, which book/elbo.md shares, so that it
+    is trained once), ``"mlp-mnist-20d"`` (20-D latent), ``"conv-mnist-keras"`` (the Keras example: ConvVAE, 2-D
+    latent, grey levels), ``"mlp-fashion-2d"`` (Fashion-MNIST).
 
     Raises ``ValueError`` for another name.
     """
@@ -159,17 +171,24 @@ def recipe(name: str) -> Recipe:
     mlp_budget = pick(full=200_000, smoke=None)
     one_epoch = TrainConfig(epochs=1)
     recipes = {
-        "mlp-mnist-2d": Recipe(name, "mnist", ModelConfig("mlp", latent_dim=2),
-                               one_epoch, n_train, n_test, mlp_budget),
-        "mlp-mnist-2d-h256": Recipe(name, "mnist", ModelConfig("mlp", latent_dim=2, hidden=256),
-                                    one_epoch, n_train, n_test, mlp_budget),
-        "mlp-mnist-20d": Recipe(name, "mnist", ModelConfig("mlp", latent_dim=20),
-                                one_epoch, n_train, n_test, mlp_budget),
-        "conv-mnist-keras": Recipe(name, "mnist", ModelConfig("conv", latent_dim=2),
-                                   TrainConfig(epochs=pick(full=10, smoke=1), binarize="grey"),
-                                   pick(full=10_000, smoke=1000), n_test),
-        "mlp-fashion-2d": Recipe(name, "fashion-mnist", ModelConfig("mlp", latent_dim=2),
-                                 one_epoch, n_train, n_test, mlp_budget),
+        "mlp-mnist-2d": Recipe(name, "mnist", ModelConfig("mlp", latent_dim=2), one_epoch, n_train, n_test, mlp_budget),
+        "mlp-mnist-2d-h256": Recipe(
+            name, "mnist", ModelConfig("mlp", latent_dim=2, hidden=256), one_epoch, n_train, n_test, mlp_budget
+        ),
+        "mlp-mnist-20d": Recipe(
+            name, "mnist", ModelConfig("mlp", latent_dim=20), one_epoch, n_train, n_test, mlp_budget
+        ),
+        "conv-mnist-keras": Recipe(
+            name,
+            "mnist",
+            ModelConfig("conv", latent_dim=2),
+            TrainConfig(epochs=pick(full=10, smoke=1), binarize="grey"),
+            pick(full=10_000, smoke=1000),
+            n_test,
+        ),
+        "mlp-fashion-2d": Recipe(
+            name, "fashion-mnist", ModelConfig("mlp", latent_dim=2), one_epoch, n_train, n_test, mlp_budget
+        ),
     }
     if name not in recipes:
         raise ValueError(f"unknown model name {name!r}; choose one of {', '.join(recipes)}")
@@ -203,8 +222,14 @@ def subset(pair, n: int | None, seed: int = 0):
     return images[keep], labels[keep]
 
 
-def load_or_train_recipe(name: str, *, model_config: ModelConfig | None = None, cache_name: str | None = None,
-                         progress: bool | None = None, force: bool = False) -> TrainedModel:
+def load_or_train_recipe(
+    name: str,
+    *,
+    model_config: ModelConfig | None = None,
+    cache_name: str | None = None,
+    progress: bool | None = None,
+    force: bool = False,
+) -> TrainedModel:
     """:func:`load_or_train` for the named model of :func:`recipe`, on its data set.
 
     ``model_config`` replaces the recipe's model (e.g. a narrower decoder for the website), stored
@@ -218,8 +243,9 @@ def load_or_train_recipe(name: str, *, model_config: ModelConfig | None = None, 
     train = subset(train, chosen.train_size_for(train[0].shape[0]))  # all of them unless over the budget
     test = subset(load_dataset(chosen.dataset, "test"), chosen.n_test)
     config = replace(chosen.train, epochs=chosen.epochs_for(train[0].shape[0]))
-    return load_or_train(model_config or chosen.model, config, train[0], test[0], name=cache_name or name,
-                         progress=progress, force=force)
+    return load_or_train(
+        model_config or chosen.model, config, train[0], test[0], name=cache_name or name, progress=progress, force=force
+    )
 
 
 __all__ = [

@@ -19,8 +19,8 @@ Samples use the global torch random state (seed it for reproducible numbers).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -132,12 +132,19 @@ def _grads(value: torch.Tensor, mu_s: torch.Tensor, sigma_s: torch.Tensor) -> Gr
     return GradientEstimate(grad_mu.detach(), grad_sigma.detach())
 
 
-def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-    """The reparameterisation :math:`h = \\mu + e^{\\mathrm{logvar}/2}\\,\\epsilon` (diagonal Sigma^(1/2)).
+def reparameterise(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    eps: torch.Tensor,
+) -> torch.Tensor:
+    """The reparameterisation with a diagonal Sigma^(1/2).
 
-    Label ``eq:reparameterisation``; book/reparameterisation.md; Kingma & Welling 2013, section 2.4.
-    Shapes: mu, logvar (..., latent_dim); eps (..., latent_dim) with optional extra leading sample
-    dims; result has eps's shape. No checks (the formula alone, as the chapter shows it).
+    :math:`h = \\mu + e^{\\mathrm{logvar}/2}\\,\\epsilon`.
+    Label ``eq:reparameterisation``; book/reparameterisation.md;
+    Kingma & Welling 2013, section 2.4.
+    Shapes: mu, logvar (..., latent_dim); eps (..., latent_dim) with optional
+    extra leading sample dims; result has eps's shape. No checks (the formula
+    alone, as the chapter shows it).
     """
     return mu + torch.exp(0.5 * logvar) * eps
 
@@ -148,9 +155,9 @@ def reparameterise_full(mu: torch.Tensor, cov: torch.Tensor, eps: torch.Tensor) 
     Any matrix square root :math:`S` with :math:`SS^\\top = \\Sigma` gives :math:`h\\sim\\mathcal{N}(\\mu,\\Sigma)`;
     the lower Cholesky factor is the cheapest. Label ``eq:reparameterisation``; book/reparameterisation.md.
 
-    Shapes: mu (..., k), cov (..., k, k), eps (..., k) with optional extra leading sample dims;
-    result has eps's shape (an empty batch gives an empty result). Raises ``ValueError`` naming ``cov`` if it is not symmetric positive
-    definite, or for NaN/inf.
+    Shapes: mu (..., k), cov (..., k, k), eps (..., k) with optional extra leading sample dims; result has eps's
+    shape (an empty batch gives an empty result). Raises ``ValueError`` naming ``cov`` if it is not symmetric
+    positive definite, or for NaN/inf.
     """
     check_mean_cov("mu", mu, "cov", cov)
     require_tensor("eps", eps, min_dim=1)
@@ -160,8 +167,9 @@ def reparameterise_full(mu: torch.Tensor, cov: torch.Tensor, eps: torch.Tensor) 
     return mu + (chol @ eps.unsqueeze(-1)).squeeze(-1)
 
 
-def naive_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, sigma: torch.Tensor,
-                   n_samples: int) -> GradientEstimate:
+def naive_gradient(
+    f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, sigma: torch.Tensor, n_samples: int
+) -> GradientEstimate:
     """Differentiate f(h) for h drawn *without* a path to (mu, sigma): the wrong (zero) gradient.
 
     This is what happens when a sample is taken with ``Normal(mu, sigma).sample()`` (or
@@ -177,9 +185,12 @@ def naive_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, 
     return _grads(value, mu_s, sigma_s)
 
 
-def reparameterised_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, sigma: torch.Tensor,
-                             n_samples: int) -> GradientEstimate:
-    """Per-sample gradients :math:`\\nabla_{\\mu,\\sigma} f(\\mu + \\sigma\\epsilon)`, :math:`\\epsilon\\sim\\mathcal{N}(0, I)`: unbiased, low variance.
+def reparameterised_gradient(
+    f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, sigma: torch.Tensor, n_samples: int
+) -> GradientEstimate:
+    """Per-sample reparameterised gradients: unbiased, low variance.
+
+    :math:`\\nabla_{\\mu,\\sigma} f(\\mu + \\sigma\\epsilon)`, :math:`\\epsilon\\sim\\mathcal{N}(0, I)`.
 
     Label ``eq:reparameterisation``; book/reparameterisation.md; Kingma & Welling 2013, section 2.4.
 
@@ -193,8 +204,13 @@ def reparameterised_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torc
     return _grads(f(h), mu_s, sigma_s)
 
 
-def score_function_gradient(f: Callable[[torch.Tensor], torch.Tensor], mu: torch.Tensor, sigma: torch.Tensor,
-                            n_samples: int, baseline: float = 0.0) -> GradientEstimate:
+def score_function_gradient(
+    f: Callable[[torch.Tensor], torch.Tensor],
+    mu: torch.Tensor,
+    sigma: torch.Tensor,
+    n_samples: int,
+    baseline: float = 0.0,
+) -> GradientEstimate:
     """Per-sample REINFORCE gradients :math:`(f(h) - b)\\,\\nabla\\log\\mathcal{N}(h;\\mu,\\sigma^2)`, h detached.
 
     Unbiased for any constant ``baseline`` b (since :math:`E[\\nabla\\log q] = 0`); needs only values

@@ -113,7 +113,7 @@ def cgroup_folders(controller: str, root="/") -> list[tuple[Path, str]]:
         for _, inside, mountpoint, _ in candidates[:1]:
             top = root / mountpoint.lstrip("/")
             # The mount shows the hierarchy from `inside` down (a container sees its own cgroup as "/").
-            relative = path[len(inside):] if path.startswith(inside) else ""
+            relative = path[len(inside) :] if path.startswith(inside) else ""
             folder = top.joinpath(*[p for p in relative.split("/") if p and p != ".."])
             chain = [folder, *[p for p in folder.parents if p == top or top in p.parents]]
             found += [(one, version) for one in chain]
@@ -262,5 +262,7 @@ def threads() -> str:
 
     granted = cpu_limit()
     _, why = size_torch_threads()
-    return (f"{granted.value} granted ({granted.source}); torch uses {torch.get_num_threads()} "
-            f"thread{'s' if torch.get_num_threads() != 1 else ''} ({why})")
+    return (
+        f"{granted.value} granted ({granted.source}); torch uses {torch.get_num_threads()} "
+        f"thread{'s' if torch.get_num_threads() != 1 else ''} ({why})"
+    )

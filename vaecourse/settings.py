@@ -87,23 +87,31 @@ def cache_dir(*parts: str) -> Path:
 
             base = Path(user_cache_dir("vaecourse", appauthor=False))
     except (RuntimeError, KeyError) as error:  # "could not determine the home directory", getpwuid's KeyError
-        raise OSError(f"no cache folder: there is no home folder to put it in (HOME is not set and user id "
-                      f"{os.getuid()} has no passwd entry); set VAECOURSE_CACHE to a folder you can write to "
-                      f"[{type(error).__name__}]") from None
+        raise OSError(
+            f"no cache folder: there is no home folder to put it in (HOME is not set and user id "
+            f"{os.getuid()} has no passwd entry); set VAECOURSE_CACHE to a folder you can write to "
+            f"[{type(error).__name__}]"
+        ) from None
     path = base.joinpath(*parts)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, FileNotFoundError, NotADirectoryError):
         link = _dangling_link(path)
         if link is not None:
-            raise NotADirectoryError(f"the cache folder {str(link)!r} is a symbolic link to "
-                                     f"{os.readlink(link)!r}, which does not exist; create that folder, remove "
-                                     "the link, or set VAECOURSE_CACHE to another folder") from None
-        raise NotADirectoryError(f"the cache folder {str(path)!r} is a file, not a folder; move the file away "
-                                 "or set VAECOURSE_CACHE to another folder") from None
+            raise NotADirectoryError(
+                f"the cache folder {str(link)!r} is a symbolic link to "
+                f"{os.readlink(link)!r}, which does not exist; create that folder, remove "
+                "the link, or set VAECOURSE_CACHE to another folder"
+            ) from None
+        raise NotADirectoryError(
+            f"the cache folder {str(path)!r} is a file, not a folder; move the file away "
+            "or set VAECOURSE_CACHE to another folder"
+        ) from None
     except PermissionError:
-        raise PermissionError(f"cannot create the cache folder {str(path)!r} (permission denied); "
-                              "set VAECOURSE_CACHE to a folder you can write to") from None
+        raise PermissionError(
+            f"cannot create the cache folder {str(path)!r} (permission denied); "
+            "set VAECOURSE_CACHE to a folder you can write to"
+        ) from None
     return path
 
 

@@ -57,9 +57,15 @@ class SpectraConfig:
     lines: tuple = (4861.0, 5007.0, 6563.0, 6717.0)
     ratios: tuple = (0.35, 1.0, 1.0, 0.3)
     # Uniform ranges of the five parameters (PARAMETERS order).
-    ranges: dict = field(default_factory=lambda: {
-        "amplitude": (0.5, 1.5), "slope": (-1.5, 0.5), "redshift": (0.0, 0.5),
-        "line_strength": (0.3, 2.0), "line_width": (15.0, 40.0)})
+    ranges: dict = field(
+        default_factory=lambda: {
+            "amplitude": (0.5, 1.5),
+            "slope": (-1.5, 0.5),
+            "redshift": (0.0, 0.5),
+            "line_strength": (0.3, 2.0),
+            "line_width": (15.0, 40.0),
+        }
+    )
     # Standard deviation of the white noise, and the seed.
     noise: float = 0.05
     seed: int = 0
@@ -113,7 +119,7 @@ def spectrum(wavelength, params, config: SpectraConfig) -> np.ndarray:
     p = np.atleast_2d(np.asarray(params, dtype=np.float64))
     if p.shape[1] != len(PARAMETERS):
         raise ValueError(f"params must have {len(PARAMETERS)} columns {PARAMETERS}, got shape {p.shape}")
-    amplitude, slope, z, strength, width = (p[:, i:i + 1] for i in range(5))  # (N, 1) each
+    amplitude, slope, z, strength, width = (p[:, i : i + 1] for i in range(5))  # (N, 1) each
     flux = amplitude * (lam / 6000.0) ** slope  # (N, D) continuum
     for rest, ratio in zip(config.lines, config.ratios):
         flux = flux + strength * ratio * np.exp(-0.5 * ((lam - (1 + z) * rest) / width) ** 2)
@@ -150,8 +156,9 @@ def spectra_dataset(config: SpectraConfig | None = None, cache: bool = True) -> 
     if not cache:
         return build()
     path = cache_file("spectra", "spectra", key({"v": _CACHE_VERSION, **config.to_dict()}, versioned=False))
-    return load_or_build(path, build, lambda out, tmp: torch.save(vars(out), tmp), load,
-                         cheap=True, what="spectra data set")
+    return load_or_build(
+        path, build, lambda out, tmp: torch.save(vars(out), tmp), load, cheap=True, what="spectra data set"
+    )
 
 
 def default_config() -> SpectraConfig:
@@ -177,8 +184,15 @@ def standardise(x_train, x):
     return (torch.as_tensor(x, dtype=torch.float32) - mean) / scale, undo
 
 
-def train_gaussian_vae(x_train, x_test=None, latent_dim: int = 6, hidden: int = 128, train_config=None,
-                       seed: int = 0, progress: bool | None = None):
+def train_gaussian_vae(
+    x_train,
+    x_test=None,
+    latent_dim: int = 6,
+    hidden: int = 128,
+    train_config=None,
+    seed: int = 0,
+    progress: bool | None = None,
+):
     """The course's MLP VAE with a Gaussian decoder (one learned $\\sigma$), trained or loaded from the cache.
 
     :func:`vaecourse.recipes.load_or_train` with ``ModelConfig(likelihood="gaussian")``;
@@ -189,18 +203,20 @@ def train_gaussian_vae(x_train, x_test=None, latent_dim: int = 6, hidden: int = 
     :class:`vaecourse.recipes.TrainedModel`.
     """
     from vaecourse import settings
-    from vaecourse.recipes import load_or_train
     from vaecourse.models import ModelConfig
+    from vaecourse.recipes import load_or_train
     from vaecourse.train import TrainConfig
 
     x_train = torch.as_tensor(x_train, dtype=torch.float32)
     if train_config is None:
         train_config = TrainConfig(epochs=settings.pick(full=40, smoke=4), batch_size=64, binarize="grey", seed=seed)
-    model_config = ModelConfig("mlp", latent_dim=latent_dim, hidden=hidden, data_shape=(x_train.shape[1],),
-                               likelihood="gaussian")
+    model_config = ModelConfig(
+        "mlp", latent_dim=latent_dim, hidden=hidden, data_shape=(x_train.shape[1],), likelihood="gaussian"
+    )
     test = None if x_test is None else torch.as_tensor(x_test, dtype=torch.float32)
-    return load_or_train(model_config, train_config, x_train, test, name=f"spectra-vae-{latent_dim}d",
-                         progress=progress)
+    return load_or_train(
+        model_config, train_config, x_train, test, name=f"spectra-vae-{latent_dim}d", progress=progress
+    )
 
 
 def vae_reconstruct(model, x) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +256,9 @@ def pca_reconstruct(x_train, x, n_components: int) -> tuple[np.ndarray, np.ndarr
 
 
 def recovery_r2(latent_train, params_train, latent_test, params_test, method: str = "knn") -> np.ndarray:
-    """How well the latents predict each true parameter: $R^2 = 1 - \\sum (p - \\hat p)^2 / \\sum (p - \\bar p)^2$ on test data.
+    """How well the latents predict each true parameter, on test data.
+
+    $R^2 = 1 - \\sum (p - \\hat p)^2 / \\sum (p - \\bar p)^2$.
 
     The regressor from latents to parameters is fitted on the training set: ``"linear"`` (least
     squares) or ``"knn"`` (the mean of the 10 nearest neighbours on standardised latents, which can

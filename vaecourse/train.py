@@ -27,16 +27,16 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from vaecourse import settings, validation
-from vaecourse.config import BINARIZATIONS, TrainConfig
 from vaecourse.checkpoints import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from vaecourse.config import BINARIZATIONS, TrainConfig
 from vaecourse.data import dynamic_binarize, images_of, static_binarize
 from vaecourse.device import default_device
 from vaecourse.elbo import elbo_terms
@@ -58,8 +58,10 @@ class NonFiniteLossError(FloatingPointError):
         self.value, self.epoch, self.batch, self.note = value, epoch, batch, note
 
     def __str__(self) -> str:
-        return (f"the training loss became {self.value} at epoch {self.epoch}, batch {self.batch}{self.note}. "
-                "Lower the learning rate (lr) or check the data for extreme values.")
+        return (
+            f"the training loss became {self.value} at epoch {self.epoch}, batch {self.batch}{self.note}. "
+            "Lower the learning rate (lr) or check the data for extreme values."
+        )
 
 
 @dataclass
@@ -78,21 +80,30 @@ class History:
     # True when Ctrl-C stopped the run before its last epoch.
     interrupted: bool = False
 
-    COLUMNS = ("epoch", "train_elbo", "train_reconstruction", "train_kl",
-               "test_elbo", "test_reconstruction", "test_kl", "seconds")
+    COLUMNS = (
+        "epoch",
+        "train_elbo",
+        "train_reconstruction",
+        "train_kl",
+        "test_elbo",
+        "test_reconstruction",
+        "test_kl",
+        "seconds",
+    )
 
     def to_dict(self) -> dict:
         return {**{c: list(getattr(self, c)) for c in self.COLUMNS}, "interrupted": self.interrupted}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "History":
+    def from_dict(cls, data: dict) -> History:
         return cls(**{c: list(data.get(c, [])) for c in cls.COLUMNS}, interrupted=bool(data.get("interrupted")))
 
     def to_csv(self) -> str:
         rows = [",".join(self.COLUMNS)]
         for i in range(len(self.epoch)):
-            rows.append(",".join("" if getattr(self, c)[i] is None else repr(getattr(self, c)[i])
-                                 for c in self.COLUMNS))
+            rows.append(
+                ",".join("" if getattr(self, c)[i] is None else repr(getattr(self, c)[i]) for c in self.COLUMNS)
+            )
         return "\n".join(rows) + "\n"
 
     def __len__(self) -> int:
@@ -101,8 +112,10 @@ class History:
     def __repr__(self) -> str:
         if not self.epoch:
             return "History(no epochs)"
-        lines = [f"History({len(self)} epochs{', interrupted' if self.interrupted else ''})",
-                 "  epoch  train ELBO  test ELBO   recon.     KL   seconds"]
+        lines = [
+            f"History({len(self)} epochs{', interrupted' if self.interrupted else ''})",
+            "  epoch  train ELBO  test ELBO   recon.     KL   seconds",
+        ]
         shown = range(len(self)) if len(self) <= 8 else [*range(3), None, *range(len(self) - 3, len(self))]
         for i in shown:
             if i is None:
@@ -110,8 +123,10 @@ class History:
                 continue
             test = self.test_elbo[i]
             test_s = f"{test:10.2f}" if test is not None else "         -"
-            lines.append(f"  {self.epoch[i]:5d} {self.train_elbo[i]:11.2f} {test_s} "
-                         f"{self.train_reconstruction[i]:8.2f} {self.train_kl[i]:6.2f} {self.seconds[i]:8.1f}")
+            lines.append(
+                f"  {self.epoch[i]:5d} {self.train_elbo[i]:11.2f} {test_s} "
+                f"{self.train_reconstruction[i]:8.2f} {self.train_kl[i]:6.2f} {self.seconds[i]:8.1f}"
+            )
         return "\n".join(lines)
 
 
@@ -154,7 +169,7 @@ def dataset_elbo(model: VAEModel, x: torch.Tensor, batch_size: int = 1000, n_sam
     model.eval()
     rec_sum = kl_sum = 0.0
     for start in range(0, x.shape[0], batch_size):
-        rec, kl = elbo_terms(model, x[start:start + batch_size], n_samples)  # (b,), (b,)
+        rec, kl = elbo_terms(model, x[start : start + batch_size], n_samples)  # (b,), (b,)
         rec_sum += float(rec.sum())
         kl_sum += float(kl.sum())
     model.train(was_training)
@@ -175,8 +190,15 @@ def make_optimizer(model, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(model.parameters(), lr=lr)
 
 
-def run_epoch(loss_fn, optimizer, x, batch_size, generator, epoch=1,
-              on_step=None):
+def run_epoch(
+    loss_fn,
+    optimizer,
+    x,
+    batch_size,
+    generator,
+    epoch=1,
+    on_step=None,
+):
     """One pass over ``x`` in a random order, one gradient step per batch.
 
     ``loss_fn(rows)`` returns ``(loss, terms)``: the scalar to minimise and a
@@ -191,7 +213,7 @@ def run_epoch(loss_fn, optimizer, x, batch_size, generator, epoch=1,
     order = torch.randperm(x.shape[0], generator=generator, device=x.device)
     sums = {"loss": 0.0}
     for batch, start in enumerate(range(0, x.shape[0], batch_size)):
-        rows = x[order[start:start + batch_size]]  # (B, ...)
+        rows = x[order[start : start + batch_size]]  # (B, ...)
         loss, terms = loss_fn(rows)
         # the loss as a float, the one CPU-GPU sync of a step: a NaN or inf
         # (diverged weights) is caught at its batch, before a step spreads it
@@ -210,8 +232,7 @@ def run_epoch(loss_fn, optimizer, x, batch_size, generator, epoch=1,
 
 
 @contextmanager
-def progress_bar(show: bool | None, total: int, name: str,
-                 callback: Callable[[int, int, float], None] | None = None):
+def progress_bar(show: bool | None, total: int, name: str, callback: Callable[[int, int, float], None] | None = None):
     """The ``on_step`` hook of :func:`run_epoch` for a whole run: a progress bar, then ``callback``.
 
     With ``show`` (None: unless smoke mode) a ``tqdm.auto`` bar of ``total`` batches named ``name``
@@ -240,9 +261,17 @@ def progress_bar(show: bool | None, total: int, name: str,
             bar.close()
 
 
-def fit(model: VAEModel, train, config: TrainConfig | None = None, test=None, *, checkpoint=None,
-        resume: bool = False, progress: bool | None = None,
-        callback: Callable[[int, int, float], None] | None = None) -> History:
+def fit(
+    model: VAEModel,
+    train,
+    config: TrainConfig | None = None,
+    test=None,
+    *,
+    checkpoint=None,
+    resume: bool = False,
+    progress: bool | None = None,
+    callback: Callable[[int, int, float], None] | None = None,
+) -> History:
     """Train ``model`` (a :class:`vaecourse.models.VAEModel`) by maximising the ELBO; return the :class:`History`.
 
     Minimises $\\ell$ of the module docstring (``eq:training-objective``; book/pytorch_vae.md;
@@ -280,8 +309,16 @@ def fit(model: VAEModel, train, config: TrainConfig | None = None, test=None, *,
 
     def save(epoch: int) -> None:
         if checkpoint is not None:
-            save_checkpoint(checkpoint, model, config, optimizer=optimizer, history=history, epoch=epoch,
-                            rng=rng_state(generator, device), complete=epoch == config.epochs)
+            save_checkpoint(
+                checkpoint,
+                model,
+                config,
+                optimizer=optimizer,
+                history=history,
+                epoch=epoch,
+                rng=rng_state(generator, device),
+                complete=epoch == config.epochs,
+            )
 
     def loss_fn(x: torch.Tensor):
         if config.binarize == "dynamic":
@@ -333,8 +370,12 @@ def _require_training_memory(model, device) -> None:
     """Refuse (``ValueError``) a model whose weights, gradients and Adam's two moments exceed the device's memory."""
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     # weights, their gradients and Adam's two moments: four numbers per parameter (activations aside)
-    validation.require_memory(4 * weight_bytes, f"training this {type(model).__name__} (weights, gradients and "
-                              f"Adam's two moments, 4 x {weight_bytes / 1e9:.2f} GB)", device)
+    validation.require_memory(
+        4 * weight_bytes,
+        f"training this {type(model).__name__} (weights, gradients and "
+        f"Adam's two moments, 4 x {weight_bytes / 1e9:.2f} GB)",
+        device,
+    )
 
 
 def _checked_images(data, model, name: str, config: TrainConfig) -> torch.Tensor:
@@ -352,11 +393,12 @@ def _resume_state(checkpoint: Path, model, optimizer, config: TrainConfig) -> tu
     """
     ckpt = load_checkpoint(checkpoint, expect=type(model).__name__)
     if ckpt["model_config"] != model.config.to_dict():
-        raise CheckpointError(f"cannot resume from {str(checkpoint)!r}: it holds another model "
-                              f"({ckpt['model_config']}, not {model.config.to_dict()})")
+        raise CheckpointError(
+            f"cannot resume from {str(checkpoint)!r}: it holds another model "
+            f"({ckpt['model_config']}, not {model.config.to_dict()})"
+        )
     # more epochs may be asked for on resume; every other setting that changes the weights must agree
-    saved = {k: v for k, v in TrainConfig(**ckpt["train_config"]).fields_that_change_weights().items()
-             if k != "epochs"}
+    saved = {k: v for k, v in TrainConfig(**ckpt["train_config"]).fields_that_change_weights().items() if k != "epochs"}
     mine = {k: v for k, v in config.fields_that_change_weights().items() if k != "epochs"}
     if saved != mine:
         raise CheckpointError(f"cannot resume from {str(checkpoint)!r}: it was trained with {saved}, not {mine}")
@@ -368,8 +410,9 @@ def _resume_state(checkpoint: Path, model, optimizer, config: TrainConfig) -> tu
     return history, ckpt["epoch"], ckpt["rng"] or None
 
 
-def _record_epoch(history: History, epoch: int, sums: dict, n: int, model, x_test, config: TrainConfig,
-                  began: float) -> None:
+def _record_epoch(
+    history: History, epoch: int, sums: dict, n: int, model, x_test, config: TrainConfig, began: float
+) -> None:
     """Append one epoch to ``history``: the training terms as means per image, the test ELBO, the seconds."""
     rec_mean, kl_mean = float(sums["reconstruction"]) / n, float(sums["kl"]) / n
     history.epoch.append(epoch)
@@ -392,11 +435,27 @@ def _stop_at_the_checkpoint(history: History, saved_epochs: int, start_epoch: in
     for column in History.COLUMNS:  # a half-recorded epoch is dropped
         del getattr(history, column)[saved_epochs:]
     done = history.epoch[-1] if history.epoch else start_epoch
-    where = (f"; {str(checkpoint)!r} holds the end of epoch {done} (resume=True continues exactly); "
-             f"the model in memory holds weights from the middle of epoch {done + 1}") if checkpoint else (
-        "; no checkpoint was given, so this run cannot be resumed")
+    where = (
+        (
+            f"; {str(checkpoint)!r} holds the end of epoch {done} (resume=True continues exactly); "
+            f"the model in memory holds weights from the middle of epoch {done + 1}"
+        )
+        if checkpoint
+        else ("; no checkpoint was given, so this run cannot be resumed")
+    )
     print(f"training interrupted during epoch {done + 1}{where}", file=sys.stderr)
 
 
-__all__ = ["TrainConfig", "History", "fit", "run_epoch", "progress_bar", "dataset_elbo", "NonFiniteLossError",
-           "prepare_test_set", "make_optimizer", "BINARIZATIONS", "TEST_BINARIZATION_SEED"]
+__all__ = [
+    "TrainConfig",
+    "History",
+    "fit",
+    "run_epoch",
+    "progress_bar",
+    "dataset_elbo",
+    "NonFiniteLossError",
+    "prepare_test_set",
+    "make_optimizer",
+    "BINARIZATIONS",
+    "TEST_BINARIZATION_SEED",
+]

@@ -5,10 +5,10 @@ that a bad input never turns into a silent NaN: a count that is not a positive i
 non-tensor or integer tensor, too few dimensions, NaN or inf, tensors on different devices, a
 covariance that is not symmetric positive definite, a mean and covariance whose shapes disagree.
 
-The value checks cost a device sync each. As ``torch.distributions`` has ``validate_args``, the
-switch :func:`disabled` skips them, and torch.distributions' argument checks, on a hot path
-(``train.fit`` runs its steps inside it and detects divergence from the loss itself); :func:`enabled` says whether they run. Shape and count checks,
-which cost nothing, always run.
+The value checks cost a device sync each. As ``torch.distributions`` has ``validate_args``, the switch
+:func:`disabled` skips them, and torch.distributions' argument checks, on a hot path (``train.fit`` runs its
+steps inside it and detects divergence from the loss itself); :func:`enabled` says whether they run. Shape and
+count checks, which cost nothing, always run.
 """
 
 from __future__ import annotations
@@ -83,7 +83,6 @@ def require_count(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-
 def require_tensor(name: str, value, min_dim: int = 0) -> torch.Tensor:
     """Return ``value`` as a floating tensor; ValueError naming ``name`` if it is unusable."""
     if not isinstance(value, torch.Tensor):
@@ -112,7 +111,10 @@ def require_batch(name: str, value) -> torch.Tensor:
 
 
 def common_dtype(**tensors: torch.Tensor) -> torch.dtype:
-    """The promoted floating dtype of several tensors (at least float32); ValueError if they live on different devices."""
+    """The promoted floating dtype of several tensors (at least float32).
+
+    Raises ``ValueError`` if they live on different devices.
+    """
     devices = {t.device for t in tensors.values()}
     if len(devices) > 1:
         names = ", ".join(f"{n} on {t.device}" for n, t in tensors.items())
@@ -143,8 +145,10 @@ def require_spd(name: str, cov: torch.Tensor) -> torch.Tensor:
     chol, info = torch.linalg.cholesky_ex(cov)
     if bool((info != 0).any()):
         diag = torch.diagonal(cov, dim1=-2, dim2=-1)
-        why = "it has a negative or zero variance on its diagonal" if bool((diag <= 0).any()) else (
-            "it has a non-positive eigenvalue"
+        why = (
+            "it has a negative or zero variance on its diagonal"
+            if bool((diag <= 0).any())
+            else ("it has a non-positive eigenvalue")
         )
         raise ValueError(f"{name} is not positive definite ({why}); a covariance must be SPD")
     return chol
@@ -189,10 +193,15 @@ def memory_message(nbytes: int, what: str, device=None, limit: resources.Limit |
     (``"... the 1.0 GB this container may use (cgroup memory.max)"``).
     """
     limit = limit or memory_limit(device)
-    where = (f"of memory of this {torch.device(device or 'cpu').type}" if limit.source in ("host RAM", "cuda")
-             else limit.phrase())
-    return (f"{what} would need about {nbytes / 1e9:.1f} GB, more than the {limit.value / 1e9:.1f} GB {where}; "
-            "choose smaller sizes")
+    where = (
+        f"of memory of this {torch.device(device or 'cpu').type}"
+        if limit.source in ("host RAM", "cuda")
+        else limit.phrase()
+    )
+    return (
+        f"{what} would need about {nbytes / 1e9:.1f} GB, more than the {limit.value / 1e9:.1f} GB {where}; "
+        "choose smaller sizes"
+    )
 
 
 def require_memory(nbytes: int, what: str, device=None) -> None:

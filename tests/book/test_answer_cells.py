@@ -45,7 +45,7 @@ def test_every_exercise_has_an_answer_cell_then_its_solution(source):
     for i, cell in enumerate(cells):
         if cell.cell_type == "markdown" and re.search(r"^> \*\*Exercise \d+\.\d+\*\*", cell.source, re.MULTILINE):
             answers = 2 if "experiment" in cells[i + 1].metadata.get("tags", []) else 1
-            for answer in cells[i + 1:i + 1 + answers]:
+            for answer in cells[i + 1 : i + 1 + answers]:
                 assert "answer" in answer.metadata.get("tags", []), cell.source[:80]
             if answers == 2:
                 assert (cells[i + 1].cell_type, cells[i + 2].source) == ("code", ANSWER_PROMPT)
@@ -84,7 +84,11 @@ def test_every_checked_exercise_has_its_stub_in_the_book_and_nothing_else():
 def test_an_unfilled_stub_runs_and_says_there_is_no_answer_yet(label, capsys):
     exercise = exercises.EXERCISES[label]
     namespace = {}
-    exec(compile(  # noqa: S102 -- the stub as the notebook runs it
-        f"from vaecourse.exercises import {exercise.check_name}\n{exercise.stub}", label, "exec"), namespace)
+    exec(
+        compile(  # noqa: S102 -- the stub as the notebook runs it
+            f"from vaecourse.exercises import {exercise.check_name}\n{exercise.stub}", label, "exec"
+        ),
+        namespace,
+    )
     out = capsys.readouterr().out
     assert out.startswith("NOT YET") and "Traceback" not in out

@@ -32,6 +32,7 @@ def book_pages() -> dict[str, str]:
 # The roadmap
 # ---------------------------------------------------------------------------------------------------
 
+
 def roadmap_chapters(intro: str) -> list[str]:
     """The chapters named in the table of the intro's "What comes next" section, in table order."""
     parts = intro.split("\n## What comes next\n", 1)
@@ -107,8 +108,7 @@ def missing_targets(pages: dict[str, str], bibliography: str) -> list[str]:
             if not ok:
                 missing.append(f"{name}: {{{role}}}`{target}`")
         for match in CITE.finditer(text):
-            missing += [f"{name}: {{cite}}`{key}`" for key in match.group("keys").split(",")
-                        if key.strip() not in keys]
+            missing += [f"{name}: {{cite}}`{key}`" for key in match.group("keys").split(",") if key.strip() not in keys]
     return missing
 
 
@@ -121,10 +121,14 @@ def test_every_reference_in_the_book_has_a_target():
 def test_a_reference_to_a_missing_target_is_caught():
     pages = book_pages()
     bib = (ROOT / "references.bib").read_text(encoding="utf-8")
-    pages["intro"] += ("\nSee {term}`Posterior collapse`, {term}`No such term`, {doc}`old_chapter`,"
-                       " {ref}`gone <ex-gone>` and {cite:p}`nobody2099`.\n")
+    pages["intro"] += (
+        "\nSee {term}`Posterior collapse`, {term}`No such term`, {doc}`old_chapter`,"
+        " {ref}`gone <ex-gone>` and {cite:p}`nobody2099`.\n"
+    )
     assert missing_targets(pages, bib) == [
-        "intro: {term}`No such term`", "intro: {doc}`old_chapter`", "intro: {ref}`ex-gone`",
+        "intro: {term}`No such term`",
+        "intro: {doc}`old_chapter`",
+        "intro: {ref}`ex-gone`",
         "intro: {cite}`nobody2099`",
     ]
 
@@ -155,9 +159,11 @@ def test_every_glossary_entry_points_at_a_chapter_that_uses_the_term():
 
 def test_a_glossary_entry_pointing_at_the_wrong_chapter_is_caught():
     pages = book_pages()
-    pages["glossary"] = pages["glossary"].replace(
-        "Binder cumulant\n", "Binder cumulant\n  Defined in chapter {doc}`sgd`.\n", 1
-    ).replace("chapter {doc}`ising_generative`.\n\nGaussian decoder", "\n\nGaussian decoder")
+    pages["glossary"] = (
+        pages["glossary"]
+        .replace("Binder cumulant\n", "Binder cumulant\n  Defined in chapter {doc}`sgd`.\n", 1)
+        .replace("chapter {doc}`ising_generative`.\n\nGaussian decoder", "\n\nGaussian decoder")
+    )
     assert entries_not_used_where_they_point(pages) == ["Binder cumulant: not used in sgd"]
 
 
@@ -178,14 +184,16 @@ def layout_problems(text: str) -> list[str]:
     if goals < 0:
         problems.append("no learning-goals box (:::{admonition} Learning goals, :class: tip)")
     else:
-        box = text[goals:text.find("\n:::\n", goals)]
+        box = text[goals : text.find("\n:::\n", goals)]
         if "\n**Prerequisites:**" not in box:
             problems.append("no **Prerequisites:** line in the learning-goals box")
         if sections and goals > sections[0]:
             problems.append("the learning-goals box comes after the first section")
-    order = [("key takeaways box", text.find(TAKEAWAYS)),
-             ("exercises", text.find("\n## Exercises\n")),
-             ("further reading", text.find("\n## Further reading\n"))]
+    order = [
+        ("key takeaways box", text.find(TAKEAWAYS)),
+        ("exercises", text.find("\n## Exercises\n")),
+        ("further reading", text.find("\n## Further reading\n")),
+    ]
     for part, where in order:
         if where < 0:
             problems.append(f"no {part} section")
@@ -207,8 +215,13 @@ def test_a_chapter_out_of_layout_is_caught():
     text = book_pages()["sgd"]
     exercises = text.index("\n## Exercises\n")
     takeaways = text.index(TAKEAWAYS)
-    swapped = text[:takeaways] + text[exercises + 1:text.index("\n## Further reading\n")] + "\n" \
-        + text[takeaways:exercises] + text[text.index("\n## Further reading\n"):]
+    swapped = (
+        text[:takeaways]
+        + text[exercises + 1 : text.index("\n## Further reading\n")]
+        + "\n"
+        + text[takeaways:exercises]
+        + text[text.index("\n## Further reading\n") :]
+    )
     assert "the end is not in the order" in "; ".join(layout_problems(swapped))
     unboxed = text.replace(":::{admonition} Learning goals\n:class: tip\n", "**Learning goals.** ")
     assert layout_problems(unboxed)[0].startswith("no learning-goals box")

@@ -60,8 +60,9 @@ def _pip_env() -> dict:
 
 def _installed(python: Path) -> dict[str, str]:
     """{normalised name: version} of every distribution in the environment (pip's own view)."""
-    out = subprocess.run([str(python), "-m", "pip", "list", "--format=json"], capture_output=True, text=True,
-                         check=True, env=_pip_env()).stdout
+    out = subprocess.run(
+        [str(python), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True, env=_pip_env()
+    ).stdout
     return {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(out)}
 
 
@@ -72,19 +73,27 @@ def colab_venv(tmp_path_factory) -> Path:
     venv.EnvBuilder(with_pip=True).create(where)
     python = where / "bin" / "python"
     wanted = [f"{name}=={version}" for name, version in COLAB.items()] + [f"torch=={TORCH}"]
-    pip = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *wanted], capture_output=True, text=True,
-                         env=_pip_env(), timeout=1800)
+    pip = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", *wanted],
+        capture_output=True,
+        text=True,
+        env=_pip_env(),
+        timeout=1800,
+    )
     if pip.returncode != 0:
         said = [line for line in pip.stderr.splitlines() if line.startswith("ERROR")] or pip.stderr.splitlines()
-        pytest.skip(f"Colab's versions could not be installed from this machine's package index "
-                    f"(`pip config list`): {said[-1] if said else 'pip failed'}")
+        pytest.skip(
+            f"Colab's versions could not be installed from this machine's package index "
+            f"(`pip config list`): {said[-1] if said else 'pip failed'}"
+        )
     return python
 
 
 def _run_cell(python: Path, source: Path, cwd: Path) -> subprocess.CompletedProcess:
     cell = with_source(first_cell(), source.as_uri())
-    return subprocess.run([str(python), "-c", cell], capture_output=True, text=True, env=_pip_env(), cwd=cwd,
-                          timeout=900)
+    return subprocess.run(
+        [str(python), "-c", cell], capture_output=True, text=True, env=_pip_env(), cwd=cwd, timeout=900
+    )
 
 
 @pytest.fixture(scope="module")
@@ -190,16 +199,25 @@ def test_latent_space_widgets_display_in_a_kernel_with_colabs_ipywidgets(colab_w
     assert run.returncode == 0, run.stderr
     assert after["ipywidgets"] == COLAB["ipywidgets"] and after["anywidget"] == COLAB["anywidget"]
     cells = [WIDGETS, *(f"display(made[{name!r}])" for name in NAMES), SHOW]
-    result = subprocess.run([str(python), "-c", KERNEL, json.dumps(cells)], capture_output=True, text=True,
-                            env=_pip_env(), timeout=900)
+    result = subprocess.run(
+        [str(python), "-c", KERNEL, json.dumps(cells)], capture_output=True, text=True, env=_pip_env(), timeout=900
+    )
     assert result.returncode == 0, result.stderr
     outputs = json.loads(result.stdout.strip().splitlines()[-1])
     errors = [o for o in outputs if o["type"] == "error" or o.get("name") == "stderr"]
     assert not errors, f"the kernel said: {errors}"
-    views = [o["data"]["application/vnd.jupyter.widget-view+json"] for o in outputs
-             if o["type"] == "display_data" and "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-    printed = [json.loads(line) for o in outputs if o["type"] == "stream"
-               for line in o["text"].splitlines() if line.startswith("{")]
+    views = [
+        o["data"]["application/vnd.jupyter.widget-view+json"]
+        for o in outputs
+        if o["type"] == "display_data" and "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    printed = [
+        json.loads(line)
+        for o in outputs
+        if o["type"] == "stream"
+        for line in o["text"].splitlines()
+        if line.startswith("{")
+    ]
     summary = {k: v for d in printed for k, v in d.items()}
     assert len(views) == len(NAMES), f"widget views displayed: {views}; outputs: {outputs}"
     assert [v["model_id"] for v in views] == [summary[name]["model_id"] for name in NAMES]
@@ -218,12 +236,21 @@ def test_latent_space_notebook_runs_in_the_colab_environment(colab_with_the_pack
     notebook = json.loads((ROOT / "notebooks" / "latent_space.ipynb").read_text())
     cells = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
     env = _pip_env() | {"VAECOURSE_SMOKE": "1", "VAECOURSE_OFFLINE": "1", "VAECOURSE_CACHE": str(tmp_path)}
-    result = subprocess.run([str(python), "-c", KERNEL, json.dumps(cells)], capture_output=True, text=True,
-                            env=env, cwd=tmp_path, timeout=900)
+    result = subprocess.run(
+        [str(python), "-c", KERNEL, json.dumps(cells)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr
     outputs = json.loads(result.stdout.strip().splitlines()[-1])
-    problems = [o.get("evalue") or o.get("text") for o in outputs
-                if o["type"] == "error" or (o.get("name") == "stderr" and "OfflineSubsetWarning" not in o["text"])]
+    problems = [
+        o.get("evalue") or o.get("text")
+        for o in outputs
+        if o["type"] == "error" or (o.get("name") == "stderr" and "OfflineSubsetWarning" not in o["text"])
+    ]
     assert not problems, problems
     views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(views) >= 4, f"{len(views)} widget views in the notebook's outputs"
@@ -241,30 +268,65 @@ def classic_notebook(colab_with_the_package, tmp_path_factory):
     python, *_ = colab_with_the_package
     installed = _installed(python)
     keep = tmp_path_factory.mktemp("keep") / "constraints.txt"
-    keep.write_text("".join(f"{name}=={installed[name]}\n" for name in ("ipywidgets", "widgetsnbextension",
-                                                                        "anywidget", "ipykernel", "numpy")))
-    pip = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-c", str(keep),
-                          f"notebook=={CLASSIC_NOTEBOOK}"], capture_output=True, text=True, env=_pip_env(), timeout=900)
+    keep.write_text(
+        "".join(
+            f"{name}=={installed[name]}\n"
+            for name in ("ipywidgets", "widgetsnbextension", "anywidget", "ipykernel", "numpy")
+        )
+    )
+    pip = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "-c", str(keep), f"notebook=={CLASSIC_NOTEBOOK}"],
+        capture_output=True,
+        text=True,
+        env=_pip_env(),
+        timeout=900,
+    )
     if pip.returncode != 0:
-        pytest.skip(f"notebook {CLASSIC_NOTEBOOK} could not be installed from this machine's package index: "
-                    f"{(pip.stderr.strip().splitlines() or ['pip failed'])[-1]}")
+        pytest.skip(
+            f"notebook {CLASSIC_NOTEBOOK} could not be installed from this machine's package index: "
+            f"{(pip.stderr.strip().splitlines() or ['pip failed'])[-1]}"
+        )
     home = tmp_path_factory.mktemp("classic")
     cells = [WIDGETS, *(f"made[{name!r}]" for name in NAMES)]
-    (home / "widgets.ipynb").write_text(json.dumps({
-        "cells": [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None}
-                  for c in cells],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-        "nbformat": 4, "nbformat_minor": 5}))
+    (home / "widgets.ipynb").write_text(
+        json.dumps(
+            {
+                "cells": [
+                    {"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None}
+                    for c in cells
+                ],
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        )
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     token = secrets.token_hex(16)
-    env = _pip_env() | {"JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-                        "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = _pip_env() | {
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     with open(home / "notebook.log", "w") as log:
-        server = subprocess.Popen([str(python.parent / "jupyter"), "notebook", "--no-browser", "--ip=127.0.0.1",
-                                   f"--port={port}", f"--NotebookApp.token={token}", f"--notebook-dir={home}",
-                                   "--allow-root"], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=home)
+        server = subprocess.Popen(
+            [
+                str(python.parent / "jupyter"),
+                "notebook",
+                "--no-browser",
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                f"--NotebookApp.token={token}",
+                f"--notebook-dir={home}",
+                "--allow-root",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=home,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(240):
@@ -291,13 +353,17 @@ def test_widgets_render_and_answer_in_classic_notebook_with_ipywidgets_7(classic
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base) else route.abort())
     page.goto(f"{base}/notebooks/widgets.ipynb?token={token}")
-    page.wait_for_function("window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel"
-                           " && Jupyter.notebook.kernel.is_connected()", timeout=120_000)
+    page.wait_for_function(
+        "window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel && Jupyter.notebook.kernel.is_connected()",
+        timeout=120_000,
+    )
     page.evaluate("Jupyter.notebook.execute_all_cells()")
-    page.wait_for_function("Jupyter.notebook.get_cells().every(c => typeof c.input_prompt_number === 'number')",
-                           timeout=300_000)
-    errors = page.evaluate("Array.from(document.querySelectorAll('.output_error, .output_stderr'))"
-                           ".map(e => e.innerText.slice(0, 500))")
+    page.wait_for_function(
+        "Jupyter.notebook.get_cells().every(c => typeof c.input_prompt_number === 'number')", timeout=300_000
+    )
+    errors = page.evaluate(
+        "Array.from(document.querySelectorAll('.output_error, .output_stderr')).map(e => e.innerText.slice(0, 500))"
+    )
     assert not errors, errors
     for root in (".vae-latent-explorer", ".vae-interpolation", ".vae-posterior", ".vae-posterior-pad"):
         page.wait_for_selector(root, timeout=30_000)
@@ -305,10 +371,12 @@ def test_widgets_render_and_answer_in_classic_notebook_with_ipywidgets_7(classic
     assert probe["before"] != probe["after"], "the drag changed nothing: the decoder did not run in the browser"
     page.evaluate("Jupyter.notebook.insert_cell_at_bottom('code').set_text('print(made[\"LatentExplorer\"].h)')")
     page.evaluate("Jupyter.notebook.execute_cells([Jupyter.notebook.ncells() - 1])")
-    page.wait_for_function("Jupyter.notebook.get_cell(Jupyter.notebook.ncells() - 1).output_area.outputs.length > 0",
-                           timeout=60_000)
-    printed = page.evaluate("Jupyter.notebook.get_cell(Jupyter.notebook.ncells() - 1).output_area.outputs"
-                            ".map(o => o.text).join('')")
+    page.wait_for_function(
+        "Jupyter.notebook.get_cell(Jupyter.notebook.ncells() - 1).output_area.outputs.length > 0", timeout=60_000
+    )
+    printed = page.evaluate(
+        "Jupyter.notebook.get_cell(Jupyter.notebook.ncells() - 1).output_area.outputs.map(o => o.text).join('')"
+    )
     h = json.loads(printed)
     assert len(h) == 2 and h != [0.5, -0.5], f"the kernel's h after the drag: {printed!r}"
     page.close()

@@ -25,8 +25,7 @@ def chapter_cell(chapter: str, tag: str) -> str:
     import jupytext
 
     notebook = jupytext.read(ROOT / "book" / f"{chapter}.md", fmt="md:myst")
-    cells = [c.source for c in notebook.cells
-             if c.cell_type == "code" and tag in c.metadata.get("tags", [])]
+    cells = [c.source for c in notebook.cells if c.cell_type == "code" and tag in c.metadata.get("tags", [])]
     assert len(cells) == 1, f"book/{chapter}.md: expected one code cell tagged {tag!r}, found {len(cells)}"
     return cells[0]
 

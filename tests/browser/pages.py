@@ -80,8 +80,7 @@ def wait_for_mathjax(page, name: str) -> None:
 
     try:
         page.wait_for_function(
-            "() => !document.querySelector('.math') ||"
-            " (window.MathJax && MathJax.startup && MathJax.startup.promise)",
+            "() => !document.querySelector('.math') || (window.MathJax && MathJax.startup && MathJax.startup.promise)",
             timeout=20_000,
         )
     except PlaywrightTimeout:
@@ -120,8 +119,10 @@ def axe_violations(page, context: str | None = None) -> list[dict]:
 
 def axe_report(violations: list[dict]) -> str:
     """axe-core's violations, one rule per paragraph with up to four of its elements."""
-    return "\n".join(f"  {v['id']} ({v['impact']}, {v['count']} elements): {v['help']}\n    "
-                     + "\n    ".join(v["nodes"]) for v in violations)
+    return "\n".join(
+        f"  {v['id']} ({v['impact']}, {v['count']} elements): {v['help']}\n    " + "\n    ".join(v["nodes"])
+        for v in violations
+    )
 
 
 def open_blank(context, blank_site: str):
@@ -130,8 +131,10 @@ def open_blank(context, blank_site: str):
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-    page.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).hostname == "127.0.0.1"
-               else route.abort())
+    page.route(
+        "**/*",
+        lambda route: route.continue_() if urlparse(route.request.url).hostname == "127.0.0.1" else route.abort(),
+    )
     page.goto(blank_site)
     page.errors = errors
     return page
@@ -145,7 +148,9 @@ def b64(data: bytes) -> str:
 # Widgets rendered with a stand-in for the widget manager
 
 RENDER_WIDGET = """async ({esm, css, state, holder}) => {
-  const decode64 = (s) => { const b = Uint8Array.from(atob(s), (c) => c.charCodeAt(0)); return new DataView(b.buffer); };
+  const decode64 = (s) => {
+    const b = Uint8Array.from(atob(s), (c) => c.charCodeAt(0)); return new DataView(b.buffer);
+  };
   const make = (values) => {
     const handlers = {};
     return {
@@ -161,7 +166,10 @@ RENDER_WIDGET = """async ({esm, css, state, holder}) => {
   for (const [k, v] of Object.entries(state)) if (v && v.__b64__ !== undefined) state[k] = decode64(v.__b64__);
   const weights = holder ? make({spec: holder.spec, weights: decode64(holder.weights)}) : null;
   const model = make(state);
-  model.widget_manager = { get_model: async (id) => { if ("IPY_MODEL_" + id !== state.decoder) throw new Error("unknown model " + id); return weights; } };
+  model.widget_manager = { get_model: async (id) => {
+    if ("IPY_MODEL_" + id !== state.decoder) throw new Error("unknown model " + id);
+    return weights;
+  } };
   const style = document.createElement("style"); style.textContent = css; document.head.append(style);
   const el = document.createElement("div"); document.body.replaceChildren(el);
   const url = URL.createObjectURL(new Blob([esm], {type: "text/javascript"}));
@@ -194,12 +202,20 @@ def widget_state(widget) -> dict:
 
 
 def render_widget(page, widget):
-    """Render `widget` with its own ES module in `page` against a stand-in for the widget manager; return its number of canvases."""
+    """Render `widget` with its own ES module in `page` against a stand-in for the widget manager.
+
+    Returns its number of canvases.
+    """
     decoder = getattr(widget, "decoder", None)
-    return page.evaluate(RENDER_WIDGET, {
-        "esm": widget._esm, "css": widget._css, "state": widget_state(widget),
-        "holder": decoder and {"spec": decoder.spec, "weights": b64(decoder.weights)},
-    })
+    return page.evaluate(
+        RENDER_WIDGET,
+        {
+            "esm": widget._esm,
+            "css": widget._css,
+            "state": widget_state(widget),
+            "holder": decoder and {"spec": decoder.spec, "weights": b64(decoder.weights)},
+        },
+    )
 
 
 def probe_latent_explorer(page, root_selector: str = ".vae-latent-explorer") -> dict:
@@ -235,11 +251,15 @@ IMPORT_PAD = """async (esm) => {
 }"""
 
 RENDER_PAD = """async ({esm, css, state, holders}) => {
-  const decode64 = (s) => { const b = Uint8Array.from(atob(s), (c) => c.charCodeAt(0)); return new DataView(b.buffer); };
+  const decode64 = (s) => {
+    const b = Uint8Array.from(atob(s), (c) => c.charCodeAt(0)); return new DataView(b.buffer);
+  };
   const make = (values) => {
     const handlers = {};
-    return { values, sent: 0, get(n) { return values[n]; }, set(n, v) { values[n] = v; }, save_changes() { this.sent += 1; },
-             on(n, f) { (handlers[n] = handlers[n] || []).push(f); }, off() {}, trigger(n) { (handlers[n] || []).forEach((f) => f()); } };
+    return { values, sent: 0, get(n) { return values[n]; }, set(n, v) { values[n] = v; },
+             save_changes() { this.sent += 1; },
+             on(n, f) { (handlers[n] = handlers[n] || []).push(f); }, off() {},
+             trigger(n) { (handlers[n] || []).forEach((f) => f()); } };
   };
   for (const [k, v] of Object.entries(state)) if (v && v.__b64__ !== undefined) state[k] = decode64(v.__b64__);
   const models = {};
@@ -257,16 +277,20 @@ RENDER_PAD = """async ({esm, css, state, holders}) => {
 def render_pad(page, widget, holders=("decoder", "encoder")):
     """Render a widget whose weights live in holder widgets (named by `holders`) in `page`, as the pad is."""
     state = widget_state(widget)
-    holders = {state[name]: {"spec": getattr(widget, name).spec, "weights": b64(getattr(widget, name).weights)}
-               for name in holders}
+    holders = {
+        state[name]: {"spec": getattr(widget, name).spec, "weights": b64(getattr(widget, name).weights)}
+        for name in holders
+    }
     page.evaluate(RENDER_PAD, {"esm": widget._esm, "css": widget._css, "state": state, "holders": holders})
 
 
 def wait_for_update(page, root, count: int) -> dict:
     """Wait until the pad at `root` has drawn `count` results; return its last result's numbers."""
-    page.wait_for_function(f"""() => {{ const d = document.querySelector('{root}').dataset;
+    page.wait_for_function(
+        f"""() => {{ const d = document.querySelector('{root}').dataset;
         return Number(d.updates || 0) >= {count} && d.final === "1" && d.answered === d.requested; }}""",
-                           timeout=30_000)
+        timeout=30_000,
+    )
     return page.evaluate(f"""() => {{ const el = document.querySelector('{root}'); const r = el.vaeResult;
         return {{ mu: r.mu, sigma: r.sigma, logPx: r.logPx, elbo: r.elbo, elboError: r.elboError, klGrid: r.klGrid,
                   gap: r.gap, iwae: r.iwae, updateMs: Number(el.dataset.updateMs), firstMs: Number(el.dataset.firstMs),
@@ -288,7 +312,8 @@ def draw_stroke(page, root: str, points) -> None:
 def pad_pixels(page, root: str, selector: str):
     """The red channel of the canvas `selector` inside the pad at `root`."""
     return page.evaluate(f"""() => {{ const c = document.querySelector('{root} {selector}');
-        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0)); }}""")
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return Array.from(data.filter((_, i) => i % 4 === 0)); }}""")
 
 
 def check_pad_responds(page, root: str, shots=None) -> dict:
@@ -332,16 +357,21 @@ def check_lattice_responds(page, root: str = ".vae-ising-lattice") -> None:
     """The lattice evolves frame by frame and its point follows the temperature slider."""
     page.locator(root).first.scroll_into_view_if_needed()
     page.wait_for_function(f"() => Number(document.querySelector('{root}').dataset.frames || 0) >= 3", timeout=30_000)
-    read = f"() => {{ const d = document.querySelector('{root}').dataset; return [Number(d.frames), Number(d.temperature), d.latent]; }}"
+    read = (
+        f"() => {{ const d = document.querySelector('{root}').dataset; "
+        "return [Number(d.frames), Number(d.temperature), d.latent]; }"
+    )
     grey = f"""() => {{ const c = document.querySelector('{root} canvas.vae-lattice');
-        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0)); }}"""
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return Array.from(data.filter((_, i) => i % 4 === 0)); }}"""
     first, pixels = page.evaluate(read), page.evaluate(grey)
     page.wait_for_timeout(400)
     assert page.evaluate(grey) != pixels, "the lattice did not evolve"
     target = "1.30" if first[1] > 2.0 else "3.20"
     page.locator(f"{root} input.vae-temperature").first.fill(target)
-    page.wait_for_function(f"() => document.querySelector('{root}').dataset.temperature === '{float(target):.3f}'",
-                           timeout=10_000)
+    page.wait_for_function(
+        f"() => document.querySelector('{root}').dataset.temperature === '{float(target):.3f}'", timeout=10_000
+    )
     page.wait_for_timeout(400)
     after = page.evaluate(read)
     assert after[0] > first[0] and after[1] == pytest.approx(float(target)) and after[2] != first[2]
@@ -373,8 +403,14 @@ def browser_decode(page, widget, hs: np.ndarray, reps: int = 200):
     """Decode latent points hs (n, latent_dim) with the widget's own JS in the page."""
     keys = page.evaluate(IMPORT_MODULE, widget._esm)
     assert {"default", "unpackDecoder", "decodeBatch", "decodeInto"} <= set(keys)
-    result = page.evaluate(DECODE, {
-        "spec": widget.decoder.spec, "weights": b64(widget.decoder.weights),
-        "hs": hs.astype(np.float64).ravel().tolist(), "n": len(hs), "reps": reps,
-    })
+    result = page.evaluate(
+        DECODE,
+        {
+            "spec": widget.decoder.spec,
+            "weights": b64(widget.decoder.weights),
+            "hs": hs.astype(np.float64).ravel().tolist(),
+            "n": len(hs),
+            "reps": reps,
+        },
+    )
     return np.asarray(result["out"]).reshape(len(hs), -1), result["msPerPoint"]

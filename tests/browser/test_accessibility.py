@@ -33,8 +33,11 @@ _WIDGETS_RENDERED = """() => {
 
 def test_every_built_page_is_checked(built_book):
     """No page of the site escapes axe: every HTML page Sphinx wrote is in PAGES (index.html redirects)."""
-    built = {str(p.relative_to(built_book).with_suffix("")) for p in Path(built_book).rglob("*.html")
-             if p.relative_to(built_book).parts[0] not in {"_static", "_sources"}}
+    built = {
+        str(p.relative_to(built_book).with_suffix(""))
+        for p in Path(built_book).rglob("*.html")
+        if p.relative_to(built_book).parts[0] not in {"_static", "_sources"}
+    }
     missing = sorted(built - set(PAGES) - {"index"})
     assert missing == [], f"pages not checked by axe: {missing} (add them to OTHER_PAGES)"
 
@@ -69,7 +72,8 @@ def test_equations_carry_assistive_mathml(site, browser):
             assistive: document.querySelectorAll("mjx-container > mjx-assistive-mml > math").length })""")
         assert counts["equations"] > 10, f"{name}: expected many equations, found {counts['equations']}"
         assert counts["assistive"] == counts["equations"], (
-            f"{name}: {counts['equations']} equations but {counts['assistive']} with assistive MathML")
+            f"{name}: {counts['equations']} equations but {counts['assistive']} with assistive MathML"
+        )
         assert not [u for u in record["blocked"] if "mathjax" in u.lower()], "MathJax parts requested elsewhere"
     finally:
         context.close()

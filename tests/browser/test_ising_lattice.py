@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from tests.browser.pages import IMPORT_PAD, render_pad
 from tests.widgets.examples import lattice_widget
 from vaecourse import ising
@@ -78,7 +79,8 @@ def test_lattice_evolves_and_its_point_moves_with_temperature(page, output_dir):
 
     def lattice_pixels():
         return page.evaluate(f"""() => {{ const c = document.querySelector('{root} canvas.vae-lattice');
-            return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0)); }}""")
+            const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            return Array.from(data.filter((_, i) => i % 4 === 0)); }}""")
 
     def point():
         return page.evaluate(f"""() => {{ const el = document.querySelector('{root}');

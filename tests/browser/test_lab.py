@@ -41,8 +41,7 @@ from tests.browser.pages import (
 NOTEBOOK = "latent_space.ipynb"
 SETTINGS = {  # JupyterLab user settings for the test: every cell in the page, no news prompts
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
-                                                                        "checkForUpdates": False},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
 }
 # Console messages of JupyterLab itself that say nothing about the course.
 LAB_CONSOLE_ALLOW = CONSOLE_ALLOW + [
@@ -71,13 +70,25 @@ def lab(tmp_path_factory):
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     log = open(home / "lab.log", "w")
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1",
-         f"--port={port}", f"--ServerApp.root_dir={notebooks}", f"--IdentityProvider.token={token}",
-         "--LabApp.expose_app_in_browser=True", f"--LabApp.user_settings_dir={settings}",
-         f"--LabApp.workspaces_dir={home / 'workspaces'}",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--LabApp.extension_manager=readonly", "--allow-root"],  # CI runs as root
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=notebooks,
+        [
+            str(Path(sys.executable).parent / "jupyter"),
+            "lab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--ServerApp.root_dir={notebooks}",
+            f"--IdentityProvider.token={token}",
+            "--LabApp.expose_app_in_browser=True",
+            f"--LabApp.user_settings_dir={settings}",
+            f"--LabApp.workspaces_dir={home / 'workspaces'}",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.extension_manager=readonly",
+            "--allow-root",
+        ],  # CI runs as root
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=notebooks,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -137,7 +148,8 @@ ising_lattice.IsingLattice(_m, _t, np.random.default_rng(0).normal(size=(200, 1)
 
 def run_in_kernel(page, code: str) -> str:
     """Run `code` in the open notebook's kernel (not as a cell); return what it printed."""
-    return page.evaluate(f"""async (code) => {{
+    return page.evaluate(
+        f"""async (code) => {{
       const kernel = {CURRENT}.sessionContext.session.kernel;
       const future = kernel.requestExecute({{ code, store_history: false }});
       let out = "";
@@ -147,7 +159,9 @@ def run_in_kernel(page, code: str) -> str:
       }};
       await future.done;
       return out;
-    }}""", code)
+    }}""",
+        code,
+    )
 
 
 def shoot(page, output_dir: Path, name: str, locator=None) -> None:
@@ -182,13 +196,15 @@ def test_a_student_runs_the_latent_space_notebook_in_jupyterlab(lab, browser, ou
         first = re.compile(r"^\s*Exercise (\d+\.)?1\s*$")  # "Exercise 9.1": numbered as on the website
         exercise = page.locator(".jp-RenderedMarkdown blockquote", has=page.locator("strong", has_text=first))
         assert exercise.count() == 1, "no rendered block headed 'Exercise 1'"
-        solution = page.locator(".jp-RenderedMarkdown details summary",
-                                has_text=re.compile(r"^\s*Solution to Exercise (\d+\.)?1\s*$"))
+        solution = page.locator(
+            ".jp-RenderedMarkdown details summary", has_text=re.compile(r"^\s*Solution to Exercise (\d+\.)?1\s*$")
+        )
         assert solution.count() == 1, "no folded solution to the first exercise"
         solution.first.click()  # unfolds, showing the solution's text
         assert solution.first.locator("xpath=..").evaluate("d => d.open"), "the solution does not unfold"
-        assert re.search(r"\((?:[^()]*; )?Kingma and Welling, 2013(?:; [^()]*)?\)", text), \
+        assert re.search(r"\((?:[^()]*; )?Kingma and Welling, 2013(?:; [^()]*)?\)", text), (
             "the citation of Kingma and Welling (2013) is not shown as author-year text"
+        )
         assert page.locator(".jp-RenderedMarkdown mjx-container").count() > 0, "MathJax typeset nothing"
         assert page.locator(".jp-RenderedMarkdown mjx-merror").count() == 0, "MathJax errors"
         shoot(page, output_dir, "exercise", exercise.first)
@@ -206,8 +222,9 @@ def test_a_student_runs_the_latent_space_notebook_in_jupyterlab(lab, browser, ou
         for _ in range(5):
             page.keyboard.press("ArrowRight")
         assert explorer.evaluate(PROBE_DECODED) != before, "latent explorer: the arrow keys did not move the point"
-        assert page.evaluate(f"() => {CURRENT}.content.activeCellIndex") == active_cell, \
+        assert page.evaluate(f"() => {CURRENT}.content.activeCellIndex") == active_cell, (
             "latent explorer: the arrow keys also moved the notebook's cell selection"
+        )
         said = explorer.locator(".vae-live").inner_text()  # the live region says what changed (accessibility)
         assert said.startswith("h1 = ") and "Point (" in said, f"latent explorer: live region says {said!r}"
 
@@ -224,7 +241,10 @@ def test_a_student_runs_the_latent_space_notebook_in_jupyterlab(lab, browser, ou
         try:
             page.wait_for_function(
                 f"([el, before]) => ({POSTERIOR_IMAGE})(el).some((v, i) => v !== before[i])",
-                arg=[root.element_handle(), before], timeout=30_000, polling=250)
+                arg=[root.element_handle(), before],
+                timeout=30_000,
+                polling=250,
+            )
         except Exception:
             pytest.fail("posterior explorer: typing a number and Enter did not change the test image")
         assert root.locator(".vae-stats").inner_text().find(f"#{current + 3}") >= 0
@@ -246,26 +266,36 @@ def test_a_student_runs_the_latent_space_notebook_in_jupyterlab(lab, browser, ou
         for key in ["Space", "Shift+ArrowDown", "Shift+ArrowDown", "Space"]:
             page.keyboard.press(key)
         wait_for_update(page, ".vae-posterior-pad", n + 1)
-        assert page.evaluate(f"() => {CURRENT}.content.activeCellIndex") == active_cell, \
+        assert page.evaluate(f"() => {CURRENT}.content.activeCellIndex") == active_cell, (
             "posterior pad: the pen's keys also moved the notebook's cell selection"
+        )
         said = pad.locator(".vae-live:not(.vae-pen)").inner_text()
         assert said.startswith("your drawing: Q mean"), f"posterior pad: live region says {said!r}"
         # ... and the input and the page's numbers reach the kernel, where torch agrees on log p(x).
-        sent = json.loads(run_in_kernel(page, (
-            "import json\n"
-            "print(json.dumps({'bytes': len(pad.x), 'page': pad.browser.get('log_px'), "
-            "'torch': pad.compute(pad.input())['log_px']}))")))
+        sent = json.loads(
+            run_in_kernel(
+                page,
+                (
+                    "import json\n"
+                    "print(json.dumps({'bytes': len(pad.x), 'page': pad.browser.get('log_px'), "
+                    "'torch': pad.compute(pad.input())['log_px']}))"
+                ),
+            )
+        )
         assert sent["bytes"] == 784, "the pad's input did not reach the kernel"
         assert sent["page"] == pytest.approx(sent["torch"], abs=0.05), f"page and torch disagree: {sent}"
 
         # An Ising lattice, displayed from a new cell, runs in the page next to the live kernel.
-        page.evaluate(f"""(code) => {{
+        page.evaluate(
+            f"""(code) => {{
           const w = {CURRENT};
           w.content.activeCellIndex = w.content.widgets.length - 1;
           window.jupyterapp.commands.execute('notebook:insert-cell-below');
           w.content.activeCell.model.sharedModel.setSource(code);
           return window.jupyterapp.commands.execute('notebook:run-cell');
-        }}""", LATTICE_CELL)
+        }}""",
+            LATTICE_CELL,
+        )
         page.wait_for_selector(".vae-ising-lattice", timeout=60_000)
         check_lattice_responds(page)
         shoot(page, output_dir, "ising-lattice", page.locator(".vae-ising-lattice").first)

@@ -25,10 +25,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.browser.pages import (IMPORT_PAD, b64, check_pad_responds, open_blank, pad_pixels, render_pad,
-                                 wait_for_update)
+from tests.browser.pages import IMPORT_PAD, b64, check_pad_responds, open_blank, pad_pixels, render_pad, wait_for_update
 from tests.widgets.examples import trained_model
-
 from vaecourse import elbo, widgets
 from vaecourse.widgets import posterior_pad
 
@@ -44,8 +42,9 @@ def trained():
 def pad(trained):
     model, x, y = trained
     # float32 weights: the page and torch then run the same numbers (float16 is measured separately)
-    return posterior_pad.PosteriorPad(model, x, y, n_points=500, n_images=12,
-                                      encoder=widgets.export_encoder(model, dtype="float32"))
+    return posterior_pad.PosteriorPad(
+        model, x, y, n_points=500, n_images=12, encoder=widgets.export_encoder(model, dtype="float32")
+    )
 
 
 _NUMBERS = """async ({dspec, dweights, espec, eweights, xs, options}) => {
@@ -68,21 +67,32 @@ def page_numbers(page, widget, xs, **options):
     keys = page.evaluate(IMPORT_PAD, widget._esm)
     assert {"vaePosteriorNumbers", "unpackEncoder", "vaeMnistPreprocess"} <= set(keys)
     grid = options.pop("grid", None)  # another grid size than the widget's, same window rule
-    options = {"samples": widget.samples, "seed": widget.seed, **options,
-               "rule": {**widget.window_rule, **({"grid": grid} if grid else {})}}
-    return page.evaluate(_NUMBERS, {
-        "dspec": widget.decoder.spec, "dweights": b64(widget.decoder.weights),
-        "espec": widget.encoder.spec, "eweights": b64(widget.encoder.weights),
-        "xs": np.asarray(xs, dtype=np.float64).tolist(), "options": options,
-    })
+    options = {
+        "samples": widget.samples,
+        "seed": widget.seed,
+        **options,
+        "rule": {**widget.window_rule, **({"grid": grid} if grid else {})},
+    }
+    return page.evaluate(
+        _NUMBERS,
+        {
+            "dspec": widget.decoder.spec,
+            "dweights": b64(widget.decoder.weights),
+            "espec": widget.encoder.spec,
+            "eweights": b64(widget.encoder.weights),
+            "xs": np.asarray(xs, dtype=np.float64).tolist(),
+            "options": options,
+        },
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype,atol", [("float32", 1e-5), ("float16", 2e-2)])
 def test_browser_encoder_matches_torch(page, trained, dtype, atol):
     model, x, y = trained
-    widget = posterior_pad.PosteriorPad(model, x, y, n_points=50, n_images=4,
-                                        encoder=widgets.export_encoder(model, dtype=dtype))
+    widget = posterior_pad.PosteriorPad(
+        model, x, y, n_points=50, n_images=4, encoder=widgets.export_encoder(model, dtype=dtype)
+    )
     results = page_numbers(page, widget, x[:6].reshape(6, -1), samples=1, grid=3)
     q = model.encode(x[:6])
     mu, sigma = q.mean.detach().numpy(), q.stddev.detach().numpy()
@@ -95,7 +105,6 @@ def test_browser_encoder_matches_torch(page, trained, dtype, atol):
 def test_float16_decoder_pixels_stay_close_to_float32(page, trained):
     """float16 storage of the decoder changes no pixel by more than 1/255 (one grey level)."""
     from tests.browser.pages import browser_decode
-
 
     model, x, y = trained
     explorer = widgets.LatentExplorer(model, x, y, n_points=20, decoder=widgets.export_decoder(model, dtype="float16"))
@@ -121,8 +130,9 @@ def test_page_numbers_agree_with_torch(page, pad, trained):
         assert r["widened"] == reference["widened"]
         assert r["logPx"] == pytest.approx(reference["log_px"], abs=2e-3)
         assert r["klGrid"] == pytest.approx(reference["kl_grid"], abs=2e-3)
-        np.testing.assert_allclose(np.asarray(r["logPost"]).reshape(pad.grid_size, -1),
-                                   reference["log_posterior"], atol=5e-3)
+        np.testing.assert_allclose(
+            np.asarray(r["logPost"]).reshape(pad.grid_size, -1), reference["log_posterior"], atol=5e-3
+        )
         # an independent route to log p(x): a fine grid over mu +- 30 sigma (vaecourse.marginal). The
         # page's grid follows the posterior from Q's neighbourhood, so it can miss a second mode far
         # from Q, never add mass: its log p(x) is at most the fine grid's, and equal for most images.
@@ -163,7 +173,8 @@ _ENGINE = """async ({dspec, dweights, espec, eweights, xs, options, workers}) =>
   });
   const last = await done;
   await new Promise((resolve) => setTimeout(resolve, 200));  // a superseded request would answer by now
-  const alone = await m.vaePosteriorNumbers(m.unpackDecoder(dspec, bytes(dweights)), m.unpackEncoder(espec, bytes(eweights)),
+  const alone = await m.vaePosteriorNumbers(m.unpackDecoder(dspec, bytes(dweights)),
+                                            m.unpackEncoder(espec, bytes(eweights)),
                                             Float32Array.from(xs[xs.length - 1]), options);
   const strip = (r) => ({ logPx: r.logPx, elbo: r.elbo, iwae: r.iwae, klGrid: r.klGrid, widened: r.widened,
                          decodes: r.decodes, logPost: Array.from(r.logPost) });
@@ -181,10 +192,18 @@ def test_engine_spreads_the_grids_over_workers_and_drops_superseded_inputs(page,
     _, x, _ = trained
     page.evaluate(IMPORT_PAD, pad._esm)
     options = {"samples": pad.samples, "seed": pad.seed, "rule": pad.window_rule}
-    r = page.evaluate(_ENGINE, {
-        "dspec": pad.decoder.spec, "dweights": b64(pad.decoder.weights), "espec": pad.encoder.spec,
-        "eweights": b64(pad.encoder.weights), "xs": x[1:4].reshape(3, -1).tolist(), "options": options,
-        "workers": workers})
+    r = page.evaluate(
+        _ENGINE,
+        {
+            "dspec": pad.decoder.spec,
+            "dweights": b64(pad.decoder.weights),
+            "espec": pad.encoder.spec,
+            "eweights": b64(pad.encoder.weights),
+            "xs": x[1:4].reshape(3, -1).tolist(),
+            "options": options,
+            "workers": workers,
+        },
+    )
     assert r["workers"] == workers
     assert r["seen"] == [[2, False], [2, True]], "a superseded input was answered, or the newest not twice"
     assert r["engine"]["widened"] > 0, "pick an image whose posterior grid moves: the test should cover the steps"
@@ -222,7 +241,9 @@ def test_pad_front_end_responds_to_strokes(page, pad, output_dir):
     assert all(math.isfinite(ms) and ms > 0 for ms in timings["update_ms"])
     print("ms after strokes: first numbers", timings["first_ms"], "final", timings["update_ms"])
     # What the page sends to a live kernel: the input and its numbers.
-    values = page.evaluate("() => ({x: window.vaeWidget.model.values.x.byteLength, b: window.vaeWidget.model.values.browser})")
+    values = page.evaluate(
+        "() => ({x: window.vaeWidget.model.values.x.byteLength, b: window.vaeWidget.model.values.browser})"
+    )
     assert values["x"] == 784 and math.isfinite(values["b"]["log_px"])
     assert page.errors == []
 

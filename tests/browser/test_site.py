@@ -27,7 +27,9 @@ PHONE_OVERFLOW = """() => {
     const r = e.getBoundingClientRect();
     if (r.width === 0 || r.right <= W + 1) continue;
     let q = e.parentElement, scrolls = false;
-    while (q && !scrolls) { scrolls = ['auto', 'scroll', 'hidden'].includes(getComputedStyle(q).overflowX); q = q.parentElement; }
+    while (q && !scrolls) {
+      scrolls = ['auto', 'scroll', 'hidden'].includes(getComputedStyle(q).overflowX); q = q.parentElement;
+    }
     if (!scrolls) out.push(`${e.tagName.toLowerCase()}.${[...e.classList].join('.')}: ${e.textContent.slice(0, 50)}`);
   }
   return out.slice(0, 8);

@@ -21,6 +21,7 @@ from urllib.parse import urljoin
 
 import numpy as np
 import pytest
+
 from tests.browser.pages import (
     CONSOLE_ALLOW,
     blank_site_dir,
@@ -44,8 +45,10 @@ def static_page(blank_site: str, views: list, name: str) -> str:
 
     state = dependency_state(views, drop_defaults=False)
     data = embed_data(views=views, drop_defaults=False, state=state)
-    body = "".join(f'<p><script type="application/vnd.jupyter.widget-view+json">{json.dumps(v)}</script></p>'
-                   for v in data["view_specs"])
+    body = "".join(
+        f'<p><script type="application/vnd.jupyter.widget-view+json">{json.dumps(v)}</script></p>'
+        for v in data["view_specs"]
+    )
     site = Path(blank_site_dir(blank_site))
     (site / "_static").mkdir(exist_ok=True)
     (site / "_static" / "site-widgets.js").write_text(SITE_JS.read_text())
@@ -54,7 +57,8 @@ def static_page(blank_site: str, views: list, name: str) -> str:
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<script type='application/vnd.jupyter.widget-state+json'>{json.dumps(data['manager_state'])}</script>"
         "<script src='_static/site-widgets.js'></script></head>"
-        f"<body>{body}</body></html>")
+        f"<body>{body}</body></html>"
+    )
     return blank_site.replace("index.html", name)
 
 
@@ -95,18 +99,21 @@ def test_every_widget_fits_a_phone_screen_and_the_pad_still_draws(page, blank_si
     shrunk, still maps a stroke to the numbers (pointer positions scale with the displayed size)."""
     model, x, y = trained_model(steps=300)
     decoder = widgets.export_decoder(model)
-    views = [widgets.LatentExplorer(model, x, y, n_points=200, decoder=decoder),
-             widgets.Interpolation(model, x, y, decoder=decoder),
-             widgets.PosteriorExplorer(model, x[:8], grid_size=21),
-             posterior_pad.PosteriorPad(model, x, y, decoder=decoder, n_points=300, n_images=6),
-             ising_widget(L=16, T=2.8)[0]]
+    views = [
+        widgets.LatentExplorer(model, x, y, n_points=200, decoder=decoder),
+        widgets.Interpolation(model, x, y, decoder=decoder),
+        widgets.PosteriorExplorer(model, x[:8], grid_size=21),
+        posterior_pad.PosteriorPad(model, x, y, decoder=decoder, n_points=300, n_images=6),
+        ising_widget(L=16, T=2.8)[0],
+    ]
     url = static_page(blank_site, views, "phone.html")
     page.set_viewport_size({"width": 390, "height": 844})
     try:
         page.goto(url)
         page.wait_for_function("() => document.querySelectorAll('.vae-widget').length >= 5", timeout=30_000)
-        page.wait_for_function("() => Number(document.querySelector('.vae-posterior-pad').dataset.updates || 0) >= 1",
-                               timeout=30_000)
+        page.wait_for_function(
+            "() => Number(document.querySelector('.vae-posterior-pad').dataset.updates || 0) >= 1", timeout=30_000
+        )
         found = page.evaluate(_OVERFLOW)
         assert found["overflow"] == [] and found["scrollWidth"] <= found["width"], found
         check_pad_responds(page, ".vae-posterior-pad", output_dir / "screenshots" / "posterior_pad_phone.png")
@@ -124,8 +131,9 @@ def _unexpected(record):
 def test_built_latent_space_page_runs_the_pad(site, page, output_dir):
     base, root = site
     html = (root / "book" / "latent_space.html").read_text()
-    state = json.loads(re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>',
-                                 html, re.S).group(1))["state"]
+    state = json.loads(
+        re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', html, re.S).group(1)
+    )["state"]
     pads = [k for k, v in state.items() if "renderPosteriorPad" in v["state"].get("_esm", "")]
     assert len(pads) == 1, "book/latent_space.html: no posterior pad in the widget state"
     own = [pads[0]] + [state[pads[0]]["state"][name].replace("IPY_MODEL_", "") for name in ("encoder", "decoder")]

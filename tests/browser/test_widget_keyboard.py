@@ -44,8 +44,10 @@ def tab_until(page, selector: str, limit: int = 25) -> list[str]:
     visited = []
     for _ in range(limit):
         page.keyboard.press("Tab")
-        visited.append(page.evaluate("""() => { const e = document.activeElement;
-            return e.tagName.toLowerCase() + '.' + [...e.classList].join('.'); }"""))
+        visited.append(
+            page.evaluate("""() => { const e = document.activeElement;
+            return e.tagName.toLowerCase() + '.' + [...e.classList].join('.'); }""")
+        )
         if page.evaluate(f"() => document.activeElement.matches({selector!r})"):
             return visited
     pytest.fail(f"Tab never reached {selector}; focus went through {visited}")
@@ -128,7 +130,8 @@ def test_interpolation_from_the_keyboard(page):
     assert text != before and text.startswith("Position t = 0.99 (99% of the way from A = #2")
     h = interp.path([t])[0]
     assert number_after(text, "decoded image mean intensity") == pytest.approx(
-        float(interp.decode(h).mean()), abs=0.006)
+        float(interp.decode(h).mean()), abs=0.006
+    )
     assert page.get_attribute(f"{root} input.vae-t", "aria-valuetext") == "t = 0.99"
     assert_axe_clean(page, root)
     assert page.errors == []
@@ -149,8 +152,11 @@ def test_posterior_explorer_from_the_keyboard(page):
     assert page.evaluate("() => window.vaeWidget.model.sent") >= 1
     # The kernel's answer (what a live kernel sends back): the numbers of image 2, said in one sentence.
     explorer.index = 2
-    page.evaluate("""(stats) => { const {model} = window.vaeWidget;
-        model.set("stats", stats); model.trigger("change:stats"); }""", explorer.stats)
+    page.evaluate(
+        """(stats) => { const {model} = window.vaeWidget;
+        model.set("stats", stats); model.trigger("change:stats"); }""",
+        explorer.stats,
+    )
     text = live_text(page, root)
     assert text.startswith("Test image 2: ")
     for name, value in explorer.stats.items():
@@ -165,8 +171,7 @@ def test_ising_lattice_from_the_keyboard(page):
     widget, _ = lattice_widget(L=16, T=2.0)
     render_pad(page, widget, holders=("encoder",))
     root = ".vae-ising-lattice"
-    page.wait_for_function(f"() => Number(document.querySelector('{root}').dataset.frames || 0) >= 2",
-                           timeout=20_000)
+    page.wait_for_function(f"() => Number(document.querySelector('{root}').dataset.frames || 0) >= 2", timeout=20_000)
     assert tab_until(page, f"{root} button.vae-pause") == ["input.vae-slider.vae-temperature", "button.vae-pause"]
     page.keyboard.press("Shift+Tab")
     assert focus_ring(page) >= 2
@@ -174,8 +179,8 @@ def test_ising_lattice_from_the_keyboard(page):
         page.keyboard.press("ArrowRight")
     assert page.evaluate("() => window.vaeWidget.model.values.T") == pytest.approx(2.03)
     page.wait_for_function(
-        f"() => document.querySelector('{root} .vae-live').textContent.startsWith('temperature changed')",
-        timeout=5_000)
+        f"() => document.querySelector('{root} .vae-live').textContent.startsWith('temperature changed')", timeout=5_000
+    )
     text = live_text(page, root)
     assert text.startswith("temperature changed to 2.03: temperature T = 2.03, magnetisation m = ")
     page.keyboard.press("Tab")
@@ -221,8 +226,9 @@ def test_posterior_pad_from_the_keyboard(page):
     assert text.startswith("your drawing: Q mean (")
     assert number_after(text, "log p(x)") == pytest.approx(result["logPx"], abs=0.006)
     assert number_after(text, "gap log p(x) minus ELBO") == pytest.approx(result["gap"], abs=0.006)
-    ink = np.frombuffer(bytes(page.evaluate(
-        "() => Array.from(new Uint8Array(window.vaeWidget.model.values.x.buffer))")), dtype=np.uint8)
+    ink = np.frombuffer(
+        bytes(page.evaluate("() => Array.from(new Uint8Array(window.vaeWidget.model.values.x.buffer))")), dtype=np.uint8
+    )
     assert ink.reshape(28, 28)[:, 13:15].sum() > 0, "the keyboard stroke left no ink in the middle columns"
     # Choosing a test image from the keyboard: the list after the clear button, the arrow keys.
     page.keyboard.press("Tab")

@@ -19,16 +19,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from tests.browser.pages import (
     PROBE_DECODED,
-    browser_decode,
     blank_site_dir,
+    browser_decode,
     probe_latent_explorer,
     render_widget,
 )
 from tests.paths import ROOT
 from tests.widgets.examples import protocol_model, random_images
 from vaecourse import widgets
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("latent_dim,hidden", [(2, 400), (5, 64)])
@@ -98,12 +100,15 @@ def test_update_from_python_redraws_fast(page):
     assert page.locator(".vae-slider").count() == 3  # one slider per latent dimension
     target = [1.0, -0.5, 0.7]
     explorer.h = target  # validated in Python ...
-    elapsed = page.evaluate("""(h) => {               // ... and delivered to the front end
+    elapsed = page.evaluate(
+        """(h) => {               // ... and delivered to the front end
         const {model} = window.vaeWidget;
         const start = performance.now();
         model.set("h", h); model.trigger("change:h");
         return performance.now() - start;
-    }""", explorer.h)
+    }""",
+        explorer.h,
+    )
     assert elapsed <= 50, f"redraw took {elapsed:.1f} ms"
     expected = np.round(255 * explorer.decode(target).ravel())
     assert np.abs(_grey(page) - expected).max() <= 1
@@ -120,11 +125,13 @@ def test_interpolation_slider_walks_the_path(page):
     assert render_widget(page, interp) == 4 + interp.steps + 1  # A, B, current, plane, strip of steps + 1
 
     def current():
-        return np.asarray(page.evaluate("""() => {
+        return np.asarray(
+            page.evaluate("""() => {
             const c = document.querySelectorAll(".vae-interpolation canvas.vae-image")[1];
             const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
             return Array.from(d.filter((_, i) => i % 4 === 0));
-        }"""))
+        }""")
+        )
 
     at_a = current()
     np.testing.assert_allclose(at_a, np.round(255 * interp.decode(interp.path([0.0])[0]).ravel()), atol=1)
@@ -147,11 +154,13 @@ def test_posterior_explorer_front_end_draws_both_densities(page, posterior_explo
         const c = document.querySelectorAll(".vae-posterior canvas.vae-heatmap")[1];
         const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
         let best = -1, at = 0;
-        for (let p = 0; p < d.length / 4; p++) { const v = d[4 * p] + d[4 * p + 1] + d[4 * p + 2]; if (v > best) { best = v; at = p; } }
+        for (let p = 0; p < d.length / 4; p++) {
+          const v = d[4 * p] + d[4 * p + 1] + d[4 * p + 2]; if (v > best) { best = v; at = p; }
+        }
         return [at % c.width, Math.floor(at / c.width), c.width];
     }""")
     column, row, size = peak
-    mu = model.encode(x[explorer.index:explorer.index + 1]).mean[0].detach()
+    mu = model.encode(x[explorer.index : explorer.index + 1]).mean[0].detach()
     spacing = 8.0 / (size - 1)
     assert abs(-4 + spacing * column - float(mu[0])) <= 1.5 * spacing
     assert abs(4 - spacing * row - float(mu[1])) <= 1.5 * spacing
@@ -177,8 +186,10 @@ def test_static_page_renders_the_widgets_without_a_kernel(page, blank_site, tmp_
     state = dependency_state([explorer, interp], drop_defaults=False)
     data = embed_data(views=[explorer, interp], drop_defaults=False, state=state)
     assert sum(entry["model_name"] == "AnyModel" for entry in data["manager_state"]["state"].values()) == 3
-    views = "".join(f'<p><script type="application/vnd.jupyter.widget-view+json">{json.dumps(v)}</script></p>'
-                    for v in data["view_specs"])
+    views = "".join(
+        f'<p><script type="application/vnd.jupyter.widget-view+json">{json.dumps(v)}</script></p>'
+        for v in data["view_specs"]
+    )
     root = Path(page.evaluate("() => location.pathname"))  # /index.html of the blank site
     site_dir = Path(blank_site_dir(blank_site))
     (site_dir / "_static").mkdir(exist_ok=True)
@@ -188,7 +199,8 @@ def test_static_page_renders_the_widgets_without_a_kernel(page, blank_site, tmp_
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<script type='application/vnd.jupyter.widget-state+json'>{json.dumps(data['manager_state'])}</script>"
         "<script src='_static/site-widgets.js'></script></head>"
-        f"<body>{views}</body></html>")
+        f"<body>{views}</body></html>"
+    )
     requests = []
     page.on("request", lambda request: requests.append(request.url))
     page.goto(blank_site.replace(root.name, "static.html"))

@@ -76,12 +76,12 @@ def _full_sample_transposed(self, params, n):
     mu, tril = params[..., :k], self.scale_tril(params)
     eps = torch.randn(n, *mu.shape, dtype=mu.dtype, device=mu.device)
     h = mu + (tril.transpose(-2, -1) @ eps.unsqueeze(-1)).squeeze(-1)  # L^T eps: covariance L^T L
-    return h, pf._standard_normal_log_prob(eps) - params[..., k:2 * k].sum(-1)
+    return h, pf._standard_normal_log_prob(eps) - params[..., k : 2 * k].sum(-1)
 
 
 def _full_sample_diagonal_only(self, params, n):
     k = self.latent_dim
-    mu, log_diag = params[..., :k], params[..., k:2 * k]
+    mu, log_diag = params[..., :k], params[..., k : 2 * k]
     eps = torch.randn(n, *mu.shape, dtype=mu.dtype, device=mu.device)
     return mu + torch.exp(log_diag) * eps, pf._standard_normal_log_prob(eps) - log_diag.sum(-1)
 
@@ -105,9 +105,10 @@ def _flow_without_log_det(self, params, h0):
 def _flow_log_det_of_last_layer(self, params, h0):
     h, _ = _flow_forward(self, params, h0)
     last = flows.CouplingFlow(1, self.hidden)
-    before, _ = _flow_forward(flows.CouplingFlow(self.n_layers - 1, self.hidden),
-                              params[:, :(self.n_layers - 1) * self.params_per_layer], h0)
-    _, log_det = _flow_forward(last, params[:, (self.n_layers - 1) * self.params_per_layer:], before)
+    before, _ = _flow_forward(
+        flows.CouplingFlow(self.n_layers - 1, self.hidden), params[:, : (self.n_layers - 1) * self.params_per_layer], h0
+    )
+    _, log_det = _flow_forward(last, params[:, (self.n_layers - 1) * self.params_per_layer :], before)
     return h, log_det  # only one layer's log-determinant (the conditioning coordinate also differs)
 
 
@@ -139,40 +140,110 @@ def _iwae_plus_log_k(model, q_family, params, x, k):
 MUTATIONS = [
     # (what is broken, object, attribute, broken version, checks that must fail)
     # book/kl_in_practice.md
-    ("distortion: +E_Q[log p(x|h)]", rd, "rate_distortion", _distortion_sign_flipped,
-     ["rate-plus-distortion-is-minus-elbo", "distortion-monte-carlo"]),
-    ("rate per unit: drop -1", rd, "kl_per_unit", _kl_per_unit_without_minus_one,
-     ["rate-plus-distortion-is-minus-elbo", "rate-is-kl-to-prior", "free-bits-floor"]),
-    ("rate per unit: sigma for sigma^2", rd, "kl_per_unit", _kl_per_unit_sigma_for_variance,
-     ["rate-is-kl-to-prior", "rate-plus-distortion-is-minus-elbo"]),
+    (
+        "distortion: +E_Q[log p(x|h)]",
+        rd,
+        "rate_distortion",
+        _distortion_sign_flipped,
+        ["rate-plus-distortion-is-minus-elbo", "distortion-monte-carlo"],
+    ),
+    (
+        "rate per unit: drop -1",
+        rd,
+        "kl_per_unit",
+        _kl_per_unit_without_minus_one,
+        ["rate-plus-distortion-is-minus-elbo", "rate-is-kl-to-prior", "free-bits-floor"],
+    ),
+    (
+        "rate per unit: sigma for sigma^2",
+        rd,
+        "kl_per_unit",
+        _kl_per_unit_sigma_for_variance,
+        ["rate-is-kl-to-prior", "rate-plus-distortion-is-minus-elbo"],
+    ),
     ("beta-ELBO: beta on the distortion", rd, "beta_elbo", _beta_on_distortion, ["beta-elbo-weights-the-rate"]),
     ("beta-ELBO: beta ignored", rd, "beta_elbo", _beta_ignored, ["beta-elbo-weights-the-rate"]),
     ("free bits: floor per image", rd, "free_bits_rate", _free_bits_per_image, ["free-bits-floor"]),
     ("free bits: no floor", rd, "free_bits_rate", _free_bits_none, ["free-bits-floor"]),
-    ("activity: spread of sigma, not of the mean", rd, "unit_activity", _activity_of_scales,
-     ["active-units-known-count"]),
+    (
+        "activity: spread of sigma, not of the mean",
+        rd,
+        "unit_activity",
+        _activity_of_scales,
+        ["active-units-known-count"],
+    ),
     ("activity: mean, not variance", rd, "unit_activity", _activity_mean_not_variance, ["active-units-known-count"]),
-    ("active units: threshold on the standard deviation", rd, "active_units", _active_on_std,
-     ["active-units-known-count"]),
-    ("autoregressive mask: a pixel sees itself", autoregressive.AutoregressiveVAE, "_autoregressive_logits",
-     _logits_see_own_pixel, ["autoregressive-decoder-is-causal"]),
+    (
+        "active units: threshold on the standard deviation",
+        rd,
+        "active_units",
+        _active_on_std,
+        ["active-units-known-count"],
+    ),
+    (
+        "autoregressive mask: a pixel sees itself",
+        autoregressive.AutoregressiveVAE,
+        "_autoregressive_logits",
+        _logits_see_own_pixel,
+        ["autoregressive-decoder-is-causal"],
+    ),
     # book/richer_posteriors.md
-    ("full covariance: h = mu + L^T eps", pf.FullCovarianceGaussian, "sample", _full_sample_transposed,
-     ["full-covariance-sample-moments", "full-covariance-log-density"]),
-    ("full covariance: off-diagonal of L ignored", pf.FullCovarianceGaussian, "sample", _full_sample_diagonal_only,
-     ["full-covariance-sample-moments", "full-covariance-log-density"]),
-    ("full covariance: log Q without -sum log L_jj", pf.FullCovarianceGaussian, "sample",
-     _full_sample_without_log_det, ["full-covariance-log-density"]),
-    ("flow: log-determinant forgotten", flows.CouplingFlow, "forward", _flow_without_log_det,
-     ["flow-log-det-vs-autograd"]),
-    ("flow: log-determinant of the last layer only", flows.CouplingFlow, "forward", _flow_log_det_of_last_layer,
-     ["flow-log-det-vs-autograd"]),
-    ("flow inverse: log-determinant with the wrong sign", flows.CouplingFlow, "inverse", _flow_inverse_wrong_sign,
-     ["flow-density-integrates-to-one", "gap-decomposition-sums"]),
-    ("grid KL: forget the cell area", gaps, "kl_to_posterior_on_grid", _grid_kl_without_cell,
-     ["gap-decomposition-sums"]),
-    ("amortisation gap: the wrong way round", gaps.Gaps, "amortisation", property(_amortisation_reversed),
-     ["gap-decomposition-sums"]),
+    (
+        "full covariance: h = mu + L^T eps",
+        pf.FullCovarianceGaussian,
+        "sample",
+        _full_sample_transposed,
+        ["full-covariance-sample-moments", "full-covariance-log-density"],
+    ),
+    (
+        "full covariance: off-diagonal of L ignored",
+        pf.FullCovarianceGaussian,
+        "sample",
+        _full_sample_diagonal_only,
+        ["full-covariance-sample-moments", "full-covariance-log-density"],
+    ),
+    (
+        "full covariance: log Q without -sum log L_jj",
+        pf.FullCovarianceGaussian,
+        "sample",
+        _full_sample_without_log_det,
+        ["full-covariance-log-density"],
+    ),
+    (
+        "flow: log-determinant forgotten",
+        flows.CouplingFlow,
+        "forward",
+        _flow_without_log_det,
+        ["flow-log-det-vs-autograd"],
+    ),
+    (
+        "flow: log-determinant of the last layer only",
+        flows.CouplingFlow,
+        "forward",
+        _flow_log_det_of_last_layer,
+        ["flow-log-det-vs-autograd"],
+    ),
+    (
+        "flow inverse: log-determinant with the wrong sign",
+        flows.CouplingFlow,
+        "inverse",
+        _flow_inverse_wrong_sign,
+        ["flow-density-integrates-to-one", "gap-decomposition-sums"],
+    ),
+    (
+        "grid KL: forget the cell area",
+        gaps,
+        "kl_to_posterior_on_grid",
+        _grid_kl_without_cell,
+        ["gap-decomposition-sums"],
+    ),
+    (
+        "amortisation gap: the wrong way round",
+        gaps.Gaps,
+        "amortisation",
+        property(_amortisation_reversed),
+        ["gap-decomposition-sums"],
+    ),
     ("IWAE (any Q): forget -log K", pf, "iwae_of", _iwae_without_log_k, ["iwae-ordering"]),
     ("IWAE (any Q): + log K", pf, "iwae_of", _iwae_plus_log_k, ["iwae-ordering"]),
 ]

@@ -82,38 +82,92 @@ def _gaussian_variance_for_std(x, mean, log_scale, event_dims):
 
 
 def _gaussian_without_half(x, mean, log_scale, event_dims):
-    per_pixel = -((x - mean) * torch.exp(-log_scale)) ** 2 - log_scale - 0.5 * math.log(2 * math.pi)
+    per_pixel = -(((x - mean) * torch.exp(-log_scale)) ** 2) - log_scale - 0.5 * math.log(2 * math.pi)
     return per_pixel.flatten(-event_dims).sum(-1)
 
 
 MUTATIONS = [
     # book/ising_generative.md
-    ("conditional ELBO: KL to N(0, I) instead of p(h|T)", conditional, "conditional_elbo",
-     _conditional_elbo_standard_prior, ["cvae-elbo-vs-quadrature"]),
-    ("conditional ELBO: KL forgotten", conditional, "conditional_elbo", _conditional_elbo_without_kl,
-     ["cvae-elbo-vs-quadrature"]),
-    ("quadrature: forget the cell area", marginal, "log_px_quadrature", _quadrature_without_cell_area,
-     ["cvae-elbo-vs-quadrature", "cvae-iwae-vs-quadrature", "gaussian-vae-iwae-vs-quadrature"]),
-    ("IWAE: mean of log weights", elbo, "iwae", _iwae_mean_of_logs,
-     ["cvae-iwae-vs-quadrature", "gaussian-vae-iwae-vs-quadrature"]),
-    ("energy: one bond direction", exact, "energy_per_spin", _energy_one_direction,
-     ["observables-vs-enumeration", "energy-is-minus-two-c1"]),
+    (
+        "conditional ELBO: KL to N(0, I) instead of p(h|T)",
+        conditional,
+        "conditional_elbo",
+        _conditional_elbo_standard_prior,
+        ["cvae-elbo-vs-quadrature"],
+    ),
+    (
+        "conditional ELBO: KL forgotten",
+        conditional,
+        "conditional_elbo",
+        _conditional_elbo_without_kl,
+        ["cvae-elbo-vs-quadrature"],
+    ),
+    (
+        "quadrature: forget the cell area",
+        marginal,
+        "log_px_quadrature",
+        _quadrature_without_cell_area,
+        ["cvae-elbo-vs-quadrature", "cvae-iwae-vs-quadrature", "gaussian-vae-iwae-vs-quadrature"],
+    ),
+    (
+        "IWAE: mean of log weights",
+        elbo,
+        "iwae",
+        _iwae_mean_of_logs,
+        ["cvae-iwae-vs-quadrature", "gaussian-vae-iwae-vs-quadrature"],
+    ),
+    (
+        "energy: one bond direction",
+        exact,
+        "energy_per_spin",
+        _energy_one_direction,
+        ["observables-vs-enumeration", "energy-is-minus-two-c1"],
+    ),
     ("magnetisation: squared", exact, "magnetisation", _magnetisation_squared, ["observables-vs-enumeration"]),
-    ("C(r): shifted by one site", exact, "correlation_function", _correlation_shifted,
-     ["observables-vs-enumeration", "energy-is-minus-two-c1"]),
+    (
+        "C(r): shifted by one site",
+        exact,
+        "correlation_function",
+        _correlation_shifted,
+        ["observables-vs-enumeration", "energy-is-minus-two-c1"],
+    ),
     ("Binder: without the 3", finite_size, "binder_cumulant", _binder_without_three, ["binder-limits"]),
-    ("finite-size fit through the origin", finite_size, "extrapolate", _fit_through_origin,
-     ["fss-fit-recovers-a-line"]),
+    (
+        "finite-size fit through the origin",
+        finite_size,
+        "extrapolate",
+        _fit_through_origin,
+        ["fss-fit-recovers-a-line"],
+    ),
     # book/spectra.md
-    ("Gaussian log-likelihood: -log sigma forgotten", models, "_gaussian_log_prob", _gaussian_without_log_scale,
-     ["gaussian-log-likelihood-vs-torch"]),
-    ("Gaussian log-likelihood: sigma^2 where sigma belongs", models, "_gaussian_log_prob", _gaussian_variance_for_std,
-     ["gaussian-log-likelihood-vs-torch"]),
-    ("Gaussian log-likelihood: the 1/2 forgotten", models, "_gaussian_log_prob", _gaussian_without_half,
-     ["gaussian-log-likelihood-vs-torch", "mse-is-fixed-variance-gaussian"]),
-    ("ELBO: KL added instead of subtracted", elbo, "elbo",
-     lambda model, x, n_samples=1, analytic_kl=True: sum(elbo.elbo_terms(model, x, n_samples)),
-     ["gaussian-vae-elbo-below-iwae"]),
+    (
+        "Gaussian log-likelihood: -log sigma forgotten",
+        models,
+        "_gaussian_log_prob",
+        _gaussian_without_log_scale,
+        ["gaussian-log-likelihood-vs-torch"],
+    ),
+    (
+        "Gaussian log-likelihood: sigma^2 where sigma belongs",
+        models,
+        "_gaussian_log_prob",
+        _gaussian_variance_for_std,
+        ["gaussian-log-likelihood-vs-torch"],
+    ),
+    (
+        "Gaussian log-likelihood: the 1/2 forgotten",
+        models,
+        "_gaussian_log_prob",
+        _gaussian_without_half,
+        ["gaussian-log-likelihood-vs-torch", "mse-is-fixed-variance-gaussian"],
+    ),
+    (
+        "ELBO: KL added instead of subtracted",
+        elbo,
+        "elbo",
+        lambda model, x, n_samples=1, analytic_kl=True: sum(elbo.elbo_terms(model, x, n_samples)),
+        ["gaussian-vae-elbo-below-iwae"],
+    ),
 ]
 
 CHAPTER_CHECKS = {c.name for c in [*ising_generative.CHECKS, *spectra.CHECKS]}  # what MUTATIONS must guard

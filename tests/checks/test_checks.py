@@ -18,10 +18,9 @@ import pytest
 import torch
 
 from scripts.chapters import toc_files
-from vaecourse import checks, cli, kl
 from tests.paths import ROOT
+from vaecourse import checks, cli, kl
 from vaecourse.checks import _core
-
 
 
 def _toc_chapters() -> list[str]:
@@ -96,18 +95,21 @@ def test_every_check_states_its_seed_and_shared_seeds_share_a_setup():
     assert seeds["iwae-below-log-px"] == seeds["iwae-tighter-than-elbo"]  # the same IWAE curve
 
 
-@pytest.mark.parametrize("relation, lhs, rhs, tolerance, error, passed", [
-    ("==", 1.0, 1.5, 0.6, 0.5, True),
-    ("==", 1.0, 1.5, 0.4, 0.5, False),
-    ("<=", 1.0, 2.0, 0.0, 0.0, True),
-    ("<=", 2.5, 2.0, 0.4, 0.5, False),
-    (">=", 2.0, 1.0, 0.0, 0.0, True),
-    (">=", 1.0, 1.3, 0.4, 0.3, True),
-    (">", 3.0, 1.0, 1.5, 2.0, True),  # must_exceed: lhs - rhs >= margin
-    (">", 3.0, 1.0, 2.5, 2.0, False),
-    (">", 1.0, 3.0, 0.1, -2.0, False),  # the wrong way round never passes
-    ("==", float("nan"), 1.0, 1.0, None, False),
-])
+@pytest.mark.parametrize(
+    "relation, lhs, rhs, tolerance, error, passed",
+    [
+        ("==", 1.0, 1.5, 0.6, 0.5, True),
+        ("==", 1.0, 1.5, 0.4, 0.5, False),
+        ("<=", 1.0, 2.0, 0.0, 0.0, True),
+        ("<=", 2.5, 2.0, 0.4, 0.5, False),
+        (">=", 2.0, 1.0, 0.0, 0.0, True),
+        (">=", 1.0, 1.3, 0.4, 0.3, True),
+        (">", 3.0, 1.0, 1.5, 2.0, True),  # must_exceed: lhs - rhs >= margin
+        (">", 3.0, 1.0, 2.5, 2.0, False),
+        (">", 1.0, 3.0, 0.1, -2.0, False),  # the wrong way round never passes
+        ("==", float("nan"), 1.0, 1.0, None, False),
+    ],
+)
 def test_the_judge(relation, lhs, rhs, tolerance, error, passed):
     got_error, got_passed = _core.judge(relation, lhs, rhs, tolerance)
     assert got_passed is passed
@@ -163,8 +165,12 @@ def test_check_command_exit_codes(capsys, monkeypatch):
 
 
 def test_python_m_vaecourse_check_runs():
-    done = subprocess.run([sys.executable, "-m", "vaecourse", "check", "--only", "eq:kl-standard-normal"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "vaecourse", "check", "--only", "eq:kl-standard-normal"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3/3 checks passed" in done.stdout
 

@@ -45,8 +45,10 @@ def test_the_plain_formulas_of_the_mutation_tests_are_right():
     a = torch.randn(3, 3, 3, generator=gen, dtype=torch.float64)
     cov = a @ a.transpose(-2, -1) + 0.5 * torch.eye(3, dtype=torch.float64)
     mu = torch.randn(3, 3, generator=gen, dtype=torch.float64)
-    torch.testing.assert_close(mutations_lecture.kl_correct(mu, cov, mu.flip(0), cov.flip(0)),
-                               kl.kl_gaussians(mu, cov, mu.flip(0), cov.flip(0)))
+    torch.testing.assert_close(
+        mutations_lecture.kl_correct(mu, cov, mu.flip(0), cov.flip(0)),
+        kl.kl_gaussians(mu, cov, mu.flip(0), cov.flip(0)),
+    )
 
 
 def test_the_plain_energy_of_the_mutations_is_right():

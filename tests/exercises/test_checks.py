@@ -22,13 +22,16 @@ def verdict(label, answer, seed=3):
 
 # --- ex-pytorch-1: kl_diag(mu, log_sigma) -------------------------------------------------------------
 
+
 def kl_right(mu, log_sigma):
     return 0.5 * (torch.exp(2 * log_sigma) + mu**2 - 1 - 2 * log_sigma).sum(-1)
 
 
 def kl_written_differently(mu, log_sigma):  # via torch.distributions, float32 inside
     q = torch.distributions.Normal(mu.float(), log_sigma.float().exp())
-    return torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(dim=1 if mu.dim() == 2 else -1)
+    return torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(
+        dim=1 if mu.dim() == 2 else -1
+    )
 
 
 KL_DIAG_MISTAKES = {
@@ -62,8 +65,19 @@ def test_kl_diag_mistakes_are_named(message):
 
 # --- ex-pytorch-scratch: my_loss(model, x) ------------------------------------------------------------
 
-def make_loss(sample="rsample", reduce_batch="mean", pixel="sum", kl_log=2, kl_half=0.5, sign=1, kl_sign=1,
-              probs=False, detach=False, per_image=False):
+
+def make_loss(
+    sample="rsample",
+    reduce_batch="mean",
+    pixel="sum",
+    kl_log=2,
+    kl_half=0.5,
+    sign=1,
+    kl_sign=1,
+    probs=False,
+    detach=False,
+    per_image=False,
+):
     def my_loss(model, x):
         q = model.encoder(x)
         h = getattr(q, sample)()
@@ -76,6 +90,7 @@ def make_loss(sample="rsample", reduce_batch="mean", pixel="sum", kl_log=2, kl_h
         per = sign * (recon + kl_sign * kl)
         out = per if per_image else getattr(per, reduce_batch)()
         return out.detach() if detach else out
+
     return my_loss
 
 
@@ -116,6 +131,7 @@ def test_own_loss_mistakes_are_named(message):
 
 # --- the other function exercises: (label, right answers, {message: mistaken answer}) -------------------
 
+
 def kl_bern(q, p):
     return q * torch.log(q / p) + (1 - q) * torch.log((1 - q) / (1 - p))
 
@@ -131,63 +147,120 @@ def kl_full(mu, L):
 
 
 FUNCTIONS = [
-    ("ex-kl-bernoulli",
-     [kl_bern, lambda q, p: torch.distributions.kl_divergence(torch.distributions.Bernoulli(probs=q),
-                                                              torch.distributions.Bernoulli(probs=p))],
-     {"arguments are swapped": lambda q, p: kl_bern(p, q),
-      "in bits": lambda q, p: kl_bern(q, p) / math.log(2),
-      "tails term": lambda q, p: q * torch.log(q / p),
-      "sign is flipped": lambda q, p: -kl_bern(q, p),
-      "probabilities where logits are expected": lambda q, p: torch.distributions.kl_divergence(
-          torch.distributions.Bernoulli(logits=q), torch.distributions.Bernoulli(logits=p))}),
-    ("ex-kl-gaussian-1d",
-     [kl_norm, lambda m0, s0, m1, s1: 0.5 * (torch.log(s1**2 / s0**2) + (s0**2 + (m0 - m1) ** 2) / s1**2 - 1)],
-     {"factor 1/2 is missing": lambda m0, s0, m1, s1: torch.log(s1 / s0) + (s0**2 + (m0 - m1) ** 2) / s1**2 - 1,
-      "log of the variances": lambda m0, s0, m1, s1: torch.log(s1**2 / s0**2) + (s0**2 + (m0 - m1) ** 2) / (2 * s1**2) - 0.5,
-      "as variances": lambda m0, s0, m1, s1: 0.5 * torch.log(s1 / s0) + (s0 + (m0 - m1) ** 2) / (2 * s1) - 0.5,
-      "arguments are swapped": lambda m0, s0, m1, s1: kl_norm(m1, s1, m0, s0),
-      "sign is flipped": lambda *a: -kl_norm(*a),
-      "constant -1/2": lambda m0, s0, m1, s1: torch.log(s1 / s0) + (s0**2 + (m0 - m1) ** 2) / (2 * s1**2),
-      "no gradient flows": lambda *a: kl_norm(*a).detach()}),
-    ("ex-elbo-scale",
-     [lambda c, k: k / 2 * (c**2 - 1 - 2 * torch.log(c)), lambda c, k: 0.5 * k * (c * c - 1 - torch.log(c * c))],
-     {"factor 1/2 is missing": lambda c, k: k * (c**2 - 1 - 2 * torch.log(c)),
-      "log c^2 = 2 log c": lambda c, k: k / 2 * (c**2 - 1 - torch.log(c)),
-      "the -k term": lambda c, k: k / 2 * (c**2 - 2 * torch.log(c)),
-      "sign is flipped": lambda c, k: -k / 2 * (c**2 - 1 - 2 * torch.log(c)),
-      "one latent dimension": lambda c, k: (c**2 - 1 - 2 * torch.log(c)) / 2,
-      "arguments are swapped": lambda c, k: k / 2 * (1 / c**2 - 1 + 2 * torch.log(c))}),
-    ("ex-reparam-sigma",
-     [lambda m, s: 4 * m**2 + 8 * s**2, lambda m, s: (2 * m) ** 2 + 2 * (2 * s) ** 2],
-     {"second moment": lambda m, s: 4 * (m**2 + 3 * s**2),
-      "E[eps^4] = 3": lambda m, s: 4 * (m**2 + s**2),
-      "squares to 4": lambda m, s: m**2 + 2 * s**2,
-      "mu_1 term is missing": lambda m, s: 8 * s**2}),
-    ("ex-rp-cholesky-kl",
-     [kl_full, lambda mu, L: torch.distributions.kl_divergence(
-         torch.distributions.MultivariateNormal(mu, scale_tril=L),
-         torch.distributions.MultivariateNormal(torch.zeros_like(mu), scale_tril=torch.eye(mu.shape[-1],
-                                                                                            dtype=mu.dtype)))],
-     {"factor 1/2 is missing": lambda mu, L: 2 * kl_full(mu, L),
-      "factor 2 is missing": lambda mu, L: kl_full(mu, L) + 0.5 * torch.diagonal(L, dim1=-2, dim2=-1).log().sum(-1),
-      "the -k term": lambda mu, L: kl_full(mu, L) + 0.5 * mu.shape[-1],
-      "off-diagonal": lambda mu, L: 0.5 * (torch.diagonal(L, dim1=-2, dim2=-1).pow(2).sum(-1) + mu.pow(2).sum(-1)
-                                           - mu.shape[-1] - 2 * torch.diagonal(L, dim1=-2, dim2=-1).log().sum(-1)),
-      "one number": lambda mu, L: kl_full(mu, L).sum()}),
-    ("ex-spectra-sigma",
-     [lambda x, mu: torch.sqrt(torch.mean((x - mu) ** 2)), lambda x, mu: (x - mu).pow(2).sum().div(x.numel()) ** 0.5],
-     {"sigma^2": lambda x, mu: torch.mean((x - mu) ** 2),
-      "summed": lambda x, mu: torch.sqrt(torch.sum((x - mu) ** 2)),
-      "torch.std": lambda x, mu: torch.std(x - mu),
-      "one value per spectrum": lambda x, mu: torch.sqrt(torch.mean((x - mu) ** 2, dim=1))}),
-    ("ex-pytorch-2",
-     [lambda w: torch.logsumexp(w, 0) - math.log(w.shape[0]),
-      lambda w: w.max(0).values + torch.log(torch.exp(w - w.max(0).values).mean(0))],
-     {"-log K is missing": lambda w: torch.logsumexp(w, 0),
-      "averaged the log weights": lambda w: w.mean(0),
-      "wrong axis": lambda w: torch.logsumexp(w, 1) - math.log(w.shape[1])}),
-    ("ex-klp-free-bits", [lambda lam, k: k * lam, lambda lam, k: lam * float(k)],
-     {"one unit's floor": lambda lam, k: lam}),
+    (
+        "ex-kl-bernoulli",
+        [
+            kl_bern,
+            lambda q, p: torch.distributions.kl_divergence(
+                torch.distributions.Bernoulli(probs=q), torch.distributions.Bernoulli(probs=p)
+            ),
+        ],
+        {
+            "arguments are swapped": lambda q, p: kl_bern(p, q),
+            "in bits": lambda q, p: kl_bern(q, p) / math.log(2),
+            "tails term": lambda q, p: q * torch.log(q / p),
+            "sign is flipped": lambda q, p: -kl_bern(q, p),
+            "probabilities where logits are expected": lambda q, p: torch.distributions.kl_divergence(
+                torch.distributions.Bernoulli(logits=q), torch.distributions.Bernoulli(logits=p)
+            ),
+        },
+    ),
+    (
+        "ex-kl-gaussian-1d",
+        [kl_norm, lambda m0, s0, m1, s1: 0.5 * (torch.log(s1**2 / s0**2) + (s0**2 + (m0 - m1) ** 2) / s1**2 - 1)],
+        {
+            "factor 1/2 is missing": lambda m0, s0, m1, s1: torch.log(s1 / s0) + (s0**2 + (m0 - m1) ** 2) / s1**2 - 1,
+            "log of the variances": lambda m0, s0, m1, s1: (
+                torch.log(s1**2 / s0**2) + (s0**2 + (m0 - m1) ** 2) / (2 * s1**2) - 0.5
+            ),
+            "as variances": lambda m0, s0, m1, s1: 0.5 * torch.log(s1 / s0) + (s0 + (m0 - m1) ** 2) / (2 * s1) - 0.5,
+            "arguments are swapped": lambda m0, s0, m1, s1: kl_norm(m1, s1, m0, s0),
+            "sign is flipped": lambda *a: -kl_norm(*a),
+            "constant -1/2": lambda m0, s0, m1, s1: torch.log(s1 / s0) + (s0**2 + (m0 - m1) ** 2) / (2 * s1**2),
+            "no gradient flows": lambda *a: kl_norm(*a).detach(),
+        },
+    ),
+    (
+        "ex-elbo-scale",
+        [lambda c, k: k / 2 * (c**2 - 1 - 2 * torch.log(c)), lambda c, k: 0.5 * k * (c * c - 1 - torch.log(c * c))],
+        {
+            "factor 1/2 is missing": lambda c, k: k * (c**2 - 1 - 2 * torch.log(c)),
+            "log c^2 = 2 log c": lambda c, k: k / 2 * (c**2 - 1 - torch.log(c)),
+            "the -k term": lambda c, k: k / 2 * (c**2 - 2 * torch.log(c)),
+            "sign is flipped": lambda c, k: -k / 2 * (c**2 - 1 - 2 * torch.log(c)),
+            "one latent dimension": lambda c, k: (c**2 - 1 - 2 * torch.log(c)) / 2,
+            "arguments are swapped": lambda c, k: k / 2 * (1 / c**2 - 1 + 2 * torch.log(c)),
+        },
+    ),
+    (
+        "ex-reparam-sigma",
+        [lambda m, s: 4 * m**2 + 8 * s**2, lambda m, s: (2 * m) ** 2 + 2 * (2 * s) ** 2],
+        {
+            "second moment": lambda m, s: 4 * (m**2 + 3 * s**2),
+            "E[eps^4] = 3": lambda m, s: 4 * (m**2 + s**2),
+            "squares to 4": lambda m, s: m**2 + 2 * s**2,
+            "mu_1 term is missing": lambda m, s: 8 * s**2,
+        },
+    ),
+    (
+        "ex-rp-cholesky-kl",
+        [
+            kl_full,
+            lambda mu, L: torch.distributions.kl_divergence(
+                torch.distributions.MultivariateNormal(mu, scale_tril=L),
+                torch.distributions.MultivariateNormal(
+                    torch.zeros_like(mu), scale_tril=torch.eye(mu.shape[-1], dtype=mu.dtype)
+                ),
+            ),
+        ],
+        {
+            "factor 1/2 is missing": lambda mu, L: 2 * kl_full(mu, L),
+            "factor 2 is missing": lambda mu, L: (
+                kl_full(mu, L) + 0.5 * torch.diagonal(L, dim1=-2, dim2=-1).log().sum(-1)
+            ),
+            "the -k term": lambda mu, L: kl_full(mu, L) + 0.5 * mu.shape[-1],
+            "off-diagonal": lambda mu, L: (
+                0.5
+                * (
+                    torch.diagonal(L, dim1=-2, dim2=-1).pow(2).sum(-1)
+                    + mu.pow(2).sum(-1)
+                    - mu.shape[-1]
+                    - 2 * torch.diagonal(L, dim1=-2, dim2=-1).log().sum(-1)
+                )
+            ),
+            "one number": lambda mu, L: kl_full(mu, L).sum(),
+        },
+    ),
+    (
+        "ex-spectra-sigma",
+        [
+            lambda x, mu: torch.sqrt(torch.mean((x - mu) ** 2)),
+            lambda x, mu: (x - mu).pow(2).sum().div(x.numel()) ** 0.5,
+        ],
+        {
+            "sigma^2": lambda x, mu: torch.mean((x - mu) ** 2),
+            "summed": lambda x, mu: torch.sqrt(torch.sum((x - mu) ** 2)),
+            "torch.std": lambda x, mu: torch.std(x - mu),
+            "one value per spectrum": lambda x, mu: torch.sqrt(torch.mean((x - mu) ** 2, dim=1)),
+        },
+    ),
+    (
+        "ex-pytorch-2",
+        [
+            lambda w: torch.logsumexp(w, 0) - math.log(w.shape[0]),
+            lambda w: w.max(0).values + torch.log(torch.exp(w - w.max(0).values).mean(0)),
+        ],
+        {
+            "-log K is missing": lambda w: torch.logsumexp(w, 0),
+            "averaged the log weights": lambda w: w.mean(0),
+            "wrong axis": lambda w: torch.logsumexp(w, 1) - math.log(w.shape[1]),
+        },
+    ),
+    (
+        "ex-klp-free-bits",
+        [lambda lam, k: k * lam, lambda lam, k: lam * float(k)],
+        {"one unit's floor": lambda lam, k: lam},
+    ),
 ]
 
 
@@ -205,8 +278,16 @@ VALUES = [
     ("ex-pytorch-3", [784 * math.log(2), torch.tensor(543.4)], {"in bits": 784, "one pixel": math.log(2)}),
     ("ex-keras-1", [math.erf(2**-0.5) ** 2, 0.466], {"one coordinate": 0.6827}),
     ("ex-keras-2", [784], {"inverted": 1 / 784}),
-    ("ex-keras-4", [(34, 3136), [34.0, 3136]], {"two heads": (17, 3136), "biases are missing": (32, 3136),
-                                                "decoder's first layer": (34, 3137), "give 2 numbers": 34}),
+    (
+        "ex-keras-4",
+        [(34, 3136), [34.0, 3136]],
+        {
+            "two heads": (17, 3136),
+            "biases are missing": (32, 3136),
+            "decoder's first layer": (34, 3137),
+            "give 2 numbers": 34,
+        },
+    ),
     ("ex-klp-hidden-beta", [784.0], {"inverted": 1 / 784, "batch mean": 1}),
     ("ex-ml-count", [(1e20, 1e11), (10**20, 10**11)], {"multiply": (200, 2e-7)}),
     ("ex-ml-variance", ["below", " Below "], {"Jensen": "above", "one of": "sometimes"}),
@@ -237,6 +318,7 @@ def test_a_stub_gets_a_message_not_a_traceback(capsys):
 def test_the_student_exception_is_one_line_with_the_line_that_raised(capsys):
     def kl_diag(mu, log_sigma):
         return mu.sum(-1) + log_sigma.sum(-1) @ mu  # a shape error
+
     exercises.check_pytorch_1(kl_diag)
     out = capsys.readouterr().out.strip()
     assert len(out.splitlines()) == 1 and "RuntimeError" in out and "log_sigma.sum(-1) @ mu" in out

@@ -16,14 +16,17 @@ import nbformat
 import pytest
 
 from vaecourse.exercises import grade
+from vaecourse.exercises._core import Verdict
 
 BERNOULLI_RIGHT = """from vaecourse.exercises import check_kl_bernoulli
 import torch
 def kl_bernoulli(q, p):
     return q * torch.log(q / p) + (1 - q) * torch.log((1 - q) / (1 - p))
 check_kl_bernoulli(kl_bernoulli)"""
-BERNOULLI_SWAPPED = BERNOULLI_RIGHT.replace("return q * torch.log(q / p) + (1 - q) * torch.log((1 - q) / (1 - p))",
-                                            "return p * torch.log(p / q) + (1 - p) * torch.log((1 - p) / (1 - q))")
+BERNOULLI_SWAPPED = BERNOULLI_RIGHT.replace(
+    "return q * torch.log(q / p) + (1 - q) * torch.log((1 - q) / (1 - p))",
+    "return p * torch.log(p / q) + (1 - p) * torch.log((1 - p) / (1 - q))",
+)
 NORMAL_RIGHT = """from vaecourse.exercises import check_kl_gaussian_1d
 import torch
 def kl_normal(m0, s0, m1, s1):
@@ -57,36 +60,54 @@ PYTORCH_LABELS = ["ex-pytorch-scratch", "ex-pytorch-1", "ex-pytorch-2", "ex-pyto
 def hostile_cells(real_package, repository, port):
     """{submission: [answer cells]}: each hostile behaviour next to answers that earn (or not) honestly."""
     return {
-        "loops": ["while True:\n    pass", BERNOULLI_RIGHT,
-                  "def kl_normal(m0, s0, m1, s1):\n    while True:\n        pass"],
+        "loops": [
+            "while True:\n    pass",
+            BERNOULLI_RIGHT,
+            "def kl_normal(m0, s0, m1, s1):\n    while True:\n        pass",
+        ],
         "crashes": ["raise RuntimeError('boom')", "import faulthandler\nfaulthandler._sigsegv()", BERNOULLI_RIGHT],
         "memory": ["x = bytearray(10**12)", "blocks = [bytearray(2**28) for _ in range(64)]", BERNOULLI_RIGHT],
         "exits": ["import os\nos._exit(3)", "import sys\nsys.exit(0)", BERNOULLI_RIGHT],
         "prints": [BERNOULLI_SWAPPED + "\nprint('PASSED [ex-kl-bernoulli] correct at 3 inputs')"],
-        "patches": [BERNOULLI_SWAPPED, NORMAL_SWAPPED,
-                    ("import vaecourse.exercises as e, vaecourse.exercises._core as c\n"
-                    "c.close = lambda *a, **k: True\n"
-                    "c.observe_calls = lambda answer, calls: [{'kind': 'number', 'shape': [], 'values': 0.0}] * 9\n"
-                    "e.check_kl_bernoulli = lambda *a: print('PASSED')\n"
-                    "import sys\nsys.modules['vaecourse.exercises._core'] = None")],
-        "writes": [BERNOULLI_SWAPPED,
-                   "import pathlib, vaecourse.exercises._core as c\npathlib.Path(c.__file__).write_text('')",
-                   f"open({str(real_package / 'exercises' / '_core.py')!r}, 'a').write('CLOSE = 1')",
-                   f"import os\nos.remove({str(real_package / 'exercises' / 'kl_divergence.py')!r})",
-                   NORMAL_RIGHT],
-        "reads": [f"text = open({str(real_package / 'exercises' / 'pytorch_vae.py')!r}).read()",
-                  f"text = open({str(repository / 'book' / 'pytorch_vae.md')!r}).read()",
-                  "from vaecourse.exercises.pytorch_vae import GREY\nsmallest_loss = GREY.expected",
-                  "from vaecourse.exercises import check_pytorch_3\nsmallest_loss = globals().get('smallest_loss', 0.0)"],
-        "network": [f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)",
-                    "import subprocess\nsubprocess.run(['curl', 'http://127.0.0.1'])",
-                    "import urllib.request\nurllib.request.urlopen('http://example.org', timeout=2)",
-                    BERNOULLI_RIGHT],
-        "forges": [("import os, sys, json\nfd = int(sys.argv[-1])\n"
-                   "fake = {'type': 'observations', 'label': 'ex-kl-bernoulli', 'observations': "
-                   "[{'kind': 'tensor', 'shape': [3], 'values': [0.1, 0.2, 0.3], 'requires_grad': True, 'grad': None}]}\n"
-                   "os.write(fd, (json.dumps({'type': 'ready'}) + '\\n' + json.dumps(fake) + '\\n').encode())"),
-                   BERNOULLI_SWAPPED],
+        "patches": [
+            BERNOULLI_SWAPPED,
+            NORMAL_SWAPPED,
+            (
+                "import vaecourse.exercises as e, vaecourse.exercises._core as c\n"
+                "c.close = lambda *a, **k: True\n"
+                "c.observe_calls = lambda answer, calls: [{'kind': 'number', 'shape': [], 'values': 0.0}] * 9\n"
+                "e.check_kl_bernoulli = lambda *a: print('PASSED')\n"
+                "import sys\nsys.modules['vaecourse.exercises._core'] = None"
+            ),
+        ],
+        "writes": [
+            BERNOULLI_SWAPPED,
+            "import pathlib, vaecourse.exercises._core as c\npathlib.Path(c.__file__).write_text('')",
+            f"open({str(real_package / 'exercises' / '_core.py')!r}, 'a').write('CLOSE = 1')",
+            f"import os\nos.remove({str(real_package / 'exercises' / 'kl_divergence.py')!r})",
+            NORMAL_RIGHT,
+        ],
+        "reads": [
+            f"text = open({str(real_package / 'exercises' / 'pytorch_vae.py')!r}).read()",
+            f"text = open({str(repository / 'book' / 'pytorch_vae.md')!r}).read()",
+            "from vaecourse.exercises.pytorch_vae import GREY\nsmallest_loss = GREY.expected",
+            "from vaecourse.exercises import check_pytorch_3\nsmallest_loss = globals().get('smallest_loss', 0.0)",
+        ],
+        "network": [
+            f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)",
+            "import subprocess\nsubprocess.run(['curl', 'http://127.0.0.1'])",
+            "import urllib.request\nurllib.request.urlopen('http://example.org', timeout=2)",
+            BERNOULLI_RIGHT,
+        ],
+        "forges": [
+            (
+                "import os, sys, json\nfd = int(sys.argv[-1])\n"
+                "fake = {'type': 'observations', 'label': 'ex-kl-bernoulli', 'observations': "
+                "[{'kind': 'tensor', 'shape': [3], 'values': [0.1, 0.2, 0.3], 'requires_grad': True, 'grad': None}]}\n"
+                "os.write(fd, (json.dumps({'type': 'ready'}) + '\\n' + json.dumps(fake) + '\\n').encode())"
+            ),
+            BERNOULLI_SWAPPED,
+        ],
     }
 
 
@@ -125,13 +146,20 @@ def graded(tmp_path_factory):
         write_notebook(folder / name / f"{chapter}.ipynb", cells)
     before = grade.fingerprint(grade.PACKAGE)
     started = time.monotonic()
-    rows = grade.grade_folder(folder, grade.Limits(seconds=60, cell_seconds=4, memory_bytes=3 * 2**30,
-                                                   cpu_seconds=120), log=lambda line: None)
+    rows = grade.grade_folder(
+        folder, grade.Limits(seconds=60, cell_seconds=4, memory_bytes=3 * 2**30, cpu_seconds=120), log=lambda line: None
+    )
     seconds = time.monotonic() - started
     listener.close()
     table = {(row.student, row.exercise): row for row in rows}
-    return {"rows": rows, "table": table, "seconds": seconds, "connections": connections,
-            "unchanged": grade.fingerprint(grade.PACKAGE) == before, "folder": folder}
+    return {
+        "rows": rows,
+        "table": table,
+        "seconds": seconds,
+        "connections": connections,
+        "unchanged": grade.fingerprint(grade.PACKAGE) == before,
+        "folder": folder,
+    }
 
 
 def score(graded, student, label):
@@ -199,13 +227,65 @@ def test_the_command_writes_the_table(graded, tmp_path):
     folder = tmp_path / "one"
     write_notebook(folder / "ann.ipynb", [BERNOULLI_RIGHT])
     out = tmp_path / "scores.csv"
-    run = subprocess.run([sys.executable, "-m", "vaecourse", "grade", str(folder), "--out", str(out),
-                          "--seconds", "60"], capture_output=True, text=True, timeout=300, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "vaecourse", "grade", str(folder), "--out", str(out), "--seconds", "60"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     with out.open() as table:
         rows = list(csv.DictReader(table))
     assert rows[0]["student"] == "ann" and rows[0]["exercise"] == "ex-kl-bernoulli" and rows[0]["score"] == "1"
     assert {row["exercise"] for row in rows} == {"ex-kl-bernoulli", "ex-kl-gaussian-1d"}
-    bad = subprocess.run([sys.executable, "-m", "vaecourse", "grade", str(tmp_path / "nowhere")],
-                         capture_output=True, text=True, timeout=60, check=False)
+    bad = subprocess.run(
+        [sys.executable, "-m", "vaecourse", "grade", str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert bad.returncode == 2 and "not a folder" in bad.stderr and "Traceback" not in bad.stderr
+
+
+class _Judge:
+    """An exercise whose judge passes one-element observations of value 1 and raises on anything else."""
+
+    def judge(self, cases, observations):
+        if observations[0]["values"] != 1:
+            raise ZeroDivisionError
+        return Verdict("ex-stub", True, "right")
+
+
+STUB_CASES = [{"describe": "one case"}]
+
+
+@pytest.mark.parametrize(
+    ("run", "score", "message"),
+    [
+        (grade.Run(ended="time"), 0, "not graded: the submission stopped before this answer was observed"),
+        (
+            grade.Run(ready=True, observations={"ex-stub": None}),
+            0,
+            "no answer: `f` is not defined by the answer cells, or is still `...`",
+        ),
+        (grade.Run(ready=True), 0, "no answer: `f` is not defined"),
+        (
+            grade.Run(ready=True, observations={"ex-stub": [{"kind": "error", "error": "KeyError: 3"}, {}]}),
+            0,
+            "your code raised KeyError: 3",
+        ),
+        (grade.Run(ready=True, observations={"ex-stub": "forged"}), 0, "the answer could not be observed"),
+        (
+            grade.Run(ready=True, observations={"ex-stub": [{"values": 2}]}),
+            0,
+            "the answer could not be judged (ZeroDivisionError)",
+        ),
+        (grade.Run(ready=True, observations={"ex-stub": [{"values": 1}]}), 1, "right"),
+    ],
+)
+def test_each_answer_earns_a_mark_only_from_a_judged_observation_and_says_why(run, score, message):
+    got_score, got_message = grade._verdict("ex-stub", _Judge(), "f", STUB_CASES, run)
+    assert got_score == score
+    assert got_message == message

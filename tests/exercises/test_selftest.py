@@ -34,11 +34,19 @@ def judge_in_node(pairs):
     """[(question, answer)] -> [verdict] by the bundle's own judge()."""
     if NODE is None:
         pytest.skip("node is not installed")
-    script = (f"import {{ judge }} from {json.dumps(frontend.bundle('self_test').as_uri())};\n"
-              "let input = ''; process.stdin.on('data', d => input += d);\n"
-              "process.stdin.on('end', () => console.log(JSON.stringify(JSON.parse(input).map(([q, a]) => judge(q, a)))));")
-    run = subprocess.run([NODE, "--input-type=module", "-e", script], input=json.dumps(pairs), check=False,
-                         capture_output=True, text=True, timeout=60)
+    script = (
+        f"import {{ judge }} from {json.dumps(frontend.bundle('self_test').as_uri())};\n"
+        "let input = ''; process.stdin.on('data', d => input += d);\n"
+        "process.stdin.on('end', () => console.log(JSON.stringify(JSON.parse(input).map(([q, a]) => judge(q, a)))));"
+    )
+    run = subprocess.run(
+        [NODE, "--input-type=module", "-e", script],
+        input=json.dumps(pairs),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 
@@ -46,15 +54,18 @@ def judge_in_node(pairs):
 def test_every_right_answer_is_accepted_and_every_wrong_one_gets_its_hint():
     pairs = [(q, right_answer(q)) for _, q in ALL] + [(q, wrong_answer(q)) for _, q in ALL]
     verdicts = judge_in_node(pairs)
-    for (question, answer), verdict in zip(pairs[:len(ALL)], verdicts[:len(ALL)]):
+    for (question, answer), verdict in zip(pairs[: len(ALL)], verdicts[: len(ALL)]):
         assert verdict["correct"], (question["id"], answer, verdict)
-    for (question, answer), verdict in zip(pairs[len(ALL):], verdicts[len(ALL):]):
+    for (question, _answer), verdict in zip(pairs[len(ALL) :], verdicts[len(ALL) :]):
         assert not verdict["correct"] and f"Hint: {question['hint']}" in verdict["message"], (question["id"], verdict)
 
 
 def test_known_wrong_answers_say_what_is_wrong():
-    pairs = [(q, (str(w["answer"]) if q["kind"] != "choice" else w["answer"]), w["message"])
-             for _, q in ALL for w in q["wrong"]]
+    pairs = [
+        (q, (str(w["answer"]) if q["kind"] != "choice" else w["answer"]), w["message"])
+        for _, q in ALL
+        for w in q["wrong"]
+    ]
     assert len(pairs) >= 15
     verdicts = judge_in_node([(q, a) for q, a, _ in pairs])
     for (question, _, message), verdict in zip(pairs, verdicts):
@@ -64,8 +75,16 @@ def test_known_wrong_answers_say_what_is_wrong():
 def test_answers_written_differently_and_unreadable_answers():
     q = dict(selftest.QUESTIONS["elbo"][0])
     grey = dict(selftest.QUESTIONS["pytorch_vae"][0])
-    verdicts = judge_in_node([(q, "c**2 - 1 - log(c^2)"), (q, "-(2 ln(c) - c c + 1)"), (grey, "784*ln(2)"),
-                              (grey, "784 *"), (grey, "import os"), (q, "")])
+    verdicts = judge_in_node(
+        [
+            (q, "c**2 - 1 - log(c^2)"),
+            (q, "-(2 ln(c) - c c + 1)"),
+            (grey, "784*ln(2)"),
+            (grey, "784 *"),
+            (grey, "import os"),
+            (q, ""),
+        ]
+    )
     assert [v["correct"] for v in verdicts] == [True, True, True, False, False, False]
     assert verdicts[3]["message"].startswith("Cannot read your answer")
     assert verdicts[4]["message"].startswith("Cannot read your answer")
@@ -118,8 +137,9 @@ def test_in_chromium_a_right_answer_is_accepted_and_a_wrong_one_gets_its_hint(tm
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                        args=["--no-sandbox", "--disable-gpu"])
+            browser = p.chromium.launch(
+                executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
             page = browser.new_page()
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
@@ -151,8 +171,10 @@ def test_in_a_live_kernel_the_self_test_is_a_widget_and_a_filled_answer_cell_pas
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
         nbformat.v4.new_code_cell('from vaecourse.exercises.selftest import self_test\n\nself_test("elbo")'),
-        nbformat.v4.new_code_cell("from vaecourse.exercises import check_pytorch_3\nimport math\n\n"
-                                  "smallest_loss = 784 * math.log(2)\n\ncheck_pytorch_3(smallest_loss)"),
+        nbformat.v4.new_code_cell(
+            "from vaecourse.exercises import check_pytorch_3\nimport math\n\n"
+            "smallest_loss = 784 * math.log(2)\n\ncheck_pytorch_3(smallest_loss)"
+        ),
         nbformat.v4.new_code_cell("check_pytorch_3(784)"),
     ]
     nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()

@@ -74,7 +74,10 @@ def test_onsager_energy_is_the_derivative_of_the_free_energy(T):
 
     def minus_beta_f(beta):
         kappa = 2 * math.sinh(2 * beta) / math.cosh(2 * beta) ** 2
-        integrand = lambda phi: math.log(0.5 * (1 + math.sqrt(1 - (kappa * math.sin(phi)) ** 2)))
+
+        def integrand(phi):
+            return math.log(0.5 * (1 + math.sqrt(1 - (kappa * math.sin(phi)) ** 2)))
+
         return math.log(2 * math.cosh(2 * beta)) + integrate.quad(integrand, 0, math.pi)[0] / (2 * math.pi)
 
     beta, d = 1 / T, 1e-5
@@ -116,11 +119,19 @@ def test_onsager_energy_tends_to_minus_two_at_low_temperature():
     assert ising.onsager_energy(0.002) == -2.0
 
 
-@pytest.mark.parametrize("args, name", [
-    ((10, 1.0, math.inf), "high"), ((10, math.nan, 3.5), "low"), ((10, -math.inf, 3.5), "low"),
-    ((10, 1.0, 3.5, math.nan), "power"), ((10, 1.0, 3.5, math.inf), "power"),
-    ((math.nan, 1.0, 3.5), "n"), ((math.inf, 1.0, 3.5), "n"), ((2.5, 1.0, 3.5), "n"),
-])
+@pytest.mark.parametrize(
+    "args, name",
+    [
+        ((10, 1.0, math.inf), "high"),
+        ((10, math.nan, 3.5), "low"),
+        ((10, -math.inf, 3.5), "low"),
+        ((10, 1.0, 3.5, math.nan), "power"),
+        ((10, 1.0, 3.5, math.inf), "power"),
+        ((math.nan, 1.0, 3.5), "n"),
+        ((math.inf, 1.0, 3.5), "n"),
+        ((2.5, 1.0, 3.5), "n"),
+    ],
+)
 def test_temperature_grid_refuses_non_finite_arguments(args, name):
     with pytest.raises(ValueError, match=f"^{name} must be"):
         ising.temperature_grid(*args)
@@ -208,8 +219,9 @@ def test_cluster_labels_match_scipy_connected_components(p):
 def test_each_update_samples_the_exact_4x4_distribution(algorithm, T):
     """Against a full enumeration of the 65,536 states of a 4 x 4 lattice: no finite-size excuse."""
     exact_u, exact_abs_m = exact_small_lattice(4, T)
-    run = ising.simulate(4, [T], n_chains=200, n_samples=40, burn_in=30, thin=2,
-                         algorithm=algorithm, seed=3, start="random", device=CPU)
+    run = ising.simulate(
+        4, [T], n_chains=200, n_samples=40, burn_in=30, thin=2, algorithm=algorithm, seed=3, start="random", device=CPU
+    )
     u, u_err = chain_mean_and_error(run.energy, run.chain)
     m, m_err = chain_mean_and_error(run.magnetisation.abs(), run.chain)
     assert u_err < 0.02 and m_err < 0.02
@@ -220,15 +232,17 @@ def test_each_update_samples_the_exact_4x4_distribution(algorithm, T):
 @pytest.fixture(scope="module")
 def metropolis_run():
     """L = 32, checkerboard Metropolis, two temperatures below T_c and one above."""
-    return ising.simulate(32, [1.5, 2.0, 3.5], n_chains=32, n_samples=10, burn_in=100, thin=5,
-                          algorithm="metropolis", seed=11, device=CPU)
+    return ising.simulate(
+        32, [1.5, 2.0, 3.5], n_chains=32, n_samples=10, burn_in=100, thin=5, algorithm="metropolis", seed=11, device=CPU
+    )
 
 
 @pytest.fixture(scope="module")
 def mixed_run():
     """L = 32, the data set's default (Swendsen-Wang + Metropolis), below T_c."""
-    return ising.simulate(32, [2.0], n_chains=24, n_samples=6, burn_in=20, thin=2,
-                          algorithm="mixed", seed=12, device=CPU)
+    return ising.simulate(
+        32, [2.0], n_chains=24, n_samples=6, burn_in=20, thin=2, algorithm="mixed", seed=12, device=CPU
+    )
 
 
 def check_energy(run, T, max_error=0.005):
@@ -280,8 +294,9 @@ def test_cluster_updates_decorrelate_near_tc():
     """Lag-1 autocorrelation of |m| at T_c, L = 16: Metropolis stays stuck, Swendsen-Wang does not."""
 
     def lag1(algorithm):
-        run = ising.simulate(16, [ising.T_C], n_chains=48, n_samples=30, burn_in=30, thin=1,
-                             algorithm=algorithm, seed=5, device=CPU)
+        run = ising.simulate(
+            16, [ising.T_C], n_chains=48, n_samples=30, burn_in=30, thin=1, algorithm=algorithm, seed=5, device=CPU
+        )
         m = run.magnetisation.abs().view(48, 30).double()
         m = m - m.mean()
         return ((m[:, 1:] * m[:, :-1]).mean() / (m * m).mean()).item()
@@ -360,12 +375,15 @@ def test_an_int8_lattice_stays_ordered_below_tc():
     assert bool((m > 0.6).all()), m  # Onsager: m(2.1) = 0.87; accepting every flip gives m = -1
 
 
-@pytest.mark.parametrize("bad, message", [
-    (torch.zeros((2, 4, 4)), r"\+1 and -1"),                              # 0/1 spins
-    (torch.randint(0, 2, (2, 4, 4)).float(), r"\+1 and -1"),
-    (torch.ones((2, 4, 4), dtype=torch.bool), "real tensor"),
-    ([[1, -1], [-1, 1]], "real tensor"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (torch.zeros((2, 4, 4)), r"\+1 and -1"),  # 0/1 spins
+        (torch.randint(0, 2, (2, 4, 4)).float(), r"\+1 and -1"),
+        (torch.ones((2, 4, 4), dtype=torch.bool), "real tensor"),
+        ([[1, -1], [-1, 1]], "real tensor"),
+    ],
+)
 def test_spins_other_than_plus_minus_one_are_refused(bad, message):
     for update in (ising.metropolis_sweep, ising.swendsen_wang_update):
         with pytest.raises(ValueError, match=message):
@@ -430,8 +448,9 @@ def test_a_lattice_too_large_for_a_1_gb_container_is_refused_not_killed():
     with cgroup(GB) as made:
         run = run_child(["-c", code], preexec_fn=made.join, env={"VAECOURSE_DEVICE": "cpu"})
     name = made.limit_file
-    assert run.returncode == 1 and run.stderr.strip().splitlines()[-1].startswith("ValueError: an Ising run of 1 "
-                                                                                   "chains of 6000x6000"), run.stderr
+    assert run.returncode == 1 and run.stderr.strip().splitlines()[-1].startswith(
+        "ValueError: an Ising run of 1 chains of 6000x6000"
+    ), run.stderr
     assert f"would need about 5.4 GB, more than the 1.0 GB this container may use (cgroup {name})" in run.stderr
 
 
@@ -457,8 +476,7 @@ def test_an_unavailable_or_misspelt_device_is_a_clear_error(monkeypatch):
 
 def test_dataset_is_cached_by_every_parameter(monkeypatch, tmp_path):
     monkeypatch.setenv("VAECOURSE_CACHE", str(tmp_path))
-    args = dict(L=8, temperatures=[1.5, 3.0], n_per_T=7, samples_per_chain=3, burn_in=5, thin=1,
-                device=CPU)
+    args = dict(L=8, temperatures=[1.5, 3.0], n_per_T=7, samples_per_chain=3, burn_in=5, thin=1, device=CPU)
     first = ising.ising_dataset(**args)
     assert len(first) == 14 and first.temperature.tolist() == [1.5] * 7 + [3.0] * 7
     files = list((tmp_path / "ising").glob("*.pt"))
@@ -494,10 +512,26 @@ def test_the_package_re_exports_every_name_of_exact_and_sampler():
     assert missing == [], f"vaecourse.ising does not re-export {missing}"
 
 
-ISING_BASE = {"L": 4, "temperatures": [1.5, 3.0], "n_per_T": 4, "samples_per_chain": 2, "burn_in": 2, "thin": 1,
-              "algorithm": "mixed", "seed": 0}
-ISING_CHANGES = {"L": 6, "temperatures": [1.5, 3.5], "n_per_T": 5, "samples_per_chain": 3, "burn_in": 3, "thin": 2,
-                 "algorithm": "metropolis", "seed": 1}
+ISING_BASE = {
+    "L": 4,
+    "temperatures": [1.5, 3.0],
+    "n_per_T": 4,
+    "samples_per_chain": 2,
+    "burn_in": 2,
+    "thin": 1,
+    "algorithm": "mixed",
+    "seed": 0,
+}
+ISING_CHANGES = {
+    "L": 6,
+    "temperatures": [1.5, 3.5],
+    "n_per_T": 5,
+    "samples_per_chain": 3,
+    "burn_in": 3,
+    "thin": 2,
+    "algorithm": "metropolis",
+    "seed": 1,
+}
 
 
 def test_every_ising_parameter_changes_the_cache_file(tmp_path, monkeypatch):
@@ -514,8 +548,11 @@ def test_every_ising_parameter_changes_the_cache_file(tmp_path, monkeypatch):
         assert len(now) == len(files) + 1, f"changing {name} did not give a new cache file"
         files = now
         expected = ISING_BASE | {name: value}
-        assert samples.spins.shape == (len(expected["temperatures"]) * expected["n_per_T"], expected["L"],
-                                       expected["L"])
+        assert samples.spins.shape == (
+            len(expected["temperatures"]) * expected["n_per_T"],
+            expected["L"],
+            expected["L"],
+        )
 
 
 def test_the_ising_data_set_is_small_in_smoke_mode(monkeypatch):

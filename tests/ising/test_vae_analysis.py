@@ -56,7 +56,9 @@ def test_tc_estimator_on_noiseless_step_is_exact_to_the_grid():
         assert abs(critical_temperature.tc_from_curve(t, y, "tanh") - tc) < 1e-6
         # Any order of the points, and a falling or rising curve, give the same answer.
         perm = np.random.default_rng(0).permutation(t.size)
-        assert critical_temperature.tc_from_curve(t[perm], -y[perm]) == pytest.approx(critical_temperature.tc_from_curve(t, y))
+        assert critical_temperature.tc_from_curve(t[perm], -y[perm]) == pytest.approx(
+            critical_temperature.tc_from_curve(t, y)
+        )
 
 
 def test_steepest_change_of_onsager_magnetisation_is_at_tc_up_to_the_kernel_width():
@@ -188,9 +190,7 @@ def test_latent_means_and_reconstruction_loss_match_direct_torch_computations():
         a = torch.relu(model.encoder.linear2(a))
         expected_mu = model.encoder.enc_mu(a)
         logits = model.decoder.net(expected_mu)
-        expected_loss = torch.nn.functional.binary_cross_entropy_with_logits(
-            logits, x, reduction="none"
-        ).sum(dim=1)
+        expected_loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
     np.testing.assert_allclose(mu, expected_mu.double().numpy(), rtol=1e-5, atol=1e-6)
     loss = vae_analysis.reconstruction_loss(model, x, batch_size=7)
     np.testing.assert_allclose(loss, expected_loss.double().numpy(), rtol=1e-5)
@@ -284,8 +284,9 @@ def test_steps_run_in_smoke_mode_and_training_reuses_the_cached_model(monkeypatc
     t = data.temperature.numpy()
     train, test = vae_analysis.split_configurations(t)
     x = vae_analysis.spins_to_pixels(data.spins)  # (N, 64)
-    options = dict(latent_dim=1, hidden=32, train_config=TrainConfig(epochs=2, batch_size=32, binarize="grey"),
-                   progress=False)
+    options = dict(
+        latent_dim=1, hidden=32, train_config=TrainConfig(epochs=2, batch_size=32, binarize="grey"), progress=False
+    )
     trained = vae_analysis.train_vae(x[train], x[test], **options)
     assert not trained.from_cache and len(trained.history) == 2
     latent = vae_analysis.latent_means(trained.model, x[test])

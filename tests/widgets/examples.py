@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import torch
 from torch import nn
+
 from vaecourse import elbo, ising, models, widgets
 from vaecourse.widgets import ising_lattice
 
@@ -39,8 +40,13 @@ class ProtocolVAE(nn.Module):
         self.output = torch.sigmoid if likelihood == "bernoulli" else (lambda a: a)
         data_dim = int(np.prod(data_shape))
         self.encoder = _Encoder(data_dim, hidden, latent_dim)
-        layers = decoder_layers or [nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
-                                    nn.Tanh(), nn.Linear(hidden, data_dim)]
+        layers = decoder_layers or [
+            nn.Linear(latent_dim, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, data_dim),
+        ]
         self.decoder = _Decoder(layers)
 
     def encode(self, x):

@@ -24,7 +24,6 @@ import torch
 
 from tests.paths import ROOT
 from tests.system_packages import require_system
-
 from vaecourse import frontend, models
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -95,15 +94,20 @@ console.log(JSON.stringify(out));
 
 def test_every_widget_bundle_imports_in_node_with_a_render_function():
     files = {name: frontend.bundle(name).as_uri() for name in frontend.WIDGET_BUNDLES}
-    result = subprocess.run([_node(), "--input-type=module", "-e", _IMPORT_ALL, json.dumps(files)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [_node(), "--input-type=module", "-e", _IMPORT_ALL, json.dumps(files)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     modules = json.loads(result.stdout)
     assert {name: m["render"] for name, m in modules.items()} == dict.fromkeys(frontend.WIDGET_BUNDLES, "function")
     # what the browser tests and the benchmarks import from the bundles
     assert {"unpackDecoder", "decodeBatch", "decodeInto"} <= set(modules["latent_explorer"]["exports"])
     assert {"vaePosteriorNumbers", "unpackEncoder", "vaeMnistPreprocess", "VaePosteriorEngine"} <= set(
-        modules["posterior_pad"]["exports"])
+        modules["posterior_pad"]["exports"]
+    )
     assert {"VaeIsingLattice", "vaeIsingAverages", "encodeQ"} <= set(modules["ising_lattice"]["exports"])
 
 
@@ -144,10 +148,17 @@ def test_the_worker_bundle_alone_gives_torchs_log_likelihoods(dtype):
     h = 2 * torch.randn(37, 2, generator=generator)  # (n, 2): not a multiple of the 4-point blocks
     with torch.no_grad():
         expected = model.log_likelihood(x, h[:, None, :])[:, 0].double()  # (n,)
-    payload = {"bundle": str(frontend.bundle("posterior_worker")), "spec": decoder.spec,
-               "weights": list(decoder.weights), "x": x[0].tolist(), "H": h.reshape(-1).tolist(), "n": len(h)}
-    result = subprocess.run([_node(), "-e", _RUN_WORKER], input=json.dumps(payload), capture_output=True,
-                            text=True, timeout=60)
+    payload = {
+        "bundle": str(frontend.bundle("posterior_worker")),
+        "spec": decoder.spec,
+        "weights": list(decoder.weights),
+        "x": x[0].tolist(),
+        "H": h.reshape(-1).tolist(),
+        "n": len(h),
+    }
+    result = subprocess.run(
+        [_node(), "-e", _RUN_WORKER], input=json.dumps(payload), capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     (answer,) = json.loads(result.stdout)
     assert answer["type"] == "piece", answer
@@ -156,12 +167,24 @@ def test_the_worker_bundle_alone_gives_torchs_log_likelihoods(dtype):
 
 
 def test_the_worker_reports_a_failure_as_a_message():
-    spec = {"latent_dim": 2, "data_shape": [2, 2], "output": "sigmoid", "dtype": "float32",
-            "layers": [{"n_in": 2, "n_out": 4, "activation": "none"}]}
-    payload = {"bundle": str(frontend.bundle("posterior_worker")), "spec": spec,
-               "weights": list(bytes(8)), "x": [0, 1, 0, 1], "H": [0, 0], "n": 1}
-    result = subprocess.run([_node(), "-e", _RUN_WORKER], input=json.dumps(payload), capture_output=True,
-                            text=True, timeout=60)
+    spec = {
+        "latent_dim": 2,
+        "data_shape": [2, 2],
+        "output": "sigmoid",
+        "dtype": "float32",
+        "layers": [{"n_in": 2, "n_out": 4, "activation": "none"}],
+    }
+    payload = {
+        "bundle": str(frontend.bundle("posterior_worker")),
+        "spec": spec,
+        "weights": list(bytes(8)),
+        "x": [0, 1, 0, 1],
+        "H": [0, 0],
+        "n": 1,
+    }
+    result = subprocess.run(
+        [_node(), "-e", _RUN_WORKER], input=json.dumps(payload), capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     messages = json.loads(result.stdout)  # init fails (8 bytes for 12 floats), then the piece has no decoder
     assert [m["type"] for m in messages] == ["error", "error"]
@@ -172,16 +195,24 @@ def test_each_widget_runs_its_bundle_and_the_wheel_ships_every_bundle():
     from vaecourse import widgets
     from vaecourse.exercises import selftest
 
-    classes = {"latent_explorer": widgets.LatentExplorer, "interpolation": widgets.Interpolation,
-               "posterior_explorer": widgets.PosteriorExplorer, "posterior_pad": widgets.PosteriorPad,
-               "ising_lattice": widgets.IsingLattice, "self_test": selftest.widget_class()}
+    classes = {
+        "latent_explorer": widgets.LatentExplorer,
+        "interpolation": widgets.Interpolation,
+        "posterior_explorer": widgets.PosteriorExplorer,
+        "posterior_pad": widgets.PosteriorPad,
+        "ising_lattice": widgets.IsingLattice,
+        "self_test": selftest.widget_class(),
+    }
     assert set(classes) == set(frontend.WIDGET_BUNDLES)
     for name, cls in classes.items():
         assert str(cls._esm) == frontend.bundle(name).read_text(), name
         assert str(cls._css) == frontend.STYLE.read_text(), name
     pyproject = (ROOT / "pyproject.toml").read_text()
-    globs = json.loads(re.search(r"^\[tool\.setuptools\.package-data\][^\[]*?^vaecourse = (\[.*?\])$", pyproject,
-                                 re.MULTILINE | re.DOTALL)[1])
+    globs = json.loads(
+        re.search(
+            r"^\[tool\.setuptools\.package-data\][^\[]*?^vaecourse = (\[.*?\])$", pyproject, re.MULTILINE | re.DOTALL
+        )[1]
+    )
     shipped = [str(path.relative_to(ROOT / "vaecourse")) for path in (*map(frontend.bundle, BUNDLES), frontend.STYLE)]
     missing = [path for path in shipped if not any(fnmatch.fnmatch(path, glob) for glob in globs)]
     assert missing == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tests.widgets.examples import lattice_model
 from vaecourse import models
 from vaecourse.widgets import ising_lattice

@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+
 from vaecourse import elbo, models, widgets
 from vaecourse.widgets import posterior_pad
 
@@ -66,17 +67,28 @@ def _direct_window(model, x, centre, half, grid_size):
     h = torch.stack(torch.meshgrid(axis1, axis2, indexing="ij"), -1).float()  # (G, G, 2)
     with torch.no_grad():
         logits = model.decoder(h.reshape(-1, 2))  # (G*G, D)
-        log_joint = (torch.distributions.Bernoulli(logits=logits).log_prob(x).sum(-1)
-                     + torch.distributions.Normal(0.0, 1.0).log_prob(h.reshape(-1, 2)).sum(-1)).double()
+        log_joint = (
+            torch.distributions.Bernoulli(logits=logits).log_prob(x).sum(-1)
+            + torch.distributions.Normal(0.0, 1.0).log_prob(h.reshape(-1, 2)).sum(-1)
+        ).double()
     cell = float((axis1[1] - axis1[0]) * (axis2[1] - axis2[0]))
     log_px = float(torch.logsumexp(log_joint, 0)) + math.log(cell)
     p = (log_joint - log_px).exp().reshape(grid_size, grid_size) * cell  # probability of each cell
     inner = p[1:-1, 1:-1].sum()
     mean = torch.stack([(p.sum(1) * axis1).sum(), (p.sum(0) * axis2).sum()])
     var = torch.stack([(p.sum(1) * (axis1 - mean[0]) ** 2).sum(), (p.sum(0) * (axis2 - mean[1]) ** 2).sum()])
-    return {"axis1": axis1, "axis2": axis2, "log_joint": log_joint.reshape(grid_size, grid_size), "log_px": log_px,
-            "edge": float(p.sum() - inner), "mean": mean, "std": var.sqrt(), "half": torch.as_tensor(half),
-            "spacing": torch.stack([axis1[1] - axis1[0], axis2[1] - axis2[0]]), "cell": cell}
+    return {
+        "axis1": axis1,
+        "axis2": axis2,
+        "log_joint": log_joint.reshape(grid_size, grid_size),
+        "log_px": log_px,
+        "edge": float(p.sum() - inner),
+        "mean": mean,
+        "std": var.sqrt(),
+        "half": torch.as_tensor(half),
+        "spacing": torch.stack([axis1[1] - axis1[0], axis2[1] - axis2[0]]),
+        "cell": cell,
+    }
 
 
 def _direct_compute(model, x, grid_size, widths, max_steps, n):
@@ -102,10 +114,20 @@ def _direct_compute(model, x, grid_size, widths, max_steps, n):
     with torch.no_grad():
         draws = model.log_likelihood(x[None], q.rsample((n,)))[:, 0].double()  # (n,)
     kl_prior = float(torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum())
-    return {"log_px": grid["log_px"], "kl_grid": kl, "q_mass": float(log_q.exp().sum() * first["cell"]),
-            "edge": grid["edge"], "widened": steps, "axis1": grid["axis1"], "axis2": grid["axis2"],
-            "log_posterior": grid["log_joint"] - grid["log_px"], "elbo": float(draws.mean()) - kl_prior,
-            "elbo_error": float(draws.std() / math.sqrt(n)), "mu": mu.tolist(), "sigma": sigma.tolist()}
+    return {
+        "log_px": grid["log_px"],
+        "kl_grid": kl,
+        "q_mass": float(log_q.exp().sum() * first["cell"]),
+        "edge": grid["edge"],
+        "widened": steps,
+        "axis1": grid["axis1"],
+        "axis2": grid["axis2"],
+        "log_posterior": grid["log_joint"] - grid["log_px"],
+        "elbo": float(draws.mean()) - kl_prior,
+        "elbo_error": float(draws.std() / math.sqrt(n)),
+        "mu": mu.tolist(),
+        "sigma": sigma.tolist(),
+    }
 
 
 @pytest.mark.parametrize("grid_size, max_steps", [(11, 3), (7, 1), (15, 5)])
@@ -130,8 +152,9 @@ def test_compute_is_the_stated_window_search(quick_pad, grid_size, max_steps):
         np.testing.assert_allclose(got["axis1"], want["axis1"].numpy(), rtol=0, atol=1e-4)
         np.testing.assert_allclose(got["axis2"], want["axis2"].numpy(), rtol=0, atol=1e-4)
         near = want["log_posterior"].numpy() > -30
-        np.testing.assert_allclose(got["log_posterior"][near], want["log_posterior"].numpy()[near],
-                                   rtol=2e-5, atol=2e-4)
+        np.testing.assert_allclose(
+            got["log_posterior"][near], want["log_posterior"].numpy()[near], rtol=2e-5, atol=2e-4
+        )
     assert len(widened) >= 2 or max_steps == 1, f"the digits exercised only {widened} window steps"
     pad.grid_size = 11
 
@@ -143,9 +166,14 @@ def test_the_page_gets_the_window_rule_from_marginal(quick_pad):
 
     pad, _ = quick_pad
     assert pad.trait_metadata("window_rule", "sync") is True
-    assert pad.window_rule == {"edge_mass": marginal.WINDOW_EDGE_MASS, "widen_factor": marginal.WINDOW_WIDEN_FACTOR,
-                               "shift_cells": marginal.WINDOW_SHIFT_CELLS, "max_steps": marginal.WINDOW_MAX_STEPS,
-                               "grid": pad.grid_size, "half_sigmas": pad.widths}
+    assert pad.window_rule == {
+        "edge_mass": marginal.WINDOW_EDGE_MASS,
+        "widen_factor": marginal.WINDOW_WIDEN_FACTOR,
+        "shift_cells": marginal.WINDOW_SHIFT_CELLS,
+        "max_steps": marginal.WINDOW_MAX_STEPS,
+        "grid": pad.grid_size,
+        "half_sigmas": pad.widths,
+    }
     pad.grid_size, pad.widths = 9, 4.0
     try:
         assert (pad.window_rule["grid"], pad.window_rule["half_sigmas"]) == (9, 4.0)

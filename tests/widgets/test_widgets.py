@@ -35,14 +35,26 @@ from vaecourse import (
         (lambda: protocol_model(3), widgets.PosteriorExplorer, "latent_dim == 2"),
         (lambda: protocol_model(2, data_shape=(3, 8, 8)), widgets.LatentExplorer, "grey image"),
         (lambda: protocol_model(2, data_shape=(64,)), widgets.Interpolation, "grey image"),
-        (lambda: protocol_model(2, decoder_layers=[nn.Linear(2, 16), nn.Sigmoid(), nn.Linear(16, 784)]),
-         widgets.LatentExplorer, "Sigmoid"),
+        (
+            lambda: protocol_model(2, decoder_layers=[nn.Linear(2, 16), nn.Sigmoid(), nn.Linear(16, 784)]),
+            widgets.LatentExplorer,
+            "Sigmoid",
+        ),
         (lambda: protocol_model(2, decoder_layers=[nn.Linear(3, 784)]), widgets.Interpolation, "expects 3 inputs"),
         (lambda: protocol_model(2, likelihood="categorical"), widgets.LatentExplorer, "likelihood is 'categorical'"),
         (lambda: protocol_model(2, hidden=600), widgets.LatentExplorer, "MB"),
     ],
-    ids=["1d", "too-many-dims", "posterior-3d", "colour", "vector", "sigmoid-layer", "sizes",
-         "other-likelihood", "too-heavy"],
+    ids=[
+        "1d",
+        "too-many-dims",
+        "posterior-3d",
+        "colour",
+        "vector",
+        "sigmoid-layer",
+        "sizes",
+        "other-likelihood",
+        "too-heavy",
+    ],
 )
 def test_widgets_refuse_models_they_cannot_show(make, widget, match):
     model = make()
@@ -56,8 +68,9 @@ def test_conv_decoder_is_refused():
         def __init__(self):
             super().__init__(2, 16)
             self.decoder = nn.Module()
-            self.decoder.net = nn.Sequential(nn.Linear(2, 49), nn.Unflatten(1, (1, 7, 7)),
-                                             nn.ConvTranspose2d(1, 1, 4, stride=4))
+            self.decoder.net = nn.Sequential(
+                nn.Linear(2, 49), nn.Unflatten(1, (1, 7, 7)), nn.ConvTranspose2d(1, 1, 4, stride=4)
+            )
 
     with pytest.raises(ValueError, match="Unflatten"):
         widgets.LatentExplorer(ConvLike(), torch.rand(4, 1, 28, 28))
@@ -116,12 +129,22 @@ def test_shared_decoder_weights_are_the_model_weights():
     assert list(np.frombuffer(explorer.labels, dtype=np.uint8)) == labels.tolist()
 
 
-
 X = torch.rand(20, 1, 8, 8, generator=torch.Generator().manual_seed(1))
 
 
-@pytest.mark.parametrize("trait, value", [("t", 1.5), ("t", float("nan")), ("index_a", 99), ("index_b", -1),
-                                          ("steps", 0), ("steps", 100), ("limit", -1.0), ("image_size", 0)])
+@pytest.mark.parametrize(
+    "trait, value",
+    [
+        ("t", 1.5),
+        ("t", float("nan")),
+        ("index_a", 99),
+        ("index_b", -1),
+        ("steps", 0),
+        ("steps", 100),
+        ("limit", -1.0),
+        ("image_size", 0),
+    ],
+)
 def test_interpolation_traits_set_after_construction_are_checked(trait, value):
     w = widgets.Interpolation(tiny_model(hidden=8), X, n_images=6)
     with pytest.raises(traitlets.TraitError, match=trait):

@@ -17,14 +17,34 @@ import torch
 
 from vaecourse.checks._core import MUST_EXCEED, RELATIONS, Z_SCORE, Check, CheckResult, results_table, run_checks
 
-__all__ = ["Z_SCORE", "RELATIONS", "MUST_EXCEED", "Check", "CheckResult", "CHAPTERS", "CHECKS", "run", "run_all",
-           "names", "labels", "results_table"]
+__all__ = [
+    "Z_SCORE",
+    "RELATIONS",
+    "MUST_EXCEED",
+    "Check",
+    "CheckResult",
+    "CHAPTERS",
+    "CHECKS",
+    "run",
+    "run_all",
+    "names",
+    "labels",
+    "results_table",
+]
 
 # The chapters that have checks, in _toc.yml order: the one list (an installed package has no _toc.yml to
 # read; tests/checks/test_checks.py fails when this disagrees with _toc.yml or with the files in this folder).
 CHAPTERS: tuple[str, ...] = (
-    "marginal_likelihood", "kl_divergence", "bayes_rule", "elbo", "sgd", "reparameterisation",
-    "kl_in_practice", "richer_posteriors", "ising_generative", "spectra",
+    "marginal_likelihood",
+    "kl_divergence",
+    "bayes_rule",
+    "elbo",
+    "sgd",
+    "reparameterisation",
+    "kl_in_practice",
+    "richer_posteriors",
+    "ising_generative",
+    "spectra",
 )
 
 CHECKS: list[Check] = [
@@ -61,4 +81,3 @@ def run(key: str, dtype: torch.dtype = torch.float64, device=None, seed: int = 0
     if not chosen:
         raise ValueError(f"no check named or labelled {key!r}; labels: {', '.join(labels())}")
     return run_checks(chosen, dtype, device, seed)
-

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import torch
 
@@ -100,7 +100,7 @@ class Check:
     name: str
     label: str
     statement: str
-    fn: Callable[["Context"], Outcome]
+    fn: Callable[[Context], Outcome]
     seed: int = 0
 
 
@@ -158,8 +158,9 @@ def worst(lhs: torch.Tensor, rhs: torch.Tensor, tol: torch.Tensor) -> tuple[floa
     return float(lhs.reshape(-1)[i]), float(rhs.reshape(-1)[i]), float(tol.reshape(-1)[i])
 
 
-def mc_outcome(ctx: Context, lhs, rhs, se, method: str, n: int, what: str = "Monte Carlo",
-               extra: float = 0.0, why: str = "") -> Outcome:
+def mc_outcome(
+    ctx: Context, lhs, rhs, se, method: str, n: int, what: str = "Monte Carlo", extra: float = 0.0, why: str = ""
+) -> Outcome:
     """lhs == rhs up to Z_SCORE standard errors ``se`` + rounding (+ ``extra``, for ``why``); worst element."""
     rhs_t = torch.as_tensor(rhs).to(lhs)
     tol = Z_SCORE * se + ctx.floor(float(rhs_t.abs().max())) + extra
@@ -213,12 +214,34 @@ def _run_one(check: Check, ctx: Context) -> CheckResult:
     try:
         out = check.fn(ctx)
         error, passed = judge(out.relation, float(out.lhs), float(out.rhs), float(out.tolerance))
-        result = CheckResult(check.name, check.label, check.statement, out.method, float(out.lhs), out.relation,
-                             float(out.rhs), error, float(out.tolerance), bool(passed), out.tolerance_rule)
+        result = CheckResult(
+            check.name,
+            check.label,
+            check.statement,
+            out.method,
+            float(out.lhs),
+            out.relation,
+            float(out.rhs),
+            error,
+            float(out.tolerance),
+            bool(passed),
+            out.tolerance_rule,
+        )
     except Exception as exc:  # a check that raises has failed; report it instead of aborting the table
         nan = float("nan")
-        result = CheckResult(check.name, check.label, check.statement, f"raised {type(exc).__name__}: {exc}",
-                             nan, "==", nan, nan, nan, False, "-")
+        result = CheckResult(
+            check.name,
+            check.label,
+            check.statement,
+            f"raised {type(exc).__name__}: {exc}",
+            nan,
+            "==",
+            nan,
+            nan,
+            nan,
+            False,
+            "-",
+        )
     return CheckResult(**{**result.as_dict(), "seconds": time.perf_counter() - start})
 
 
@@ -236,8 +259,16 @@ def results_table(results: list[CheckResult], verbose: bool = False) -> str:
     """A fixed-width text table of results; ``verbose`` adds each statement, method and tolerance rule."""
     header = ("label", "check", "lhs", "rel", "rhs", "error", "tolerance", "ok")
     rows = [
-        (r.label, r.name, _fmt(r.lhs), r.relation, _fmt(r.rhs), _fmt(r.error), _fmt(r.tolerance),
-         "pass" if r.passed else "FAIL")
+        (
+            r.label,
+            r.name,
+            _fmt(r.lhs),
+            r.relation,
+            _fmt(r.rhs),
+            _fmt(r.error),
+            _fmt(r.tolerance),
+            "pass" if r.passed else "FAIL",
+        )
         for r in results
     ]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch.distributions import Normal
 
-from vaecourse import elbo, kl, marginal, settings
+from vaecourse import kl, marginal, settings
 from vaecourse import linear_gaussian as lg
 from vaecourse.checks._core import Check, Context, Outcome, closed_outcome, mc_outcome, mean_se
 from vaecourse.checks._problems import data, diag_cov, diag_q, elbo_repeats
@@ -46,8 +46,14 @@ def bayes_rule_kl(ctx: Context) -> Outcome:
         h = q.sample((n,))  # (S, B, k)
     integrand = q.log_prob(h).sum(-1) - model.log_likelihood(x, h) - model.prior().log_prob(h).sum(-1)  # (S, B)
     mean, se = mean_se(integrand)
-    return mc_outcome(ctx, mean + model.log_px(x), lhs, se,
-                      "Monte Carlo of the Bayes-rule form + exact log p(x) vs kl.kl_gaussians(Q, posterior)", n)
+    return mc_outcome(
+        ctx,
+        mean + model.log_px(x),
+        lhs,
+        se,
+        "Monte Carlo of the Bayes-rule form + exact log p(x) vs kl.kl_gaussians(Q, posterior)",
+        n,
+    )
 
 
 def central_equation_linear_gaussian(ctx: Context) -> Outcome:
@@ -60,8 +66,15 @@ def central_equation_linear_gaussian(ctx: Context) -> Outcome:
     with_q = model.with_encoder(lambda x_: _some_q(model, x_, ctx))  # the same Q for repeated x
     with ctx.seeded():
         mean, se = elbo_repeats(with_q, x, repeats, n)
-    return mc_outcome(ctx, mean, lhs, se, "elbo.elbo (MC reconstruction + kl.kl_standard_normal) vs "
-                      "LinearGaussian.log_px - kl.kl_gaussians(Q, posterior)", repeats * n)
+    return mc_outcome(
+        ctx,
+        mean,
+        lhs,
+        se,
+        "elbo.elbo (MC reconstruction + kl.kl_standard_normal) vs "
+        "LinearGaussian.log_px - kl.kl_gaussians(Q, posterior)",
+        repeats * n,
+    )
 
 
 class _TanhModel:
@@ -108,9 +121,16 @@ def central_equation_quadrature(ctx: Context) -> Outcome:
     repeats, n = settings.pick(full=(400, 250), smoke=(100, 100))
     with ctx.seeded(offset=1):
         mean, se = elbo_repeats(model, x, repeats, n)
-    return mc_outcome(ctx, mean, lhs, se, f"elbo.elbo (MC) vs marginal.log_px_quadrature - KL(Q||posterior_grid) "
-                      f"on a {grid}x{grid} grid", repeats * n,
-                      extra=1e-6, why="1e-6 for quadrature (Q std = 7 grid steps)")
+    return mc_outcome(
+        ctx,
+        mean,
+        lhs,
+        se,
+        f"elbo.elbo (MC) vs marginal.log_px_quadrature - KL(Q||posterior_grid) on a {grid}x{grid} grid",
+        repeats * n,
+        extra=1e-6,
+        why="1e-6 for quadrature (Q std = 7 grid steps)",
+    )
 
 
 # ============================================================================================
@@ -136,8 +156,10 @@ def conditional_bayes_pointwise(ctx: Context) -> Outcome:
 def conditional_central_equation(ctx: Context) -> Outcome:
     model, x, y = _conditional_setup(ctx)
     post = model.posterior(y, x)
-    q = diag_q(post.mean + 0.4 * ctx.randn(model.latent_dim, offset=3),
-               0.8 * torch.sqrt(torch.diagonal(post.covariance_matrix, dim1=-2, dim2=-1)))
+    q = diag_q(
+        post.mean + 0.4 * ctx.randn(model.latent_dim, offset=3),
+        0.8 * torch.sqrt(torch.diagonal(post.covariance_matrix, dim1=-2, dim2=-1)),
+    )
     lhs = model.log_py(y, x) - kl.kl_gaussians(q.mean, diag_cov(q), post.mean, post.covariance_matrix)
     n = settings.pick(full=200_000, smoke=20_000)
     with ctx.seeded(offset=3):
@@ -148,19 +170,39 @@ def conditional_central_equation(ctx: Context) -> Outcome:
 
 
 CHECKS = [
-    Check("bayes-rule-kl", "eq:bayes-kl",
-          "D[Q||p(h|x)] (closed form) = E_Q[log Q - log p(x|h) - log p(h)] (Monte Carlo) + log p(x)",
-          bayes_rule_kl, seed=41),
-    Check("central-equation-linear-gaussian", "eq:central",
-          "log p(x) - D[Q||p(h|x)] (closed form) = E_Q[log p(x|h)] - D[Q||p(h)] (elbo.elbo, Monte Carlo), any Q",
-          central_equation_linear_gaussian, seed=51),
-    Check("central-equation-quadrature", "eq:central",
-          "nonlinear 2-D latent model: log p(x) - D[Q||p(h|x)] on a latent grid = elbo.elbo by Monte Carlo",
-          central_equation_quadrature, seed=60),
-    Check("conditional-bayes-pointwise", "eq:conditional",
-          "log p(y|h,x) = log p(h|y,x) - log p(h|x) + log p(y|x) at random h (all closed form)",
-          conditional_bayes_pointwise, seed=71),
-    Check("conditional-central-equation", "eq:conditional",
-          "log p(y|x) - D[Q||p(h|x,y)] = E_Q[log p(y|h,x) + log p(h|x) - log Q(h)] for an arbitrary Q",
-          conditional_central_equation, seed=71),
+    Check(
+        "bayes-rule-kl",
+        "eq:bayes-kl",
+        "D[Q||p(h|x)] (closed form) = E_Q[log Q - log p(x|h) - log p(h)] (Monte Carlo) + log p(x)",
+        bayes_rule_kl,
+        seed=41,
+    ),
+    Check(
+        "central-equation-linear-gaussian",
+        "eq:central",
+        "log p(x) - D[Q||p(h|x)] (closed form) = E_Q[log p(x|h)] - D[Q||p(h)] (elbo.elbo, Monte Carlo), any Q",
+        central_equation_linear_gaussian,
+        seed=51,
+    ),
+    Check(
+        "central-equation-quadrature",
+        "eq:central",
+        "nonlinear 2-D latent model: log p(x) - D[Q||p(h|x)] on a latent grid = elbo.elbo by Monte Carlo",
+        central_equation_quadrature,
+        seed=60,
+    ),
+    Check(
+        "conditional-bayes-pointwise",
+        "eq:conditional",
+        "log p(y|h,x) = log p(h|y,x) - log p(h|x) + log p(y|x) at random h (all closed form)",
+        conditional_bayes_pointwise,
+        seed=71,
+    ),
+    Check(
+        "conditional-central-equation",
+        "eq:conditional",
+        "log p(y|x) - D[Q||p(h|x,y)] = E_Q[log p(y|h,x) + log p(h|x) - log Q(h)] for an arbitrary Q",
+        conditional_central_equation,
+        seed=71,
+    ),
 ]

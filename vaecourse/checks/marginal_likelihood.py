@@ -29,9 +29,15 @@ def marginal_quadrature(ctx: Context) -> Outcome:
     grid = settings.pick(full=241, smoke=121)
     lhs = marginal.log_px_quadrature(model, x, grid_size=grid, limit=8.0)
     rhs = model.log_px(x)
-    return closed_outcome(ctx, lhs, rhs, f"marginal.log_px_quadrature ({grid}x{grid} grid on [-8, 8]^2) vs N(b, WW^T + s^2 I)",
-                          extra=1e-8, why="1e-8 for quadrature (rectangle rule on a smooth integrand, "
-                          "posterior std >= 3 grid steps; prior mass outside the grid < 1e-10)")
+    return closed_outcome(
+        ctx,
+        lhs,
+        rhs,
+        f"marginal.log_px_quadrature ({grid}x{grid} grid on [-8, 8]^2) vs N(b, WW^T + s^2 I)",
+        extra=1e-8,
+        why="1e-8 for quadrature (rectangle rule on a smooth integrand, "
+        "posterior std >= 3 grid steps; prior mass outside the grid < 1e-10)",
+    )
 
 
 def marginal_monte_carlo(ctx: Context) -> Outcome:
@@ -43,8 +49,9 @@ def marginal_monte_carlo(ctx: Context) -> Outcome:
     lhs = elbo.log_mean_exp(log_w, dim=0)  # (B,)
     w = torch.exp(log_w - lhs)  # weights relative to their mean, (S, B)
     se_log = w.std(0) / math.sqrt(n)  # delta method: SE(log mean w) = SE(mean w) / mean w
-    return mc_outcome(ctx, lhs, model.log_px(x), se_log,
-                      "log of the mean of p(x|h) over prior samples vs closed form", n)
+    return mc_outcome(
+        ctx, lhs, model.log_px(x), se_log, "log of the mean of p(x|h) over prior samples vs closed form", n
+    )
 
 
 def marginal_discrete_sum(ctx: Context) -> Outcome:
@@ -58,7 +65,8 @@ def marginal_discrete_sum(ctx: Context) -> Outcome:
     lhs = marginal.log_px_discrete(log_ph, log_px_h)  # the lecture's sum, (B,)
     mixture = torch.distributions.MixtureSameFamily(
         torch.distributions.Categorical(logits=log_ph),
-        torch.distributions.Independent(Normal(codes @ W.T + b, sigma), 1))
+        torch.distributions.Independent(Normal(codes @ W.T + b, sigma), 1),
+    )
     return closed_outcome(ctx, lhs, mixture.log_prob(x), "marginal.log_px_discrete vs torch MixtureSameFamily.log_prob")
 
 
@@ -90,9 +98,15 @@ def ess_prior_matches_theory(ctx: Context) -> Outcome:
     cov = torch.stack([torch.stack([w.var(0), _cov(w, w.pow(2))]), torch.stack([_cov(w, w.pow(2)), w.pow(2).var(0)])])
     grad = torch.stack([2 * a / c, -a.pow(2) / c.pow(2)])  # (2, B)
     se = torch.sqrt(torch.einsum("ib,ijb,jb->b", grad, cov, grad) / n)
-    return mc_outcome(ctx, lhs, model.prior_sampling_ess_fraction(x), se,
-                      "marginal.effective_sample_size on prior samples vs LinearGaussian.prior_sampling_ess_fraction",
-                      n, what="delta-method")
+    return mc_outcome(
+        ctx,
+        lhs,
+        model.prior_sampling_ess_fraction(x),
+        se,
+        "marginal.effective_sample_size on prior samples vs LinearGaussian.prior_sampling_ess_fraction",
+        n,
+        what="delta-method",
+    )
 
 
 def ess_exact_posterior(ctx: Context) -> Outcome:
@@ -102,9 +116,14 @@ def ess_exact_posterior(ctx: Context) -> Outcome:
     with ctx.seeded():
         log_w = marginal.importance_log_weights(model, x, model.encode(x), n)  # (S, B)
     lhs = marginal.effective_sample_size(log_w, dim=0) / n
-    return closed_outcome(ctx, lhs, torch.ones_like(lhs), f"ESS/S of {n} draws from LinearGaussian.encode (exact)",
-                          extra=1e3 * torch.finfo(ctx.dtype).eps * math.sqrt(n),
-                          why="accumulated rounding of the weights")
+    return closed_outcome(
+        ctx,
+        lhs,
+        torch.ones_like(lhs),
+        f"ESS/S of {n} draws from LinearGaussian.encode (exact)",
+        extra=1e3 * torch.finfo(ctx.dtype).eps * math.sqrt(n),
+        why="accumulated rounding of the weights",
+    )
 
 
 def ess_prior_collapses(ctx: Context) -> Outcome:
@@ -114,27 +133,57 @@ def ess_prior_collapses(ctx: Context) -> Outcome:
     with ctx.seeded(offset=1):
         log_w = marginal.importance_log_weights(model, x, model.prior(), n)  # (S, B)
     measured = marginal.effective_sample_size(log_w, dim=0) / n  # (B,)
-    return Outcome(float(measured.max()), 0.01, 0.0, f"largest ESS/S over the batch with {n} prior draws",
-                   "a threshold: at most 1% of the samples are effective", relation="<=")
+    return Outcome(
+        float(measured.max()),
+        0.01,
+        0.0,
+        f"largest ESS/S over the batch with {n} prior draws",
+        "a threshold: at most 1% of the samples are effective",
+        relation="<=",
+    )
 
 
 CHECKS = [
-    Check("marginal-quadrature", "eq:marginal",
-          "log p(x) of a 2-D-latent linear-Gaussian model: grid quadrature of p(x|h)p(h) = closed form",
-          marginal_quadrature, seed=11),
-    Check("marginal-monte-carlo", "eq:marginal",
-          "p(x) = E_{h~p(h)}[p(x|h)]: the prior-sampling average converges to the closed form",
-          marginal_monte_carlo, seed=12),
-    Check("marginal-discrete-sum", "eq:marginal",
-          "discrete latent: p(x) = sum_h p(h) p(x|h) over 8 binary codes h = torch's mixture density",
-          marginal_discrete_sum, seed=13),
-    Check("ess-prior-matches-theory", "eq:naive-sampling",
-          "ESS/S of importance sampling from the prior (w = p(x|h)) = (E w)^2 / E w^2 in closed form",
-          ess_prior_matches_theory, seed=21),
-    Check("ess-exact-posterior", "eq:naive-sampling",
-          "sampling h from the exact posterior Q = p(h|x): every weight equals p(x), so ESS = S",
-          ess_exact_posterior, seed=22),
-    Check("ess-prior-collapses", "eq:naive-sampling",
-          "data_dim 64, latent_dim 8: ESS/S from the prior is far below 1% (it is 1 from the posterior)",
-          ess_prior_collapses, seed=22),
+    Check(
+        "marginal-quadrature",
+        "eq:marginal",
+        "log p(x) of a 2-D-latent linear-Gaussian model: grid quadrature of p(x|h)p(h) = closed form",
+        marginal_quadrature,
+        seed=11,
+    ),
+    Check(
+        "marginal-monte-carlo",
+        "eq:marginal",
+        "p(x) = E_{h~p(h)}[p(x|h)]: the prior-sampling average converges to the closed form",
+        marginal_monte_carlo,
+        seed=12,
+    ),
+    Check(
+        "marginal-discrete-sum",
+        "eq:marginal",
+        "discrete latent: p(x) = sum_h p(h) p(x|h) over 8 binary codes h = torch's mixture density",
+        marginal_discrete_sum,
+        seed=13,
+    ),
+    Check(
+        "ess-prior-matches-theory",
+        "eq:naive-sampling",
+        "ESS/S of importance sampling from the prior (w = p(x|h)) = (E w)^2 / E w^2 in closed form",
+        ess_prior_matches_theory,
+        seed=21,
+    ),
+    Check(
+        "ess-exact-posterior",
+        "eq:naive-sampling",
+        "sampling h from the exact posterior Q = p(h|x): every weight equals p(x), so ESS = S",
+        ess_exact_posterior,
+        seed=22,
+    ),
+    Check(
+        "ess-prior-collapses",
+        "eq:naive-sampling",
+        "data_dim 64, latent_dim 8: ESS/S from the prior is far below 1% (it is 1 from the posterior)",
+        ess_prior_collapses,
+        seed=22,
+    ),
 ]

@@ -17,8 +17,19 @@ from __future__ import annotations
 
 import importlib
 
-CHAPTERS = ("elbo", "ising", "keras_vae", "kl_divergence", "kl_in_practice", "marginal_likelihood",
-            "pytorch_vae", "reparameterisation", "richer_posteriors", "sgd", "spectra")
+CHAPTERS = (
+    "elbo",
+    "ising",
+    "keras_vae",
+    "kl_divergence",
+    "kl_in_practice",
+    "marginal_likelihood",
+    "pytorch_vae",
+    "reparameterisation",
+    "richer_posteriors",
+    "sgd",
+    "spectra",
+)
 
 
 def exercises() -> dict:

@@ -71,16 +71,25 @@ def describe(output) -> dict:
     if output is None:
         return {"kind": "none"}
     if isinstance(output, torch.Tensor):
-        return {"kind": "tensor", "shape": list(output.shape), "dtype": str(output.dtype).replace("torch.", ""),
-                "requires_grad": bool(output.requires_grad), "values": _plain(output)}
+        return {
+            "kind": "tensor",
+            "shape": list(output.shape),
+            "dtype": str(output.dtype).replace("torch.", ""),
+            "requires_grad": bool(output.requires_grad),
+            "values": _plain(output),
+        }
     if isinstance(output, bool):
         return {"kind": "other", "type": "bool"}
     if isinstance(output, (int, float)) or type(output).__module__ == "numpy":
         try:
             values = _plain(output)
             shape = list(getattr(output, "shape", ()))
-            return {"kind": "number" if not shape else "array", "shape": shape, "values": values,
-                    "requires_grad": False}
+            return {
+                "kind": "number" if not shape else "array",
+                "shape": shape,
+                "values": values,
+                "requires_grad": False,
+            }
         except (TypeError, ValueError):
             pass
     if isinstance(output, (tuple, list)):
@@ -125,16 +134,25 @@ def encode(value) -> dict:
     import torch
 
     if isinstance(value, torch.Tensor):
-        return {"tensor": value.detach().double().tolist(), "shape": list(value.shape),
-                "dtype": str(value.dtype).replace("torch.", "")}
+        return {
+            "tensor": value.detach().double().tolist(),
+            "shape": list(value.shape),
+            "dtype": str(value.dtype).replace("torch.", ""),
+        }
     if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "encoder"):
         raise TypeError(f"cannot encode {type(value).__name__}")
     if isinstance(value, int):
         return {"int": value}
     if isinstance(value, float):
         return {"float": value}
-    return {"vae": {"data_dim": value.data_dim, "hidden": value.hidden, "latent_dim": value.latent_dim,
-                    "state": {name: encode(t) for name, t in value.state_dict().items()}}}
+    return {
+        "vae": {
+            "data_dim": value.data_dim,
+            "hidden": value.hidden,
+            "latent_dim": value.latent_dim,
+            "state": {name: encode(t) for name, t in value.state_dict().items()},
+        }
+    }
 
 
 def decode(spec: dict):
@@ -142,7 +160,9 @@ def decode(spec: dict):
     import torch
 
     if "tensor" in spec:
-        return torch.tensor(spec["tensor"], dtype=torch.float64).reshape(spec["shape"]).to(getattr(torch, spec["dtype"]))
+        return (
+            torch.tensor(spec["tensor"], dtype=torch.float64).reshape(spec["shape"]).to(getattr(torch, spec["dtype"]))
+        )
     if "int" in spec:
         return int(spec["int"])
     if "float" in spec:
@@ -185,8 +205,10 @@ def observe_call(answer, call: dict) -> dict:
         owner = args[project["arg"]]
         names = list(project["params"])
         grads = torch.autograd.grad(output.sum(), [owner.get_parameter(n) for n in names], allow_unused=True)
-        obs["grad"] = [None if g is None else float((g.double() * decode(project["params"][n]).double()).sum())
-                       for g, n in zip(grads, names)]
+        obs["grad"] = [
+            None if g is None else float((g.double() * decode(project["params"][n]).double()).sum())
+            for g, n in zip(grads, names)
+        ]
     return obs
 
 
@@ -242,8 +264,10 @@ class Exercise:
 
     def checker(self) -> Callable:
         """The function a notebook calls: it prints the verdict and returns nothing."""
+
         def check(answer=None, *, seed: int | None = None) -> None:
             print(self.run(answer, seed))
+
         check.__name__ = self.check_name
         check.__doc__ = f"Check your answer to exercise {self.label} (book/{self.chapter}.md) and say what is wrong."
         return check
@@ -312,10 +336,8 @@ class FunctionExercise(Exercise):
         (grad,) = torch.autograd.grad(value.sum(), args[self.grad_of])
         return _plain(value), _plain(grad)
 
-    def judge(self, cases: list[dict], observations: list[dict]) -> Verdict:
-        problem = first_problem(observations)
-        if problem:
-            return Verdict(self.label, False, problem)
+    def _value_problem(self, cases: list[dict], observations: list[dict], wanted: list) -> str | None:
+        """What is wrong with the values: a known mistake's message, a shape or a value; None if right."""
 
         def matches(route) -> bool:
             for case, obs in zip(cases, observations):
@@ -324,31 +346,50 @@ class FunctionExercise(Exercise):
                     return False
             return True
 
+        right = all(
+            obs["shape"] == shape_of(want) and close(obs["values"], want)
+            for obs, (want, _) in zip(observations, wanted)
+        )
+        if right:
+            return None
+        for mistake in self.mistakes:
+            if matches(mistake.route):
+                return mistake.message
+        for case, obs, (want, _) in zip(cases, observations, wanted):
+            got, expected = obs["shape"], shape_of(want)
+            if got != expected:
+                hint = self.shape_hint(got, expected) if self.shape_hint else None
+                return hint or f"your answer has shape {tuple(got)}; expected {tuple(expected)} at {case['describe']}"
+            if not close(obs["values"], want):
+                return f"at {case['describe']} your answer is {fmt(obs['values'])}, the right value is {fmt(want)}"
+        return None
+
+    def _gradient_problem(self, observations: list[dict], wanted: list) -> str | None:
+        """What is wrong with the gradient of right values (exercises with ``grad_of``); None if right."""
+        if self.grad_of is None:
+            return None
+        for obs, (_, grad) in zip(observations, wanted):
+            if obs["kind"] != "tensor" or not obs.get("requires_grad") or obs.get("grad") is None:
+                return (
+                    "the values are right, but no gradient flows through your "
+                    "answer: drop `.detach()`, `.item()`, `torch.no_grad()` or "
+                    "the detour through numpy/math"
+                )
+            if not close(obs["grad"], grad, rtol=1e-3, atol=1e-6):
+                return (
+                    "the values are right, but the gradient is not: is part of "
+                    "the formula detached or computed from a copy?"
+                )
+        return None
+
+    def judge(self, cases: list[dict], observations: list[dict]) -> Verdict:
+        problem = first_problem(observations)
+        if problem:
+            return Verdict(self.label, False, problem)
         wanted = [self.expected(case) for case in cases]
-        right = all(obs["shape"] == shape_of(want) and close(obs["values"], want)
-                    for obs, (want, _) in zip(observations, wanted))
-        if not right:
-            for mistake in self.mistakes:
-                if matches(mistake.route):
-                    return Verdict(self.label, False, mistake.message)
-            for case, obs, (want, _) in zip(cases, observations, wanted):
-                got, expected = obs["shape"], shape_of(want)
-                if got != expected:
-                    hint = self.shape_hint(got, expected) if self.shape_hint else None
-                    return Verdict(self.label, False, hint or f"your answer has shape {tuple(got)}; expected "
-                                                              f"{tuple(expected)} at {case['describe']}")
-                if not close(obs["values"], want):
-                    return Verdict(self.label, False, f"at {case['describe']} your answer is {fmt(obs['values'])}, "
-                                                      f"the right value is {fmt(want)}")
-        if self.grad_of is not None:
-            for obs, (_, grad) in zip(observations, wanted):
-                if obs["kind"] != "tensor" or not obs.get("requires_grad") or obs.get("grad") is None:
-                    return Verdict(self.label, False, "the values are right, but no gradient flows through your "
-                                                      "answer: drop `.detach()`, `.item()`, `torch.no_grad()` or "
-                                                      "the detour through numpy/math")
-                if not close(obs["grad"], grad, rtol=1e-3, atol=1e-6):
-                    return Verdict(self.label, False, "the values are right, but the gradient is not: is part of "
-                                                      "the formula detached or computed from a copy?")
+        problem = self._value_problem(cases, observations, wanted) or self._gradient_problem(observations, wanted)
+        if problem:
+            return Verdict(self.label, False, problem)
         return Verdict(self.label, True, f"correct at {len(cases)} inputs of different shapes and dtypes")
 
 
@@ -380,21 +421,36 @@ class ValueExercise(Exercise):
             if word not in self.choices:
                 return Verdict(self.label, False, f"answer with one of {', '.join(map(repr, self.choices))}")
             ok = word == self.expected
-            return Verdict(self.label, ok, "right" if ok else next(
-                (m.message for m in self.mistakes if m.value == word), "not this one: look again at the solution's "
-                                                                        "argument"))
+            return Verdict(
+                self.label,
+                ok,
+                "right"
+                if ok
+                else next(
+                    (m.message for m in self.mistakes if m.value == word),
+                    "not this one: look again at the solution's argument",
+                ),
+            )
         if obs.get("kind") == "sequence":
             values = [flat(item.get("values", float("nan"))) for item in obs["items"]]
             values = [x for v in values for x in v]
         elif obs.get("kind") in ("number", "tensor", "array"):
             values = flat(obs["values"])
         else:
-            return Verdict(self.label, False, f"give a number{'s' if isinstance(self.expected, tuple) else ''}, "
-                                              f"not {obs.get('type', obs.get('kind'))}")
+            return Verdict(
+                self.label,
+                False,
+                f"give a number{'s' if isinstance(self.expected, tuple) else ''}, "
+                f"not {obs.get('type', obs.get('kind'))}",
+            )
         expected = list(self.expected) if isinstance(self.expected, tuple) else [self.expected]
         if len(values) != len(expected):
-            return Verdict(self.label, False, f"give {len(expected)} number{'s' if len(expected) > 1 else ''} "
-                                              f"({self.stub.split('=')[0].strip()}); you gave {len(values)}")
+            return Verdict(
+                self.label,
+                False,
+                f"give {len(expected)} number{'s' if len(expected) > 1 else ''} "
+                f"({self.stub.split('=')[0].strip()}); you gave {len(values)}",
+            )
         if close(values, expected, rtol=self.rtol, atol=1e-9):
             return Verdict(self.label, True, "right")
         for mistake in self.mistakes:
@@ -409,9 +465,15 @@ DTYPES = ("float64", "float32", "float64")
 
 def tensor_cases(rng: random.Random, shapes: list[tuple], names: str = "inputs") -> list[dict]:
     """One case per shape: a seed for the values, the shape and a dtype (float32 and float64 alternate)."""
-    return [{"seed": rng.randrange(2**31), "shape": list(shape), "dtype": DTYPES[i % len(DTYPES)],
-             "describe": f"{names} of shape {tuple(shape)} ({DTYPES[i % len(DTYPES)]})"}
-            for i, shape in enumerate(shapes)]
+    return [
+        {
+            "seed": rng.randrange(2**31),
+            "shape": list(shape),
+            "dtype": DTYPES[i % len(DTYPES)],
+            "describe": f"{names} of shape {tuple(shape)} ({DTYPES[i % len(DTYPES)]})",
+        }
+        for i, shape in enumerate(shapes)
+    ]
 
 
 def draw(case: dict, offset: int = 0, shape: tuple | None = None):

@@ -27,11 +27,43 @@ import signal
 import sys
 
 READ_BLOCKED = (".md", ".ipynb", ".myst")
-BLOCKED_EVENTS = ("socket.", "subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
-                  "os.forkpty", "pty.", "ctypes.", "os.kill", "os.killpg", "signal.pthread_kill", "webbrowser.")
-PATH_EVENTS = {"os.remove", "os.rename", "os.replace", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.link",
-               "os.symlink", "os.truncate", "os.utime", "shutil.rmtree", "shutil.move", "shutil.copyfile",
-               "shutil.copytree", "os.chdir", "os.chflags", "os.setxattr", "os.removexattr"}
+BLOCKED_EVENTS = (
+    "socket.",
+    "subprocess.",
+    "os.system",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.fork",
+    "os.forkpty",
+    "pty.",
+    "ctypes.",
+    "os.kill",
+    "os.killpg",
+    "signal.pthread_kill",
+    "webbrowser.",
+)
+PATH_EVENTS = {
+    "os.remove",
+    "os.rename",
+    "os.replace",
+    "os.rmdir",
+    "os.mkdir",
+    "os.chmod",
+    "os.chown",
+    "os.link",
+    "os.symlink",
+    "os.truncate",
+    "os.utime",
+    "shutil.rmtree",
+    "shutil.move",
+    "shutil.copyfile",
+    "shutil.copytree",
+    "os.chdir",
+    "os.chflags",
+    "os.setxattr",
+    "os.removexattr",
+}
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
@@ -39,7 +71,7 @@ class CellTimeout(BaseException):
     """A cell ran past its time: raised in it by the interval timer."""
 
 
-def install_guard(workdir: str, forbidden: list[str] = ()) -> None:
+def install_guard(workdir: str, forbidden: list[str] = ()) -> None:  # noqa: C901 -- every rule of the sandbox in one hook, read in one place
     """The audit hook: no network, no processes, no ctypes; writes only in `workdir`; no course text and
     nothing under the `forbidden` folders (the grader's own package, the book, the tests) read."""
     root = os.path.realpath(workdir) + os.sep

@@ -150,11 +150,15 @@ def uses_package(cells: list[str]) -> bool:
         except SyntaxError:
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vaecourse") and not (
-                    node.module or "").startswith("vaecourse.exercises"):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and (node.module or "").startswith("vaecourse")
+                and not (node.module or "").startswith("vaecourse.exercises")
+            ):
                 return True
-            if isinstance(node, ast.Import) and any(a.name.startswith("vaecourse") and
-                                                    not a.name.startswith("vaecourse.exercises") for a in node.names):
+            if isinstance(node, ast.Import) and any(
+                a.name.startswith("vaecourse") and not a.name.startswith("vaecourse.exercises") for a in node.names
+            ):
                 return True
     return False
 
@@ -194,7 +198,8 @@ def _private_package(root: Path, check_names: list[str]) -> Path:
 
     shutil.copytree(PACKAGE, target, ignore=ignore)
     (target / "exercises" / "__init__.py").write_text(
-        SANDBOX_INIT + "".join(f"{name} = _graded_later\n" for name in sorted(check_names)))
+        SANDBOX_INIT + "".join(f"{name} = _graded_later\n" for name in sorted(check_names))
+    )
     for path in sorted(target.parent.rglob("*"), reverse=True):
         path.chmod(0o555 if path.is_dir() else 0o444)
     target.parent.chmod(0o555)
@@ -205,15 +210,23 @@ def forbidden_folders() -> list[str]:
     """What a submission may not read: the grader's own package (its checks hold the expected values),
     and the repository's book, notebooks and tests where the package lives in one."""
     repository = PACKAGE.parent
-    return [str(PACKAGE), *(str(repository / name) for name in ("book", "notebooks", "tests", "scripts")
-                            if (repository / name).is_dir())]
+    return [
+        str(PACKAGE),
+        *(str(repository / name) for name in ("book", "notebooks", "tests", "scripts") if (repository / name).is_dir()),
+    ]
 
 
 def network_isolation_available() -> bool:
     """Whether this kernel lets an unprivileged process take a network namespace of its own."""
     code = "import socket; s = socket.socket(); print(s.connect_ex(('127.0.0.1', 9)))"
-    probe = subprocess.run([sys.executable, "-c", code], preexec_fn=_unshare_network,
-                           capture_output=True, text=True, timeout=60, check=False)
+    probe = subprocess.run(
+        [sys.executable, "-c", code],
+        preexec_fn=_unshare_network,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     return probe.returncode == 0 and probe.stdout.strip() == "101"  # ENETUNREACH: no interface at all
 
 
@@ -235,11 +248,76 @@ def _child_setup(limits: Limits, isolate: bool):
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
         resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_LIMIT, OUTPUT_LIMIT))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
     return setup
 
 
-def run_child(cells: list[str], skip: set[int], requests: list[dict], limits: Limits, isolate: bool,
-              check_names: list[str]) -> Run:
+def _receive(run: Run, line: bytes, child: subprocess.Popen, pending: list[dict], requests: list[dict]) -> None:
+    """Take in one line from the child's channel; once it is ready, send it the `pending` requests."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return
+    if not isinstance(message, dict):
+        return
+    kind = message.get("type")
+    if kind == "cell" and not run.ready:
+        run.last_cell = message.get("index")
+    elif kind == "cell_error" and not run.ready:
+        run.cell_errors[message.get("index")] = str(message.get("error"))[:200]
+    elif kind == "ready" and not run.ready:
+        run.ready, run.last_cell = True, None
+        for request in pending:
+            child.stdin.write((json.dumps(request) + "\n").encode())
+        child.stdin.close()
+    elif kind == "observations" and run.ready:
+        label = message.get("label")
+        if label in {r["label"] for r in requests} and label not in run.observations:
+            run.observations[label] = message.get("observations")
+
+
+def _end_reason(code: int) -> str:
+    """Why the child ended, from its exit code."""
+    return (
+        "reached the CPU time limit"
+        if code == -signal.SIGXCPU
+        else f"ended with exit code {code}"
+        if code >= 0
+        else f"was killed by signal {-code}"
+    )
+
+
+def _serve(run: Run, child: subprocess.Popen, read_fd: int, deadline: float, requests: list[dict]) -> None:
+    """Read the child's channel until it has answered every request, has ended, or the deadline has passed."""
+    buffer = b""
+    pending = list(requests)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            run.ended = "time"
+            break
+        ready, _, _ = select.select([read_fd], [], [], min(left, 1.0))
+        if not ready:
+            if child.poll() is not None:
+                break
+            continue
+        chunk = os.read(read_fd, 65536)
+        if not chunk:
+            break
+        buffer += chunk
+        if len(buffer) > 32 * 2**20:
+            run.ended = "too much output on the grader's channel"
+            break
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            _receive(run, line, child, pending, requests)
+        if run.ready and len(run.observations) == len(requests):
+            break
+
+
+def run_child(
+    cells: list[str], skip: set[int], requests: list[dict], limits: Limits, isolate: bool, check_names: list[str]
+) -> Run:
     """Run the cells (but `skip`) in a fresh sandboxed child; send `requests` once it is ready."""
     run = Run()
     with tempfile.TemporaryDirectory(prefix="vaecourse-grade-") as tmp:
@@ -248,63 +326,46 @@ def run_child(cells: list[str], skip: set[int], requests: list[dict], limits: Li
         work = root / "work"
         work.mkdir()
         read_fd, write_fd = os.pipe()
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work), "PYTHONPATH": str(package),
-               "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "VAECOURSE_OFFLINE": "1", "LANG": "C.UTF-8"}
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(work),
+            "TMPDIR": str(work),
+            "PYTHONPATH": str(package),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "VAECOURSE_OFFLINE": "1",
+            "LANG": "C.UTF-8",
+        }
         stdout = open(root / "stdout", "wb")  # noqa: SIM115 -- closed below
         child = subprocess.Popen(
             [sys.executable, "-B", "-s", "-m", "vaecourse.exercises._sandbox", str(write_fd)],
-            stdin=subprocess.PIPE, stdout=stdout, stderr=subprocess.STDOUT, cwd=work, env=env,
-            pass_fds=(write_fd,), preexec_fn=_child_setup(limits, isolate))  # noqa: PLW1509 -- one thread here
+            stdin=subprocess.PIPE,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            cwd=work,
+            env=env,
+            pass_fds=(write_fd,),
+            preexec_fn=_child_setup(limits, isolate),
+        )  # noqa: PLW1509 -- one thread here
         os.close(write_fd)
         deadline = time.monotonic() + limits.seconds
         try:
-            child.stdin.write((json.dumps({"cells": cells, "skip": sorted(skip), "cell_seconds": limits.cell_seconds,
-                                           "forbidden": forbidden_folders()}) + "\n").encode())
+            child.stdin.write(
+                (
+                    json.dumps(
+                        {
+                            "cells": cells,
+                            "skip": sorted(skip),
+                            "cell_seconds": limits.cell_seconds,
+                            "forbidden": forbidden_folders(),
+                        }
+                    )
+                    + "\n"
+                ).encode()
+            )
             child.stdin.flush()
-            buffer = b""
-            pending = list(requests)
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    run.ended = "time"
-                    break
-                ready, _, _ = select.select([read_fd], [], [], min(left, 1.0))
-                if not ready:
-                    if child.poll() is not None:
-                        break
-                    continue
-                chunk = os.read(read_fd, 65536)
-                if not chunk:
-                    break
-                buffer += chunk
-                if len(buffer) > 32 * 2**20:
-                    run.ended = "too much output on the grader's channel"
-                    break
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    try:
-                        message = json.loads(line)
-                    except ValueError:
-                        continue
-                    if not isinstance(message, dict):
-                        continue
-                    kind = message.get("type")
-                    if kind == "cell" and not run.ready:
-                        run.last_cell = message.get("index")
-                    elif kind == "cell_error" and not run.ready:
-                        run.cell_errors[message.get("index")] = str(message.get("error"))[:200]
-                    elif kind == "ready" and not run.ready:
-                        run.ready, run.last_cell = True, None
-                        for request in pending:
-                            child.stdin.write((json.dumps(request) + "\n").encode())
-                        child.stdin.close()
-                    elif kind == "observations" and run.ready:
-                        label = message.get("label")
-                        if label in {r["label"] for r in requests} and label not in run.observations:
-                            run.observations[label] = message.get("observations")
-                if run.ready and len(run.observations) == len(requests):
-                    break
+            _serve(run, child, read_fd, deadline, requests)
         except (BrokenPipeError, OSError):
             pass
         finally:
@@ -322,9 +383,43 @@ def run_child(cells: list[str], skip: set[int], requests: list[dict], limits: Li
             for path in [package, *package.rglob("*")]:
                 path.chmod(0o755 if path.is_dir() else 0o644)  # so that the folder can be removed
             if not run.ended and not (run.ready and len(run.observations) == len(requests)):
-                run.ended = ("reached the CPU time limit" if code == -signal.SIGXCPU
-                             else f"ended with exit code {code}" if code >= 0 else f"was killed by signal {-code}")
+                run.ended = _end_reason(code)
     return run
+
+
+def _verdict(label: str, exercise, name: str, cases: list, run: Run) -> tuple[int, str]:
+    """(score, message) for the answer to `label`, named `name`, from what the child observed of it."""
+    observations = run.observations.get(label)
+    if observations is None and run.ready and label in run.observations:
+        return (0, f"no answer: `{name}` is not defined by the answer cells, or is still `...`")
+    if observations is None:
+        return (
+            0,
+            "not graded: the submission stopped before this answer was observed"
+            if not run.ready or run.ended
+            else f"no answer: `{name}` is not defined",
+        )
+    if (
+        not isinstance(observations, list)
+        or len(observations) != len(cases)
+        or not all(isinstance(o, dict) for o in observations)
+    ):
+        first = (
+            observations[0]
+            if isinstance(observations, list) and observations and isinstance(observations[0], dict)
+            else {}
+        )
+        return (
+            0,
+            f"your code raised {first['error']}"
+            if first.get("kind") == "error"
+            else "the answer could not be observed",
+        )
+    try:
+        verdict = exercise.judge(cases, observations)
+        return (int(verdict.passed), verdict.message)
+    except Exception as error:  # noqa: BLE001 -- malformed observations earn nothing
+        return (0, f"the answer could not be judged ({type(error).__name__})")
 
 
 def grade_notebook(path: Path, limits: Limits, isolate: bool, exercises: dict) -> tuple[dict, list[str]]:
@@ -339,50 +434,47 @@ def grade_notebook(path: Path, limits: Limits, isolate: bool, exercises: dict) -
         notes.append("answer cells import vaecourse beyond its checks: read them")
     seed = random.SystemRandom()
     cases = {label: exercises[label].cases(seed.randrange(2**31)) for label in names}
-    requests = [{"label": label, "name": name, "calls": [exercises[label].encode_call(c) for c in cases[label]]}
-                for label, name in names.items()]
+    requests = [
+        {"label": label, "name": name, "calls": [exercises[label].encode_call(c) for c in cases[label]]}
+        for label, name in names.items()
+    ]
     skip: set[int] = set()
     started = time.monotonic()
     while True:
-        run = run_child(cells, skip, requests, Limits(seconds=max(1.0, limits.seconds - (time.monotonic() - started)),
-                                                        cell_seconds=limits.cell_seconds,
-                                                        memory_bytes=limits.memory_bytes,
-                                                        cpu_seconds=limits.cpu_seconds), isolate,
-                        [e.check_name for e in exercises.values()])
+        run = run_child(
+            cells,
+            skip,
+            requests,
+            Limits(
+                seconds=max(1.0, limits.seconds - (time.monotonic() - started)),
+                cell_seconds=limits.cell_seconds,
+                memory_bytes=limits.memory_bytes,
+                cpu_seconds=limits.cpu_seconds,
+            ),
+            isolate,
+            [e.check_name for e in exercises.values()],
+        )
         for index, error in sorted(run.cell_errors.items(), key=lambda item: str(item[0])):
             note = f"answer cell {int(index) + 1 if isinstance(index, int) else index}: {error}"
             if note not in notes:
                 notes.append(note)
-        if not run.ready and isinstance(run.last_cell, int) and run.last_cell not in skip \
-                and time.monotonic() - started < limits.seconds:
+        if (
+            not run.ready
+            and isinstance(run.last_cell, int)
+            and run.last_cell not in skip
+            and time.monotonic() - started < limits.seconds
+        ):
             notes.append(f"answer cell {run.last_cell + 1} stopped the process ({run.ended}); run again without it")
             skip.add(run.last_cell)
             continue
         if run.ended and not run.ready:
             notes.append(f"the submission {run.ended}")
         break
-    verdicts = {}
-    for label, exercise in exercises.items():
-        if label not in names:
-            continue
-        observations = run.observations.get(label)
-        if observations is None and run.ready and label in run.observations:
-            verdicts[label] = (0, f"no answer: `{names[label]}` is not defined by the answer cells, or is still `...`")
-        elif observations is None:
-            verdicts[label] = (0, "not graded: the submission stopped before this answer was observed"
-                               if not run.ready or run.ended else f"no answer: `{names[label]}` is not defined")
-        elif not isinstance(observations, list) or len(observations) != len(cases[label]) or not all(
-                isinstance(o, dict) for o in observations):
-            first = observations[0] if isinstance(observations, list) and observations and isinstance(
-                observations[0], dict) else {}
-            verdicts[label] = (0, f"your code raised {first['error']}" if first.get("kind") == "error"
-                               else "the answer could not be observed")
-        else:
-            try:
-                verdict = exercise.judge(cases[label], observations)
-                verdicts[label] = (int(verdict.passed), verdict.message)
-            except Exception as error:  # noqa: BLE001 -- malformed observations earn nothing
-                verdicts[label] = (0, f"the answer could not be judged ({type(error).__name__})")
+    verdicts = {
+        label: _verdict(label, exercise, names[label], cases[label], run)
+        for label, exercise in exercises.items()
+        if label in names
+    }
     return verdicts, notes
 
 
@@ -417,12 +509,15 @@ def grade_folder(folder: Path, limits: Limits | None = None, log=print) -> list[
             raise RuntimeError(f"the package {PACKAGE} changed while grading {path}: stop, restore it and re-grade")
         name = str(path.relative_to(folder))
         if not verdicts:
-            rows.append(Row(student, name, "", 0, "no answer cells found (code cells tagged 'answer')",
-                            "; ".join(notes)))
+            rows.append(
+                Row(student, name, "", 0, "no answer cells found (code cells tagged 'answer')", "; ".join(notes))
+            )
         for label, (score, message) in verdicts.items():
             rows.append(Row(student, name, label, score, message, "; ".join(notes)))
-        log(f"grade: {name}: {sum(s for s, _ in verdicts.values())}/{len(verdicts)} "
-            f"in {time.monotonic() - started:.1f} s")
+        log(
+            f"grade: {name}: {sum(s for s, _ in verdicts.values())}/{len(verdicts)} "
+            f"in {time.monotonic() - started:.1f} s"
+        )
     return rows
 
 

@@ -11,13 +11,18 @@ from vaecourse.exercises._core import (
 )
 
 HIDDEN_BETA = ValueExercise(
-    label="ex-klp-hidden-beta", chapter="kl_in_practice",
+    label="ex-klp-hidden-beta",
+    chapter="kl_in_practice",
     stub="hidden_beta = ...  # the beta the tutorial trains with\n\ncheck_klp_hidden_beta(hidden_beta)",
     expected=784.0,
-    mistakes=[Mistake("inverted: the reconstruction is divided by 784, so the KL weighs 784 times *more*: "
-                      "(D/784 + R) = (D + 784 R)/784", value=1 / 784),
-              Mistake("the batch mean divides both terms alike: only the mean over pixels changes beta",
-                      value=1.0)],
+    mistakes=[
+        Mistake(
+            "inverted: the reconstruction is divided by 784, so the KL weighs 784 times *more*: "
+            "(D/784 + R) = (D + 784 R)/784",
+            value=1 / 784,
+        ),
+        Mistake("the batch mean divides both terms alike: only the mean over pixels changes beta", value=1.0),
+    ],
 )
 
 
@@ -34,10 +39,14 @@ def _cases(rng):
 
 
 FREE_BITS = FunctionExercise(
-    label="ex-klp-free-bits", chapter="kl_in_practice",
+    label="ex-klp-free-bits",
+    chapter="kl_in_practice",
     stub="def smallest_rate(lam, k):\n    ...  # your code: the smallest rate term a batch is charged\n\n"
-         "check_klp_free_bits(smallest_rate)",
-    make_cases=_cases, arguments=lambda case: [draw(case).abs(), case["k"]], reference=_floor, grad_of=None,
+    "check_klp_free_bits(smallest_rate)",
+    make_cases=_cases,
+    arguments=lambda case: [draw(case).abs(), case["k"]],
+    reference=_floor,
+    grad_of=None,
     mistakes=[Mistake("that is one unit's floor: each of the k units is charged at least lambda", lambda lam, k: lam)],
 )
 

@@ -130,17 +130,21 @@ class ConditionalVAE(nn.Module):
         self.prior_net = nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, 2 * self.latent_dim))
         if config.decoder == "mlp":
             self.decoder = nn.Sequential(
-                nn.Linear(self.latent_dim + 1, config.hidden), nn.ReLU(),
-                nn.Linear(config.hidden, config.hidden), nn.ReLU(),
+                nn.Linear(self.latent_dim + 1, config.hidden),
+                nn.ReLU(),
+                nn.Linear(config.hidden, config.hidden),
+                nn.ReLU(),
                 nn.Linear(config.hidden, self.n_pixels),
             )
         else:
             self.decoder = _ConvDecoder(self.latent_dim, self.L, config.channels)
 
     def extra_repr(self) -> str:
-        return (f"L={self.L}, latent_dim={self.latent_dim}, decoder={self.config.decoder!r}, parameters: "
-                f"encoder {count_parameters(self.encoder):,}, prior {count_parameters(self.prior_net):,}, "
-                f"decoder {count_parameters(self.decoder):,}")
+        return (
+            f"L={self.L}, latent_dim={self.latent_dim}, decoder={self.config.decoder!r}, parameters: "
+            f"encoder {count_parameters(self.encoder):,}, prior {count_parameters(self.prior_net):,}, "
+            f"decoder {count_parameters(self.decoder):,}"
+        )
 
     def encode(self, x: torch.Tensor) -> Normal:
         """$Q(\\mathbf{h}\\mid\\mathbf{y}, T)$ of packed rows ``(B, L*L + 1)``, batch shape ``(B, k)``."""
@@ -149,7 +153,7 @@ class ConditionalVAE(nn.Module):
     def prior_at(self, t_column: torch.Tensor) -> Normal:
         """$p(\\mathbf{h}\\mid T)$ for conditions ``t_column`` ``(B,)`` ($T$/T_SCALE): batch shape ``(B, k)``."""
         out = self.prior_net(_condition(t_column)[:, None])  # (B, 2k)
-        return Normal(out[:, :self.latent_dim], torch.exp(out[:, self.latent_dim:]))
+        return Normal(out[:, : self.latent_dim], torch.exp(out[:, self.latent_dim :]))
 
     def logits(self, h: torch.Tensor, t_column: torch.Tensor) -> torch.Tensor:
         """Decoder logits at latents ``h`` ``(..., k)`` and conditions ``t_column`` ($T$/T_SCALE) broadcasting
@@ -202,7 +206,9 @@ def conditioned(model: ConditionalVAE, rows: torch.Tensor):
 
 
 def conditional_elbo(model: ConditionalVAE, rows: torch.Tensor, n_samples: int = 1) -> torch.Tensor:
-    """The conditional ELBO $E_Q[\\log p(\\mathbf{y}|\\mathbf{h},T)] - \\mathcal{D}[Q(\\mathbf{h}|\\mathbf{y},T)\\|p(\\mathbf{h}|T)]$.
+    """The conditional ELBO of a batch of rows.
+
+    $E_Q[\\log p(\\mathbf{y}|\\mathbf{h},T)] - \\mathcal{D}[Q(\\mathbf{h}|\\mathbf{y},T)\\|p(\\mathbf{h}|T)]$.
 
     Reconstruction by ``n_samples`` reparameterised draws of $\\mathbf{h}$; the KL of two diagonal
     Gaussians in closed form, $\\frac12\\sum_j[\\sigma_j^2/s_j^2 + (\\mu_j - m_j)^2/s_j^2 - 1
@@ -237,7 +243,9 @@ def pack(spins, temperature) -> torch.Tensor:
     y = spins_to_pixels(spins)  # (N, L*L)
     t = torch.as_tensor(np.asarray(temperature, dtype=np.float32)).reshape(-1)
     if t.shape[0] != y.shape[0]:
-        raise ValueError(f"need one temperature per configuration: {y.shape[0]} configurations, {t.shape[0]} temperatures")
+        raise ValueError(
+            f"need one temperature per configuration: {y.shape[0]} configurations, {t.shape[0]} temperatures"
+        )
     if bool((t <= 0).any()) or bool((t > T_SCALE).any()):
         raise ValueError(f"temperatures must lie in (0, {T_SCALE}] (the condition column is T / {T_SCALE})")
     return torch.cat([y, (t / T_SCALE)[:, None]], 1)
@@ -260,13 +268,21 @@ def _load(path, config: ConditionalConfig) -> tuple[ConditionalVAE, list]:
     try:
         model.load_state_dict(stored["model_state"])
     except (RuntimeError, TypeError, AttributeError) as error:
-        raise cache.CacheEntryError(f"{path.name} does not hold this model's weights "
-                                    f"({str(error).strip().splitlines()[0][:120]})") from None
+        raise cache.CacheEntryError(
+            f"{path.name} does not hold this model's weights ({str(error).strip().splitlines()[0][:120]})"
+        ) from None
     return model.eval(), list(stored["train_elbo"])
 
 
-def train_conditional(config: ConditionalConfig, train_rows: torch.Tensor, train_config=None, use_cache: bool = True,
-                      force: bool = False, *, progress: bool | None = None):
+def train_conditional(
+    config: ConditionalConfig,
+    train_rows: torch.Tensor,
+    train_config=None,
+    use_cache: bool = True,
+    force: bool = False,
+    *,
+    progress: bool | None = None,
+):
     """A :class:`ConditionalVAE` trained by maximising :func:`conditional_elbo`, or loaded from the cache.
 
     Adam on mini-batches of ``train_config.batch_size`` rows for ``train_config.epochs`` epochs
@@ -288,15 +304,18 @@ def train_conditional(config: ConditionalConfig, train_rows: torch.Tensor, train
     from vaecourse import settings
     from vaecourse.train import TrainConfig
 
-    if train_rows.ndim != 2 or train_rows.shape[1] != config.L ** 2 + 1:
-        raise ValueError(f"rows must be (N, L*L + 1) = (N, {config.L ** 2 + 1}) from pack(); got {tuple(train_rows.shape)}")
+    if train_rows.ndim != 2 or train_rows.shape[1] != config.L**2 + 1:
+        raise ValueError(
+            f"rows must be (N, L*L + 1) = (N, {config.L**2 + 1}) from pack(); got {tuple(train_rows.shape)}"
+        )
     if train_config is None:
         train_config = TrainConfig(epochs=settings.pick(full=40, smoke=3), batch_size=128, binarize="grey")
     path = _cache_file(config, train_config, train_rows)
     if use_cache:
         cheap = cache.cheap_to_train(train_config.epochs, train_rows.shape[0])
-        stored = cache.load_entry(path, lambda entry: _load(entry, config), cheap=cheap,
-                                  what="conditional VAE", force=force)
+        stored = cache.load_entry(
+            path, lambda entry: _load(entry, config), cheap=cheap, what="conditional VAE", force=force
+        )
         if stored is not None:
             return stored
     device = default_device(train_config.device)
@@ -369,8 +388,9 @@ def generate(model: ConditionalVAE, temperatures, n_per_T: int, seed: int = 0, m
     return (2 * up.to(torch.int8) - 1).reshape(shape).cpu(), t.float().cpu()
 
 
-def elbo_vs_quadrature(model: ConditionalVAE, rows: torch.Tensor, n_samples: int = 2000,
-                       grid_size: int = 201, limit: float = 5.0) -> dict:
+def elbo_vs_quadrature(
+    model: ConditionalVAE, rows: torch.Tensor, n_samples: int = 2000, grid_size: int = 201, limit: float = 5.0
+) -> dict:
     """Both sides of the conditional central equation on a trained model with a 2-D latent.
 
     Left: $\\log p(\\mathbf{y}\\mid T) - \\mathcal{D}[Q\\,\\|\\,p(\\mathbf{h}\\mid\\mathbf{y}, T)]$, both by
@@ -394,5 +414,10 @@ def elbo_vs_quadrature(model: ConditionalVAE, rows: torch.Tensor, n_samples: int
         kl_grid = marginal.kl_q_posterior_on_grid(model.encode(rows), axis, axis, log_post)
         reps = 20
         values = torch.stack([conditional_elbo(model, rows, max(1, n_samples // reps)) for _ in range(reps)])
-    return {"log_p": log_p.double(), "kl_grid": kl_grid.double(), "left": (log_p - kl_grid).double(),
-            "elbo": values.mean(0).double(), "elbo_se": (values.std(0) / math.sqrt(reps)).double()}
+    return {
+        "log_p": log_p.double(),
+        "kl_grid": kl_grid.double(),
+        "left": (log_p - kl_grid).double(),
+        "elbo": values.mean(0).double(),
+        "elbo_se": (values.std(0) / math.sqrt(reps)).double(),
+    }

@@ -42,9 +42,7 @@ def _check_pairs(temperature, values):
     t = np.asarray(temperature, dtype=np.float64).ravel()
     v = np.asarray(values, dtype=np.float64).ravel()
     if t.shape != v.shape:
-        raise ValueError(
-            f"temperature and values must have the same length; got {t.size} and {v.size}"
-        )
+        raise ValueError(f"temperature and values must have the same length; got {t.size} and {v.size}")
     if t.size == 0:
         raise ValueError("temperature and values are empty")
     if not (np.isfinite(t).all() and np.isfinite(v).all()):
@@ -105,9 +103,7 @@ def _tanh_fit(t, y, start):
     try:
         params, _ = curve_fit(_tanh_step, t, y, p0=p0, bounds=bounds, maxfev=5000)
     except RuntimeError as err:  # no convergence
-        raise ValueError(
-            f"the tanh step fit did not converge ({err}); try method='steepest'"
-        ) from err
+        raise ValueError(f"the tanh step fit did not converge ({err}); try method='steepest'") from err
     return float(params[2])
 
 
@@ -215,8 +211,7 @@ def bootstrap_tc(
     bw = _default_bandwidth(t_grid) if bandwidth is None else float(bandwidth)
 
     # Resampling units: one per (temperature, chain) pair, with the sum and count of its values.
-    _, unit = np.unique(np.stack([t_index, np.unique(g, return_inverse=True)[1]]), axis=1,
-                        return_inverse=True)
+    _, unit = np.unique(np.stack([t_index, np.unique(g, return_inverse=True)[1]]), axis=1, return_inverse=True)
     unit = unit.ravel()
     n_units = unit.max() + 1
     unit_sum = np.bincount(unit, weights=v, minlength=n_units)  # (U,)
@@ -230,9 +225,9 @@ def bootstrap_tc(
     rng = np.random.default_rng(seed)
     # For each replicate and each slot, draw a unit from the same temperature as the slot's unit.
     slot_temp = unit_temp[order]  # (U,)
-    draws = start[slot_temp] + np.floor(
-        rng.random((n_boot, n_units)) * per_temp[slot_temp]
-    ).astype(np.int64)  # (n_boot, U)
+    draws = start[slot_temp] + np.floor(rng.random((n_boot, n_units)) * per_temp[slot_temp]).astype(
+        np.int64
+    )  # (n_boot, U)
     chosen = order[draws]  # (n_boot, U) unit ids
     # Flat index (replicate, temperature) of every slot, then one bincount per total.
     cell = (np.arange(n_boot)[:, None] * t_grid.size + slot_temp[None, :]).ravel()  # (n_boot*U,)

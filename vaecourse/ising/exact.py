@@ -67,8 +67,11 @@ def onsager_energy(temperature):
     t = _positive_temperatures(temperature)
     b2 = 2.0 / t
     with np.errstate(over="ignore"):  # sinh and cosh overflow for 2 / T > 710; the second form does not
-        k = np.where(b2 < 350.0, 2.0 * np.sinh(np.minimum(b2, 350.0)) / np.cosh(np.minimum(b2, 350.0)) ** 2,
-                     2.0 * np.tanh(b2) / np.cosh(b2))
+        k = np.where(
+            b2 < 350.0,
+            2.0 * np.sinh(np.minimum(b2, 350.0)) / np.cosh(np.minimum(b2, 350.0)) ** 2,
+            2.0 * np.tanh(b2) / np.cosh(b2),
+        )
     with np.errstate(invalid="ignore", divide="ignore"):
         bracket = 1.0 + (2.0 / np.pi) * (2.0 * np.tanh(b2) ** 2 - 1.0) * ellipk(k**2)
         u = -bracket / np.tanh(b2)
@@ -154,7 +157,9 @@ def magnetisation(spins: torch.Tensor) -> torch.Tensor:
 
 
 def correlation_function(spins: torch.Tensor, r_max: int | None = None) -> torch.Tensor:
-    """Spin-spin correlation $C(r) = \\frac{1}{2L^2}\\sum_i s_i (s_{i + r\\hat x} + s_{i + r\\hat y})$ per configuration.
+    """Spin-spin correlation $C(r)$ per configuration.
+
+    $C(r) = \\frac{1}{2L^2}\\sum_i s_i (s_{i + r\\hat x} + s_{i + r\\hat y})$.
 
     Periodic boundaries, label ``eq:correlation-function``; $C(0) = 1$ and the energy per spin is
     $u = -2\\,C(1)$. Averaged over configurations at one temperature it is $\\langle s_0 s_r\\rangle$,
@@ -172,8 +177,9 @@ def correlation_function(spins: torch.Tensor, r_max: int | None = None) -> torch
     if not 0 <= r_max <= L // 2:
         raise ValueError(f"r_max must lie in [0, L // 2 = {L // 2}], got {r_max}")
     s = spins.to(torch.float32)
-    out = [(s * (torch.roll(s, -r, dims=-1) + torch.roll(s, -r, dims=-2))).mean(dim=(-2, -1)) / 2
-           for r in range(r_max + 1)]
+    out = [
+        (s * (torch.roll(s, -r, dims=-1) + torch.roll(s, -r, dims=-2))).mean(dim=(-2, -1)) / 2 for r in range(r_max + 1)
+    ]
     return torch.stack(out, -1)  # (N, r_max + 1)
 
 
@@ -205,8 +211,7 @@ def observables_by_temperature(spins, temperature, r_max: int | None = None) -> 
     out = {"T": grid}
     for name, v in columns.items():
         mean = np.stack([np.bincount(inverse, weights=v[:, j]) for j in range(v.shape[1])], 1) / counts[:, None]
-        sq = np.stack([np.bincount(inverse, weights=(v[:, j] - mean[inverse, j]) ** 2)
-                       for j in range(v.shape[1])], 1)
+        sq = np.stack([np.bincount(inverse, weights=(v[:, j] - mean[inverse, j]) ** 2) for j in range(v.shape[1])], 1)
         err = np.sqrt(sq / np.maximum(counts - 1, 1)[:, None] / counts[:, None])
         err[counts < 2] = np.nan  # one configuration: its standard error is unknown
         out[name], out[f"{name}_err"] = (mean[:, 0], err[:, 0]) if v.shape[1] == 1 else (mean, err)

@@ -78,8 +78,16 @@ def vae_tc(data, latent_dim: int = 1, hidden: int = 64, seed: int = 0, n_boot: i
     train, test = va.split_configurations(t_all, test_fraction=0.25, seed=seed)
     x = va.spins_to_pixels(data.spins)
     config = TrainConfig(epochs=settings.pick(full=10, smoke=3), batch_size=128, binarize="grey", seed=seed)
-    trained = va.train_vae(x[train], None, latent_dim=latent_dim, hidden=hidden, seed=seed, train_config=config,
-                           name=f"ising-fss-L{data.spins.shape[-1]}", progress=False)
+    trained = va.train_vae(
+        x[train],
+        None,
+        latent_dim=latent_dim,
+        hidden=hidden,
+        seed=seed,
+        train_config=config,
+        name=f"ising-fss-L{data.spins.shape[-1]}",
+        progress=False,
+    )
     axis = va.latent_axis(va.latent_means(trained.model, x[test]))
     loss = va.reconstruction_loss(trained.model, x[test])
     chains = data.chain.numpy()[test]
@@ -96,8 +104,10 @@ def _moments_by_temperature(temperature, magnetisation, groups, n_boot: int, see
     m = np.asarray(magnetisation, dtype=np.float64).ravel()
     g = np.asarray(groups).ravel()
     if not t.shape == m.shape == g.shape:
-        raise ValueError(f"temperature, magnetisation and groups must have one entry per configuration; "
-                         f"got {t.size}, {m.size}, {g.size}")
+        raise ValueError(
+            f"temperature, magnetisation and groups must have one entry per configuration; "
+            f"got {t.size}, {m.size}, {g.size}"
+        )
     grid, t_index = np.unique(t, return_inverse=True)
     powers = np.stack([m**2, m**4], 1)  # (N, 2)
     rng = np.random.default_rng(seed)
@@ -157,8 +167,9 @@ def binder_crossing(small, large, n_boot: int = 200, seed: int = 0):
 
     curves = []
     for data, offset in ((small, 0), (large, 1)):
-        grid, full, reps = _moments_by_temperature(data.temperature.numpy(), data.magnetisation.numpy(),
-                                                   data.chain.numpy(), n_boot, seed * 2 + offset)
+        grid, full, reps = _moments_by_temperature(
+            data.temperature.numpy(), data.magnetisation.numpy(), data.chain.numpy(), n_boot, seed * 2 + offset
+        )
         curves.append((grid, 1 - full[:, 1] / (3 * full[:, 0] ** 2), 1 - reps[..., 1] / (3 * reps[..., 0] ** 2)))
     (g1, u1, r1), (g2, u2, r2) = curves
     if g1.shape != g2.shape or not np.allclose(g1, g2):
@@ -173,7 +184,10 @@ def binder_crossing(small, large, n_boot: int = 200, seed: int = 0):
 
 @dataclass(frozen=True)
 class Extrapolation:
-    """The fit $T_c(L) = T_c + a L^{-1/\\nu}$: ``tc`` and ``a`` with standard errors, $\\chi^2$ and degrees of freedom."""
+    """The fit $T_c(L) = T_c + a L^{-1/\\nu}$.
+
+    ``tc`` and ``a`` with standard errors, $\\chi^2$ and degrees of freedom.
+    """
 
     tc: float
     tc_error: float
@@ -216,5 +230,12 @@ def extrapolate(sizes, values, errors, nu: float = 1.0) -> Extrapolation:
     cov = np.linalg.inv(X.T @ (w[:, None] * X))  # (2, 2)
     beta = cov @ X.T @ (w * y)
     chi2 = float(np.sum(w * (y - X @ beta) ** 2))
-    return Extrapolation(float(beta[0]), float(np.sqrt(cov[0, 0])), float(beta[1]), float(np.sqrt(cov[1, 1])),
-                         chi2, int(L.size - 2), float(nu))
+    return Extrapolation(
+        float(beta[0]),
+        float(np.sqrt(cov[0, 0])),
+        float(beta[1]),
+        float(np.sqrt(cov[1, 1])),
+        chi2,
+        int(L.size - 2),
+        float(nu),
+    )

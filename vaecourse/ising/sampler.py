@@ -28,10 +28,10 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from vaecourse.cache import CacheEntryError, cache_file, key, load_or_build, read_tensors
 from vaecourse import settings, validation
-from vaecourse.validation import require_count
+from vaecourse.cache import CacheEntryError, cache_file, key, load_or_build, read_tensors
 from vaecourse.ising.exact import _positive_temperatures, energy_per_spin, magnetisation, temperature_grid
+from vaecourse.validation import require_count
 
 __all__ = [
     "ALGORITHMS",
@@ -58,14 +58,13 @@ _CACHE_VERSION = 1
 def _neighbour_sum(s: torch.Tensor) -> torch.Tensor:
     """Sum of the four periodic nearest neighbours, ``(C, L, L)`` -> ``(C, L, L)``."""
     return (
-        torch.roll(s, 1, dims=-1) + torch.roll(s, -1, dims=-1)
-        + torch.roll(s, 1, dims=-2) + torch.roll(s, -1, dims=-2)
+        torch.roll(s, 1, dims=-1) + torch.roll(s, -1, dims=-1) + torch.roll(s, 1, dims=-2) + torch.roll(s, -1, dims=-2)
     )
 
 
 def _checkerboard(size: int, device) -> torch.Tensor:
     i = torch.arange(size, device=device)
-    return ((i[:, None] + i[None, :]) % 2 == 0)  # (L, L) bool, True on the "black" sublattice
+    return (i[:, None] + i[None, :]) % 2 == 0  # (L, L) bool, True on the "black" sublattice
 
 
 def _check_lattice(spins, beta) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,23 +76,21 @@ def _check_lattice(spins, beta) -> tuple[torch.Tensor, torch.Tensor]:
     Raises ``ValueError`` naming the argument.
     """
     if not isinstance(spins, torch.Tensor) or spins.dtype == torch.bool or spins.is_complex():
-        raise ValueError(f"spins must be a real tensor of +1/-1 values, got {type(spins).__name__}"
-                         + (f" of {spins.dtype}" if isinstance(spins, torch.Tensor) else ""))
+        raise ValueError(
+            f"spins must be a real tensor of +1/-1 values, got {type(spins).__name__}"
+            + (f" of {spins.dtype}" if isinstance(spins, torch.Tensor) else "")
+        )
     if spins.ndim != 3 or spins.shape[-1] != spins.shape[-2]:
         raise ValueError(f"spins must have shape (chains, L, L), got {tuple(spins.shape)}")
     if spins.shape[-1] % 2:
-        raise ValueError(
-            f"L must be even (the checkerboard of a periodic lattice needs it), got L={spins.shape[-1]}"
-        )
+        raise ValueError(f"L must be even (the checkerboard of a periodic lattice needs it), got L={spins.shape[-1]}")
     if isinstance(beta, bool) or not isinstance(beta, (numbers.Real, torch.Tensor, np.ndarray)):
         raise ValueError(f"beta must be a number or a tensor of shape (chains,), got {type(beta).__name__}")
     beta = torch.as_tensor(beta, device=spins.device).to(torch.float32)
     if beta.ndim == 0:
         beta = beta.expand(spins.shape[0])
     if beta.shape != spins.shape[:1]:
-        raise ValueError(
-            f"beta must have shape (chains,) = ({spins.shape[0]},), got {tuple(beta.shape)}"
-        )
+        raise ValueError(f"beta must have shape (chains,) = ({spins.shape[0]},), got {tuple(beta.shape)}")
     spins = spins.to(torch.float32)  # an int8 lattice would turn -2 beta into an integer
     if validation.enabled():
         if not bool((torch.isfinite(beta) & (beta >= 0)).all()):
@@ -103,9 +100,7 @@ def _check_lattice(spins, beta) -> tuple[torch.Tensor, torch.Tensor]:
     return spins, beta
 
 
-def metropolis_sweep(
-    spins: torch.Tensor, beta: torch.Tensor, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def metropolis_sweep(spins: torch.Tensor, beta: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """One checkerboard Metropolis sweep of every chain (every spin proposed once).
 
     Sublattice by sublattice, spin $i$ flips with probability $\\min(1, e^{-\\beta \\Delta E_i})$,
@@ -215,7 +210,6 @@ def swendsen_wang_update(
     return (spins * (1.0 - 2.0 * flip)).to(dtype)
 
 
-
 @dataclass
 class IsingSamples:
     """Recorded configurations, ``N = n_temperatures * n_chains * n_samples`` of them.
@@ -236,7 +230,7 @@ class IsingSamples:
     def __len__(self) -> int:
         return self.spins.shape[0]
 
-    def to(self, device) -> "IsingSamples":
+    def to(self, device) -> IsingSamples:
         """A copy with every tensor on ``device``."""
         return IsingSamples(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
@@ -291,8 +285,11 @@ def simulate(
     device = default_device(device)
     C = len(temps) * n_chains
     # Before allocating: one step's state, draws, bonds and labels, and the record with its observables.
-    validation.require_memory(C * L * L * (STEP_BYTES_PER_SITE + SAMPLE_BYTES_PER_SITE * n_samples),
-                              f"an Ising run of {C} chains of {L}x{L} spins with {n_samples} samples each", device)
+    validation.require_memory(
+        C * L * L * (STEP_BYTES_PER_SITE + SAMPLE_BYTES_PER_SITE * n_samples),
+        f"an Ising run of {C} chains of {L}x{L} spins with {n_samples} samples each",
+        device,
+    )
 
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
@@ -363,15 +360,28 @@ def ising_dataset(
     per_chain = min(samples_per_chain, n_per_T)
     n_chains = -(-n_per_T // per_chain)
     params = {
-        "version": _CACHE_VERSION, "L": int(L), "temperatures": [float(t) for t in temps],
-        "n_per_T": n_per_T, "samples_per_chain": per_chain, "burn_in": int(burn_in),
-        "thin": int(thin), "algorithm": algorithm, "seed": int(seed),
+        "version": _CACHE_VERSION,
+        "L": int(L),
+        "temperatures": [float(t) for t in temps],
+        "n_per_T": n_per_T,
+        "samples_per_chain": per_chain,
+        "burn_in": int(burn_in),
+        "thin": int(thin),
+        "algorithm": algorithm,
+        "seed": int(seed),
     }
 
     def build() -> IsingSamples:
         run = simulate(
-            L, temps, n_chains=n_chains, n_samples=per_chain, burn_in=burn_in, thin=thin,
-            algorithm=algorithm, seed=seed, device=device,
+            L,
+            temps,
+            n_chains=n_chains,
+            n_samples=per_chain,
+            burn_in=burn_in,
+            thin=thin,
+            algorithm=algorithm,
+            seed=seed,
+            device=device,
         )
         # Keep the first n_per_T of the n_chains * per_chain configurations of every temperature.
         keep = (torch.arange(len(run)) % (n_chains * per_chain)) < n_per_T  # (N_run,)
@@ -389,8 +399,14 @@ def ising_dataset(
     if not cache:
         return build()
     path = cache_file("ising", f"ising-L{int(L)}", key(params, versioned=False))
-    return load_or_build(path, build, lambda samples, tmp: torch.save(
-        {"params": params, "samples": vars(samples)}, tmp), load, cheap=True, what="Ising data set")
+    return load_or_build(
+        path,
+        build,
+        lambda samples, tmp: torch.save({"params": params, "samples": vars(samples)}, tmp),
+        load,
+        cheap=True,
+        what="Ising data set",
+    )
 
 
 def default_dataset_config() -> dict:
@@ -399,8 +415,8 @@ def default_dataset_config() -> dict:
     Full: ``L = 28`` as Wetzel 2017, 40 temperatures in $[1, 3.5]$ denser near $T_c$
     (:func:`temperature_grid`), 625 configurations each (25,000 in all) from 25 chains per
     temperature, 100 burn-in steps, 3 steps between samples (twice as many moved the VAE's
-    correlation with m by < 0.01 and its T_c by < 0.02: benchmarks/RESULTS.md, issue 16). Smoke: ``L = 16``, 8 temperatures,
-    50 configurations each (400), in seconds.
+    correlation with m by < 0.01 and its T_c by < 0.02: benchmarks/RESULTS.md). Smoke: ``L = 16``,
+    8 temperatures, 50 configurations each (400), in seconds.
     """
     n_temps = settings.pick(full=40, smoke=8)
     return {

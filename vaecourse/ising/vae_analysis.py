@@ -69,8 +69,7 @@ def spins_to_pixels(spins) -> torch.Tensor:
     return ((s.to(torch.float32) + 1.0) / 2.0).contiguous()
 
 
-def split_configurations(temperature, test_fraction: float = 0.25, seed: int = 0,
-                         held_out_temperatures=None):
+def split_configurations(temperature, test_fraction: float = 0.25, seed: int = 0, held_out_temperatures=None):
     """Indices of the training and the held-out configurations.
 
     By default a random permutation (``np.random.default_rng(seed)``) puts ``test_fraction`` of the
@@ -105,8 +104,17 @@ def split_configurations(temperature, test_fraction: float = 0.25, seed: int = 0
 # ---------------------------------------------------------------------------------------------
 
 
-def train_vae(x_train, x_test=None, latent_dim: int = 1, *, hidden: int = 256, train_config=None,
-              seed: int = 0, name: str = "ising-vae", progress: bool | None = None):
+def train_vae(
+    x_train,
+    x_test=None,
+    latent_dim: int = 1,
+    *,
+    hidden: int = 256,
+    train_config=None,
+    seed: int = 0,
+    name: str = "ising-vae",
+    progress: bool | None = None,
+):
     """The course's MLP VAE trained on Ising pixels, or loaded from the cache of trained models.
 
     Maximises the ELBO (label ``eq:training-objective``) of a :class:`vaecourse.models.VAE` with
@@ -124,8 +132,8 @@ def train_vae(x_train, x_test=None, latent_dim: int = 1, *, hidden: int = 256, t
     Raises ``ValueError`` when the pixels are not square lattices.
     """
     from vaecourse import settings
-    from vaecourse.recipes import load_or_train
     from vaecourse.models import ModelConfig
+    from vaecourse.recipes import load_or_train
     from vaecourse.train import TrainConfig
 
     size = int(round(np.sqrt(np.prod(x_train.shape[1:]))))
@@ -139,10 +147,11 @@ def train_vae(x_train, x_test=None, latent_dim: int = 1, *, hidden: int = 256, t
             seed=seed,
         )
     model_config = ModelConfig("mlp", latent_dim=latent_dim, hidden=hidden, data_shape=(1, size, size))
-    images = [None if x is None else torch.as_tensor(x).reshape(-1, 1, size, size)  # (N, 1, L, L)
-              for x in (x_train, x_test)]
-    return load_or_train(model_config, train_config, *images, name=f"{name}-{latent_dim}d",
-                         progress=progress)
+    images = [
+        None if x is None else torch.as_tensor(x).reshape(-1, 1, size, size)  # (N, 1, L, L)
+        for x in (x_train, x_test)
+    ]
+    return load_or_train(model_config, train_config, *images, name=f"{name}-{latent_dim}d", progress=progress)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,9 +241,7 @@ def pca_scores(x, n_components: int = 1, seed: int = 0, fit_on=None) -> np.ndarr
     x = flat(x)
     reference = x if fit_on is None else flat(fit_on)
     if not 1 <= n_components <= min(reference.shape):
-        raise ValueError(
-            f"n_components must be between 1 and min(N, D) = {min(reference.shape)}; got {n_components}"
-        )
+        raise ValueError(f"n_components must be between 1 and min(N, D) = {min(reference.shape)}; got {n_components}")
     return PCA(n_components=n_components, random_state=seed).fit(reference).transform(x)  # (N, n_components)
 
 
@@ -333,9 +340,7 @@ def phase_clusters(latent, n_clusters: int = 3, seed: int = 0) -> np.ndarray:
 
     mu = np.asarray(latent, dtype=np.float64)
     if mu.ndim != 2 or mu.shape[0] < n_clusters:
-        raise ValueError(
-            f"latent must have shape (N, latent_dim) with N >= n_clusters={n_clusters}; got {mu.shape}"
-        )
+        raise ValueError(f"latent must have shape (N, latent_dim) with N >= n_clusters={n_clusters}; got {mu.shape}")
     mixture = GaussianMixture(n_clusters, covariance_type="full", n_init=3, random_state=seed)
     raw = mixture.fit_predict(mu)  # (N,)
     axis = latent_axis(mu)

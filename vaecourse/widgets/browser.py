@@ -1,12 +1,12 @@
 """The models as the browser runs them: their weights in the widget state, and the front ends' bundles.
 
-book/latent_space.md, book/ising.md. The in-browser widgets run an MLP VAE's decoder and encoder in
-JavaScript: :func:`export_decoder` puts the weights of an MLP decoder
-$\\mathbf{a}_l = g_l(W_l \\mathbf{a}_{l-1} + b_l)$ into one buffer (a :class:`BrowserDecoder`, shared by
-every widget of one model, so a page carries them once), :func:`export_encoder` does the same for the
-encoder (a :class:`BrowserEncoder`), and ``vaecourse/js/src/mlp_decoder.js`` and ``mlp_encoder.js``
-evaluate them. Each widget's front end is one file, ``vaecourse/js/bundles/<name>.js`` (:func:`~vaecourse.frontend.bundle`,
-re-exported here with the entry lists), built by esbuild from the ES modules in ``vaecourse/js/src/``.
+book/latent_space.md, book/ising.md. The in-browser widgets run an MLP VAE's decoder and encoder in JavaScript:
+:func:`export_decoder` puts the weights of an MLP decoder $\\mathbf{a}_l = g_l(W_l \\mathbf{a}_{l-1} + b_l)$
+into one buffer (a :class:`BrowserDecoder`, shared by every widget of one model, so a page carries them once),
+:func:`export_encoder` does the same for the encoder (a :class:`BrowserEncoder`), and
+``vaecourse/js/src/mlp_decoder.js`` and ``mlp_encoder.js`` evaluate them. Each widget's front end is one file,
+``vaecourse/js/bundles/<name>.js`` (:func:`~vaecourse.frontend.bundle`, re-exported here with the entry lists),
+built by esbuild from the ES modules in ``vaecourse/js/src/``.
 """
 
 from __future__ import annotations
@@ -17,15 +17,9 @@ import torch
 import traitlets
 
 from vaecourse import device
-from vaecourse.frontend import (
-    BUNDLE_DIR,
-    JS,
-    JS_SOURCES,
-    STYLE,
-    WIDGET_BUNDLES,
-    WORKER_BUNDLES,
-    bundle,
-)
+
+# Re-exported: the widgets import the front ends' entries from here.
+from vaecourse.frontend import BUNDLE_DIR, JS, JS_SOURCES, STYLE, WIDGET_BUNDLES, WORKER_BUNDLES, bundle  # noqa: F401
 
 #: The most decoder weight bytes a widget accepts by default: the page budget is 2 MB and the state
 #: is stored base64-encoded (4/3 of the raw size).
@@ -71,7 +65,7 @@ def image_shape(model) -> tuple[int, int]:
         shape = shape[1:]
     if len(shape) != 2 or min(shape) < 1:
         raise ValueError(
-            f"model: output shape {tuple(getattr(model, 'data_shape'))} cannot be shown as one grey image; "
+            f"model: output shape {tuple(model.data_shape)} cannot be shown as one grey image; "
             "the widgets need data_shape (1, H, W) or (H, W). Use vaecourse.plotting for other data."
         )
     return shape
@@ -107,9 +101,7 @@ def mlp_decoder_layers(model) -> tuple[list[tuple[torch.Tensor, torch.Tensor, st
             layers.append([layer.weight.detach(), layer.bias.detach(), "none"])
         elif type(layer) in _ACTIVATIONS:
             if not layers or layers[-1][2] != "none":
-                raise ValueError(
-                    f"model.decoder.net[{position}]: an activation must follow a Linear layer"
-                )
+                raise ValueError(f"model.decoder.net[{position}]: an activation must follow a Linear layer")
             layers[-1][2] = _ACTIVATIONS[type(layer)]
         else:
             raise ValueError(
@@ -222,8 +214,10 @@ def mlp_encoder_layers(model) -> tuple[list[tuple[torch.Tensor, torch.Tensor, st
             f"model: {type(model).__name__}'s encoder is not the course's MLP encoder (linear1, linear2, "
             "enc_mu, enc_log_sigma of vaecourse.models.Encoder); the in-browser encoder cannot run it"
         )
-    layers = [(getattr(encoder, name).weight.detach(), getattr(encoder, name).bias.detach(), act)
-              for name, act in zip(names, ("relu", "relu", "none", "none"))]
+    layers = [
+        (getattr(encoder, name).weight.detach(), getattr(encoder, name).bias.detach(), act)
+        for name, act in zip(names, ("relu", "relu", "none", "none"))
+    ]
     on, dtype = device.placement(model)
     x = torch.rand(4, layers[0][0].shape[1], generator=torch.Generator().manual_seed(0))  # (4, D)
     x = x.to(device=on, dtype=dtype)
@@ -232,8 +226,10 @@ def mlp_encoder_layers(model) -> tuple[list[tuple[torch.Tensor, torch.Tensor, st
         mu, log_sigma = a @ layers[2][0].T + layers[2][1], a @ layers[3][0].T + layers[3][1]  # (4, k)
         q = model.encode(x.reshape(4, *model.data_shape))
     if not (torch.allclose(q.mean, mu, atol=1e-5) and torch.allclose(q.stddev, log_sigma.exp(), rtol=1e-4)):
-        raise ValueError("model.encode(x) is not N(enc_mu(a), exp(enc_log_sigma(a))) of its MLP body; "
-                         "the in-browser encoder cannot reproduce it")
+        raise ValueError(
+            "model.encode(x) is not N(enc_mu(a), exp(enc_log_sigma(a))) of its MLP body; "
+            "the in-browser encoder cannot reproduce it"
+        )
     return layers, "log_sigma"
 
 
@@ -266,9 +262,15 @@ def export_encoder(model, dtype: str = "float16", max_bytes: int = MAX_ENCODER_B
         raise ValueError("model: an encoder weight overflows float16 (|w| > 65504); use dtype='float32'")
     weights = flat.tobytes()
     if len(weights) > max_bytes:
-        raise ValueError(f"model: the encoder's weights take {len(weights) / 1e6:.2f} MB, more than "
-                         f"max_bytes={max_bytes / 1e6:.2f} MB; use dtype='float16' or pass a larger max_bytes")
-    spec = {"data_dim": int(layers[0][0].shape[1]), "latent_dim": int(layers[-1][0].shape[0]), "head": head,
-            "dtype": dtype,
-            "layers": [{"n_in": int(w.shape[1]), "n_out": int(w.shape[0]), "activation": a} for w, _, a in layers]}
+        raise ValueError(
+            f"model: the encoder's weights take {len(weights) / 1e6:.2f} MB, more than "
+            f"max_bytes={max_bytes / 1e6:.2f} MB; use dtype='float16' or pass a larger max_bytes"
+        )
+    spec = {
+        "data_dim": int(layers[0][0].shape[1]),
+        "latent_dim": int(layers[-1][0].shape[0]),
+        "head": head,
+        "dtype": dtype,
+        "layers": [{"n_in": int(w.shape[1]), "n_out": int(w.shape[0]), "activation": a} for w, _, a in layers],
+    }
     return BrowserEncoder(spec=spec, weights=weights)

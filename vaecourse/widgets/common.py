@@ -126,22 +126,26 @@ class DecodingWidget(anywidget.AnyWidget):
         self.latent_dim = latent_dim_of(model)
         shared, decoder = decoder is not None, decoder if decoder is not None else export_decoder(model)
         if not isinstance(decoder, BrowserDecoder):
-            raise ValueError(f"decoder: expected a BrowserDecoder from export_decoder(model), got {type(decoder).__name__}")
+            raise ValueError(
+                f"decoder: expected a BrowserDecoder from export_decoder(model), got {type(decoder).__name__}"
+            )
         if decoder.spec.get("latent_dim") != self.latent_dim:
             raise ValueError(
                 f"decoder: it was exported from a model with latent_dim={decoder.spec.get('latent_dim')}, "
                 f"this model has latent_dim={self.latent_dim}"
             )
         if shared and not exported_from(decoder, model):
-            raise ValueError("decoder: it was exported from another model (its weights differ), so the browser "
-                             "would draw that model; pass export_decoder(model) of this model")
+            raise ValueError(
+                "decoder: it was exported from another model (its weights differ), so the browser "
+                "would draw that model; pass export_decoder(model) of this model"
+            )
         self.decoder = decoder
 
     _valid_image_size = in_range("image_size", 16, 1024)
     _valid_limit = in_range("limit", 1e-6, 1e6)
 
     def _scatter(self, x: torch.Tensor, labels, n_points: int) -> torch.Tensor:
-        x = x[:require_count(n_points, "n_points")]
+        x = x[: require_count(n_points, "n_points")]
         means = models.encoder_means(self.model, x).to("cpu", torch.float32)  # (N, latent_dim)
         plane = means[:, :2].numpy().astype("<f4")  # (N, 2)
         self.points = plane.tobytes()
@@ -164,5 +168,3 @@ class DecodingWidget(anywidget.AnyWidget):
         with torch.no_grad():
             mean = self.model.decoder_mean(h)
         return mean.reshape(*h.shape[:-1], *image_shape(self.model)).cpu().numpy()
-
-

@@ -44,9 +44,21 @@ class Interpolation(DecodingWidget):
     t = traitlets.Float(0.5).tag(sync=True)
     steps = traitlets.Int(8).tag(sync=True)
 
-    def __init__(self, model, x, labels=None, *, decoder: BrowserDecoder | None = None,
-                 n_images: int = 12, index_a: int = 0, index_b: int = 1, t: float = 0.5,
-                 steps: int = 8, n_points: int = 1000, **kwargs):
+    def __init__(
+        self,
+        model,
+        x,
+        labels=None,
+        *,
+        decoder: BrowserDecoder | None = None,
+        n_images: int = 12,
+        index_a: int = 0,
+        index_b: int = 1,
+        t: float = 0.5,
+        steps: int = 8,
+        n_points: int = 1000,
+        **kwargs,
+    ):
         x = check_images(model, x)
         n_images = min(int(n_images), len(x))
         if n_images < 2:

@@ -79,8 +79,20 @@ class IsingLattice(anywidget.AnyWidget):
     seed = traitlets.Int(1).tag(sync=True)
     running = traitlets.Bool(True).tag(sync=True)
 
-    def __init__(self, model, temperature, latent, *, tc=None, T: float = 2.0, sweeps_per_frame: int = 1,
-                 seed: int = 1, n_points: int = 3000, encoder: BrowserEncoder | None = None, **kwargs):
+    def __init__(
+        self,
+        model,
+        temperature,
+        latent,
+        *,
+        tc=None,
+        T: float = 2.0,
+        sweeps_per_frame: int = 1,
+        seed: int = 1,
+        n_points: int = 3000,
+        encoder: BrowserEncoder | None = None,
+        **kwargs,
+    ):
         shape = tuple(getattr(model, "data_shape", ()))
         if len(shape) != 3 or shape[0] != 1 or shape[1] != shape[2]:
             raise ValueError(f"model: expected an Ising VAE with data_shape (1, L, L), got {shape}")
@@ -88,8 +100,10 @@ class IsingLattice(anywidget.AnyWidget):
         latent = np.asarray(latent, dtype=np.float64)
         latent = latent.reshape(len(latent), -1)
         if len(temperature) != len(latent) or len(latent) == 0:
-            raise ValueError(f"temperature and latent: expected the same number N >= 1 of rows, got "
-                             f"{len(temperature)} and {len(latent)}")
+            raise ValueError(
+                f"temperature and latent: expected the same number N >= 1 of rows, got "
+                f"{len(temperature)} and {len(latent)}"
+            )
         if latent.shape[1] != model.latent_dim:
             raise ValueError(f"latent: expected {model.latent_dim} columns (model.latent_dim), got {latent.shape[1]}")
         if not 0 < T or sweeps_per_frame < 1:

@@ -40,8 +40,18 @@ class LatentExplorer(DecodingWidget):
     label_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
     follow_pointer = traitlets.Bool(True).tag(sync=True)
 
-    def __init__(self, model, x, labels=None, *, decoder: BrowserDecoder | None = None,
-                 n_points: int = 2000, label_names=None, h=None, **kwargs):
+    def __init__(
+        self,
+        model,
+        x,
+        labels=None,
+        *,
+        decoder: BrowserDecoder | None = None,
+        n_points: int = 2000,
+        label_names=None,
+        h=None,
+        **kwargs,
+    ):
         latent_dim = latent_dim_of(model)
         if latent_dim < 2:
             raise ValueError(

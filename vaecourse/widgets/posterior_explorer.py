@@ -24,15 +24,15 @@ from vaecourse.widgets.common import check_images, in_range, to_uint8, widget_re
 class PosteriorExplorer(anywidget.AnyWidget):
     """The true posterior p(h|x) on a grid beside the encoder's Q(h|x), for a 2-D model; book/latent_space.md.
 
-    For test image ``x[index]``: $\\log p(\\mathbf{h}\\mid\\mathbf{x})$ on a ``grid_size`` x
-    ``grid_size`` grid over $[-\\text{limit}, \\text{limit}]^2$, $\\log Q(\\mathbf{h}\\mid\\mathbf{x})$ on
-    the same grid, $\\log p(\\mathbf{x})$ by quadrature on that grid (the value
-    :func:`vaecourse.marginal.log_px_quadrature` gives; one update decodes the grid once), the ELBO
-    (:func:`vaecourse.elbo.elbo`, ``n_samples`` reparameterised samples, seeded) and the gap $\\log p(\\mathbf{x}) - \\mathcal{L}$, with the grid
-    estimate of $\\mathcal{D}[Q\\,\\|\\,p(\\mathbf{h}\\mid\\mathbf{x})]$ that the gap must equal
+    For test image ``x[index]``: $\\log p(\\mathbf{h}\\mid\\mathbf{x})$ on a ``grid_size`` x ``grid_size`` grid
+    over $[-\\text{limit}, \\text{limit}]^2$, $\\log Q(\\mathbf{h}\\mid\\mathbf{x})$ on the same grid,
+    $\\log p(\\mathbf{x})$ by quadrature on that grid (the value :func:`vaecourse.marginal.log_px_quadrature`
+    gives; one update decodes the grid once), the ELBO (:func:`vaecourse.elbo.elbo`, ``n_samples``
+    reparameterised samples, seeded) and the gap $\\log p(\\mathbf{x}) - \\mathcal{L}$, with the grid estimate
+    of $\\mathcal{D}[Q\\,\\|\\,p(\\mathbf{h}\\mid\\mathbf{x})]$ that the gap must equal
     (Kingma & Welling 2013, eq. 2-3; book/elbo.md). Computed in Python: changing ``index`` needs a live kernel
-    (the static website shows the image it was built with; the widget says so when no kernel answers). ``last_update_ms`` is the time the last
-    update took in Python.
+    (the static website shows the image it was built with; the widget says so when no kernel answers).
+    ``last_update_ms`` is the time the last update took in Python.
 
     Shapes: x (N, 1, H, W) or (N, H*W); the grids are (grid_size, grid_size).
     Raises ``ValueError`` unless ``model.latent_dim == 2``, or for an index outside 0..N-1, grid_size < 3,
@@ -53,20 +53,31 @@ class PosteriorExplorer(anywidget.AnyWidget):
     log_q = traitlets.Bytes().tag(sync=True)  # (G, G) float32
     stats = traitlets.Dict().tag(sync=True)
 
-    def __init__(self, model, x, *, index: int = 0, grid_size: int = 41, limit: float = 4.0,
-                 n_samples: int = 100, seed: int = 0, **kwargs):
+    def __init__(
+        self,
+        model,
+        x,
+        *,
+        index: int = 0,
+        grid_size: int = 41,
+        limit: float = 4.0,
+        n_samples: int = 100,
+        seed: int = 0,
+        **kwargs,
+    ):
         latent_dim = latent_dim_of(model)
         if latent_dim != 2:
             raise ValueError(
-                f"model: PosteriorExplorer computes p(h|x) on a 2-D grid and needs latent_dim == 2, got "
-                f"{latent_dim}"
+                f"model: PosteriorExplorer computes p(h|x) on a 2-D grid and needs latent_dim == 2, got {latent_dim}"
             )
         image_shape(model)
         x = check_images(model, x)
         if not 0 <= index < len(x):
             raise ValueError(f"index: must lie in 0..{len(x) - 1}, got {index}")
         if grid_size < 3 or limit <= 0 or n_samples < 1:
-            raise ValueError(f"grid_size >= 3, limit > 0 and n_samples >= 1 required, got {grid_size}, {limit}, {n_samples}")
+            raise ValueError(
+                f"grid_size >= 3, limit > 0 and n_samples >= 1 required, got {grid_size}, {limit}, {n_samples}"
+            )
         super().__init__(**kwargs)
         self.model, self.x = model, x
         self.n_samples, self.seed = int(n_samples), int(seed)
@@ -97,14 +108,17 @@ class PosteriorExplorer(anywidget.AnyWidget):
         Shapes: "image" (H*W,), "log_posterior" and "log_q" (grid_size, grid_size), "mu", "sigma" 2 floats.
         """
         on, dtype = device.placement(self.model)
-        x = self.x[index:index + 1].to(device=on, dtype=dtype)  # (1, ...)
+        x = self.x[index : index + 1].to(device=on, dtype=dtype)  # (1, ...)
         with torch.no_grad():
             centre = torch.zeros(1, 2, device=on, dtype=dtype)  # (1, 2)
             grid_h1, grid_h2, log_post, log_px = marginal.local_posterior_grid(
-                self.model, x, centre, self.limit, grid_size=self.grid_size)  # (1, G), (1, G), (1, G, G), (1,)
+                self.model, x, centre, self.limit, grid_size=self.grid_size
+            )  # (1, G), (1, G), (1, G, G), (1,)
             q = self.model.encode(x)  # Normal, batch shape (1, 2)
             log_q = marginal.q_log_density_on_grid(q, grid_h1, grid_h2)  # (1, G, G)
-            kl_grid = marginal.kl_q_posterior_on_grid(q, grid_h1, grid_h2, log_post)  # (1,), misses Q's mass off the grid
+            kl_grid = marginal.kl_q_posterior_on_grid(
+                q, grid_h1, grid_h2, log_post
+            )  # (1,), misses Q's mass off the grid
             with torch.random.fork_rng(devices=[] if on.type == "cpu" else [on]):
                 torch.manual_seed(self.seed)
                 elbo_value = float(_elbo.elbo(self.model, x, n_samples=self.n_samples).mean())

@@ -53,8 +53,10 @@ from vaecourse.widgets.browser import (
 def _images(x, shape, name="x") -> torch.Tensor:
     x = torch.as_tensor(x) if isinstance(x, np.ndarray) else x
     if not isinstance(x, torch.Tensor) or x.ndim < 2 or x[0].numel() != math.prod(shape) or len(x) == 0:
-        raise ValueError(f"{name}: expected images of shape (N, 1, {shape[0]}, {shape[1]}) or "
-                         f"(N, {math.prod(shape)}), got {getattr(x, 'shape', type(x).__name__)}")
+        raise ValueError(
+            f"{name}: expected images of shape (N, 1, {shape[0]}, {shape[1]}) or "
+            f"(N, {math.prod(shape)}), got {getattr(x, 'shape', type(x).__name__)}"
+        )
     x = x.reshape(len(x), -1).float().cpu()
     if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
         raise ValueError(f"{name}: pixel values must be finite and lie in [0, 1]")
@@ -110,21 +112,42 @@ class PosteriorPad(anywidget.AnyWidget):
     x = traitlets.Bytes(b"").tag(sync=True, from_json=lambda value, widget: bytes(value or b""))
     browser = traitlets.Dict().tag(sync=True)  # the page's numbers for x (from the page)
 
-    def __init__(self, model, x, labels=None, *, decoder: BrowserDecoder | None = None,
-                 encoder: BrowserEncoder | None = None, n_points: int = 2000, n_images: int = 20,
-                 label_names=None, binarize: bool = True, grid_size: int = marginal.WINDOW_GRID,
-                 widths: float = marginal.WINDOW_HALF_SIGMAS,
-                 samples: int = 64, seed: int = 1, k: int = 16, index: int = 0, **kwargs):
+    def __init__(
+        self,
+        model,
+        x,
+        labels=None,
+        *,
+        decoder: BrowserDecoder | None = None,
+        encoder: BrowserEncoder | None = None,
+        n_points: int = 2000,
+        n_images: int = 20,
+        label_names=None,
+        binarize: bool = True,
+        grid_size: int = marginal.WINDOW_GRID,
+        widths: float = marginal.WINDOW_HALF_SIGMAS,
+        samples: int = 64,
+        seed: int = 1,
+        k: int = 16,
+        index: int = 0,
+        **kwargs,
+    ):
         if getattr(model, "latent_dim", None) != 2:
-            raise ValueError(f"model: PosteriorPad needs latent_dim == 2 (a grid posterior), got "
-                             f"{getattr(model, 'latent_dim', None)}")
+            raise ValueError(
+                f"model: PosteriorPad needs latent_dim == 2 (a grid posterior), got "
+                f"{getattr(model, 'latent_dim', None)}"
+            )
         if getattr(model, "likelihood", None) != "bernoulli":
-            raise ValueError(f"model: PosteriorPad needs a Bernoulli decoder (model.likelihood == 'bernoulli'), "
-                             f"got {getattr(model, 'likelihood', None)!r}")
+            raise ValueError(
+                f"model: PosteriorPad needs a Bernoulli decoder (model.likelihood == 'bernoulli'), "
+                f"got {getattr(model, 'likelihood', None)!r}"
+            )
         shape = image_shape(model)
         if grid_size < 3 or widths <= 0 or samples < 1 or not 1 <= k <= samples or k & (k - 1):
-            raise ValueError(f"grid_size >= 3, widths > 0, samples >= 1 and k a power of 2 in 1..samples "
-                             f"required, got {grid_size}, {widths}, {samples}, {k}")
+            raise ValueError(
+                f"grid_size >= 3, widths > 0, samples >= 1 and k a power of 2 in 1..samples "
+                f"required, got {grid_size}, {widths}, {samples}, {k}"
+            )
         x = _images(x, shape)
         n_images = min(int(n_images), len(x))
         if not -1 <= index < n_images:
@@ -144,9 +167,15 @@ class PosteriorPad(anywidget.AnyWidget):
         n_labels = int(max(np.frombuffer(self.labels, np.uint8), default=-1)) + 1
         self.label_names = list(label_names) if label_names is not None else [str(i) for i in range(n_labels)]
         self.images = (x[:n_images] * 255).round().to(torch.uint8).numpy().tobytes()
-        self.image_names = [f"test image #{i}" + (f" (a {int(labels[i])})" if labels is not None else "")
-                            for i in range(n_images)]
-        self.index, self.binarize, self.grid_size, self.widths = int(index), bool(binarize), int(grid_size), float(widths)
+        self.image_names = [
+            f"test image #{i}" + (f" (a {int(labels[i])})" if labels is not None else "") for i in range(n_images)
+        ]
+        self.index, self.binarize, self.grid_size, self.widths = (
+            int(index),
+            bool(binarize),
+            int(grid_size),
+            float(widths),
+        )
         self.samples, self.seed, self.k = int(samples), int(seed), int(k)
 
     def input(self) -> torch.Tensor:
@@ -185,10 +214,18 @@ class PosteriorPad(anywidget.AnyWidget):
             reconstruction = model.log_likelihood(x, q.rsample((n,)))[:, 0].double()  # (n,)
             kl_prior = float(elbo_module.elbo_terms(model, x.reshape(1, *model.data_shape), 1)[1][0])
         return {
-            "log_px": grid.log_px, "elbo": float(reconstruction.mean()) - kl_prior,
-            "elbo_error": float(reconstruction.std() / math.sqrt(n)), "kl_grid": kl_grid, "q_mass": q_mass,
-            "edge": grid.edge, "widened": found.steps, "mu": mu.tolist(), "sigma": sigma.tolist(),
-            "axis1": grid.axis1.numpy(), "axis2": grid.axis2.numpy(), "log_posterior": grid.log_posterior.numpy(),
+            "log_px": grid.log_px,
+            "elbo": float(reconstruction.mean()) - kl_prior,
+            "elbo_error": float(reconstruction.std() / math.sqrt(n)),
+            "kl_grid": kl_grid,
+            "q_mass": q_mass,
+            "edge": grid.edge,
+            "widened": found.steps,
+            "mu": mu.tolist(),
+            "sigma": sigma.tolist(),
+            "axis1": grid.axis1.numpy(),
+            "axis2": grid.axis2.numpy(),
+            "log_posterior": grid.log_posterior.numpy(),
         }
 
     @traitlets.observe("grid_size", "widths")
