@@ -528,7 +528,6 @@ def write_csv(rows: list[Row], out: Path) -> None:
     writer.writerow(["student", "notebook", "exercise", "score", "message", "notes"])
     for row in rows:
         writer.writerow([row.student, row.notebook, row.exercise, row.score, row.message, row.notes])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    partial.write_text(buffer.getvalue(), encoding="utf-8")
-    os.replace(partial, out)
+    from vaecourse import cache  # imports torch: only when a table is written
+
+    cache.write_atomically(out, lambda tmp: tmp.write_text(buffer.getvalue(), encoding="utf-8"))
