@@ -27,7 +27,7 @@ PAGES = toc_files() + OTHER_PAGES
 
 _WIDGETS_RENDERED = """() => {
   const views = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length;
-  return document.querySelectorAll(".vae-widget").length >= views;
+  return document.querySelectorAll(".vae-widget, .vae-selftest").length >= views;  // every front end drawn
 }"""
 
 
