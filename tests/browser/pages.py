@@ -300,7 +300,11 @@ def wait_for_update(page, root, count: int) -> dict:
 
 def draw_stroke(page, root: str, points) -> None:
     """Drag the mouse through `points` (fractions of the pad's size) on the pad at `root`."""
-    box = page.locator(f"{root} canvas.vae-pad").first.bounding_box()
+    canvas = page.locator(f"{root} canvas.vae-pad").first
+    # in the middle of the window: a page's sticky header (the website's, JupyterLab's toolbar) would
+    # otherwise take the first points of a stroke near the top of the window
+    canvas.evaluate("(c) => c.scrollIntoView({block: 'center'})")
+    box = canvas.bounding_box()
     at = [(box["x"] + u * box["width"], box["y"] + v * box["height"]) for u, v in points]
     page.mouse.move(*at[0])
     page.mouse.down()
