@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tests.training import same_weights
-from vaecourse import objectives
+from vaecourse import objectives, settings
 from vaecourse import rate_distortion as rd
 from vaecourse import train as T
 from vaecourse.data import dynamic_binarize
@@ -363,3 +363,19 @@ def test_every_loop_shows_the_same_progress_bar(capsys):
     bars = capsys.readouterr().err
     for name in ("VAE", "fit_together", "ConditionalVAE"):
         assert f"{name}:   0%|          | 0/3 [" in bars  # 20 rows in batches of 8: 3 batches
+
+
+def test_the_chapters_loops_show_no_bar_unless_asked(capsys, monkeypatch):
+    """fit_together and train_conditional run inside chapters: in full mode too, their pages get no
+    progress bar (in an executed notebook a bar is a widget, left on the website as an empty view)."""
+    monkeypatch.setattr(settings, "is_smoke", lambda: False)
+    objectives.fit_together(
+        SPECS[:1], structured_images(20, 28, seed=0), objectives.FitSettings(epochs=1, batch_size=8)
+    )
+    conditional.train_conditional(
+        conditional.ConditionalConfig(L=4, hidden=8),
+        rows_of_spins(20, 4, seed=0),
+        T.TrainConfig(epochs=1, batch_size=8, binarize="grey"),
+        use_cache=False,
+    )
+    assert "0/3" not in capsys.readouterr().err

@@ -163,7 +163,7 @@ def fit_together(
     models: list | None = None,
     *,
     device=None,
-    progress: bool | None = None,
+    progress: bool | None = False,
 ) -> list[Trained]:
     """Train every spec on the same mini-batches (one dynamic binarisation per batch, shared); return them.
 
@@ -172,7 +172,8 @@ def fit_together(
     (:func:`vaecourse.train.make_optimizer`) over all of them steps each as its own Adam would. With
     ``generative`` the decoder is held fixed and only the encoders learn. ``models`` (optional) are
     prebuilt (model, posterior) pairs. ``device``: :func:`vaecourse.device.default_device` of it (the
-    course's device when None). ``progress``: a progress bar (default: on unless smoke mode).
+    course's device when None). ``progress``: a progress bar (default off: the chapters that call this
+    show their tables, not a bar; None: on unless smoke mode).
     Shapes: ``train`` images (N, 1, 28, 28) in [0, 1].
     Raises :class:`vaecourse.train.NonFiniteLossError` when a loss becomes NaN or inf (naming the model).
     """

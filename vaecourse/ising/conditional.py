@@ -281,7 +281,7 @@ def train_conditional(
     use_cache: bool = True,
     force: bool = False,
     *,
-    progress: bool | None = None,
+    progress: bool | None = False,
 ):
     """A :class:`ConditionalVAE` trained by maximising :func:`conditional_elbo`, or loaded from the cache.
 
@@ -289,9 +289,10 @@ def train_conditional(
     (a :class:`vaecourse.train.TrainConfig`; default 40 epochs of 128 rows, 3 in smoke mode), one
     sample of $\\mathbf{h}$ per row, seeded by ``train_config.seed``, one :func:`vaecourse.train.run_epoch`
     per epoch on the device :func:`vaecourse.device.default_device` gives for ``train_config.device``;
-    ``progress``: a progress bar (default: on unless smoke mode). The weights are one entry of
-    :mod:`vaecourse.cache` (``ising-cvae-...`` in folder "models"), keyed by both configurations and
-    the rows; ``force`` retrains and overwrites it. Label ``eq:cvae-elbo``; ``book/ising_generative.md``.
+    ``progress``: a progress bar (default off: the chapter's page shows no bar; None: on unless smoke
+    mode). The weights are one entry of :mod:`vaecourse.cache` (``ising-cvae-...`` in folder
+    "models"), keyed by both configurations and the rows; ``force`` retrains and overwrites it. Label
+    ``eq:cvae-elbo``; ``book/ising_generative.md``.
 
     Shapes: ``train_rows`` ``(N, L*L + 1)`` from :func:`pack`. Result: ``(model, train_elbo)``, the
     model in eval mode on the CPU and the mean training ELBO of each epoch (a list of floats).
