@@ -282,7 +282,7 @@ def test_main_prints_one_line_for_an_allocator_failure_and_reraises_other_errors
 # ----------------------------------------------------------------------------- real limits, child processes
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="RLIMIT_AS needs Linux")
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="needs Linux: sched_getaffinity and RLIMIT_AS")
 @pytest.mark.parametrize(
     "limit_gb, words",
     [
