@@ -488,6 +488,12 @@ def role_code(tr: Translator, content: str, name: str) -> str:
     return f"`{(text or target).lstrip('~')}`"
 
 
+def role_glue(tr: Translator, content: str, name: str) -> str:
+    """``{glue:text}`gap_flow` `` -> `` `gap_flow` ``: in a notebook, vaecourse.prose.quote prints
+    ``gap_flow: 14.4`` under the cell that computed it, so the text names the number it quotes."""
+    return f"`{content.split(':')[0].strip()}`"
+
+
 def role_text(tr: Translator, content: str, name: str) -> str:
     """Any other role (term, abbr, download, ...): its text."""
     text, target = _split_target(content)
@@ -498,6 +504,7 @@ ROLES: dict[str, Callable[[Translator, str, str], str]] = {
     **dict.fromkeys(("cite:p", "cite:ps", "cite", "cite:alp"), role_cite_parenthetical),
     **dict.fromkeys(("cite:t", "cite:ts", "cite:author"), role_cite_textual),
     "math": role_math,
+    **dict.fromkeys(("glue", "glue:", "glue:any", "glue:text", "glue:md"), role_glue),
     "eq": role_eq,
     "doc": role_doc,
     **dict.fromkeys(("ref", "numref", "prf:ref"), role_ref),
