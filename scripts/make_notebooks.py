@@ -99,9 +99,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="no execution: the student copies, and the references' Markdown where code is unchanged",
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="CHAPTER",
+        help="execute only these chapters' reference copies (file stems, e.g. elbo); the rest stay as stored",
+    )
     args = parser.parse_args(argv)
 
     wanted = {path.stem for path in chapter_sources()}
+    unknown = set(args.only or []) - wanted
+    if unknown:
+        parser.error(f"not chapters in _toc.yml: {', '.join(sorted(unknown))} (give file stems, e.g. elbo)")
     for folder in (STUDENT_DIR, REFERENCE_DIR):
         for stale in folder.glob("*.ipynb"):
             if stale.stem not in wanted:
@@ -120,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["VAECOURSE_SMOKE"] = "1"
     os.environ["VAECOURSE_OFFLINE"] = "1"
     for source in chapter_sources():
+        if args.only and source.stem not in args.only:
+            refresh_text(source)
+            continue
         notebook = to_notebook(source, for_tests=True)
         client = NotebookClient(
             notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(STUDENT_DIR)}}

@@ -114,3 +114,18 @@ def test_no_number_about_an_output_is_typed_in_the_prose(path):
         f"{path.name} types numbers by hand in its prose: {typed}. Quote results from the computation "
         f"(vaecourse.prose.quote and {{glue:text}}`name`), or list the number in ALLOWED with the reason."
     )
+
+
+GLUED = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)")
+QUOTED = re.compile(r"\bquote\(\s*[\"'](\w+)[\"']")
+
+
+@pytest.mark.parametrize("path", chapter_sources(), ids=lambda p: p.stem)
+def test_every_number_the_text_quotes_is_quoted_by_the_chapter_code(path):
+    """Each ``{glue:text}`name``` of the text has a ``quote("name", ...)`` in the chapter's code (a literal
+    name, so this test can see it); a misspelt name would otherwise surface only in the website build."""
+    notebook = read_chapter(path)
+    text = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    missing = sorted(set(GLUED.findall(text)) - set(QUOTED.findall(code)))
+    assert not missing, f'{path.name}: the text quotes {missing}, which no quote("name", ...) in its code makes'
