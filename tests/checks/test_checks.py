@@ -182,3 +182,22 @@ def test_a_check_that_raises_is_reported_as_failed(monkeypatch):
     monkeypatch.setattr(kl, "kl_gaussians", explode)
     (result,) = checks.run("kl-gaussians-vs-torch")
     assert not result.passed and "boom" in result.method
+
+
+def test_the_table_prints_round_off_as_below_its_floor_not_as_digits():
+    """Round-off digits differ between processors; the stored notebooks compare the table's text."""
+    from vaecourse.checks._core import CheckResult
+
+    fields = dict(label="eq:x", name="x", statement="s", method="m", tolerance_rule="r", seconds=0.0)
+    tiny = CheckResult(**fields, lhs=-2.2e-16, relation="==", rhs=0.0, error=2.2e-16, tolerance=4.4e-11, passed=True)
+    row = checks.results_table([tiny]).splitlines()[-1].split()
+    assert row[2:] == ["0", "==", "0", "<1e-8", "<1e-8", "pass"]
+    large = CheckResult(**fields, lhs=2.5, relation="==", rhs=2.5, error=3e-3, tolerance=1e-2, passed=True)
+    assert checks.results_table([large]).splitlines()[-1].split()[2:] == [
+        "2.500000",
+        "==",
+        "2.500000",
+        "0.003000",
+        "0.010000",
+        "pass",
+    ]
