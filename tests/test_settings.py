@@ -173,3 +173,14 @@ def test_a_cache_folder_that_is_a_dangling_link_is_reported_as_one(monkeypatch, 
     (tmp_path / "gone").write_text("a file")  # a link to a file: that file is in the way
     with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
         settings.cache_dir("mnist")
+
+
+def test_progress_bars_are_drawn_only_outside_smoke_mode_and_the_website_build(monkeypatch):
+    monkeypatch.delenv("VAECOURSE_SMOKE", raising=False)
+    monkeypatch.delenv("VAECOURSE_BOOK_BUILD", raising=False)
+    assert settings.show_progress()
+    monkeypatch.setenv("VAECOURSE_BOOK_BUILD", "1")
+    assert settings.in_book_build() and not settings.show_progress()
+    monkeypatch.delenv("VAECOURSE_BOOK_BUILD")
+    monkeypatch.setenv("VAECOURSE_SMOKE", "1")
+    assert not settings.show_progress()

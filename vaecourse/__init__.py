@@ -3,6 +3,7 @@
 The package behind the book. One module per concept (a folder, ``name/``, for a concept with parts):
 
 - :mod:`~vaecourse.settings`     the smoke switch, the cache folder, offline mode (the only env reader)
+- :mod:`~vaecourse.prose`        numbers the text quotes (``quote``, glued on the website) and its claims (``claim``)
 - :mod:`~vaecourse.resources`    the limits the process really has: memory (host, cgroup, RLIMIT_AS) and CPUs
   (affinity, cgroup quota); torch's thread pool sized to them
 - :mod:`~vaecourse.device`       automatic choice of cpu / cuda / mps
@@ -60,6 +61,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {
+    "prose",
     "settings",
     "config",
     "resources",

@@ -355,7 +355,7 @@ def _download(fname: str, sha256: str, spec: _Source, folder: Path, mirrors: Seq
         raise DataUnavailableError(
             f"no mirror to download {fname} from (mirrors is empty)", cause="no mirror was given to download from"
         )
-    downloader = _Downloader(spec.nbytes[fname], DOWNLOAD_DEADLINE_S, progress=not settings.is_smoke())
+    downloader = _Downloader(spec.nbytes[fname], DOWNLOAD_DEADLINE_S, progress=settings.show_progress())
     errors, kinds = [], []
     for base in mirrors:
         url = base if base.endswith("/") else base + "/"

@@ -18,11 +18,9 @@ scripts/quoted_numbers.py sets before any chapter executes.
 
 from __future__ import annotations
 
-import os
-
 from vaecourse import settings
 
-BOOK_BUILD = "VAECOURSE_BOOK_BUILD"
+BOOK_BUILD = "VAECOURSE_BOOK_BUILD"  # read by settings.in_book_build
 
 
 class ClaimError(AssertionError):
@@ -36,9 +34,7 @@ class Quoted(str):
         return str(self)
 
 
-def in_book_build() -> bool:
-    """True while Jupyter Book executes the chapters for the website (``VAECOURSE_BOOK_BUILD`` set)."""
-    return os.environ.get(BOOK_BUILD, "") == "1"
+in_book_build = settings.in_book_build
 
 
 def quote(name: str, value, fmt: str = "{}") -> str:

@@ -16,6 +16,11 @@ the cache folder, and how its entries are keyed and checked, is :mod:`vaecourse.
 ``VAECOURSE_OFFLINE``
     ``1`` forbids every download: data loaders go straight to their offline fallback. The test
     suite sets it, so that tests never reach the internet.
+``VAECOURSE_BOOK_BUILD``
+    ``1`` while Jupyter Book executes the chapters for the website (set by the Sphinx extension
+    scripts/quoted_numbers.py, never by hand): quoted numbers are glued into the text
+    (:mod:`vaecourse.prose`) and no progress bar is drawn (a closed bar would stay on the static page
+    as an empty widget).
 ``KERAS_BACKEND``
     Keras 3's own variable; :func:`keras_backend` sets it to ``torch`` when unset (for
     :mod:`vaecourse.keras_vae`).
@@ -48,6 +53,17 @@ def pick(full: T, smoke: T) -> T:
 def mode() -> str:
     """``"smoke"`` or ``"full"``, for printing and for cache keys."""
     return "smoke" if is_smoke() else "full"
+
+
+def in_book_build() -> bool:
+    """True while Jupyter Book executes the chapters for the website (``VAECOURSE_BOOK_BUILD=1``)."""
+    return os.environ.get("VAECOURSE_BOOK_BUILD", "").strip() == "1"
+
+
+def show_progress() -> bool:
+    """Whether long steps (training, downloads) draw a progress bar: not in smoke mode, where they take
+    seconds, and not in the website build, where a bar would stay on the page as an empty widget."""
+    return not is_smoke() and not in_book_build()
 
 
 def offline() -> bool:

@@ -235,11 +235,12 @@ def run_epoch(
 def progress_bar(show: bool | None, total: int, name: str, callback: Callable[[int, int, float], None] | None = None):
     """The ``on_step`` hook of :func:`run_epoch` for a whole run: a progress bar, then ``callback``.
 
-    With ``show`` (None: unless smoke mode) a ``tqdm.auto`` bar of ``total`` batches named ``name``
-    advances one batch per step and shows the epoch and the loss; ``callback(epoch, batch, loss)``
-    (if given) runs after it. The bar is closed when the ``with`` block ends, however it ends.
+    With ``show`` (None: :func:`settings.show_progress`, i.e. not in smoke mode or the website build)
+    a ``tqdm.auto`` bar of ``total`` batches named ``name`` advances one batch per step and shows the
+    epoch and the loss; ``callback(epoch, batch, loss)`` (if given) runs after it. The bar is closed
+    when the ``with`` block ends, however it ends.
     """
-    show = (not settings.is_smoke()) if show is None else show
+    show = settings.show_progress() if show is None else show
     bar = None
     if show and total > 0:
         from tqdm.auto import tqdm
@@ -279,7 +280,7 @@ def fit(
     ``config.device`` (default: the course's device); ``config`` None means ``TrainConfig()``.
     ``checkpoint`` is a path written after every epoch (atomically), on Ctrl-C and at the end;
     ``resume`` continues from it if it exists (same seed: the same history as an uninterrupted run).
-    ``progress`` shows a ``tqdm.auto`` bar (default: on unless smoke mode); ``callback(epoch, batch,
+    ``progress`` shows a ``tqdm.auto`` bar (default: :func:`settings.show_progress`); ``callback(epoch, batch,
     loss)`` runs after every step (1-based epoch, 0-based batch). The steps run with
     :func:`vaecourse.validation.disabled`: divergence is detected from the loss itself. On
     ``KeyboardInterrupt`` a checkpoint is saved (if ``checkpoint`` is set) and the history so far is

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from scripts.chapters import toc_files
+from tests.paths import ROOT
 
 # What must never reach a page, each with the reason a reader should not see it.
 LEAKS = {
@@ -81,3 +82,107 @@ def test_page_shows_no_build_leaks(built_book: Path, name: str):
     html = (built_book / f"{name}.html").read_text()
     found = leaks(html)
     assert found == {}, f"{name}.html shows build leaks to its readers: {found}"
+
+
+# A page that loads MNIST the way the chapters do, in a build that downloads it: from a server on
+# 127.0.0.1 that serves small stand-in files (valid IDX archives of the published shapes). The first
+# cell, hidden from the page, points the package at that server and pins the stand-ins' sums; the rest
+# is what book/pytorch_vae.md runs.
+DOWNLOAD_PAGE = """---
+jupytext:
+  text_representation:
+    format_name: myst
+kernelspec:
+  name: python3
+  display_name: Python 3
+---
+# Downloading page
+
+```{code-cell}
+:tags: [remove-cell]
+import json, os
+from vaecourse import data
+data.MNIST_MIRRORS[:] = [os.environ["TEST_MNIST_MIRROR"]]
+data.MNIST_SHA256.update(json.loads(os.environ["TEST_MNIST_SHA256"]))
+data.MNIST_BYTES.update(json.loads(os.environ["TEST_MNIST_BYTES"]))
+```
+
+```{code-cell}
+from vaecourse import data
+x_grey = data.load_mnist("train")[0].flatten(1)
+x_test_grey, y_test = data.load_mnist("test")
+print(tuple(x_grey.shape), tuple(x_test_grey.shape))
+```
+"""
+
+
+def stand_in_mnist(folder: Path) -> dict[str, bytes]:
+    """Gzip IDX archives with the published numbers of images (all zero pixels, labels 0-9 in turn)."""
+    import gzip
+    import struct
+
+    files = {}
+    for prefix, count in (("train", 60_000), ("t10k", 10_000)):
+        images = struct.pack(">IIII", 0x803, count, 28, 28) + bytes(count * 28 * 28)
+        labels = struct.pack(">II", 0x801, count) + bytes(i % 10 for i in range(count))
+        files[f"{prefix}-images-idx3-ubyte.gz"] = gzip.compress(images, mtime=0)
+        files[f"{prefix}-labels-idx1-ubyte.gz"] = gzip.compress(labels, mtime=0)
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    return files
+
+
+@pytest.mark.slow
+def test_a_build_that_downloads_mnist_shows_no_download_log_path_or_progress_bar(tmp_path):
+    import functools
+    import hashlib
+    import http.server
+    import json
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    served = tmp_path / "mirror"
+    served.mkdir()
+    files = stand_in_mnist(served)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    book = tmp_path / "book"
+    book.mkdir()
+    (book / "_config.yml").write_text(
+        "title: t\nexecute:\n  execute_notebooks: force\n  raise_on_error: true\n"
+        # the website's own switch (no progress bars, glued numbers), as _config.yml loads it
+        f"sphinx:\n  local_extensions:\n    quoted_numbers: {ROOT / 'scripts'}\n"
+    )
+    (book / "_toc.yml").write_text("format: jb-book\nroot: page\n")
+    (book / "page.md").write_text(DOWNLOAD_PAGE)
+    env = {k: v for k, v in os.environ.items() if k not in ("VAECOURSE_OFFLINE", "VAECOURSE_SMOKE")}
+    env.update(
+        VAECOURSE_CACHE=str(tmp_path / "cache"),
+        TEST_MNIST_MIRROR=f"http://127.0.0.1:{server.server_address[1]}/",
+        TEST_MNIST_SHA256=json.dumps({n: hashlib.sha256(c).hexdigest() for n, c in files.items()}),
+        TEST_MNIST_BYTES=json.dumps({n: len(c) for n, c in files.items()}),
+    )
+    try:
+        build = subprocess.run(
+            [str(Path(sys.executable).parent / "jupyter-book"), "build", str(book), "-W"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        server.shutdown()
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "cache" / "mnist").iterdir()) == sorted(files), "nothing downloaded"
+    html = (book / "_build" / "html" / "page.html").read_text()
+    assert "(60000, 784)" in visible_text(html)
+    assert leaks(html) == {}, leaks(html)
+    assert "widget-view" not in html, "a progress bar left a widget view on the page"
