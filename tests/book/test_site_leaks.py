@@ -180,6 +180,7 @@ def test_a_build_that_downloads_mnist_shows_no_download_log_path_or_progress_bar
         )
     finally:
         server.shutdown()
+        server.server_close()
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "cache" / "mnist").iterdir()) == sorted(files), "nothing downloaded"
     html = (book / "_build" / "html" / "page.html").read_text()
