@@ -216,7 +216,8 @@ def split_at_answers(text: str, metadata: dict, following) -> list:
 
 def to_notebook(path: Path, *, for_tests: bool = False):
     """The student notebook of a chapter (no outputs): the set-up cell, then the chapter's cells with
-    plain-Markdown text, a caption cell under each numbered figure, and a closing References cell.
+    plain-Markdown text, a caption cell under each numbered figure (with the figure's alt text in words,
+    which a notebook's output image lacks), and a closing References cell.
 
     After each exercise comes an answer cell: the chapter's code cell tagged ``answer`` (a stub and its
     check; tagged ``experiment`` too, an empty cell to run an experiment in, followed by a Markdown cell
@@ -255,9 +256,12 @@ def to_notebook(path: Path, *, for_tests: bool = False):
         figure = (cell.metadata.get("mystnb") or {}).get("figure") or {}
         if cell.cell_type == "code" and figure.get("name") in chapter.targets:
             caption = translator.inline(" ".join(str(figure.get("caption", "")).split()))
-            cells.append(
-                nbformat.v4.new_markdown_cell(f"**{chapter.targets[figure['name']].text}.** {caption}".rstrip())
-            )
+            text = f"**{chapter.targets[figure['name']].text}.** {caption}".rstrip()
+            # JupyterLab and Colab give an output image no alt text: the description follows in words
+            alt = " ".join(str(((cell.metadata.get("mystnb") or {}).get("image") or {}).get("alt", "")).split())
+            if alt:
+                text += f"\n\n*What the figure shows:* {translator.inline(alt)}"
+            cells.append(nbformat.v4.new_markdown_cell(text))
     closing = translator.references_cell()
     if closing:
         cells.append(nbformat.v4.new_markdown_cell(closing))

@@ -243,3 +243,20 @@ def test_links_in_the_notebooks_lead_somewhere(source):
             assert target in headings, f"{source.stem}: link to a missing heading {target}"
         elif not re.match(r"^https?://", target):
             assert (ROOT / "notebooks" / target).exists(), f"{source.stem}: link to a missing notebook {target}"
+
+
+@pytest.mark.parametrize("source", chapter_sources(), ids=lambda p: p.stem)
+def test_every_figure_of_a_notebook_is_described_in_words_under_it(source):
+    """An output image in JupyterLab or Colab has no alt text: the caption cell under each numbered figure
+    carries the chapter's description of it, so a screen reader reads what the figure shows."""
+    from scripts.chapters import to_notebook
+
+    cells = to_notebook(source).cells
+    for index, cell in enumerate(cells):
+        mystnb = cell.metadata.get("mystnb") or {}
+        alt = " ".join(str((mystnb.get("image") or {}).get("alt", "")).split())
+        if cell.cell_type != "code" or not (mystnb.get("figure") or {}).get("name"):
+            continue
+        assert alt, f"{source.stem}: the figure {mystnb['figure']['name']} has no alt text (mystnb image alt)"
+        below = cells[index + 1]
+        assert below.cell_type == "markdown" and "*What the figure shows:*" in below.source, below.source
