@@ -53,9 +53,15 @@ def blank_site_dir(url: str) -> str:
     return SITE_DIRS[url]
 
 
-def open_page(browser, url: str):
-    """Open url with every non-loopback request aborted; collect errors, console messages, blocked URLs."""
+def open_page(browser, url: str, mode: str = "light"):
+    """Open url with every non-loopback request aborted; collect errors, console messages, blocked URLs.
+
+    ``mode`` is the theme's colour mode ("light" or "dark"), as a reader's choice in the theme's switch
+    (pydata-sphinx-theme keeps it in localStorage) would set it."""
+    if mode not in ("light", "dark"):
+        raise ValueError(f"mode must be 'light' or 'dark', got {mode!r}")
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(f"localStorage.setItem('mode', '{mode}'); localStorage.setItem('theme', '{mode}');")
     page = context.new_page()
     record = {"page_errors": [], "console": [], "blocked": []}
 

@@ -43,12 +43,15 @@ def test_every_built_page_is_checked(built_book):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("mode", ["light", "dark"])
 @pytest.mark.parametrize("name", PAGES)
-def test_page_passes_axe(site, browser, name):
+def test_page_passes_axe(site, browser, name, mode):
+    """No violation in either colour mode of the theme (a reader may switch to dark)."""
     base, _ = site
-    context, page, response, _record = open_page(browser, urljoin(base, f"{name}.html"))
+    context, page, response, _record = open_page(browser, urljoin(base, f"{name}.html"), mode)
     try:
         assert response is not None and response.ok, f"{name}: HTTP {response and response.status}"
+        assert page.evaluate("document.documentElement.dataset.theme") == mode
         wait_for_mathjax(page, name)
         page.wait_for_function(_WIDGETS_RENDERED, timeout=30_000)
         violations = axe_violations(page)
