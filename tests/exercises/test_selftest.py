@@ -11,10 +11,10 @@ import subprocess
 import pytest
 
 from scripts.chapters import chapter_sources, read_chapter
+from tests.system_packages import require_system
 from vaecourse import frontend
 from vaecourse.exercises import selftest
 
-NODE = shutil.which("node")
 ALL = [(chapter, q) for chapter, qs in selftest.QUESTIONS.items() for q in qs]
 
 
@@ -32,15 +32,14 @@ def wrong_answer(question):
 
 def judge_in_node(pairs):
     """[(question, answer)] -> [verdict] by the bundle's own judge()."""
-    if NODE is None:
-        pytest.skip("node is not installed")
+    require_system("node", "nodejs")  # .ci/run installs npm, which brings it: a failure under CI
     script = (
         f"import {{ judge }} from {json.dumps(frontend.bundle('self_test').as_uri())};\n"
         "let input = ''; process.stdin.on('data', d => input += d);\n"
         "process.stdin.on('end', () => console.log(JSON.stringify(JSON.parse(input).map(([q, a]) => judge(q, a)))));"
     )
     run = subprocess.run(
-        [NODE, "--input-type=module", "-e", script],
+        [shutil.which("node"), "--input-type=module", "-e", script],
         input=json.dumps(pairs),
         check=False,
         capture_output=True,
