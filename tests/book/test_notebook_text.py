@@ -70,10 +70,11 @@ def other_chapter():
 
 # One case per rule of plain_markdown.ROLES and plain_markdown.DIRECTIVES: (rule, MyST, plain Markdown).
 RULES = [
+    ("glue:text", "The gap is {glue:text}`gap_flow` nats.", "The gap is `gap_flow` nats."),
     (
         "cite:p",
         "As shown {cite:p}`kingma2013auto,doersch2016tutorial`.",
-        "As shown (Kingma and Welling, 2013; Doersch, 2016).",
+        "As shown (Kingma and Welling, 2014; Doersch, 2016).",
     ),
     ("cite:t", "{cite:t}`kingma2019introduction` agree.", "Kingma and Welling (2019) agree."),
     ("math", "The maths {math}`a^2`.", "The maths $a^2$."),
@@ -179,6 +180,10 @@ def test_every_role_and_directive_rule_has_a_case():
             "exc",
             "image",
             "tableofcontents",
+            "glue",
+            "glue:",
+            "glue:any",
+            "glue:md",
         } | set(plain_markdown.ADMONITIONS) - {"note", "admonition"}:
             continue  # the same rule as a name that has a case
         assert "{" + name + "}" in named, f"no case in RULES for {name}"
