@@ -91,3 +91,44 @@ def test_binder_crossing_refuses_different_temperature_grids():
         finite_size.binder_crossing(a, b)
     with pytest.raises(ValueError, match="even"):
         finite_size.fss_dataset_config(5)
+
+
+def test_vae_tc_measures_the_latent_from_the_disordered_phase(monkeypatch):
+    """finite_size.vae_tc takes <|h|> of the centred latent: an offset latent gives the estimate of the
+    latent with the hottest configurations' median subtracted, not that of the raw one."""
+    from types import SimpleNamespace
+
+    from vaecourse.ising import critical_temperature, vae_analysis
+
+    rng = np.random.default_rng(0)
+    grid = np.linspace(2.0, 2.6, 13)
+    t = np.repeat(grid, 80)
+    chain = np.repeat(np.arange(t.size // 8), 8)  # chains of 8 configurations
+    sign = np.repeat(rng.choice([-1.0, 1.0], t.size // 8), 8)
+    m = sign * 0.8 / (1 + np.exp((t - 2.3) / 0.04)) + rng.normal(0, 0.05, t.size)
+    spins = torch.ones(t.size, 4, 4, dtype=torch.int8)
+    data = SimpleNamespace(
+        temperature=torch.as_tensor(t, dtype=torch.float32),
+        magnetisation=torch.as_tensor(m),
+        chain=torch.as_tensor(chain),
+        spins=spins,
+    )
+    offset_latent = {"h": None}
+
+    def fake_latent_means(model, x):
+        rows = x.shape[0]
+        offset_latent["h"] = np.tanh(3 * m_test[:rows]) + 0.5  # odd in m, offset by 0.5
+        return offset_latent["h"][:, None]
+
+    train, test = vae_analysis.split_configurations(t, test_fraction=0.25, seed=0)
+    m_test = m[test]
+    monkeypatch.setattr(vae_analysis, "train_vae", lambda *a, **k: SimpleNamespace(model=None))
+    monkeypatch.setattr(vae_analysis, "latent_means", fake_latent_means)
+    monkeypatch.setattr(vae_analysis, "reconstruction_loss", lambda model, x: np.abs(m_test[: x.shape[0]]))
+    result = finite_size.vae_tc(data, n_boot=20)
+    h = offset_latent["h"] if offset_latent["h"][np.abs(offset_latent["h"]).argmax()] >= 0 else -offset_latent["h"]
+    hot = t[test] >= grid[-3]
+    expected = critical_temperature.bootstrap_tc(t[test], np.abs(h - np.median(h[hot])), groups=chain[test], n_boot=20)
+    raw = critical_temperature.bootstrap_tc(t[test], np.abs(h), groups=chain[test], n_boot=20)
+    assert result["latent"].value == pytest.approx(expected.value, abs=1e-5)
+    assert abs(raw.value - expected.value) > 0.005  # the offset matters: the test can tell the two apart

@@ -207,6 +207,43 @@ def test_latent_axis_finds_the_direction_of_largest_spread():
     np.testing.assert_array_equal(vae_analysis.latent_axis(a[:, None]), a if a[np.abs(a).argmax()] > 0 else -a)
 
 
+def _ising_like_latent(offset, seed=0):
+    """Temperatures, magnetisations and a latent h = tanh(2m) + offset: odd in m up to the offset."""
+    rng = np.random.default_rng(seed)
+    t = np.repeat(GRID, 60)
+    scale = np.where(t < TC, _onsager_m(np.maximum(t, 1.0)), 0.0)  # ordered: +-M(T), disordered: 0
+    m = rng.choice([-1.0, 1.0], t.size) * scale + rng.normal(0, 0.05 + 0.1 * (t > 2.2), t.size)
+    return t, m, np.tanh(2 * m) + offset + 0.01 * rng.normal(size=t.size)
+
+
+def test_centre_latent_moves_the_disordered_phase_to_zero_and_makes_h_odd_in_m():
+    t, m, h = _ising_like_latent(offset=-0.4)
+    hot = t >= np.unique(t)[-3]
+    centred = vae_analysis.centre_latent(h, t)
+    np.testing.assert_allclose(centred, h - np.median(h[hot]))  # the definition, by another route
+    assert abs(np.median(centred[hot])) < 1e-12
+    # the offset latent is far from odd in m, the centred one close: |h| even in m, as |m| is
+    assert vae_analysis.odd_asymmetry(h, m) > 0.3
+    assert vae_analysis.odd_asymmetry(centred, m) < 0.1
+    assert vae_analysis.odd_asymmetry(np.tanh(2 * m), m) < 0.05
+    with pytest.raises(ValueError, match="n_hottest"):
+        vae_analysis.centre_latent(h, t, n_hottest=0)
+    with pytest.raises(ValueError, match="one entry"):
+        vae_analysis.centre_latent(h[:-1], t)
+
+
+def test_odd_asymmetry_of_an_offset_is_the_offset_over_the_half_range():
+    m = np.linspace(-1, 1, 2001)
+    m = m[m != 0]
+    # the half range is the median |m| of the top bin of |m| <= 0.8, that is 0.75
+    assert vae_analysis.odd_asymmetry(m + 0.1, m) == pytest.approx(0.1 / 0.75, rel=0.01)
+    # beyond m_max the latent may do anything
+    assert vae_analysis.odd_asymmetry(np.where(m > 0.9, 5.0, m), m) == pytest.approx(0.0, abs=2e-3)
+    assert vae_analysis.odd_asymmetry(-3 * m, m) == pytest.approx(0.0, abs=2e-3)
+    with pytest.raises(ValueError, match="both signs"):
+        vae_analysis.odd_asymmetry(np.abs(m), np.abs(m))
+
+
 def test_decode_along_axis_returns_mean_spins_of_the_decoder():
     model = _tiny_vae(1)
     values = np.linspace(-2, 2, 5)
@@ -217,6 +254,10 @@ def test_decode_along_axis_returns_mean_spins_of_the_decoder():
     np.testing.assert_allclose(decoded.reshape(5, -1), 2 * p.double().numpy() - 1, atol=1e-6)
     with pytest.raises(ValueError, match="latent"):
         vae_analysis.decode_along_axis(_tiny_vae(2), values)
+    # values are points of latent_axis(latent): where that axis flips the sign, so does h
+    latent = np.array([[-3.0], [1.0], [0.5]])  # the largest |mu| is negative: the axis is -mu
+    np.testing.assert_array_equal(vae_analysis.latent_axis(latent), -latent[:, 0])
+    np.testing.assert_allclose(vae_analysis.decode_along_axis(model, values, latent), decoded[::-1], atol=1e-6)
 
 
 def test_phase_clusters_finds_two_ordered_and_one_disordered_blob():

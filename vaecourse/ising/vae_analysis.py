@@ -13,6 +13,8 @@ The chapter calls these steps one by one, so each can be changed on its own:
 - :func:`train_vae`, the course's MLP VAE trained through the cache of trained models;
 - :func:`latent_means`, :func:`latent_axis`, :func:`reconstruction_loss`, :func:`decode_along_axis`,
   what the trained VAE says about each configuration; :func:`pca_scores`, the linear baseline;
+- :func:`centre_latent`, the latent axis shifted so that the disordered phase sits at zero (so that
+  $|h|$, like $|m|$, is even under the spin flip), and :func:`odd_asymmetry`, the check that it is;
 - :func:`pearson`, the latent-vs-magnetisation correlation; $T_c$ from a curve with its bootstrap
   error is in :mod:`vaecourse.ising.critical_temperature`;
 - :func:`phase_clusters`, the three clusters (two ordered, one disordered) in a 2-D latent space.
@@ -36,6 +38,8 @@ __all__ = [
     "latent_means",
     "latent_direction",
     "latent_axis",
+    "centre_latent",
+    "odd_asymmetry",
     "pca_scores",
     "reconstruction_loss",
     "decode_along_axis",
@@ -217,6 +221,66 @@ def latent_axis(latent) -> np.ndarray:
     return a if a[np.abs(a).argmax()] >= 0 else -a
 
 
+def centre_latent(values, temperature, n_hottest: int = 3) -> np.ndarray:
+    """The latent values shifted so that the disordered phase sits at zero: $h - \\operatorname{median}_{\\rm hot}(h)$.
+
+    Nothing in the ELBO fixes where $m = 0$ lands on the latent axis (a trained 1-D latent is often
+    offset), so $|h|$ of the raw axis is not an even function of $m$ and $\\langle|h|\\rangle(T)$ would
+    depend on that offset. The configurations at the ``n_hottest`` highest temperatures are disordered,
+    their magnetisations symmetric about zero, so the median of their latent values is the latent
+    value of $m = 0$; subtracting it centres the axis without using $m$. ``book/ising.md``.
+
+    Shapes: ``values`` ``(N,)``, ``temperature`` ``(N,)``. Result: float64 ``(N,)``.
+
+    Raises ``ValueError`` on mismatched lengths or ``n_hottest`` not between 1 and the number of
+    temperatures.
+    """
+    a = np.asarray(values, dtype=np.float64).ravel()
+    t = np.asarray(temperature, dtype=np.float64).ravel()
+    if a.shape != t.shape:
+        raise ValueError(f"values and temperature need one entry per configuration; got {a.size} and {t.size}")
+    grid = np.unique(t)
+    if not 1 <= int(n_hottest) <= grid.size:
+        raise ValueError(f"n_hottest must be between 1 and the {grid.size} temperatures; got {n_hottest}")
+    hot = t >= grid[-int(n_hottest)]
+    return a - np.median(a[hot])
+
+
+def odd_asymmetry(values, magnetisation, m_max: float = 0.8, n_bins: int = 8) -> float:
+    """How far the latent values are from an odd function of $m$ for $|m| \\le$ ``m_max``: 0 when $h(-m) = -h(m)$.
+
+    The configurations with $0 < |m| \\le m_{\\max}$ are put in ``n_bins`` bins of equal width in
+    $|m|$. On each side, $m > 0$ and $m < 0$, the median latent value of each bin against the bin's
+    median $|m|$ is a curve $g_\\pm(|m|)$; both are interpolated at the bins' median $|m|$ of all
+    configurations, where an odd latent has $g_+ = -g_-$. The result is the largest $|g_+ + g_-|/2$
+    (the offset from an odd function) divided by the largest $(g_+ - g_-)/2$ (the latent's half
+    range up to $m_{\\max}$): a latent offset by a tenth of that half range gives 0.1.
+    ``book/ising.md``.
+
+    Shapes: ``values``, ``magnetisation`` ``(N,)``. Result: a float >= 0.
+
+    Raises ``ValueError`` on mismatched lengths, or when some bin lacks configurations of either sign.
+    """
+    a = np.asarray(values, dtype=np.float64).ravel()
+    m = np.asarray(magnetisation, dtype=np.float64).ravel()
+    if a.shape != m.shape:
+        raise ValueError(f"values and magnetisation need one entry per configuration; got {a.size} and {m.size}")
+    size = np.abs(m)
+    edges = np.linspace(0.0, float(m_max), int(n_bins) + 1)
+    bins = [(size > low) & (size <= high) for low, high in zip(edges[:-1], edges[1:])]
+    curves = []
+    for side in (m > 0, m < 0):
+        if not all((b & side).any() for b in bins):
+            raise ValueError("some |m| bin has no configurations of both signs; use fewer bins or a smaller m_max")
+    where = np.array([np.median(size[b]) for b in bins])  # (n_bins,) the common |m| of each bin
+    for side in (m > 0, m < 0):
+        x = np.array([np.median(size[b & side]) for b in bins])
+        y = np.array([np.median(a[b & side]) for b in bins])
+        curves.append(np.interp(where, x, y))  # g(|m|) of this sign at the common |m|
+    up, down = curves
+    return float(np.max(np.abs(up + down)) / 2 / np.max(np.abs(up - down) / 2))
+
+
 def pca_scores(x, n_components: int = 1, seed: int = 0, fit_on=None) -> np.ndarray:
     """Projections of the configurations on their leading principal components (the baseline).
 
@@ -269,17 +333,20 @@ def decode_along_axis(model, values, latent=None) -> np.ndarray:
     """Mean spin configurations decoded at points along the latent axis.
 
     Decodes $\\mathbf{h} = \\bar\\mu + a\\,w_1$ for each $a$ in ``values`` ($w_1$, $\\bar\\mu$ of
-    :func:`latent_direction`; for a 1-D latent simply $h = a$) and returns the mean spin
-    $\\langle s\\rangle = 2\\,\\mathbb{E}[x] - 1$ of each site. ``book/ising.md``.
+    :func:`latent_direction`; for a 1-D latent $h = \\pm a$, with the sign :func:`latent_axis` gave
+    ``latent``, or $h = a$ without ``latent``) and returns the mean spin
+    $\\langle s\\rangle = 2\\,\\mathbb{E}[x] - 1$ of each site. So ``values`` are points of
+    :func:`latent_axis` (``latent``). ``book/ising.md``.
 
     Shapes: ``values`` ``(n,)``; ``latent`` the ``(N, latent_dim)`` means that define the axis
-    (needed only when ``latent_dim > 1``). Result: ``(n, *data_shape)`` in ``[-1, 1]``.
+    (needed when ``latent_dim > 1``). Result: ``(n, *data_shape)`` in ``[-1, 1]``.
 
     Raises ``ValueError`` when ``latent`` is missing for a model with ``latent_dim > 1``.
     """
     a = torch.as_tensor(np.asarray(values, dtype=np.float32)).reshape(-1, 1)  # (n, 1)
     if model.latent_dim == 1:
-        h = a
+        flipped = latent is not None and float(latent_axis(latent) @ _latent_array(latent)[:, 0]) < 0
+        h = -a if flipped else a
     else:
         if latent is None:
             raise ValueError("latent (the encoder means) is needed to find the axis when latent_dim > 1")
