@@ -9,10 +9,11 @@ the best member :math:`Q^*` of its family for this one image (label ``eq:gap-dec
           \\qquad Q^* = \\arg\\max_{Q\\in\\text{family}} \\mathcal{L}[Q].
 
 :math:`Q^*` is found by optimising the family's parameters for each image separately
-(:func:`optimise_per_image`, started from the encoder's and from the prior; the better one is kept);
-on a 2-D latent, :math:`\\log p(\\mathbf{x})`
-comes from quadrature and the approximation gap also equals
-:math:`\\mathcal{D}[Q^*\\|p(\\mathbf{h}|\\mathbf{x})]` on the grid (:func:`kl_to_posterior_on_grid`).
+(:func:`optimise_per_image`, from several starts: the encoder's Q, the prior and any others given,
+such as a smaller family's optimum; per image the best is kept, and :attr:`Gaps.start_spread` says
+how far the starts ended apart). On a 2-D latent, :math:`\\log p(\\mathbf{x})` comes from quadrature
+and the approximation gap also equals :math:`\\mathcal{D}[Q^*\\|p(\\mathbf{h}|\\mathbf{x})]` on the grid
+(:func:`kl_to_posterior_on_grid`).
 The IWAE bounds sit in between: :math:`\\mathcal{L} \\le \\mathcal{L}_5 \\le \\mathcal{L}_{50} \\le
 \\log p(\\mathbf{x})` in expectation (label ``eq:iwae-ordering``; Burda et al. 2015). Chapter
 book/richer_posteriors.md.
