@@ -123,3 +123,53 @@ def test_grid_kl_of_a_full_covariance_q_is_the_closed_form():
     exact = kl.kl_gaussians(params[:, :2], family.covariance(params), post.mean, post.covariance_matrix)
     torch.testing.assert_close(got, exact, rtol=1e-6, atol=1e-6)
     assert bool((exact > 0.1).all())
+
+
+def _linear_gaussian():
+    from vaecourse.linear_gaussian import LinearGaussian
+
+    model = LinearGaussian.random(data_dim=5, latent_dim=2, sigma=0.6, seed=3)
+    x, _ = model.sample(4, seed=4)
+    return model, x
+
+
+def test_per_image_optimisation_finds_the_exact_optima_of_a_linear_gaussian_model():
+    """Q* against closed forms: the full-covariance optimum is the Gaussian posterior itself, and the
+    diagonal optimum (reverse KL) has the posterior mean and variances 1 / precision_jj (model.encode)."""
+    from vaecourse import kl
+
+    model, x = _linear_gaussian()
+    post = model.posterior(x)
+    torch.manual_seed(5)
+    full = pf.family("full")
+    best = gaps.optimise_per_image(model, full, x, full.initial(4, torch.float64), steps=400, n_samples=16)
+    assert float(kl.kl_gaussians(best[:, :2], full.covariance(best), post.mean, post.covariance_matrix).max()) < 5e-3
+    diagonal = pf.family("diagonal")
+    best = gaps.optimise_per_image(model, diagonal, x, diagonal.initial(4, torch.float64), steps=400, n_samples=16)
+    q = model.encode(x)
+    torch.testing.assert_close(best[:, :2], q.loc, atol=0.03, rtol=0)
+    torch.testing.assert_close(best[:, 2:].exp(), q.scale, atol=0.03, rtol=0)
+
+
+def test_richer_families_start_from_the_diagonal_optimum_and_keep_the_best_start():
+    """from_diagonal writes the same Gaussian in a richer family's parameters; gap_decomposition keeps, per
+    image, the start whose optimum has the highest ELBO and records how far the starts ended apart."""
+    model, x = _small()
+    diagonal = pf.family("diagonal")
+    params = torch.tensor([[0.3, -0.2, -0.5, -1.0], [1.0, 0.5, -0.2, 0.1], [0.0, 0.0, 0.0, 0.0]])
+    h = torch.randn(7, 3, 2)
+    for name in ("full", "flow"):
+        richer = pf.family(name)
+        torch.testing.assert_close(richer.log_prob(richer.from_diagonal(params), h), diagonal.log_prob(params, h))
+    flow = pf.family("flow")
+    far = flow.from_diagonal(torch.tensor([[4.0, 4.0, -3.0, -3.0]]).expand(3, -1))  # far off, very narrow
+    torch.manual_seed(6)
+    g = gaps.gap_decomposition(
+        model, gaps.FixedPosterior(flow, far), x, steps=60, n_samples=8, n_eval=4000, starts=(far,)
+    )
+    assert g.elbo_starts.shape == (3, 3) and torch.equal(g.best_start, g.elbo_starts.argmax(0))
+    assert torch.all(g.best_start == 1)  # the prior's start beats the two far-off ones
+    torch.testing.assert_close(g.start_spread, g.elbo_starts[1] - g.elbo_starts.min(0).values)
+    assert torch.all(g.amortisation > 1.0)
+    with pytest.raises(ValueError, match="holds parameters for 3 images"):
+        gaps.FixedPosterior(flow, far)(x[:2])

@@ -67,48 +67,49 @@ class CouplingFlow:
 
     def _conditioner(self, params: torch.Tensor, layer: int, a: torch.Tensor):
         """s(a), t(a) of one layer: a (..., B) -> two tensors (..., B)."""
-        m = self.hidden
-        p = params[:, layer * self.params_per_layer : (layer + 1) * self.params_per_layer]  # (B, 4m + 2)
-        u, v, w_s, w_t = p[:, :m], p[:, m : 2 * m], p[:, 2 * m : 3 * m], p[:, 3 * m : 4 * m]  # (B, m) each
+        m, size = self.hidden, self.params_per_layer
+        p = params[:, layer * size : (layer + 1) * size]  # (B, 4m + 2)
+        u, v = p[:, :m], p[:, m : 2 * m]  # (B, m) each
+        w_s, w_t = p[:, 2 * m : 3 * m], p[:, 3 * m : 4 * m]  # (B, m) each
         b_s, b_t = p[:, 4 * m], p[:, 4 * m + 1]  # (B,)
         hidden = torch.tanh(a.unsqueeze(-1) * u + v)  # (..., B, m)
-        return (hidden * w_s).sum(-1) + b_s, (hidden * w_t).sum(-1) + b_t  # (..., B) each
+        s = (hidden * w_s).sum(-1) + b_s  # (..., B)
+        t = (hidden * w_t).sum(-1) + b_t
+        return s, t
 
-    def forward(self, params: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:math:`\\mathbf{h} = T(\\mathbf{h}_0)` and its log-determinant.
+    def forward(self, params: torch.Tensor, h0: torch.Tensor):
+        """h = T(h0) and log|det dT/dh0| = sum over layers of s.
 
-        :math:`\\log|\\det\\partial T/\\partial\\mathbf{h}_0| = \\sum_l s_l`.
-
-        Label ``eq:change-of-variables``; book/richer_posteriors.md; Dinh et al. 2017.
-        Shapes: params (B, n_params), h0 (..., B, 2) -> h (..., B, 2), log_det (..., B).
-        Raises ``ValueError`` for mismatched shapes.
+        Label ``eq:change-of-variables``; book/richer_posteriors.md; Dinh et
+        al. 2017. Shapes: params (B, n_params), h0 (..., B, 2) -> h (..., B,
+        2), log_det (..., B). Raises ``ValueError`` for mismatched shapes.
         """
         self._check(params, h0)
         h = h0
-        log_det = torch.zeros(h0.shape[:-1], dtype=h0.dtype, device=h0.device)  # (..., B)
+        log_det = torch.zeros_like(h0[..., 0])  # (..., B)
         for layer in range(self.n_layers):
-            d, c = layer % 2, 1 - layer % 2  # changed and conditioning coordinate
+            d, c = layer % 2, 1 - layer % 2  # changed, conditioning coordinate
             s, t = self._conditioner(params, layer, h[..., c])
             changed = h[..., d] * torch.exp(s) + t  # (..., B)
-            h = torch.stack([changed, h[..., 1]] if d == 0 else [h[..., 0], changed], -1)
+            kept = h[..., c]
+            h = torch.stack([changed, kept] if d == 0 else [kept, changed], -1)
             log_det = log_det + s
         return h, log_det
 
-    def inverse(self, params: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:math:`\\mathbf{h}_0 = T^{-1}(\\mathbf{h})` and its log-determinant.
+    def inverse(self, params: torch.Tensor, h: torch.Tensor):
+        """h0 = T^-1(h) and log|det dT^-1/dh| = -sum over layers of s.
 
-        :math:`\\log|\\det\\partial T^{-1}/\\partial\\mathbf{h}| = -\\sum_l s_l`.
-
-        The layers undone in reverse order, :math:`h_d = (h'_d - t(h_c))\\,e^{-s(h_c)}`.
-        Shapes: params (B, n_params), h (..., B, 2) -> h0 (..., B, 2), log_det (..., B).
-        Raises ``ValueError`` for mismatched shapes.
+        The layers undone in reverse order, h_d = (h'_d - t(h_c)) exp(-s(h_c)).
+        Shapes: params (B, n_params), h (..., B, 2) -> h0 (..., B, 2), log_det
+        (..., B). Raises ``ValueError`` for mismatched shapes.
         """
         self._check(params, h)
-        log_det = torch.zeros(h.shape[:-1], dtype=h.dtype, device=h.device)
+        log_det = torch.zeros_like(h[..., 0])  # (..., B)
         for layer in reversed(range(self.n_layers)):
             d, c = layer % 2, 1 - layer % 2
             s, t = self._conditioner(params, layer, h[..., c])
-            restored = (h[..., d] - t) * torch.exp(-s)
-            h = torch.stack([restored, h[..., 1]] if d == 0 else [h[..., 0], restored], -1)
+            back = (h[..., d] - t) * torch.exp(-s)
+            kept = h[..., c]
+            h = torch.stack([back, kept] if d == 0 else [kept, back], -1)
             log_det = log_det - s
         return h, log_det

@@ -9,10 +9,11 @@ the best member :math:`Q^*` of its family for this one image (label ``eq:gap-dec
           \\qquad Q^* = \\arg\\max_{Q\\in\\text{family}} \\mathcal{L}[Q].
 
 :math:`Q^*` is found by optimising the family's parameters for each image separately
-(:func:`optimise_per_image`, started from the encoder's and from the prior; the better one is kept);
-on a 2-D latent, :math:`\\log p(\\mathbf{x})`
-comes from quadrature and the approximation gap also equals
-:math:`\\mathcal{D}[Q^*\\|p(\\mathbf{h}|\\mathbf{x})]` on the grid (:func:`kl_to_posterior_on_grid`).
+(:func:`optimise_per_image`, from several starts: the encoder's Q, the prior and any others given,
+such as a smaller family's optimum; per image the best is kept, and :attr:`Gaps.start_spread` says
+how far the starts ended apart). On a 2-D latent, :math:`\\log p(\\mathbf{x})` comes from quadrature
+and the approximation gap also equals :math:`\\mathcal{D}[Q^*\\|p(\\mathbf{h}|\\mathbf{x})]` on the grid
+(:func:`kl_to_posterior_on_grid`).
 The IWAE bounds sit in between: :math:`\\mathcal{L} \\le \\mathcal{L}_5 \\le \\mathcal{L}_{50} \\le
 \\log p(\\mathbf{x})` in expectation (label ``eq:iwae-ordering``; Burda et al. 2015). Chapter
 book/richer_posteriors.md.
@@ -27,6 +28,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from vaecourse import device, marginal
 from vaecourse import posterior_families as pf
@@ -34,6 +36,7 @@ from vaecourse.models import VAEModel
 from vaecourse.validation import require_count
 
 __all__ = [
+    "FixedPosterior",
     "log_px_bernoulli_grid",
     "optimise_per_image",
     "elbo_with_se",
@@ -64,6 +67,22 @@ def log_px_bernoulli_grid(model: VAEModel, x: torch.Tensor, grid_size: int = 201
     return marginal.log_px_quadrature(model, x.to(on, dtype), grid_size, limit)
 
 
+class _Frozen:
+    """``with _Frozen(model):`` the model's parameters take no gradient; restored afterwards."""
+
+    def __init__(self, model: VAEModel):
+        parameters = getattr(model, "parameters", list)  # a closed-form model has none
+        self.trainable = [p for p in parameters() if p.requires_grad]
+
+    def __enter__(self):
+        for p in self.trainable:
+            p.requires_grad_(False)
+
+    def __exit__(self, *exc):
+        for p in self.trainable:
+            p.requires_grad_(True)
+
+
 def optimise_per_image(
     model: VAEModel,
     q_family,
@@ -71,12 +90,15 @@ def optimise_per_image(
     params: torch.Tensor,
     steps: int = 300,
     n_samples: int = 16,
-    lr: float = 0.02,
+    lr: float = 0.05,
 ) -> torch.Tensor:
-    """:math:`Q^*`: the family's parameters maximising each image's ELBO, by Adam from ``params``.
+    """Q*: the family's parameters maximising each image's ELBO, by Adam.
 
-    Each image has its own parameters, so the batch sum optimises every image at once. The model is
-    held fixed (its gradients are not touched). ``eq:gap-decomposition``; Cremer et al. 2018.
+    Starts from ``params``. Each image has its own parameters, so the batch
+    sum optimises every image at once. The learning rate falls linearly to
+    zero, so the last steps average out the Monte Carlo noise of the gradient
+    instead of jittering around the optimum. The model is held fixed.
+    ``eq:gap-decomposition``; Cremer et al. 2018; book/richer_posteriors.md.
     Shapes: x (B, ...), params (B, n_params) -> (B, n_params), detached.
     Raises ``ValueError`` for steps or n_samples < 1.
     """
@@ -84,18 +106,13 @@ def optimise_per_image(
     require_count(n_samples, "n_samples")
     local = params.detach().clone().requires_grad_(True)
     optimiser = torch.optim.Adam([local], lr=lr)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    for p in trainable:
-        p.requires_grad_(False)
-    try:
-        for _ in range(steps):
-            loss = -pf.elbo_of(model, q_family, local, x, n_samples).sum()
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
+    with _Frozen(model):
+        for step in range(steps):
+            elbo = pf.elbo_of(model, q_family, local, x, n_samples)  # (B,)
+            optimiser.zero_grad()
+            (-elbo.sum()).backward()
+            optimiser.param_groups[0]["lr"] = lr * (1 - step / steps)
             optimiser.step()
-    finally:
-        for p in trainable:
-            p.requires_grad_(True)
     return local.detach()
 
 
@@ -163,9 +180,31 @@ def kl_to_posterior_on_grid(q_family, params, grid_h1, grid_h2, log_posterior) -
     return marginal.kl_q_posterior_on_grid(_log_prob_of(q_family, params), grid_h1, grid_h2, log_posterior)
 
 
+class FixedPosterior(nn.Module):
+    """An 'encoder' that returns the same parameters ``params`` (B, n_params) of ``q_family`` for any x.
+
+    For :func:`gap_decomposition` of a Q that no network computes, e.g. the encoder's diagonal Q written
+    in a richer family's parameters (:meth:`vaecourse.posterior_families.DiagonalGaussian.from_diagonal`).
+    """
+
+    def __init__(self, q_family, params: torch.Tensor):
+        super().__init__()
+        self.family, self.params = q_family, params
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] != self.params.shape[0]:
+            raise ValueError(f"FixedPosterior holds parameters for {self.params.shape[0]} images, got {x.shape[0]}")
+        return self.params
+
+
 @dataclass
 class Gaps:
-    """The gap decomposition of a batch of images (nats, (B,) each) and the two parameter sets."""
+    """The gap decomposition of a batch of images (nats, (B,) each) and the two parameter sets.
+
+    ``elbo_starts`` (S, B): the ELBO that :func:`optimise_per_image` reached from each start (the
+    encoder's Q, the prior, then any ``starts`` given), estimated on draws of its own; ``best_start``
+    (B,): the start whose optimum became :math:`Q^*`.
+    """
 
     log_px: torch.Tensor
     elbo_amortised: torch.Tensor
@@ -174,6 +213,8 @@ class Gaps:
     se_best: torch.Tensor
     params_amortised: torch.Tensor
     params_best: torch.Tensor
+    elbo_starts: torch.Tensor | None = None
+    best_start: torch.Tensor | None = None
 
     @property
     def total(self) -> torch.Tensor:
@@ -187,6 +228,15 @@ class Gaps:
     def amortisation(self) -> torch.Tensor:
         return self.elbo_best - self.elbo_amortised
 
+    @property
+    def start_spread(self) -> torch.Tensor:
+        """How far the starts' optima lie apart, best minus worst ELBO (B,): 0 when they agree.
+
+        A spread well above the Monte Carlo error means that some starts ended in a local optimum or
+        had not converged: the per-image optimisation is only as good as its best start.
+        """
+        return self.elbo_starts.max(0).values - self.elbo_starts.min(0).values
+
 
 def gap_decomposition(
     model: VAEModel,
@@ -198,36 +248,36 @@ def gap_decomposition(
     grid_size: int = 201,
     log_px: torch.Tensor | None = None,
     lr: float = 0.05,
+    starts: tuple = (),
 ) -> Gaps:
     """Total, approximation and amortisation gaps of ``posterior`` (an encoder x -> params) on images x.
 
-    ``eq:gap-decomposition``: :math:`Q^*` by :func:`optimise_per_image` from the encoder's parameters and
-    from the prior's (the better per image),
-    both ELBOs by ``n_eval`` Monte Carlo samples, :math:`\\log p(\\mathbf{x})` by quadrature on a grid
-    around the two Qs (:func:`vaecourse.marginal.local_posterior_grid`) unless ``log_px`` (B,) is given
-    (one quadrature serves several families). 2-D latents only.
-    Shapes: x (B, ...) -> :class:`Gaps` of (B,) tensors. Raises ``ValueError`` unless latent_dim == 2.
+    ``eq:gap-decomposition``: :math:`Q^*` by :func:`optimise_per_image` from several starts, the
+    encoder's parameters, the prior's and each of ``starts`` ((B, n_params) each, e.g. the optimum of a
+    smaller family written in this one's parameters, :meth:`DiagonalGaussian.from_diagonal`); per image
+    the optimum with the highest ELBO is kept. The choice is made on ``n_eval`` draws, and both ELBOs are
+    then estimated on ``n_eval`` fresh draws (so the choice does not bias them upwards).
+    :math:`\\log p(\\mathbf{x})` by quadrature on a grid around the two Qs
+    (:func:`vaecourse.marginal.local_posterior_grid`) unless ``log_px`` (B,) is given (one quadrature
+    serves several families). 2-D latents only.
+    Shapes: x (B, ...) -> :class:`Gaps` of (B,) tensors.
     """
     q_family = posterior.family
     with torch.no_grad():
         params_a = posterior(x)  # (B, P)
-    # two starts, the encoder's Q and the prior, so that an encoder far off (near another, minor mode)
-    # does not leave Q* in a local optimum; per image the start with the higher ELBO wins
-    from_encoder = optimise_per_image(model, q_family, x, params_a, steps, n_samples, lr)
-    from_prior = optimise_per_image(
-        model, q_family, x, q_family.initial(x.shape[0], params_a.dtype, params_a.device), steps, n_samples, lr
-    )
-    elbo_e, se_e = elbo_with_se(model, q_family, from_encoder, x, n_eval)
-    elbo_p, se_p = elbo_with_se(model, q_family, from_prior, x, n_eval)
-    better = (elbo_p > elbo_e)[:, None]  # (B, 1)
-    params_b = torch.where(better, from_prior, from_encoder)
-    elbo_b, se_b = torch.where(better[:, 0], elbo_p, elbo_e), torch.where(better[:, 0], se_p, se_e)
+    prior = q_family.initial(x.shape[0], params_a.dtype, params_a.device)
+    optima = torch.stack(
+        [optimise_per_image(model, q_family, x, p, steps, n_samples, lr) for p in (params_a, prior, *starts)]
+    )  # (S, B, P)
+    elbo_starts = torch.stack([elbo_with_se(model, q_family, p, x, n_eval)[0] for p in optima])  # (S, B)
+    best_start = elbo_starts.argmax(0)  # (B,)
+    params_b = optima[best_start, torch.arange(x.shape[0])]  # (B, P)
+    elbo_b, se_b = elbo_with_se(model, q_family, params_b, x, n_eval)
     elbo_a, se_a = elbo_with_se(model, q_family, params_a, x, n_eval)
-    if log_px is not None:
-        return Gaps(log_px, elbo_a, elbo_b, se_a, se_b, params_a, params_b)
-    centre_a, half_a = posterior_window(q_family, params_a)
-    centre_b, half_b = posterior_window(q_family, params_b)
-    centre = 0.5 * (centre_a + centre_b)
-    half = torch.maximum(half_a, half_b) + 0.5 * (centre_a - centre_b).abs().max(-1).values
-    *_, log_px = marginal.local_posterior_grid(model, x, centre, half, grid_size)
-    return Gaps(log_px, elbo_a, elbo_b, se_a, se_b, params_a, params_b)
+    if log_px is None:
+        centre_a, half_a = posterior_window(q_family, params_a)
+        centre_b, half_b = posterior_window(q_family, params_b)
+        centre = 0.5 * (centre_a + centre_b)
+        half = torch.maximum(half_a, half_b) + 0.5 * (centre_a - centre_b).abs().max(-1).values
+        *_, log_px = marginal.local_posterior_grid(model, x, centre, half, grid_size)
+    return Gaps(log_px, elbo_a, elbo_b, se_a, se_b, params_a, params_b, elbo_starts, best_start)

@@ -86,6 +86,17 @@ class DiagonalGaussian:
         """Parameters of the prior N(0, I) for a batch: (B, n_params) zeros."""
         return torch.zeros(batch, self.n_params, dtype=dtype, device=device)
 
+    def from_diagonal(self, params: torch.Tensor) -> torch.Tensor:
+        """The same Gaussian as the diagonal family's ``params`` (B, 2k), in this family's parameters.
+
+        The families are nested: a full covariance with zero entries below the diagonal, or a flow that
+        is the identity, is a diagonal Gaussian. So an optimum of the diagonal family is a start for the
+        richer ones from which they can only improve. Shapes: (B, 2k) -> (B, n_params).
+        """
+        out = self.initial(params.shape[0], params.dtype, params.device)
+        out[:, : 2 * self.latent_dim] = params
+        return out
+
 
 class FullCovarianceGaussian(DiagonalGaussian):
     """:math:`\\mathcal{N}(\\boldsymbol\\mu, LL^\\top)`; params = [mu (k), log diag L (k), below-diagonal L (k(k-1)/2)].
@@ -101,11 +112,13 @@ class FullCovarianceGaussian(DiagonalGaussian):
         return 2 * k + k * (k - 1) // 2
 
     def scale_tril(self, params: torch.Tensor) -> torch.Tensor:
-        """The Cholesky factor L (B, k, k): :math:`e^{\\ell_j}` on the diagonal, free entries below it."""
+        """The Cholesky factor L (B, k, k): exp(l_j) on the diagonal, free
+        entries below it."""
         k = self.latent_dim
         log_diag = params[..., k : 2 * k]  # (B, k)
         rows, cols = torch.tril_indices(k, k, offset=-1)
-        tril = torch.zeros(*params.shape[:-1], k, k, dtype=params.dtype, device=params.device)
+        shape = (*params.shape[:-1], k, k)
+        tril = params.new_zeros(shape)
         tril[..., rows, cols] = params[..., 2 * k :]
         return tril + torch.diag_embed(torch.exp(log_diag))
 
@@ -114,16 +127,18 @@ class FullCovarianceGaussian(DiagonalGaussian):
         tril = self.scale_tril(params)
         return tril @ tril.transpose(-2, -1)
 
-    def sample(self, params: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """:math:`\\mathbf{h} = \\boldsymbol\\mu + L\\boldsymbol\\epsilon` (``eq:full-covariance``) and log Q.
+    def sample(self, params: torch.Tensor, n: int):
+        """n draws h = mu + L eps (``eq:full-covariance``) and their log Q.
 
-        (n, B, k), (n, B).
+        Shapes: params (B, n_params) -> h (n, B, k), log Q (n, B).
         """
         k = self.latent_dim
-        mu, tril = params[..., :k], self.scale_tril(params)
-        eps = torch.randn(n, *mu.shape, dtype=mu.dtype, device=mu.device)  # (n, B, k)
+        mu, log_diag = params[..., :k], params[..., k : 2 * k]  # (B, k) each
+        tril = self.scale_tril(params)  # (B, k, k)
+        eps = torch.randn(n, *mu.shape, dtype=mu.dtype, device=mu.device)
         h = mu + (tril @ eps.unsqueeze(-1)).squeeze(-1)  # (n, B, k)
-        return h, _standard_normal_log_prob(eps) - params[..., k : 2 * k].sum(-1)
+        log_q = _standard_normal_log_prob(eps) - log_diag.sum(-1)  # (n, B)
+        return h, log_q
 
     def log_prob(self, params: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """:math:`\\log Q(\\mathbf{h})` with :math:`\\boldsymbol\\epsilon = L^{-1}(\\mathbf{h}-\\boldsymbol\\mu)`.

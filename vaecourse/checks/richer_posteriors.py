@@ -113,17 +113,6 @@ def full_covariance_log_density(ctx: Context) -> Outcome:
     )
 
 
-class _FixedParams(nn.Module):
-    """An 'encoder' that returns given parameters of a family, whatever x is."""
-
-    def __init__(self, q_family, params: torch.Tensor):
-        super().__init__()
-        self.family, self.params = q_family, params
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.params
-
-
 def _small_decoder(ctx: Context):
     """A random MLP VAE with a 2-D latent and 12 Bernoulli pixels (its posterior is not Gaussian), and 3 images."""
     with ctx.seeded(offset=5):
@@ -153,7 +142,7 @@ def gap_decomposition_sums(ctx: Context) -> Outcome:
     with ctx.seeded(offset=1):
         g = gaps.gap_decomposition(
             model,
-            _FixedParams(q_family, params_a),
+            gaps.FixedPosterior(q_family, params_a),
             x,
             steps=settings.pick(full=150, smoke=60),
             n_samples=8,
