@@ -352,3 +352,36 @@ def test_a_model_with_its_own_likelihood_is_not_taken_for_a_bernoulli_decoder():
         marginal.log_px_quadrature(shifted, x, grid_size=31, limit=5.0),
         marginal.log_px_quadrature(model, x, grid_size=31, limit=5.0) + 1.0,
     )
+
+
+def test_posterior_moments_are_the_exact_posterior_mean_and_std(model_and_x):
+    model, x = model_and_x
+    post = model.posterior(x)  # closed form, an independent route
+    exact_std = post.covariance_matrix.diagonal(dim1=-2, dim2=-1).sqrt()  # (3, 2)
+    g1, g2, log_post = marginal.posterior_grid(model, x, grid_size=201, limit=6.0)  # shared axes
+    mean, std = marginal.posterior_moments(g1, g2, log_post)
+    torch.testing.assert_close(mean, post.mean, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(std, exact_std, rtol=1e-6, atol=1e-6)
+    # on per-point windows centred elsewhere, the same moments
+    l1, l2, local_post, _ = marginal.local_posterior_grid(model, x, post.mean + 0.3, 8 * exact_std.max(), 161)
+    mean, std = marginal.posterior_moments(l1, l2, local_post)
+    torch.testing.assert_close(mean, post.mean, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(std, exact_std, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="log_posterior"):
+        marginal.posterior_moments(g1, g2, log_post[:, :-1])
+
+
+def test_a_window_centred_on_the_global_posterior_holds_it_where_one_centred_on_q_does_not():
+    """The recipe of book/elbo.md: a Q far from a narrow posterior; a window of 6 of Q's standard deviations
+    around Q misses the posterior, one around the posterior's moments on the global grid holds it."""
+    model = LinearGaussian.random(data_dim=40, latent_dim=2, sigma=0.3, seed=13)
+    x, _ = model.sample(2, seed=14)
+    q = model.with_q(shift=1.0, scale=0.5).encode(x)  # narrow, and off by several posterior std
+    exact = model.log_px(x)
+    log_px_on_q = marginal.local_posterior_grid(model, x, q.mean, 6 * q.stddev.max(-1).values, 121)[3]
+    assert bool((log_px_on_q < exact - 0.5).all())
+    g1, g2, log_post = marginal.posterior_grid(model, x, grid_size=201, limit=6.0)
+    mean, std = marginal.posterior_moments(g1, g2, log_post)
+    half = torch.maximum(6 * std.max(-1).values, (q.mean - mean).abs().max(-1).values + 4 * q.stddev.max(-1).values)
+    log_px_local = marginal.local_posterior_grid(model, x, mean, half, 201)[3]
+    torch.testing.assert_close(log_px_local, exact, rtol=1e-6, atol=1e-6)

@@ -10,7 +10,8 @@ on a 2-D latent grid (:func:`log_px_quadrature`); by importance sampling with we
 sample size (:func:`effective_sample_size`, label ``eq:naive-sampling``) shows why sampling h from
 the prior fails; and, on the same grid, the true posterior by Bayes' rule
 :math:`\\log p(\\mathbf{h}|\\mathbf{x}) = \\log p(\\mathbf{x},\\mathbf{h}) - \\log p(\\mathbf{x})`
-(:func:`posterior_grid`, :func:`local_posterior_grid`; book/bayes_rule.md, book/elbo.md). Against it,
+(:func:`posterior_grid`, :func:`local_posterior_grid`, with :func:`posterior_moments` to place a window;
+book/bayes_rule.md, book/elbo.md). Against it,
 :func:`kl_q_posterior_on_grid` measures the gap of the central equation (label ``eq:central``),
 
 .. math:: \\mathcal{D}[Q(\\mathbf{h}|\\mathbf{x})\\|p(\\mathbf{h}|\\mathbf{x})] \\approx \\Delta^2\\sum_{ij}
@@ -50,6 +51,7 @@ __all__ = [
     "effective_sample_size",
     "posterior_grid",
     "local_posterior_grid",
+    "posterior_moments",
     "q_log_density_on_grid",
     "kl_q_posterior_on_grid",
     "Window",
@@ -276,6 +278,38 @@ def posterior_grid(model: LatentVariableModel, x: torch.Tensor, grid_size: int =
     """
     axis = _square_axis(model, x, grid_size, limit)
     return axis, axis.clone(), _grid_posterior(model, x, axis, axis)[0]
+
+
+def posterior_moments(grid_h1: torch.Tensor, grid_h2: torch.Tensor, log_posterior: torch.Tensor):
+    """The posterior's mean and standard deviation along each latent axis, by the rectangle rule on its grid.
+
+    :math:`E[h_1] \\approx \\Delta_1\\Delta_2\\sum_{ij} p(\\mathbf{h}_{ij}|\\mathbf{x})\\,h_{i,1}`, and likewise the
+    variance about it. Where the posterior lies on a coarse global grid (:func:`posterior_grid`), these
+    say where to centre a finer window (:func:`local_posterior_grid`) and how wide to make it: centred
+    on the posterior, not on Q, the window holds the posterior's mass even where the encoder's Q is far
+    off (book/elbo.md). No gradients are tracked.
+
+    Shapes: axes (G,) shared or (B, G) per data point, ``log_posterior`` (B, G1, G2) as returned with
+    them -> (mean (B, 2), std (B, 2)). Raises ``ValueError`` for axes that are not 1-D or 2-D tensors of
+    at least 3 points, or a log posterior of another shape.
+    """
+    _check_axes(grid_h1, grid_h2)
+    batch = log_posterior.shape[0]
+    if log_posterior.shape[-2:] != (grid_h1.shape[-1], grid_h2.shape[-1]) or log_posterior.dim() != 3:
+        raise ValueError(
+            f"log_posterior must be (B, {grid_h1.shape[-1]}, {grid_h2.shape[-1]}) to match the axes, "
+            f"got {tuple(log_posterior.shape)}"
+        )
+    with torch.no_grad():
+        axis1 = grid_h1.expand(batch, -1).to(log_posterior)  # (B, G1)
+        axis2 = grid_h2.expand(batch, -1).to(log_posterior)  # (B, G2)
+        cell = (axis1[:, 1] - axis1[:, 0]) * (axis2[:, 1] - axis2[:, 0])  # (B,)
+        weight = log_posterior.exp() * cell[:, None, None]  # (B, G1, G2): the probability of each cell
+        marginal1, marginal2 = weight.sum(2), weight.sum(1)  # (B, G1), (B, G2)
+        mean = torch.stack([(marginal1 * axis1).sum(1), (marginal2 * axis2).sum(1)], -1)  # (B, 2)
+        var1 = (marginal1 * (axis1 - mean[:, :1]) ** 2).sum(1)
+        var2 = (marginal2 * (axis2 - mean[:, 1:]) ** 2).sum(1)
+        return mean, torch.stack([var1, var2], -1).sqrt()  # (B, 2) each
 
 
 def local_posterior_grid(

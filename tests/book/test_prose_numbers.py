@@ -35,6 +35,7 @@ ALLOWED: dict[str, dict[str, str]] = {
 FIRST_CHECKED = 4  # chapters 1-3 quote no executed result in their prose (reviewed by hand)
 
 NOT_PROSE = [
+    re.compile(r"^(`{3,})[\w-]+[ \t]*\n.*?^\1[ \t]*$", re.S | re.M),  # code blocks in the text (a solution's ```python)
     re.compile(r"\$\$.*?\$\$", re.S),  # display maths
     re.compile(r"\\begin\{(\w+\*?)\}.*?\\end\{\1\}", re.S),  # amsmath environments
     re.compile(r"(?<!\\)\$[^$\n]+?(?<!\\)\$"),  # inline maths
