@@ -98,3 +98,26 @@ def test_a_link_planted_at_a_figure_s_name_is_refused_and_its_target_kept(tmp_pa
         plotting.write_figures(model, train.History(), test, out)
     assert victim.read_text() == "keep me" and (out / planted).is_symlink()
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_digit_mosaics_draw_dark_digits_on_light_ground_without_meaningless_axes():
+    """Pixel probability 1 is black, as on paper; the prior mosaic has no axes (its tiles are independent
+    draws); an even latent grid has no middle tick (no grid point lies at 0 to label)."""
+    import matplotlib.pyplot as plt
+
+    torch.manual_seed(0)
+    model = models.VAE(hidden=16, latent_dim=2, data_shape=(1, 28, 28)).eval()
+    figures = {
+        "samples": plotting.prior_samples(model, n=9),
+        "reconstructions": plotting.reconstructions(model, torch.rand(3, 1, 28, 28)),
+        "manifold": plotting.latent_manifold(model, n=4),
+    }
+    for name, fig in figures.items():
+        image = fig.axes[0].images[0]
+        assert image.get_cmap()(1.0)[:3] == (0.0, 0.0, 0.0), f"{name}: probability 1 is not black"
+        assert image.get_cmap()(0.0)[:3] == (1.0, 1.0, 1.0), f"{name}: probability 0 is not white"
+    assert not figures["samples"].axes[0].axison
+    ticks = [t.get_text() for t in figures["manifold"].axes[0].get_xticklabels()]
+    assert len(ticks) == 2 and ticks[0].startswith("-") and not ticks[1].startswith("-")
+    for fig in figures.values():
+        plt.close(fig)

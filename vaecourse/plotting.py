@@ -32,6 +32,10 @@ CLASS_COLOURS = (
     "#999999",
     "#882255",
 )
+#: Digits are drawn dark on a light ground, as on paper (and as the chapters' own figures draw them):
+#: pixel probability 0 is white, 1 black.
+DIGIT_CMAP = "gray_r"
+
 #: One marker per class label, so that the classes differ in shape as well as colour.
 CLASS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 
@@ -72,7 +76,8 @@ def reconstructions(model: VAEModel, x: torch.Tensor, *, sample: bool = False):
     bottom = _as_2d_images(recon, model.data_shape)
     n = top.shape[0]
     fig, ax = plt.subplots(figsize=(1.0 * n, 2.4))
-    ax.imshow(torch.cat([_grid_image(top, 1, n), _grid_image(bottom, 1, n)]).numpy(), cmap="gray", vmin=0, vmax=1)
+    picture = torch.cat([_grid_image(top, 1, n), _grid_image(bottom, 1, n)])
+    ax.imshow(picture.numpy(), cmap=DIGIT_CMAP, vmin=0, vmax=1)
     ax.set_xticks([])
     ax.set_yticks([top.shape[1] / 2, top.shape[1] * 1.5], ["original", "reconstruction"])
     ax.set_xlabel("image")
@@ -95,11 +100,8 @@ def prior_samples(model: VAEModel, n: int = 36, seed: int = 0):
     padded = torch.zeros(rows * cols, *images.shape[1:])
     padded[:n] = images
     fig, ax = plt.subplots(figsize=(0.6 * cols + 1, 0.6 * rows + 1))
-    ax.imshow(_grid_image(padded, rows, cols).numpy(), cmap="gray", vmin=0, vmax=1)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_xlabel("sample")
-    ax.set_ylabel("sample")
+    ax.imshow(_grid_image(padded, rows, cols).numpy(), cmap=DIGIT_CMAP, vmin=0, vmax=1)
+    ax.axis("off")  # the tiles are independent draws: no axis to read
     ax.set_title("Samples from the prior, decoded")
     fig.tight_layout()
     return fig
@@ -132,8 +134,8 @@ def latent_manifold(model: VAEModel, n: int = 20, *, grid: str = "quantiles", li
     height, width = images.shape[1:]
     fig, ax = plt.subplots(figsize=(7, 7))
     lo, hi = float(values[0]), float(values[-1])
-    ax.imshow(picture.numpy(), cmap="gray", vmin=0, vmax=1)
-    ticks = [0, n // 2, n - 1]
+    ax.imshow(picture.numpy(), cmap=DIGIT_CMAP, vmin=0, vmax=1)
+    ticks = [0, n // 2, n - 1] if n % 2 else [0, n - 1]  # a middle tick only where a grid point is at 0
     ax.set_xticks([t * width + width / 2 for t in ticks], [f"{float(values[t]):.2f}" for t in ticks])
     ax.set_yticks([t * height + height / 2 for t in ticks], [f"{float(values.flip(0)[t]):.2f}" for t in ticks])
     ax.set_xlabel("$h_1$")

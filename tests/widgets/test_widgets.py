@@ -225,3 +225,52 @@ def test_posterior_explorer_index_change_updates(posterior_explorer):
 
     with pytest.raises(traitlets.TraitError, match="index"):
         explorer.index = 10
+
+
+@pytest.fixture(scope="module")
+def trained_explorer():
+    """(adaptive explorer, fixed-square explorer, model, x): a 2-D VAE trained 300 steps, whose posteriors
+    are already much narrower than the prior, and 6 of its binarised test images."""
+    from tests.widgets.examples import trained_model
+
+    model, x, _ = trained_model(steps=300)
+    x = x[:6]
+    adaptive = widgets.PosteriorExplorer(model, x, n_samples=2000)  # the default 61 x 61 grid
+    square = widgets.PosteriorExplorer(model, x, grid_size=41, limit=4.0, n_samples=2000)
+    return adaptive, square, model, x
+
+
+def test_the_adaptive_window_resolves_the_posterior_where_the_square_grid_does_not(trained_explorer):
+    adaptive, square, model, x = trained_explorer
+    for index in range(len(x)):
+        near, far = adaptive.compute(index), square.compute(index)
+        assert near["points_per_sigma"] >= widgets.PosteriorExplorer.MIN_POINTS_PER_SIGMA
+        # The posterior's width, read off the two grids: only the adaptive one has it to a few per cent.
+        steps = np.array([near["axis1"][1] - near["axis1"][0], near["axis2"][1] - near["axis2"][0]])
+        assert np.all(np.array(near["posterior_std"]) >= 4 * steps)
+        assert far["points_per_sigma"] < 2, "the fixed 41-point square should be too coarse: is the model trained?"
+        # Both windows hold Q and the posterior; the heat maps integrate to one over the grid shown.
+        assert near["q_mass"] == pytest.approx(1.0, abs=1e-3)
+        cell = float(steps.prod())
+        assert np.exp(near["log_posterior"]).sum() * cell == pytest.approx(1.0, abs=1e-6)
+    assert adaptive.window[0] < adaptive.window[1] and adaptive.window[2] < adaptive.window[3]
+    assert "points per posterior std" in adaptive.stats["grid"]
+
+
+def test_the_adaptive_window_agrees_with_fine_quadrature_and_its_gap_with_the_grid_kl(trained_explorer):
+    from vaecourse import elbo, marginal
+
+    adaptive, _, model, x = trained_explorer
+    for index in (0, 3):
+        result = adaptive.compute(index)
+        # log p(x) on a fine square grid over the whole prior (an independent route: a different grid).
+        fine = float(marginal.log_px_quadrature(model, x[index : index + 1], grid_size=401, limit=4.5)[0])
+        assert result["log_px"] == pytest.approx(fine, abs=0.02)
+        # The ELBO is elbo.elbo's for the same seed and sample count.
+        torch.manual_seed(adaptive.seed)
+        with torch.no_grad():
+            reference = float(elbo.elbo(model, x[index : index + 1], n_samples=adaptive.n_samples)[0])
+        assert result["elbo"] == pytest.approx(reference, abs=1e-3)
+        # eq:central: the gap log p(x) - ELBO equals the grid KL within the ELBO's Monte Carlo error.
+        gap = result["log_px"] - result["elbo"]
+        assert abs(gap - result["kl_grid"]) <= 4 * result["elbo_se"] + 0.02

@@ -5,8 +5,8 @@ book/latent_space.md and book/ising.md. Five widgets, built on ``anywidget``, on
 - :class:`LatentExplorer` (``latent_explorer.py``): point at the latent plane, see the decoded image;
 - :class:`Interpolation` (``interpolation.py``): decode the straight line between two test images' codes;
 - :class:`PosteriorExplorer` (``posterior_explorer.py``): the true posterior $p(\\mathbf{h}\\mid\\mathbf{x})$
-  on a grid beside $Q(\\mathbf{h}\\mid\\mathbf{x})$, with $\\log p(\\mathbf{x})$, the ELBO and their gap
-  (needs a live kernel to change the image);
+  on a grid that follows it, beside $Q(\\mathbf{h}\\mid\\mathbf{x})$, with $\\log p(\\mathbf{x})$, the
+  ELBO and their gap (needs a live kernel to change the image);
 - :class:`PosteriorPad` (``posterior_pad.py``): draw a digit, and the page computes Q, the true posterior
   on a local grid, $\\log p(\\mathbf{x})$, the ELBO and the IWAE bound;
 - :class:`IsingLattice` (``ising_lattice.py``): an Ising lattice simulated in the page, encoded live.

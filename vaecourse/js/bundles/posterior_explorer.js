@@ -107,14 +107,13 @@ async function renderPosterior({ model, el }) {
     box.append(vaeElement("div", "vae-caption", title), canvas);
     return [box, canvas];
   };
-  const limit = model.get("limit");
   const [truthBox, truth] = panel("true posterior p(h|x)", "heat map of the true posterior on the latent grid");
   const [qBox, q] = panel("encoder Q(h|x)", "heat map of the encoder's Gaussian on the latent grid");
-  const axes = vaeElement(
-    "div",
-    "vae-caption",
-    `both panels: h\u2081 from ${-limit} to ${limit} (right), h\u2082 from ${-limit} to ${limit} (up)`
-  );
+  const axes = vaeElement("div", "vae-caption vae-window", "");
+  const describeWindow = () => {
+    const [a, b, c, d] = model.get("window").map((v) => v.toFixed(2));
+    axes.textContent = `both panels: h\u2081 from ${a} to ${b} (right), h\u2082 from ${c} to ${d} (up)`;
+  };
   const imageBox = vaeElement("div", "vae-column");
   const image = vaeImageCanvas(shape, size / 2, "the chosen test image");
   const index = vaeElement("input", "vae-index");
@@ -130,6 +129,7 @@ async function renderPosterior({ model, el }) {
   el.replaceChildren(row, axes, stats, live, noKernel);
   function update() {
     index.value = String(model.get("index"));
+    describeWindow();
     const pixels = asUint8(model.get("image"));
     vaeDrawImage(image, Float64Array.from(pixels, (v) => v / 255));
     vaeHeatmap(truth, asFloat32(model.get("log_posterior")), G);

@@ -1,6 +1,6 @@
 // PosteriorExplorer front end (vaecourse.widgets.PosteriorExplorer, book/latent_space.md). The kernel computes, for one test image x, the true posterior p(h|x) on a grid
-// (quadrature, vaecourse.marginal.local_posterior_grid) and the encoder's Q(h|x) on the same grid; this file only
-// draws them. Arrays are (G, G) float32, entry [i, j] at (h_1 = grid[i], h_2 = grid[j]).
+// (quadrature, vaecourse.marginal; the grid's window follows the posterior and is sent as `window`) and the
+// encoder's Q(h|x) on the same grid; this file only draws them. Arrays are (G, G) float32, entry [i, j] at (h_1 = grid[i], h_2 = grid[j]).
 // Keyboard: the number box chooses the test image (arrow keys step it, Enter commits a typed number);
 // a live region says the chosen image's numbers when the kernel answers, or that no kernel answered.
 
@@ -31,11 +31,15 @@ async function renderPosterior({ model, el }) {
     box.append(vaeElement("div", "vae-caption", title), canvas);
     return [box, canvas];
   };
-  const limit = model.get("limit");
   const [truthBox, truth] = panel("true posterior p(h|x)", "heat map of the true posterior on the latent grid");
   const [qBox, q] = panel("encoder Q(h|x)", "heat map of the encoder's Gaussian on the latent grid");
-  const axes = vaeElement("div", "vae-caption",
-    `both panels: h\u2081 from ${-limit} to ${limit} (right), h\u2082 from ${-limit} to ${limit} (up)`);
+  // The grid's window: [h1 low, h1 high, h2 low, h2 high], the kernel's choice for each image (it
+  // follows the posterior, so it changes with the image).
+  const axes = vaeElement("div", "vae-caption vae-window", "");
+  const describeWindow = () => {
+    const [a, b, c, d] = model.get("window").map((v) => v.toFixed(2));
+    axes.textContent = `both panels: h\u2081 from ${a} to ${b} (right), h\u2082 from ${c} to ${d} (up)`;
+  };
   const imageBox = vaeElement("div", "vae-column");
   const image = vaeImageCanvas(shape, size / 2, "the chosen test image");
   const index = vaeElement("input", "vae-index");
@@ -54,6 +58,7 @@ async function renderPosterior({ model, el }) {
 
   function update() {
     index.value = String(model.get("index"));
+    describeWindow();
     const pixels = asUint8(model.get("image"));
     vaeDrawImage(image, Float64Array.from(pixels, (v) => v / 255));
     vaeHeatmap(truth, asFloat32(model.get("log_posterior")), G);
