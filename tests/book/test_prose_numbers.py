@@ -27,6 +27,10 @@ ALLOWED: dict[str, dict[str, str]] = {
     "latent_space": {},
     "kl_in_practice": {},
     "richer_posteriors": {},
+    "diffusion": {
+        "0.2": "the standard deviation of the ring mixture's components, the setting of dm.ring_mixture",
+        "12.5 per cent": "an equal share of eight modes, 1/8, a definition",
+    },
     "ising": {},
     "ising_generative": {},
     "spectra": {},

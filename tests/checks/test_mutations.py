@@ -1,18 +1,23 @@
 """Each derivation check FAILS when the formula it guards is broken (mutation tests), and every check is
 guarded by a mutation. The mutations are listed beside the chapters that teach the formulas:
 mutations_lecture.py (the lecture), mutations_beyond.py (kl_in_practice, richer_posteriors),
-mutations_physics.py (ising_generative, spectra)."""
+mutations_physics.py (ising_generative, spectra), mutations_diffusion.py (diffusion)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from tests.checks import mutations_beyond, mutations_lecture, mutations_physics
+from tests.checks import mutations_beyond, mutations_diffusion, mutations_lecture, mutations_physics
 from vaecourse import checks, kl
 from vaecourse.ising import exact
 
-ALL_MUTATIONS = [*mutations_lecture.MUTATIONS, *mutations_beyond.MUTATIONS, *mutations_physics.MUTATIONS]
+ALL_MUTATIONS = [
+    *mutations_lecture.MUTATIONS,
+    *mutations_beyond.MUTATIONS,
+    *mutations_physics.MUTATIONS,
+    *mutations_diffusion.MUTATIONS,
+]
 
 
 @pytest.mark.parametrize("what, owner, attribute, broken, guarded", ALL_MUTATIONS, ids=[m[0] for m in ALL_MUTATIONS])
@@ -37,6 +42,11 @@ def test_every_check_of_the_two_chapters_is_guarded_by_a_mutation():
 def test_every_check_of_the_physics_chapters_is_guarded():
     guarded = {name for *_, names in mutations_physics.MUTATIONS for name in names}
     assert mutations_physics.CHAPTER_CHECKS - guarded == set()
+
+
+def test_every_check_of_the_diffusion_chapter_is_guarded():
+    guarded = {name for *_, names in mutations_diffusion.MUTATIONS for name in names}
+    assert mutations_diffusion.CHAPTER_CHECKS - guarded == set()
 
 
 def test_the_plain_formulas_of_the_mutation_tests_are_right():
