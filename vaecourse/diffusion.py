@@ -138,7 +138,7 @@ def posterior(
         + \\sqrt{\\bar\\alpha_{t-1}}(1-\\alpha_t)\\,\\mathbf{x}}{1-\\bar\\alpha_t},\\qquad
         \\sigma_t^2 = \\frac{(1-\\alpha_t)(1-\\bar\\alpha_{t-1})}{1-\\bar\\alpha_t} .
 
-    Label ``eq:posterior``; book/diffusion.md; Luo 2022, eq. 84. Shapes: ``h_t``, ``x`` ``(B, D)``, ``t``
+    Label ``eq:posterior``; book/diffusion.md; Luo 2022. Shapes: ``h_t``, ``x`` ``(B, D)``, ``t``
     ``(B,)`` -> mean ``(B, D)``, variance ``(B, 1)``.
     """
     a, ab, ab_prev = _at(schedule.alpha, t, x), _at(schedule.alpha_bar, t, x), _at(schedule.alpha_bar, t - 1, x)
@@ -171,7 +171,7 @@ def noise_from_x0(h_t: torch.Tensor, x0: torch.Tensor, t: torch.Tensor, schedule
 
 def score_from_noise(h_t: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, schedule: Schedule) -> torch.Tensor:
     """$\\hat{\\mathbf{s}} = -\\hat{\\boldsymbol\\epsilon}/\\sqrt{1-\\bar\\alpha_t}$, the score
-    $\\nabla_{\\mathbf{h}_t}\\log Q(\\mathbf{h}_t\\mid\\mathbf{x})$ in terms of the noise (Tweedie; Luo 2022, eq. 151).
+    $\\nabla_{\\mathbf{h}_t}\\log Q(\\mathbf{h}_t\\mid\\mathbf{x})$ in terms of the noise (Tweedie's formula; Luo 2022).
     Label ``eq:three-targets``. Shapes: ``(B, D)``, ``t`` ``(B,)``."""
     return -eps / _at(1 - schedule.alpha_bar, t, h_t).sqrt()
 
@@ -185,15 +185,15 @@ def noise_from_score(h_t: torch.Tensor, score: torch.Tensor, t: torch.Tensor, sc
 def weight_x0(t: torch.Tensor, schedule: Schedule) -> torch.Tensor:
     """The weight of $\\Vert\\mathbf{x}-\\hat{\\mathbf{x}}\\Vert^2$ in the denoising KL:
     $\\tfrac12(\\mathrm{SNR}(t-1) - \\mathrm{SNR}(t))$, for $t \\ge 2$. Label ``eq:three-objectives``; Kingma et al.
-    2021, eq. 13. Shapes: ``t`` ``(B,)`` -> ``(B,)`` float64."""
-    snr = schedule.snr()
+    2021. Shapes: ``t`` ``(B,)`` -> ``(B,)`` float64."""
+    snr = schedule.snr().to(t.device)
     return 0.5 * (snr[t - 1] - snr[t])
 
 
 def weight_noise(t: torch.Tensor, schedule: Schedule) -> torch.Tensor:
     """The weight of $\\Vert\\boldsymbol\\epsilon-\\hat{\\boldsymbol\\epsilon}\\Vert^2$:
     $\\tfrac12(\\mathrm{SNR}(t-1)/\\mathrm{SNR}(t) - 1)$, for $t \\ge 2$. Label ``eq:three-objectives``."""
-    snr = schedule.snr()
+    snr = schedule.snr().to(t.device)
     return 0.5 * (snr[t - 1] / snr[t] - 1)
 
 
@@ -201,7 +201,7 @@ def weight_score(t: torch.Tensor, schedule: Schedule) -> torch.Tensor:
     """The weight of $\\Vert\\mathbf{s}-\\hat{\\mathbf{s}}\\Vert^2$:
     $\\tfrac12(\\mathrm{SNR}(t-1)/\\mathrm{SNR}(t) - 1)(1-\\bar\\alpha_t)$, for $t \\ge 2$.
     Label ``eq:three-objectives``."""
-    return weight_noise(t, schedule) * (1 - schedule.alpha_bar[t])
+    return weight_noise(t, schedule) * (1 - schedule.alpha_bar.to(t.device)[t])
 
 
 # ----------------------------------------------------------------------------- the denoiser and the model
@@ -494,7 +494,7 @@ def elbo_terms(model: DiffusionModel, x: torch.Tensor, generator: torch.Generato
     $\\sum_{t=2}^N E_{Q(\\mathbf{h}_t\\mid\\mathbf{x})}
     \\mathcal{D}[Q(\\mathbf{h}_{t-1}\\mid\\mathbf{h}_t,\\mathbf{x})\\Vert p(\\mathbf{h}_{t-1}\\mid\\mathbf{h}_t)]$
     (every $t$, none sampled). ELBO = reconstruction - prior - denoising.
-    Label ``eq:vdm-elbo``; book/diffusion.md; Luo 2022, eq. 58. Shapes: ``x`` ``(B, D)`` -> dict of ``(B,)``
+    Label ``eq:vdm-elbo``; book/diffusion.md; Luo 2022. Shapes: ``x`` ``(B, D)`` -> dict of ``(B,)``
     with ``"denoising_t"`` ``(N - 1, B)`` (the term of each $t = 2..N$).
     """
     s, n, b = model.schedule, model.config.n_steps, x.shape[0]
@@ -532,7 +532,7 @@ def elbo_direct(model: DiffusionModel, x: torch.Tensor, generator: torch.Generat
     $\\log p(\\mathbf{h}_N) + \\sum_{t=2}^{N}\\log p(\\mathbf{h}_{t-1}\\mid\\mathbf{h}_t)
     + \\log p(\\mathbf{x}\\mid\\mathbf{h}_1) - \\sum_{t=1}^{N}\\log Q(\\mathbf{h}_t\\mid\\mathbf{h}_{t-1})$
     with $\\mathbf{h}_{1:N}$ drawn by :func:`q_step`.
-    Label ``eq:hvae-elbo``; Luo 2022, eq. 43. Its expectation is :func:`elbo_terms`'s ELBO.
+    Label ``eq:hvae-elbo``; Luo 2022. Its expectation is :func:`elbo_terms`'s ELBO.
     Shapes: ``(B, D)`` -> ``(B,)``.
     """
     s, n, b = model.schedule, model.config.n_steps, x.shape[0]
@@ -565,14 +565,14 @@ def sample(
     the steps in ``keep``.
     """
     s, d = model.schedule, model.config.data_dim
-    dtype = next(model.parameters()).dtype
-    h = torch.randn(n, d, generator=generator, dtype=dtype)  # (n, D)
+    dtype, device = next(model.parameters()).dtype, next(model.parameters()).device
+    h = torch.randn(n, d, generator=generator, dtype=dtype).to(device)  # (n, D); drawn on the CPU
     kept = {model.config.n_steps: h} if model.config.n_steps in keep else {}
     for step in range(model.config.n_steps, 1, -1):
-        t = torch.full((n,), step, dtype=torch.long)
+        t = torch.full((n,), step, dtype=torch.long, device=device)
         mean = model.reverse_mean(h, t)
         var = posterior(h, mean, t, s)[1]  # sigma_t^2: the same for any x
-        h = mean + var.sqrt() * torch.randn(n, d, generator=generator, dtype=dtype)
+        h = mean + var.sqrt() * torch.randn(n, d, generator=generator, dtype=dtype).to(device)
         if step - 1 in keep:
             kept[step - 1] = h
     return model.decoder_mean(h), kept
