@@ -7,8 +7,6 @@ one half ...) and assert that the check guarding it reports a failure (tests/che
 
 from __future__ import annotations
 
-import torch
-
 from vaecourse import diffusion as dm
 from vaecourse.checks import diffusion as diffusion_checks
 
@@ -141,12 +139,3 @@ MUTATIONS = [
 ]
 
 CHAPTER_CHECKS = {c.name for c in diffusion_checks.CHECKS}  # what MUTATIONS must guard
-
-
-def test_the_plain_formulas_of_the_mutations_are_right():
-    """The mutations' unbroken parts agree with vaecourse.diffusion (each differs by its one change)."""
-    s = dm.make_schedule(10)
-    x, h = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
-    t = torch.tensor([2, 3, 5, 10])
-    torch.testing.assert_close(_posterior_variance_of_the_step(h, x, t, s)[0], dm.posterior(h, x, t, s)[0])
-    torch.testing.assert_close(_weight_score_as_noise(t, s), dm.weight_noise(t, s))

@@ -61,6 +61,19 @@ def test_the_plain_formulas_of_the_mutation_tests_are_right():
     )
 
 
+def test_the_plain_parts_of_the_diffusion_mutations_are_right():
+    """The mutations' unbroken parts agree with vaecourse.diffusion, so each differs by its one change only."""
+    from vaecourse import diffusion as dm
+
+    s = dm.make_schedule(10)
+    gen = torch.Generator().manual_seed(0)
+    x, h = torch.randn(4, 3, generator=gen, dtype=torch.float64), torch.randn(4, 3, generator=gen, dtype=torch.float64)
+    t = torch.tensor([2, 3, 5, 10])
+    broken_mean = mutations_diffusion._posterior_variance_of_the_step(h, x, t, s)[0]
+    torch.testing.assert_close(broken_mean, dm.posterior(h, x, t, s)[0])
+    torch.testing.assert_close(mutations_diffusion._weight_score_as_noise(t, s), dm.weight_noise(t, s))
+
+
 def test_the_plain_energy_of_the_mutations_is_right():
     """The unbroken two-direction energy is -2 C(1), so the mutation differs by the one change only."""
     spins = torch.where(torch.randn(4, 6, 6, generator=torch.Generator().manual_seed(0)) > 0, 1.0, -1.0)
