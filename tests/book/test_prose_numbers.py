@@ -39,6 +39,10 @@ ALLOWED: dict[str, dict[str, str]] = {
     },
     "kl_in_practice": {},
     "richer_posteriors": {},
+    "diffusion": {
+        "0.2": "the standard deviation of the ring mixture's components, the setting of dm.ring_mixture",
+        "12.5": "an equal share of eight modes (1/8 in per cent), a definition, not a result",
+    },
     "ising": {},
     "ising_generative": {},
     "spectra": {},

@@ -1,18 +1,23 @@
 """Each derivation check FAILS when the formula it guards is broken (mutation tests), and every check is
 guarded by a mutation. The mutations are listed beside the chapters that teach the formulas:
 mutations_lecture.py (the lecture), mutations_beyond.py (kl_in_practice, richer_posteriors),
-mutations_physics.py (ising_generative, spectra)."""
+mutations_physics.py (ising_generative, spectra), mutations_diffusion.py (diffusion)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from tests.checks import mutations_beyond, mutations_lecture, mutations_physics
+from tests.checks import mutations_beyond, mutations_diffusion, mutations_lecture, mutations_physics
 from vaecourse import checks, kl
 from vaecourse.ising import exact
 
-ALL_MUTATIONS = [*mutations_lecture.MUTATIONS, *mutations_beyond.MUTATIONS, *mutations_physics.MUTATIONS]
+ALL_MUTATIONS = [
+    *mutations_lecture.MUTATIONS,
+    *mutations_beyond.MUTATIONS,
+    *mutations_physics.MUTATIONS,
+    *mutations_diffusion.MUTATIONS,
+]
 
 
 @pytest.mark.parametrize("what, owner, attribute, broken, guarded", ALL_MUTATIONS, ids=[m[0] for m in ALL_MUTATIONS])
@@ -39,6 +44,11 @@ def test_every_check_of_the_physics_chapters_is_guarded():
     assert mutations_physics.CHAPTER_CHECKS - guarded == set()
 
 
+def test_every_check_of_the_diffusion_chapter_is_guarded():
+    guarded = {name for *_, names in mutations_diffusion.MUTATIONS for name in names}
+    assert mutations_diffusion.CHAPTER_CHECKS - guarded == set()
+
+
 def test_the_plain_formulas_of_the_mutation_tests_are_right():
     """The test's own plain eq:kl-gaussians agrees with vaecourse.kl, so the mutations differ by the one change only."""
     gen = torch.Generator().manual_seed(0)
@@ -49,6 +59,19 @@ def test_the_plain_formulas_of_the_mutation_tests_are_right():
         mutations_lecture.kl_correct(mu, cov, mu.flip(0), cov.flip(0)),
         kl.kl_gaussians(mu, cov, mu.flip(0), cov.flip(0)),
     )
+
+
+def test_the_plain_parts_of_the_diffusion_mutations_are_right():
+    """The mutations' unbroken parts agree with vaecourse.diffusion, so each differs by its one change only."""
+    from vaecourse import diffusion as dm
+
+    s = dm.make_schedule(10)
+    gen = torch.Generator().manual_seed(0)
+    x, h = torch.randn(4, 3, generator=gen, dtype=torch.float64), torch.randn(4, 3, generator=gen, dtype=torch.float64)
+    t = torch.tensor([2, 3, 5, 10])
+    broken_mean = mutations_diffusion._posterior_variance_of_the_step(h, x, t, s)[0]
+    torch.testing.assert_close(broken_mean, dm.posterior(h, x, t, s)[0])
+    torch.testing.assert_close(mutations_diffusion._weight_score_as_noise(t, s), dm.weight_noise(t, s))
 
 
 def test_the_plain_energy_of_the_mutations_is_right():

@@ -257,6 +257,20 @@ FUNCTIONS = [
         },
     ),
     (
+        "ex-diff-posterior-mean",
+        [
+            lambda h, x, a, abp: (a.sqrt() * (1 - abp) * h + abp.sqrt() * (1 - a) * x) / (1 - a * abp),
+            lambda h, x, a, abp: (
+                torch.sqrt(a) * (1 - abp) / (1 - a * abp) * h + torch.sqrt(abp) * (1 - a) / (1 - a * abp) * x
+            ),
+        ],
+        {
+            "swapped": lambda h, x, a, abp: (a.sqrt() * (1 - abp) * x + abp.sqrt() * (1 - a) * h) / (1 - a * abp),
+            "not 1 - alpha_t": lambda h, x, a, abp: (a.sqrt() * (1 - abp) * h + abp.sqrt() * (1 - a) * x) / (1 - a),
+            "square roots are missing": lambda h, x, a, abp: (a * (1 - abp) * h + abp * (1 - a) * x) / (1 - a * abp),
+        },
+    ),
+    (
         "ex-klp-free-bits",
         [lambda lam, k: k * lam, lambda lam, k: lam * float(k)],
         {"one unit's floor": lambda lam, k: lam},

@@ -43,6 +43,7 @@ CHAPTERS: tuple[str, ...] = (
     "reparameterisation",
     "kl_in_practice",
     "richer_posteriors",
+    "diffusion",
     "ising_generative",
     "spectra",
 )

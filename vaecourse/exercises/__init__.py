@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 
 CHAPTERS = (
+    "diffusion",
     "elbo",
     "ising",
     "keras_vae",

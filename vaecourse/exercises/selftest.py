@@ -346,6 +346,35 @@ QUESTIONS: dict[str, list[dict]] = {
             "the mean of the weights is unbiased for p(x)",
         ),
     ],
+    "diffusion": [
+        expression(
+            "alpha-bar",
+            "Two noising steps with alpha_1 = a and alpha_2 = b: the variance of h_2 given x?",
+            "1 - a*b",
+            ["a", "b"],
+            [{"a": 0.9, "b": 0.8}, {"a": 0.5, "b": 0.99}],
+            "h_2 = sqrt(b) (sqrt(a) x + sqrt(1-a) e1) + sqrt(1-b) e2: add the two variances",
+            wrong=[("(1 - a)*(1 - b)", "The variances add: b(1 - a) + (1 - b).")],
+        ),
+        choice(
+            "fixed-encoder",
+            "In a diffusion model, what is learned?",
+            ["the encoder Q only", "the decoder p(h_{t-1}|h_t) only", "both"],
+            1,
+            "the noising process is fixed; only the reverse steps have weights",
+        ),
+        choice(
+            "targets",
+            "Predicting the noise, x or the score at step t ...",
+            [
+                "are three different models",
+                "give the same decoder, with different weights per step in the loss",
+                "only the noise gives an ELBO",
+            ],
+            1,
+            "each is a fixed linear function of the others, given h_t and t",
+        ),
+    ],
     "ising": [
         number(
             "kappa-c",
