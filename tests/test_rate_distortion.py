@@ -71,3 +71,41 @@ def test_the_autoregressive_decoder_scores_samples_and_batches():
     torch.testing.assert_close(model.log_likelihood(x, h), plain.log_likelihood(x, h))
     images = model.sample_images(torch.zeros(2, 3), generator=torch.Generator().manual_seed(0))
     assert images.shape == (2, 1, 28, 28) and set(images.unique().tolist()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize(("beta", "weight", "free_bits"), [(1.0, 1.0, 0.0), (0.25, 0.4, 0.0), (3.0, 0.7, 0.3)])
+def test_the_training_loss_is_distortion_plus_weighted_rate(beta, weight, free_bits):
+    from torch.distributions import kl_divergence
+
+    from vaecourse import objectives
+
+    spec = objectives.ModelSpec(
+        "t", latent_dim=3, hidden=8, objective=objectives.Objective(beta=beta, free_bits=free_bits)
+    )
+    torch.manual_seed(0)
+    model, posterior = objectives.build(spec)
+    x = torch.bernoulli(torch.full((16, 1, 28, 28), 0.3))
+    torch.manual_seed(1)
+    loss, _, _ = objectives.batch_loss(spec, model, posterior, x, kl_scale=weight)
+    torch.manual_seed(1)  # the same draw of h
+    q = model.encode(x)
+    distortion = -model.log_likelihood(x, q.rsample()).mean()
+    per_unit = kl_divergence(q, Normal(torch.zeros_like(q.loc), torch.ones_like(q.scale)))  # (16, 3)
+    mean_per_unit = per_unit.mean(0)
+    rate = mean_per_unit.clamp(min=free_bits).sum() if free_bits else mean_per_unit.sum()
+    torch.testing.assert_close(loss, distortion + weight * beta * rate)
+
+
+def test_the_autoregressive_logit_of_a_pixel_sums_over_the_pixels_before_it():
+    torch.manual_seed(0)
+    model = AutoregressiveVAE(hidden=8, latent_dim=2)
+    with torch.no_grad():
+        model.pixel_weights.normal_(0.0, 0.1)
+    x = torch.bernoulli(torch.full((2, 784), 0.4))
+    h = torch.randn(2, 2)
+    logits = model.logits(x, h)  # (2, 784)
+    base = model.decoder(h)  # (2, 784): f(h) alone
+    weights = model.pixel_weights.detach()
+    for d in (0, 1, 29, 400, 783):
+        expected = base[:, d] + sum(weights[d, e] * x[:, e] for e in range(d)) if d else base[:, 0]
+        torch.testing.assert_close(logits[:, d], expected, rtol=1e-5, atol=1e-5)

@@ -23,32 +23,34 @@ __all__ = ["AutoregressiveVAE"]
 
 
 class AutoregressiveVAE(VAE):
-    """The lecture's MLP VAE whose Bernoulli logits also see the preceding pixels (``eq:autoregressive-decoder``).
+    """The lecture's MLP VAE whose logits also see the preceding pixels.
 
-    ``x`` is ``(B, 1, 28, 28)`` or ``(B, 784)``; ``log_likelihood(x, h)`` as :class:`vaecourse.models.VAE`
-    (h (B, k) -> (B,), h (S, B, k) -> (S, B)). ``decoder_mean`` is not defined (the pixels depend
-    on each other); :meth:`sample_images` draws pixel by pixel.
+    ``eq:autoregressive-decoder``. ``x`` is (B, 1, 28, 28) or (B, 784);
+    ``log_likelihood(x, h)`` as :class:`vaecourse.models.VAE`: h (B, k) ->
+    (B,), h (S, B, k) -> (S, B). There is no ``decoder_mean`` (the pixels
+    depend on each other); :meth:`sample_images` draws pixel by pixel.
     """
 
     def __init__(self, hidden: int = 200, latent_dim: int = 2):
         super().__init__(784, hidden, latent_dim, (1, 28, 28))
+        # A, and the mask that keeps only e < d (strictly lower triangle)
         self.pixel_weights = nn.Parameter(torch.zeros(784, 784))
-        self.register_buffer("mask", torch.tril(torch.ones(784, 784), diagonal=-1))
+        lower = torch.tril(torch.ones(784, 784), diagonal=-1)
+        self.register_buffer("mask", lower)
 
     def _autoregressive_logits(self, x_flat: torch.Tensor) -> torch.Tensor:
-        return x_flat @ (self.pixel_weights * self.mask).T  # (B, 784): pixel d sees pixels e < d
+        # (B, 784): sum over e < d of A_de x_e, for every pixel d
+        return x_flat @ (self.pixel_weights * self.mask).T
 
     def logits(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """:math:`\\ell_d(\\mathbf{h}, \\mathbf{x}_{<d})` (``eq:autoregressive-decoder``).
-
-        x (B, ...), h (..., B, k) -> (..., B, 784).
-        """
+        """l_d(h, x_<d): x (B, ...), h (..., B, k) -> (..., B, 784)."""
         x_flat = x.reshape(x.shape[0], 784)  # (B, 784)
-        logits = self.decoder(h.reshape(-1, self.latent_dim)).reshape(*h.shape[:-1], 784)  # (..., B, 784)
-        return logits + self._autoregressive_logits(x_flat)  # broadcast over sample dims
+        flat_h = h.reshape(-1, self.latent_dim)
+        f = self.decoder(flat_h).reshape(*h.shape[:-1], 784)  # (..., B, 784)
+        return f + self._autoregressive_logits(x_flat)  # over sample dims
 
     def log_likelihood(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """:math:`\\sum_d \\log\\mathrm{Bernoulli}(x_d; \\sigma(\\ell_d))`: h (B, k) -> (B,), h (S, B, k) -> (S, B)."""
+        """sum_d log Bernoulli(x_d; sigmoid(l_d)): (B,) or (S, B)."""
         x_flat = x.reshape(x.shape[0], 784)
         logits = self.logits(x, h)
         return (x_flat * logits - nn.functional.softplus(logits)).sum(-1)
@@ -58,11 +60,12 @@ class AutoregressiveVAE(VAE):
 
     @torch.no_grad()
     def sample_images(self, h: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Binary images drawn pixel by pixel from :math:`p(\\mathbf{x}|\\mathbf{h})`: h (N, k) -> (N, 1, 28, 28)."""
+        """Binary images drawn pixel by pixel: h (N, k) -> (N, 1, 28, 28)."""
         base = self.decoder(h)  # (N, 784)
         weights = self.pixel_weights * self.mask
         x = torch.zeros_like(base)
         for d in range(784):
             logit = base[:, d] + x @ weights[d]
-            x[:, d] = torch.bernoulli(torch.sigmoid(logit), generator=generator)
+            p = torch.sigmoid(logit)
+            x[:, d] = torch.bernoulli(p, generator=generator)
         return x.reshape(-1, 1, 28, 28)

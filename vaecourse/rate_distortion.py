@@ -3,14 +3,15 @@
 Minus the ELBO splits into a *distortion* and a *rate* (label ``eq:rate-distortion``; Alemi et al.
 2018, "Fixing a broken ELBO"):
 
-.. math:: -\\mathcal{L}(\\mathbf{x}) = \\underbrace{-E_{\\mathbf{h}\\sim Q}[\\log p(\\mathbf{x}|\\mathbf{h})]}_{D}
+.. math:: -\\mathcal{L}(\\mathbf{x}) =
+          \\underbrace{-E_{\\mathbf{h}\\sim Q}[\\log p(\\mathbf{x}|\\mathbf{h})]}_{\\mathrm{Dist}}
           + \\underbrace{\\mathcal{D}[Q(\\mathbf{h}|\\mathbf{x})\\,\\|\\,p(\\mathbf{h})]}_{R},
 
-and the beta-VAE of Higgins et al. 2017 minimises :math:`D + \\beta R` (label ``eq:beta-elbo``). A
+and the beta-VAE of Higgins et al. 2017 minimises :math:`\\mathrm{Dist} + \\beta R` (label ``eq:beta-elbo``). A
 latent unit :math:`j` is *active* when :math:`\\mathrm{Var}_{\\mathbf{x}}\\big(E_Q[h_j]\\big) > 0.01`
 (label ``eq:active-units``; Burda et al. 2015). Two remedies against unused units change the rate
 term during training: a KL weight that rises from 0 to 1 (warm-up; Bowman et al. 2016) and *free
-bits*, :math:`\\sum_j \\max(\\lambda, E_{\\mathbf{x}}[R_j])` over a batch (label ``eq:free-bits``;
+bits*, :math:`\\sum_j \\max(\\tau, E_{\\mathbf{x}}[R_j])` over a batch (label ``eq:free-bits``;
 Kingma et al. 2016). Chapter book/kl_in_practice.md.
 
 Models are :class:`vaecourse.models.LatentVariableModel` (``encode(x)`` -> ``Normal`` (B, k),
@@ -55,9 +56,10 @@ def rate_distortion(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Rate and distortion per image.
 
-    Rate :math:`R = \\mathcal{D}[Q\\|p(\\mathbf{h})]`, distortion :math:`D = -E_Q[\\log p(\\mathbf{x}|\\mathbf{h})]`.
+    Rate :math:`R = \\mathcal{D}[Q\\|p(\\mathbf{h})]`,
+    distortion :math:`\\mathrm{Dist} = -E_Q[\\log p(\\mathbf{x}|\\mathbf{h})]`.
 
-    ``eq:rate-distortion``: :math:`R + D = -\\mathcal{L}`; the distortion is the ``n_samples``-sample
+    ``eq:rate-distortion``: :math:`R + \\mathrm{Dist} = -\\mathcal{L}`; the distortion is the ``n_samples``-sample
     reparameterised estimate, the rate is in closed form (:func:`kl_per_unit` summed). Alemi et al. 2018;
     book/kl_in_practice.md. Shapes: x (B, ...) -> (rate (B,), distortion (B,)).
     Raises ``ValueError`` for NaN/inf x or n_samples < 1.
@@ -71,7 +73,7 @@ def rate_distortion(
 
 
 def beta_elbo(model: LatentVariableModel, x: torch.Tensor, beta: float, n_samples: int = 1) -> torch.Tensor:
-    """:math:`-(D + \\beta R)` per image, the beta-VAE objective (``eq:beta-elbo``; Higgins et al. 2017).
+    """:math:`-(\\mathrm{Dist} + \\beta R)` per image, the beta-VAE objective (``eq:beta-elbo``; Higgins et al. 2017).
 
     beta = 1 is the ELBO. Shapes: x (B, ...) -> (B,). Raises ``ValueError`` for beta < 0.
     """
@@ -82,26 +84,30 @@ def beta_elbo(model: LatentVariableModel, x: torch.Tensor, beta: float, n_sample
 
 
 def free_bits_rate(q: Normal, free_bits: float) -> torch.Tensor:
-    """The free-bits rate of a batch.
+    r"""The free-bits rate of a batch: no unit is charged less than tau nats.
 
-    :math:`R_j` replaced by :math:`\\lambda` wherever the batch mean of :math:`R_j` is below :math:`\\lambda`.
-
-    Its batch mean is :math:`\\sum_j \\max(\\lambda, \\frac1B\\sum_b R_{bj})` (``eq:free-bits``;
-    Kingma et al. 2016, appendix C); a unit below the floor gets no gradient from the rate term.
-    book/kl_in_practice.md. Shapes: q of batch shape (B, k) -> (B,). Raises ``ValueError`` for a
-    negative ``free_bits``.
+    Its batch mean is $\sum_j \max(\tau, \frac1B \sum_b R_j(\mathbf{x}_b))$
+    (``eq:free-bits``; Kingma et al. 2016, appendix C): $R_j$ is replaced by
+    $\tau$ = ``free_bits`` in every unit whose batch mean is below it, so that
+    such a unit gets no gradient from the rate term. book/kl_in_practice.md.
+    Shapes: q of batch shape (B, k) -> (B,).
+    Raises ``ValueError`` for a negative ``free_bits``.
     """
     if not free_bits >= 0:
-        raise ValueError(f"free_bits must be a non-negative number of nats per unit, got {free_bits!r}")
+        message = f"free_bits must be >= 0 nats per unit, got {free_bits!r}"
+        raise ValueError(message)
     per_unit = kl_per_unit(q)  # (B, k)
-    below = per_unit.mean(0) < free_bits  # (k,)
-    return torch.where(below, torch.full_like(per_unit, free_bits), per_unit).sum(-1)
+    below = per_unit.mean(0) < free_bits  # (k,): the unit's batch mean
+    floor = torch.full_like(per_unit, free_bits)
+    return torch.where(below, floor, per_unit).sum(-1)  # (B,)
 
 
 def kl_weight(step: int, warmup_steps: int) -> float:
-    """The KL warm-up weight :math:`\\min(1, \\mathrm{step}/\\mathrm{warmup\\_steps})`; 1 without warm-up.
+    r"""The KL warm-up weight $w_t = \min(1, t / T_w)$ of step $t$.
 
-    Bowman et al. 2016.
+    It rises linearly from 0 at the first step to 1 after $T_w$ =
+    ``warmup_steps`` steps, and is 1 throughout without warm-up
+    (Bowman et al. 2016). book/kl_in_practice.md.
     """
     if warmup_steps <= 0:
         return 1.0

@@ -86,18 +86,18 @@ def beta_weights_the_rate(ctx: Context) -> Outcome:
 
 
 def free_bits_floor(ctx: Context) -> Outcome:
-    # three units whose batch-mean rate (~0.18) is below lambda while single images straddle it, three far above
+    # three units whose batch-mean rate (~0.18) is below tau while single images straddle it, three far above
     mu = torch.cat([0.6 * ctx.randn(32, 3), 1.4 + 0.3 * ctx.randn(32, 3, offset=1)], -1)
     sigma = torch.cat([1.0 + 0.05 * ctx.randn(32, 3, offset=2), 0.5 + 0.05 * ctx.randn(32, 3, offset=3)], -1).abs()
     q = Normal(mu, sigma)
-    lam = 0.25
+    tau = 0.25  # the free-bits floor
     per_unit = kl_divergence(q, Normal(torch.zeros_like(mu), torch.ones_like(mu)))  # (32, 6)
-    expected = per_unit.mean(0).clamp(min=lam).sum()
+    expected = per_unit.mean(0).clamp(min=tau).sum()
     return closed_outcome(
         ctx,
-        rd.free_bits_rate(q, lam).mean(),
+        rd.free_bits_rate(q, tau).mean(),
         expected,
-        "batch mean of free_bits_rate vs sum_j max(lambda, mean_b kl_divergence(Q_bj, N(0,1)))",
+        "batch mean of free_bits_rate vs sum_j max(tau, mean_b kl_divergence(Q_bj, N(0,1)))",
     )
 
 
@@ -181,7 +181,7 @@ CHECKS = [
     Check(
         "beta-elbo-weights-the-rate",
         "eq:beta-elbo",
-        "the beta-ELBO is -(D + beta R): reconstruction minus beta times the KL, same samples",
+        "the beta-ELBO is -(Dist + beta R): reconstruction minus beta times the KL, same samples",
         beta_weights_the_rate,
         seed=173,
     ),
@@ -195,7 +195,7 @@ CHECKS = [
     Check(
         "free-bits-floor",
         "eq:free-bits",
-        "free bits: the batch-mean rate is sum_j max(lambda, E_x[R_j]) (3 units below lambda, 3 above)",
+        "free bits: the batch-mean rate is sum_j max(tau, E_x[R_j]) (3 units below tau, 3 above)",
         free_bits_floor,
         seed=174,
     ),

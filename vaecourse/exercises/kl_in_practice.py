@@ -18,7 +18,7 @@ HIDDEN_BETA = ValueExercise(
     mistakes=[
         Mistake(
             "inverted: the reconstruction is divided by 784, so the KL weighs 784 times *more*: "
-            "(D/784 + R) = (D + 784 R)/784",
+            "(Dist/784 + R) = (Dist + 784 R)/784",
             value=1 / 784,
         ),
         Mistake("the batch mean divides both terms alike: only the mean over pixels changes beta", value=1.0),
@@ -26,12 +26,12 @@ HIDDEN_BETA = ValueExercise(
 )
 
 
-def _floor(lam, k):
-    return k * lam
+def _floor(tau, k):
+    return k * tau
 
 
 def _cases(rng):
-    cases = tensor_cases(rng, [(3,), (1,), (2,)], "lambda")
+    cases = tensor_cases(rng, [(3,), (1,), (2,)], "tau")
     for case, k in zip(cases, (16, 2, 5)):
         case["k"] = k
         case["describe"] += f" and k = {k}"
@@ -41,13 +41,13 @@ def _cases(rng):
 FREE_BITS = FunctionExercise(
     label="ex-klp-free-bits",
     chapter="kl_in_practice",
-    stub="def smallest_rate(lam, k):\n    ...  # your code: the smallest rate term a batch is charged\n\n"
+    stub="def smallest_rate(tau, k):\n    ...  # your code: the smallest rate term a batch is charged\n\n"
     "check_klp_free_bits(smallest_rate)",
     make_cases=_cases,
     arguments=lambda case: [draw(case).abs(), case["k"]],
     reference=_floor,
     grad_of=None,
-    mistakes=[Mistake("that is one unit's floor: each of the k units is charged at least lambda", lambda lam, k: lam)],
+    mistakes=[Mistake("that is one unit's floor: each of the k units is charged at least tau", lambda tau, k: tau)],
 )
 
 EXERCISES = [HIDDEN_BETA, FREE_BITS]

@@ -283,12 +283,12 @@ QUESTIONS: dict[str, list[dict]] = {
         ),
         expression(
             "free-bits",
-            "With free bits at lambda nats per unit and k units, the smallest rate term a batch is charged:",
-            "k*lam",
-            ["lam", "k"],
-            [{"lam": 0.5, "k": 16}, {"lam": 2.0, "k": 3}],
-            "each unit is charged at least lambda",
-            wrong=[("lam", "That is one unit.")],
+            "With free bits at tau nats per unit and k units, the smallest rate term a batch is charged:",
+            "k*tau",
+            ["tau", "k"],
+            [{"tau": 0.5, "k": 16}, {"tau": 2.0, "k": 3}],
+            "each unit is charged at least tau",
+            wrong=[("tau", "That is one unit.")],
         ),
         choice(
             "threshold",
