@@ -35,6 +35,7 @@ The package behind the book. One module per concept (a folder, ``name/``, for a 
   ``conditional`` (a temperature-conditioned VAE as a sampler) and ``finite_size`` (T_c of the infinite
   lattice), book/ising_generative.md; imported on their own
 - :mod:`~vaecourse.spectra`      synthetic spectra, a Gaussian-decoder VAE and PCA on them (book/spectra.md)
+- :mod:`~vaecourse.diffusion`    diffusion models as hierarchical VAEs: noising, the ELBO's terms, training, sampling
 - :mod:`~vaecourse.rate_distortion`  rate, distortion, the beta-ELBO, active units, KL warm-up and free bits
 - :mod:`~vaecourse.autoregressive`  a decoder that also sees the preceding pixels (and can ignore h)
 - :mod:`~vaecourse.objectives`  several small models trained in one pass with beta, warm-up, free bits or IWAE

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from vaecourse import cache
+from vaecourse.device import placement
 
 PARAMETERISATIONS = ("noise", "x0", "score")
 SCHEDULES = ("cosine", "linear")
@@ -565,7 +566,7 @@ def sample(
     the steps in ``keep``.
     """
     s, d = model.schedule, model.config.data_dim
-    dtype, device = next(model.parameters()).dtype, next(model.parameters()).device
+    device, dtype = placement(model)
     h = torch.randn(n, d, generator=generator, dtype=dtype).to(device)  # (n, D); drawn on the CPU
     kept = {model.config.n_steps: h} if model.config.n_steps in keep else {}
     for step in range(model.config.n_steps, 1, -1):
