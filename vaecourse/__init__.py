@@ -90,6 +90,7 @@ _SUBMODULES = {
     "data",
     "ising",
     "spectra",
+    "diffusion",
     "rate_distortion",
     "autoregressive",
     "objectives",

@@ -4,8 +4,8 @@ book/latent_space.md and book/elbo.md. For a 2-D model and one test image: $p(\\
 and $Q(\\mathbf{h}\\mid\\mathbf{x})$ on one grid that follows the posterior, $\\log p(\\mathbf{x})$, the
 ELBO and their gap $\\log p(\\mathbf{x}) - \\mathcal{L}(\\mathbf{x}) =
 \\mathcal{D}[Q(\\mathbf{h}\\mid\\mathbf{x})\\,\\|\\,p(\\mathbf{h}\\mid\\mathbf{x})]$ (eq:central of
-book/bayes_rule.md, Kingma & Welling 2013), all computed in Python by :mod:`vaecourse.marginal` and the ELBO's formula (changing the
-image needs a live kernel).
+book/bayes_rule.md, Kingma & Welling 2013), all computed in Python by :mod:`vaecourse.marginal` and the
+ELBO's formula (changing the image needs a live kernel).
 """
 
 from __future__ import annotations
