@@ -12,7 +12,7 @@ export PATH := $(BIN):$(PATH)
 help:
 	@echo "make book       set up .venv, execute every chapter, build the website (full mode)"
 	@echo "make slides     a reveal.js deck per chapter -> _build/slides/index.html (offline; uses make book's outputs if there)"
-	@echo "make pdf        the whole course as one PDF -> _build/latex/ (needs TeX: see the README, for instructors)"
+	@echo "make pdf        the whole course as one PDF -> _build/pdf/vaecourse.pdf (needs TeX Live: the README, for instructors)"
 	@echo "make test       set up .venv, run the linter (ruff) and every test (smoke mode)"
 	@echo "make bundles    rebuild the widgets' JavaScript bundles (vaecourse/js/bundles/) from vaecourse/js/src/ with esbuild"
 	@echo "make lab        JupyterLab on notebooks/"

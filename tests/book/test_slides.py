@@ -235,3 +235,29 @@ def test_a_quoted_number_is_filled_in_from_the_outputs(tmp_path):
     assert [slides.to_text(n) for n in derivation.numbers] == ["The gap is 14.4 nats."]
     page = slides.render(deck, slides.Outputs({}, {"gap": "14.4"}, "none"), tmp_path, "_assets", "0")
     assert "<strong class='computed'>14.4</strong>" in page
+
+
+def test_outputs_are_read_from_a_website_build_and_from_a_notebook_run(tmp_path):
+    """A quoted number glued by myst-nb (website build) or printed by vaecourse.prose.quote (notebook run),
+    and the picture of a figure cell, found by the figure's name."""
+    import base64
+
+    import nbformat
+
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n fake").decode()
+    notebook = nbformat.v4.new_notebook()
+    glued = nbformat.v4.new_output(
+        "display_data", data={"text/plain": "14.4"}, metadata={"scrapbook": {"name": "gap", "mime_prefix": ""}}
+    )
+    printed = nbformat.v4.new_output("stream", name="stdout", text="ratio: 0.52\nnot_quoted: 3\n")
+    picture = nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})
+    figure = nbformat.v4.new_code_cell("plot()", metadata={"mystnb": {"figure": {"name": "fig-x"}}})
+    figure.outputs = [picture]
+    code = nbformat.v4.new_code_cell("x")
+    code.outputs = [glued, printed]
+    notebook.cells = [code, figure]
+    path = tmp_path / "run.ipynb"
+    nbformat.write(notebook, path)
+    outputs = slides.read_outputs(path, {"gap", "ratio"}, smoke=False)
+    assert outputs.glued == {"gap": "14.4", "ratio": "0.52"}
+    assert outputs.figures == {"fig-x": (".png", base64.b64decode(png))}

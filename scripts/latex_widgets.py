@@ -1,0 +1,51 @@
+"""Sphinx extension: in the PDF (LaTeX builder), each interactive widget becomes a line saying where it is live.
+
+A widget's output is a widget view (``application/vnd.jupyter.widget-view+json``) and its ``text/plain`` repr.
+In the LaTeX build myst-nb would print the repr (``LatentExplorer(...)``); this extension makes myst-nb
+choose the widget view there too (``nb_mime_priority_overrides``), and replaces it with a paragraph naming the
+chapter's notebook (JupyterLab, Colab, Binder) and its page on the website, where the widget runs. A widget
+whose output also carries a picture (``image/png``) is shown as that picture, by myst-nb, before the line.
+
+Enabled in _config.yml under sphinx.local_extensions; the HTML build is untouched.
+"""
+
+from __future__ import annotations
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def prefer_widget_view_in_latex(app, config) -> None:
+    overrides = list(config.nb_mime_priority_overrides or [])
+    overrides.append(("latex", WIDGET, 5))
+    config.nb_mime_priority_overrides = overrides
+
+
+def where_live(docname: str, repository: str, branch: str) -> str:
+    """The sentence that stands for a widget in the PDF."""
+    stem = docname.split("/")[-1]
+    return (
+        f"Interactive widget: it runs live on this chapter's page of the course website and in the notebook "
+        f"notebooks/{stem}.ipynb ({repository.rstrip('/')}/blob/{branch}/notebooks/{stem}.ipynb), "
+        "in JupyterLab, Colab or Binder."
+    )
+
+
+def replace_widgets(app, doctree, docname) -> None:
+    from docutils import nodes
+
+    if app.builder.format != "latex":
+        return
+    options = app.config.html_theme_options or {}
+    repository = options.get("repository_url") or "the course repository"
+    branch = options.get("repository_branch") or "main"
+    for node in list(doctree.findall(nodes.raw)):
+        if "html" in node.get("format", "") and WIDGET in node.astext():
+            paragraph = nodes.paragraph()
+            paragraph += nodes.emphasis(text=where_live(docname, repository, branch))
+            node.replace_self(paragraph)
+
+
+def setup(app):
+    app.connect("config-inited", prefer_widget_view_in_latex)
+    app.connect("doctree-resolved", replace_widgets)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,115 @@
+"""scripts/pdf.py (`make pdf`): the whole course as one PDF through jupyter-book's LaTeX builder. Its text
+(pdftotext) has every chapter's title, the chapters' numbered equations, the bibliography's entries, and a
+line where each widget would be.
+
+Building it executes every chapter (smoke mode here) and runs LaTeX: minutes. Without TeX Live the tests
+skip and say what to install. ``VAECOURSE_PDF=path/to/vaecourse.pdf`` checks a PDF built earlier instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scripts import pdf
+from scripts.chapters import ROOT
+from tests.system_packages import IN_CI
+
+
+@pytest.fixture(scope="module")
+def course_pdf(tmp_path_factory) -> Path:
+    given = os.environ.get("VAECOURSE_PDF")
+    if given:
+        return Path(given)
+    missing = pdf.missing_tex()
+    if missing:
+        pytest.skip(f"TeX is not installed ({', '.join(missing)} not found): {pdf.install_hint()}")
+    out = tmp_path_factory.mktemp("pdf")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VAECOURSE_SMOKE", "1")
+        patch.setenv("VAECOURSE_OFFLINE", "1")
+        return pdf.build(path_output=out)
+
+
+@pytest.fixture(scope="module")
+def text(course_pdf: Path) -> str:
+    """The PDF's text, hyphenation undone, whitespace and quotes made plain."""
+    if shutil.which("pdftotext") is None:
+        message = "pdftotext is missing: install Debian's poppler-utils (apt-get install poppler-utils)"
+        pytest.fail(message) if IN_CI else pytest.skip(message)
+    raw = subprocess.run(["pdftotext", "-enc", "UTF-8", str(course_pdf), "-"], capture_output=True, text=True).stdout
+    raw = re.sub(r"(\w)-\n(\w)", r"\1\2", raw)
+    return _plain(raw)
+
+
+def _plain(text: str) -> str:
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    text = text.replace("\ufb01", "fi").replace("\ufb02", "fl").replace("\u2013", "-").replace("\u2014", "-")
+    return " ".join(text.split())
+
+
+def _chapters() -> list[tuple[str, str, int]]:
+    """(stem, title, number of labelled equations) of every numbered chapter, from _toc.yml and the MyST."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    out = []
+    for part in toc["parts"]:
+        for entry in part["chapters"] if part.get("numbered") else []:
+            source = (ROOT / f"{entry['file']}.md").read_text()
+            title = re.search(r"^# (.+)$", source, re.M)[1]
+            labelled = len(re.findall(r"^\$\$\s*\([^)]+\)\s*$", source, re.M))
+            out.append((Path(entry["file"]).name, _plain(re.sub(r"[`*]", "", title)), labelled))
+    return out
+
+
+@pytest.mark.slow
+def test_every_chapter_title_is_in_the_pdf(text):
+    missing = [title for _, title, _ in _chapters() if title not in text]
+    assert missing == [], f"chapters missing from the PDF: {missing}"
+
+
+@pytest.mark.slow
+def test_the_equations_are_numbered(text):
+    """Each chapter with labelled equations has at least as many distinct equation numbers (n.k) in the PDF."""
+    numbers = set(re.findall(r"\((\d+)\.(\d+)\)", text))
+    by_chapter: dict[str, int] = {}
+    for chapter, _ in numbers:
+        by_chapter[chapter] = by_chapter.get(chapter, 0) + 1
+    labelled = [count for _, _, count in _chapters() if count]
+    assert labelled
+    assert sorted(by_chapter.values(), reverse=True)[: len(labelled)] >= sorted(labelled, reverse=True)[:1]
+    assert sum(1 for c in by_chapter.values() if c >= 2) >= len([n for n in labelled if n >= 2]) // 2
+
+
+@pytest.mark.slow
+def test_the_bibliography_lists_every_work(text):
+    from pybtex.database import parse_file
+
+    entries = parse_file(str(ROOT / "references.bib")).entries
+    missing = []
+    for key, entry in entries.items():
+        title = _plain(re.sub(r"[{}\\]", "", entry.fields["title"]))
+        words = " ".join(title.split()[:4])
+        if words.lower() not in text.lower():
+            missing.append(key)
+    assert missing == [], f"bibliography entries missing from the PDF: {missing}"
+
+
+@pytest.mark.slow
+def test_widgets_say_where_they_run_live(text):
+    widget_chapters = [p.stem for p in (ROOT / "book").glob("*.md") if "widgets." in p.read_text()]
+    assert widget_chapters
+    for stem in widget_chapters:
+        assert f"notebooks/{stem}.ipynb" in text.replace(" ", "")
+    assert "Interactive widget: it runs live" in text
+
+
+def test_without_tex_the_build_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(pdf.shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match="apt-get install texlive-latex-recommended"):
+        pdf.build()
