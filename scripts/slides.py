@@ -434,13 +434,23 @@ PAGE = """<!doctype html>
 <link rel="stylesheet" href="{assets}/reveal/dist/theme/white.css">
 <link rel="stylesheet" href="{assets}/slides.css">
 <script>
+// A slide whose content is taller than the slide gets a smaller font (equations and pictures scale with it).
+function fitSlide(slide) {{
+  if (!slide || slide.dataset.fitted || document.documentElement.dataset.typeset !== "done") return;
+  const height = Reveal.getConfig().height;
+  const wide = () => [...slide.querySelectorAll("mjx-container")].some((m) => m.scrollWidth > m.clientWidth + 1);
+  for (let size = 100; (slide.scrollHeight > height || wide()) && size > 30; size -= 6) {{
+    slide.style.fontSize = size - 6 + "%";
+  }}
+  slide.dataset.fitted = "yes";
+}}
 window.MathJax = {{
   loader: {{load: ["a11y/assistive-mml"]}},
   tex: {{inlineMath: [["\\\\(", "\\\\)"]], displayMath: [["\\\\[", "\\\\]"]], tags: "none"}},
   startup: {{
     pageReady: () => MathJax.startup.defaultPageReady().then(() => {{
-      if (window.Reveal && Reveal.isReady()) Reveal.layout();
       document.documentElement.dataset.typeset = "done";
+      if (window.Reveal && Reveal.isReady()) {{ Reveal.layout(); fitSlide(Reveal.getCurrentSlide()); }}
     }})
   }}
 }};
@@ -457,6 +467,8 @@ Reveal.initialize({{
   hash: true, center: false, width: 1280, height: 800, margin: 0.04, transition: "fade", transitionSpeed: "fast",
   plugins: [RevealNotes],
 }});
+Reveal.on("ready", (event) => fitSlide(event.currentSlide));
+Reveal.on("slidechanged", (event) => fitSlide(event.currentSlide));
 </script>
 </body>
 </html>
@@ -473,14 +485,14 @@ CSS = """/* The course's slides (scripts/slides.py). */
 .reveal .mode {{ color: #8a4b00; }}
 .reveal .equation {{ margin: 0.6em 0; font-size: 0.95em; }}
 .reveal figure {{ margin: 0; text-align: center; }}
-.reveal figure img {{ max-height: 480px; max-width: 100%; margin: 0 auto; }}
+.reveal figure img {{ max-height: 15em; max-width: 100%; margin: 0 auto; }}
 .reveal figcaption {{ font-size: 0.55em; text-align: left; color: #333; }}
 .reveal ul.computed {{ font-size: 0.6em; }}
 .reveal strong.computed {{ color: #0b5394; }}
 .reveal .goals p, .reveal .takeaways p {{ font-size: 0.8em; }}
 .reveal .goals li, .reveal .takeaways li, .reveal ol.exercises li {{ font-size: 0.85em; }}
 .reveal .statement {{ border-left: 4px solid #0b5394; padding-left: 0.6em; font-size: 0.85em; }}
-.reveal pre code {{ font-size: 0.6em; max-height: 560px; }}
+.reveal pre code {{ font-size: 0.6em; max-height: none; }}
 """
 
 

@@ -1,23 +1,34 @@
-"""Sphinx extension: in the PDF (LaTeX builder), each interactive widget becomes a line saying where it is live.
+"""Sphinx extension for the PDF (LaTeX builder): widgets as a line saying where they run live, and TeX's needs.
 
+**Widgets.**
 A widget's output is a widget view (``application/vnd.jupyter.widget-view+json``) and its ``text/plain`` repr.
 In the LaTeX build myst-nb would print the repr (``LatentExplorer(...)``); this extension makes myst-nb
 choose the widget view there too (``nb_mime_priority_overrides``), and replaces it with a paragraph naming the
 chapter's notebook (JupyterLab, Colab, Binder) and its page on the website, where the widget runs. A widget
 whose output also carries a picture (``image/png``) is shown as that picture, by myst-nb, before the line.
 
+**TeX's needs.** jupyter-book's LaTeX class loads the ``bbm`` package, which only Debian's 1.4 GB
+texlive-fonts-extra has; ``scripts/latex/bbm.sty``, a three-line stand-in, goes into the LaTeX folder
+(``latex_additional_files``), and the (empty) index is made by makeindex rather than xindy (another
+package), so the TeX packages scripts/pdf.py names are enough.
+
 Enabled in _config.yml under sphinx.local_extensions; the HTML build is untouched.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+LATEX_FILES = [Path(__file__).parent / "latex" / "bbm.sty"]
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
-def prefer_widget_view_in_latex(app, config) -> None:
+def configure_latex(app, config) -> None:
     overrides = list(config.nb_mime_priority_overrides or [])
     overrides.append(("latex", WIDGET, 5))
     config.nb_mime_priority_overrides = overrides
+    config.latex_additional_files = [*(config.latex_additional_files or []), *map(str, LATEX_FILES)]
+    config.latex_use_xindy = False  # the book has no index: makeindex (in TeX Live) instead of Debian's xindy
 
 
 def where_live(docname: str, repository: str, branch: str) -> str:
@@ -46,6 +57,6 @@ def replace_widgets(app, doctree, docname) -> None:
 
 
 def setup(app):
-    app.connect("config-inited", prefer_widget_view_in_latex)
+    app.connect("config-inited", configure_latex)
     app.connect("doctree-resolved", replace_widgets)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
