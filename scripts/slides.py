@@ -145,8 +145,8 @@ def executed_notebook(path: Path, executed: Path, work: Path) -> tuple[Path, boo
     if built.exists() and built.stat().st_mtime >= path.stat().st_mtime:
         return built, False
     work.mkdir(parents=True, exist_ok=True)
-    target = work / f"{path.stem}.ipynb"
     smoke = os.environ.get("VAECOURSE_SMOKE", "") not in ("", "0")
+    target = work / f"{path.stem}.{'smoke' if smoke else 'full'}.ipynb"  # kept: the next deck is quick
     if not (target.exists() and target.stat().st_mtime >= path.stat().st_mtime):
         print(f"slides: executing {path.name} ({'smoke' if smoke else 'full'} mode) for its figures", flush=True)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
@@ -538,9 +538,8 @@ def build(stems: list[str] | None = None, out: Path = OUT, executed: Path = EXEC
         page.write_text(render(deck, outputs, images, "_assets", vaecourse.__version__))
         written.append(page)
         print(f"slides: {page.relative_to(out.parent.parent) if out.is_relative_to(ROOT) else page}")
-    index = "".join(
-        f"<li><a href='{p.name}'>{html.escape(chapters._book()[0][p.stem].title)}</a></li>" for p in written
-    )
+    decks = [stem for stem in sources if (out / f"{stem}.html").exists()]  # made now or before
+    index = "".join(f"<li><a href='{s}.html'>{html.escape(chapters._book()[0][s].title)}</a></li>" for s in decks)
     (out / "index.html").write_text(
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Slides</title></head><body>"
         f"<h1>Slides of the course</h1><ol>{index}</ol>"
