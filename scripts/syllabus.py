@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Sphinx puts scripts/ on the path for a local extension; the chapter reader is imported as scripts.*
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 BENCHMARK = ROOT / "benchmarks" / "cold_chapters.json"
 LECTURE_PARTS = ("The mathematics of VAEs", "The code")
 # The study-time estimate: minutes per word of prose, per display equation, per exercise, per code cell.
