@@ -4,7 +4,8 @@
   in it that name chapters), drawn as a graph (matplotlib: inline SVG on the website, a PDF in the
   LaTeX build), one row per chapter in a table.
 - **Time to run**: ``benchmarks/cold_chapters.json`` (benchmarks/bench_cold_chapters.py: each chapter
-  executed cold in full mode; ``{"machine", "limits", "chapters": {stem: {"seconds", "peak_mb"}}}``).
+  executed cold in full mode; ``{"machine", "limits", "chapters": {stem: {"seconds", "peak_mb", "status"}}}``,
+  ``peak_mb`` null where it could not be measured, ``status`` "ok" or what went wrong).
   Without that file the page says the benchmark has not been run.
 - **Time to study**: an estimate from each chapter's own text (STUDY below: words read, display
   equations worked through, exercises, code cells run), the formula stated on the page.
@@ -47,6 +48,7 @@ class ChapterInfo:
     code_cells: int = 0
     seconds: float | None = None  # measured cold run (full mode)
     peak_mb: float | None = None
+    status: str = "ok"  # the benchmark's word on the run: "ok", "stopped after 1800 s", "failed (...)"
 
     def study_hours(self) -> float:
         """Reading, equations, exercises and code cells (STUDY), plus the measured run time; in hours,
@@ -125,7 +127,9 @@ def with_run_times(chapters: list[ChapterInfo], benchmark: dict | None) -> list[
     for info in chapters:
         measured = (benchmark or {}).get("chapters", {}).get(info.stem)
         if measured:
-            info.seconds, info.peak_mb = float(measured["seconds"]), float(measured["peak_mb"])
+            info.seconds = float(measured["seconds"])
+            info.peak_mb = float(measured["peak_mb"]) if measured.get("peak_mb") is not None else None
+            info.status = str(measured.get("status", "ok"))
     return chapters
 
 
@@ -288,6 +292,7 @@ def table_markdown(chapters: list[ChapterInfo], benchmark: dict | None) -> str:
     for info in chapters:
         needs = ", ".join(str(by_stem[n].number) for n in info.needs) or "none"
         runs = f"{info.seconds:.0f} s" if info.seconds is not None else "not measured"
+        runs += "" if info.status == "ok" else f" ({info.status.replace('|', '/')})"
         peak = f"{info.peak_mb:.0f} MB" if info.peak_mb is not None else "not measured"
         study = _hours(info.study_hours())
         lines.append(f"| {info.number}. {{doc}}`{info.stem}` | {needs} | {runs} | {peak} | {study} |")

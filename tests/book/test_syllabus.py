@@ -88,6 +88,8 @@ def test_the_table_with_and_without_the_benchmark(chapters):
     assert "a sample machine (tests only)" in table and "1 CPU, 1 GB" in table
     row = next(line for line in table.splitlines() if "`marginal_likelihood`" in line)
     assert "| 42 s | 512 MB |" in row
+    stopped = next(line for line in table.splitlines() if "`kl_divergence`" in line)
+    assert "| 1800 s (stopped after 1800 s) | not measured |" in stopped
     elbo = next(info for info in timed if info.stem == "elbo")
     untimed = next(info for info in chapters if info.stem == "elbo")
     assert elbo.study_hours() == pytest.approx(untimed.study_hours() + 2.0, abs=0.5)  # it ran 2 h 1 min
