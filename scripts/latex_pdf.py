@@ -52,8 +52,19 @@ def replace_widgets(app, doctree, docname) -> None:
     for node in list(doctree.findall(nodes.raw)):
         if "html" in node.get("format", "") and WIDGET in node.astext():
             paragraph = nodes.paragraph()
-            paragraph += nodes.emphasis(text=where_live(docname, repository, branch))
+            paragraph += nodes.emphasis(text=where_live(_source_document(node, docname), repository, branch))
             node.replace_self(paragraph)
+
+
+def _source_document(node, default: str) -> str:
+    """The chapter a node of the LaTeX builder's one assembled doctree comes from (its start_of_file)."""
+    from sphinx import addnodes
+
+    while node is not None:
+        if isinstance(node, addnodes.start_of_file):
+            return node["docname"]
+        node = node.parent
+    return default
 
 
 def setup(app):

@@ -57,7 +57,8 @@ def build(path_output: Path | None = None) -> Path:
     build_dir = (path_output or ROOT) / "_build"
     (build_dir).mkdir(parents=True, exist_ok=True)
     (build_dir / "pdf-build.log").write_text(result.stdout + "\n" + result.stderr)
-    pdfs = sorted((build_dir / "latex").glob("*.pdf"), key=lambda p: p.stat().st_mtime)
+    # the book's PDF is named after its .tex (other PDFs there are pictures, e.g. the syllabus graph)
+    pdfs = [tex.with_suffix(".pdf") for tex in (build_dir / "latex").glob("*.tex") if tex.with_suffix(".pdf").exists()]
     if result.returncode != 0 or not pdfs:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise RuntimeError(f"jupyter-book's LaTeX build failed (log: {build_dir / 'pdf-build.log'}):\n{tail}")
