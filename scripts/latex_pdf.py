@@ -43,28 +43,23 @@ def where_live(docname: str, repository: str, branch: str) -> str:
 
 def replace_widgets(app, doctree, docname) -> None:
     from docutils import nodes
+    from sphinx import addnodes
 
     if app.builder.format != "latex":
         return
     options = app.config.html_theme_options or {}
     repository = options.get("repository_url") or "the course repository"
     branch = options.get("repository_branch") or "main"
-    for node in list(doctree.findall(nodes.raw)):
-        if "html" in node.get("format", "") and WIDGET in node.astext():
+    current = docname
+    # the LaTeX builder resolves one doctree assembled from every chapter: walk it in order, noting where
+    # each chapter starts (Sphinx's start_of_file nodes, or sections that carry their docname)
+    for node in list(doctree.findall(lambda n: isinstance(n, (addnodes.start_of_file, nodes.section, nodes.raw)))):
+        if isinstance(node, (addnodes.start_of_file, nodes.section)):
+            current = node.get("docname") or current
+        elif "html" in node.get("format", "") and WIDGET in node.astext():
             paragraph = nodes.paragraph()
-            paragraph += nodes.emphasis(text=where_live(_source_document(node, docname), repository, branch))
+            paragraph += nodes.emphasis(text=where_live(current, repository, branch))
             node.replace_self(paragraph)
-
-
-def _source_document(node, default: str) -> str:
-    """The chapter a node of the LaTeX builder's one assembled doctree comes from (its start_of_file)."""
-    from sphinx import addnodes
-
-    while node is not None:
-        if isinstance(node, addnodes.start_of_file):
-            return node["docname"]
-        node = node.parent
-    return default
 
 
 def setup(app):

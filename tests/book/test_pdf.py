@@ -113,3 +113,37 @@ def test_without_tex_the_build_says_what_to_install(monkeypatch):
     monkeypatch.setattr(pdf.shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="apt-get install texlive-latex-recommended"):
         pdf.build()
+
+
+def test_a_widget_becomes_a_line_naming_its_own_chapter(tmp_path):
+    """Sphinx's LaTeX writer (no TeX needed) on two small chapters, each with a widget view: each becomes the
+    line naming that chapter's notebook, in the one .tex the builder assembles; the HTML build keeps them."""
+    import sys
+
+    src = tmp_path / "src"
+    src.mkdir()
+    widget = '```{raw} html\n<script type="application/vnd.jupyter.widget-view+json">{}</script>\n```\n'
+    for stem in ("first", "second"):
+        (src / f"{stem}.md").write_text(f"# Chapter {stem}\n\nText.\n\n{widget}")
+    (src / "index.md").write_text("# Book\n\n```{toctree}\nfirst\nsecond\n```\n")
+    (src / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(ROOT / 'scripts')!r})\n"
+        "extensions = ['myst_nb', 'latex_pdf']\n"
+        "html_theme_options = {'repository_url': 'https://example.org/course', 'repository_branch': 'main'}\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    for builder in ("latex", "html"):
+        build = subprocess.run(
+            [sys.executable, "-m", "sphinx", "-q", "-b", builder, str(src), str(tmp_path / builder)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert build.returncode == 0, build.stderr[-3000:]
+    tex = _plain(next((tmp_path / "latex").glob("*.tex")).read_text())
+    assert tex.count("Interactive widget: it runs live") == 2
+    assert tex.index("notebooks/first.ipynb") < tex.index("notebooks/second.ipynb")
+    assert "widget-view+json" not in tex
+    assert (tmp_path / "latex" / "bbm.sty").exists()
+    assert "widget-view+json" in (tmp_path / "html" / "first.html").read_text()
