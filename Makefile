@@ -7,10 +7,12 @@ STAMP  := $(VENV)/.installed-stamp
 # Run every tool from the virtual environment (and its Jupyter kernel) first.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup book test notebooks bundles lab check clean
+.PHONY: help setup book slides pdf test notebooks bundles lab check clean
 
 help:
 	@echo "make book       set up .venv, execute every chapter, build the website (full mode)"
+	@echo "make slides     a reveal.js deck per chapter -> _build/slides/index.html (offline; uses make book's outputs if there)"
+	@echo "make pdf        the whole course as one PDF -> _build/pdf/vaecourse.pdf (needs TeX Live: the README, for instructors)"
 	@echo "make test       set up .venv, run the linter (ruff) and every test (smoke mode)"
 	@echo "make bundles    rebuild the widgets' JavaScript bundles (vaecourse/js/bundles/) from vaecourse/js/src/ with esbuild"
 	@echo "make lab        JupyterLab on notebooks/"
@@ -45,6 +47,20 @@ book: setup
 	@touch $(BUILT)
 	@echo ""
 	@echo "The course website: $(CURDIR)/_build/html/index.html"
+
+# A reveal.js deck per chapter (scripts/slides.py): the pictures and quoted numbers come from the website
+# build's executed notebooks (_build/jupyter_execute) when `make book` has run, else each chapter is executed.
+# CHAPTERS="elbo sgd" makes only those decks.
+slides: setup
+	$(PY) scripts/vendor_assets.py --slides
+	$(PY) -m scripts.slides $(CHAPTERS)
+	@echo ""
+	@echo "The slides: $(CURDIR)/_build/slides/index.html (s: speaker notes, f: full screen)"
+
+# The whole course as a PDF with jupyter-book's LaTeX builder (TeX Live: the README's apt-get line).
+# It executes every chapter (full mode), as `make book` does.
+pdf: setup
+	$(PY) scripts/pdf.py
 
 test: setup
 	$(BIN)/ruff check .

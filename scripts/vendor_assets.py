@@ -22,6 +22,8 @@ What goes where (all under ``_vendor/``)::
 
 ``axe_core()`` fetches the accessibility engine axe-core the same way into ``_vendor/.axe-core/`` (a
 test tool: Sphinx does not copy dot-folders into the site; tests/browser/test_accessibility.py uses it).
+``reveal_js()`` fetches reveal.js (MIT) into ``_vendor/.reveal.js/`` for the slides (scripts/slides.py
+copies it, with MathJax, into each deck's folder); it is not part of the website either.
 
 npm packages are fetched with ``npm pack`` (the npm registry through its ordinary client; npm's own
 cache makes a second fetch offline) and checked against pinned SHA-256 sums. Running the script again
@@ -64,6 +66,12 @@ PACKAGES = {
 # not copy (html_static_path skips dot-folders). Bump both together.
 AXE_CORE = ("axe-core@4.10.3", "0f2b4d7dcdf7d1219df8d1959ad68e565f51d14c3f0d88bb71cd59abeb956292")
 AXE_DIR = VENDOR / ".axe-core"
+
+# reveal.js, the slide engine of `make slides` (scripts/slides.py): its dist/ (core, style sheets, the white
+# theme and the fonts the themes use) and the speaker-notes plugin. Not part of the website (a dot-folder).
+# Bump both together.
+REVEAL_JS = ("reveal.js@5.2.1", "359b575dd51bbda32f89b2fd4c7dc46ad7389a805572158916c29252f7a27333")
+REVEAL_DIR = VENDOR / ".reveal.js"
 
 # MathJax bundles the site does not use (it loads es5/tex-chtml.js); everything else in es5/ stays,
 # because tex-chtml.js loads fonts, TeX extensions (autoload), the menu and accessibility parts lazily
@@ -223,6 +231,27 @@ def axe_core() -> Path:
     return script
 
 
+def reveal_js() -> Path:
+    """The folder of the pinned reveal.js (``dist/``, ``plugin/notes/``, ``LICENSE``), fetched with ``npm pack``
+    and SHA-256-checked when missing.
+
+    Raises ``VendorError`` when npm cannot fetch it or the checksum does not match.
+    """
+    stamp = REVEAL_DIR / ".pinned"
+    wanted = " ".join(REVEAL_JS) + "\n"
+    if not (stamp.exists() and stamp.read_text() == wanted and (REVEAL_DIR / "dist" / "reveal.js").exists()):
+        with tempfile.TemporaryDirectory(prefix="vaecourse-reveal-") as tmp:
+            package = extract_package(npm_pack(*REVEAL_JS, Path(tmp)), Path(tmp) / "x")
+            if REVEAL_DIR.exists():
+                shutil.rmtree(REVEAL_DIR)
+            REVEAL_DIR.mkdir(parents=True)
+            _copy_tree(package / "dist", REVEAL_DIR / "dist", skip=lambda rel: rel.name.endswith((".map", ".esm.js")))
+            _copy_tree(package / "plugin" / "notes", REVEAL_DIR / "plugin" / "notes")
+            shutil.copyfile(package / "LICENSE", REVEAL_DIR / "LICENSE")
+        stamp.write_text(wanted)
+    return REVEAL_DIR
+
+
 def _wanted_stamp() -> dict:
     import importlib.metadata
 
@@ -257,9 +286,12 @@ def vendor(force: bool = False) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help="fetch the npm packages again")
+    parser.add_argument("--slides", action="store_true", help="also fetch reveal.js, for `make slides`")
     args = parser.parse_args(argv)
     try:
         fetched = vendor(force=args.force)
+        if args.slides:
+            reveal_js()
     except VendorError as error:
         print(f"vendor_assets: {error}", file=sys.stderr)
         return 1
