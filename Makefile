@@ -7,13 +7,14 @@ STAMP  := $(VENV)/.installed-stamp
 # Run every tool from the virtual environment (and its Jupyter kernel) first.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup book slides pdf test notebooks bundles lab check clean
+.PHONY: help setup book slides pdf test test-pdf notebooks bundles lab check clean
 
 help:
 	@echo "make book       set up .venv, execute every chapter, build the website (full mode)"
 	@echo "make slides     a reveal.js deck per chapter -> _build/slides/index.html (offline; uses make book's outputs if there)"
 	@echo "make pdf        the whole course as one PDF -> _build/pdf/vaecourse.pdf (needs TeX Live: the README, for instructors)"
 	@echo "make test       set up .venv, run the linter (ruff) and every test (smoke mode)"
+	@echo "make test-pdf   build the PDF and test it (needs TeX Live; minutes)"
 	@echo "make bundles    rebuild the widgets' JavaScript bundles (vaecourse/js/bundles/) from vaecourse/js/src/ with esbuild"
 	@echo "make lab        JupyterLab on notebooks/"
 	@echo "make notebooks  regenerate notebooks/ from book/ (no outputs) and tests/notebooks/ (smoke-mode outputs for nbval)"
@@ -66,6 +67,11 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	VAECOURSE_SMOKE=1 $(PY) -m pytest
+
+# The PDF's own tests, which build the whole PDF (every chapter, then LaTeX: up to 20 minutes); they
+# need TeX Live (the README, for instructors). Kept out of `make test` for CI's time.
+test-pdf: setup
+	VAECOURSE_PDF_BUILD=1 $(PY) -m pytest tests/book/test_pdf.py
 
 notebooks: setup
 	VAECOURSE_SMOKE=1 $(PY) -m scripts.make_notebooks
