@@ -29,6 +29,7 @@ ALLOWED: dict[str, dict[str, str]] = {
     "richer_posteriors": {},
     "ising": {},
     "ising_generative": {},
+    "ising_sampler": {},
     "spectra": {},
 }
 

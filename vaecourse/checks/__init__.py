@@ -44,6 +44,7 @@ CHAPTERS: tuple[str, ...] = (
     "kl_in_practice",
     "richer_posteriors",
     "ising_generative",
+    "ising_sampler",
     "spectra",
 )
 

@@ -20,6 +20,7 @@ import importlib
 CHAPTERS = (
     "elbo",
     "ising",
+    "ising_sampler",
     "keras_vae",
     "kl_divergence",
     "kl_in_practice",
