@@ -67,7 +67,10 @@ def table(rows: list[dict]) -> str:
             f"| {r['L']} | {r['T']:.3f} | {r['kernel']} | {r['acceptance']:.4f} | {r['ess']:.4f} | "
             f"{r['tau_m']:.1f}{star} | {r['tau_u']:.1f}{star} | {r['ms']:.2f} | {r['cost_m']:.1f} | {r['cost_u']:.1f} |"
         )
-    return head + "\n".join(lines).replace("| nan |", "| - |") + "\n"
+    body = "\n".join(lines)
+    while "| nan |" in body:  # overlapping matches: replace until none is left
+        body = body.replace("| nan |", "| - |")
+    return head + body + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
