@@ -45,6 +45,7 @@ ALLOWED: dict[str, dict[str, str]] = {
     },
     "ising": {},
     "ising_generative": {},
+    "ising_sampler": {},
     "spectra": {},
 }
 

@@ -1,14 +1,21 @@
 """Each derivation check FAILS when the formula it guards is broken (mutation tests), and every check is
 guarded by a mutation. The mutations are listed beside the chapters that teach the formulas:
 mutations_lecture.py (the lecture), mutations_beyond.py (kl_in_practice, richer_posteriors),
-mutations_physics.py (ising_generative, spectra), mutations_diffusion.py (diffusion)."""
+mutations_physics.py (ising_generative, spectra), mutations_diffusion.py (diffusion),
+mutations_sampler.py (ising_sampler)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from tests.checks import mutations_beyond, mutations_diffusion, mutations_lecture, mutations_physics
+from tests.checks import (
+    mutations_beyond,
+    mutations_diffusion,
+    mutations_lecture,
+    mutations_physics,
+    mutations_sampler,
+)
 from vaecourse import checks, kl
 from vaecourse.ising import exact
 
@@ -17,6 +24,7 @@ ALL_MUTATIONS = [
     *mutations_beyond.MUTATIONS,
     *mutations_physics.MUTATIONS,
     *mutations_diffusion.MUTATIONS,
+    *mutations_sampler.MUTATIONS,
 ]
 
 
@@ -78,3 +86,20 @@ def test_the_plain_energy_of_the_mutations_is_right():
     """The unbroken two-direction energy is -2 C(1), so the mutation differs by the one change only."""
     spins = torch.where(torch.randn(4, 6, 6, generator=torch.Generator().manual_seed(0)) > 0, 1.0, -1.0)
     torch.testing.assert_close(exact.energy_per_spin(spins), -2 * mutations_physics.correlation(spins)[:, 1])
+
+
+def test_every_check_of_the_sampler_chapter_is_guarded():
+    guarded = {name for *_, names in mutations_sampler.MUTATIONS for name in names}
+    assert mutations_sampler.CHAPTER_CHECKS - guarded == set()
+
+
+def test_the_plain_formulas_of_the_sampler_mutations_are_right():
+    """The plain weight and log Z of the mutations equal the package's, so each mutation is one change."""
+    from vaecourse.ising import conditional
+
+    torch.manual_seed(0)
+    model = conditional.ConditionalVAE(conditional.ConditionalConfig(L=4, hidden=8)).eval()
+    spins = torch.where(torch.randn(5, 4, 4) > 0, 1.0, -1.0)
+    assert mutations_sampler.plain_weight_is_log_weight(model, spins, torch.randn(5, 2), 2.5)
+    for coupling in (0.3, 0.7):
+        assert mutations_sampler.plain_log_z_is_kaufman(4, torch.tensor(coupling, dtype=torch.float64))

@@ -45,6 +45,7 @@ CHAPTERS: tuple[str, ...] = (
     "richer_posteriors",
     "diffusion",
     "ising_generative",
+    "ising_sampler",
     "spectra",
 )
 

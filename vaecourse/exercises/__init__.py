@@ -21,6 +21,7 @@ CHAPTERS = (
     "diffusion",
     "elbo",
     "ising",
+    "ising_sampler",
     "keras_vae",
     "kl_divergence",
     "kl_in_practice",

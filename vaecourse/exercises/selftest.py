@@ -423,6 +423,37 @@ QUESTIONS: dict[str, list[dict]] = {
             "an extrapolation outside the measured range",
         ),
     ],
+    "ising_sampler": [
+        number(
+            "ess-equal",
+            "Kish's effective sample size of the four weights 1, 1, 1, 1?",
+            4.0,
+            "(sum w)^2 / sum w^2 = 16 / 4",
+            atol=1e-9,
+        ),
+        number(
+            "ess-dominated",
+            "... and of the weights 1, 0, 0, 0?",
+            1.0,
+            "one weight carries everything",
+            atol=1e-9,
+        ),
+        number(
+            "tau-ar1",
+            "The integrated autocorrelation time 1 + 2 sum_t rho(t) of a chain with rho(t) = 0.5^t?",
+            3.0,
+            "sum_t 0.5^t = 1 for t >= 1, or (1 + a)/(1 - a)",
+            rtol=2e-3,
+            wrong=[(2.0, "That is 1 + sum rho: the sum counts twice, for lags of both signs.")],
+        ),
+        choice(
+            "pair-marginal",
+            "The independence sampler on (x, h) targets pi(x) Q(h|x). Its samples of x follow ...",
+            ["the Boltzmann distribution pi(x), whatever the encoder", "the VAE's p(x|T)", "pi(x) only if Q is exact"],
+            0,
+            "integrate Q(h|x) over h",
+        ),
+    ],
     "spectra": [
         expression(
             "sigma2",
