@@ -385,3 +385,21 @@ def test_a_window_centred_on_the_global_posterior_holds_it_where_one_centred_on_
     half = torch.maximum(6 * std.max(-1).values, (q.mean - mean).abs().max(-1).values + 4 * q.stddev.max(-1).values)
     log_px_local = marginal.local_posterior_grid(model, x, mean, half, 201)[3]
     torch.testing.assert_close(log_px_local, exact, rtol=1e-6, atol=1e-6)
+
+
+def test_importance_weights_decode_the_samples_in_bounded_chunks_with_the_same_result(monkeypatch):
+    """S x B x D decoded numbers at once took 1.2 GB in chapter 1 (S = 10,000, B = 20, D = 256): the samples
+    are decoded a chunk at a time, and the weights are those of decoding all of them at once."""
+    model = LinearGaussian.random(data_dim=64, latent_dim=2, sigma=0.5, seed=1)
+    x, _ = model.sample(8, seed=2)  # (8, 64)
+    monkeypatch.setattr(marginal, "_NUMBERS_PER_CHUNK", 8 * 64 * 100)  # 100 samples per chunk
+    calls = []
+    decode = model.log_likelihood
+    monkeypatch.setattr(model, "log_likelihood", lambda x_, h: calls.append(h.shape[0]) or decode(x_, h))
+    torch.manual_seed(0)
+    chunked = marginal.importance_log_weights(model, x, model.prior(), 1000)
+    assert max(calls) == 100 and sum(calls) == 1000
+    torch.manual_seed(0)
+    h = model.prior().sample((1000,)).unsqueeze(1)  # the same draws, decoded at once
+    direct = decode(x, h) + model.prior().log_prob(h).sum(-1) - model.prior().log_prob(h).sum(-1)
+    torch.testing.assert_close(chunked, direct.expand(1000, 8))

@@ -121,7 +121,8 @@ def importance_log_weights(model: LatentVariableModel, x: torch.Tensor, proposal
 
     Shapes: x (B, ...); ``proposal`` a ``torch.distributions.Normal`` of batch shape (B, latent_dim)
     (e.g. ``model.encode(x)``) or (latent_dim,) (e.g. ``model.prior()``, one draw shared by the
-    batch) -> (S, B). No gradients are tracked. Raises ``ValueError`` for NaN/inf x or n_samples < 1.
+    batch) -> (S, B). No gradients are tracked; the samples are decoded in chunks (:func:`chunk_size`),
+    so memory stays bounded for any S. Raises ``ValueError`` for NaN/inf x or n_samples < 1.
     """
     require_batch("x", x)
     require_count(n_samples, "n_samples")
@@ -129,7 +130,9 @@ def importance_log_weights(model: LatentVariableModel, x: torch.Tensor, proposal
         h = proposal.sample((n_samples,))  # (S, B, k) or (S, k)
         if h.dim() == 2:
             h = h.unsqueeze(1)  # (S, 1, k): one draw for the whole batch, broadcast in log_likelihood
-        log_w = model.log_likelihood(x, h) + model.prior().log_prob(h).sum(-1) - proposal.log_prob(h).sum(-1)
+        step = chunk_size(x, n_samples)  # the decoder's (samples, B, D) numbers, a chunk of samples at a time
+        log_lik = torch.cat([model.log_likelihood(x, h[i : i + step]) for i in range(0, n_samples, step)])
+        log_w = log_lik + model.prior().log_prob(h).sum(-1) - proposal.log_prob(h).sum(-1)
         return log_w.expand(n_samples, x.shape[0])  # (S, B)
 
 
