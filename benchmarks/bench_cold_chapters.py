@@ -95,6 +95,8 @@ def table(results: dict) -> str:
     for name, r in results["chapters"].items():
         fast = "yes" if r["seconds"] <= GOAL_SECONDS else f"no (+{r['seconds'] - GOAL_SECONDS:.0f} s)"
         small = "?" if r["peak_mb"] is None else ("yes" if r["peak_mb"] * 1e6 <= GOAL_BYTES else "no")
+        if r["status"] != "ok":  # a run that did not finish meets no goal
+            fast = small = "-"
         lines.append(f"| {name} | {r['seconds']:.0f} | {r['peak_mb']} | {fast} | {small} | {r['status']} |")
     total = sum(r["seconds"] for r in results["chapters"].values())
     lines.append(f"| all | {total:.0f} | | | | |")
