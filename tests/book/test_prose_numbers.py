@@ -147,3 +147,14 @@ def test_every_number_the_text_quotes_is_quoted_by_the_chapter_code(path):
     code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
     missing = sorted(set(GLUED.findall(text)) - set(QUOTED.findall(code)))
     assert not missing, f'{path.name}: the text quotes {missing}, which no quote("name", ...) in its code makes'
+
+
+@pytest.mark.parametrize("path", chapter_sources(), ids=lambda p: p.stem)
+def test_no_figure_cell_quotes_a_number(path):
+    """On the website a quoted number is an output of its cell (myst-nb's glue), and myst-nb makes every
+    output of a figure's cell a figure with the figure's label: two targets of one name, a broken build.
+    Quote in the cell after the figure's."""
+    for cell in read_chapter(path).cells:
+        figure = (cell.metadata.get("mystnb") or {}).get("figure")
+        if cell.cell_type == "code" and figure:
+            assert not QUOTED.search(cell.source), f"{path.name}: the figure {figure.get('name')} quotes a number"

@@ -217,8 +217,8 @@ def test_a_student_runs_the_latent_space_notebook_in_jupyterlab(lab, browser, ou
         assert solution.count() == 1, "no folded solution to the first exercise"
         solution.first.click()  # unfolds, showing the solution's text
         assert solution.first.locator("xpath=..").evaluate("d => d.open"), "the solution does not unfold"
-        assert re.search(r"\((?:[^()]*; )?Kingma and Welling, 2013(?:; [^()]*)?\)", text), (
-            "the citation of Kingma and Welling (2013) is not shown as author-year text"
+        assert re.search(r"\((?:[^()]*; )?Kingma and Welling, 2014(?:; [^()]*)?\)", text), (
+            "the citation of Kingma and Welling (2014) is not shown as author-year text"
         )
         assert page.locator(".jp-RenderedMarkdown mjx-container").count() > 0, "MathJax typeset nothing"
         assert page.locator(".jp-RenderedMarkdown mjx-merror").count() == 0, "MathJax errors"
